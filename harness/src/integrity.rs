@@ -1,0 +1,343 @@
+//! Static checks on a project's migration folders, before any database is involved.
+//!
+//! A project keeps one folder per driver. Every folder must hold the same migrations — same
+//! versions with the same names — and every migration must be reversible: an `.up.sql` with its
+//! `.down.sql`. The file-name convention is sqlx's: `<version>_<name>.up.sql` /
+//! `<version>_<name>.down.sql`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The driver folders a project keeps side by side.
+pub const DRIVER_FOLDERS: [&str; 3] = ["sqlite", "postgres", "mysql"];
+
+/// One migration file name, split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MigrationFile {
+    pub version: i64,
+    pub name: String,
+    pub direction: Direction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+impl MigrationFile {
+    /// Parses `0003_alters.up.sql`; `None` for anything that is not a reversible migration file.
+    pub fn parse(file_name: &str) -> Option<Self> {
+        let (stem, direction) = if let Some(stem) = file_name.strip_suffix(".up.sql") {
+            (stem, Direction::Up)
+        } else if let Some(stem) = file_name.strip_suffix(".down.sql") {
+            (stem, Direction::Down)
+        } else {
+            return None;
+        };
+        let (version, name) = stem.split_once('_')?;
+        Some(MigrationFile {
+            version: version.parse().ok()?,
+            name: name.to_owned(),
+            direction,
+        })
+    }
+}
+
+/// Something wrong with the folders, named so that the fix is obvious.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntegrityProblem {
+    #[error("{folder}: folder is missing or unreadable: {reason}")]
+    UnreadableFolder { folder: PathBuf, reason: String },
+    #[error("{file}: not a reversible migration file name (expected NNNN_name.up.sql / .down.sql)")]
+    StrayFile { file: PathBuf },
+    #[error("{folder}: version {version} ({name}) has an up migration but no {name}.down.sql")]
+    MissingDown {
+        folder: String,
+        version: i64,
+        name: String,
+    },
+    #[error("{folder}: version {version} ({name}) has a down migration but no up")]
+    MissingUp {
+        folder: String,
+        version: i64,
+        name: String,
+    },
+    #[error("{folder}: version {version} appears with two names: {first} and {second}")]
+    DuplicateVersion {
+        folder: String,
+        version: i64,
+        first: String,
+        second: String,
+    },
+    #[error("version {version} is {name:?} in {folder} but {other_name:?} in {other_folder}")]
+    NameMismatch {
+        version: i64,
+        folder: String,
+        name: String,
+        other_folder: String,
+        other_name: String,
+    },
+    #[error("version {version} ({name}) exists in {present_in} but not in {missing_in}")]
+    VersionMissing {
+        version: i64,
+        name: String,
+        present_in: String,
+        missing_in: String,
+    },
+}
+
+/// All the problems found; empty means the folders agree.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IntegrityReport {
+    /// version → name, as agreed by the folders (from the first folder that has it).
+    pub versions: BTreeMap<i64, String>,
+    pub problems: Vec<IntegrityProblem>,
+}
+
+impl IntegrityReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for IntegrityReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_ok() {
+            return write!(
+                f,
+                "{} migrations, identical in every folder, all reversible",
+                self.versions.len()
+            );
+        }
+        for problem in &self.problems {
+            writeln!(f, "- {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the driver folders under `root` (see [`DRIVER_FOLDERS`]).
+pub fn check_folders(root: &Path) -> IntegrityReport {
+    let mut report = IntegrityReport::default();
+    let mut per_folder: Vec<(&str, BTreeMap<i64, String>)> = Vec::new();
+
+    for folder in DRIVER_FOLDERS {
+        let dir = root.join(folder);
+        let files = match read_folder(&dir) {
+            Ok(files) => files,
+            Err(reason) => {
+                report.problems.push(IntegrityProblem::UnreadableFolder {
+                    folder: dir,
+                    reason,
+                });
+                continue;
+            }
+        };
+        let mut ups = BTreeMap::new();
+        let mut downs = BTreeMap::new();
+        for (path, parsed) in files {
+            let Some(file) = parsed else {
+                report
+                    .problems
+                    .push(IntegrityProblem::StrayFile { file: path });
+                continue;
+            };
+            let side = match file.direction {
+                Direction::Up => &mut ups,
+                Direction::Down => &mut downs,
+            };
+            if let Some(first) = side.insert(file.version, file.name.clone()) {
+                report.problems.push(IntegrityProblem::DuplicateVersion {
+                    folder: folder.to_owned(),
+                    version: file.version,
+                    first,
+                    second: file.name,
+                });
+            }
+        }
+        for (version, name) in &ups {
+            if downs.get(version) != Some(name) {
+                report.problems.push(IntegrityProblem::MissingDown {
+                    folder: folder.to_owned(),
+                    version: *version,
+                    name: name.clone(),
+                });
+            }
+        }
+        for (version, name) in &downs {
+            if ups.get(version) != Some(name) {
+                report.problems.push(IntegrityProblem::MissingUp {
+                    folder: folder.to_owned(),
+                    version: *version,
+                    name: name.clone(),
+                });
+            }
+        }
+        per_folder.push((folder, ups));
+    }
+
+    for (i, (folder, versions)) in per_folder.iter().enumerate() {
+        for (version, name) in versions {
+            report.versions.entry(*version).or_insert_with(|| name.clone());
+            for (j, (other_folder, other_versions)) in per_folder.iter().enumerate() {
+                match other_versions.get(version) {
+                    None => report.problems.push(IntegrityProblem::VersionMissing {
+                        version: *version,
+                        name: name.clone(),
+                        present_in: folder.to_string(),
+                        missing_in: other_folder.to_string(),
+                    }),
+                    // Report each mismatching pair once, in folder order.
+                    Some(other_name) if other_name != name && i < j => {
+                        report.problems.push(IntegrityProblem::NameMismatch {
+                            version: *version,
+                            folder: folder.to_string(),
+                            name: name.clone(),
+                            other_folder: other_folder.to_string(),
+                            other_name: other_name.clone(),
+                        })
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    report
+}
+
+/// The `.sql` files of one folder, parsed; other files (READMEs) are ignored.
+fn read_folder(dir: &Path) -> Result<Vec<(PathBuf, Option<MigrationFile>)>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(".sql") {
+            let parsed = MigrationFile::parse(name);
+            files.push((path, parsed));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for folder in DRIVER_FOLDERS {
+            std::fs::create_dir(dir.path().join(folder)).unwrap();
+        }
+        for (folder, file) in files {
+            std::fs::write(dir.path().join(folder).join(file), "SELECT 1;").unwrap();
+        }
+        dir
+    }
+
+    fn complete(version: &str) -> Vec<(&'static str, String)> {
+        DRIVER_FOLDERS
+            .iter()
+            .flat_map(|f| {
+                [
+                    (*f, format!("{version}.up.sql")),
+                    (*f, format!("{version}.down.sql")),
+                ]
+            })
+            .collect()
+    }
+
+    fn build(files: Vec<(&'static str, String)>) -> tempfile::TempDir {
+        let borrowed: Vec<(&str, &str)> = files.iter().map(|(f, n)| (*f, n.as_str())).collect();
+        project(&borrowed)
+    }
+
+    #[test]
+    fn parses_reversible_file_names_only() {
+        assert_eq!(
+            MigrationFile::parse("0003_alters.up.sql"),
+            Some(MigrationFile {
+                version: 3,
+                name: "alters".into(),
+                direction: Direction::Up
+            })
+        );
+        assert_eq!(
+            MigrationFile::parse("0005_perf_indexes.down.sql").map(|f| f.name),
+            Some("perf_indexes".into())
+        );
+        assert_eq!(MigrationFile::parse("0003_alters.sql"), None);
+        assert_eq!(MigrationFile::parse("x_alters.up.sql"), None);
+    }
+
+    #[test]
+    fn agreeing_folders_pass() {
+        let mut files = complete("0001_users");
+        files.extend(complete("0002_systems"));
+        let report = check_folders(build(files).path());
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(report.versions.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_down_file_is_named() {
+        let mut files = complete("0001_users");
+        files.retain(|(f, n)| !(*f == "mysql" && n.ends_with("down.sql")));
+        let report = check_folders(build(files).path());
+        assert_eq!(
+            report.problems,
+            vec![IntegrityProblem::MissingDown {
+                folder: "mysql".into(),
+                version: 1,
+                name: "users".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_version_missing_from_one_folder_is_named() {
+        let mut files = complete("0001_users");
+        files.extend(complete("0002_systems"));
+        files.retain(|(f, n)| !(*f == "postgres" && n.starts_with("0002")));
+        let report = check_folders(build(files).path());
+        assert_eq!(report.problems.len(), 2, "{report}");
+        assert!(report.problems.iter().all(|p| matches!(
+            p,
+            IntegrityProblem::VersionMissing { version: 2, missing_in, .. } if missing_in == "postgres"
+        )));
+    }
+
+    #[test]
+    fn a_renamed_migration_in_one_folder_is_a_mismatch() {
+        let mut files = complete("0001_users");
+        for file in files.iter_mut().filter(|(f, _)| *f == "sqlite") {
+            file.1 = file.1.replace("users", "accounts");
+        }
+        let report = check_folders(build(files).path());
+        assert_eq!(report.problems.len(), 2, "{report}");
+        assert!(
+            report
+                .to_string()
+                .contains(r#"version 1 is "accounts" in sqlite but "users" in postgres"#)
+        );
+    }
+
+    #[test]
+    fn stray_sql_files_and_missing_folders_are_reported() {
+        let dir = build(complete("0001_users"));
+        std::fs::write(dir.path().join("sqlite/notes.sql"), "").unwrap();
+        std::fs::remove_dir_all(dir.path().join("mysql")).unwrap();
+        let report = check_folders(dir.path());
+        let text = report.to_string();
+        assert!(
+            text.contains("notes.sql: not a reversible migration"),
+            "{text}"
+        );
+        assert!(text.contains("mysql: folder is missing"), "{text}");
+    }
+}

@@ -1,0 +1,230 @@
+//! DIDHub's schema as three per-driver migration sets, embedded at compile time.
+//!
+//! Each backend keeps its own folder (`sqlite/`, `postgres/`, `mysql/`) because the three dialects
+//! disagree on types (UUID vs CHAR(36) vs TEXT, BOOLEAN vs TINYINT(1), TIMESTAMPTZ vs DATETIME(6),
+//! JSONB vs JSON vs TEXT) and on DDL (MySQL ignores inline REFERENCES, cannot drop an index that a
+//! foreign key needs, and commits DDL implicitly). The folders hold the same versions and names,
+//! and every migration is reversible (`NNNN_name.up.sql` + `NNNN_name.down.sql`); the crate's tests
+//! and the harness hold them to that.
+//!
+//! [`Backend`] is the one place that knows which backends exist; the server and the harness both
+//! pick their migrator through it, and both report a failed migration through
+//! [`MigrationFailed`], which names the backend, the version and the file.
+
+use std::fmt;
+use std::ops::Deref;
+use std::path::PathBuf;
+
+use sqlx::Acquire;
+use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType, Migrator};
+
+/// The SQLite migration set (`migrations/sqlite`).
+pub static SQLITE: Migrator = sqlx::migrate!("./sqlite");
+/// The PostgreSQL migration set (`migrations/postgres`).
+pub static POSTGRES: Migrator = sqlx::migrate!("./postgres");
+/// The MySQL migration set (`migrations/mysql`), also used for MariaDB.
+pub static MYSQL: Migrator = sqlx::migrate!("./mysql");
+
+/// A database backend DIDHub supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::MySql];
+
+    /// The backend's short name, which is also its migration folder's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::MySql => "mysql",
+        }
+    }
+
+    /// Picks the backend from a database URL's scheme (`sqlite:`, `postgres:`/`postgresql:`,
+    /// `mysql:`/`mariadb:`).
+    pub fn from_url(url: &str) -> Result<Self, UnknownScheme> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            "mysql" | "mariadb" => Ok(Backend::MySql),
+            _ => Err(UnknownScheme(scheme.to_owned())),
+        }
+    }
+
+    /// The embedded migrator for this backend.
+    pub fn migrator(self) -> &'static Migrator {
+        match self {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+            Backend::MySql => &MYSQL,
+        }
+    }
+
+    /// Where this backend's migration files live in the source tree.
+    pub fn source_dir(self) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(self.name())
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The migrator chosen by a database URL's scheme.
+pub fn migrator_for_url(url: &str) -> Result<&'static Migrator, UnknownScheme> {
+    Backend::from_url(url).map(Backend::migrator)
+}
+
+/// A database URL whose scheme names no supported backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported database URL scheme {0:?}: expected sqlite:, postgres: or mysql:")]
+pub struct UnknownScheme(pub String);
+
+/// The file a migration was read from, e.g. `0003_alters.up.sql`.
+///
+/// sqlx keeps the version and a description with underscores turned into spaces; the naming
+/// convention (`NNNN_name.{up,down}.sql`) makes the file name recoverable from those.
+pub fn file_name(migration: &Migration) -> String {
+    let direction = if migration.migration_type.is_down_migration() {
+        "down"
+    } else {
+        "up"
+    };
+    format!(
+        "{:04}_{}.{direction}.sql",
+        migration.version,
+        migration.description.replace(' ', "_")
+    )
+}
+
+/// A migration run that failed, with enough context to find the broken file.
+#[derive(Debug, thiserror::Error)]
+#[error("{backend}: {}: {source}", self.location())]
+pub struct MigrationFailed {
+    pub backend: Backend,
+    /// The version whose file failed, when the failure is tied to one.
+    pub version: Option<i64>,
+    /// That version's file name in the direction that was being run.
+    pub file: Option<String>,
+    #[source]
+    pub source: MigrateError,
+}
+
+impl MigrationFailed {
+    fn new(backend: Backend, direction: MigrationType, source: MigrateError) -> Self {
+        let version = match &source {
+            MigrateError::ExecuteMigration(_, v)
+            | MigrateError::VersionMissing(v)
+            | MigrateError::VersionMismatch(v)
+            | MigrateError::VersionNotPresent(v)
+            | MigrateError::VersionTooOld(v, _)
+            | MigrateError::VersionTooNew(v, _)
+            | MigrateError::Dirty(v) => Some(*v),
+            _ => None,
+        };
+        let file = version.and_then(|v| {
+            backend
+                .migrator()
+                .iter()
+                .find(|m| m.version == v && m.migration_type == direction)
+                .map(file_name)
+        });
+        MigrationFailed {
+            backend,
+            version,
+            file,
+            source,
+        }
+    }
+
+    fn location(&self) -> String {
+        match (&self.file, self.version) {
+            (Some(file), Some(v)) => format!("migration {file} (version {v})"),
+            (None, Some(v)) => format!("migration version {v}"),
+            _ => "migrating".to_owned(),
+        }
+    }
+}
+
+/// Applies this backend's migrations up to and including `target` (all when `None`).
+pub async fn migrate_up<'a, A>(
+    backend: Backend,
+    conn: A,
+    target: Option<i64>,
+) -> Result<(), MigrationFailed>
+where
+    A: Acquire<'a>,
+    <A::Connection as Deref>::Target: Migrate,
+{
+    let migrator = backend.migrator();
+    let result = match target {
+        Some(target) => migrator.run_to(target, conn).await,
+        None => migrator.run(conn).await,
+    };
+    result.map_err(|e| MigrationFailed::new(backend, MigrationType::ReversibleUp, e))
+}
+
+/// Reverts this backend's applied migrations newer than `target` (0 reverts everything).
+pub async fn migrate_down<'a, A>(
+    backend: Backend,
+    conn: A,
+    target: i64,
+) -> Result<(), MigrationFailed>
+where
+    A: Acquire<'a>,
+    <A::Connection as Deref>::Target: Migrate,
+{
+    backend
+        .migrator()
+        .undo(conn, target)
+        .await
+        .map_err(|e| MigrationFailed::new(backend, MigrationType::ReversibleDown, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_schemes_pick_their_backend() {
+        assert_eq!(
+            Backend::from_url("sqlite://data/x.sqlite"),
+            Ok(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://h/db"),
+            Ok(Backend::Postgres)
+        );
+        assert_eq!(Backend::from_url("postgres://h/db"), Ok(Backend::Postgres));
+        assert_eq!(Backend::from_url("mysql://h/db"), Ok(Backend::MySql));
+        assert_eq!(Backend::from_url("mariadb://h/db"), Ok(Backend::MySql));
+        assert_eq!(
+            Backend::from_url("oracle://h/db"),
+            Err(UnknownScheme("oracle".into()))
+        );
+        assert_eq!(
+            Backend::from_url("no-scheme"),
+            Err(UnknownScheme("".into()))
+        );
+    }
+
+    #[test]
+    fn migration_file_names_are_recovered_from_version_and_description() {
+        let names: Vec<String> = SQLITE.iter().take(2).map(file_name).collect();
+        assert!(names.contains(&"0001_users.up.sql".to_owned()), "{names:?}");
+        assert!(
+            names.contains(&"0001_users.down.sql".to_owned()),
+            "{names:?}"
+        );
+        let perf = SQLITE.iter().find(|m| m.version == 5).unwrap();
+        assert!(file_name(perf).starts_with("0005_performance_indexes."));
+    }
+}

@@ -1,0 +1,235 @@
+//! Registration, login, token refresh and the caller's own account.
+
+use poem::web::{Data, RemoteAddr};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use serde_json::json;
+
+use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip};
+use crate::auth::{self, check_password_policy, normalize_username};
+use crate::error::{ApiError, ApiResult};
+use crate::store::users::{NewUser, User};
+use crate::store::{audit, users};
+
+pub struct AccountApi;
+
+#[derive(Object)]
+struct Credentials {
+    #[oai(validator(max_length = 64))]
+    username: String,
+    #[oai(validator(max_length = 1024))]
+    password: String,
+}
+
+#[derive(Object)]
+struct TokenResponse {
+    token: String,
+    token_type: String,
+    /// Seconds until the token expires.
+    expires_in: u64,
+    user: User,
+}
+
+#[derive(Object)]
+struct PasswordChange {
+    #[oai(validator(max_length = 1024))]
+    current_password: String,
+    #[oai(validator(max_length = 1024))]
+    new_password: String,
+}
+
+impl AppState {
+    fn token_response(&self, user: User) -> ApiResult<Json<TokenResponse>> {
+        Ok(Json(TokenResponse {
+            token: self.tokens.issue(user.id)?,
+            token_type: "Bearer".into(),
+            expires_in: self.tokens.ttl().as_secs(),
+            user,
+        }))
+    }
+}
+
+/// Creates an account after checking the username and password rules; 409 when taken.
+pub(crate) async fn create_user(
+    state: &AppState,
+    actor: Option<&User>,
+    ip: Option<String>,
+    action: &'static str,
+    username: &str,
+    password: &str,
+    template: NewUser,
+) -> ApiResult<User> {
+    let username = normalize_username(username)?;
+    check_password_policy(&username, password)?;
+    if users::get_by_username(&state.db, &username)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict("that username is taken"));
+    }
+    let password_hash = auth::hash_password(password).await?;
+    let mut tx = state.db.begin_write().await?;
+    let id = users::insert(
+        &mut tx,
+        NewUser {
+            username: username.clone(),
+            password_hash,
+            ..template
+        },
+    )
+    .await
+    .map_err(|e| match ApiError::from(e) {
+        conflict if conflict.code == "conflict" => ApiError::conflict("that username is taken"),
+        other => other,
+    })?;
+    let actor_id = actor.map(|a| a.id).or(Some(id));
+    audit::record(
+        &mut tx,
+        audit_entry(
+            actor_id,
+            ip,
+            action,
+            Some(("user", id.to_string())),
+            json!({ "username": username }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    users::get(&state.db, id)
+        .await?
+        .ok_or_else(ApiError::internal)
+}
+
+#[OpenApi(tag = "Tag::Auth")]
+impl AccountApi {
+    /// Creates an account. New accounts can log in but need an administrator's approval before
+    /// they can create systems.
+    #[oai(path = "/api/auth/register", method = "post")]
+    async fn register(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        body: Json<Credentials>,
+    ) -> ApiResult<Created<User>> {
+        let user = create_user(
+            &state,
+            None,
+            client_ip(remote),
+            "auth.register",
+            &body.username,
+            &body.password,
+            NewUser::default(),
+        )
+        .await?;
+        Ok(Created::Created(Json(user)))
+    }
+
+    /// Exchanges a username and password for a bearer token.
+    #[oai(path = "/api/auth/login", method = "post")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        body: Json<Credentials>,
+    ) -> ApiResult<Json<TokenResponse>> {
+        let username = body.username.trim().to_lowercase();
+        let found = users::credentials_by_username(&state.db, &username).await?;
+        let verified = auth::verify_password(
+            &body.password,
+            found.as_ref().map(|c| c.password_hash.as_str()),
+        )
+        .await;
+        let mut tx = state.db.begin_write().await?;
+        let Some(credentials) = found.filter(|_| verified) else {
+            audit::record(
+                &mut tx,
+                audit_entry(
+                    None,
+                    client_ip(remote),
+                    "auth.login_failed",
+                    None,
+                    json!({ "username": username }),
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(ApiError::unauthorized(
+                "invalid_credentials",
+                "wrong username or password",
+            ));
+        };
+        users::record_login(&mut tx, credentials.id).await?;
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(credentials.id),
+                client_ip(remote),
+                "auth.login",
+                Some(("user", credentials.id.to_string())),
+                json!({}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        let user = users::get(&state.db, credentials.id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        state.token_response(user)
+    }
+
+    /// A fresh token for the holder of a valid one.
+    #[oai(path = "/api/auth/refresh", method = "post")]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> ApiResult<Json<TokenResponse>> {
+        let user = state.caller(&auth).await?;
+        state.token_response(user)
+    }
+
+    /// The caller's account.
+    #[oai(path = "/api/me", method = "get")]
+    async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> ApiResult<Json<User>> {
+        Ok(Json(state.caller(&auth).await?))
+    }
+
+    /// Changes the caller's password; the current one must be given.
+    #[oai(path = "/api/me/password", method = "post")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        body: Json<PasswordChange>,
+    ) -> ApiResult<Done> {
+        let user = state.caller(&auth).await?;
+        let stored = users::credentials(&state.db, user.id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        if !auth::verify_password(&body.current_password, Some(&stored.password_hash)).await {
+            return Err(ApiError::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "invalid_credentials",
+                "the current password is wrong",
+            ));
+        }
+        check_password_policy(&user.username, &body.new_password)?;
+        let hash = auth::hash_password(&body.new_password).await?;
+        let mut tx = state.db.begin_write().await?;
+        users::set_password(&mut tx, user.id, hash).await?;
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(user.id),
+                client_ip(remote),
+                "user.password_change",
+                Some(("user", user.id.to_string())),
+                json!({}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Done::Done)
+    }
+}

@@ -1,0 +1,303 @@
+//! Alters. An alter is visible and changeable exactly when its system is (see `systems`).
+
+use poem::web::{Data, RemoteAddr};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Object, OpenApi};
+use serde_json::json;
+
+use super::systems::system_for;
+use super::{
+    AppState, BearerAuth, Created, Done, Tag, audit_entry, change, client_ip, required, window,
+};
+use crate::db::Id;
+use crate::error::{ApiError, ApiResult};
+use crate::store::alters::{self, Alter, AlterFields, AlterFilter};
+use crate::store::users::User;
+use crate::store::{Page, audit};
+
+pub struct AltersApi;
+
+/// At most this many interests, each at most [`INTEREST_MAX`] characters.
+const INTERESTS_MAX: usize = 50;
+const INTEREST_MAX: usize = 100;
+
+#[derive(Object)]
+struct NewAlter {
+    system_id: Id,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    name: String,
+    #[oai(validator(max_length = 100))]
+    pronouns: Option<String>,
+    #[oai(validator(max_length = 10000))]
+    description: Option<String>,
+    #[oai(validator(max_length = 64))]
+    age: Option<String>,
+    #[oai(validator(max_length = 100))]
+    gender: Option<String>,
+    #[oai(validator(max_length = 64))]
+    birthday: Option<String>,
+    #[oai(validator(max_length = 100))]
+    species: Option<String>,
+    #[oai(validator(max_length = 100))]
+    alter_type: Option<String>,
+    #[oai(default, validator(max_items = 50))]
+    interests: Vec<String>,
+    #[oai(default)]
+    is_host: bool,
+    #[oai(default)]
+    is_dormant: bool,
+}
+
+/// Changes to an alter; absent fields stay as they are, `null` clears a nullable one.
+#[derive(Object)]
+struct AlterUpdate {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    name: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pronouns: MaybeUndefined<String>,
+    #[oai(validator(max_length = 10000))]
+    description: MaybeUndefined<String>,
+    #[oai(validator(max_length = 64))]
+    age: MaybeUndefined<String>,
+    #[oai(validator(max_length = 100))]
+    gender: MaybeUndefined<String>,
+    #[oai(validator(max_length = 64))]
+    birthday: MaybeUndefined<String>,
+    #[oai(validator(max_length = 100))]
+    species: MaybeUndefined<String>,
+    #[oai(validator(max_length = 100))]
+    alter_type: MaybeUndefined<String>,
+    #[oai(validator(max_items = 50))]
+    interests: Option<Vec<String>>,
+    is_host: Option<bool>,
+    is_dormant: Option<bool>,
+}
+
+/// Trims interests, drops blank ones and enforces the size rules.
+fn interests(list: Vec<String>) -> ApiResult<Vec<String>> {
+    let list: Vec<String> = list
+        .into_iter()
+        .map(|i| i.trim().to_owned())
+        .filter(|i| !i.is_empty())
+        .collect();
+    if list.len() > INTERESTS_MAX || list.iter().any(|i| i.chars().count() > INTEREST_MAX) {
+        return Err(ApiError::invalid(format!(
+            "at most {INTERESTS_MAX} interests of at most {INTEREST_MAX} characters each"
+        )));
+    }
+    Ok(list)
+}
+
+/// An alter the caller may see and change; 404 otherwise.
+async fn alter_for(state: &AppState, caller: &User, id: Id) -> ApiResult<Alter> {
+    let alter = alters::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("alter"))?;
+    system_for(state, caller, alter.system_id)
+        .await
+        .map_err(|_| ApiError::not_found("alter"))?;
+    Ok(alter)
+}
+
+/// Lists the caller's alters (everyone's for an administrator) under a filter.
+async fn list_visible(
+    state: &AppState,
+    caller: &User,
+    mut filter: AlterFilter,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> ApiResult<Json<Page<Alter>>> {
+    if !caller.is_admin {
+        filter.owner = Some(caller.id);
+    }
+    let window = window(limit, offset);
+    let (items, total) = alters::list(&state.db, &filter, window).await?;
+    Ok(Json(Page::new(items, total, window)))
+}
+
+#[OpenApi(tag = "Tag::Alters")]
+impl AltersApi {
+    /// The caller's alters, by name: `q` matches the start of the name (case-insensitive),
+    /// `system_id` narrows to one system.
+    #[oai(path = "/api/alters", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(validator(max_length = 200))] q: Query<Option<String>>,
+        system_id: Query<Option<Id>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
+    ) -> ApiResult<Json<Page<Alter>>> {
+        let caller = state.caller(&auth).await?;
+        let filter = AlterFilter {
+            system_id: system_id.0,
+            name_prefix: q.0.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+            ..AlterFilter::default()
+        };
+        list_visible(&state, &caller, filter, limit.0, offset.0).await
+    }
+
+    /// Searches the caller's alters for `q` anywhere in the name or description
+    /// (case-insensitive).
+    #[oai(path = "/api/alters/search", method = "get")]
+    async fn search(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(validator(min_length = 1, max_length = 200))] q: Query<String>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
+    ) -> ApiResult<Json<Page<Alter>>> {
+        let caller = state.caller(&auth).await?;
+        let text = required("q", q.0)?;
+        let filter = AlterFilter {
+            text: Some(text),
+            ..AlterFilter::default()
+        };
+        list_visible(&state, &caller, filter, limit.0, offset.0).await
+    }
+
+    /// Creates an alter in one of the caller's systems.
+    #[oai(path = "/api/alters", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        body: Json<NewAlter>,
+    ) -> ApiResult<Created<Alter>> {
+        let caller = state.caller(&auth).await?;
+        let body = body.0;
+        let system = system_for(&state, &caller, body.system_id).await?;
+        let fields = AlterFields {
+            name: required("name", body.name)?,
+            pronouns: body.pronouns,
+            description: body.description,
+            age: body.age,
+            gender: body.gender,
+            birthday: body.birthday,
+            species: body.species,
+            alter_type: body.alter_type,
+            interests: interests(body.interests)?,
+            is_host: body.is_host,
+            is_dormant: body.is_dormant,
+        };
+        let name = fields.name.clone();
+        let mut tx = state.db.begin_write().await?;
+        let id = alters::insert(&mut tx, system.id, fields).await?;
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(caller.id),
+                client_ip(remote),
+                "alter.create",
+                Some(("alter", id.to_string())),
+                json!({ "name": name, "system_id": system.id }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        let alter = alters::get(&state.db, id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        Ok(Created::Created(Json(alter)))
+    }
+
+    /// One alter.
+    #[oai(path = "/api/alters/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Id>,
+    ) -> ApiResult<Json<Alter>> {
+        let caller = state.caller(&auth).await?;
+        Ok(Json(alter_for(&state, &caller, id.0).await?))
+    }
+
+    /// Changes an alter.
+    #[oai(path = "/api/alters/:id", method = "put")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        id: Path<Id>,
+        body: Json<AlterUpdate>,
+    ) -> ApiResult<Json<Alter>> {
+        let caller = state.caller(&auth).await?;
+        let alter = alter_for(&state, &caller, id.0).await?;
+        let body = body.0;
+        let id = alter.id;
+        let mut fields = AlterFields::from(alter);
+        if let Some(name) = body.name {
+            fields.name = required("name", name)?;
+        }
+        for (field, value) in [
+            (&mut fields.pronouns, body.pronouns),
+            (&mut fields.description, body.description),
+            (&mut fields.age, body.age),
+            (&mut fields.gender, body.gender),
+            (&mut fields.birthday, body.birthday),
+            (&mut fields.species, body.species),
+            (&mut fields.alter_type, body.alter_type),
+        ] {
+            if let Some(v) = change(value) {
+                *field = v;
+            }
+        }
+        if let Some(list) = body.interests {
+            fields.interests = interests(list)?;
+        }
+        fields.is_host = body.is_host.unwrap_or(fields.is_host);
+        fields.is_dormant = body.is_dormant.unwrap_or(fields.is_dormant);
+
+        let mut tx = state.db.begin_write().await?;
+        alters::update(&mut tx, id, fields).await?;
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(caller.id),
+                client_ip(remote),
+                "alter.update",
+                Some(("alter", id.to_string())),
+                json!({}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        let alter = alters::get(&state.db, id).await?;
+        Ok(Json(alter.ok_or_else(|| ApiError::not_found("alter"))?))
+    }
+
+    /// Deletes an alter.
+    #[oai(path = "/api/alters/:id", method = "delete")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        id: Path<Id>,
+    ) -> ApiResult<Done> {
+        let caller = state.caller(&auth).await?;
+        let alter = alter_for(&state, &caller, id.0).await?;
+        let mut tx = state.db.begin_write().await?;
+        alters::delete(&mut tx, alter.id).await?;
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(caller.id),
+                client_ip(remote),
+                "alter.delete",
+                Some(("alter", alter.id.to_string())),
+                json!({ "name": alter.name, "system_id": alter.system_id }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Done::Done)
+    }
+}

@@ -1,0 +1,88 @@
+//! The audit log (administrators only).
+
+use poem::web::{Data, RemoteAddr};
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use serde_json::json;
+
+use super::{AppState, BearerAuth, Tag, audit_entry, client_ip, window};
+use crate::db::{Id, Timestamp};
+use crate::error::{ApiError, ApiResult};
+use crate::store::Page;
+use crate::store::audit::{self, AuditEntry, AuditFilter};
+
+pub struct AuditApi;
+
+#[derive(Object)]
+struct PurgeRequest {
+    /// Entries older than this instant (RFC 3339) are deleted.
+    before: Timestamp,
+}
+
+#[derive(Object)]
+struct PurgeResult {
+    deleted: u64,
+}
+
+#[OpenApi(tag = "Tag::Audit")]
+impl AuditApi {
+    /// Audit entries, newest first, filtered by action, user and time range (inclusive,
+    /// RFC 3339).
+    #[oai(path = "/api/audit", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(validator(max_length = 64))] action: Query<Option<String>>,
+        user_id: Query<Option<Id>>,
+        from: Query<Option<Timestamp>>,
+        to: Query<Option<Timestamp>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
+    ) -> ApiResult<Json<Page<AuditEntry>>> {
+        state.admin(&auth).await?;
+        if let (Some(from), Some(to)) = (from.0, to.0)
+            && from > to
+        {
+            return Err(ApiError::bad_request("`from` is after `to`"));
+        }
+        let filter = AuditFilter {
+            action: action.0,
+            user_id: user_id.0,
+            from: from.0,
+            to: to.0,
+        };
+        let window = window(limit.0, offset.0);
+        let (items, total) = audit::list(&state.db, &filter, window).await?;
+        Ok(Json(Page::new(items, total, window)))
+    }
+
+    /// Deletes entries older than `before` and records that it did.
+    #[oai(path = "/api/audit/purge", method = "post")]
+    async fn purge(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        body: Json<PurgeRequest>,
+    ) -> ApiResult<Json<PurgeResult>> {
+        let admin = state.admin(&auth).await?;
+        let mut tx = state.db.begin_write().await?;
+        let deleted = audit::purge(&mut tx, body.before).await?;
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(admin.id),
+                client_ip(remote),
+                "audit.purge",
+                None,
+                json!({ "before": body.before.to_string(), "deleted": deleted }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Json(PurgeResult { deleted }))
+    }
+}

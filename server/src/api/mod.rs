@@ -1,0 +1,209 @@
+//! The HTTP API (SPEC §3), described with poem-openapi so that `/api/openapi.json` is generated
+//! from the same code that serves it.
+//!
+//! One module per area. Handlers decide who may do what, open a write transaction, call the
+//! store, record the audit entry in the same transaction and commit.
+
+pub(crate) mod account;
+mod alters;
+mod audit;
+mod service;
+mod systems;
+mod users;
+
+use poem::middleware::Tracing;
+use poem::web::RemoteAddr;
+use poem::web::headers::{ContentLength, HeaderMapExt};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem_openapi::auth::Bearer;
+use poem_openapi::payload::Json;
+use poem_openapi::types::{MaybeUndefined, ParseFromJSON, ToJSON};
+use poem_openapi::{ApiResponse, OpenApiService, SecurityScheme, Tags};
+
+use crate::auth::{Claims, Tokens};
+use crate::db::{Db, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::store::audit::NewEntry;
+use crate::store::users::User;
+use crate::store::{DEFAULT_LIMIT, Window};
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub tokens: Tokens,
+}
+
+/// The whole HTTP application: API, OpenAPI document, Swagger UI, error rendering.
+pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
+    let api = OpenApiService::new(
+        (
+            service::ServiceApi,
+            account::AccountApi,
+            users::UsersApi,
+            systems::SystemsApi,
+            alters::AltersApi,
+            audit::AuditApi,
+        ),
+        "DIDHub",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("DIDHub reference server: systems, alters and their audit trail.");
+    let ui = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .at("/api/openapi.json", spec)
+        .nest("/api/docs", ui)
+        .nest("/", api)
+        .around(limit_body)
+        .with(Tracing)
+        .data(state)
+        .catch_all_error(crate::error::render)
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether announced by `Content-Length` or
+/// streamed without one. (poem's `SizeLimit` would also refuse every request that has no
+/// `Content-Length`, GETs included.)
+async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let too_large = || {
+        ApiError::new(
+            poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    match req.headers().typed_get::<ContentLength>() {
+        Some(ContentLength(len)) if len > MAX_BODY_BYTES as u64 => return Err(too_large().into()),
+        Some(_) => {}
+        None => {
+            let body = req
+                .take_body()
+                .into_bytes_limit(MAX_BODY_BYTES)
+                .await
+                .map_err(|e| match e {
+                    poem::error::ReadBodyError::PayloadTooLarge => too_large().into(),
+                    other => poem::Error::from(other),
+                })?;
+            req.set_body(body);
+        }
+    }
+    Ok(next.call(req).await?.into_response())
+}
+
+#[derive(Tags)]
+enum Tag {
+    /// Health and version
+    Service,
+    /// Registration, login and the caller's own account
+    Auth,
+    /// User administration (admins only)
+    Users,
+    /// Systems
+    Systems,
+    /// Alters
+    Alters,
+    /// The audit log (admins only)
+    Audit,
+}
+
+/// A bearer token (`Authorization: Bearer <JWT>`), checked before the handler runs.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
+struct BearerAuth(Claims);
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
+    let state = req.data::<AppState>().ok_or_else(ApiError::internal)?;
+    Ok(state.tokens.verify(&bearer.token)?)
+}
+
+/// `201 Created` with the new resource.
+#[derive(ApiResponse)]
+enum Created<T: ParseFromJSON + ToJSON + Send + Sync> {
+    /// Created
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+/// `204 No Content`.
+#[derive(ApiResponse)]
+enum Done {
+    /// Done
+    #[oai(status = 204)]
+    Done,
+}
+
+impl AppState {
+    /// The user a token speaks for; 401 when that account no longer exists.
+    async fn caller(&self, auth: &BearerAuth) -> ApiResult<User> {
+        crate::store::users::get(&self.db, auth.0.sub)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unauthorized("unknown_user", "the token's account no longer exists")
+            })
+    }
+
+    async fn admin(&self, auth: &BearerAuth) -> ApiResult<User> {
+        let user = self.caller(auth).await?;
+        if !user.is_admin {
+            return Err(ApiError::forbidden("this needs an administrator"));
+        }
+        Ok(user)
+    }
+}
+
+/// The paging window from query parameters (validated by the handlers' parameter bounds).
+fn window(limit: Option<i64>, offset: Option<i64>) -> Window {
+    Window {
+        limit: limit.unwrap_or(DEFAULT_LIMIT),
+        offset: offset.unwrap_or(0),
+    }
+}
+
+/// The client's IP address, as recorded in the audit log.
+fn client_ip(remote: &RemoteAddr) -> Option<String> {
+    remote.as_socket_addr().map(|a| a.ip().to_string())
+}
+
+/// An audit entry about `entity` made by `actor` from `ip`.
+pub(crate) fn audit_entry(
+    actor: Option<Id>,
+    ip: Option<String>,
+    action: &'static str,
+    entity: Option<(&'static str, String)>,
+    metadata: serde_json::Value,
+) -> NewEntry {
+    let (entity_type, entity_id) = match entity {
+        Some((kind, id)) => (Some(kind), Some(id)),
+        None => (None, None),
+    };
+    NewEntry {
+        user_id: actor,
+        action,
+        entity_type,
+        entity_id,
+        ip,
+        metadata,
+    }
+}
+
+/// A field change from a partial update: absent → `None` (keep), `null` → `Some(None)` (clear),
+/// a value → `Some(Some(v))`.
+fn change<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// A required text field after trimming; 422 when it is blank.
+fn required(field: &str, value: String) -> ApiResult<String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::invalid(format!("{field} must not be blank")));
+    }
+    Ok(trimmed.to_owned())
+}

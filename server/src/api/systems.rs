@@ -1,0 +1,184 @@
+//! Systems. A user sees and changes only their own; administrators see and change all.
+//! Someone else's system is answered with 404, so ids reveal nothing.
+
+use poem::web::{Data, RemoteAddr};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Object, OpenApi};
+use serde_json::json;
+
+use super::{
+    AppState, BearerAuth, Created, Done, Tag, audit_entry, change, client_ip, required, window,
+};
+use crate::db::Id;
+use crate::error::{ApiError, ApiResult};
+use crate::store::systems::{self, System};
+use crate::store::users::User;
+use crate::store::{Page, audit};
+
+pub struct SystemsApi;
+
+#[derive(Object)]
+struct NewSystem {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    name: String,
+    #[oai(validator(max_length = 10000))]
+    description: Option<String>,
+}
+
+/// Changes to a system; absent fields stay, `null` clears the description.
+#[derive(Object)]
+struct SystemUpdate {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    name: Option<String>,
+    #[oai(validator(max_length = 10000))]
+    description: MaybeUndefined<String>,
+}
+
+/// A system the caller may see and change; 404 otherwise.
+pub(super) async fn system_for(state: &AppState, caller: &User, id: Id) -> ApiResult<System> {
+    match systems::get(&state.db, id).await? {
+        Some(system) if caller.is_admin || system.user_id == caller.id => Ok(system),
+        _ => Err(ApiError::not_found("system")),
+    }
+}
+
+#[OpenApi(tag = "Tag::Systems")]
+impl SystemsApi {
+    /// The caller's systems (an administrator sees everyone's, or one user's with `user_id`).
+    #[oai(path = "/api/systems", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        user_id: Query<Option<Id>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
+    ) -> ApiResult<Json<Page<System>>> {
+        let caller = state.caller(&auth).await?;
+        let owner = match (caller.is_admin, user_id.0) {
+            (true, filter) => filter,
+            (false, None) => Some(caller.id),
+            (false, Some(other)) if other == caller.id => Some(other),
+            (false, Some(_)) => {
+                return Err(ApiError::forbidden(
+                    "only administrators can list other users' systems",
+                ));
+            }
+        };
+        let window = window(limit.0, offset.0);
+        let (items, total) = systems::list(&state.db, owner, window).await?;
+        Ok(Json(Page::new(items, total, window)))
+    }
+
+    /// Creates a system owned by the caller; the account must be approved.
+    #[oai(path = "/api/systems", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        body: Json<NewSystem>,
+    ) -> ApiResult<Created<System>> {
+        let caller = state.caller(&auth).await?;
+        if !(caller.is_approved || caller.is_admin) {
+            return Err(ApiError::forbidden(
+                "your account has not been approved yet, so it cannot create systems",
+            ));
+        }
+        let body = body.0;
+        let name = required("name", body.name)?;
+        let mut tx = state.db.begin_write().await?;
+        let id = systems::insert(&mut tx, caller.id, name.clone(), body.description).await?;
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(caller.id),
+                client_ip(remote),
+                "system.create",
+                Some(("system", id.to_string())),
+                json!({ "name": name }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        let system = systems::get(&state.db, id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        Ok(Created::Created(Json(system)))
+    }
+
+    /// One system.
+    #[oai(path = "/api/systems/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Id>,
+    ) -> ApiResult<Json<System>> {
+        let caller = state.caller(&auth).await?;
+        Ok(Json(system_for(&state, &caller, id.0).await?))
+    }
+
+    /// Renames or re-describes a system.
+    #[oai(path = "/api/systems/:id", method = "put")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        id: Path<Id>,
+        body: Json<SystemUpdate>,
+    ) -> ApiResult<Json<System>> {
+        let caller = state.caller(&auth).await?;
+        let system = system_for(&state, &caller, id.0).await?;
+        let body = body.0;
+        let name = body.name.map(|n| required("name", n)).transpose()?;
+        let description = change(body.description);
+        let mut tx = state.db.begin_write().await?;
+        systems::update(&mut tx, system.id, name, description).await?;
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(caller.id),
+                client_ip(remote),
+                "system.update",
+                Some(("system", system.id.to_string())),
+                json!({}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        let system = systems::get(&state.db, system.id).await?;
+        Ok(Json(system.ok_or_else(|| ApiError::not_found("system"))?))
+    }
+
+    /// Deletes a system with all its alters.
+    #[oai(path = "/api/systems/:id", method = "delete")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        id: Path<Id>,
+    ) -> ApiResult<Done> {
+        let caller = state.caller(&auth).await?;
+        let system = system_for(&state, &caller, id.0).await?;
+        let mut tx = state.db.begin_write().await?;
+        systems::delete(&mut tx, system.id).await?;
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(caller.id),
+                client_ip(remote),
+                "system.delete",
+                Some(("system", system.id.to_string())),
+                json!({ "name": system.name }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Done::Done)
+    }
+}

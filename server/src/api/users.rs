@@ -1,0 +1,224 @@
+//! User administration (admins only).
+
+use poem::web::{Data, RemoteAddr};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Object, OpenApi};
+use serde_json::json;
+
+use super::account::create_user;
+use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, change, client_ip, window};
+use crate::auth::{self, check_password_policy};
+use crate::db::Id;
+use crate::error::{ApiError, ApiResult};
+use crate::store::users::{NewUser, User, UserChanges};
+use crate::store::{Page, audit, users};
+
+pub struct UsersApi;
+
+#[derive(Object)]
+struct NewUserRequest {
+    #[oai(validator(max_length = 64))]
+    username: String,
+    #[oai(validator(max_length = 1024))]
+    password: String,
+    #[oai(validator(max_length = 255))]
+    email: Option<String>,
+    #[oai(default)]
+    is_admin: bool,
+    #[oai(default)]
+    is_system: bool,
+    /// Accounts made by an administrator are approved unless this says otherwise.
+    is_approved: Option<bool>,
+    #[oai(default)]
+    must_change_password: bool,
+}
+
+/// Changes to an account; absent fields stay as they are, `null` clears a nullable one.
+#[derive(Object)]
+struct UserUpdate {
+    #[oai(validator(max_length = 255))]
+    email: MaybeUndefined<String>,
+    #[oai(validator(max_length = 255))]
+    avatar: MaybeUndefined<String>,
+    is_admin: Option<bool>,
+    is_system: Option<bool>,
+    is_approved: Option<bool>,
+    must_change_password: Option<bool>,
+    /// A new password (the policy applies).
+    #[oai(validator(max_length = 1024))]
+    password: Option<String>,
+}
+
+#[OpenApi(tag = "Tag::Users")]
+impl UsersApi {
+    /// All accounts, optionally those whose username starts with `q`.
+    #[oai(path = "/api/users", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(validator(max_length = 64))] q: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
+    ) -> ApiResult<Json<Page<User>>> {
+        state.admin(&auth).await?;
+        let window = window(limit.0, offset.0);
+        let prefix =
+            q.0.map(|q| q.trim().to_lowercase())
+                .filter(|q| !q.is_empty());
+        let (items, total) = users::list(&state.db, prefix.as_deref(), window).await?;
+        Ok(Json(Page::new(items, total, window)))
+    }
+
+    /// Creates an account.
+    #[oai(path = "/api/users", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        body: Json<NewUserRequest>,
+    ) -> ApiResult<Created<User>> {
+        let admin = state.admin(&auth).await?;
+        let body = body.0;
+        let user = create_user(
+            &state,
+            Some(&admin),
+            client_ip(remote),
+            "user.create",
+            &body.username,
+            &body.password,
+            NewUser {
+                email: body.email,
+                is_admin: body.is_admin,
+                is_system: body.is_system,
+                is_approved: body.is_approved.unwrap_or(true),
+                must_change_password: body.must_change_password,
+                ..NewUser::default()
+            },
+        )
+        .await?;
+        Ok(Created::Created(Json(user)))
+    }
+
+    /// One account.
+    #[oai(path = "/api/users/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Id>,
+    ) -> ApiResult<Json<User>> {
+        state.admin(&auth).await?;
+        let user = users::get(&state.db, id.0).await?;
+        Ok(Json(user.ok_or_else(|| ApiError::not_found("user"))?))
+    }
+
+    /// Changes an account. An administrator cannot take away their own admin rights.
+    #[oai(path = "/api/users/:id", method = "put")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        id: Path<Id>,
+        body: Json<UserUpdate>,
+    ) -> ApiResult<Json<User>> {
+        let admin = state.admin(&auth).await?;
+        let target = users::get(&state.db, id.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        let body = body.0;
+        if target.id == admin.id && body.is_admin == Some(false) {
+            return Err(ApiError::conflict(
+                "you cannot remove your own admin rights",
+            ));
+        }
+        let new_hash = match &body.password {
+            Some(password) => {
+                check_password_policy(&target.username, password)?;
+                Some(auth::hash_password(password).await?)
+            }
+            None => None,
+        };
+        let changed: Vec<&str> = [
+            ("email", !body.email.is_undefined()),
+            ("avatar", !body.avatar.is_undefined()),
+            ("is_admin", body.is_admin.is_some()),
+            ("is_system", body.is_system.is_some()),
+            ("is_approved", body.is_approved.is_some()),
+            ("must_change_password", body.must_change_password.is_some()),
+            ("password", new_hash.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect();
+
+        let mut tx = state.db.begin_write().await?;
+        if let Some(hash) = new_hash {
+            users::set_password(&mut tx, target.id, hash).await?;
+        }
+        users::update(
+            &mut tx,
+            target.id,
+            UserChanges {
+                email: change(body.email),
+                avatar: change(body.avatar),
+                is_admin: body.is_admin,
+                is_system: body.is_system,
+                is_approved: body.is_approved,
+                must_change_password: body.must_change_password,
+            },
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(admin.id),
+                client_ip(remote),
+                "user.update",
+                Some(("user", target.id.to_string())),
+                json!({ "fields": changed }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        let user = users::get(&state.db, target.id).await?;
+        Ok(Json(user.ok_or_else(|| ApiError::not_found("user"))?))
+    }
+
+    /// Deletes an account with its systems and alters. An administrator cannot delete
+    /// themselves.
+    #[oai(path = "/api/users/:id", method = "delete")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: BearerAuth,
+        id: Path<Id>,
+    ) -> ApiResult<Done> {
+        let admin = state.admin(&auth).await?;
+        if id.0 == admin.id {
+            return Err(ApiError::conflict("you cannot delete your own account"));
+        }
+        let mut tx = state.db.begin_write().await?;
+        if !users::delete(&mut tx, id.0).await? {
+            return Err(ApiError::not_found("user"));
+        }
+        audit::record(
+            &mut tx,
+            audit_entry(
+                Some(admin.id),
+                client_ip(remote),
+                "user.delete",
+                Some(("user", id.0.to_string())),
+                json!({}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Done::Done)
+    }
+}

@@ -1,0 +1,250 @@
+//! Credentials: Argon2id password hashes, HS256 bearer tokens, and the rules for usernames and
+//! passwords.
+//!
+//! Hashing is deliberately slow, so it runs on the blocking pool instead of stalling the async
+//! workers. A login for an unknown user still verifies against a fixed hash, so the response time
+//! does not reveal which usernames exist.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::Utc;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::db::Id;
+use crate::error::ApiError;
+
+pub const USERNAME_MIN: usize = 3;
+pub const USERNAME_MAX: usize = 32;
+pub const PASSWORD_MIN: usize = 8;
+/// Argon2 accepts more, but a bound keeps hashing time bounded.
+pub const PASSWORD_MAX: usize = 128;
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
+}
+
+/// Hashes a password (Argon2id, random salt) into a PHC string.
+pub async fn hash_password(password: &str) -> Result<String, ApiError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "password hashing task failed");
+        ApiError::internal()
+    })?
+    .map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::internal()
+    })
+}
+
+/// A valid hash of a password nobody has, verified against when the user does not exist.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon2()
+        .hash_password(b"no user has this password", &salt)
+        .expect("hashing a constant succeeds")
+        .to_string()
+});
+
+/// Checks a password against a stored hash (or against a dummy when there is no user), taking
+/// the same time either way. The comparison inside Argon2 is constant-time.
+pub async fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    let password = password.to_owned();
+    let known = hash.is_some();
+    let hash = hash.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            tracing::error!("stored password hash is not a PHC string");
+            return false;
+        };
+        argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Usernames are case-insensitive: they are stored lower-case, so the unique index means the
+/// same on every backend whatever its collation.
+pub fn normalize_username(raw: &str) -> Result<String, ApiError> {
+    let username = raw.trim().to_lowercase();
+    let len = username.chars().count();
+    if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
+        return Err(ApiError::invalid(format!(
+            "username must be {USERNAME_MIN} to {USERNAME_MAX} characters"
+        )));
+    }
+    if !username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(ApiError::invalid(
+            "username may contain only letters, digits, '_', '-' and '.'",
+        ));
+    }
+    Ok(username)
+}
+
+/// The password policy: 8 to 128 characters, not containing the username, not one repeated
+/// character.
+pub fn check_password_policy(username: &str, password: &str) -> Result<(), ApiError> {
+    let len = password.chars().count();
+    if len < PASSWORD_MIN {
+        return Err(ApiError::invalid(format!(
+            "password must be at least {PASSWORD_MIN} characters"
+        )));
+    }
+    if len > PASSWORD_MAX {
+        return Err(ApiError::invalid(format!(
+            "password must be at most {PASSWORD_MAX} characters"
+        )));
+    }
+    if password.to_lowercase().contains(&username.to_lowercase()) {
+        return Err(ApiError::invalid("password must not contain the username"));
+    }
+    let mut chars = password.chars();
+    let first = chars.next();
+    if chars.all(|c| Some(c) == first) {
+        return Err(ApiError::invalid(
+            "password must not be a single repeated character",
+        ));
+    }
+    Ok(())
+}
+
+/// What a bearer token says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: Id,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Issues and checks HS256 tokens.
+#[derive(Clone)]
+pub struct Tokens {
+    encoding: Arc<EncodingKey>,
+    decoding: Arc<DecodingKey>,
+    ttl: Duration,
+}
+
+impl Tokens {
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        Tokens {
+            encoding: Arc::new(EncodingKey::from_secret(secret)),
+            decoding: Arc::new(DecodingKey::from_secret(secret)),
+            ttl,
+        }
+    }
+
+    /// A fresh random secret, for a server started without one (tokens die with the process).
+    pub fn random_secret() -> Vec<u8> {
+        let mut secret = vec![0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        secret
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A token for `user`, valid from now for the configured lifetime.
+    pub fn issue(&self, user: Id) -> Result<String, ApiError> {
+        self.issue_at(user, Utc::now().timestamp())
+    }
+
+    /// A token as if issued at `iat` (Unix seconds).
+    pub fn issue_at(&self, user: Id, iat: i64) -> Result<String, ApiError> {
+        let claims = Claims {
+            sub: user,
+            iat,
+            exp: iat + self.ttl.as_secs() as i64,
+        };
+        jsonwebtoken::encode(&Header::default(), &claims, &self.encoding).map_err(|e| {
+            tracing::error!(error = %e, "cannot sign token");
+            ApiError::internal()
+        })
+    }
+
+    /// Checks signature, algorithm and expiry (no leeway).
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("token_expired", "the token has expired; log in again")
+                }
+                _ => ApiError::unauthorized("invalid_token", "the token is not valid"),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_only_the_right_password() {
+        let hash = hash_password("correct horse").await.unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify_password("correct horse", Some(&hash)).await);
+        assert!(!verify_password("wrong horse", Some(&hash)).await);
+        assert!(!verify_password("no user has this password", None).await);
+    }
+
+    #[test]
+    fn password_policy_names_the_rule_broken() {
+        let rule = |u, p| check_password_policy(u, p).unwrap_err().message;
+        assert!(rule("ann", "short").contains("at least 8"));
+        let long = "ab".repeat(65);
+        assert!(rule("ann", &long).contains("at most 128"));
+        assert!(rule("annabel", "xxANNABELxx").contains("username"));
+        assert!(rule("ann", "aaaaaaaaaa").contains("repeated"));
+        assert!(check_password_policy("ann", "correct horse").is_ok());
+    }
+
+    #[test]
+    fn usernames_are_lower_cased_and_restricted() {
+        assert_eq!(normalize_username("  Ann.B-1 ").unwrap(), "ann.b-1");
+        assert!(normalize_username("an").is_err());
+        assert!(normalize_username(&"a".repeat(33)).is_err());
+        assert!(normalize_username("ann b").is_err());
+        assert!(normalize_username("ann'; --").is_err());
+    }
+
+    #[test]
+    fn tokens_round_trip_and_expire() {
+        let tokens = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
+        let id = Id::new();
+        assert_eq!(tokens.verify(&tokens.issue(id).unwrap()).unwrap().sub, id);
+
+        let old = tokens.issue_at(id, Utc::now().timestamp() - 120).unwrap();
+        assert_eq!(tokens.verify(&old).unwrap_err().code, "token_expired");
+
+        let other = Tokens::new(b"another secret, another secret!!", Duration::from_secs(60));
+        assert_eq!(
+            other.verify(&tokens.issue(id).unwrap()).unwrap_err().code,
+            "invalid_token"
+        );
+        assert_eq!(tokens.verify("garbage").unwrap_err().code, "invalid_token");
+    }
+}

@@ -1,0 +1,429 @@
+//! Configuration: parsed from an optional JSON file, overridden by the environment, then
+//! validated into [`Config`].
+//!
+//! Pool settings may also travel in the database URL's query string (`?max_connections=20`);
+//! they are removed before the URL reaches sqlx, which does not know them (and SQLite rejects
+//! unknown parameters). A setting in the URL wins over the same setting in the file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use didhub_migrations::Backend;
+use serde::Deserialize;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/didhub.sqlite";
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 6000;
+/// A signing secret shorter than this is refused.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub host: String,
+    pub port: u16,
+    /// The JWT signing secret; a random one is made at startup when absent.
+    pub secret: Option<Secret>,
+    pub token_ttl: Duration,
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// The URL as sqlx receives it: pool parameters removed.
+    pub url: String,
+    pub backend: Backend,
+    pub pool: PoolConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout: Duration,
+    /// How long startup waits for the first connection.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BootstrapAdmin {
+    pub username: String,
+    pub password: Secret,
+}
+
+/// A value that must never reach a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The JSON config file (`fixtures/config.example.json`). Unknown keys are an error, so a typo
+/// does not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    database: FileDatabase,
+    host: Option<String>,
+    port: Option<u16>,
+    secret: Option<String>,
+    token_ttl_secs: Option<u64>,
+    bootstrap_admin: Option<FileBootstrapAdmin>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    url: Option<String>,
+    max_connections: Option<u32>,
+    min_connections: Option<u32>,
+    /// Seconds.
+    acquire_timeout: Option<u64>,
+    /// Seconds.
+    connect_timeout: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBootstrapAdmin {
+    username: String,
+    password: String,
+}
+
+impl Config {
+    /// Reads the process environment and the optional file.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::from_sources(file, |key| std::env::var(key).ok())
+    }
+
+    /// Builds the configuration from a file and an environment lookup (environment wins).
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file_config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.to_owned(),
+                    source,
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let env = |key: &str| env(key).filter(|v| !v.trim().is_empty());
+
+        let raw_url = env("DIDHUB_DB")
+            .or_else(|| env("DATABASE_URL"))
+            .or(file_config.database.url.clone())
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database = database_config(&raw_url, &file_config.database)?;
+
+        let port = match env("PORT") {
+            Some(p) => p.parse().map_err(|_| {
+                ConfigError::Invalid(format!("PORT must be a port number, got {p:?}"))
+            })?,
+            None => file_config.port.unwrap_or(DEFAULT_PORT),
+        };
+        let host = env("HOST")
+            .or(file_config.host)
+            .unwrap_or_else(|| DEFAULT_HOST.to_owned());
+
+        let secret = env("DIDHUB_SECRET").or(file_config.secret).map(Secret);
+        if let Some(secret) = &secret
+            && secret.0.len() < MIN_SECRET_LEN
+        {
+            return Err(ConfigError::Invalid(format!(
+                "the signing secret (DIDHUB_SECRET / \"secret\") must be at least {MIN_SECRET_LEN} characters"
+            )));
+        }
+        let token_ttl = match env("DIDHUB_TOKEN_TTL_SECS") {
+            Some(s) => s.parse().map_err(|_| {
+                ConfigError::Invalid(format!("DIDHUB_TOKEN_TTL_SECS must be seconds, got {s:?}"))
+            })?,
+            None => file_config.token_ttl_secs.unwrap_or(3600),
+        };
+        if token_ttl == 0 {
+            return Err(ConfigError::Invalid(
+                "the token lifetime must be positive".into(),
+            ));
+        }
+
+        let (file_user, file_password) = match file_config.bootstrap_admin {
+            Some(b) => (Some(b.username), Some(b.password)),
+            None => (None, None),
+        };
+        let bootstrap_admin = match (
+            env("DIDHUB_BOOTSTRAP_ADMIN_USERNAME").or(file_user),
+            env("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD").or(file_password),
+        ) {
+            (Some(username), Some(password)) => Some(BootstrapAdmin {
+                username,
+                password: Secret(password),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "the bootstrap admin needs both a username and a password \
+                     (DIDHUB_BOOTSTRAP_ADMIN_USERNAME / DIDHUB_BOOTSTRAP_ADMIN_PASSWORD)"
+                        .into(),
+                ));
+            }
+        };
+
+        Ok(Config {
+            database,
+            host,
+            port,
+            secret,
+            token_ttl: Duration::from_secs(token_ttl),
+            bootstrap_admin,
+        })
+    }
+}
+
+/// Splits the pool parameters off the URL and merges them over the file's settings.
+fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig, ConfigError> {
+    let backend = Backend::from_url(raw_url).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let defaults = PoolConfig::default();
+    let secs = |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
+    let mut pool = PoolConfig {
+        max_connections: file.max_connections.unwrap_or(defaults.max_connections),
+        min_connections: file.min_connections.unwrap_or(defaults.min_connections),
+        acquire_timeout: secs(file.acquire_timeout, defaults.acquire_timeout),
+        connect_timeout: secs(file.connect_timeout, defaults.connect_timeout),
+    };
+
+    let (base, query) = match raw_url.split_once('?') {
+        Some((base, query)) => (base, query),
+        None => (raw_url, ""),
+    };
+    let mut kept = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let number = || {
+            value.parse::<u64>().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "database URL parameter {key}={value:?} must be a whole number"
+                ))
+            })
+        };
+        let count = || {
+            number().and_then(|n| {
+                u32::try_from(n).map_err(|_| {
+                    ConfigError::Invalid(format!("database URL parameter {key} is too large"))
+                })
+            })
+        };
+        match key.as_ref() {
+            "max_connections" => pool.max_connections = count()?,
+            "min_connections" => pool.min_connections = count()?,
+            "acquire_timeout" => pool.acquire_timeout = Duration::from_secs(number()?),
+            "connect_timeout" => pool.connect_timeout = Duration::from_secs(number()?),
+            _ => {
+                kept.append_pair(&key, &value);
+            }
+        }
+    }
+    let kept = kept.finish();
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{kept}")
+    };
+
+    if pool.max_connections == 0 {
+        return Err(ConfigError::Invalid(
+            "max_connections must be at least 1".into(),
+        ));
+    }
+    if pool.min_connections > pool.max_connections {
+        return Err(ConfigError::Invalid(format!(
+            "min_connections ({}) exceeds max_connections ({})",
+            pool.min_connections, pool.max_connections
+        )));
+    }
+    if pool.acquire_timeout.is_zero() || pool.connect_timeout.is_zero() {
+        return Err(ConfigError::Invalid(
+            "acquire_timeout and connect_timeout must be positive".into(),
+        ));
+    }
+    Ok(DatabaseConfig { url, backend, pool })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_sources(file.map(|_| path.as_path()), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn no_configuration_means_sqlite_in_data_on_port_6000() {
+        let config = load(None, &[]).unwrap();
+        assert_eq!(config.database.url, "sqlite://data/didhub.sqlite");
+        assert_eq!(config.database.backend, Backend::Sqlite);
+        assert_eq!((config.host.as_str(), config.port), ("127.0.0.1", 6000));
+        assert_eq!(config.database.pool, PoolConfig::default());
+        assert!(config.bootstrap_admin.is_none());
+    }
+
+    #[test]
+    fn pool_parameters_are_taken_out_of_the_url() {
+        let config = load(
+            None,
+            &[(
+                "DATABASE_URL",
+                "postgres://u:p@h/db?sslmode=disable&max_connections=32&min_connections=2&acquire_timeout=3&connect_timeout=4",
+            )],
+        )
+        .unwrap();
+        assert_eq!(config.database.url, "postgres://u:p@h/db?sslmode=disable");
+        assert_eq!(config.database.backend, Backend::Postgres);
+        assert_eq!(
+            config.database.pool,
+            PoolConfig {
+                max_connections: 32,
+                min_connections: 2,
+                acquire_timeout: Duration::from_secs(3),
+                connect_timeout: Duration::from_secs(4),
+            }
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_didhub_db_overrides_database_url() {
+        let file = r#"{"database":{"url":"sqlite://file.sqlite","max_connections":5},
+                       "port":7000,"host":"0.0.0.0"}"#;
+        let config = load(
+            Some(file),
+            &[
+                ("DATABASE_URL", "mysql://h/a"),
+                ("DIDHUB_DB", "sqlite://env.sqlite"),
+                ("PORT", "7001"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.database.url, "sqlite://env.sqlite");
+        assert_eq!(
+            config.database.pool.max_connections, 5,
+            "file pool settings still apply"
+        );
+        assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 7001));
+    }
+
+    #[test]
+    fn url_pool_parameters_win_over_the_file() {
+        let file =
+            r#"{"database":{"url":"sqlite://x.sqlite?max_connections=3","max_connections":5}}"#;
+        let config = load(Some(file), &[]).unwrap();
+        assert_eq!(config.database.pool.max_connections, 3);
+        assert_eq!(config.database.url, "sqlite://x.sqlite");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key_named() {
+        let err =
+            |file: Option<&str>, env: &[(&str, &str)]| load(file, env).unwrap_err().to_string();
+        assert!(
+            err(None, &[("DIDHUB_DB", "sqlite://x?max_connections=lots")])
+                .contains("max_connections")
+        );
+        assert!(err(None, &[("DIDHUB_DB", "sqlite://x?max_connections=0")]).contains("at least 1"));
+        assert!(
+            err(
+                None,
+                &[(
+                    "DIDHUB_DB",
+                    "sqlite://x?min_connections=9&max_connections=2"
+                )]
+            )
+            .contains("exceeds")
+        );
+        assert!(err(None, &[("DIDHUB_DB", "oracle://x")]).contains("unsupported database URL"));
+        assert!(err(None, &[("PORT", "http")]).contains("PORT"));
+        assert!(err(None, &[("DIDHUB_SECRET", "short")]).contains("at least 32"));
+        assert!(
+            err(None, &[("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", "root")]).contains("both a username")
+        );
+        assert!(err(Some(r#"{"databse":{}}"#), &[]).contains("unknown field `databse`"));
+        assert!(err(Some("{"), &[]).contains("not valid"));
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config = load(
+            None,
+            &[
+                (
+                    "DIDHUB_SECRET",
+                    "0123456789abcdef0123456789abcdef-very-secret",
+                ),
+                ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", "root"),
+                ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", "hunter2-hunter2"),
+            ],
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("root"));
+    }
+}

@@ -1,0 +1,437 @@
+//! Database access on any of the three backends, written once.
+//!
+//! sqlx's `AnyPool` cannot carry UUIDs, timestamps or JSON, so the server holds the backend's
+//! native pool ([`Db`]) and every query is a [`Stmt`]: SQL with `?` placeholders plus typed
+//! arguments ([`Arg`]). Executing a statement dispatches to the native driver, where the
+//! placeholders are rewritten for the dialect and the arguments encoded with the dialect's types
+//! ([`types`]). The queries themselves (in `crate::store`) never name a backend.
+//!
+//! What differs per backend lives in one module each — [`sqlite`], [`postgres`], [`mysql`] — behind
+//! the small [`Dialect`] trait: how to connect, how to spell placeholders, and how a write
+//! transaction begins (`BEGIN IMMEDIATE` on SQLite, so concurrent writers queue on the busy
+//! timeout instead of failing with "database is locked" when a read lock would need upgrading).
+
+mod mysql;
+mod postgres;
+mod sqlite;
+pub mod types;
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use didhub_migrations::{Backend, MigrationFailed};
+use sqlx::error::BoxDynError;
+use sqlx::mysql::MySqlRow;
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::types::Json;
+use sqlx::{
+    Arguments, AssertSqlSafe, Database, Encode, FromRow, MySql, MySqlPool, PgPool, Postgres,
+    Sqlite, SqlitePool, Transaction, Type,
+};
+
+pub use types::{Id, Timestamp};
+
+use crate::config::{DatabaseConfig, PoolConfig};
+
+/// What a backend module answers.
+trait Dialect: Database {
+    /// The statement that opens a transaction that will write.
+    const BEGIN_WRITE: &'static str = "BEGIN";
+
+    /// Rewrites `?` placeholders into the dialect's own form.
+    fn placeholders(sql: &str) -> Cow<'_, str> {
+        Cow::Borrowed(sql)
+    }
+}
+
+/// A connection pool on one backend.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+    MySql(MySqlPool),
+}
+
+/// An open write transaction; dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+    MySql(Transaction<'static, MySql>),
+}
+
+/// Failing to get a usable database at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    UnknownScheme(#[from] didhub_migrations::UnknownScheme),
+    #[error("cannot connect to the {backend} database: {source}")]
+    Connect {
+        backend: Backend,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot connect to the {backend} database: no answer within {0:?} (connect_timeout)", .after)]
+    Timeout { backend: Backend, after: Duration },
+    #[error("cannot prepare the database directory {path}: {source}")]
+    Directory {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A row type every backend can decode.
+pub trait Record:
+    for<'r> FromRow<'r, SqliteRow>
+    + for<'r> FromRow<'r, PgRow>
+    + for<'r> FromRow<'r, MySqlRow>
+    + Send
+    + Unpin
+{
+}
+
+impl<T> Record for T where
+    T: for<'r> FromRow<'r, SqliteRow>
+        + for<'r> FromRow<'r, PgRow>
+        + for<'r> FromRow<'r, MySqlRow>
+        + Send
+        + Unpin
+{
+}
+
+/// A statement argument. Nullable variants keep their type, because PostgreSQL needs to know
+/// that a NULL is a UUID or a timestamp.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Id(Option<Id>),
+    Text(Option<String>),
+    Int(i64),
+    Bool(bool),
+    Time(Option<Timestamp>),
+    Json(serde_json::Value),
+}
+
+macro_rules! arg_from {
+    ($($t:ty => $variant:ident($conv:expr)),* $(,)?) => {$(
+        impl From<$t> for Arg {
+            fn from(v: $t) -> Self {
+                Arg::$variant($conv(v))
+            }
+        }
+    )*};
+}
+
+arg_from! {
+    Id => Id(Some),
+    Option<Id> => Id(|v| v),
+    String => Text(Some),
+    &str => Text(|v: &str| Some(v.to_owned())),
+    Option<String> => Text(|v| v),
+    i64 => Int(|v| v),
+    bool => Bool(|v| v),
+    Timestamp => Time(Some),
+    Option<Timestamp> => Time(|v| v),
+    serde_json::Value => Json(|v| v),
+}
+
+/// SQL with `?` placeholders and its arguments.
+///
+/// SQL text only ever comes from `&'static str` fragments, so user input can reach the database
+/// only as a bound argument.
+#[derive(Debug, Clone, Default)]
+pub struct Stmt {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Stmt {
+    pub fn new(sql: &'static str) -> Self {
+        Stmt {
+            sql: sql.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Binds the next `?`.
+    pub fn bind(mut self, value: impl Into<Arg>) -> Self {
+        self.args.push(value.into());
+        self
+    }
+
+    /// Appends a fragment of SQL.
+    pub fn push(&mut self, fragment: &'static str) -> &mut Self {
+        self.sql.push_str(fragment);
+        self
+    }
+
+    /// Appends a fragment containing one `?` and binds it.
+    pub fn push_bind(&mut self, fragment: &'static str, value: impl Into<Arg>) -> &mut Self {
+        debug_assert_eq!(fragment.matches('?').count(), 1, "{fragment}");
+        self.sql.push_str(fragment);
+        self.args.push(value.into());
+        self
+    }
+
+    /// Appends another statement's SQL and arguments (a shared filter, say).
+    pub fn append(&mut self, other: Stmt) -> &mut Self {
+        self.sql.push_str(&other.sql);
+        self.args.extend(other.args);
+        self
+    }
+
+    fn sql_for<DB: Dialect>(&self) -> AssertSqlSafe<String> {
+        AssertSqlSafe(DB::placeholders(&self.sql).into_owned())
+    }
+
+    fn arguments_for<DB>(self) -> Result<DB::Arguments, BoxDynError>
+    where
+        DB: Database,
+        Option<Id>: for<'e> Encode<'e, DB> + Type<DB>,
+        Option<String>: for<'e> Encode<'e, DB> + Type<DB>,
+        i64: for<'e> Encode<'e, DB> + Type<DB>,
+        bool: for<'e> Encode<'e, DB> + Type<DB>,
+        Option<Timestamp>: for<'e> Encode<'e, DB> + Type<DB>,
+        Json<serde_json::Value>: for<'e> Encode<'e, DB> + Type<DB>,
+    {
+        let mut arguments = DB::Arguments::default();
+        for arg in self.args {
+            match arg {
+                Arg::Id(v) => arguments.add(v)?,
+                Arg::Text(v) => arguments.add(v)?,
+                Arg::Int(v) => arguments.add(v)?,
+                Arg::Bool(v) => arguments.add(v)?,
+                Arg::Time(v) => arguments.add(v)?,
+                Arg::Json(v) => arguments.add(Json(v))?,
+            }
+        }
+        Ok(arguments)
+    }
+}
+
+/// Something statements can run on: a pool, or the connection of an open transaction.
+/// Get one with [`Db::conn`] or [`Tx::conn`].
+pub enum Conn<'a> {
+    SqlitePool(&'a SqlitePool),
+    SqliteTx(&'a mut sqlx::SqliteConnection),
+    PostgresPool(&'a PgPool),
+    PostgresTx(&'a mut sqlx::PgConnection),
+    MySqlPool(&'a MySqlPool),
+    MySqlTx(&'a mut sqlx::MySqlConnection),
+}
+
+/// Runs `$body` with `$exec` bound to the native executor and `$DB` naming its sqlx database.
+macro_rules! dispatch {
+    ($conn:expr, |$exec:ident, $DB:ident| $body:expr) => {
+        match $conn {
+            Conn::SqlitePool($exec) => {
+                type $DB = Sqlite;
+                $body
+            }
+            Conn::SqliteTx($exec) => {
+                type $DB = Sqlite;
+                $body
+            }
+            Conn::PostgresPool($exec) => {
+                type $DB = Postgres;
+                $body
+            }
+            Conn::PostgresTx($exec) => {
+                type $DB = Postgres;
+                $body
+            }
+            Conn::MySqlPool($exec) => {
+                type $DB = MySql;
+                $body
+            }
+            Conn::MySqlTx($exec) => {
+                type $DB = MySql;
+                $body
+            }
+        }
+    };
+}
+
+/// Prepares a statement for one dialect: `(sql, arguments)`, ready for sqlx's `*_with` functions.
+macro_rules! prepare {
+    ($stmt:expr, $DB:ty) => {{
+        let stmt = $stmt;
+        let sql = stmt.sql_for::<$DB>();
+        (
+            sql,
+            stmt.arguments_for::<$DB>().map_err(sqlx::Error::Encode)?,
+        )
+    }};
+}
+
+impl Conn<'_> {
+    /// All rows.
+    pub async fn fetch_all<T: Record>(self, stmt: Stmt) -> Result<Vec<T>, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let (sql, args) = prepare!(stmt, DB);
+            sqlx::query_as_with::<DB, T, _>(sql, args)
+                .fetch_all(e)
+                .await
+        })
+    }
+
+    /// At most one row.
+    pub async fn fetch_optional<T: Record>(self, stmt: Stmt) -> Result<Option<T>, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let (sql, args) = prepare!(stmt, DB);
+            sqlx::query_as_with::<DB, T, _>(sql, args)
+                .fetch_optional(e)
+                .await
+        })
+    }
+
+    /// A single integer, such as `COUNT(*)`.
+    pub async fn fetch_int(self, stmt: Stmt) -> Result<i64, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let (sql, args) = prepare!(stmt, DB);
+            sqlx::query_scalar_with::<DB, i64, _>(sql, args)
+                .fetch_one(e)
+                .await
+        })
+    }
+
+    /// Runs a statement and returns how many rows it affected.
+    pub async fn execute(self, stmt: Stmt) -> Result<u64, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let (sql, args) = prepare!(stmt, DB);
+            Ok(sqlx::query_with::<DB, _>(sql, args)
+                .execute(e)
+                .await?
+                .rows_affected())
+        })
+    }
+}
+
+impl Db {
+    /// Connects with the configured pool settings, creating the SQLite file (and its directory)
+    /// when missing. The first connection must succeed within `connect_timeout`.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Db, ConnectError> {
+        let backend = config.backend;
+        let connecting = async {
+            Ok(match backend {
+                Backend::Sqlite => Db::Sqlite(sqlite::connect(&config.url, &config.pool).await?),
+                Backend::Postgres => {
+                    Db::Postgres(postgres::connect(&config.url, &config.pool).await?)
+                }
+                Backend::MySql => Db::MySql(mysql::connect(&config.url, &config.pool).await?),
+            })
+        };
+        match tokio::time::timeout(config.pool.connect_timeout, connecting).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectError::Timeout {
+                backend,
+                after: config.pool.connect_timeout,
+            }),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+            Db::MySql(_) => Backend::MySql,
+        }
+    }
+
+    /// Applies every pending migration of this backend.
+    pub async fn migrate(&self) -> Result<(), MigrationFailed> {
+        let backend = self.backend();
+        match self {
+            Db::Sqlite(p) => didhub_migrations::migrate_up(backend, p, None).await,
+            Db::Postgres(p) => didhub_migrations::migrate_up(backend, p, None).await,
+            Db::MySql(p) => didhub_migrations::migrate_up(backend, p, None).await,
+        }
+    }
+
+    /// The newest applied migration version (0 when none).
+    pub async fn schema_version(&self) -> Result<i64, sqlx::Error> {
+        self.conn()
+            .fetch_int(Stmt::new(
+                "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success = TRUE",
+            ))
+            .await
+    }
+
+    /// Opens a transaction for writing.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with(Sqlite::BEGIN_WRITE).await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin_with(Postgres::BEGIN_WRITE).await?),
+            Db::MySql(p) => Tx::MySql(p.begin_with(MySql::BEGIN_WRITE).await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+            Db::MySql(p) => p.close().await,
+        }
+    }
+
+    /// Statements on the pool.
+    pub fn conn(&self) -> Conn<'_> {
+        match self {
+            Db::Sqlite(p) => Conn::SqlitePool(p),
+            Db::Postgres(p) => Conn::PostgresPool(p),
+            Db::MySql(p) => Conn::MySqlPool(p),
+        }
+    }
+}
+
+impl Tx {
+    /// Statements inside the transaction.
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(tx) => Conn::SqliteTx(tx),
+            Tx::Postgres(tx) => Conn::PostgresTx(tx),
+            Tx::MySql(tx) => Conn::MySqlTx(tx),
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+            Tx::MySql(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Pool options shared by every backend.
+fn pool_options<DB: Database>(pool: &PoolConfig) -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(pool.max_connections)
+        .min_connections(pool.min_connections)
+        .acquire_timeout(pool.acquire_timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_numbers_placeholders_outside_string_literals() {
+        assert_eq!(
+            Postgres::placeholders("SELECT '?', a FROM t WHERE b = ? AND c LIKE ? ESCAPE '\\'"),
+            "SELECT '?', a FROM t WHERE b = $1 AND c LIKE $2 ESCAPE '\\'"
+        );
+        assert_eq!(Sqlite::placeholders("a = ?"), "a = ?");
+        assert_eq!(MySql::placeholders("a = ?"), "a = ?");
+    }
+
+    #[test]
+    fn push_bind_keeps_sql_and_arguments_in_step() {
+        let mut stmt = Stmt::new("SELECT 1 FROM t WHERE 1 = 1");
+        stmt.push_bind(" AND a = ?", "x")
+            .push_bind(" AND b = ?", 3i64);
+        assert_eq!(stmt.sql, "SELECT 1 FROM t WHERE 1 = 1 AND a = ? AND b = ?");
+        assert_eq!(stmt.args.len(), 2);
+    }
+}

@@ -1,0 +1,201 @@
+//! The one place where failures become HTTP responses.
+//!
+//! Every error leaves the server as `{"error": "...", "code": "..."}` with the status that says
+//! what went wrong: 4xx for the client's mistakes (with the reason), 503 when the database cannot
+//! be reached, 500 only for bugs. Database details are logged, never sent to the client.
+
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, Object};
+
+/// The body of every error response.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    pub error: String,
+    /// What went wrong, for programs (`not_found`, `conflict`, `token_expired`, …).
+    pub code: String,
+}
+
+/// An error a handler returns.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status}: {code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// `what` is the kind of thing that was not found: "user", "system", …
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// Well-formed input that breaks a rule (password policy, …).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database is unavailable; try again shortly",
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error; it has been logged",
+        )
+    }
+
+    fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.message.clone(),
+            code: self.code.to_owned(),
+        }
+    }
+
+    /// Turns any error poem or poem-openapi raised (unparsable JSON, a missing field, a wrong
+    /// content type, an unknown route, …) into the API's error shape, keeping its status.
+    pub fn from_poem(err: &poem::Error) -> Self {
+        if let Some(api) = err.downcast_ref::<ApiError>() {
+            return api.clone();
+        }
+        let status = err.status();
+        let code = match status {
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
+            StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+            s if s.is_server_error() => {
+                tracing::error!(error = %err, "unhandled server error");
+                return ApiError::internal();
+            }
+            _ => "error",
+        };
+        let message = match err.to_string() {
+            m if m.is_empty() => status.canonical_reason().unwrap_or("error").to_owned(),
+            m => m,
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::unavailable()
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                tracing::debug!(error = %err, "unique violation");
+                ApiError::conflict("a record with the same unique value already exists")
+            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                tracing::debug!(error = %err, "foreign key violation");
+                ApiError::conflict("the record refers to, or is referred to by, another record")
+            }
+            _ => {
+                tracing::error!(error = %err, "database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn as_response(&self) -> Response {
+        poem::web::Json(self.body())
+            .with_status(self.status)
+            .into_response()
+    }
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let content = || {
+            vec![MetaMediaType {
+                content_type: "application/json; charset=utf-8",
+                schema: ErrorBody::schema_ref(),
+            }]
+        };
+        MetaResponses {
+            responses: vec![
+                MetaResponse {
+                    description: "The request was refused: bad input (400), no or invalid token (401), not allowed (403), not found (404), conflict (409), too large (413), wrong content type (415), rule broken (422)",
+                    status: None,
+                    status_range: Some("4XX".to_owned()),
+                    content: content(),
+                    headers: vec![],
+                },
+                MetaResponse {
+                    description: "The database is unavailable (503) or the server failed (500)",
+                    status: None,
+                    status_range: Some("5XX".to_owned()),
+                    content: content(),
+                    headers: vec![],
+                },
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorBody::register(registry);
+    }
+}
+
+/// Middleware hook: every error, from any layer, leaves as the API's JSON error body.
+pub async fn render(err: poem::Error) -> Response {
+    poem::error::ResponseError::as_response(&ApiError::from_poem(&err))
+}

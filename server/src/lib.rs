@@ -1,0 +1,164 @@
+//! The DIDHub reference server: the documented HTTP API (SPEC §3) over the DIDHub schema, on
+//! SQLite, PostgreSQL or MySQL.
+//!
+//! - [`config`]: typed configuration (file, then environment), validated before anything starts.
+//! - [`db`]: one native sqlx pool per backend behind a single statement API; queries are written
+//!   once and dispatched per dialect.
+//! - [`store`]: the queries, one module per table.
+//! - [`api`]: the poem-openapi handlers; [`app`] builds the whole HTTP application, which tests
+//!   drive in process with poem's `TestClient`.
+//! - [`error`]: the one mapping from failures to HTTP statuses and `{error, code}` bodies.
+//! - [`seed`]: the bootstrap admin and the demo data.
+//!
+//! The binaries only read configuration and call [`Application`] or [`seed::run`].
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod seed;
+pub mod store;
+
+use std::net::SocketAddr;
+
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+
+pub use api::{AppState, app};
+use auth::Tokens;
+use config::Config;
+use db::Db;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Connect(#[from] db::ConnectError),
+    #[error(transparent)]
+    Migrate(#[from] didhub_migrations::MigrationFailed),
+    #[error("cannot create the bootstrap admin: {0}")]
+    Bootstrap(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Connects, applies pending migrations and makes sure the bootstrap admin exists.
+pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
+    let db = Db::connect(&config.database).await?;
+    tracing::info!(backend = %db.backend(), "connected to the database");
+    db.migrate().await?;
+    tracing::info!(
+        schema_version = db.schema_version().await.unwrap_or(-1),
+        "schema is up to date"
+    );
+    let secret = match &config.secret {
+        Some(secret) => secret.expose().as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "no DIDHUB_SECRET set: using a random one, so tokens end with the process"
+            );
+            Tokens::random_secret()
+        }
+    };
+    let state = AppState {
+        db,
+        tokens: Tokens::new(&secret, config.token_ttl),
+    };
+    if let Some(admin) = &config.bootstrap_admin {
+        seed::ensure_admin(&state, admin)
+            .await
+            .map_err(|e| StartupError::Bootstrap(e.message))?;
+    }
+    Ok(state)
+}
+
+/// A prepared server bound to its port, not yet serving.
+pub struct Application {
+    state: AppState,
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Prepares the database and binds `host:port` (port 0 picks a free one).
+    pub async fn build(config: &Config) -> Result<Application, StartupError> {
+        let state = prepare(config).await?;
+        let addr = format!("{}:{}", config.host, config.port);
+        let acceptor = TcpListener::bind(addr.clone())
+            .into_acceptor()
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| StartupError::Bind {
+                addr,
+                source: std::io::Error::other("no local address"),
+            })?;
+        Ok(Application {
+            state,
+            acceptor,
+            addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C (or SIGTERM), then lets requests in flight finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(
+            "DIDHub listening on http://{} (API docs at /api/docs)",
+            self.addr
+        );
+        let db = self.state.db.clone();
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                app(self.state),
+                shutdown_signal(),
+                Some(std::time::Duration::from_secs(10)),
+            )
+            .await;
+        db.close().await;
+        result
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+/// Logging: `RUST_LOG` when set (`RUST_LOG=sqlx=debug,didhub=debug` shows every statement),
+/// otherwise info for the server.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,didhub=info,didhub_server=info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}

@@ -1,0 +1,205 @@
+//! `alters`: the identities of a system.
+
+use poem_openapi::Object;
+use serde_json::json;
+use sqlx::FromRow;
+
+use super::{Window, like_contains, like_prefix};
+use crate::db::{Db, Id, Stmt, Timestamp, Tx};
+
+#[derive(Debug, Clone, PartialEq, Object, FromRow)]
+pub struct Alter {
+    pub id: Id,
+    pub system_id: Id,
+    pub name: String,
+    pub pronouns: Option<String>,
+    pub description: Option<String>,
+    pub age: Option<String>,
+    pub gender: Option<String>,
+    pub birthday: Option<String>,
+    pub species: Option<String>,
+    pub alter_type: Option<String>,
+    #[sqlx(json)]
+    pub interests: Vec<String>,
+    pub is_host: bool,
+    pub is_dormant: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The descriptive fields, as written by create and update.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlterFields {
+    pub name: String,
+    pub pronouns: Option<String>,
+    pub description: Option<String>,
+    pub age: Option<String>,
+    pub gender: Option<String>,
+    pub birthday: Option<String>,
+    pub species: Option<String>,
+    pub alter_type: Option<String>,
+    pub interests: Vec<String>,
+    pub is_host: bool,
+    pub is_dormant: bool,
+}
+
+/// Which alters a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct AlterFilter {
+    /// Only alters of this owner's systems (`None`: everyone's).
+    pub owner: Option<Id>,
+    pub system_id: Option<Id>,
+    /// Case-insensitive name prefix.
+    pub name_prefix: Option<String>,
+    /// Case-insensitive text contained in the name or description.
+    pub text: Option<String>,
+}
+
+macro_rules! alter_columns {
+    () => {
+        "a.id, a.system_id, a.name, a.pronouns, a.description, a.age, a.gender, a.birthday, \
+         a.species, a.alter_type, a.interests, a.is_host, a.is_dormant, a.created_at, a.updated_at"
+    };
+}
+
+pub async fn get(db: &Db, id: Id) -> Result<Option<Alter>, sqlx::Error> {
+    db.conn()
+        .fetch_optional(
+            Stmt::new(concat!(
+                "SELECT ",
+                alter_columns!(),
+                " FROM alters a WHERE a.id = ?"
+            ))
+            .bind(id),
+        )
+        .await
+}
+
+/// Alters matching the filter, by name.
+pub async fn list(
+    db: &Db,
+    filter: &AlterFilter,
+    window: Window,
+) -> Result<(Vec<Alter>, i64), sqlx::Error> {
+    let mut from = Stmt::new(" FROM alters a");
+    if let Some(owner) = filter.owner {
+        from.push_bind(
+            " JOIN systems s ON s.id = a.system_id AND s.user_id = ?",
+            owner,
+        );
+    }
+    from.push(" WHERE 1 = 1");
+    if let Some(system) = filter.system_id {
+        from.push_bind(" AND a.system_id = ?", system);
+    }
+    if let Some(prefix) = &filter.name_prefix {
+        from.push_bind(
+            " AND LOWER(a.name) LIKE LOWER(?) ESCAPE '!'",
+            like_prefix(prefix),
+        );
+    }
+    if let Some(text) = &filter.text {
+        let pattern = like_contains(text);
+        from.push_bind(
+            " AND (LOWER(a.name) LIKE LOWER(?) ESCAPE '!'",
+            pattern.clone(),
+        )
+        .push_bind(
+            " OR LOWER(a.description) LIKE LOWER(?) ESCAPE '!')",
+            pattern,
+        );
+    }
+
+    let mut count = Stmt::new("SELECT COUNT(*)");
+    count.append(from.clone());
+    let total = db.conn().fetch_int(count).await?;
+
+    let mut select = Stmt::new(concat!("SELECT ", alter_columns!()));
+    select.append(from);
+    select
+        .push_bind(" ORDER BY a.name, a.id LIMIT ?", window.limit)
+        .push_bind(" OFFSET ?", window.offset);
+    Ok((db.conn().fetch_all(select).await?, total))
+}
+
+pub async fn insert(tx: &mut Tx, system_id: Id, fields: AlterFields) -> Result<Id, sqlx::Error> {
+    let id = Id::new();
+    let now = Timestamp::now();
+    tx.conn()
+        .execute(
+            Stmt::new(
+                "INSERT INTO alters (id, system_id, name, pronouns, description, age, gender, \
+                 birthday, species, alter_type, interests, is_host, is_dormant, created_at, \
+                 updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(system_id)
+            .bind(fields.name)
+            .bind(fields.pronouns)
+            .bind(fields.description)
+            .bind(fields.age)
+            .bind(fields.gender)
+            .bind(fields.birthday)
+            .bind(fields.species)
+            .bind(fields.alter_type)
+            .bind(json!(fields.interests))
+            .bind(fields.is_host)
+            .bind(fields.is_dormant)
+            .bind(now)
+            .bind(now),
+        )
+        .await?;
+    Ok(id)
+}
+
+/// Replaces the descriptive fields of an alter.
+pub async fn update(tx: &mut Tx, id: Id, fields: AlterFields) -> Result<(), sqlx::Error> {
+    tx.conn()
+        .execute(
+            Stmt::new(
+                "UPDATE alters SET name = ?, pronouns = ?, description = ?, age = ?, gender = ?, \
+                 birthday = ?, species = ?, alter_type = ?, interests = ?, is_host = ?, \
+                 is_dormant = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(fields.name)
+            .bind(fields.pronouns)
+            .bind(fields.description)
+            .bind(fields.age)
+            .bind(fields.gender)
+            .bind(fields.birthday)
+            .bind(fields.species)
+            .bind(fields.alter_type)
+            .bind(json!(fields.interests))
+            .bind(fields.is_host)
+            .bind(fields.is_dormant)
+            .bind(Timestamp::now())
+            .bind(id),
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(tx: &mut Tx, id: Id) -> Result<(), sqlx::Error> {
+    tx.conn()
+        .execute(Stmt::new("DELETE FROM alters WHERE id = ?").bind(id))
+        .await?;
+    Ok(())
+}
+
+impl From<Alter> for AlterFields {
+    fn from(a: Alter) -> Self {
+        AlterFields {
+            name: a.name,
+            pronouns: a.pronouns,
+            description: a.description,
+            age: a.age,
+            gender: a.gender,
+            birthday: a.birthday,
+            species: a.species,
+            alter_type: a.alter_type,
+            interests: a.interests,
+            is_host: a.is_host,
+            is_dormant: a.is_dormant,
+        }
+    }
+}

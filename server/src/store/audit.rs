@@ -1,0 +1,102 @@
+//! `audit_logs`: who did what, when, from where.
+
+use poem_openapi::Object;
+use sqlx::FromRow;
+
+use super::Window;
+use crate::db::{Db, Id, Stmt, Timestamp, Tx};
+
+#[derive(Debug, Clone, PartialEq, Object, FromRow)]
+pub struct AuditEntry {
+    pub id: Id,
+    /// The acting user; null once that user is deleted, or for anonymous actions.
+    pub user_id: Option<Id>,
+    pub action: String,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub ip: Option<String>,
+    #[sqlx(json)]
+    pub metadata: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// An entry to record.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub user_id: Option<Id>,
+    pub action: &'static str,
+    pub entity_type: Option<&'static str>,
+    pub entity_id: Option<String>,
+    pub ip: Option<String>,
+    pub metadata: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub user_id: Option<Id>,
+    /// Inclusive.
+    pub from: Option<Timestamp>,
+    /// Inclusive.
+    pub to: Option<Timestamp>,
+}
+
+pub async fn record(tx: &mut Tx, entry: NewEntry) -> Result<(), sqlx::Error> {
+    tx.conn()
+        .execute(
+            Stmt::new(
+                "INSERT INTO audit_logs (id, user_id, action, entity_type, entity_id, ip, \
+                 metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(Id::new())
+            .bind(entry.user_id)
+            .bind(entry.action)
+            .bind(entry.entity_type.map(str::to_owned))
+            .bind(entry.entity_id)
+            .bind(entry.ip)
+            .bind(entry.metadata)
+            .bind(Timestamp::now()),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Matching entries, newest first.
+pub async fn list(
+    db: &Db,
+    filter: &AuditFilter,
+    window: Window,
+) -> Result<(Vec<AuditEntry>, i64), sqlx::Error> {
+    let mut from = Stmt::new(" FROM audit_logs WHERE 1 = 1");
+    if let Some(action) = &filter.action {
+        from.push_bind(" AND action = ?", action.clone());
+    }
+    if let Some(user) = filter.user_id {
+        from.push_bind(" AND user_id = ?", user);
+    }
+    if let Some(t) = filter.from {
+        from.push_bind(" AND created_at >= ?", t);
+    }
+    if let Some(t) = filter.to {
+        from.push_bind(" AND created_at <= ?", t);
+    }
+
+    let mut count = Stmt::new("SELECT COUNT(*)");
+    count.append(from.clone());
+    let total = db.conn().fetch_int(count).await?;
+
+    let mut select =
+        Stmt::new("SELECT id, user_id, action, entity_type, entity_id, ip, metadata, created_at");
+    select.append(from);
+    select
+        .push_bind(" ORDER BY created_at DESC, id DESC LIMIT ?", window.limit)
+        .push_bind(" OFFSET ?", window.offset);
+    Ok((db.conn().fetch_all(select).await?, total))
+}
+
+/// Deletes entries older than `before`; returns how many.
+pub async fn purge(tx: &mut Tx, before: Timestamp) -> Result<u64, sqlx::Error> {
+    tx.conn()
+        .execute(Stmt::new("DELETE FROM audit_logs WHERE created_at < ?").bind(before))
+        .await
+}

@@ -1,0 +1,79 @@
+//! The queries, one module per table, written once for every backend (see [`crate::db`]).
+//!
+//! Store functions only read and write rows; who may do what is decided by the API layer.
+//! Writes take an open [`crate::db::Tx`] so that a change and its audit entry commit together.
+
+pub mod alters;
+pub mod audit;
+pub mod systems;
+pub mod users;
+
+use poem_openapi::Object;
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+
+/// Paging bounds every list accepts.
+pub const MAX_LIMIT: i64 = 200;
+pub const DEFAULT_LIMIT: i64 = 50;
+
+/// A window of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One page of a list, with the total count of matching rows.
+#[derive(Debug, Clone, Object)]
+pub struct Page<T: ParseFromJSON + ToJSON + Send + Sync> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl<T: ParseFromJSON + ToJSON + Send + Sync> Page<T> {
+    pub fn new(items: Vec<T>, total: i64, window: Window) -> Self {
+        Page {
+            items,
+            total,
+            limit: window.limit,
+            offset: window.offset,
+        }
+    }
+}
+
+/// The escape character used with `LIKE … ESCAPE '!'` (a backslash means different things in
+/// MySQL and standard SQL string literals).
+const LIKE_ESCAPE: char = '!';
+
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | LIKE_ESCAPE) {
+            out.push(LIKE_ESCAPE);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A `LIKE` pattern matching values that start with `text`.
+pub fn like_prefix(text: &str) -> String {
+    format!("{}%", escape_like(text))
+}
+
+/// A `LIKE` pattern matching values that contain `text`.
+pub fn like_contains(text: &str) -> String {
+    format!("%{}%", escape_like(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_prefix("50%_off!"), "50!%!_off!!%");
+        assert_eq!(like_contains("a"), "%a%");
+    }
+}

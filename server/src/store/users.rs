@@ -1,0 +1,209 @@
+//! `users`: accounts and their credentials.
+
+use poem_openapi::Object;
+use sqlx::FromRow;
+
+use super::Window;
+use crate::db::{Db, Id, Stmt, Timestamp, Tx};
+
+/// An account as the API shows it (never with its password hash).
+#[derive(Debug, Clone, PartialEq, Object, FromRow)]
+pub struct User {
+    pub id: Id,
+    pub username: String,
+    pub email: Option<String>,
+    pub is_admin: bool,
+    pub is_system: bool,
+    pub is_approved: bool,
+    pub must_change_password: bool,
+    pub avatar: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
+}
+
+/// What login needs.
+#[derive(Debug, Clone, FromRow)]
+pub struct Credentials {
+    pub id: Id,
+    pub password_hash: String,
+}
+
+/// A new account; the password is already hashed.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub is_system: bool,
+    pub is_approved: bool,
+    pub must_change_password: bool,
+}
+
+/// Field changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub email: Option<Option<String>>,
+    pub avatar: Option<Option<String>>,
+    pub is_admin: Option<bool>,
+    pub is_system: Option<bool>,
+    pub is_approved: Option<bool>,
+    pub must_change_password: Option<bool>,
+}
+
+macro_rules! select_users {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, username, email, is_admin, is_system, is_approved, must_change_password, \
+             avatar, created_at, updated_at, last_login_at FROM users ",
+            $rest
+        )
+    };
+}
+
+pub async fn get(db: &Db, id: Id) -> Result<Option<User>, sqlx::Error> {
+    db.conn()
+        .fetch_optional(Stmt::new(select_users!("WHERE id = ?")).bind(id))
+        .await
+}
+
+pub async fn get_by_username(db: &Db, username: &str) -> Result<Option<User>, sqlx::Error> {
+    db.conn()
+        .fetch_optional(Stmt::new(select_users!("WHERE username = ?")).bind(username))
+        .await
+}
+
+pub async fn credentials_by_username(
+    db: &Db,
+    username: &str,
+) -> Result<Option<Credentials>, sqlx::Error> {
+    db.conn()
+        .fetch_optional(
+            Stmt::new("SELECT id, password_hash FROM users WHERE username = ?").bind(username),
+        )
+        .await
+}
+
+pub async fn credentials(db: &Db, id: Id) -> Result<Option<Credentials>, sqlx::Error> {
+    db.conn()
+        .fetch_optional(Stmt::new("SELECT id, password_hash FROM users WHERE id = ?").bind(id))
+        .await
+}
+
+/// Users, optionally those whose username starts with a prefix, in username order.
+pub async fn list(
+    db: &Db,
+    username_prefix: Option<&str>,
+    window: Window,
+) -> Result<(Vec<User>, i64), sqlx::Error> {
+    let mut filter = Stmt::default();
+    if let Some(prefix) = username_prefix {
+        filter.push_bind(
+            " WHERE username LIKE ? ESCAPE '!'",
+            super::like_prefix(prefix),
+        );
+    }
+    let mut count = Stmt::new("SELECT COUNT(*) FROM users");
+    count.append(filter.clone());
+    let total = db.conn().fetch_int(count).await?;
+
+    let mut select = Stmt::new(select_users!(""));
+    select.append(filter);
+    select
+        .push_bind(" ORDER BY username LIMIT ?", window.limit)
+        .push_bind(" OFFSET ?", window.offset);
+    Ok((db.conn().fetch_all(select).await?, total))
+}
+
+pub async fn insert(tx: &mut Tx, new: NewUser) -> Result<Id, sqlx::Error> {
+    let id = Id::new();
+    let now = Timestamp::now();
+    tx.conn()
+        .execute(
+            Stmt::new(
+                "INSERT INTO users (id, username, email, password_hash, is_admin, is_system, \
+                 is_approved, must_change_password, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(new.username)
+            .bind(new.email)
+            .bind(new.password_hash)
+            .bind(new.is_admin)
+            .bind(new.is_system)
+            .bind(new.is_approved)
+            .bind(new.must_change_password)
+            .bind(now)
+            .bind(now),
+        )
+        .await?;
+    Ok(id)
+}
+
+/// Applies the changes; false when there is no such user.
+pub async fn update(tx: &mut Tx, id: Id, changes: UserChanges) -> Result<bool, sqlx::Error> {
+    let mut stmt = Stmt::new("UPDATE users SET updated_at = ?").bind(Timestamp::now());
+    if let Some(email) = changes.email {
+        stmt.push_bind(", email = ?", email);
+    }
+    if let Some(avatar) = changes.avatar {
+        stmt.push_bind(", avatar = ?", avatar);
+    }
+    if let Some(v) = changes.is_admin {
+        stmt.push_bind(", is_admin = ?", v);
+    }
+    if let Some(v) = changes.is_system {
+        stmt.push_bind(", is_system = ?", v);
+    }
+    if let Some(v) = changes.is_approved {
+        stmt.push_bind(", is_approved = ?", v);
+    }
+    if let Some(v) = changes.must_change_password {
+        stmt.push_bind(", must_change_password = ?", v);
+    }
+    stmt.push_bind(" WHERE id = ?", id);
+    Ok(tx.conn().execute(stmt).await? == 1)
+}
+
+pub async fn set_password(tx: &mut Tx, id: Id, password_hash: String) -> Result<(), sqlx::Error> {
+    tx.conn()
+        .execute(
+            Stmt::new(
+                "UPDATE users SET password_hash = ?, must_change_password = ?, updated_at = ? \
+                 WHERE id = ?",
+            )
+            .bind(password_hash)
+            .bind(false)
+            .bind(Timestamp::now())
+            .bind(id),
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn record_login(tx: &mut Tx, id: Id) -> Result<(), sqlx::Error> {
+    tx.conn()
+        .execute(
+            Stmt::new("UPDATE users SET last_login_at = ? WHERE id = ?")
+                .bind(Timestamp::now())
+                .bind(id),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Deletes a user (their systems and alters go with them); false when there was none.
+pub async fn delete(tx: &mut Tx, id: Id) -> Result<bool, sqlx::Error> {
+    Ok(tx
+        .conn()
+        .execute(Stmt::new("DELETE FROM users WHERE id = ?").bind(id))
+        .await?
+        == 1)
+}
+
+pub async fn count_admins(tx: &mut Tx) -> Result<i64, sqlx::Error> {
+    tx.conn()
+        .fetch_int(Stmt::new("SELECT COUNT(*) FROM users WHERE is_admin = ?").bind(true))
+        .await
+}

@@ -1,0 +1,154 @@
+use poem::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{ADMIN, backend_tests, password_of};
+
+backend_tests! {
+    async fn register_creates_an_unapproved_account_without_exposing_the_hash(app) {
+        let reply = app
+            .call(Method::POST, "/api/auth/register", None,
+                  Some(json!({ "username": "  Robin ", "password": "a-long-passphrase" })))
+            .await;
+        assert!(!reply.text.contains("argon2"), "{}", reply.text);
+        let user = reply.expect(StatusCode::CREATED);
+        assert_eq!(user["username"], "robin", "usernames are stored lower-case");
+        assert_eq!(user["is_approved"], false);
+        assert_eq!(user["is_admin"], false);
+        assert!(user.get("password_hash").is_none());
+    }
+
+    async fn register_refuses_a_taken_username_whatever_its_case(app) {
+        app.register("robin").await;
+        let body = json!({ "username": "ROBIN", "password": "another-passphrase" });
+        app.call(Method::POST, "/api/auth/register", None, Some(body))
+            .await
+            .expect_error(StatusCode::CONFLICT, "conflict");
+    }
+
+    async fn register_explains_malformed_requests(app) {
+        let post = |body: (&'static str, &'static str)| {
+            app.raw(Method::POST, "/api/auth/register", None, Some((body.0, body.1.as_bytes().to_vec())))
+        };
+        post(("application/json", "{\"username\": ")).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        let missing = post(("application/json", r#"{"username":"robin"}"#)).await
+            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert!(missing.contains("Credentials"), "{missing}");
+        post(("application/json", r#"{"username":"robin","password":{"a":1}}"#)).await
+            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        post(("text/plain", "robin")).await
+            .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+        app.raw(Method::POST, "/api/auth/register", None, None).await
+            .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    }
+
+    async fn register_enforces_username_and_password_rules(app) {
+        let register = |username: String, password: &'static str| {
+            app.call(Method::POST, "/api/auth/register", None,
+                     Some(json!({ "username": username, "password": password })))
+        };
+        let too_long = register("x".repeat(65), "a-long-passphrase").await
+            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert!(too_long.contains("username"), "{too_long}");
+        let message = register("x".repeat(40), "a-long-passphrase").await
+            .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert!(message.contains("3 to 32"), "{message}");
+        register("robin hood".into(), "a-long-passphrase").await
+            .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        register("robin'--".into(), "a-long-passphrase").await
+            .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        let weak = register("robin".into(), "short").await
+            .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert!(weak.contains("at least 8"), "{weak}");
+        register("robin".into(), "robin-is-me").await
+            .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+
+    async fn oversized_bodies_are_refused_before_parsing(app) {
+        let huge = format!(r#"{{"username":"robin","password":"{}"}}"#, "x".repeat(300 * 1024));
+        app.raw(Method::POST, "/api/auth/register", None, Some(("application/json", huge.into_bytes())))
+            .await
+            .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    }
+
+    async fn login_returns_a_token_that_opens_me(app) {
+        app.register("robin").await;
+        let body = app.login("Robin", &password_of("robin")).await.expect(StatusCode::OK);
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 3600);
+        assert_eq!(body["user"]["username"], "robin");
+        let me = app.get("/api/me", body["token"].as_str().unwrap()).await.expect(StatusCode::OK);
+        assert_eq!(me["username"], "robin");
+        assert!(me["last_login_at"].is_string(), "login is recorded: {me}");
+    }
+
+    async fn login_failures_look_the_same_and_are_audited(app) {
+        app.register("robin").await;
+        let wrong = app.login("robin", "not-the-password").await
+            .expect_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+        let unknown = app.login("nobody", "not-the-password").await
+            .expect_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+        assert_eq!(wrong, unknown, "the answer must not reveal which usernames exist");
+        let failures = app.audit_actions("action=auth.login_failed").await;
+        assert_eq!(failures.len(), 2);
+    }
+
+    async fn me_needs_a_valid_token(app) {
+        app.call(Method::GET, "/api/me", None, None).await
+            .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        app.get("/api/me", "not-a-jwt").await
+            .expect_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        let id = app.register("robin").await;
+        let expired = app.state.tokens.issue_at(id, chrono::Utc::now().timestamp() - 7200).unwrap();
+        app.get("/api/me", &expired).await
+            .expect_error(StatusCode::UNAUTHORIZED, "token_expired");
+        let forged = didhub_server::auth::Tokens::new(b"someone else's secret, 32 bytes!!", std::time::Duration::from_secs(60))
+            .issue(id).unwrap();
+        app.get("/api/me", &forged).await
+            .expect_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+
+    async fn a_deleted_accounts_token_stops_working(app) {
+        let (id, token) = app.approved_user("robin").await;
+        let admin = app.admin_token().await;
+        app.delete(&format!("/api/users/{id}"), &admin).await.expect(StatusCode::NO_CONTENT);
+        app.get("/api/me", &token).await
+            .expect_error(StatusCode::UNAUTHORIZED, "unknown_user");
+    }
+
+    async fn refresh_issues_a_new_working_token(app) {
+        app.register("robin").await;
+        let token = app.token_of("robin").await;
+        let body = app.call(Method::POST, "/api/auth/refresh", Some(&token), None).await.expect(StatusCode::OK);
+        let fresh = body["token"].as_str().unwrap();
+        app.get("/api/me", fresh).await.expect(StatusCode::OK);
+        app.call(Method::POST, "/api/auth/refresh", None, None).await
+            .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+
+    async fn changing_the_password_needs_the_current_one(app) {
+        app.register("robin").await;
+        let token = app.token_of("robin").await;
+        let old = password_of("robin");
+        app.post("/api/me/password", &token, json!({ "current_password": "wrong-wrong", "new_password": "a-new-passphrase" }))
+            .await.expect_error(StatusCode::FORBIDDEN, "invalid_credentials");
+        app.post("/api/me/password", &token, json!({ "current_password": old, "new_password": "short" }))
+            .await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        app.post("/api/me/password", &token, json!({ "current_password": old }))
+            .await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        app.post("/api/me/password", &token, json!({ "current_password": old, "new_password": "a-new-passphrase" }))
+            .await.expect(StatusCode::NO_CONTENT);
+        app.login("robin", &old).await.expect_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+        app.login("robin", "a-new-passphrase").await.expect(StatusCode::OK);
+        assert_eq!(app.audit_actions("action=user.password_change").await.len(), 1);
+    }
+
+    async fn the_bootstrap_admin_exists_once(app) {
+        let admin = app.admin_token().await;
+        let page = app.get(&format!("/api/users?q={ADMIN}"), &admin).await.expect(StatusCode::OK);
+        assert_eq!(page["total"], 1);
+        assert_eq!(page["items"][0]["is_admin"], true);
+        // Starting again with the same bootstrap settings creates nothing.
+        didhub_server::prepare(&app.config).await.unwrap();
+        assert_eq!(app.audit_actions("action=user.bootstrap").await.len(), 1);
+    }
+}

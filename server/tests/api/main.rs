@@ -1,0 +1,12 @@
+//! The HTTP API, end to end in process: every endpoint's success and failure modes, each
+//! asserting status and body, on every backend.
+
+mod support;
+
+mod alters;
+mod audit;
+mod auth;
+mod seed;
+mod service;
+mod systems;
+mod users;

@@ -1,0 +1,131 @@
+use poem::http::{Method, StatusCode};
+
+use crate::support::backend_tests;
+
+backend_tests! {
+    async fn health_reports_ok_and_the_backend(app) {
+        let body = app.call(Method::GET, "/health", None, None).await.expect(StatusCode::OK);
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["backend"], app.state.db.backend().name());
+    }
+
+    async fn version_reports_the_newest_migration(app) {
+        let newest = app.state.db.backend().migrator().iter().map(|m| m.version).max().unwrap();
+        let body = app.call(Method::GET, "/api/version", None, None).await.expect(StatusCode::OK);
+        assert_eq!(body["schema_version"], newest);
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    }
+
+    async fn openapi_document_lists_every_endpoint(app) {
+        let doc = app.call(Method::GET, "/api/openapi.json", None, None).await.expect(StatusCode::OK);
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, method) in [
+            ("/health", "get"),
+            ("/api/version", "get"),
+            ("/api/auth/register", "post"),
+            ("/api/auth/login", "post"),
+            ("/api/auth/refresh", "post"),
+            ("/api/me", "get"),
+            ("/api/me/password", "post"),
+            ("/api/users", "get"),
+            ("/api/users", "post"),
+            ("/api/users/{id}", "get"),
+            ("/api/users/{id}", "put"),
+            ("/api/users/{id}", "delete"),
+            ("/api/systems", "get"),
+            ("/api/systems", "post"),
+            ("/api/systems/{id}", "get"),
+            ("/api/systems/{id}", "put"),
+            ("/api/systems/{id}", "delete"),
+            ("/api/alters", "get"),
+            ("/api/alters", "post"),
+            ("/api/alters/search", "get"),
+            ("/api/alters/{id}", "get"),
+            ("/api/alters/{id}", "put"),
+            ("/api/alters/{id}", "delete"),
+            ("/api/audit", "get"),
+            ("/api/audit/purge", "post"),
+        ] {
+            assert!(
+                paths.get(path).and_then(|p| p.get(method)).is_some(),
+                "{method} {path} missing from the OpenAPI document"
+            );
+        }
+        assert!(doc["components"]["securitySchemes"]["BearerAuth"].is_object());
+    }
+
+    async fn swagger_ui_is_served(app) {
+        let reply = app.call(Method::GET, "/api/docs", None, None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(reply.text.contains("swagger"), "{}", &reply.text[..200.min(reply.text.len())]);
+    }
+
+    async fn unknown_routes_and_methods_answer_in_the_error_shape(app) {
+        app.call(Method::GET, "/api/nothing-here", None, None)
+            .await
+            .expect_error(StatusCode::NOT_FOUND, "not_found");
+        app.call(Method::PATCH, "/api/version", None, None)
+            .await
+            .expect_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    }
+
+    async fn restarting_on_a_migrated_database_changes_nothing(app) {
+        let token = app.admin_token().await;
+        let system = app.system(&token, "Kept").await;
+        let again = didhub_server::prepare(&app.config).await.unwrap();
+        let kept = didhub_server::store::systems::get(&again.db, system).await.unwrap();
+        assert_eq!(kept.map(|s| s.name), Some("Kept".to_owned()));
+    }
+}
+
+/// SQLite-specific: the pool runs in WAL mode, and concurrent writers queue on `BEGIN IMMEDIATE`
+/// instead of failing with "database is locked".
+mod sqlite_concurrency {
+    use super::*;
+    use crate::support::TestApp;
+    use didhub_migrations::Backend;
+    use sqlx::Connection;
+
+    #[tokio::test]
+    async fn the_database_file_is_in_wal_mode() {
+        let app = TestApp::start(Backend::Sqlite).await;
+        let mut conn = sqlx::SqliteConnection::connect(&app.config.database.url)
+            .await
+            .unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writers_all_succeed() {
+        let app = std::sync::Arc::new(TestApp::start(Backend::Sqlite).await);
+        let token = app.admin_token().await;
+        let system = app.system(&token, "Busy").await;
+        let writers: Vec<_> = (0..32)
+            .map(|i| {
+                let app = app.clone();
+                let token = token.clone();
+                tokio::spawn(async move {
+                    app.post(
+                        "/api/alters",
+                        &token,
+                        serde_json::json!({ "system_id": system, "name": format!("w{i:02}") }),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        for writer in writers {
+            let reply = writer.await.unwrap();
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        }
+        let page = app
+            .get(&format!("/api/alters?system_id={system}&limit=200"), &token)
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(page["total"], 32);
+    }
+}

@@ -1,0 +1,283 @@
+//! A server in process over a real database, and a client that speaks its JSON.
+
+use std::collections::HashMap;
+
+use didhub_migrations::Backend;
+use didhub_server::config::Config;
+use didhub_server::db::Id;
+use didhub_server::{AppState, app};
+use poem::endpoint::BoxEndpoint;
+use poem::http::{Method, StatusCode};
+use poem::test::TestClient;
+use poem::{EndpointExt, Response};
+use serde_json::{Value, json};
+
+pub const ADMIN: &str = "root";
+pub const ADMIN_PASSWORD: &str = "bootstrap-password-1";
+pub const SECRET: &str = "test-secret-test-secret-test-secret!";
+
+/// Runs each test body once per backend, as `<backend>::<test name>`.
+macro_rules! backend_tests {
+    ($($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[$meta])*
+                #[tokio::test]
+                async fn $name() {
+                    let $app = $crate::support::TestApp::start(
+                        didhub_migrations::Backend::Sqlite,
+                    )
+                    .await;
+                    $body
+                }
+            )*
+        }
+    };
+}
+pub(crate) use backend_tests;
+
+/// The server under test: migrated, with a bootstrap admin, over a fresh database.
+pub struct TestApp {
+    pub client: TestClient<BoxEndpoint<'static, Response>>,
+    pub state: AppState,
+    pub config: Config,
+    _dir: tempfile::TempDir,
+}
+
+/// A response: status and JSON body (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The body, after checking the status.
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self.body
+    }
+
+    /// Checks an error response: status, `code`, and that `error` explains it.
+    #[track_caller]
+    pub fn expect_error(self, status: StatusCode, code: &str) -> String {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.body["code"], code,
+            "unexpected code; body: {}",
+            self.text
+        );
+        let message = self.body["error"].as_str().unwrap_or_default().to_owned();
+        assert!(!message.is_empty(), "error without a reason: {}", self.text);
+        message
+    }
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}/didhub.sqlite", dir.path().display()),
+            other => panic!("{other} is not wired into the HTTP tests yet"),
+        };
+        let env: HashMap<&str, String> = HashMap::from([
+            ("DIDHUB_DB", url),
+            ("DIDHUB_SECRET", SECRET.to_owned()),
+            ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.to_owned()),
+            ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+        ]);
+        let config = Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
+        let state = didhub_server::prepare(&config).await.unwrap();
+        TestApp {
+            client: TestClient::new(app(state.clone()).boxed()),
+            state,
+            config,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        self.raw(method, path, token, body).await
+    }
+
+    /// Sends raw bytes with a content type of the caller's choosing.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
+        let mut request = self.client.request(method, path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some((content_type, bytes)) = body {
+            request = request.content_type(content_type).body(bytes);
+        }
+        let response = request.send().await;
+        let status = response.0.status();
+        let text = response.0.into_body().into_string().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, body, text }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        self.call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({ "username": username, "password": password })),
+        )
+        .await
+    }
+
+    /// A token for the bootstrap admin.
+    pub async fn admin_token(&self) -> String {
+        let body = self
+            .login(ADMIN, ADMIN_PASSWORD)
+            .await
+            .expect(StatusCode::OK);
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers `username` (password `<username>-password-1`) without approval.
+    pub async fn register(&self, username: &str) -> Id {
+        let body = self
+            .call(
+                Method::POST,
+                "/api/auth/register",
+                None,
+                Some(json!({ "username": username, "password": password_of(username) })),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        id(&body)
+    }
+
+    /// Registers `username`, has the admin approve it, and logs in: `(id, token)`.
+    pub async fn approved_user(&self, username: &str) -> (Id, String) {
+        let id = self.register(username).await;
+        let admin = self.admin_token().await;
+        self.put(
+            &format!("/api/users/{id}"),
+            &admin,
+            json!({ "is_approved": true }),
+        )
+        .await
+        .expect(StatusCode::OK);
+        let token = self
+            .login(username, &password_of(username))
+            .await
+            .expect(StatusCode::OK)["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, token)
+    }
+
+    /// Logs in an existing user registered with [`TestApp::register`].
+    pub async fn token_of(&self, username: &str) -> String {
+        self.login(username, &password_of(username))
+            .await
+            .expect(StatusCode::OK)["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates a system for the token's owner and returns its id.
+    pub async fn system(&self, token: &str, name: &str) -> Id {
+        id(&self
+            .post("/api/systems", token, json!({ "name": name }))
+            .await
+            .expect(StatusCode::CREATED))
+    }
+
+    /// Creates an alter and returns its id.
+    pub async fn alter(&self, token: &str, system: Id, name: &str) -> Id {
+        id(&self
+            .post(
+                "/api/alters",
+                token,
+                json!({ "system_id": system, "name": name }),
+            )
+            .await
+            .expect(StatusCode::CREATED))
+    }
+
+    /// The audit log's actions, newest first.
+    pub async fn audit_actions(&self, query: &str) -> Vec<String> {
+        let admin = self.admin_token().await;
+        let body = self
+            .get(&format!("/api/audit?limit=200&{query}"), &admin)
+            .await
+            .expect(StatusCode::OK);
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+pub fn password_of(username: &str) -> String {
+    format!("pw-{}-secret-1", username.len())
+}
+
+/// The `id` of a JSON object.
+#[track_caller]
+pub fn id(body: &Value) -> Id {
+    body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {body}"))
+        .parse()
+        .unwrap()
+}
+
+/// The `name`s of a page's items, in order.
+pub fn names(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page: {page}"))
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect()
+}
