@@ -1,0 +1,34 @@
+# DIDHub database layer — entry points. CI runs `just test-all-dbs`, exactly as users do.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+config := "fixtures/config.example.json"
+
+# List the recipes
+default:
+    @just --list
+
+# Run the reference server on SQLite (data/didhub.sqlite), port 6000, with the example config
+serve *ARGS:
+    cargo run --release --bin didhub-server -- -c {{config}} {{ARGS}}
+
+# Create the bootstrap admin and the demo user, system and alters (idempotent)
+seed *ARGS:
+    cargo run --release --bin seed -- -c {{config}} {{ARGS}}
+
+# Fast tests: SQLite only, no Docker
+test:
+    cargo test --workspace
+
+# Everything CI checks: formatting, lints and the whole test matrix
+test-all-dbs: lint
+    INSTA_UPDATE=no cargo test --workspace
+
+# Format the code
+fmt:
+    cargo fmt --all
+
+# Formatting and clippy, warnings as errors
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
