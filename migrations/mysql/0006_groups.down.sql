@@ -1,0 +1,2 @@
+DROP TABLE alter_group_members;
+DROP TABLE alter_groups;

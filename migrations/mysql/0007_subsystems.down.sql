@@ -1,0 +1,2 @@
+DROP TABLE subsystem_members;
+DROP TABLE subsystems;
