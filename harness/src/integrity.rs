@@ -180,7 +180,10 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
 
     for (i, (folder, versions)) in per_folder.iter().enumerate() {
         for (version, name) in versions {
-            report.versions.entry(*version).or_insert_with(|| name.clone());
+            report
+                .versions
+                .entry(*version)
+                .or_insert_with(|| name.clone());
             for (j, (other_folder, other_versions)) in per_folder.iter().enumerate() {
                 match other_versions.get(version) {
                     None => report.problems.push(IntegrityProblem::VersionMissing {
