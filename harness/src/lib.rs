@@ -5,5 +5,44 @@
 //! databases and compares what they report.
 //!
 //! - [`integrity`]: the folders hold the same versions and names, and every up has a down.
+//! - [`backend`]: SQLite files and PostgreSQL/MySQL containers (testcontainers), a fresh
+//!   database per caller, and introspection into one normalised [`schema::Schema`].
+//! - [`staircase`]: every migration applies, its down restores the previous schema exactly, and
+//!   applying it again gives the same schema; at the end nothing is left.
+//!
+//! Policy — ordering, up/down, comparison — is written once; the backends only answer
+//! questions.
 
+pub mod backend;
+pub mod images;
 pub mod integrity;
+pub mod migrations;
+pub mod schema;
+pub mod staircase;
+
+pub use backend::{Kind, Pool, TestDatabase};
+
+/// What can go wrong, with the backend (and where it applies the migration) named.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("{backend}: the Docker daemon is not reachable ({reason}); start dockerd, or point DIDHUB_TEST_{}_URL at a running server", .backend.name().to_uppercase())]
+    NoDocker { backend: Kind, reason: String },
+    #[error("{backend}: cannot start: {reason}")]
+    Start { backend: Kind, reason: String },
+    #[error("{0}: there is no server to start for this backend")]
+    NoServer(Kind),
+    #[error("{backend}: database error: {source}")]
+    Database {
+        backend: Kind,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot read migrations in {dir}: {reason}")]
+    Migrations { dir: String, reason: String },
+}
+
+impl HarnessError {
+    pub fn database(backend: Kind, source: sqlx::Error) -> Self {
+        HarnessError::Database { backend, source }
+    }
+}

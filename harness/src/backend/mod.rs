@@ -1,0 +1,280 @@
+//! The three backends behind one small surface.
+//!
+//! A backend answers four questions — how to get a server, how to make a fresh empty database on
+//! it, how to connect, and what schema a database has (plus its version and EXPLAIN, later).
+//! Each lives in its own module with the same shape: [`sqlite`], [`postgres`], [`mysql`].
+//!
+//! PostgreSQL and MySQL servers start in containers (testcontainers) once per process and are
+//! shared; every caller gets its own database on them. `DIDHUB_TEST_POSTGRES_URL` /
+//! `DIDHUB_TEST_MYSQL_URL` point a backend at a running server instead (an admin URL; the harness
+//! creates databases there). A backend that cannot start is an error that says why — never a
+//! silent skip.
+
+pub mod mysql;
+pub mod postgres;
+pub mod sqlite;
+
+use std::fmt;
+use std::ops::Deref;
+use std::str::FromStr;
+
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::{Acquire, MySqlPool, PgPool, SqlitePool};
+use tokio::sync::OnceCell;
+
+use crate::HarnessError;
+use crate::schema::Schema;
+
+/// A backend the harness can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Sqlite, Kind::Postgres, Kind::MySql];
+
+    /// The backend's name, which is also its migration folder's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+            Kind::MySql => "mysql",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown backend {s:?}: expected sqlite, postgres or mysql"))
+    }
+}
+
+/// A running server the harness can create databases on.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub kind: Kind,
+    /// Connects as an administrator to the server's default database.
+    pub admin_url: String,
+    /// What the server says it is (`PostgreSQL 15.18 …`, `10.11.18-MariaDB…`).
+    pub version: String,
+    /// Where it came from: a container image, or an external URL.
+    pub origin: String,
+}
+
+static POSTGRES: OnceCell<Server> = OnceCell::const_new();
+static MYSQL: OnceCell<Server> = OnceCell::const_new();
+
+/// The shared server for a container backend, started on first use.
+pub async fn server(kind: Kind) -> Result<&'static Server, HarnessError> {
+    match kind {
+        Kind::Sqlite => Err(HarnessError::NoServer(kind)),
+        Kind::Postgres => POSTGRES.get_or_try_init(postgres::start).await,
+        Kind::MySql => MYSQL.get_or_try_init(mysql::start).await,
+    }
+}
+
+/// A fresh, empty database of its own. A SQLite database is a file in a temporary directory that
+/// goes away with this value.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub kind: Kind,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn create(kind: Kind) -> Result<TestDatabase, HarnessError> {
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().map_err(|e| HarnessError::Start {
+                    backend: kind,
+                    reason: format!("cannot create a temporary directory: {e}"),
+                })?;
+                let url = format!("sqlite://{}/test.sqlite", dir.path().display());
+                Ok(TestDatabase {
+                    kind,
+                    url,
+                    _dir: Some(dir),
+                })
+            }
+            Kind::Postgres => {
+                let server = server(kind).await?;
+                let url = postgres::create_database(server).await?;
+                Ok(TestDatabase {
+                    kind,
+                    url,
+                    _dir: None,
+                })
+            }
+            Kind::MySql => {
+                let server = server(kind).await?;
+                let url = mysql::create_database(server).await?;
+                Ok(TestDatabase {
+                    kind,
+                    url,
+                    _dir: None,
+                })
+            }
+        }
+    }
+
+    pub async fn connect(&self) -> Result<Pool, HarnessError> {
+        let err = |e| HarnessError::database(self.kind, e);
+        Ok(match self.kind {
+            Kind::Sqlite => Pool::Sqlite(sqlite::connect(&self.url).await.map_err(err)?),
+            Kind::Postgres => Pool::Postgres(PgPool::connect(&self.url).await.map_err(err)?),
+            Kind::MySql => Pool::MySql(MySqlPool::connect(&self.url).await.map_err(err)?),
+        })
+    }
+}
+
+/// A connection pool on a test database.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+    MySql(MySqlPool),
+}
+
+impl Pool {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Pool::Sqlite(_) => Kind::Sqlite,
+            Pool::Postgres(_) => Kind::Postgres,
+            Pool::MySql(_) => Kind::MySql,
+        }
+    }
+
+    /// The database's schema, normalised.
+    pub async fn introspect(&self) -> Result<Schema, HarnessError> {
+        let result = match self {
+            Pool::Sqlite(p) => sqlite::introspect(p).await,
+            Pool::Postgres(p) => postgres::introspect(p).await,
+            Pool::MySql(p) => mysql::introspect(p).await,
+        };
+        result.map_err(|e| HarnessError::database(self.kind(), e))
+    }
+
+    /// Applies migrations up to and including `target`.
+    pub async fn migrate_up(
+        &self,
+        migrator: &Migrator,
+        target: i64,
+    ) -> Result<(), sqlx::migrate::MigrateError> {
+        match self {
+            Pool::Sqlite(p) => run_to(migrator, p, target).await,
+            Pool::Postgres(p) => run_to(migrator, p, target).await,
+            Pool::MySql(p) => run_to(migrator, p, target).await,
+        }
+    }
+
+    /// Reverts migrations newer than `target`.
+    pub async fn migrate_down(
+        &self,
+        migrator: &Migrator,
+        target: i64,
+    ) -> Result<(), sqlx::migrate::MigrateError> {
+        match self {
+            Pool::Sqlite(p) => migrator.undo(p, target).await,
+            Pool::Postgres(p) => migrator.undo(p, target).await,
+            Pool::MySql(p) => migrator.undo(p, target).await,
+        }
+    }
+
+    /// Runs SQL text as is (several statements allowed).
+    pub async fn execute(&self, sql: &str) -> Result<(), HarnessError> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        let result = match self {
+            Pool::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+            Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+            Pool::MySql(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+        };
+        result.map_err(|e| HarnessError::database(self.kind(), e))
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+            Pool::MySql(p) => p.close().await,
+        }
+    }
+}
+
+async fn run_to<'a, A>(
+    migrator: &Migrator,
+    conn: A,
+    target: i64,
+) -> Result<(), sqlx::migrate::MigrateError>
+where
+    A: Acquire<'a>,
+    <A::Connection as Deref>::Target: Migrate,
+{
+    migrator.run_to(target, conn).await
+}
+
+/// A unique database name for this process: `h<pid>_<n>`.
+fn next_database_name() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "h{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Replaces the database name (the URL path) of a server URL.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..host_end], database);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_swapped_in_urls() {
+        assert_eq!(
+            with_database("postgres://u:p@127.0.0.1:5432/postgres", "h1_0"),
+            "postgres://u:p@127.0.0.1:5432/h1_0"
+        );
+        assert_eq!(
+            with_database("mysql://root:pw@localhost:3306?ssl-mode=disabled", "h1_1"),
+            "mysql://root:pw@localhost:3306/h1_1?ssl-mode=disabled"
+        );
+    }
+
+    #[test]
+    fn kinds_parse_from_their_names() {
+        assert_eq!("mysql".parse::<Kind>(), Ok(Kind::MySql));
+        assert!("oracle".parse::<Kind>().is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! MySQL protocol: a container (official `mysql:8.4`, or the local MariaDB 10.11 image — the
+//! harness prints which), databases made with `CREATE DATABASE`, introspection through
+//! `information_schema`.
+//!
+//! MariaDB spells JSON as `longtext` with a `json_valid(col)` check it adds itself; that check is
+//! keyed `<column>#check` like SQLite's type-spelling checks, and the column reads as JSON.
+
+use std::time::Duration;
+
+use sqlx::{MySqlPool, Row};
+use testcontainers::core::{ContainerPort, Mount};
+
+use super::{Kind, Server, next_database_name, with_database};
+use crate::HarnessError;
+use crate::images::{self, ImageChoice, ServerImage};
+use crate::schema::{Column, ForeignKey, Index, Logical, Schema, Table, normalise_default};
+
+pub const IMAGE: ImageChoice = ImageChoice {
+    official: ("mysql", "8.4"),
+    local: ("didhub/mariadb", "10.11-local"),
+    variable: "DIDHUB_TEST_MYSQL_IMAGE",
+};
+const PASSWORD: &str = "harness";
+
+pub(super) async fn start() -> Result<Server, HarnessError> {
+    let kind = Kind::MySql;
+    let (admin_url, origin) = match std::env::var("DIDHUB_TEST_MYSQL_URL") {
+        Ok(url) if !url.trim().is_empty() => (url, "DIDHUB_TEST_MYSQL_URL".to_owned()),
+        _ => {
+            let (name, tag) = IMAGE.resolve(kind)?;
+            let origin = format!("container {name}:{tag}");
+            let image = ServerImage {
+                name,
+                tag,
+                env: vec![("MYSQL_ROOT_PASSWORD".into(), PASSWORD.into())],
+                mounts: vec![Mount::tmpfs_mount("/var/lib/mysql")],
+                cmd: [
+                    "--skip-log-bin",
+                    "--innodb-flush-log-at-trx-commit=0",
+                    "--character-set-server=utf8mb4",
+                    "--collation-server=utf8mb4_unicode_ci",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ports: vec![ContainerPort::Tcp(3306)],
+            };
+            // TCP only answers once the real server runs (the init server has no networking).
+            let health = format!(
+                "mariadb-admin ping -h 127.0.0.1 --protocol=tcp -uroot -p{PASSWORD} --silent \
+                 || mysqladmin ping -h 127.0.0.1 --protocol=tcp -uroot -p{PASSWORD} --silent"
+            );
+            let port = images::start(kind, image, &health, &IMAGE).await?;
+            (
+                format!("mysql://root:{PASSWORD}@127.0.0.1:{port}/mysql"),
+                origin,
+            )
+        }
+    };
+    let pool = images::retry(Duration::from_secs(30), || MySqlPool::connect(&admin_url))
+        .await
+        .map_err(|e| HarnessError::Start {
+            backend: kind,
+            reason: format!("no connection to {origin}: {e}"),
+        })?;
+    let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| HarnessError::database(kind, e))?;
+    pool.close().await;
+    Ok(Server {
+        kind,
+        admin_url,
+        version,
+        origin,
+    })
+}
+
+pub(super) async fn create_database(server: &Server) -> Result<String, HarnessError> {
+    let name = next_database_name();
+    let pool = MySqlPool::connect(&server.admin_url)
+        .await
+        .map_err(|e| HarnessError::database(Kind::MySql, e))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+        .execute(&pool)
+        .await
+        .map_err(|e| HarnessError::database(Kind::MySql, e))?;
+    pool.close().await;
+    Ok(with_database(&server.admin_url, &name))
+}
+
+fn logical(native: &str, json_checked: bool) -> Logical {
+    let base = native.split_whitespace().next().unwrap_or_default();
+    match base {
+        "char(36)" => Logical::Uuid,
+        "text" | "mediumtext" => Logical::LongText,
+        "longtext" if json_checked => Logical::Json,
+        "longtext" => Logical::LongText,
+        "json" => Logical::Json,
+        "tinyint(1)" => Logical::Boolean,
+        "datetime(6)" => Logical::Timestamp,
+        "int" | "int(11)" => Logical::Integer,
+        "bigint" | "bigint(20)" => Logical::BigInt,
+        other => match other
+            .strip_prefix("varchar(")
+            .and_then(|n| n.strip_suffix(')'))
+        {
+            Some(n) => Logical::ShortText(n.parse().ok()),
+            None => Logical::Other(other.to_owned()),
+        },
+    }
+}
+
+/// A MariaDB-made `json_valid(`col`)` check, which is how it spells a JSON column.
+fn json_check_column(clause: &str) -> Option<String> {
+    let inner = clause
+        .trim()
+        .strip_prefix("json_valid(")?
+        .strip_suffix(')')?;
+    Some(inner.trim_matches('`').to_owned())
+}
+
+fn text(row: &sqlx::mysql::MySqlRow, column: &str) -> Result<String, sqlx::Error> {
+    row.try_get(column)
+}
+
+pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' \
+         AND table_name <> '_sqlx_migrations' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut schema = Schema::default();
+    for name in tables {
+        let mut table = Table::default();
+
+        let mut json_columns = Vec::new();
+        for row in sqlx::query(
+            "SELECT CAST(cc.constraint_name AS CHAR) AS name, CAST(cc.check_clause AS CHAR) AS clause \
+             FROM information_schema.check_constraints cc \
+             JOIN information_schema.table_constraints tc \
+               ON tc.constraint_schema = cc.constraint_schema AND tc.constraint_name = cc.constraint_name \
+             WHERE tc.table_schema = DATABASE() AND tc.table_name = ? AND tc.constraint_type = 'CHECK'",
+        )
+        .bind(&name)
+        .fetch_all(pool)
+        .await?
+        {
+            let clause = text(&row, "clause")?;
+            match json_check_column(&clause) {
+                Some(column) => {
+                    table.checks.insert(format!("{column}#check"), clause);
+                    json_columns.push(column);
+                }
+                None => {
+                    table.checks.insert(text(&row, "name")?, clause);
+                }
+            }
+        }
+
+        for row in sqlx::query(
+            "SELECT CAST(column_name AS CHAR) AS name, CAST(column_type AS CHAR) AS ty, \
+             CAST(is_nullable AS CHAR) AS nullable, CAST(column_default AS CHAR) AS dflt, \
+             CAST(extra AS CHAR) AS extra \
+             FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? \
+             ORDER BY ordinal_position",
+        )
+        .bind(&name)
+        .fetch_all(pool)
+        .await?
+        {
+            let column = text(&row, "name")?;
+            let native = text(&row, "ty")?.to_lowercase();
+            let logical = logical(&native, json_columns.contains(&column));
+            let mut default: Option<String> = row.try_get("dflt")?;
+            // MySQL 8 reports a literal string default unquoted, MariaDB quoted: quote it.
+            let generated = text(&row, "extra")?.contains("DEFAULT_GENERATED");
+            if let Some(d) = &default
+                && !generated
+                && !d.starts_with('\'')
+                && !d.eq_ignore_ascii_case("null")
+                && matches!(
+                    logical,
+                    Logical::ShortText(_) | Logical::LongText | Logical::Uuid
+                )
+            {
+                default = Some(format!("'{d}'"));
+            }
+            table.columns.push(Column {
+                name: column,
+                default: normalise_default(default.as_deref(), &logical),
+                native_type: native,
+                logical,
+                nullable: text(&row, "nullable")? == "YES",
+            });
+        }
+
+        for row in sqlx::query(
+            "SELECT CAST(k.constraint_name AS CHAR) AS name, CAST(k.column_name AS CHAR) AS col, \
+             CAST(k.referenced_table_name AS CHAR) AS ref_table, \
+             CAST(k.referenced_column_name AS CHAR) AS ref_col, \
+             CAST(r.delete_rule AS CHAR) AS on_delete, CAST(r.update_rule AS CHAR) AS on_update \
+             FROM information_schema.key_column_usage k \
+             JOIN information_schema.referential_constraints r \
+               ON r.constraint_schema = k.constraint_schema AND r.constraint_name = k.constraint_name \
+              AND r.table_name = k.table_name \
+             WHERE k.table_schema = DATABASE() AND k.table_name = ? AND k.referenced_table_name IS NOT NULL \
+             ORDER BY k.constraint_name, k.ordinal_position",
+        )
+        .bind(&name)
+        .fetch_all(pool)
+        .await?
+        {
+            let constraint = text(&row, "name")?;
+            let fk = table
+                .foreign_keys
+                .entry(constraint.clone())
+                .or_insert_with(|| ForeignKey {
+                    name: constraint,
+                    columns: Vec::new(),
+                    ref_table: String::new(),
+                    ref_columns: Vec::new(),
+                    on_delete: String::new(),
+                    on_update: String::new(),
+                });
+            fk.columns.push(text(&row, "col")?);
+            fk.ref_columns.push(text(&row, "ref_col")?);
+            fk.ref_table = text(&row, "ref_table")?;
+            fk.on_delete = text(&row, "on_delete")?;
+            fk.on_update = text(&row, "on_update")?;
+        }
+
+        for row in sqlx::query(
+            "SELECT CAST(index_name AS CHAR) AS name, non_unique = 0 AS uniq, CAST(column_name AS CHAR) AS col \
+             FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? \
+             ORDER BY index_name, seq_in_index",
+        )
+        .bind(&name)
+        .fetch_all(pool)
+        .await?
+        {
+            let index = text(&row, "name")?;
+            let column = text(&row, "col")?;
+            if index == "PRIMARY" {
+                table.primary_key.push(column);
+                continue;
+            }
+            let unique: i64 = row.try_get("uniq")?;
+            table
+                .indexes
+                .entry(index)
+                .or_insert_with(|| Index {
+                    columns: Vec::new(),
+                    unique: unique == 1,
+                })
+                .columns
+                .push(column);
+        }
+        schema.tables.insert(name, table);
+    }
+    Ok(schema)
+}

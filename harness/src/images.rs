@@ -1,0 +1,209 @@
+//! Container images for the database servers, and starting them.
+//!
+//! Each backend pins an official image (what a user's CI pulls) and a local fallback that
+//! `just images` builds from Debian packages where no registry can be reached. The choice, in
+//! order: the `DIDHUB_TEST_<BACKEND>_IMAGE` variable (`name:tag`); the official image if it is
+//! present locally; the local image if present; otherwise the official image, which Docker then
+//! tries to pull. Both kinds honour the same environment variables and report health through a
+//! health check the harness sets, so the backends treat them alike.
+//!
+//! Containers live as long as the test process: a small reaper process per container removes it
+//! once the process that started it is gone, however it ended (there is no Ryuk here).
+
+use std::borrow::Cow;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use testcontainers::core::{ContainerPort, Healthcheck, Mount, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{Image, ImageExt};
+
+use crate::HarnessError;
+use crate::backend::Kind;
+
+/// A database server image with its settings for tests.
+#[derive(Debug, Clone)]
+pub struct ServerImage {
+    pub name: String,
+    pub tag: String,
+    pub env: Vec<(String, String)>,
+    /// Data directories on tmpfs: nothing to sync to disk.
+    pub mounts: Vec<Mount>,
+    /// Server arguments (test-speed settings: no fsync, no binary log).
+    pub cmd: Vec<String>,
+    /// The server's port, published on a free host port.
+    pub ports: Vec<ContainerPort>,
+}
+
+impl Image for ServerImage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    fn ready_conditions(&self) -> Vec<WaitFor> {
+        vec![WaitFor::healthcheck()]
+    }
+
+    fn env_vars(
+        &self,
+    ) -> impl IntoIterator<Item = (impl Into<Cow<'_, str>>, impl Into<Cow<'_, str>>)> {
+        self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    fn mounts(&self) -> impl IntoIterator<Item = &Mount> {
+        self.mounts.iter()
+    }
+
+    fn cmd(&self) -> impl IntoIterator<Item = impl Into<Cow<'_, str>>> {
+        self.cmd.iter().map(String::as_str)
+    }
+
+    fn expose_ports(&self) -> &[ContainerPort] {
+        &self.ports
+    }
+}
+
+/// Where a backend's image comes from.
+pub struct ImageChoice {
+    pub official: (&'static str, &'static str),
+    pub local: (&'static str, &'static str),
+    /// e.g. `DIDHUB_TEST_POSTGRES_IMAGE`.
+    pub variable: &'static str,
+}
+
+impl ImageChoice {
+    /// `(name, tag)` to run, following the order in the module docs.
+    pub fn resolve(&self, kind: Kind) -> Result<(String, String), HarnessError> {
+        if let Ok(value) = std::env::var(self.variable)
+            && !value.trim().is_empty()
+        {
+            let (name, tag) = value.rsplit_once(':').ok_or_else(|| HarnessError::Start {
+                backend: kind,
+                reason: format!("{}={value:?} is not name:tag", self.variable),
+            })?;
+            return Ok((name.to_owned(), tag.to_owned()));
+        }
+        for (name, tag) in [self.official, self.local] {
+            if image_present(name, tag) {
+                return Ok((name.to_owned(), tag.to_owned()));
+            }
+        }
+        Ok((self.official.0.to_owned(), self.official.1.to_owned()))
+    }
+}
+
+fn image_present(name: &str, tag: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", &format!("{name}:{tag}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Fails with the reason when no Docker daemon answers.
+pub fn require_docker(kind: Kind) -> Result<(), HarnessError> {
+    let output = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    match output {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(HarnessError::NoDocker {
+            backend: kind,
+            reason: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        }),
+        Err(e) => Err(HarnessError::NoDocker {
+            backend: kind,
+            reason: format!("cannot run the docker CLI: {e}"),
+        }),
+    }
+}
+
+/// Starts a server container and returns the host port its first port is published on.
+pub async fn start(
+    kind: Kind,
+    image: ServerImage,
+    health: &str,
+    choice: &ImageChoice,
+) -> Result<u16, HarnessError> {
+    require_docker(kind)?;
+    let reference = format!("{}:{}", image.name, image.tag);
+    let port = image.ports[0];
+    let container = image
+        .with_health_check(
+            Healthcheck::cmd_shell(health)
+                .with_interval(Duration::from_millis(250))
+                .with_timeout(Duration::from_secs(3))
+                .with_retries(240)
+                .with_start_period(Duration::from_secs(1)),
+        )
+        .with_label("didhub.harness.pid", std::process::id().to_string())
+        .with_startup_timeout(Duration::from_secs(120))
+        .start()
+        .await
+        .map_err(|e| {
+            let text = e.to_string();
+            let hint = if text.contains("pull") || text.contains("No such image") || text.contains("not found") {
+                format!(
+                    " — the image is not available locally and cannot be pulled; run `just images` to build {}:{} and {} use it",
+                    choice.local.0, choice.local.1, "the harness will"
+                )
+            } else {
+                String::new()
+            };
+            HarnessError::Start {
+                backend: kind,
+                reason: format!("container {reference} did not start: {text}{hint}"),
+            }
+        })?;
+    let host_port = container
+        .get_host_port_ipv4(port)
+        .await
+        .map_err(|e| HarnessError::Start {
+            backend: kind,
+            reason: format!("container {reference} publishes no port {port:?}: {e}"),
+        })?;
+    reap_when_done(container.id());
+    // The container lives until the process ends; the reaper removes it then.
+    std::mem::forget(container);
+    Ok(host_port)
+}
+
+/// Spawns `sh` to wait for this process to end and then remove the container.
+fn reap_when_done(container_id: &str) {
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; docker rm -f -v {container_id} >/dev/null 2>&1",
+        pid = std::process::id()
+    );
+    let spawned = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if let Err(e) = spawned {
+        eprintln!(
+            "harness: cannot start the reaper for container {container_id}: {e}; remove it with `docker rm -f {container_id}`"
+        );
+    }
+}
+
+/// Retries `attempt` until it succeeds or `within` has passed, returning the last error.
+pub async fn retry<T, E, F, Fut>(within: Duration, mut attempt: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The staircase: walk every migration up and down on a real database.
+//!
+//! For each version N: apply up to N and record the schema S(N); revert to N−1 and require
+//! exactly S(N−1); apply N again and require exactly S(N). Finally revert everything and require
+//! that no table is left. A failure names the backend, the version, the file and the exact
+//! difference.
+
+use crate::HarnessError;
+use crate::backend::{Kind, Pool, TestDatabase};
+use crate::migrations::MigrationSet;
+use crate::schema::Schema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StaircaseError {
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    #[error("{backend}: {file} (version {version}) failed: {reason}")]
+    MigrationFailed {
+        backend: Kind,
+        version: i64,
+        file: String,
+        reason: String,
+    },
+    #[error("{backend}: {file} (version {version}) does not restore the schema of version {previous}:\n  {}", .diff.join("\n  "))]
+    DownDoesNotRestore {
+        backend: Kind,
+        version: i64,
+        previous: i64,
+        file: String,
+        diff: Vec<String>,
+    },
+    #[error("{backend}: {file} (version {version}) gives a different schema when applied again after its down:\n  {}", .diff.join("\n  "))]
+    UpNotRepeatable {
+        backend: Kind,
+        version: i64,
+        file: String,
+        diff: Vec<String>,
+    },
+    #[error("{backend}: reverting every migration leaves tables behind: {}", .tables.join(", "))]
+    LeftBehind { backend: Kind, tables: Vec<String> },
+}
+
+/// The schema after each version: `(version, schema)`, version 0 first.
+#[derive(Debug, Clone)]
+pub struct Staircase {
+    pub kind: Kind,
+    pub steps: Vec<(i64, Schema)>,
+}
+
+/// Walks `set` on a fresh database of its backend.
+pub async fn walk(set: &MigrationSet) -> Result<Staircase, StaircaseError> {
+    let db = TestDatabase::create(set.kind).await?;
+    let pool = db.connect().await?;
+    let result = walk_on(&pool, set).await;
+    pool.close().await;
+    result
+}
+
+async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, StaircaseError> {
+    let kind = set.kind;
+    let mut steps = vec![(0, pool.introspect().await?)];
+    for version in set.versions() {
+        let (previous, before) = steps.last().cloned().expect("version 0 is recorded");
+        pool.migrate_up(&set.migrator, version).await.map_err(|e| {
+            StaircaseError::MigrationFailed {
+                backend: kind,
+                version,
+                file: set.up_file(version),
+                reason: e.to_string(),
+            }
+        })?;
+        let after = pool.introspect().await?;
+
+        pool.migrate_down(&set.migrator, previous)
+            .await
+            .map_err(|e| StaircaseError::MigrationFailed {
+                backend: kind,
+                version,
+                file: set.down_file(version),
+                reason: e.to_string(),
+            })?;
+        let reverted = pool.introspect().await?;
+        let diff = before.diff(&reverted);
+        if !diff.is_empty() {
+            return Err(StaircaseError::DownDoesNotRestore {
+                backend: kind,
+                version,
+                previous,
+                file: set.down_file(version),
+                diff,
+            });
+        }
+
+        pool.migrate_up(&set.migrator, version).await.map_err(|e| {
+            StaircaseError::MigrationFailed {
+                backend: kind,
+                version,
+                file: set.up_file(version),
+                reason: format!("applying it again after its down: {e}"),
+            }
+        })?;
+        let again = pool.introspect().await?;
+        let diff = after.diff(&again);
+        if !diff.is_empty() {
+            return Err(StaircaseError::UpNotRepeatable {
+                backend: kind,
+                version,
+                file: set.up_file(version),
+                diff,
+            });
+        }
+        steps.push((version, after));
+    }
+    if let Some(&(newest, _)) = steps.last()
+        && newest > 0
+    {
+        pool.migrate_down(&set.migrator, 0)
+            .await
+            .map_err(|e| StaircaseError::MigrationFailed {
+                backend: kind,
+                version: newest,
+                file: set.down_file(newest),
+                reason: format!("reverting everything: {e}"),
+            })?;
+        let left = pool.introspect().await?;
+        if !left.is_empty() {
+            return Err(StaircaseError::LeftBehind {
+                backend: kind,
+                tables: left.tables.keys().cloned().collect(),
+            });
+        }
+    }
+    Ok(Staircase { kind, steps })
+}
