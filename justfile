@@ -20,9 +20,14 @@ seed *ARGS:
 test:
     cargo test --workspace
 
-# Everything CI checks: formatting, lints and the whole test matrix
+# Everything CI checks: formatting, lints, and every test on SQLite, PostgreSQL and MySQL
+# (containers; needs Docker — `just images` first where no registry can be reached)
 test-all-dbs: lint
-    INSTA_UPDATE=no cargo test --workspace
+    INSTA_UPDATE=no cargo test --workspace --all-features
+
+# Build the local PostgreSQL 15 and MariaDB 10.11 images (Debian packages, no registry needed)
+images:
+    bash fixtures/images/build.sh
 
 # Format the code
 fmt:
@@ -31,4 +36,4 @@ fmt:
 # Formatting and clippy, warnings as errors
 lint:
     cargo fmt --all -- --check
-    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets --all-features -- -D warnings

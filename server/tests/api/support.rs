@@ -16,10 +16,13 @@ pub const ADMIN: &str = "root";
 pub const ADMIN_PASSWORD: &str = "bootstrap-password-1";
 pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 
-/// Runs each test body once per backend, as `<backend>::<test name>`.
+/// Runs each test body once per backend, as `<backend>::<test name>`. PostgreSQL and MySQL run
+/// with the `containers` feature (`just test-all-dbs`).
 macro_rules! backend_tests {
-    ($($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block)*) => {
-        mod sqlite {
+    (@backend $module:ident, $backend:ident, [$($cfg:tt)*],
+     $($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block)*) => {
+        #[cfg(all($($cfg)*))]
+        mod $module {
             #[allow(unused_imports)]
             use super::*;
             $(
@@ -27,13 +30,18 @@ macro_rules! backend_tests {
                 #[tokio::test]
                 async fn $name() {
                     let $app = $crate::support::TestApp::start(
-                        didhub_migrations::Backend::Sqlite,
+                        didhub_migrations::Backend::$backend,
                     )
                     .await;
                     $body
                 }
             )*
         }
+    };
+    ($($body:tt)*) => {
+        $crate::support::backend_tests!(@backend sqlite, Sqlite, [], $($body)*);
+        $crate::support::backend_tests!(@backend postgres, Postgres, [feature = "containers"], $($body)*);
+        $crate::support::backend_tests!(@backend mysql, MySql, [feature = "containers"], $($body)*);
     };
 }
 pub(crate) use backend_tests;
@@ -43,7 +51,7 @@ pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
     pub state: AppState,
     pub config: Config,
-    _dir: tempfile::TempDir,
+    _database: didhub_harness::TestDatabase,
 }
 
 /// A response: status and JSON body (`Value::Null` when empty or not JSON).
@@ -87,13 +95,12 @@ impl Reply {
 
 impl TestApp {
     pub async fn start(backend: Backend) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let url = match backend {
-            Backend::Sqlite => format!("sqlite://{}/didhub.sqlite", dir.path().display()),
-            other => panic!("{other} is not wired into the HTTP tests yet"),
-        };
+        let kind: didhub_harness::Kind = backend.name().parse().unwrap();
+        let database = didhub_harness::TestDatabase::create(kind)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let env: HashMap<&str, String> = HashMap::from([
-            ("DIDHUB_DB", url),
+            ("DIDHUB_DB", database.url.clone()),
             ("DIDHUB_SECRET", SECRET.to_owned()),
             ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.to_owned()),
             ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
@@ -104,7 +111,7 @@ impl TestApp {
             client: TestClient::new(app(state.clone()).boxed()),
             state,
             config,
-            _dir: dir,
+            _database: database,
         }
     }
 
