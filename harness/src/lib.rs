@@ -9,14 +9,19 @@
 //!   database per caller, and introspection into one normalised [`schema::Schema`].
 //! - [`staircase`]: every migration applies, its down restores the previous schema exactly, and
 //!   applying it again gives the same schema; at the end nothing is left.
+//! - [`parity`]: at every version the dialects' schemas, mapped to logical types, agree, except
+//!   where a checked-in allow-list says why.
+//! - [`check`]: all of the above, as the CLI's `didhub-harness check` runs it.
 //!
 //! Policy — ordering, up/down, comparison — is written once; the backends only answer
 //! questions.
 
 pub mod backend;
+pub mod check;
 pub mod images;
 pub mod integrity;
 pub mod migrations;
+pub mod parity;
 pub mod schema;
 pub mod staircase;
 

@@ -1,1 +1,85 @@
-fn main() {}
+//! `didhub-harness`: checks a project's per-driver migration folders on real databases.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use didhub_harness::Kind;
+use didhub_harness::check::{self, CheckOptions};
+
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Integrity of the folders, the up/down staircase on each backend, and parity across them.
+    Check {
+        /// Which backend(s) to run.
+        #[arg(long, value_enum, default_value = "all")]
+        db: Db,
+        /// The folder that holds sqlite/, postgres/ and mysql/ (default: DIDHub's migrations).
+        #[arg(long)]
+        migrations: Option<PathBuf>,
+        /// The parity allow-list (TOML); default: fixtures/parity-allow.toml for DIDHub's own
+        /// migrations, none otherwise.
+        #[arg(long)]
+        allow: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Db {
+    Sqlite,
+    Postgres,
+    Mysql,
+    All,
+}
+
+impl Db {
+    fn kinds(self) -> Vec<Kind> {
+        match self {
+            Db::Sqlite => vec![Kind::Sqlite],
+            Db::Postgres => vec![Kind::Postgres],
+            Db::Mysql => vec![Kind::MySql],
+            Db::All => Kind::ALL.to_vec(),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check {
+            db,
+            migrations,
+            allow,
+        } => {
+            let (didhub_migrations, didhub_allow) = check::didhub_defaults();
+            let allow_list = match (&migrations, allow) {
+                (_, Some(path)) => Some(path),
+                (None, None) => Some(didhub_allow),
+                (Some(_), None) => None,
+            };
+            let options = CheckOptions {
+                migrations: migrations.unwrap_or(didhub_migrations),
+                backends: db.kinds(),
+                allow_list,
+            };
+            println!("checking {}", options.migrations.display());
+            let report = check::run(&options).await;
+            print!("{}", report.text);
+            if report.ok {
+                println!("all checks passed");
+                ExitCode::SUCCESS
+            } else {
+                println!("checks failed");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -78,12 +78,29 @@ static POSTGRES: OnceCell<Server> = OnceCell::const_new();
 static MYSQL: OnceCell<Server> = OnceCell::const_new();
 
 /// The shared server for a container backend, started on first use.
+/// The first start prints the server's version and how long it took to be ready, so nobody
+/// mistakes MariaDB for MySQL.
 pub async fn server(kind: Kind) -> Result<&'static Server, HarnessError> {
-    match kind {
-        Kind::Sqlite => Err(HarnessError::NoServer(kind)),
-        Kind::Postgres => POSTGRES.get_or_try_init(postgres::start).await,
-        Kind::MySql => MYSQL.get_or_try_init(mysql::start).await,
-    }
+    let cell = match kind {
+        Kind::Sqlite => return Err(HarnessError::NoServer(kind)),
+        Kind::Postgres => &POSTGRES,
+        Kind::MySql => &MYSQL,
+    };
+    cell.get_or_try_init(|| async {
+        let started = std::time::Instant::now();
+        let server = match kind {
+            Kind::Postgres => postgres::start().await,
+            _ => mysql::start().await,
+        }?;
+        eprintln!(
+            "harness: {kind} is {} ({}), ready in {:.1} s",
+            server.version,
+            server.origin,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(server)
+    })
+    .await
 }
 
 /// A fresh, empty database of its own. A SQLite database is a file in a temporary directory that

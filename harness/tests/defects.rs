@@ -1,0 +1,246 @@
+//! Defects introduced into a copy of DIDHub's migrations make `check` fail, naming the defect.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use didhub_harness::Kind;
+use didhub_harness::check::{self, CheckOptions};
+
+/// A temporary copy of DIDHub's migration folders.
+fn copy_of_migrations() -> tempfile::TempDir {
+    let (source, _) = check::didhub_defaults();
+    let copy = tempfile::tempdir().unwrap();
+    for kind in Kind::ALL {
+        let dir = copy.path().join(kind.name());
+        std::fs::create_dir(&dir).unwrap();
+        for entry in std::fs::read_dir(source.join(kind.name())).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    copy
+}
+
+/// Replaces `from` by `to` in one migration file (the text must be there).
+fn edit(root: &Path, file: &str, from: &str, to: &str) {
+    let path = root.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} does not contain {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
+    check::run(&CheckOptions {
+        migrations: root.to_path_buf(),
+        backends: backends.to_vec(),
+        allow_list: None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn didhubs_own_migrations_pass_on_sqlite() {
+    let (migrations, _) = check::didhub_defaults();
+    let report = check(&migrations, &[Kind::Sqlite]).await;
+    assert!(report.ok, "{}", report.text);
+}
+
+#[tokio::test]
+async fn a_down_that_leaves_an_index_behind_is_named() {
+    let copy = copy_of_migrations();
+    edit(
+        copy.path(),
+        "sqlite/0005_performance_indexes.down.sql",
+        "DROP INDEX idx_alters_name;\n",
+        "",
+    );
+    let report = check(copy.path(), &[Kind::Sqlite]).await;
+    assert!(!report.ok);
+    assert!(
+        report.text.contains(
+            "sqlite: 0005_performance_indexes.down.sql (version 5) does not restore the schema of version 4"
+        ),
+        "{}",
+        report.text
+    );
+    assert!(
+        report
+            .text
+            .contains("alters: index idx_alters_name: unexpected"),
+        "{}",
+        report.text
+    );
+}
+
+#[tokio::test]
+async fn a_missing_down_file_is_named() {
+    let copy = copy_of_migrations();
+    std::fs::remove_file(copy.path().join("postgres/0004_audit_logs.down.sql")).unwrap();
+    let report = check(copy.path(), &[Kind::Sqlite]).await;
+    assert!(!report.ok);
+    assert!(
+        report.text.contains(
+            "postgres: version 4 (audit_logs) has an up migration but no audit_logs.down.sql"
+        ),
+        "{}",
+        report.text
+    );
+}
+
+#[tokio::test]
+async fn a_broken_migration_names_its_file_version_and_backend() {
+    let copy = copy_of_migrations();
+    edit(
+        copy.path(),
+        "sqlite/0003_alters.up.sql",
+        "CREATE TABLE alters (",
+        "CREATE TABEL alters (",
+    );
+    let report = check(copy.path(), &[Kind::Sqlite]).await;
+    assert!(!report.ok);
+    assert!(
+        report
+            .text
+            .contains("sqlite: 0003_alters.up.sql (version 3) failed"),
+        "{}",
+        report.text
+    );
+}
+
+#[test]
+fn the_cli_exits_non_zero_and_says_why() {
+    let copy = copy_of_migrations();
+    std::fs::remove_file(copy.path().join("mysql/0002_systems.down.sql")).unwrap();
+    let run = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_didhub-harness"))
+            .args(["check", "--db", "sqlite", "--migrations"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let broken = run(copy.path());
+    let text = String::from_utf8_lossy(&broken.stdout);
+    assert!(!broken.status.success(), "{text}");
+    assert!(
+        text.contains("mysql: version 2 (systems) has an up migration but no systems.down.sql"),
+        "{text}"
+    );
+    assert!(text.contains("checks failed"), "{text}");
+
+    let (migrations, _): (PathBuf, PathBuf) = check::didhub_defaults();
+    let fine = run(&migrations);
+    assert!(
+        fine.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fine.stdout)
+    );
+}
+
+/// Parity defects need all three dialects.
+#[cfg(feature = "containers")]
+mod across_dialects {
+    use super::*;
+
+    #[tokio::test]
+    async fn didhubs_own_migrations_pass_everywhere_with_the_checked_in_allow_list() {
+        let (migrations, allow) = check::didhub_defaults();
+        let report = check::run(&CheckOptions {
+            migrations,
+            backends: Kind::ALL.to_vec(),
+            allow_list: Some(allow),
+        })
+        .await;
+        assert!(report.ok, "{}", report.text);
+        assert!(report.text.contains("ok   parity"), "{}", report.text);
+    }
+
+    #[tokio::test]
+    async fn a_column_type_that_differs_in_one_dialect_is_drift() {
+        let copy = copy_of_migrations();
+        edit(
+            copy.path(),
+            "postgres/0003_alters.up.sql",
+            "name        VARCHAR(200)",
+            "name        VARCHAR(100)",
+        );
+        let report = check(copy.path(), &Kind::ALL).await;
+        assert!(!report.ok);
+        assert!(
+            report.text.contains("drift: version 3: alters.name type: sqlite=text postgres=short_text(100) mysql=short_text(200)"),
+            "{}",
+            report.text
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_on_delete_action_in_one_dialect_is_drift() {
+        let copy = copy_of_migrations();
+        edit(
+            copy.path(),
+            "mysql/0002_systems.up.sql",
+            "REFERENCES users (id) ON DELETE CASCADE",
+            "REFERENCES users (id)",
+        );
+        let report = check(copy.path(), &Kind::ALL).await;
+        assert!(!report.ok);
+        assert!(
+            report.text.contains("drift: version 2: systems.fk_systems_user on_delete: sqlite=CASCADE postgres=CASCADE mysql=NO ACTION"),
+            "{}",
+            report.text
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_allow_list_entry_fails() {
+        let (migrations, _) = check::didhub_defaults();
+        let allow = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            allow.path(),
+            "[[allow]]\nsubject = \"alters.name\"\naspect = \"type\"\nreason = \"once differed\"\n",
+        )
+        .unwrap();
+        let report = check::run(&CheckOptions {
+            migrations,
+            backends: Kind::ALL.to_vec(),
+            allow_list: Some(allow.path().to_path_buf()),
+        })
+        .await;
+        assert!(!report.ok);
+        assert!(
+            report
+                .text
+                .contains("stale allow-list entry: alters.name type"),
+            "{}",
+            report.text
+        );
+    }
+
+    #[tokio::test]
+    async fn an_allowed_difference_passes() {
+        let copy = copy_of_migrations();
+        edit(
+            copy.path(),
+            "postgres/0003_alters.up.sql",
+            "name        VARCHAR(200)",
+            "name        TEXT        ",
+        );
+        let allow = copy.path().join("allow.toml");
+        std::fs::write(
+            &allow,
+            "[[allow]]\nsubject = \"alters.name\"\naspect = \"type\"\nreason = \"PostgreSQL has no length limit here\"\n",
+        )
+        .unwrap();
+        let report = check::run(&CheckOptions {
+            migrations: copy.path().to_path_buf(),
+            backends: Kind::ALL.to_vec(),
+            allow_list: Some(allow),
+        })
+        .await;
+        assert!(report.ok, "{}", report.text);
+        assert!(
+            report.text.contains("(1 allowed difference(s))"),
+            "{}",
+            report.text
+        );
+    }
+}
