@@ -148,6 +148,68 @@ impl TestDatabase {
         }
     }
 
+    /// A fresh database with `migrator` already applied. PostgreSQL clones a template database
+    /// migrated once per process (`CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY`), SQLite
+    /// copies a migrated template file, MySQL (which has no templates) migrates each database.
+    /// `template` names the migration set; use one name per migrator.
+    pub async fn migrated(
+        kind: Kind,
+        template: &str,
+        migrator: &Migrator,
+    ) -> Result<TestDatabase, HarnessError> {
+        let source = templates()
+            .lock()
+            .await
+            .entry((kind, template.to_owned()))
+            .or_insert_with(|| std::sync::Arc::new(OnceCell::new()))
+            .clone();
+        let template_db = source
+            .get_or_try_init(|| async {
+                let db = TestDatabase::create(kind).await?;
+                let pool = db.connect().await?;
+                let migrated = pool.migrate_up(migrator, i64::MAX).await;
+                pool.close().await;
+                migrated.map_err(|e| HarnessError::Start {
+                    backend: kind,
+                    reason: format!("cannot migrate the {template} template: {e}"),
+                })?;
+                Ok::<_, HarnessError>(db)
+            })
+            .await?;
+        match kind {
+            Kind::Sqlite => {
+                let copy = TestDatabase::create(kind).await?;
+                let from = template_db.url.trim_start_matches("sqlite://");
+                let to = copy.url.trim_start_matches("sqlite://");
+                std::fs::copy(from, to).map_err(|e| HarnessError::Start {
+                    backend: kind,
+                    reason: format!("cannot copy the {template} template: {e}"),
+                })?;
+                Ok(copy)
+            }
+            Kind::Postgres => {
+                let server = server(kind).await?;
+                let url = postgres::clone_database(server, &template_db.url).await?;
+                Ok(TestDatabase {
+                    kind,
+                    url,
+                    _dir: None,
+                })
+            }
+            Kind::MySql => {
+                let db = TestDatabase::create(kind).await?;
+                let pool = db.connect().await?;
+                let migrated = pool.migrate_up(migrator, i64::MAX).await;
+                pool.close().await;
+                migrated.map_err(|e| HarnessError::Start {
+                    backend: kind,
+                    reason: format!("cannot migrate a {template} database: {e}"),
+                })?;
+                Ok(db)
+            }
+        }
+    }
+
     pub async fn connect(&self) -> Result<Pool, HarnessError> {
         let err = |e| HarnessError::database(self.kind, e);
         Ok(match self.kind {
@@ -156,6 +218,15 @@ impl TestDatabase {
             Kind::MySql => Pool::MySql(MySqlPool::connect(&self.url).await.map_err(err)?),
         })
     }
+}
+
+/// Migrated template databases, one per (backend, migration set), made on first use.
+type Templates = std::collections::HashMap<(Kind, String), std::sync::Arc<OnceCell<TestDatabase>>>;
+
+fn templates() -> &'static tokio::sync::Mutex<Templates> {
+    static TEMPLATES: std::sync::OnceLock<tokio::sync::Mutex<Templates>> =
+        std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(Default::default)
 }
 
 /// A connection pool on a test database.

@@ -82,6 +82,32 @@ pub(super) async fn create_database(server: &Server) -> Result<String, HarnessEr
     Ok(with_database(&server.admin_url, &name))
 }
 
+/// A new database copied from `template_url`'s database, which must have no connections.
+pub(super) async fn clone_database(
+    server: &Server,
+    template_url: &str,
+) -> Result<String, HarnessError> {
+    let template = template_url
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let name = next_database_name();
+    let pool = PgPool::connect(&server.admin_url)
+        .await
+        .map_err(|e| HarnessError::database(Kind::Postgres, e))?;
+    // A template whose last connection has only just closed can still count as "being accessed
+    // by other users" for a moment.
+    let sql = format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY");
+    images::retry(Duration::from_secs(5), || {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&pool)
+    })
+    .await
+    .map_err(|e| HarnessError::database(Kind::Postgres, e))?;
+    pool.close().await;
+    Ok(with_database(&server.admin_url, &name))
+}
+
 fn logical(native: &str) -> Logical {
     match native {
         "uuid" => Logical::Uuid,

@@ -96,7 +96,7 @@ impl Reply {
 impl TestApp {
     pub async fn start(backend: Backend) -> TestApp {
         let kind: didhub_harness::Kind = backend.name().parse().unwrap();
-        let database = didhub_harness::TestDatabase::create(kind)
+        let database = didhub_harness::TestDatabase::migrated(kind, "didhub", backend.migrator())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let env: HashMap<&str, String> = HashMap::from([
