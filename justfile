@@ -25,6 +25,10 @@ test:
 test-all-dbs: lint
     INSTA_UPDATE=no cargo test --workspace --all-features
 
+# Integrity, staircase and parity of the migrations (`--db sqlite|postgres|mysql|all`)
+check *ARGS="--db all":
+    cargo run -p didhub-harness -- check {{ARGS}}
+
 # Build the local PostgreSQL 15 and MariaDB 10.11 images (Debian packages, no registry needed)
 images:
     bash fixtures/images/build.sh

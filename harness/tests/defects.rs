@@ -244,3 +244,22 @@ mod across_dialects {
         );
     }
 }
+
+#[test]
+fn a_backend_that_cannot_start_fails_with_the_reason() {
+    let (migrations, _) = check::didhub_defaults();
+    let output = Command::new(env!("CARGO_BIN_EXE_didhub-harness"))
+        .args(["check", "--db", "postgres", "--migrations"])
+        .arg(&migrations)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env_remove("DIDHUB_TEST_POSTGRES_URL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains("FAIL postgres: the Docker daemon is not reachable"),
+        "{text}"
+    );
+    assert!(text.contains("DIDHUB_TEST_POSTGRES_URL"), "{text}");
+}
