@@ -147,10 +147,14 @@ pub async fn start(
         .await
         .map_err(|e| {
             let text = e.to_string();
-            let hint = if text.contains("pull") || text.contains("No such image") || text.contains("not found") {
+            let hint = if text.contains("pull")
+                || text.contains("No such image")
+                || text.contains("not found")
+            {
                 format!(
-                    " — the image is not available locally and cannot be pulled; run `just images` to build {}:{} and {} use it",
-                    choice.local.0, choice.local.1, "the harness will"
+                    " — the image is not available locally and cannot be pulled; run `just images` \
+                     to build {}:{}, which the harness then uses",
+                    choice.local.0, choice.local.1
                 )
             } else {
                 String::new()

@@ -17,12 +17,14 @@ pub mod sqlite;
 use std::fmt;
 use std::ops::Deref;
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{Acquire, MySqlPool, PgPool, SqlitePool};
 use tokio::sync::OnceCell;
 
 use crate::HarnessError;
+use crate::images::{self, ImageChoice, ServerImage};
 use crate::schema::Schema;
 
 /// A backend the harness can run.
@@ -88,10 +90,11 @@ pub async fn server(kind: Kind) -> Result<&'static Server, HarnessError> {
     };
     cell.get_or_try_init(|| async {
         let started = std::time::Instant::now();
-        let server = match kind {
-            Kind::Postgres => postgres::start().await,
-            _ => mysql::start().await,
-        }?;
+        let spec = match kind {
+            Kind::Postgres => postgres::spec(),
+            _ => mysql::spec(),
+        };
+        let server = start(kind, spec).await?;
         eprintln!(
             "harness: {kind} is {} ({}), ready in {:.1} s",
             server.version,
@@ -101,6 +104,66 @@ pub async fn server(kind: Kind) -> Result<&'static Server, HarnessError> {
         Ok(server)
     })
     .await
+}
+
+/// What a container backend answers about its server.
+pub(super) struct ServerSpec {
+    /// Names an already-running server to use instead of a container.
+    url_variable: &'static str,
+    choice: &'static ImageChoice,
+    image: fn(String, String) -> ServerImage,
+    /// The health check command run inside the container.
+    health: String,
+    /// The administrator URL for the published port.
+    admin_url: fn(u16) -> String,
+    version_sql: &'static str,
+}
+
+/// Finds (`DIDHUB_TEST_<BACKEND>_URL`) or starts the server, waits until it takes connections and
+/// asks its version.
+async fn start(kind: Kind, spec: ServerSpec) -> Result<Server, HarnessError> {
+    let (admin_url, origin) = match std::env::var(spec.url_variable) {
+        Ok(url) if !url.trim().is_empty() => (url, spec.url_variable.to_owned()),
+        _ => {
+            let (name, tag) = spec.choice.resolve(kind)?;
+            let origin = format!("container {name}:{tag}");
+            let port =
+                images::start(kind, (spec.image)(name, tag), &spec.health, spec.choice).await?;
+            ((spec.admin_url)(port), origin)
+        }
+    };
+    let pool = images::retry(Duration::from_secs(30), || Pool::connect(kind, &admin_url))
+        .await
+        .map_err(|e| HarnessError::Start {
+            backend: kind,
+            reason: format!("no connection to {origin}: {e}"),
+        })?;
+    let version = pool.fetch_text(spec.version_sql).await;
+    pool.close().await;
+    Ok(Server {
+        kind,
+        admin_url,
+        version: version?,
+        origin,
+    })
+}
+
+/// Creates a database on the server (a copy of `template` on PostgreSQL) and returns its URL.
+async fn create_database(server: &Server, template: Option<&str>) -> Result<String, HarnessError> {
+    let name = next_database_name();
+    let sql = match server.kind {
+        Kind::Postgres => postgres::create_database_sql(&name, template),
+        _ => mysql::create_database_sql(&name),
+    };
+    let pool = Pool::connect(server.kind, &server.admin_url)
+        .await
+        .map_err(|e| HarnessError::database(server.kind, e))?;
+    // A template whose last connection has only just closed can still count as "being accessed
+    // by other users" for a moment.
+    let created = images::retry(Duration::from_secs(5), || pool.execute(&sql)).await;
+    pool.close().await;
+    created?;
+    Ok(with_database(&server.admin_url, &name))
 }
 
 /// A fresh, empty database of its own. A SQLite database is a file in a temporary directory that
@@ -127,25 +190,29 @@ impl TestDatabase {
                     _dir: Some(dir),
                 })
             }
-            Kind::Postgres => {
-                let server = server(kind).await?;
-                let url = postgres::create_database(server).await?;
-                Ok(TestDatabase {
-                    kind,
-                    url,
-                    _dir: None,
-                })
-            }
-            Kind::MySql => {
-                let server = server(kind).await?;
-                let url = mysql::create_database(server).await?;
-                Ok(TestDatabase {
-                    kind,
-                    url,
-                    _dir: None,
-                })
-            }
+            Kind::Postgres | Kind::MySql => Ok(TestDatabase {
+                kind,
+                url: create_database(server(kind).await?, None).await?,
+                _dir: None,
+            }),
         }
+    }
+
+    /// A fresh database with `migrator` applied.
+    async fn create_migrated(
+        kind: Kind,
+        template: &str,
+        migrator: &Migrator,
+    ) -> Result<TestDatabase, HarnessError> {
+        let db = TestDatabase::create(kind).await?;
+        let pool = db.connect().await?;
+        let migrated = pool.migrate_up(migrator, i64::MAX).await;
+        pool.close().await;
+        migrated.map_err(|e| HarnessError::Start {
+            backend: kind,
+            reason: format!("cannot migrate a {template} database: {e}"),
+        })?;
+        Ok(db)
     }
 
     /// A fresh database with `migrator` already applied. PostgreSQL clones a template database
@@ -164,17 +231,7 @@ impl TestDatabase {
             .or_insert_with(|| std::sync::Arc::new(OnceCell::new()))
             .clone();
         let template_db = source
-            .get_or_try_init(|| async {
-                let db = TestDatabase::create(kind).await?;
-                let pool = db.connect().await?;
-                let migrated = pool.migrate_up(migrator, i64::MAX).await;
-                pool.close().await;
-                migrated.map_err(|e| HarnessError::Start {
-                    backend: kind,
-                    reason: format!("cannot migrate the {template} template: {e}"),
-                })?;
-                Ok::<_, HarnessError>(db)
-            })
+            .get_or_try_init(|| TestDatabase::create_migrated(kind, template, migrator))
             .await?;
         match kind {
             Kind::Sqlite => {
@@ -188,35 +245,21 @@ impl TestDatabase {
                 Ok(copy)
             }
             Kind::Postgres => {
-                let server = server(kind).await?;
-                let url = postgres::clone_database(server, &template_db.url).await?;
+                let name = template_db.url.rsplit('/').next().unwrap_or_default();
                 Ok(TestDatabase {
                     kind,
-                    url,
+                    url: create_database(server(kind).await?, Some(name)).await?,
                     _dir: None,
                 })
             }
-            Kind::MySql => {
-                let db = TestDatabase::create(kind).await?;
-                let pool = db.connect().await?;
-                let migrated = pool.migrate_up(migrator, i64::MAX).await;
-                pool.close().await;
-                migrated.map_err(|e| HarnessError::Start {
-                    backend: kind,
-                    reason: format!("cannot migrate a {template} database: {e}"),
-                })?;
-                Ok(db)
-            }
+            Kind::MySql => TestDatabase::create_migrated(kind, template, migrator).await,
         }
     }
 
     pub async fn connect(&self) -> Result<Pool, HarnessError> {
-        let err = |e| HarnessError::database(self.kind, e);
-        Ok(match self.kind {
-            Kind::Sqlite => Pool::Sqlite(sqlite::connect(&self.url).await.map_err(err)?),
-            Kind::Postgres => Pool::Postgres(PgPool::connect(&self.url).await.map_err(err)?),
-            Kind::MySql => Pool::MySql(MySqlPool::connect(&self.url).await.map_err(err)?),
-        })
+        Pool::connect(self.kind, &self.url)
+            .await
+            .map_err(|e| HarnessError::database(self.kind, e))
     }
 }
 
@@ -238,6 +281,24 @@ pub enum Pool {
 }
 
 impl Pool {
+    pub async fn connect(kind: Kind, url: &str) -> Result<Pool, sqlx::Error> {
+        Ok(match kind {
+            Kind::Sqlite => Pool::Sqlite(sqlite::connect(url).await?),
+            Kind::Postgres => Pool::Postgres(PgPool::connect(url).await?),
+            Kind::MySql => Pool::MySql(MySqlPool::connect(url).await?),
+        })
+    }
+
+    /// The single text value a query returns.
+    async fn fetch_text(&self, sql: &'static str) -> Result<String, HarnessError> {
+        let result = match self {
+            Pool::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+            Pool::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+            Pool::MySql(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        };
+        result.map_err(|e| HarnessError::database(self.kind(), e))
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
             Pool::Sqlite(_) => Kind::Sqlite,

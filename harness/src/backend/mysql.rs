@@ -5,14 +5,11 @@
 //! MariaDB spells JSON as `longtext` with a `json_valid(col)` check it adds itself; that check is
 //! keyed `<column>#check` like SQLite's type-spelling checks, and the column reads as JSON.
 
-use std::time::Duration;
-
 use sqlx::{MySqlPool, Row};
 use testcontainers::core::{ContainerPort, Mount};
 
-use super::{Kind, Server, next_database_name, with_database};
-use crate::HarnessError;
-use crate::images::{self, ImageChoice, ServerImage};
+use super::ServerSpec;
+use crate::images::{ImageChoice, ServerImage};
 use crate::schema::{Column, ForeignKey, Index, Logical, Schema, Table, normalise_default};
 
 pub const IMAGE: ImageChoice = ImageChoice {
@@ -22,70 +19,38 @@ pub const IMAGE: ImageChoice = ImageChoice {
 };
 const PASSWORD: &str = "harness";
 
-pub(super) async fn start() -> Result<Server, HarnessError> {
-    let kind = Kind::MySql;
-    let (admin_url, origin) = match std::env::var("DIDHUB_TEST_MYSQL_URL") {
-        Ok(url) if !url.trim().is_empty() => (url, "DIDHUB_TEST_MYSQL_URL".to_owned()),
-        _ => {
-            let (name, tag) = IMAGE.resolve(kind)?;
-            let origin = format!("container {name}:{tag}");
-            let image = ServerImage {
-                name,
-                tag,
-                env: vec![("MYSQL_ROOT_PASSWORD".into(), PASSWORD.into())],
-                mounts: vec![Mount::tmpfs_mount("/var/lib/mysql")],
-                cmd: [
-                    "--skip-log-bin",
-                    "--innodb-flush-log-at-trx-commit=0",
-                    "--character-set-server=utf8mb4",
-                    "--collation-server=utf8mb4_unicode_ci",
-                ]
-                .map(String::from)
-                .to_vec(),
-                ports: vec![ContainerPort::Tcp(3306)],
-            };
-            // TCP only answers once the real server runs (the init server has no networking).
-            let health = format!(
-                "mariadb-admin ping -h 127.0.0.1 --protocol=tcp -uroot -p{PASSWORD} --silent \
-                 || mysqladmin ping -h 127.0.0.1 --protocol=tcp -uroot -p{PASSWORD} --silent"
-            );
-            let port = images::start(kind, image, &health, &IMAGE).await?;
-            (
-                format!("mysql://root:{PASSWORD}@127.0.0.1:{port}/mysql"),
-                origin,
-            )
-        }
-    };
-    let pool = images::retry(Duration::from_secs(30), || MySqlPool::connect(&admin_url))
-        .await
-        .map_err(|e| HarnessError::Start {
-            backend: kind,
-            reason: format!("no connection to {origin}: {e}"),
-        })?;
-    let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
-        .fetch_one(&pool)
-        .await
-        .map_err(|e| HarnessError::database(kind, e))?;
-    pool.close().await;
-    Ok(Server {
-        kind,
-        admin_url,
-        version,
-        origin,
-    })
+/// How the MySQL-protocol server is found or started.
+pub(super) fn spec() -> ServerSpec {
+    ServerSpec {
+        url_variable: "DIDHUB_TEST_MYSQL_URL",
+        choice: &IMAGE,
+        image: |name, tag| ServerImage {
+            name,
+            tag,
+            env: vec![("MYSQL_ROOT_PASSWORD".into(), PASSWORD.into())],
+            mounts: vec![Mount::tmpfs_mount("/var/lib/mysql")],
+            cmd: [
+                "--skip-log-bin",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ports: vec![ContainerPort::Tcp(3306)],
+        },
+        // TCP only answers once the real server runs (the init server has no networking).
+        health: format!(
+            "mariadb-admin ping -h 127.0.0.1 --protocol=tcp -uroot -p{PASSWORD} --silent \
+             || mysqladmin ping -h 127.0.0.1 --protocol=tcp -uroot -p{PASSWORD} --silent"
+        ),
+        admin_url: |port| format!("mysql://root:{PASSWORD}@127.0.0.1:{port}/mysql"),
+        version_sql: "SELECT CAST(VERSION() AS CHAR)",
+    }
 }
 
-pub(super) async fn create_database(server: &Server) -> Result<String, HarnessError> {
-    let name = next_database_name();
-    let pool = MySqlPool::connect(&server.admin_url)
-        .await
-        .map_err(|e| HarnessError::database(Kind::MySql, e))?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-        .execute(&pool)
-        .await
-        .map_err(|e| HarnessError::database(Kind::MySql, e))?;
-    pool.close().await;
-    Ok(with_database(&server.admin_url, &name))
+pub(super) fn create_database_sql(name: &str) -> String {
+    format!("CREATE DATABASE `{name}`")
 }
 
 fn logical(native: &str, json_checked: bool) -> Logical {

@@ -1,14 +1,11 @@
 //! PostgreSQL: a container (official `postgres:16`, or the local PostgreSQL 15 image), databases
 //! made with `CREATE DATABASE`, introspection through `pg_catalog`.
 
-use std::time::Duration;
-
 use sqlx::{PgPool, Row};
 use testcontainers::core::{ContainerPort, Mount};
 
-use super::{Kind, Server, next_database_name, with_database};
-use crate::HarnessError;
-use crate::images::{self, ImageChoice, ServerImage};
+use super::ServerSpec;
+use crate::images::{ImageChoice, ServerImage};
 use crate::schema::{Column, ForeignKey, Index, Logical, Schema, Table, normalise_default};
 
 pub const IMAGE: ImageChoice = ImageChoice {
@@ -18,94 +15,41 @@ pub const IMAGE: ImageChoice = ImageChoice {
 };
 const PASSWORD: &str = "harness";
 
-pub(super) async fn start() -> Result<Server, HarnessError> {
-    let kind = Kind::Postgres;
-    let (admin_url, origin) = match std::env::var("DIDHUB_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => (url, "DIDHUB_TEST_POSTGRES_URL".to_owned()),
-        _ => {
-            let (name, tag) = IMAGE.resolve(kind)?;
-            let origin = format!("container {name}:{tag}");
-            let image = ServerImage {
-                name,
-                tag,
-                env: vec![("POSTGRES_PASSWORD".into(), PASSWORD.into())],
-                mounts: vec![Mount::tmpfs_mount("/var/lib/postgresql/data")],
-                cmd: [
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                ]
-                .map(String::from)
-                .to_vec(),
-                ports: vec![ContainerPort::Tcp(5432)],
-            };
-            let health = "pg_isready -h 127.0.0.1 -p 5432 -U postgres -q";
-            let port = images::start(kind, image, health, &IMAGE).await?;
-            (
-                format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"),
-                origin,
-            )
-        }
-    };
-    let pool = images::retry(Duration::from_secs(30), || PgPool::connect(&admin_url))
-        .await
-        .map_err(|e| HarnessError::Start {
-            backend: kind,
-            reason: format!("no connection to {origin}: {e}"),
-        })?;
-    let version: String = sqlx::query_scalar("SELECT version()")
-        .fetch_one(&pool)
-        .await
-        .map_err(|e| HarnessError::database(kind, e))?;
-    pool.close().await;
-    Ok(Server {
-        kind,
-        admin_url,
-        version,
-        origin,
-    })
+/// How the PostgreSQL server is found or started.
+pub(super) fn spec() -> ServerSpec {
+    ServerSpec {
+        url_variable: "DIDHUB_TEST_POSTGRES_URL",
+        choice: &IMAGE,
+        image: |name, tag| ServerImage {
+            name,
+            tag,
+            env: vec![("POSTGRES_PASSWORD".into(), PASSWORD.into())],
+            mounts: vec![Mount::tmpfs_mount("/var/lib/postgresql/data")],
+            cmd: [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ports: vec![ContainerPort::Tcp(5432)],
+        },
+        health: "pg_isready -h 127.0.0.1 -p 5432 -U postgres -q".to_owned(),
+        admin_url: |port| format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"),
+        version_sql: "SELECT version()",
+    }
 }
 
-pub(super) async fn create_database(server: &Server) -> Result<String, HarnessError> {
-    let name = next_database_name();
-    let pool = PgPool::connect(&server.admin_url)
-        .await
-        .map_err(|e| HarnessError::database(Kind::Postgres, e))?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&pool)
-        .await
-        .map_err(|e| HarnessError::database(Kind::Postgres, e))?;
-    pool.close().await;
-    Ok(with_database(&server.admin_url, &name))
-}
-
-/// A new database copied from `template_url`'s database, which must have no connections.
-pub(super) async fn clone_database(
-    server: &Server,
-    template_url: &str,
-) -> Result<String, HarnessError> {
-    let template = template_url
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let name = next_database_name();
-    let pool = PgPool::connect(&server.admin_url)
-        .await
-        .map_err(|e| HarnessError::database(Kind::Postgres, e))?;
-    // A template whose last connection has only just closed can still count as "being accessed
-    // by other users" for a moment.
-    let sql = format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY");
-    images::retry(Duration::from_secs(5), || {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&pool)
-    })
-    .await
-    .map_err(|e| HarnessError::database(Kind::Postgres, e))?;
-    pool.close().await;
-    Ok(with_database(&server.admin_url, &name))
+/// `CREATE DATABASE`, optionally as a copy of a template database (which must have no
+/// connections).
+pub(super) fn create_database_sql(name: &str, template: Option<&str>) -> String {
+    match template {
+        Some(t) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{t}\" STRATEGY FILE_COPY"),
+        None => format!("CREATE DATABASE \"{name}\""),
+    }
 }
 
 fn logical(native: &str) -> Logical {

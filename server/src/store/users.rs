@@ -201,9 +201,3 @@ pub async fn delete(tx: &mut Tx, id: Id) -> Result<bool, sqlx::Error> {
         .await?
         == 1)
 }
-
-pub async fn count_admins(tx: &mut Tx) -> Result<i64, sqlx::Error> {
-    tx.conn()
-        .fetch_int(Stmt::new("SELECT COUNT(*) FROM users WHERE is_admin = ?").bind(true))
-        .await
-}
