@@ -11,6 +11,7 @@
 //!   applying it again gives the same schema; at the end nothing is left.
 //! - [`parity`]: at every version the dialects' schemas, mapped to logical types, agree, except
 //!   where a checked-in allow-list says why.
+//! - [`plans`]: EXPLAIN on every backend, read into one shape (which index, how many rows).
 //! - [`check`]: all of the above, as the CLI's `didhub-harness check` runs it.
 //!
 //! Policy — ordering, up/down, comparison — is written once; the backends only answer
@@ -22,6 +23,7 @@ pub mod images;
 pub mod integrity;
 pub mod migrations;
 pub mod parity;
+pub mod plans;
 pub mod schema;
 pub mod staircase;
 

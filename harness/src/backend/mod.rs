@@ -25,6 +25,7 @@ use tokio::sync::OnceCell;
 
 use crate::HarnessError;
 use crate::images::{self, ImageChoice, ServerImage};
+use crate::plans::{self, Plan};
 use crate::schema::Schema;
 
 /// A backend the harness can run.
@@ -341,6 +342,29 @@ impl Pool {
             Pool::Postgres(p) => migrator.undo(p, target).await,
             Pool::MySql(p) => migrator.undo(p, target).await,
         }
+    }
+
+    /// The plan of a query (literal SQL, no parameters).
+    pub async fn explain(&self, sql: &str) -> Result<Plan, HarnessError> {
+        let kind = self.kind();
+        let explain = sqlx::AssertSqlSafe(plans::explain_sql(kind, sql));
+        let output = match self {
+            Pool::Sqlite(p) => sqlx::query(explain).fetch_all(p).await.map(|rows| {
+                use sqlx::Row;
+                let details: Vec<String> = rows.iter().map(|r| r.get("detail")).collect();
+                details.join("\n")
+            }),
+            Pool::Postgres(p) => sqlx::query_scalar::<_, serde_json::Value>(explain)
+                .fetch_one(p)
+                .await
+                .map(|v| v.to_string()),
+            Pool::MySql(p) => sqlx::query_scalar::<_, String>(explain).fetch_one(p).await,
+        }
+        .map_err(|e| HarnessError::database(kind, e))?;
+        plans::parse(kind, &output).map_err(|reason| HarnessError::Start {
+            backend: kind,
+            reason: format!("cannot read the plan: {reason}"),
+        })
     }
 
     /// Runs SQL text as is (several statements allowed).
