@@ -8,7 +8,8 @@
 //! - [`api`]: the poem-openapi handlers; [`app`] builds the whole HTTP application, which tests
 //!   drive in process with poem's `TestClient`.
 //! - [`error`]: the one mapping from failures to HTTP statuses and `{error, code}` bodies.
-//! - [`seed`]: the bootstrap admin and the demo data.
+//! - [`seed`]: the bootstrap admin and the demo data; [`generate`]: bulk data for plans and
+//!   benchmarks.
 //!
 //! The binaries only read configuration and call [`Application`] or [`seed::run`].
 
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod generate;
 pub mod seed;
 pub mod store;
 

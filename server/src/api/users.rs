@@ -12,7 +12,7 @@ use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, change, clien
 use crate::auth::{self, check_password_policy};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
-use crate::store::users::{NewUser, User, UserChanges};
+use crate::store::users::{NewUser, User, UserChanges, UserFilter};
 use crate::store::{Page, audit, users};
 
 pub struct UsersApi;
@@ -53,22 +53,29 @@ struct UserUpdate {
 
 #[OpenApi(tag = "Tag::Users")]
 impl UsersApi {
-    /// All accounts, optionally those whose username starts with `q`.
+    /// All accounts, optionally those whose username starts with `q`, or only administrators
+    /// (`is_admin=true`) or only the others.
     #[oai(path = "/api/users", method = "get")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(validator(max_length = 64))] q: Query<Option<String>>,
+        is_admin: Query<Option<bool>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<i64>>,
         #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
     ) -> ApiResult<Json<Page<User>>> {
         state.admin(&auth).await?;
         let window = window(limit.0, offset.0);
-        let prefix =
-            q.0.map(|q| q.trim().to_lowercase())
-                .filter(|q| !q.is_empty());
-        let (items, total) = users::list(&state.db, prefix.as_deref(), window).await?;
+        let filter = UserFilter {
+            username_prefix: q
+                .0
+                .map(|q| q.trim().to_lowercase())
+                .filter(|q| !q.is_empty()),
+            is_admin: is_admin.0,
+        };
+        let (items, total) = users::list(&state.db, &filter, window).await?;
         Ok(Json(Page::new(items, total, window)))
     }
 

@@ -40,10 +40,16 @@ trait Dialect: Database {
     /// The statement that opens a transaction that will write.
     const BEGIN_WRITE: &'static str = "BEGIN";
 
+    /// What turns a query into a request for its plan.
+    const EXPLAIN: &'static str;
+
     /// Rewrites `?` placeholders into the dialect's own form.
     fn placeholders(sql: &str) -> Cow<'_, str> {
         Cow::Borrowed(sql)
     }
+
+    /// The plan as text: the JSON document (PostgreSQL, MySQL) or the plan lines (SQLite).
+    fn plan_text(rows: Vec<Self::Row>) -> Result<String, sqlx::Error>;
 }
 
 /// A connection pool on one backend.
@@ -293,6 +299,18 @@ impl Conn<'_> {
             sqlx::query_scalar_with::<DB, i64, _>(sql, args)
                 .fetch_one(e)
                 .await
+        })
+    }
+
+    /// The backend's plan for a statement, as [`Dialect::plan_text`] gives it (read it with
+    /// `didhub_harness::plans::parse`).
+    pub async fn explain(self, stmt: Stmt) -> Result<String, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let mut explained = stmt;
+            explained.sql.insert_str(0, <DB as Dialect>::EXPLAIN);
+            let (sql, args) = prepare!(explained, DB);
+            let rows = sqlx::query_with::<DB, _>(sql, args).fetch_all(e).await?;
+            <DB as Dialect>::plan_text(rows)
         })
     }
 

@@ -3,14 +3,20 @@
 
 use std::str::FromStr;
 
-use sqlx::MySql;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlRow};
+use sqlx::{MySql, Row};
 
 use super::{ConnectError, Dialect, pool_options};
 use crate::config::PoolConfig;
 use didhub_migrations::Backend;
 
-impl Dialect for MySql {}
+impl Dialect for MySql {
+    const EXPLAIN: &'static str = "EXPLAIN FORMAT=JSON ";
+
+    fn plan_text(rows: Vec<MySqlRow>) -> Result<String, sqlx::Error> {
+        rows.first().ok_or(sqlx::Error::RowNotFound)?.try_get(0)
+    }
+}
 
 pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<MySqlPool, ConnectError> {
     let error = |source| ConnectError::Connect {

@@ -3,14 +3,21 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 
-use sqlx::Postgres;
-use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
+use sqlx::{Postgres, Row};
 
 use super::{ConnectError, Dialect, pool_options};
 use crate::config::PoolConfig;
 use didhub_migrations::Backend;
 
 impl Dialect for Postgres {
+    const EXPLAIN: &'static str = "EXPLAIN (FORMAT JSON) ";
+
+    fn plan_text(rows: Vec<PgRow>) -> Result<String, sqlx::Error> {
+        let doc: serde_json::Value = rows.first().ok_or(sqlx::Error::RowNotFound)?.try_get(0)?;
+        Ok(doc.to_string())
+    }
+
     /// `?` → `$1`, `$2`, … outside string literals.
     fn placeholders(sql: &str) -> Cow<'_, str> {
         let mut out = String::with_capacity(sql.len() + 8);

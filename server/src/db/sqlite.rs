@@ -7,8 +7,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Sqlite;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite};
 
 use super::{ConnectError, Dialect, pool_options};
 use crate::config::PoolConfig;
@@ -19,6 +21,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Dialect for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const EXPLAIN: &'static str = "EXPLAIN QUERY PLAN ";
+
+    fn plan_text(rows: Vec<SqliteRow>) -> Result<String, sqlx::Error> {
+        let details: Result<Vec<String>, _> = rows.iter().map(|r| r.try_get("detail")).collect();
+        Ok(details?.join("\n"))
+    }
 }
 
 pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<SqlitePool, ConnectError> {

@@ -57,68 +57,75 @@ pub struct AlterFilter {
 
 macro_rules! alter_columns {
     () => {
-        "a.id, a.system_id, a.name, a.pronouns, a.description, a.age, a.gender, a.birthday, \
-         a.species, a.alter_type, a.interests, a.is_host, a.is_dormant, a.created_at, a.updated_at"
+        "alters.id, alters.system_id, alters.name, alters.pronouns, alters.description, \
+         alters.age, alters.gender, alters.birthday, alters.species, alters.alter_type, \
+         alters.interests, alters.is_host, alters.is_dormant, alters.created_at, alters.updated_at"
     };
 }
 
-pub async fn get(db: &Db, id: Id) -> Result<Option<Alter>, sqlx::Error> {
-    db.conn()
-        .fetch_optional(
-            Stmt::new(concat!(
-                "SELECT ",
-                alter_columns!(),
-                " FROM alters a WHERE a.id = ?"
-            ))
-            .bind(id),
-        )
-        .await
+/// One alter by id.
+pub fn by_id(id: Id) -> Stmt {
+    Stmt::new(concat!(
+        "SELECT ",
+        alter_columns!(),
+        " FROM alters WHERE alters.id = ?"
+    ))
+    .bind(id)
 }
 
-/// Alters matching the filter, by name.
-pub async fn list(
-    db: &Db,
-    filter: &AlterFilter,
-    window: Window,
-) -> Result<(Vec<Alter>, i64), sqlx::Error> {
-    let mut from = Stmt::new(" FROM alters a");
+pub async fn get(db: &Db, id: Id) -> Result<Option<Alter>, sqlx::Error> {
+    db.conn().fetch_optional(by_id(id)).await
+}
+
+/// The statements behind [`list`]: `(count, page)`.
+pub fn list_statements(filter: &AlterFilter, window: Window) -> (Stmt, Stmt) {
+    let mut from = Stmt::new(" FROM alters");
     if let Some(owner) = filter.owner {
         from.push_bind(
-            " JOIN systems s ON s.id = a.system_id AND s.user_id = ?",
+            " JOIN systems s ON s.id = alters.system_id AND s.user_id = ?",
             owner,
         );
     }
     from.push(" WHERE 1 = 1");
     if let Some(system) = filter.system_id {
-        from.push_bind(" AND a.system_id = ?", system);
+        from.push_bind(" AND alters.system_id = ?", system);
     }
     if let Some(prefix) = &filter.name_prefix {
         from.push_bind(
-            " AND LOWER(a.name) LIKE LOWER(?) ESCAPE '!'",
+            " AND LOWER(alters.name) LIKE LOWER(?) ESCAPE '!'",
             like_prefix(prefix),
         );
     }
     if let Some(text) = &filter.text {
         let pattern = like_contains(text);
         from.push_bind(
-            " AND (LOWER(a.name) LIKE LOWER(?) ESCAPE '!'",
+            " AND (LOWER(alters.name) LIKE LOWER(?) ESCAPE '!'",
             pattern.clone(),
         )
         .push_bind(
-            " OR LOWER(a.description) LIKE LOWER(?) ESCAPE '!')",
+            " OR LOWER(alters.description) LIKE LOWER(?) ESCAPE '!')",
             pattern,
         );
     }
 
     let mut count = Stmt::new("SELECT COUNT(*)");
     count.append(from.clone());
-    let total = db.conn().fetch_int(count).await?;
-
     let mut select = Stmt::new(concat!("SELECT ", alter_columns!()));
     select.append(from);
     select
-        .push_bind(" ORDER BY a.name, a.id LIMIT ?", window.limit)
+        .push_bind(" ORDER BY alters.name, alters.id LIMIT ?", window.limit)
         .push_bind(" OFFSET ?", window.offset);
+    (count, select)
+}
+
+/// Alters matching the filter, by name, and how many match in all.
+pub async fn list(
+    db: &Db,
+    filter: &AlterFilter,
+    window: Window,
+) -> Result<(Vec<Alter>, i64), sqlx::Error> {
+    let (count, select) = list_statements(filter, window);
+    let total = db.conn().fetch_int(count).await?;
     Ok((db.conn().fetch_all(select).await?, total))
 }
 

@@ -61,12 +61,8 @@ pub async fn record(tx: &mut Tx, entry: NewEntry) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Matching entries, newest first.
-pub async fn list(
-    db: &Db,
-    filter: &AuditFilter,
-    window: Window,
-) -> Result<(Vec<AuditEntry>, i64), sqlx::Error> {
+/// The statements behind [`list`]: `(count, page)`.
+pub fn list_statements(filter: &AuditFilter, window: Window) -> (Stmt, Stmt) {
     let mut from = Stmt::new(" FROM audit_logs WHERE 1 = 1");
     if let Some(action) = &filter.action {
         from.push_bind(" AND action = ?", action.clone());
@@ -83,14 +79,23 @@ pub async fn list(
 
     let mut count = Stmt::new("SELECT COUNT(*)");
     count.append(from.clone());
-    let total = db.conn().fetch_int(count).await?;
-
     let mut select =
         Stmt::new("SELECT id, user_id, action, entity_type, entity_id, ip, metadata, created_at");
     select.append(from);
     select
         .push_bind(" ORDER BY created_at DESC, id DESC LIMIT ?", window.limit)
         .push_bind(" OFFSET ?", window.offset);
+    (count, select)
+}
+
+/// Matching entries, newest first, and how many match in all.
+pub async fn list(
+    db: &Db,
+    filter: &AuditFilter,
+    window: Window,
+) -> Result<(Vec<AuditEntry>, i64), sqlx::Error> {
+    let (count, select) = list_statements(filter, window);
+    let total = db.conn().fetch_int(count).await?;
     Ok((db.conn().fetch_all(select).await?, total))
 }
 

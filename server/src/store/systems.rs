@@ -32,25 +32,30 @@ pub async fn get(db: &Db, id: Id) -> Result<Option<System>, sqlx::Error> {
         .await
 }
 
-/// Systems of one owner, or of everyone when `owner` is `None`, oldest first.
-pub async fn list(
-    db: &Db,
-    owner: Option<Id>,
-    window: Window,
-) -> Result<(Vec<System>, i64), sqlx::Error> {
+/// The statements behind [`list`]: `(count, page)`.
+pub fn list_statements(owner: Option<Id>, window: Window) -> (Stmt, Stmt) {
     let mut filter = Stmt::default();
     if let Some(owner) = owner {
         filter.push_bind(" WHERE user_id = ?", owner);
     }
     let mut count = Stmt::new("SELECT COUNT(*) FROM systems");
     count.append(filter.clone());
-    let total = db.conn().fetch_int(count).await?;
-
     let mut select = Stmt::new(select_systems!(""));
     select.append(filter);
     select
         .push_bind(" ORDER BY created_at, id LIMIT ?", window.limit)
         .push_bind(" OFFSET ?", window.offset);
+    (count, select)
+}
+
+/// Systems of one owner, or of everyone when `owner` is `None`, oldest first.
+pub async fn list(
+    db: &Db,
+    owner: Option<Id>,
+    window: Window,
+) -> Result<(Vec<System>, i64), sqlx::Error> {
+    let (count, select) = list_statements(owner, window);
+    let total = db.conn().fetch_int(count).await?;
     Ok((db.conn().fetch_all(select).await?, total))
 }
 

@@ -68,10 +68,13 @@ pub async fn get(db: &Db, id: Id) -> Result<Option<User>, sqlx::Error> {
         .await
 }
 
+/// One user by (lower-case) username.
+pub fn by_username(username: &str) -> Stmt {
+    Stmt::new(select_users!("WHERE username = ?")).bind(username)
+}
+
 pub async fn get_by_username(db: &Db, username: &str) -> Result<Option<User>, sqlx::Error> {
-    db.conn()
-        .fetch_optional(Stmt::new(select_users!("WHERE username = ?")).bind(username))
-        .await
+    db.conn().fetch_optional(by_username(username)).await
 }
 
 pub async fn credentials_by_username(
@@ -91,28 +94,44 @@ pub async fn credentials(db: &Db, id: Id) -> Result<Option<Credentials>, sqlx::E
         .await
 }
 
-/// Users, optionally those whose username starts with a prefix, in username order.
-pub async fn list(
-    db: &Db,
-    username_prefix: Option<&str>,
-    window: Window,
-) -> Result<(Vec<User>, i64), sqlx::Error> {
-    let mut filter = Stmt::default();
-    if let Some(prefix) = username_prefix {
-        filter.push_bind(
-            " WHERE username LIKE ? ESCAPE '!'",
+/// Which users a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Username prefix (usernames are lower-case).
+    pub username_prefix: Option<String>,
+    pub is_admin: Option<bool>,
+}
+
+/// The statements behind [`list`]: `(count, page)`.
+pub fn list_statements(filter: &UserFilter, window: Window) -> (Stmt, Stmt) {
+    let mut wheres = Stmt::new(" WHERE 1 = 1");
+    if let Some(prefix) = &filter.username_prefix {
+        wheres.push_bind(
+            " AND username LIKE ? ESCAPE '!'",
             super::like_prefix(prefix),
         );
     }
+    if let Some(is_admin) = filter.is_admin {
+        wheres.push_bind(" AND is_admin = ?", is_admin);
+    }
     let mut count = Stmt::new("SELECT COUNT(*) FROM users");
-    count.append(filter.clone());
-    let total = db.conn().fetch_int(count).await?;
-
+    count.append(wheres.clone());
     let mut select = Stmt::new(select_users!(""));
-    select.append(filter);
+    select.append(wheres);
     select
         .push_bind(" ORDER BY username LIMIT ?", window.limit)
         .push_bind(" OFFSET ?", window.offset);
+    (count, select)
+}
+
+/// Users matching the filter, in username order, and how many match in all.
+pub async fn list(
+    db: &Db,
+    filter: &UserFilter,
+    window: Window,
+) -> Result<(Vec<User>, i64), sqlx::Error> {
+    let (count, select) = list_statements(filter, window);
+    let total = db.conn().fetch_int(count).await?;
     Ok((db.conn().fetch_all(select).await?, total))
 }
 

@@ -1,0 +1,131 @@
+//! The server's hot queries — the exact statements the API runs — each with the index the
+//! database guide documents for it. The query-plan tests assert that index is used on every
+//! backend; `just plans` prints the plans; the benchmarks time them.
+
+use didhub_migrations::Backend;
+
+use super::alters::{self, AlterFilter};
+use super::audit::{self, AuditFilter};
+use super::users::{self, UserFilter};
+use super::{Window, systems};
+use crate::db::{Stmt, Timestamp};
+use crate::generate::Sample;
+
+pub struct HotQuery {
+    pub name: &'static str,
+    pub table: &'static str,
+    /// The documented index, as the backend names it.
+    pub index: String,
+    pub stmt: Stmt,
+}
+
+/// The index that backs a table's primary key, as each backend names it.
+fn primary_key(backend: Backend, table: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite_autoindex_{table}_1"),
+        Backend::Postgres => format!("pk_{table}"),
+        Backend::MySql => "PRIMARY".to_owned(),
+    }
+}
+
+/// The hot queries, filled in with ids from generated data. `day` is the start of a one-day
+/// window of the audit log.
+pub fn hot_queries(backend: Backend, sample: &Sample, day: Timestamp) -> Vec<HotQuery> {
+    let page = Window {
+        limit: 50,
+        offset: 0,
+    };
+    let next_day = Timestamp::from(day.0 + chrono::Duration::days(1));
+    let query = |name, table, index: &str, stmt| HotQuery {
+        name,
+        table,
+        index: index.to_owned(),
+        stmt,
+    };
+    vec![
+        query(
+            "alter by id",
+            "alters",
+            &primary_key(backend, "alters"),
+            alters::by_id(sample.alter),
+        ),
+        query(
+            "alters of a system, paged",
+            "alters",
+            "idx_alters_system_id",
+            alters::list_statements(
+                &AlterFilter {
+                    system_id: Some(sample.system),
+                    ..AlterFilter::default()
+                },
+                page,
+            )
+            .1,
+        ),
+        query(
+            "user by username",
+            "users",
+            "idx_users_username",
+            users::by_username(&sample.username),
+        ),
+        query(
+            "administrators",
+            "users",
+            "idx_users_is_admin",
+            users::list_statements(
+                &UserFilter {
+                    is_admin: Some(true),
+                    ..UserFilter::default()
+                },
+                page,
+            )
+            .1,
+        ),
+        query(
+            "systems of a user",
+            "systems",
+            "idx_systems_user_id",
+            systems::list_statements(Some(sample.user), page).1,
+        ),
+        query(
+            "audit log of a user",
+            "audit_logs",
+            "idx_audit_logs_user_id",
+            audit::list_statements(
+                &AuditFilter {
+                    user_id: Some(sample.user),
+                    ..AuditFilter::default()
+                },
+                page,
+            )
+            .1,
+        ),
+        query(
+            "audit log of one day",
+            "audit_logs",
+            "idx_audit_logs_created_at",
+            audit::list_statements(
+                &AuditFilter {
+                    from: Some(day),
+                    to: Some(next_day),
+                    ..AuditFilter::default()
+                },
+                page,
+            )
+            .1,
+        ),
+        query(
+            "audit log of a rare action",
+            "audit_logs",
+            "idx_audit_logs_action",
+            audit::list_statements(
+                &AuditFilter {
+                    action: Some("auth.login_failed".to_owned()),
+                    ..AuditFilter::default()
+                },
+                page,
+            )
+            .1,
+        ),
+    ]
+}
