@@ -37,6 +37,12 @@ backend_tests! {
         let past_end = app.get("/api/users?offset=50", &admin).await.expect(StatusCode::OK);
         assert_eq!(past_end["items"], json!([]));
         assert_eq!(past_end["total"], 5);
+        let admins = app.get("/api/users?is_admin=true", &admin).await.expect(StatusCode::OK);
+        assert_eq!(admins["total"], 1);
+        assert_eq!(admins["items"][0]["username"], crate::support::ADMIN);
+        let others = app.get("/api/users?is_admin=false", &admin).await.expect(StatusCode::OK);
+        assert_eq!(others["total"], 4);
+        app.get("/api/users?is_admin=maybe", &admin).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
         let filtered = app.get("/api/users?q=D", &admin).await.expect(StatusCode::OK);
         assert_eq!(filtered["total"], 1);
         assert_eq!(filtered["items"][0]["username"], "dan");
