@@ -29,6 +29,10 @@ test-all-dbs: lint
 check *ARGS="--db all":
     cargo run -p didhub-harness -- check {{ARGS}}
 
+# Print how each backend executes the hot queries (`--db sqlite|postgres|mysql|all --alters N`)
+plans *ARGS="--db all":
+    cargo run --release -p didhub-benches --bin plans -- {{ARGS}}
+
 # Build the local PostgreSQL 15 and MariaDB 10.11 images (Debian packages, no registry needed)
 images:
     bash fixtures/images/build.sh
