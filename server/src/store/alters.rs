@@ -4,7 +4,7 @@ use poem_openapi::Object;
 use serde_json::json;
 use sqlx::FromRow;
 
-use super::{Window, like_contains, like_prefix};
+use super::{ListQuery, Window, like_contains, like_prefix};
 use crate::db::{Db, Id, Stmt, Timestamp, Tx};
 
 #[derive(Debug, Clone, PartialEq, Object, FromRow)]
@@ -77,8 +77,8 @@ pub async fn get(db: &Db, id: Id) -> Result<Option<Alter>, sqlx::Error> {
     db.conn().fetch_optional(by_id(id)).await
 }
 
-/// The statements behind [`list`]: `(count, page)`.
-pub fn list_statements(filter: &AlterFilter, window: Window) -> (Stmt, Stmt) {
+/// The query behind [`list`].
+pub fn list_query(filter: &AlterFilter, window: Window) -> ListQuery {
     let mut from = Stmt::new(" FROM alters");
     if let Some(owner) = filter.owner {
         from.push_bind(
@@ -108,14 +108,13 @@ pub fn list_statements(filter: &AlterFilter, window: Window) -> (Stmt, Stmt) {
         );
     }
 
-    let mut count = Stmt::new("SELECT COUNT(*)");
-    count.append(from.clone());
-    let mut select = Stmt::new(concat!("SELECT ", alter_columns!()));
-    select.append(from);
-    select
-        .push_bind(" ORDER BY alters.name, alters.id LIMIT ?", window.limit)
-        .push_bind(" OFFSET ?", window.offset);
-    (count, select)
+    ListQuery::new(
+        "SELECT COUNT(*)",
+        concat!("SELECT ", alter_columns!()),
+        from,
+        " ORDER BY alters.name, alters.id",
+        window,
+    )
 }
 
 /// Alters matching the filter, by name, and how many match in all.
@@ -124,9 +123,7 @@ pub async fn list(
     filter: &AlterFilter,
     window: Window,
 ) -> Result<(Vec<Alter>, i64), sqlx::Error> {
-    let (count, select) = list_statements(filter, window);
-    let total = db.conn().fetch_int(count).await?;
-    Ok((db.conn().fetch_all(select).await?, total))
+    list_query(filter, window).fetch(db).await
 }
 
 pub async fn insert(tx: &mut Tx, system_id: Id, fields: AlterFields) -> Result<Id, sqlx::Error> {

@@ -3,7 +3,7 @@
 use poem_openapi::Object;
 use sqlx::FromRow;
 
-use super::Window;
+use super::{ListQuery, Window};
 use crate::db::{Db, Id, Stmt, Timestamp, Tx};
 
 #[derive(Debug, Clone, PartialEq, Object, FromRow)]
@@ -61,8 +61,8 @@ pub async fn record(tx: &mut Tx, entry: NewEntry) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// The statements behind [`list`]: `(count, page)`.
-pub fn list_statements(filter: &AuditFilter, window: Window) -> (Stmt, Stmt) {
+/// The query behind [`list`].
+pub fn list_query(filter: &AuditFilter, window: Window) -> ListQuery {
     let mut from = Stmt::new(" FROM audit_logs WHERE 1 = 1");
     if let Some(action) = &filter.action {
         from.push_bind(" AND action = ?", action.clone());
@@ -77,15 +77,13 @@ pub fn list_statements(filter: &AuditFilter, window: Window) -> (Stmt, Stmt) {
         from.push_bind(" AND created_at <= ?", t);
     }
 
-    let mut count = Stmt::new("SELECT COUNT(*)");
-    count.append(from.clone());
-    let mut select =
-        Stmt::new("SELECT id, user_id, action, entity_type, entity_id, ip, metadata, created_at");
-    select.append(from);
-    select
-        .push_bind(" ORDER BY created_at DESC, id DESC LIMIT ?", window.limit)
-        .push_bind(" OFFSET ?", window.offset);
-    (count, select)
+    ListQuery::new(
+        "SELECT COUNT(*)",
+        "SELECT id, user_id, action, entity_type, entity_id, ip, metadata, created_at",
+        from,
+        " ORDER BY created_at DESC, id DESC",
+        window,
+    )
 }
 
 /// Matching entries, newest first, and how many match in all.
@@ -94,9 +92,7 @@ pub async fn list(
     filter: &AuditFilter,
     window: Window,
 ) -> Result<(Vec<AuditEntry>, i64), sqlx::Error> {
-    let (count, select) = list_statements(filter, window);
-    let total = db.conn().fetch_int(count).await?;
-    Ok((db.conn().fetch_all(select).await?, total))
+    list_query(filter, window).fetch(db).await
 }
 
 /// Deletes entries older than `before`; returns how many.

@@ -53,14 +53,14 @@ pub fn hot_queries(backend: Backend, sample: &Sample, day: Timestamp) -> Vec<Hot
             "alters of a system, paged",
             "alters",
             "idx_alters_system_id",
-            alters::list_statements(
+            alters::list_query(
                 &AlterFilter {
                     system_id: Some(sample.system),
                     ..AlterFilter::default()
                 },
                 page,
             )
-            .1,
+            .page,
         ),
         query(
             "user by username",
@@ -72,39 +72,39 @@ pub fn hot_queries(backend: Backend, sample: &Sample, day: Timestamp) -> Vec<Hot
             "administrators",
             "users",
             "idx_users_is_admin",
-            users::list_statements(
+            users::list_query(
                 &UserFilter {
                     is_admin: Some(true),
                     ..UserFilter::default()
                 },
                 page,
             )
-            .1,
+            .page,
         ),
         query(
             "systems of a user",
             "systems",
             "idx_systems_user_id",
-            systems::list_statements(Some(sample.user), page).1,
+            systems::list_query(Some(sample.user), page).page,
         ),
         query(
             "audit log of a user",
             "audit_logs",
             "idx_audit_logs_user_id",
-            audit::list_statements(
+            audit::list_query(
                 &AuditFilter {
                     user_id: Some(sample.user),
                     ..AuditFilter::default()
                 },
                 page,
             )
-            .1,
+            .page,
         ),
         query(
             "audit log of one day",
             "audit_logs",
             "idx_audit_logs_created_at",
-            audit::list_statements(
+            audit::list_query(
                 &AuditFilter {
                     from: Some(day),
                     to: Some(next_day),
@@ -112,20 +112,20 @@ pub fn hot_queries(backend: Backend, sample: &Sample, day: Timestamp) -> Vec<Hot
                 },
                 page,
             )
-            .1,
+            .page,
         ),
         query(
             "audit log of a rare action",
             "audit_logs",
             "idx_audit_logs_action",
-            audit::list_statements(
+            audit::list_query(
                 &AuditFilter {
                     action: Some("auth.login_failed".to_owned()),
                     ..AuditFilter::default()
                 },
                 page,
             )
-            .1,
+            .page,
         ),
     ]
 }

@@ -12,6 +12,8 @@ pub mod users;
 use poem_openapi::Object;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 
+use crate::db::{Db, Record, Stmt};
+
 /// Paging bounds every list accepts.
 pub const MAX_LIMIT: i64 = 200;
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -40,6 +42,39 @@ impl<T: ParseFromJSON + ToJSON + Send + Sync> Page<T> {
             limit: window.limit,
             offset: window.offset,
         }
+    }
+}
+
+/// A list: the same filter counted, and read one window at a time.
+pub struct ListQuery {
+    pub count: Stmt,
+    pub page: Stmt,
+}
+
+impl ListQuery {
+    /// `count_head` and `select_head` each followed by `filter` (the `FROM`/`WHERE` part they
+    /// share); the page is ordered by `order_by` and cut to `window`.
+    pub fn new(
+        count_head: &'static str,
+        select_head: &'static str,
+        filter: Stmt,
+        order_by: &'static str,
+        window: Window,
+    ) -> Self {
+        let mut count = Stmt::new(count_head);
+        count.append(filter.clone());
+        let mut page = Stmt::new(select_head);
+        page.append(filter);
+        page.push(order_by)
+            .push_bind(" LIMIT ?", window.limit)
+            .push_bind(" OFFSET ?", window.offset);
+        ListQuery { count, page }
+    }
+
+    /// The rows in the window, and how many match in all.
+    pub async fn fetch<T: Record>(self, db: &Db) -> Result<(Vec<T>, i64), sqlx::Error> {
+        let total = db.conn().fetch_int(self.count).await?;
+        Ok((db.conn().fetch_all(self.page).await?, total))
     }
 }
 

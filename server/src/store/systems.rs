@@ -3,7 +3,7 @@
 use poem_openapi::Object;
 use sqlx::FromRow;
 
-use super::Window;
+use super::{ListQuery, Window};
 use crate::db::{Db, Id, Stmt, Timestamp, Tx};
 
 #[derive(Debug, Clone, PartialEq, Object, FromRow)]
@@ -32,20 +32,19 @@ pub async fn get(db: &Db, id: Id) -> Result<Option<System>, sqlx::Error> {
         .await
 }
 
-/// The statements behind [`list`]: `(count, page)`.
-pub fn list_statements(owner: Option<Id>, window: Window) -> (Stmt, Stmt) {
+/// The query behind [`list`].
+pub fn list_query(owner: Option<Id>, window: Window) -> ListQuery {
     let mut filter = Stmt::default();
     if let Some(owner) = owner {
         filter.push_bind(" WHERE user_id = ?", owner);
     }
-    let mut count = Stmt::new("SELECT COUNT(*) FROM systems");
-    count.append(filter.clone());
-    let mut select = Stmt::new(select_systems!(""));
-    select.append(filter);
-    select
-        .push_bind(" ORDER BY created_at, id LIMIT ?", window.limit)
-        .push_bind(" OFFSET ?", window.offset);
-    (count, select)
+    ListQuery::new(
+        "SELECT COUNT(*) FROM systems",
+        select_systems!(""),
+        filter,
+        " ORDER BY created_at, id",
+        window,
+    )
 }
 
 /// Systems of one owner, or of everyone when `owner` is `None`, oldest first.
@@ -54,9 +53,7 @@ pub async fn list(
     owner: Option<Id>,
     window: Window,
 ) -> Result<(Vec<System>, i64), sqlx::Error> {
-    let (count, select) = list_statements(owner, window);
-    let total = db.conn().fetch_int(count).await?;
-    Ok((db.conn().fetch_all(select).await?, total))
+    list_query(owner, window).fetch(db).await
 }
 
 pub async fn insert(

@@ -3,7 +3,7 @@
 use poem_openapi::Object;
 use sqlx::FromRow;
 
-use super::Window;
+use super::{ListQuery, Window};
 use crate::db::{Db, Id, Stmt, Timestamp, Tx};
 
 /// An account as the API shows it (never with its password hash).
@@ -102,8 +102,8 @@ pub struct UserFilter {
     pub is_admin: Option<bool>,
 }
 
-/// The statements behind [`list`]: `(count, page)`.
-pub fn list_statements(filter: &UserFilter, window: Window) -> (Stmt, Stmt) {
+/// The query behind [`list`].
+pub fn list_query(filter: &UserFilter, window: Window) -> ListQuery {
     let mut wheres = Stmt::new(" WHERE 1 = 1");
     if let Some(prefix) = &filter.username_prefix {
         wheres.push_bind(
@@ -114,14 +114,13 @@ pub fn list_statements(filter: &UserFilter, window: Window) -> (Stmt, Stmt) {
     if let Some(is_admin) = filter.is_admin {
         wheres.push_bind(" AND is_admin = ?", is_admin);
     }
-    let mut count = Stmt::new("SELECT COUNT(*) FROM users");
-    count.append(wheres.clone());
-    let mut select = Stmt::new(select_users!(""));
-    select.append(wheres);
-    select
-        .push_bind(" ORDER BY username LIMIT ?", window.limit)
-        .push_bind(" OFFSET ?", window.offset);
-    (count, select)
+    ListQuery::new(
+        "SELECT COUNT(*) FROM users",
+        select_users!(""),
+        wheres,
+        " ORDER BY username",
+        window,
+    )
 }
 
 /// Users matching the filter, in username order, and how many match in all.
@@ -130,9 +129,7 @@ pub async fn list(
     filter: &UserFilter,
     window: Window,
 ) -> Result<(Vec<User>, i64), sqlx::Error> {
-    let (count, select) = list_statements(filter, window);
-    let total = db.conn().fetch_int(count).await?;
-    Ok((db.conn().fetch_all(select).await?, total))
+    list_query(filter, window).fetch(db).await
 }
 
 pub async fn insert(tx: &mut Tx, new: NewUser) -> Result<Id, sqlx::Error> {
