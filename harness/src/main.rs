@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use didhub_harness::Kind;
+use clap::{Parser, Subcommand};
+use didhub_harness::backend::Selection;
 use didhub_harness::check::{self, CheckOptions};
 
 #[derive(Parser)]
@@ -20,7 +20,7 @@ enum Command {
     Check {
         /// Which backend(s) to run.
         #[arg(long, value_enum, default_value = "all")]
-        db: Db,
+        db: Selection,
         /// The folder that holds sqlite/, postgres/ and mysql/ (default: DIDHub's migrations).
         #[arg(long)]
         migrations: Option<PathBuf>,
@@ -29,25 +29,6 @@ enum Command {
         #[arg(long)]
         allow: Option<PathBuf>,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Db {
-    Sqlite,
-    Postgres,
-    Mysql,
-    All,
-}
-
-impl Db {
-    fn kinds(self) -> Vec<Kind> {
-        match self {
-            Db::Sqlite => vec![Kind::Sqlite],
-            Db::Postgres => vec![Kind::Postgres],
-            Db::Mysql => vec![Kind::MySql],
-            Db::All => Kind::ALL.to_vec(),
-        }
-    }
 }
 
 #[tokio::main]

@@ -1,6 +1,7 @@
 //! `just plans`: prints how each backend executes the server's hot queries on generated data.
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use didhub_harness::backend::Selection;
 use didhub_migrations::Backend;
 
 #[derive(Parser)]
@@ -8,29 +9,21 @@ use didhub_migrations::Backend;
 struct Cli {
     /// Which backend(s).
     #[arg(long, value_enum, default_value = "all")]
-    db: Db,
+    db: Selection,
     /// How many alters to generate (users, systems and audit entries scale with it).
     #[arg(long, default_value_t = 10_000)]
     alters: usize,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Db {
-    Sqlite,
-    Postgres,
-    Mysql,
-    All,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
-    let backends = match cli.db {
-        Db::Sqlite => vec![Backend::Sqlite],
-        Db::Postgres => vec![Backend::Postgres],
-        Db::Mysql => vec![Backend::MySql],
-        Db::All => Backend::ALL.to_vec(),
-    };
+    let backends = cli
+        .db
+        .kinds()
+        .into_iter()
+        .map(|kind| Backend::from_url(&format!("{kind}:")))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut all_used = true;
     for backend in backends {
         let loaded = didhub_benches::load(backend, cli.alters, None).await?;

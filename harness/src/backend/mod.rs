@@ -49,6 +49,26 @@ impl Kind {
     }
 }
 
+/// The `--db` choice of the command-line tools: one backend or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Selection {
+    Sqlite,
+    Postgres,
+    Mysql,
+    All,
+}
+
+impl Selection {
+    pub fn kinds(self) -> Vec<Kind> {
+        match self {
+            Selection::Sqlite => vec![Kind::Sqlite],
+            Selection::Postgres => vec![Kind::Postgres],
+            Selection::Mysql => vec![Kind::MySql],
+            Selection::All => Kind::ALL.to_vec(),
+        }
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
