@@ -5,9 +5,10 @@
 //! SQLite's plain `TEXT` and `INTEGER` are compatible with every text-like and integer type.
 //! What is compared: tables, columns (order, logical type, nullability, default), primary keys,
 //! foreign keys by name (columns, target, ON DELETE/UPDATE — InnoDB's RESTRICT means NO ACTION),
-//! indexes by name (columns, uniqueness) and named check constraints (by name: each dialect
-//! prints the expression its own way). Anything else that differs is drift, unless an entry of
-//! the allow-list says why; an entry that matches nothing is stale and fails too.
+//! indexes by name (key parts with their collation or operator class, uniqueness) and named check
+//! constraints (by name: each dialect prints the expression its own way). Anything else that
+//! differs is drift, unless an entry of the allow-list says why; an entry that matches nothing is
+//! stale and fails too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

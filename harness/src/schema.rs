@@ -72,6 +72,8 @@ pub struct ForeignKey {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Index {
+    /// The key parts in order: a column name or an expression, followed by ` COLLATE x`, an
+    /// operator class or ` DESC` where the index does not use the default.
     pub columns: Vec<String>,
     pub unique: bool,
 }

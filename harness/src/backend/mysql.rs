@@ -197,7 +197,10 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
         }
 
         for row in sqlx::query(
-            "SELECT CAST(index_name AS CHAR) AS name, non_unique = 0 AS uniq, CAST(column_name AS CHAR) AS col \
+            "SELECT CAST(index_name AS CHAR) AS name, non_unique = 0 AS uniq, \
+             CAST(CONCAT(COALESCE(column_name, '(expression)'), \
+                         IF(sub_part IS NULL, '', CONCAT('(', sub_part, ')')), \
+                         IF(`collation` = 'D', ' DESC', '')) AS CHAR) AS col \
              FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? \
              ORDER BY index_name, seq_in_index",
         )

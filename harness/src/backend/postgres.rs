@@ -154,8 +154,12 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
         }
         for row in sqlx::query(
             "SELECT i.relname::text AS name, ix.indisunique AS uniq, \
-             ARRAY(SELECT a.attname::text FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(n, o) \
-                   JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.n ORDER BY k.o) AS cols \
+             ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k.n, true) \
+                   || CASE WHEN oc.opcdefault THEN '' ELSE ' ' || oc.opcname::text END \
+                   || CASE WHEN pg_index_column_has_property(ix.indexrelid, k.n, 'desc') \
+                      THEN ' DESC' ELSE '' END \
+                   FROM generate_series(1, ix.indnkeyatts::int) k(n) \
+                   JOIN pg_opclass oc ON oc.oid = ix.indclass[k.n - 1] ORDER BY k.n) AS cols \
              FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid \
              WHERE ix.indrelid = $1::bigint::oid AND NOT ix.indisprimary",
         )

@@ -211,11 +211,15 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
             if origin == "pk" {
                 continue;
             }
-            let columns: Vec<String> =
-                sqlx::query_scalar("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
-                    .bind(&index)
-                    .fetch_all(pool)
-                    .await?;
+            let columns: Vec<String> = sqlx::query_scalar(
+                "SELECT COALESCE(name, '(expression)') \
+                 || CASE WHEN coll = 'BINARY' THEN '' ELSE ' COLLATE ' || coll END \
+                 || CASE WHEN \"desc\" THEN ' DESC' ELSE '' END \
+                 FROM pragma_index_xinfo(?) WHERE key ORDER BY seqno",
+            )
+            .bind(&index)
+            .fetch_all(pool)
+            .await?;
             table.indexes.insert(index, Index { columns, unique });
         }
         schema.tables.insert(name, table);

@@ -4,7 +4,9 @@
 //! native pool ([`Db`]) and every query is a [`Stmt`]: SQL with `?` placeholders plus typed
 //! arguments ([`Arg`]). Executing a statement dispatches to the native driver, where the
 //! placeholders are rewritten for the dialect and the arguments encoded with the dialect's types
-//! ([`types`]). The queries themselves (in `crate::store`) never name a backend.
+//! ([`types`]). The queries themselves (in `crate::store`) are written once; where a concept
+//! must be spelled differently for an index to serve it, a [`Spelling`] holds the three spellings
+//! side by side.
 //!
 //! What differs per backend lives in one module each — [`sqlite`], [`postgres`], [`mysql`] — behind
 //! the small [`Dialect`] trait: how to connect, how to spell placeholders, and how a write
@@ -37,6 +39,8 @@ use crate::config::{DatabaseConfig, PoolConfig};
 
 /// What a backend module answers.
 trait Dialect: Database {
+    const BACKEND: Backend;
+
     /// The statement that opens a transaction that will write.
     const BEGIN_WRITE: &'static str = "BEGIN";
 
@@ -148,14 +152,29 @@ arg_from! {
 /// only as a bound argument.
 #[derive(Debug, Clone, Default)]
 pub struct Stmt {
-    sql: String,
+    parts: Vec<Part>,
     args: Vec<Arg>,
+}
+
+/// One concept that the backends spell differently, such as a case-insensitive match that an
+/// index can serve. Each spelling is a fragment with the same placeholders.
+#[derive(Debug, Clone, Copy)]
+pub struct Spelling {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+    pub mysql: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Sql(&'static str),
+    Spelled(Spelling),
 }
 
 impl Stmt {
     pub fn new(sql: &'static str) -> Self {
         Stmt {
-            sql: sql.to_owned(),
+            parts: vec![Part::Sql(sql)],
             args: Vec::new(),
         }
     }
@@ -168,27 +187,51 @@ impl Stmt {
 
     /// Appends a fragment of SQL.
     pub fn push(&mut self, fragment: &'static str) -> &mut Self {
-        self.sql.push_str(fragment);
+        self.parts.push(Part::Sql(fragment));
         self
     }
 
     /// Appends a fragment containing one `?` and binds it.
     pub fn push_bind(&mut self, fragment: &'static str, value: impl Into<Arg>) -> &mut Self {
         debug_assert_eq!(fragment.matches('?').count(), 1, "{fragment}");
-        self.sql.push_str(fragment);
+        self.parts.push(Part::Sql(fragment));
+        self.args.push(value.into());
+        self
+    }
+
+    /// Appends a fragment each backend spells its own way, each spelling with one `?`, and
+    /// binds it.
+    pub fn push_bind_spelled(&mut self, spelling: Spelling, value: impl Into<Arg>) -> &mut Self {
+        for fragment in [spelling.sqlite, spelling.postgres, spelling.mysql] {
+            debug_assert_eq!(fragment.matches('?').count(), 1, "{fragment}");
+        }
+        self.parts.push(Part::Spelled(spelling));
         self.args.push(value.into());
         self
     }
 
     /// Appends another statement's SQL and arguments (a shared filter, say).
     pub fn append(&mut self, other: Stmt) -> &mut Self {
-        self.sql.push_str(&other.sql);
+        self.parts.extend(other.parts);
         self.args.extend(other.args);
         self
     }
 
+    /// The SQL as `backend` is sent it, before placeholders are rewritten.
+    fn text(&self, backend: Backend) -> String {
+        self.parts
+            .iter()
+            .map(|part| match (part, backend) {
+                (Part::Sql(sql), _) => *sql,
+                (Part::Spelled(s), Backend::Sqlite) => s.sqlite,
+                (Part::Spelled(s), Backend::Postgres) => s.postgres,
+                (Part::Spelled(s), Backend::MySql) => s.mysql,
+            })
+            .collect()
+    }
+
     fn sql_for<DB: Dialect>(&self) -> AssertSqlSafe<String> {
-        AssertSqlSafe(DB::placeholders(&self.sql).into_owned())
+        AssertSqlSafe(DB::placeholders(&self.text(DB::BACKEND)).into_owned())
     }
 
     fn arguments_for<DB>(self) -> Result<DB::Arguments, BoxDynError>
@@ -307,7 +350,9 @@ impl Conn<'_> {
     pub async fn explain(self, stmt: Stmt) -> Result<String, sqlx::Error> {
         dispatch!(self, |e, DB| {
             let mut explained = stmt;
-            explained.sql.insert_str(0, <DB as Dialect>::EXPLAIN);
+            explained
+                .parts
+                .insert(0, Part::Sql(<DB as Dialect>::EXPLAIN));
             let (sql, args) = prepare!(explained, DB);
             let rows = sqlx::query_with::<DB, _>(sql, args).fetch_all(e).await?;
             <DB as Dialect>::plan_text(rows)
@@ -449,7 +494,37 @@ mod tests {
         let mut stmt = Stmt::new("SELECT 1 FROM t WHERE 1 = 1");
         stmt.push_bind(" AND a = ?", "x")
             .push_bind(" AND b = ?", 3i64);
-        assert_eq!(stmt.sql, "SELECT 1 FROM t WHERE 1 = 1 AND a = ? AND b = ?");
+        assert_eq!(
+            stmt.text(Backend::Postgres),
+            "SELECT 1 FROM t WHERE 1 = 1 AND a = ? AND b = ?"
+        );
+        assert_eq!(stmt.args.len(), 2);
+    }
+
+    #[test]
+    fn a_spelled_fragment_is_sent_in_each_backends_spelling() {
+        let mut stmt = Stmt::new("SELECT 1 FROM t WHERE 1 = 1");
+        stmt.push_bind_spelled(
+            Spelling {
+                sqlite: " AND a LIKE ?",
+                postgres: " AND lower(a) LIKE lower(?)",
+                mysql: " AND a LIKE ? COLLATE utf8mb4_unicode_ci",
+            },
+            "x%",
+        )
+        .push_bind(" AND b = ?", 3i64);
+        assert_eq!(
+            stmt.sql_for::<Postgres>().0,
+            "SELECT 1 FROM t WHERE 1 = 1 AND lower(a) LIKE lower($1) AND b = $2"
+        );
+        assert_eq!(
+            stmt.sql_for::<Sqlite>().0,
+            "SELECT 1 FROM t WHERE 1 = 1 AND a LIKE ? AND b = ?"
+        );
+        assert_eq!(
+            stmt.sql_for::<MySql>().0,
+            "SELECT 1 FROM t WHERE 1 = 1 AND a LIKE ? COLLATE utf8mb4_unicode_ci AND b = ?"
+        );
         assert_eq!(stmt.args.len(), 2);
     }
 }

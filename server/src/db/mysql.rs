@@ -11,6 +11,7 @@ use crate::config::PoolConfig;
 use didhub_migrations::Backend;
 
 impl Dialect for MySql {
+    const BACKEND: Backend = Backend::MySql;
     const EXPLAIN: &'static str = "EXPLAIN FORMAT=JSON ";
 
     fn plan_text(rows: Vec<MySqlRow>) -> Result<String, sqlx::Error> {

@@ -11,6 +11,7 @@ use crate::config::PoolConfig;
 use didhub_migrations::Backend;
 
 impl Dialect for Postgres {
+    const BACKEND: Backend = Backend::Postgres;
     const EXPLAIN: &'static str = "EXPLAIN (FORMAT JSON) ";
 
     fn plan_text(rows: Vec<PgRow>) -> Result<String, sqlx::Error> {

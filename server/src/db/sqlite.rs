@@ -20,6 +20,7 @@ use didhub_migrations::Backend;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Dialect for Sqlite {
+    const BACKEND: Backend = Backend::Sqlite;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const EXPLAIN: &'static str = "EXPLAIN QUERY PLAN ";
 

@@ -5,7 +5,7 @@ use serde_json::json;
 use sqlx::FromRow;
 
 use super::{ListQuery, Window, like_contains, like_prefix};
-use crate::db::{Db, Id, Stmt, Timestamp, Tx};
+use crate::db::{Db, Id, Spelling, Stmt, Timestamp, Tx};
 
 #[derive(Debug, Clone, PartialEq, Object, FromRow)]
 pub struct Alter {
@@ -77,6 +77,16 @@ pub async fn get(db: &Db, id: Id) -> Result<Option<Alter>, sqlx::Error> {
     db.conn().fetch_optional(by_id(id)).await
 }
 
+/// A case-insensitive name prefix, spelled so that `idx_alters_name` (migration 0011) serves it.
+const NAME_STARTS_WITH: Spelling = Spelling {
+    // LIKE ignores ASCII case; the index is on `name COLLATE NOCASE`, which LIKE can use.
+    sqlite: " AND alters.name LIKE ? ESCAPE '!'",
+    // The index is on `lower(name) text_pattern_ops`.
+    postgres: " AND LOWER(alters.name) LIKE LOWER(?) ESCAPE '!'",
+    // The column's `_ci` collation makes LIKE case-insensitive; the index is on `name`.
+    mysql: " AND alters.name LIKE ? ESCAPE '!'",
+};
+
 /// The query behind [`list`].
 pub fn list_query(filter: &AlterFilter, window: Window) -> ListQuery {
     let mut from = Stmt::new(" FROM alters");
@@ -91,10 +101,7 @@ pub fn list_query(filter: &AlterFilter, window: Window) -> ListQuery {
         from.push_bind(" AND alters.system_id = ?", system);
     }
     if let Some(prefix) = &filter.name_prefix {
-        from.push_bind(
-            " AND LOWER(alters.name) LIKE LOWER(?) ESCAPE '!'",
-            like_prefix(prefix),
-        );
+        from.push_bind_spelled(NAME_STARTS_WITH, like_prefix(prefix));
     }
     if let Some(text) = &filter.text {
         let pattern = like_contains(text);

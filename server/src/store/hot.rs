@@ -63,6 +63,19 @@ pub fn hot_queries(backend: Backend, sample: &Sample, day: Timestamp) -> Vec<Hot
             .page,
         ),
         query(
+            "alters by name prefix",
+            "alters",
+            "idx_alters_name",
+            alters::list_query(
+                &AlterFilter {
+                    name_prefix: Some(sample.alter_name.to_lowercase()),
+                    ..AlterFilter::default()
+                },
+                page,
+            )
+            .page,
+        ),
+        query(
             "user by username",
             "users",
             "idx_users_username",

@@ -70,6 +70,10 @@ backend_tests! {
         let mut found = names(&prefix);
         found.sort();
         assert_eq!(found, ["Ash", "Aspen", "ash-2"], "prefix match, case-insensitive");
+        let upper = app.get("/api/alters?q=AS", &token).await.expect(StatusCode::OK);
+        assert_eq!(upper["total"], 3, "an upper-case prefix matches too");
+        let wildcard = app.get("/api/alters?q=a_h", &token).await.expect(StatusCode::OK);
+        assert_eq!(wildcard["total"], 0, "_ in a prefix is literal");
         let in_orchard = app.get(&format!("/api/alters?system_id={orchard}"), &token).await.expect(StatusCode::OK);
         assert_eq!(names(&in_orchard), ["Apple"]);
         let both = app.get(&format!("/api/alters?system_id={garden}&q=b"), &token).await.expect(StatusCode::OK);
