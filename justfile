@@ -33,6 +33,11 @@ check *ARGS="--db all":
 plans *ARGS="--db all":
     cargo run --release -p didhub-benches --bin plans -- {{ARGS}}
 
+# criterion benchmarks: hot queries with and without their index, the pool sweep, HTTP end to end.
+# `just bench sqlite 10000,100000,1000000 [criterion filter]`; reports in target/criterion
+bench db="all" sizes="10000,100000" *ARGS:
+    DIDHUB_BENCH_DB={{db}} DIDHUB_BENCH_SIZES={{sizes}} cargo bench -p didhub-benches --features containers -- {{ARGS}}
+
 # Build the local PostgreSQL 15 and MariaDB 10.11 images (Debian packages, no registry needed)
 images:
     bash fixtures/images/build.sh

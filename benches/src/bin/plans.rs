@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut all_used = true;
     for backend in backends {
-        let loaded = didhub_benches::load(backend, cli.alters, None).await?;
+        let loaded = didhub_benches::load(backend, cli.alters).await?;
         println!(
             "{backend}: {} rows generated in {:.2} s ({:.0} rows/s)",
             loaded.data.rows(),

@@ -16,6 +16,8 @@ pub struct HotQuery {
     pub table: &'static str,
     /// The documented index, as the backend names it.
     pub index: String,
+    /// Whether that index is the table's primary key (which cannot be dropped to compare).
+    pub primary_key: bool,
     pub stmt: Stmt,
 }
 
@@ -40,6 +42,7 @@ pub fn hot_queries(backend: Backend, sample: &Sample, day: Timestamp) -> Vec<Hot
         name,
         table,
         index: index.to_owned(),
+        primary_key: index == primary_key(backend, table),
         stmt,
     };
     vec![

@@ -1,0 +1,79 @@
+//! The server's hot queries on generated data, per backend and data size, with their documented
+//! index and again without it (dropped from the loaded database), so the ratio is visible.
+//! Rows are fetched, not decoded: this times the database, not the server's types.
+//!
+//! `just bench` (or `cargo bench -p didhub-benches --features containers --bench queries`);
+//! backends and sizes: see `didhub_benches::settings`.
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use didhub_benches::plans::audit_day;
+use didhub_benches::{Loaded, Settings, load};
+use didhub_server::store::hot::hot_queries;
+use tokio::runtime::Runtime;
+
+fn queries(c: &mut Criterion) {
+    let settings = Settings::from_env().expect("benchmark settings");
+    let rt = Runtime::new().expect("tokio runtime");
+    for &backend in &settings.backends {
+        for &size in &settings.sizes {
+            let mut loaded = rt
+                .block_on(load(backend, size))
+                .unwrap_or_else(|e| panic!("{backend}: loading {size} alters: {e:#}"));
+            eprintln!(
+                "{backend}: {} rows generated in {:.1} s ({:.0} rows/s)",
+                loaded.data.rows(),
+                loaded.data.elapsed.as_secs_f64(),
+                loaded.data.rows_per_second()
+            );
+            time_hot_queries(c, &rt, &loaded, size, "indexed");
+
+            let secondary: Vec<(&str, String)> =
+                hot_queries(backend, &loaded.data.sample, audit_day())
+                    .into_iter()
+                    .filter(|q| !q.primary_key)
+                    .map(|q| (q.table, q.index))
+                    .collect();
+            let secondary: Vec<(&str, &str)> =
+                secondary.iter().map(|(t, i)| (*t, i.as_str())).collect();
+            rt.block_on(loaded.drop_indexes(&secondary))
+                .unwrap_or_else(|e| panic!("{backend}: dropping the indexes: {e:#}"));
+            time_hot_queries(c, &rt, &loaded, size, "unindexed");
+        }
+    }
+}
+
+/// One benchmark per hot query, named `<backend>/<query>` and identified `<variant>/<size>`.
+/// Without its index, only queries whose index is not the primary key are timed.
+fn time_hot_queries(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usize, variant: &str) {
+    let unindexed = variant == "unindexed";
+    for query in hot_queries(loaded.backend, &loaded.data.sample, audit_day()) {
+        if unindexed && query.primary_key {
+            continue;
+        }
+        let mut group = c.benchmark_group(format!("{}/{}", loaded.backend, query.name));
+        if unindexed {
+            // Full scans of a large table take long enough that fewer samples say as much.
+            group.sampling_mode(SamplingMode::Flat).sample_size(10);
+        } else {
+            group.sample_size(30);
+        }
+        group.measurement_time(Duration::from_secs(2));
+        group.warm_up_time(Duration::from_millis(500));
+        group.bench_with_input(BenchmarkId::new(variant, size), &query.stmt, |b, stmt| {
+            b.to_async(rt).iter(|| async {
+                loaded
+                    .db
+                    .conn()
+                    .execute(stmt.clone())
+                    .await
+                    .expect("hot query")
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, queries);
+criterion_main!(benches);
