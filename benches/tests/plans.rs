@@ -1,17 +1,24 @@
 //! The server's hot queries use their documented index on every backend, on generated data
-//! (10k alters) after ANALYZE. Dropping or renaming one of those indexes makes this fail.
+//! (10k alters) after ANALYZE. Dropping or renaming one of those indexes makes this fail. The plan
+//! table itself (without the planner's row estimates, which follow sampled statistics) is an
+//! insta snapshot per backend, so a change of access path shows up in review.
 
-use didhub_benches::{load, plan_table, render};
+use didhub_benches::{PlanRow, load, plan_table, render};
 use didhub_migrations::Backend;
 
-/// The hot queries whose plan does not use their documented index.
-async fn misses(backend: Backend, dropped: &[(&str, &str)]) -> Vec<String> {
+/// The hot queries' plans, after dropping `dropped` indexes (`(table, index)`).
+async fn plans(backend: Backend, dropped: &[(&str, &str)]) -> Vec<PlanRow> {
     let mut loaded = load(backend, 10_000).await.unwrap();
     if !dropped.is_empty() {
         loaded.drop_indexes(dropped).await.unwrap();
     }
     let rows = plan_table(&loaded).await.unwrap();
     eprint!("{}", render(backend, &rows));
+    rows
+}
+
+/// The hot queries whose plan does not use their documented index.
+fn misses(rows: &[PlanRow]) -> Vec<String> {
     rows.iter()
         .filter(|r| !r.uses_expected_index())
         .map(|r| format!("{}: expected {}, got {}", r.query, r.expected_index, r.plan))
@@ -19,13 +26,19 @@ async fn misses(backend: Backend, dropped: &[(&str, &str)]) -> Vec<String> {
 }
 
 async fn hot_queries_use_their_documented_index(backend: Backend) {
-    let misses = misses(backend, &[]).await;
+    let mut rows = plans(backend, &[]).await;
+    let misses = misses(&rows);
     assert!(misses.is_empty(), "{backend}:\n{}", misses.join("\n"));
+    for row in &mut rows {
+        row.plan = row.plan.without_estimates();
+    }
+    insta::assert_snapshot!(backend.name(), render(backend, &rows));
 }
 
 #[tokio::test]
 async fn a_dropped_index_is_caught() {
-    let misses = misses(Backend::Sqlite, &[("audit_logs", "idx_audit_logs_action")]).await;
+    let rows = plans(Backend::Sqlite, &[("audit_logs", "idx_audit_logs_action")]).await;
+    let misses = misses(&rows);
     assert_eq!(misses.len(), 1, "{misses:?}");
     assert!(
         misses[0].starts_with("audit log of a rare action: expected idx_audit_logs_action"),
@@ -50,11 +63,12 @@ async fn mysql_hot_queries_use_their_documented_index() {
     hot_queries_use_their_documented_index(Backend::MySql).await;
 }
 
-/// On MySQL a foreign key's index can only go with the key; the benches' index dropping handles it.
+/// On MySQL a foreign key's index can only go with the key; `drop_indexes` handles that.
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_a_dropped_foreign_key_index_is_caught() {
-    let misses = misses(Backend::MySql, &[("alters", "idx_alters_system_id")]).await;
+    let rows = plans(Backend::MySql, &[("alters", "idx_alters_system_id")]).await;
+    let misses = misses(&rows);
     assert_eq!(misses.len(), 1, "{misses:?}");
     assert!(
         misses[0].starts_with("alters of a system, paged: expected idx_alters_system_id"),

@@ -44,6 +44,20 @@ impl Plan {
             .any(|a| a.table == table && a.index.as_deref() == Some(index))
     }
 
+    /// The same plan without the estimated row counts, which vary with sampled statistics.
+    pub fn without_estimates(&self) -> Plan {
+        Plan {
+            accesses: self
+                .accesses
+                .iter()
+                .map(|a| Access {
+                    rows: None,
+                    ..a.clone()
+                })
+                .collect(),
+        }
+    }
+
     /// The accesses to `table`.
     pub fn on(&self, table: &str) -> impl Iterator<Item = &Access> {
         self.accesses.iter().filter(move |a| a.table == table)

@@ -1,7 +1,8 @@
 //! Realistic DIDHub data, generated deterministically from a seed and written through the real
-//! schema in batched multi-row INSERTs: users (one per ten alters; one in five hundred an admin),
-//! systems (the first users own two each), alters (25 per system), and as many audit entries,
-//! spread over a year. Used by the query-plan tests and the benchmarks.
+//! schema with [`Db::insert_rows`] (COPY on PostgreSQL, multi-row INSERTs elsewhere): users (one
+//! per ten alters; one in five hundred an admin), systems (the first users own two each), alters
+//! (25 per system), and as many audit entries, spread over a year. Used by the query-plan tests
+//! and the benchmarks.
 
 use std::time::{Duration, Instant};
 
@@ -85,9 +86,6 @@ const ACTIONS: [&str; 6] = [
     "auth.login_failed",
 ];
 
-/// Rows per INSERT statement.
-const BATCH: usize = 400;
-
 /// Fills an empty, migrated database.
 pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
     let started = Instant::now();
@@ -122,7 +120,12 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
                 .bind(t),
         );
     }
-    insert(db, "INSERT INTO users (id, username, password_hash, is_admin, is_approved, created_at, updated_at) VALUES ", "(?, ?, ?, ?, ?, ?, ?)", rows).await?;
+    db.insert_rows(
+        "users",
+        "id, username, password_hash, is_admin, is_approved, created_at, updated_at",
+        rows,
+    )
+    .await?;
 
     let system_ids: Vec<Id> = (0..systems).map(|_| Id::new()).collect();
     let mut rows = Vec::new();
@@ -137,13 +140,8 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
                 .bind(t),
         );
     }
-    insert(
-        db,
-        "INSERT INTO systems (id, user_id, name, created_at, updated_at) VALUES ",
-        "(?, ?, ?, ?, ?)",
-        rows,
-    )
-    .await?;
+    db.insert_rows("systems", "id, user_id, name, created_at, updated_at", rows)
+        .await?;
 
     let mut alter_ids = Vec::with_capacity(size.alters);
     let mut first_alter_name = String::new();
@@ -169,7 +167,12 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
         );
         alter_ids.push(id);
     }
-    insert(db, "INSERT INTO alters (id, system_id, name, pronouns, interests, is_host, created_at, updated_at) VALUES ", "(?, ?, ?, ?, ?, ?, ?, ?)", rows).await?;
+    db.insert_rows(
+        "alters",
+        "id, system_id, name, pronouns, interests, is_host, created_at, updated_at",
+        rows,
+    )
+    .await?;
 
     let audit_entries = size.alters;
     let mut rows = Vec::new();
@@ -195,7 +198,12 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
                 .bind(at(&mut rng)),
         );
     }
-    insert(db, "INSERT INTO audit_logs (id, user_id, action, entity_type, entity_id, metadata, created_at) VALUES ", "(?, ?, ?, ?, ?, ?, ?)", rows).await?;
+    db.insert_rows(
+        "audit_logs",
+        "id, user_id, action, entity_type, entity_id, metadata, created_at",
+        rows,
+    )
+    .await?;
 
     Ok(Generated {
         users,
@@ -211,29 +219,6 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
             alter_name: first_alter_name,
         },
     })
-}
-
-/// Inserts `rows` (each a [`Stmt`] holding only the row's arguments) in batches.
-async fn insert(
-    db: &Db,
-    head: &'static str,
-    row: &'static str,
-    rows: Vec<Stmt>,
-) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(BATCH) {
-        let mut stmt = Stmt::new(head);
-        for (i, values) in chunk.iter().enumerate() {
-            if i > 0 {
-                stmt.push(", ");
-            }
-            stmt.push(row);
-            stmt.append(values.clone());
-        }
-        let mut tx = db.begin_write().await?;
-        tx.conn().execute(stmt).await?;
-        tx.commit().await?;
-    }
-    Ok(())
 }
 
 /// Updates the planner's statistics after loading.

@@ -13,6 +13,10 @@ struct Cli {
     /// How many alters to generate (users, systems and audit entries scale with it).
     #[arg(long, default_value_t = 10_000)]
     alters: usize,
+    /// Leave out the planner's row estimates: the form of the checked-in snapshots
+    /// (`benches/tests/snapshots`).
+    #[arg(long)]
+    without_estimates: bool,
 }
 
 #[tokio::main]
@@ -33,7 +37,12 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
             loaded.data.elapsed.as_secs_f64(),
             loaded.data.rows_per_second()
         );
-        let rows = didhub_benches::plan_table(&loaded).await?;
+        let mut rows = didhub_benches::plan_table(&loaded).await?;
+        if cli.without_estimates {
+            for row in &mut rows {
+                row.plan = row.plan.without_estimates();
+            }
+        }
         all_used &= rows.iter().all(|r| r.uses_expected_index());
         print!("{}", didhub_benches::render(backend, &rows));
     }

@@ -6,6 +6,7 @@ mod support;
 mod alters;
 mod audit;
 mod auth;
+mod bulk;
 mod seed;
 mod service;
 mod systems;
