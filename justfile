@@ -37,6 +37,7 @@ plans *ARGS="--db all":
 # `just bench sqlite 10000,100000,1000000 [criterion filter]`; reports in target/criterion
 bench db="all" sizes="10000,100000" *ARGS:
     DIDHUB_BENCH_DB={{db}} DIDHUB_BENCH_SIZES={{sizes}} cargo bench -p didhub-benches --features containers -- {{ARGS}}
+    cargo run --release -p didhub-benches --bin bench-report
 
 # Build the local PostgreSQL 15 and MariaDB 10.11 images (Debian packages, no registry needed)
 images:

@@ -84,7 +84,7 @@ async fn warm(db: &Db, pool_size: u32) {
 /// Takes a connection from the pool and gives it back.
 async fn acquire_release(db: &Db) {
     match db {
-        Db::Sqlite(p) => drop(p.acquire().await.expect("acquire")),
+        Db::Sqlite(p, _) => drop(p.acquire().await.expect("acquire")),
         Db::Postgres(p) => drop(p.acquire().await.expect("acquire")),
         Db::MySql(p) => drop(p.acquire().await.expect("acquire")),
     }

@@ -10,8 +10,9 @@
 //!
 //! What differs per backend lives in one module each — [`sqlite`], [`postgres`], [`mysql`] — behind
 //! the small [`Dialect`] trait: how to connect, how to spell placeholders, and how a write
-//! transaction begins (`BEGIN IMMEDIATE` on SQLite, so concurrent writers queue on the busy
-//! timeout instead of failing with "database is locked" when a read lock would need upgrading).
+//! transaction begins (`BEGIN IMMEDIATE` on SQLite, so concurrent writers never fail with
+//! "database is locked" when a read lock would need upgrading; they also queue in the process,
+//! see [`sqlite::Writers`]).
 
 mod mysql;
 mod postgres;
@@ -59,14 +60,15 @@ trait Dialect: Database {
 /// A connection pool on one backend.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, sqlite::Writers),
     Postgres(PgPool),
     MySql(MySqlPool),
 }
 
 /// An open write transaction; dropped without [`Tx::commit`], it rolls back.
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    /// On SQLite the transaction holds the writers' turn until it ends.
+    Sqlite(Transaction<'static, Sqlite>, sqlite::Turn),
     Postgres(Transaction<'static, Postgres>),
     MySql(Transaction<'static, MySql>),
 }
@@ -378,7 +380,10 @@ impl Db {
         let backend = config.backend;
         let connecting = async {
             Ok(match backend {
-                Backend::Sqlite => Db::Sqlite(sqlite::connect(&config.url, &config.pool).await?),
+                Backend::Sqlite => Db::Sqlite(
+                    sqlite::connect(&config.url, &config.pool).await?,
+                    sqlite::Writers::default(),
+                ),
                 Backend::Postgres => {
                     Db::Postgres(postgres::connect(&config.url, &config.pool).await?)
                 }
@@ -396,7 +401,7 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
             Db::MySql(_) => Backend::MySql,
         }
@@ -406,7 +411,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<(), MigrationFailed> {
         let backend = self.backend();
         match self {
-            Db::Sqlite(p) => didhub_migrations::migrate_up(backend, p, None).await,
+            Db::Sqlite(p, _) => didhub_migrations::migrate_up(backend, p, None).await,
             Db::Postgres(p) => didhub_migrations::migrate_up(backend, p, None).await,
             Db::MySql(p) => didhub_migrations::migrate_up(backend, p, None).await,
         }
@@ -457,7 +462,10 @@ impl Db {
     /// Opens a transaction for writing.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with(Sqlite::BEGIN_WRITE).await?),
+            Db::Sqlite(p, writers) => {
+                let turn = writers.wait().await?;
+                Tx::Sqlite(p.begin_with(Sqlite::BEGIN_WRITE).await?, turn)
+            }
             Db::Postgres(p) => Tx::Postgres(p.begin_with(Postgres::BEGIN_WRITE).await?),
             Db::MySql(p) => Tx::MySql(p.begin_with(MySql::BEGIN_WRITE).await?),
         })
@@ -465,7 +473,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p, _) => p.close().await,
             Db::Postgres(p) => p.close().await,
             Db::MySql(p) => p.close().await,
         }
@@ -474,7 +482,7 @@ impl Db {
     /// Statements on the pool.
     pub fn conn(&self) -> Conn<'_> {
         match self {
-            Db::Sqlite(p) => Conn::SqlitePool(p),
+            Db::Sqlite(p, _) => Conn::SqlitePool(p),
             Db::Postgres(p) => Conn::PostgresPool(p),
             Db::MySql(p) => Conn::MySqlPool(p),
         }
@@ -485,7 +493,7 @@ impl Tx {
     /// Statements inside the transaction.
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(tx) => Conn::SqliteTx(tx),
+            Tx::Sqlite(tx, _) => Conn::SqliteTx(tx),
             Tx::Postgres(tx) => Conn::PostgresTx(tx),
             Tx::MySql(tx) => Conn::MySqlTx(tx),
         }
@@ -493,7 +501,7 @@ impl Tx {
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Sqlite(tx, _turn) => tx.commit().await,
             Tx::Postgres(tx) => tx.commit().await,
             Tx::MySql(tx) => tx.commit().await,
         }

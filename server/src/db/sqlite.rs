@@ -1,16 +1,22 @@
-//! SQLite: a file, WAL, a busy timeout, and `BEGIN IMMEDIATE` for writes.
+//! SQLite: a file, WAL, a busy timeout, and `BEGIN IMMEDIATE` for writes, one writer at a time.
 //!
 //! In WAL mode readers never block the writer, and a write transaction that starts with
 //! `BEGIN IMMEDIATE` takes the write lock up front: a second writer then waits on the busy
 //! timeout instead of failing with "database is locked" when its read lock cannot be upgraded.
+//! SQLite's busy handler waits by sleeping (up to 100 ms at a time) while holding a pooled
+//! connection, so under contention writers sleep past the moment the lock frees and crowd
+//! readers out of the pool. Writers of one process therefore first queue in [`Writers`], in
+//! order, without a connection; the busy timeout remains for other processes on the same file.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{ConnectError, Dialect, pool_options};
 use crate::config::PoolConfig;
@@ -18,6 +24,27 @@ use didhub_migrations::Backend;
 
 /// How long a writer waits for the write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The queue of this process's writers (first come, first served).
+#[derive(Clone, Debug, Default)]
+pub struct Writers(Arc<Mutex<()>>);
+
+/// A writer's turn: held for the life of its transaction.
+#[derive(Debug)]
+pub struct Turn {
+    _guard: OwnedMutexGuard<()>,
+}
+
+impl Writers {
+    /// Waits for this writer's turn, as long as the busy timeout; then fails as a pool timeout
+    /// would (503 to an HTTP client).
+    pub(super) async fn wait(&self) -> Result<Turn, sqlx::Error> {
+        tokio::time::timeout(BUSY_TIMEOUT, self.0.clone().lock_owned())
+            .await
+            .map(|guard| Turn { _guard: guard })
+            .map_err(|_| sqlx::Error::PoolTimedOut)
+    }
+}
 
 impl Dialect for Sqlite {
     const BACKEND: Backend = Backend::Sqlite;

@@ -78,12 +78,13 @@ backend_tests! {
     }
 }
 
-/// SQLite-specific: the pool runs in WAL mode, and concurrent writers queue on `BEGIN IMMEDIATE`
-/// instead of failing with "database is locked".
+/// SQLite-specific: the pool runs in WAL mode, and concurrent writers queue (in the process, then
+/// on `BEGIN IMMEDIATE`) instead of failing with "database is locked".
 mod sqlite_concurrency {
     use super::*;
     use crate::support::TestApp;
     use didhub_migrations::Backend;
+    use didhub_server::store::users;
     use sqlx::Connection;
 
     #[tokio::test]
@@ -127,5 +128,47 @@ mod sqlite_concurrency {
             .await
             .expect(StatusCode::OK);
         assert_eq!(page["total"], 32);
+    }
+
+    /// A pool of two connections with a short acquire timeout, on the app's file.
+    async fn two_connections(app: &TestApp) -> didhub_server::db::Db {
+        let mut config = app.config.database.clone();
+        config.pool.max_connections = 2;
+        config.pool.acquire_timeout = std::time::Duration::from_secs(2);
+        didhub_server::db::Db::connect(&config).await.unwrap()
+    }
+
+    /// A writer waiting for the write lock waits without a connection, so readers still get one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiting_writer_leaves_its_connection_to_readers() {
+        let app = TestApp::start(Backend::Sqlite).await;
+        let db = two_connections(&app).await;
+        let first = db.begin_write().await.unwrap();
+        let second = tokio::spawn({
+            let db = db.clone();
+            async move { db.begin_write().await.map(drop) }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !second.is_finished(),
+            "the second writer waits for the first"
+        );
+        let read = users::get_by_username(&db, "admin").await;
+        assert!(read.is_ok(), "a reader got no connection: {read:?}");
+        drop(first);
+        second.await.unwrap().unwrap();
+    }
+
+    /// A transaction dropped without commit gives the next writer its turn.
+    #[tokio::test]
+    async fn a_rolled_back_writer_hands_on_its_turn() {
+        let app = TestApp::start(Backend::Sqlite).await;
+        let db = two_connections(&app).await;
+        drop(db.begin_write().await.unwrap());
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), db.begin_write()).await;
+        assert!(
+            matches!(next, Ok(Ok(_))),
+            "the next writer did not get its turn"
+        );
     }
 }
