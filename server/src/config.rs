@@ -229,6 +229,13 @@ impl Config {
     }
 }
 
+impl DatabaseConfig {
+    /// A database given by URL alone (pool parameters may travel in its query string).
+    pub fn from_url(url: &str) -> Result<DatabaseConfig, ConfigError> {
+        database_config(url, &FileDatabase::default())
+    }
+}
+
 /// Splits the pool parameters off the URL and merges them over the file's settings.
 fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig, ConfigError> {
     let backend = Backend::from_url(raw_url).map_err(|e| ConfigError::Invalid(e.to_string()))?;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 
+use crate::args;
 use crate::db::{Db, Id, Stmt, Timestamp};
 
 /// What to generate.
@@ -109,20 +110,27 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
     let mut rows = Vec::new();
     for (i, id) in user_ids.iter().enumerate() {
         let t = at(&mut rng);
-        rows.push(
-            Stmt::default()
-                .bind(*id)
-                .bind(format!("user{i:07}"))
-                .bind(hash.clone())
-                .bind(i % 500 == 0)
-                .bind(true)
-                .bind(t)
-                .bind(t),
-        );
+        rows.push(args![
+            *id,
+            format!("user{i:07}"),
+            hash.clone(),
+            i % 500 == 0,
+            true,
+            t,
+            t
+        ]);
     }
     db.insert_rows(
         "users",
-        "id, username, password_hash, is_admin, is_approved, created_at, updated_at",
+        &[
+            "id",
+            "username",
+            "password_hash",
+            "is_admin",
+            "is_approved",
+            "created_at",
+            "updated_at",
+        ],
         rows,
     )
     .await?;
@@ -131,17 +139,14 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
     let mut rows = Vec::new();
     for (i, id) in system_ids.iter().enumerate() {
         let t = at(&mut rng);
-        rows.push(
-            Stmt::default()
-                .bind(*id)
-                .bind(user_ids[i / 2])
-                .bind(format!("System {i}"))
-                .bind(t)
-                .bind(t),
-        );
+        rows.push(args![*id, user_ids[i / 2], format!("System {i}"), t, t]);
     }
-    db.insert_rows("systems", "id, user_id, name, created_at, updated_at", rows)
-        .await?;
+    db.insert_rows(
+        "systems",
+        &["id", "user_id", "name", "created_at", "updated_at"],
+        rows,
+    )
+    .await?;
 
     let mut alter_ids = Vec::with_capacity(size.alters);
     let mut first_alter_name = String::new();
@@ -154,22 +159,30 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
         }
         let t = at(&mut rng);
         let interests = json!([rng.pick(&["tea", "chess", "drawing", "music", "hiking"])]);
-        rows.push(
-            Stmt::default()
-                .bind(id)
-                .bind(system_ids[i / alters_per_system])
-                .bind(name)
-                .bind(rng.pick(&PRONOUNS))
-                .bind(interests)
-                .bind(i % alters_per_system == 0)
-                .bind(t)
-                .bind(t),
-        );
+        rows.push(args![
+            id,
+            system_ids[i / alters_per_system],
+            name,
+            rng.pick(&PRONOUNS),
+            interests,
+            i % alters_per_system == 0,
+            t,
+            t
+        ]);
         alter_ids.push(id);
     }
     db.insert_rows(
         "alters",
-        "id, system_id, name, pronouns, interests, is_host, created_at, updated_at",
+        &[
+            "id",
+            "system_id",
+            "name",
+            "pronouns",
+            "interests",
+            "is_host",
+            "created_at",
+            "updated_at",
+        ],
         rows,
     )
     .await?;
@@ -183,24 +196,29 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
             action += 1;
         }
         let user = user_ids[rng.below(users as u64) as usize];
-        rows.push(
-            Stmt::default()
-                .bind(Id::new())
-                .bind(user)
-                .bind(ACTIONS[action])
-                .bind("alter")
-                .bind(
-                    alter_ids
-                        .get(rng.below(size.alters as u64) as usize)
-                        .map(Id::to_string),
-                )
-                .bind(json!({}))
-                .bind(at(&mut rng)),
-        );
+        rows.push(args![
+            Id::new(),
+            user,
+            ACTIONS[action],
+            "alter",
+            alter_ids
+                .get(rng.below(size.alters as u64) as usize)
+                .map(Id::to_string),
+            json!({}),
+            at(&mut rng)
+        ]);
     }
     db.insert_rows(
         "audit_logs",
-        "id, user_id, action, entity_type, entity_id, metadata, created_at",
+        &[
+            "id",
+            "user_id",
+            "action",
+            "entity_type",
+            "entity_id",
+            "metadata",
+            "created_at",
+        ],
         rows,
     )
     .await?;

@@ -8,6 +8,8 @@
 //! - [`api`]: the poem-openapi handlers; [`app`] builds the whole HTTP application, which tests
 //!   drive in process with poem's `TestClient`.
 //! - [`error`]: the one mapping from failures to HTTP statuses and `{error, code}` bodies.
+//! - [`data`]: the data as a whole — every table in dependency order, content digests — and
+//!   `db copy` between backends.
 //! - [`seed`]: the bootstrap admin and the demo data; [`generate`]: bulk data for plans and
 //!   benchmarks.
 //!
@@ -16,6 +18,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod data;
 pub mod db;
 pub mod error;
 pub mod generate;

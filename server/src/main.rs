@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use didhub_server::Application;
 use didhub_server::config::Config;
+use didhub_server::data::copy::{CopyOptions, copy_urls};
 
 /// The DIDHub reference server. With no configuration it serves on 127.0.0.1:6000 over SQLite
 /// at data/didhub.sqlite. Environment (DIDHUB_DB / DATABASE_URL, HOST, PORT, DIDHUB_SECRET,
@@ -16,12 +17,66 @@ struct Cli {
     /// JSON config file (see fixtures/config.example.json).
     #[arg(short, long)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Copies all data from one database to another (any two backends), in batches, then
+    /// verifies row counts and content digests table by table. The target is migrated first and
+    /// must be empty; the source must be at the newest schema version.
+    Copy {
+        /// Source URL (sqlite://…, postgres://…, mysql://…).
+        #[arg(long)]
+        from: String,
+        /// Target URL.
+        #[arg(long)]
+        to: String,
+        /// Delete the target's data first instead of refusing a non-empty target.
+        #[arg(long)]
+        overwrite: bool,
+        /// Rows per batch (each batch is written in one transaction).
+        #[arg(long, default_value_t = didhub_server::data::SCAN_BATCH)]
+        batch: usize,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     didhub_server::init_tracing();
     let cli = Cli::parse();
+    if let Some(Command::Db(DbCommand::Copy {
+        from,
+        to,
+        overwrite,
+        batch,
+    })) = cli.command
+    {
+        let copied = copy_urls(&from, &to, CopyOptions { overwrite, batch }).await?;
+        for table in &copied.tables {
+            println!(
+                "{:<24} {:>9} rows  {:>7.2} s",
+                table.table,
+                table.digest.rows,
+                table.elapsed.as_secs_f64()
+            );
+        }
+        println!(
+            "copied and verified {} rows in {:.2} s ({:.0} rows/s)",
+            copied.rows(),
+            copied.elapsed.as_secs_f64(),
+            copied.rows_per_second()
+        );
+        return Ok(());
+    }
     let config = Config::load(cli.config.as_deref())?;
     let app = Application::build(&config)
         .await

@@ -45,6 +45,9 @@ trait Dialect: Database {
     /// The statement that opens a transaction that will write.
     const BEGIN_WRITE: &'static str = "BEGIN";
 
+    /// The statement that opens a read-only transaction whose reads all see one snapshot.
+    const BEGIN_READ: &'static str;
+
     /// What turns a query into a request for its plan.
     const EXPLAIN: &'static str;
 
@@ -67,8 +70,8 @@ pub enum Db {
 
 /// An open write transaction; dropped without [`Tx::commit`], it rolls back.
 pub enum Tx {
-    /// On SQLite the transaction holds the writers' turn until it ends.
-    Sqlite(Transaction<'static, Sqlite>, sqlite::Turn),
+    /// On SQLite a write transaction holds the writers' turn until it ends.
+    Sqlite(Transaction<'static, Sqlite>, Option<sqlite::Turn>),
     Postgres(Transaction<'static, Postgres>),
     MySql(Transaction<'static, MySql>),
 }
@@ -123,6 +126,26 @@ pub enum Arg {
     Bool(bool),
     Time(Option<Timestamp>),
     Json(serde_json::Value),
+}
+
+/// The kind of value a column holds: how to read it when a row's shape is known only at run
+/// time ([`Conn::fetch_args`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    Id,
+    Text,
+    Int,
+    Bool,
+    Time,
+    Json,
+}
+
+/// A row of arguments: `args![id, name, true]`.
+#[macro_export]
+macro_rules! args {
+    ($($value:expr),* $(,)?) => {
+        vec![$($crate::db::Arg::from($value)),*]
+    };
 }
 
 macro_rules! arg_from {
@@ -337,6 +360,19 @@ impl Conn<'_> {
         })
     }
 
+    /// All rows, each as one [`Arg`] per column, read as `kinds` says.
+    pub async fn fetch_args(
+        self,
+        stmt: Stmt,
+        kinds: &[ArgKind],
+    ) -> Result<Vec<Vec<Arg>>, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let (sql, args) = prepare!(stmt, DB);
+            let rows = sqlx::query_with::<DB, _>(sql, args).fetch_all(e).await?;
+            rows.iter().map(|row| decode_args(row, kinds)).collect()
+        })
+    }
+
     /// A single integer, such as `COUNT(*)`.
     pub async fn fetch_int(self, stmt: Stmt) -> Result<i64, sqlx::Error> {
         dispatch!(self, |e, DB| {
@@ -417,34 +453,21 @@ impl Db {
         }
     }
 
-    /// Inserts many rows into `table`, fast. Each row is a [`Stmt`] holding only its arguments,
-    /// one per column of `columns`. PostgreSQL takes them through `COPY … FROM STDIN`; SQLite and
-    /// MySQL in multi-row INSERTs of [`INSERT_BATCH`] rows, one transaction each. Returns how
-    /// many rows were inserted.
+    /// Inserts many rows into `table`, fast, in transactions of up to [`ROWS_PER_TX`] rows (see
+    /// [`Tx::insert_rows`]). Returns how many rows were inserted.
     pub async fn insert_rows(
         &self,
         table: &'static str,
-        columns: &'static str,
-        rows: Vec<Stmt>,
+        columns: &[&'static str],
+        rows: Vec<Vec<Arg>>,
     ) -> Result<u64, sqlx::Error> {
-        if let Db::Postgres(pool) = self {
-            return postgres::copy_in(pool, table, columns, rows).await;
-        }
         let mut inserted = 0;
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
-            let mut stmt = Stmt::new("INSERT INTO ");
-            stmt.push(table).push(" (").push(columns).push(") VALUES ");
-            for (i, row) in rows.by_ref().take(INSERT_BATCH).enumerate() {
-                stmt.push(if i == 0 { "(" } else { ", (" });
-                for j in 0..row.args.len() {
-                    stmt.push(if j == 0 { "?" } else { ", ?" });
-                }
-                stmt.push(")");
-                stmt.args.extend(row.args);
-            }
             let mut tx = self.begin_write().await?;
-            inserted += tx.conn().execute(stmt).await?;
+            inserted += tx
+                .insert_rows(table, columns, rows.by_ref().take(ROWS_PER_TX).collect())
+                .await?;
             tx.commit().await?;
         }
         Ok(inserted)
@@ -464,10 +487,19 @@ impl Db {
         Ok(match self {
             Db::Sqlite(p, writers) => {
                 let turn = writers.wait().await?;
-                Tx::Sqlite(p.begin_with(Sqlite::BEGIN_WRITE).await?, turn)
+                Tx::Sqlite(p.begin_with(Sqlite::BEGIN_WRITE).await?, Some(turn))
             }
             Db::Postgres(p) => Tx::Postgres(p.begin_with(Postgres::BEGIN_WRITE).await?),
             Db::MySql(p) => Tx::MySql(p.begin_with(MySql::BEGIN_WRITE).await?),
+        })
+    }
+
+    /// Opens a read-only transaction: every read in it sees the same snapshot of the data.
+    pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(p, _) => Tx::Sqlite(p.begin_with(Sqlite::BEGIN_READ).await?, None),
+            Db::Postgres(p) => Tx::Postgres(p.begin_with(Postgres::BEGIN_READ).await?),
+            Db::MySql(p) => Tx::MySql(p.begin_with(MySql::BEGIN_READ).await?),
         })
     }
 
@@ -490,6 +522,40 @@ impl Db {
 }
 
 impl Tx {
+    /// Inserts many rows into `table`, each one value per column of `columns`. PostgreSQL takes
+    /// them through `COPY … FROM STDIN`; SQLite and MySQL in multi-row INSERTs of
+    /// [`INSERT_BATCH`] rows. Returns how many rows were inserted.
+    pub async fn insert_rows(
+        &mut self,
+        table: &'static str,
+        columns: &[&'static str],
+        rows: Vec<Vec<Arg>>,
+    ) -> Result<u64, sqlx::Error> {
+        if let Tx::Postgres(tx) = self {
+            return postgres::copy_in(tx, table, columns, rows).await;
+        }
+        let mut inserted = 0;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut stmt = Stmt::new("INSERT INTO ");
+            stmt.push(table).push(" (");
+            for (i, column) in columns.iter().enumerate() {
+                stmt.push(if i == 0 { "" } else { ", " }).push(column);
+            }
+            stmt.push(") VALUES ");
+            for (i, row) in rows.by_ref().take(INSERT_BATCH).enumerate() {
+                stmt.push(if i == 0 { "(" } else { ", (" });
+                for j in 0..row.len() {
+                    stmt.push(if j == 0 { "?" } else { ", ?" });
+                }
+                stmt.push(")");
+                stmt.args.extend(row);
+            }
+            inserted += self.conn().execute(stmt).await?;
+        }
+        Ok(inserted)
+    }
+
     /// Statements inside the transaction.
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
@@ -508,9 +574,39 @@ impl Tx {
     }
 }
 
-/// Rows per multi-row INSERT in [`Db::insert_rows`]: 400 rows of a wide table stay far below the
+/// One row's columns as `kinds` says.
+fn decode_args<R: sqlx::Row>(row: &R, kinds: &[ArgKind]) -> Result<Vec<Arg>, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    Option<Id>: for<'r> sqlx::Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + Type<R::Database>,
+    bool: for<'r> sqlx::Decode<'r, R::Database> + Type<R::Database>,
+    Option<Timestamp>: for<'r> sqlx::Decode<'r, R::Database> + Type<R::Database>,
+    Json<serde_json::Value>: for<'r> sqlx::Decode<'r, R::Database> + Type<R::Database>,
+{
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            Ok(match kind {
+                ArgKind::Id => Arg::Id(row.try_get(i)?),
+                ArgKind::Text => Arg::Text(row.try_get(i)?),
+                ArgKind::Int => Arg::Int(row.try_get(i)?),
+                ArgKind::Bool => Arg::Bool(row.try_get(i)?),
+                ArgKind::Time => Arg::Time(row.try_get(i)?),
+                ArgKind::Json => Arg::Json(row.try_get::<Json<serde_json::Value>, _>(i)?.0),
+            })
+        })
+        .collect()
+}
+
+/// Rows per multi-row INSERT in [`Tx::insert_rows`]: 400 rows of a wide table stay far below the
 /// backends' limits on bound parameters (32766 on SQLite, 65535 on MySQL).
 pub const INSERT_BATCH: usize = 400;
+
+/// Rows per transaction in [`Db::insert_rows`].
+pub const ROWS_PER_TX: usize = 10_000;
 
 /// Pool options shared by every backend.
 fn pool_options<DB: Database>(pool: &PoolConfig) -> PoolOptions<DB> {

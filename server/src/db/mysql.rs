@@ -11,6 +11,7 @@ use crate::config::PoolConfig;
 use didhub_migrations::Backend;
 
 impl Dialect for MySql {
+    const BEGIN_READ: &'static str = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
     const BACKEND: Backend = Backend::MySql;
     const EXPLAIN: &'static str = "EXPLAIN FORMAT=JSON ";
 

@@ -3,17 +3,16 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
+use chrono::SecondsFormat;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgRow};
 use sqlx::{Postgres, Row};
 
-use chrono::SecondsFormat;
-use sqlx::postgres::PgPoolCopyExt;
-
-use super::{Arg, ConnectError, Dialect, Stmt, pool_options};
+use super::{Arg, ConnectError, Dialect, pool_options};
 use crate::config::PoolConfig;
 use didhub_migrations::Backend;
 
 impl Dialect for Postgres {
+    const BEGIN_READ: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     const BACKEND: Backend = Backend::Postgres;
     const EXPLAIN: &'static str = "EXPLAIN (FORMAT JSON) ";
 
@@ -59,17 +58,17 @@ pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<PgPool, Conn
 
 /// `COPY table (columns) FROM STDIN` in PostgreSQL's text format, sent in chunks of about 1 MiB.
 pub(super) async fn copy_in(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     table: &'static str,
-    columns: &'static str,
-    rows: Vec<Stmt>,
+    columns: &[&'static str],
+    rows: Vec<Vec<Arg>>,
 ) -> Result<u64, sqlx::Error> {
-    let mut copy = pool
-        .copy_in_raw(&format!("COPY {table} ({columns}) FROM STDIN"))
+    let mut copy = conn
+        .copy_in_raw(&format!("COPY {table} ({}) FROM STDIN", columns.join(", ")))
         .await?;
     let mut buffer = String::new();
     for row in rows {
-        for (i, arg) in row.args.iter().enumerate() {
+        for (i, arg) in row.iter().enumerate() {
             if i > 0 {
                 buffer.push('\t');
             }

@@ -49,6 +49,8 @@ impl Writers {
 impl Dialect for Sqlite {
     const BACKEND: Backend = Backend::Sqlite;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    /// Deferred: the snapshot is taken at the first read, and WAL keeps it while writers go on.
+    const BEGIN_READ: &'static str = "BEGIN";
     const EXPLAIN: &'static str = "EXPLAIN QUERY PLAN ";
 
     fn plan_text(rows: Vec<SqliteRow>) -> Result<String, sqlx::Error> {

@@ -1,6 +1,7 @@
 //! Bulk loading: `Db::insert_rows` (COPY on PostgreSQL, batched INSERTs elsewhere) writes every
 //! value exactly, across batch boundaries, and the generator writes what it reports.
 
+use didhub_server::args;
 use didhub_server::db::{INSERT_BATCH, Id, Stmt, Timestamp};
 use didhub_server::generate::{self, Size};
 use didhub_server::store::alters;
@@ -22,17 +23,7 @@ backend_tests! {
             .iter()
             .enumerate()
             .map(|(i, id)| {
-                Stmt::default()
-                    .bind(*id)
-                    .bind(system)
-                    .bind(format!("Alter {i}"))
-                    .bind(None::<String>)
-                    .bind(awkward)
-                    .bind(json!([awkward, i.to_string()]))
-                    .bind(i == 0)
-                    .bind(false)
-                    .bind(at)
-                    .bind(at)
+                args![*id, system, format!("Alter {i}"), None::<String>, awkward, json!([awkward, i.to_string()]), i == 0, false, at, at]
             })
             .collect();
         let inserted = app
@@ -40,8 +31,7 @@ backend_tests! {
             .db
             .insert_rows(
                 "alters",
-                "id, system_id, name, pronouns, description, interests, is_host, is_dormant, \
-                 created_at, updated_at",
+                &["id", "system_id", "name", "pronouns", "description", "interests", "is_host", "is_dormant", "created_at", "updated_at"],
                 rows,
             )
             .await

@@ -7,6 +7,7 @@ mod alters;
 mod audit;
 mod auth;
 mod bulk;
+mod copy;
 mod seed;
 mod service;
 mod systems;
