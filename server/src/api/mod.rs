@@ -8,6 +8,7 @@ pub(crate) mod account;
 mod alters;
 mod audit;
 mod service;
+mod settings;
 mod systems;
 mod users;
 
@@ -47,6 +48,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             systems::SystemsApi,
             alters::AltersApi,
             audit::AuditApi,
+            settings::SettingsApi,
         ),
         "DIDHub",
         env!("CARGO_PKG_VERSION"),
@@ -107,6 +109,8 @@ enum Tag {
     Alters,
     /// The audit log (admins only)
     Audit,
+    /// Instance settings (admins only)
+    Settings,
 }
 
 /// A bearer token (`Authorization: Bearer <JWT>`), checked before the handler runs.

@@ -9,5 +9,6 @@ mod auth;
 mod bulk;
 mod seed;
 mod service;
+mod settings;
 mod systems;
 mod users;
