@@ -7,9 +7,9 @@
 //! switch a feature into an unintended state.
 //!
 //! Settings that change the server's behaviour: `registration.enabled` and
-//! `registration.require_approval` (read by `POST /api/auth/register`). `instance.name` and
+//! `registration.require_approval` (read by `POST /api/auth/register`) and
+//! `password_reset.token_ttl_minutes` (the lifetime of new reset tokens). `instance.name` and
 //! `audit.retention_days` are kept for clients and operators; the server does not act on them.
-//! `password_reset.token_ttl_minutes` is for the password reset that comes next.
 
 use serde_json::Value;
 

@@ -7,6 +7,7 @@
 pub(crate) mod account;
 mod alters;
 mod audit;
+mod password_reset;
 mod service;
 mod settings;
 mod systems;
@@ -49,6 +50,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             alters::AltersApi,
             audit::AuditApi,
             settings::SettingsApi,
+            password_reset::PasswordResetApi,
         ),
         "DIDHub",
         env!("CARGO_PKG_VERSION"),
@@ -111,6 +113,8 @@ enum Tag {
     Audit,
     /// Instance settings (admins only)
     Settings,
+    /// Password reset by single-use, expiring token
+    PasswordReset,
 }
 
 /// A bearer token (`Authorization: Bearer <JWT>`), checked before the handler runs.

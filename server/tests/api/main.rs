@@ -7,6 +7,7 @@ mod alters;
 mod audit;
 mod auth;
 mod bulk;
+mod password_reset;
 mod seed;
 mod service;
 mod settings;

@@ -219,7 +219,7 @@ backend_tests! {
         app.post("/api/systems", &token, json!({ "name": "Kim's" })).await.expect(StatusCode::CREATED);
     }
 
-    async fn the_openapi_document_lists_the_settings(app) {
+    async fn the_openapi_document_lists_settings_and_password_reset(app) {
         let doc = app.call(Method::GET, "/api/openapi.json", None, None).await.expect(StatusCode::OK);
         let paths = doc["paths"].as_object().unwrap();
         for (path, method) in [
@@ -227,6 +227,10 @@ backend_tests! {
             ("/api/settings", "put"),
             ("/api/settings/{key}", "get"),
             ("/api/settings/{key}", "put"),
+            ("/api/auth/password-reset/request", "post"),
+            ("/api/auth/password-reset/verify", "post"),
+            ("/api/auth/password-reset/consume", "post"),
+            ("/api/users/{id}/password-reset", "post"),
         ] {
             assert!(
                 paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -234,6 +238,6 @@ backend_tests! {
             );
         }
         let tags: Vec<_> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-        assert!(tags.contains(&"Settings"), "{tags:?}");
+        assert!(tags.contains(&"Settings") && tags.contains(&"PasswordReset"), "{tags:?}");
     }
 }
