@@ -1,9 +1,12 @@
-//! Credentials: Argon2id password hashes, HS256 bearer tokens, and the rules for usernames and
-//! passwords.
+//! Credentials: Argon2id password hashes, HS256 bearer tokens, password reset tokens, and the
+//! rules for usernames and passwords.
 //!
 //! Hashing is deliberately slow, so it runs on the blocking pool instead of stalling the async
 //! workers. A login for an unknown user still verifies against a fixed hash, so the response time
 //! does not reveal which usernames exist.
+//!
+//! Password reset tokens are random, so unlike passwords they need no slow hash: the database
+//! keeps only their SHA-256, which is useless to whoever reads it, and looks them up by it.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -15,6 +18,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::db::Id;
 use crate::error::ApiError;
@@ -127,6 +131,25 @@ pub fn check_password_policy(username: &str, password: &str) -> Result<(), ApiEr
     Ok(())
 }
 
+/// Random bytes in a password reset token: 256 bits, beyond any guessing.
+const RESET_TOKEN_BYTES: usize = 32;
+
+/// A new password reset token: random bytes from the operating system, hex-encoded (URL-safe).
+pub fn new_reset_token() -> String {
+    let mut bytes = [0u8; RESET_TOKEN_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
+/// The SHA-256 of a reset token, hex-encoded: the only form the database ever holds.
+pub fn reset_token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What a bearer token says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -209,6 +232,19 @@ mod tests {
         assert!(verify_password("correct horse", Some(&hash)).await);
         assert!(!verify_password("wrong horse", Some(&hash)).await);
         assert!(!verify_password("no user has this password", None).await);
+    }
+
+    #[test]
+    fn reset_tokens_are_long_random_and_hashed_one_way() {
+        let (a, b) = (new_reset_token(), new_reset_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 2 * RESET_TOKEN_BYTES);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_eq!(
+            reset_token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(reset_token_hash(&a), a);
     }
 
     #[test]

@@ -64,6 +64,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// Something that existed and can no longer be used (an expired or used reset token).
+    pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, code, message)
+    }
+
     /// Well-formed input that breaks a rule (password policy, …).
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(
@@ -173,7 +178,7 @@ impl ApiResponse for ApiError {
         MetaResponses {
             responses: vec![
                 MetaResponse {
-                    description: "The request was refused: bad input (400), no or invalid token (401), not allowed (403), not found (404), conflict (409), too large (413), wrong content type (415), rule broken (422)",
+                    description: "The request was refused: bad input (400), no or invalid token (401), not allowed (403), not found (404), conflict (409), no longer usable (410), too large (413), wrong content type (415), rule broken (422)",
                     status: None,
                     status_range: Some("4XX".to_owned()),
                     content: content(),

@@ -5,6 +5,7 @@
 //! - [`db`]: one native sqlx pool per backend behind a single statement API; queries are written
 //!   once and dispatched per dialect.
 //! - [`store`]: the queries, one module per table.
+//! - [`settings`]: the registry of instance settings (key, type, default, validation).
 //! - [`api`]: the poem-openapi handlers; [`app`] builds the whole HTTP application, which tests
 //!   drive in process with poem's `TestClient`.
 //! - [`error`]: the one mapping from failures to HTTP statuses and `{error, code}` bodies.
@@ -23,6 +24,7 @@ pub mod db;
 pub mod error;
 pub mod generate;
 pub mod seed;
+pub mod settings;
 pub mod store;
 
 use std::net::SocketAddr;

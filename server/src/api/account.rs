@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip};
 use crate::auth::{self, check_password_policy, normalize_username};
 use crate::error::{ApiError, ApiResult};
+use crate::settings::{REGISTRATION_ENABLED, REGISTRATION_REQUIRE_APPROVAL};
 use crate::store::users::{NewUser, User};
 use crate::store::{audit, users};
 
@@ -102,8 +103,9 @@ pub(crate) async fn create_user(
 
 #[OpenApi(tag = "Tag::Auth")]
 impl AccountApi {
-    /// Creates an account. New accounts can log in but need an administrator's approval before
-    /// they can create systems.
+    /// Creates an account, unless the `registration.enabled` setting is off (403
+    /// `registration_disabled`). While `registration.require_approval` is on (the default), new
+    /// accounts can log in but need an administrator's approval before they can create systems.
     #[oai(path = "/api/auth/register", method = "post")]
     async fn register(
         &self,
@@ -111,6 +113,15 @@ impl AccountApi {
         remote: &RemoteAddr,
         body: Json<Credentials>,
     ) -> ApiResult<Created<User>> {
+        if !REGISTRATION_ENABLED.read_bool(&state.db).await? {
+            return Err(ApiError::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "registration_disabled",
+                "registration is closed on this instance (setting registration.enabled); \
+                 ask an administrator for an account",
+            ));
+        }
+        let needs_approval = REGISTRATION_REQUIRE_APPROVAL.read_bool(&state.db).await?;
         let user = create_user(
             &state,
             None,
@@ -118,7 +129,10 @@ impl AccountApi {
             "auth.register",
             &body.username,
             &body.password,
-            NewUser::default(),
+            NewUser {
+                is_approved: !needs_approval,
+                ..NewUser::default()
+            },
         )
         .await?;
         Ok(Created::Created(Json(user)))

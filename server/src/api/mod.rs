@@ -7,7 +7,9 @@
 pub(crate) mod account;
 mod alters;
 mod audit;
+mod password_reset;
 mod service;
+mod settings;
 mod systems;
 mod users;
 
@@ -47,6 +49,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             systems::SystemsApi,
             alters::AltersApi,
             audit::AuditApi,
+            settings::SettingsApi,
+            password_reset::PasswordResetApi,
         ),
         "DIDHub",
         env!("CARGO_PKG_VERSION"),
@@ -107,6 +111,10 @@ enum Tag {
     Alters,
     /// The audit log (admins only)
     Audit,
+    /// Instance settings (admins only)
+    Settings,
+    /// Password reset by single-use, expiring token
+    PasswordReset,
 }
 
 /// A bearer token (`Authorization: Bearer <JWT>`), checked before the handler runs.

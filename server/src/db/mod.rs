@@ -235,6 +235,16 @@ impl Stmt {
         self
     }
 
+    /// Appends a fragment without placeholders that each backend spells its own way (an
+    /// upsert's conflict clause, say).
+    pub fn push_spelled(&mut self, spelling: Spelling) -> &mut Self {
+        for fragment in [spelling.sqlite, spelling.postgres, spelling.mysql] {
+            debug_assert!(!fragment.contains('?'), "{fragment}");
+        }
+        self.parts.push(Part::Spelled(spelling));
+        self
+    }
+
     /// Appends another statement's SQL and arguments (a shared filter, say).
     pub fn append(&mut self, other: Stmt) -> &mut Self {
         self.parts.extend(other.parts);

@@ -6,6 +6,8 @@
 pub mod alters;
 pub mod audit;
 pub mod hot;
+pub mod password_resets;
+pub mod settings;
 pub mod systems;
 pub mod users;
 
