@@ -87,6 +87,21 @@ const ACTIONS: [&str; 6] = [
     "auth.login_failed",
 ];
 
+/// Connects to a database by URL, migrates it and fills it (see [`generate`]).
+pub async fn generate_urls(url: &str, size: Size) -> anyhow::Result<Generated> {
+    use anyhow::Context as _;
+    let db = Db::connect(&crate::config::DatabaseConfig::from_url(url)?)
+        .await
+        .context("connecting to the database")?;
+    db.migrate().await?;
+    let generated = generate(&db, size).await.context("generating data")?;
+    analyze(&db)
+        .await
+        .context("updating the planner's statistics")?;
+    db.close().await;
+    Ok(generated)
+}
+
 /// Fills an empty, migrated database.
 pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
     let started = Instant::now();

@@ -1,4 +1,5 @@
-//! `didhub-server`: reads configuration and serves the API.
+//! `didhub-server`: reads configuration and serves the API; `db copy` and `db generate` work on
+//! databases directly.
 
 use std::path::PathBuf;
 
@@ -7,6 +8,7 @@ use clap::{Parser, Subcommand};
 use didhub_server::Application;
 use didhub_server::config::Config;
 use didhub_server::data::copy::{CopyOptions, copy_urls};
+use didhub_server::generate::{Size, generate_urls};
 
 /// The DIDHub reference server. With no configuration it serves on 127.0.0.1:6000 over SQLite
 /// at data/didhub.sqlite. Environment (DIDHUB_DB / DATABASE_URL, HOST, PORT, DIDHUB_SECRET,
@@ -47,40 +49,74 @@ enum DbCommand {
         #[arg(long, default_value_t = didhub_server::data::SCAN_BATCH)]
         batch: usize,
     },
+    /// Fills a database with generated, realistic data (users, systems, alters, audit entries),
+    /// for trying out copies, plans and benchmarks. Migrates the database first.
+    Generate {
+        /// Database URL.
+        #[arg(long)]
+        to: String,
+        /// How many alters (the other tables scale with it).
+        #[arg(long, default_value_t = 10_000)]
+        alters: usize,
+        /// Seed: the same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     didhub_server::init_tracing();
     let cli = Cli::parse();
-    if let Some(Command::Db(DbCommand::Copy {
-        from,
-        to,
-        overwrite,
-        batch,
-    })) = cli.command
-    {
-        let copied = copy_urls(&from, &to, CopyOptions { overwrite, batch }).await?;
-        for table in &copied.tables {
+    match cli.command {
+        Some(Command::Db(DbCommand::Copy {
+            from,
+            to,
+            overwrite,
+            batch,
+        })) => copy(&from, &to, CopyOptions { overwrite, batch }).await,
+        Some(Command::Db(DbCommand::Generate { to, alters, seed })) => {
+            let generated = generate_urls(&to, Size { alters, seed }).await?;
             println!(
-                "{:<24} {:>9} rows  {:>7.2} s",
-                table.table,
-                table.digest.rows,
-                table.elapsed.as_secs_f64()
+                "generated {} rows ({} users, {} systems, {} alters, {} audit entries) in {:.2} s ({:.0} rows/s)",
+                generated.rows(),
+                generated.users,
+                generated.systems,
+                generated.alters,
+                generated.audit_entries,
+                generated.elapsed.as_secs_f64(),
+                generated.rows_per_second()
             );
+            Ok(())
         }
-        println!(
-            "copied and verified {} rows in {:.2} s ({:.0} rows/s)",
-            copied.rows(),
-            copied.elapsed.as_secs_f64(),
-            copied.rows_per_second()
-        );
-        return Ok(());
+        None => serve(cli.config).await,
     }
-    let config = Config::load(cli.config.as_deref())?;
+}
+
+async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(config.as_deref())?;
     let app = Application::build(&config)
         .await
         .context("the server could not start")?;
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn copy(from: &str, to: &str, options: CopyOptions) -> anyhow::Result<()> {
+    let copied = copy_urls(from, to, options).await?;
+    for table in &copied.tables {
+        println!(
+            "{:<24} {:>9} rows  {:>7.2} s",
+            table.table,
+            table.digest.rows,
+            table.elapsed.as_secs_f64()
+        );
+    }
+    println!(
+        "copied and verified {} rows in {:.2} s ({:.0} rows/s)",
+        copied.rows(),
+        copied.elapsed.as_secs_f64(),
+        copied.rows_per_second()
+    );
     Ok(())
 }
