@@ -7,6 +7,7 @@ mod alters;
 mod audit;
 mod auth;
 mod bulk;
+mod groups;
 mod seed;
 mod service;
 mod systems;
