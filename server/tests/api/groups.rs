@@ -253,6 +253,31 @@ mod cases {
         );
     }
 
+    /// Two requests adding the same alter at once must not both insert (the second would fail
+    /// with a unique violation): membership changes on one grouping run one after the other.
+    pub async fn concurrent_joins_add_the_alter_once(app: &TestApp, area: Area) {
+        let (_, token) = app.approved_user("robin").await;
+        let system = app.system(&token, "Garden").await;
+        let ash = app.alter(&token, system, "Ash").await;
+        let grouping = area.create(app, &token, system, "Protectors").await;
+        let join = |is_leader| area.join(app, &token, grouping, ash, Some(is_leader));
+        let replies = tokio::join!(join(true), join(true), join(true), join(true));
+        let mut statuses: Vec<u16> = [replies.0, replies.1, replies.2, replies.3]
+            .iter()
+            .map(|r| r.status.as_u16())
+            .collect();
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [200, 200, 200, 201],
+            "one joins, the others find it joined"
+        );
+        assert_eq!(
+            area.roster(app, &token, grouping).await,
+            roster(&[("Ash", true)])
+        );
+    }
+
     pub async fn member_input_is_validated(app: &TestApp, area: Area) {
         let (_, token) = app.approved_user("robin").await;
         let system = app.system(&token, "Garden").await;
@@ -651,6 +676,7 @@ macro_rules! for_both_areas {
 for_both_areas! {
     owners_create_read_update_and_delete,
     members_join_lead_and_leave,
+    concurrent_joins_add_the_alter_once,
     member_input_is_validated,
     only_alters_of_the_same_system_can_join,
     other_users_groupings_are_invisible,
