@@ -116,6 +116,7 @@ struct Membership {
     is_leader: Option<bool>,
 }
 
+/// What a `POST …/members` did, told apart by status so clients need not compare bodies.
 #[derive(ApiResponse)]
 enum MemberSaved {
     /// The alter joined
