@@ -7,6 +7,7 @@
 pub(crate) mod account;
 mod alters;
 mod audit;
+mod groupings;
 mod password_reset;
 mod service;
 mod settings;
@@ -48,6 +49,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             users::UsersApi,
             systems::SystemsApi,
             alters::AltersApi,
+            groupings::GroupingsApi::<groupings::Groups>::new(),
+            groupings::GroupingsApi::<groupings::Subsystems>::new(),
             audit::AuditApi,
             settings::SettingsApi,
             password_reset::PasswordResetApi,
@@ -55,7 +58,9 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         "DIDHub",
         env!("CARGO_PKG_VERSION"),
     )
-    .description("DIDHub reference server: systems, alters and their audit trail.");
+    .description(
+        "DIDHub reference server: systems, alters, their groups and subsystems, and the audit trail.",
+    );
     let ui = api.swagger_ui();
     let spec = api.spec_endpoint();
     Route::new()
@@ -109,6 +114,10 @@ enum Tag {
     Systems,
     /// Alters
     Alters,
+    /// Groups (affiliations): named sets of alters within a system, with leaders
+    Groups,
+    /// Subsystems: named clusters of alters within a system, with leaders
+    Subsystems,
     /// The audit log (admins only)
     Audit,
     /// Instance settings (admins only)

@@ -62,6 +62,8 @@ macro_rules! alter_columns {
          alters.interests, alters.is_host, alters.is_dormant, alters.created_at, alters.updated_at"
     };
 }
+// Also selected by queries that return alters with more columns (members of a grouping).
+pub(crate) use alter_columns;
 
 /// One alter by id.
 pub fn by_id(id: Id) -> Stmt {

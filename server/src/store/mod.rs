@@ -5,6 +5,7 @@
 
 pub mod alters;
 pub mod audit;
+pub mod groupings;
 pub mod hot;
 pub mod password_resets;
 pub mod settings;

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod bulk;
 mod copy;
+mod groups;
 mod password_reset;
 mod seed;
 mod service;
