@@ -5,6 +5,7 @@
 //! store, record the audit entry in the same transaction and commit.
 
 pub(crate) mod account;
+mod admin;
 mod alters;
 mod audit;
 mod groupings;
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             groupings::GroupingsApi::<groupings::Groups>::new(),
             groupings::GroupingsApi::<groupings::Subsystems>::new(),
             audit::AuditApi,
+            admin::AdminApi,
             settings::SettingsApi,
             password_reset::PasswordResetApi,
         ),
@@ -73,24 +75,29 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .catch_all_error(crate::error::render)
 }
 
-/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether announced by `Content-Length` or
-/// streamed without one. (poem's `SizeLimit` would also refuse every request that has no
-/// `Content-Length`, GETs included.)
+/// Refuses bodies over [`MAX_BODY_BYTES`] (a restore: [`admin::MAX_RESTORE_BYTES`]) with 413,
+/// whether announced by `Content-Length` or streamed without one. (poem's `SizeLimit` would also
+/// refuse every request that has no `Content-Length`, GETs included.)
 async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let limit = if req.uri().path() == "/api/admin/restore" {
+        admin::MAX_RESTORE_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
     let too_large = || {
         ApiError::new(
             poem::http::StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+            format!("request bodies are limited to {limit} bytes"),
         )
     };
     match req.headers().typed_get::<ContentLength>() {
-        Some(ContentLength(len)) if len > MAX_BODY_BYTES as u64 => return Err(too_large().into()),
+        Some(ContentLength(len)) if len > limit as u64 => return Err(too_large().into()),
         Some(_) => {}
         None => {
             let body = req
                 .take_body()
-                .into_bytes_limit(MAX_BODY_BYTES)
+                .into_bytes_limit(limit)
                 .await
                 .map_err(|e| match e {
                     poem::error::ReadBodyError::PayloadTooLarge => too_large().into(),
@@ -120,6 +127,8 @@ enum Tag {
     Subsystems,
     /// The audit log (admins only)
     Audit,
+    /// Backup and restore of the whole instance (admins only)
+    Admin,
     /// Instance settings (admins only)
     Settings,
     /// Password reset by single-use, expiring token

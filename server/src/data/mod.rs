@@ -1,12 +1,13 @@
 //! DIDHub's data as a whole, whatever the backend: the tables in dependency order with the kind
 //! of each column ([`TABLES`]), reading a table in key order and in batches ([`Scan`]), and a
 //! content digest per table that is the same on every backend for the same data ([`Digest`]).
-//! `db copy` ([`copy`]) is built on these.
+//! `db copy` ([`copy`]) and the admin backup ([`backup`]) are built on these.
 //!
 //! The registry states what the migrations at head create; a test compares it with the
 //! introspected schema on every backend, so a migration that adds a table or a column fails
 //! until the registry knows it (and with it, copying and backups).
 
+pub mod backup;
 pub mod copy;
 
 use std::fmt;

@@ -6,6 +6,7 @@ mod support;
 mod alters;
 mod audit;
 mod auth;
+mod backup;
 mod bulk;
 mod copy;
 mod groups;
