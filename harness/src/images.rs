@@ -129,7 +129,7 @@ pub async fn start(
     image: ServerImage,
     health: &str,
     choice: &ImageChoice,
-) -> Result<u16, HarnessError> {
+) -> Result<(u16, String), HarnessError> {
     require_docker(kind)?;
     let reference = format!("{}:{}", image.name, image.tag);
     let port = image.ports[0];
@@ -172,9 +172,10 @@ pub async fn start(
             reason: format!("container {reference} publishes no port {port:?}: {e}"),
         })?;
     reap_when_done(container.id());
+    let id = container.id().to_owned();
     // The container lives until the process ends; the reaper removes it then.
     std::mem::forget(container);
-    Ok(host_port)
+    Ok((host_port, id))
 }
 
 /// Spawns `sh` to wait for this process to end and then remove the container.

@@ -95,6 +95,54 @@ pub struct Server {
     pub version: String,
     /// Where it came from: a container image, or an external URL.
     pub origin: String,
+    /// The container's id, when the harness started it.
+    pub container: Option<String>,
+}
+
+impl Server {
+    /// Runs a command inside the server's container (`docker exec -i`), feeding it `stdin`, and
+    /// returns its standard output; a failure carries its standard error. Used to run the
+    /// server's own tools (`pg_dump`, `mysqldump`, …), whose versions match the server.
+    pub async fn exec(&self, command: &[&str], stdin: Vec<u8>) -> Result<Vec<u8>, HarnessError> {
+        let failed = |reason: String| HarnessError::Start {
+            backend: self.kind,
+            reason,
+        };
+        let container = self.container.clone().ok_or_else(|| {
+            failed(format!(
+                "the {} server comes from {}, not a harness container, so its tools cannot be run",
+                self.kind, self.origin
+            ))
+        })?;
+        let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        let shown = command.join(" ");
+        let output = tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let mut child = std::process::Command::new("docker")
+                .args(["exec", "-i", &container])
+                .args(&command)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()?;
+            let mut input = child.stdin.take().expect("piped stdin");
+            let writer = std::thread::spawn(move || input.write_all(&stdin));
+            let output = child.wait_with_output()?;
+            writer.join().expect("stdin writer")?;
+            Ok::<_, std::io::Error>(output)
+        })
+        .await
+        .expect("docker exec task")
+        .map_err(|e| failed(format!("docker exec {shown}: {e}")))?;
+        if !output.status.success() {
+            return Err(failed(format!(
+                "`{shown}` in the container failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(output.stdout)
+    }
 }
 
 static POSTGRES: OnceCell<Server> = OnceCell::const_new();
@@ -143,14 +191,14 @@ pub(super) struct ServerSpec {
 /// Finds (`DIDHUB_TEST_<BACKEND>_URL`) or starts the server, waits until it takes connections and
 /// asks its version.
 async fn start(kind: Kind, spec: ServerSpec) -> Result<Server, HarnessError> {
-    let (admin_url, origin) = match std::env::var(spec.url_variable) {
-        Ok(url) if !url.trim().is_empty() => (url, spec.url_variable.to_owned()),
+    let (admin_url, origin, container) = match std::env::var(spec.url_variable) {
+        Ok(url) if !url.trim().is_empty() => (url, spec.url_variable.to_owned(), None),
         _ => {
             let (name, tag) = spec.choice.resolve(kind)?;
             let origin = format!("container {name}:{tag}");
-            let port =
+            let (port, container) =
                 images::start(kind, (spec.image)(name, tag), &spec.health, spec.choice).await?;
-            ((spec.admin_url)(port), origin)
+            ((spec.admin_url)(port), origin, Some(container))
         }
     };
     let pool = images::retry(Duration::from_secs(30), || Pool::connect(kind, &admin_url))
@@ -166,6 +214,7 @@ async fn start(kind: Kind, spec: ServerSpec) -> Result<Server, HarnessError> {
         admin_url,
         version: version?,
         origin,
+        container,
     })
 }
 

@@ -21,7 +21,7 @@ async fn digests(db: &Db) -> Vec<(&'static str, Digest)> {
 }
 
 /// A user with a system, awkward alters and a group; returns the admin's token and the system.
-async fn some_data(app: &TestApp) -> (String, Value) {
+pub async fn some_data(app: &TestApp) -> (String, Value) {
     let admin = app.admin_token().await;
     let (_, token) = app.approved_user("robin").await;
     let system = app.system(&token, "Garden").await;
