@@ -34,6 +34,7 @@ async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
         migrations: root.to_path_buf(),
         backends: backends.to_vec(),
         allow_list: None,
+        fixtures: None,
     })
     .await
 }
@@ -148,6 +149,7 @@ mod across_dialects {
             migrations,
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow),
+            fixtures: None,
         })
         .await;
         assert!(report.ok, "{}", report.text);
@@ -203,6 +205,7 @@ mod across_dialects {
             migrations,
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow.path().to_path_buf()),
+            fixtures: None,
         })
         .await;
         assert!(!report.ok);
@@ -237,6 +240,7 @@ mod across_dialects {
             migrations: copy.path().to_path_buf(),
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow),
+            fixtures: None,
         })
         .await;
         assert!(report.ok, "{}", report.text);
