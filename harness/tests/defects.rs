@@ -42,8 +42,21 @@ async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
 #[tokio::test]
 async fn didhubs_own_migrations_pass_on_sqlite() {
     let (migrations, _) = check::didhub_defaults();
-    let report = check(&migrations, &[Kind::Sqlite]).await;
+    let report = check::run(&CheckOptions {
+        migrations,
+        backends: vec![Kind::Sqlite],
+        allow_list: None,
+        fixtures: Some(check::didhub_fixtures()),
+    })
+    .await;
     assert!(report.ok, "{}", report.text);
+    assert!(
+        report
+            .text
+            .contains("ok   sqlite: data staircase: 2 fixture(s) (v0004, v0011"),
+        "{}",
+        report.text
+    );
 }
 
 #[tokio::test]
@@ -149,11 +162,18 @@ mod across_dialects {
             migrations,
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow),
-            fixtures: None,
+            fixtures: Some(check::didhub_fixtures()),
         })
         .await;
         assert!(report.ok, "{}", report.text);
         assert!(report.text.contains("ok   parity"), "{}", report.text);
+        assert!(
+            report.text.contains(
+                "ok   data parity: every fixture holds the same data on sqlite, postgres, mysql"
+            ),
+            "{}",
+            report.text
+        );
     }
 
     #[tokio::test]
