@@ -195,6 +195,40 @@ async fn a_fixture_column_the_schema_lacks_is_named() {
     );
 }
 
+#[tokio::test]
+async fn a_fixture_for_a_version_without_a_migration_is_named() {
+    let project = notes_project(ARCHIVE_DOWN);
+    let fixtures = project.path().join("fixtures");
+    std::fs::remove_dir_all(fixtures.join("v0001/expect")).unwrap();
+    std::fs::rename(fixtures.join("v0001"), fixtures.join("v0007")).unwrap();
+    let error = walk(project.path(), Kind::Sqlite).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            DataStaircaseError::UnknownVersion { version: 7, .. }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_row_the_database_refuses_is_named_with_its_table_and_position() {
+    let project = notes_project(ARCHIVE_DOWN);
+    write(
+        &project.path().join("fixtures/v0001/notes.json"),
+        r#"[{"id": 1, "body": "x"}, {"id": 1, "body": "same id"}]"#,
+    );
+    let error = walk(project.path(), Kind::Sqlite).await.unwrap_err();
+    assert!(
+        matches!(&error, DataStaircaseError::LoadFailed { table, row: 1, version: 1, .. } if table == "notes"),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("UNIQUE constraint failed"),
+        "{error}"
+    );
+}
+
 /// `check --fixtures` reports the loss and fails.
 #[test]
 fn the_cli_reports_the_lost_rows() {
