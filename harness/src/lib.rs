@@ -9,6 +9,8 @@
 //!   database per caller, and introspection into one normalised [`schema::Schema`].
 //! - [`staircase`]: every migration applies, its down restores the previous schema exactly, and
 //!   applying it again gives the same schema; at the end nothing is left.
+//! - [`data_staircase`]: data fixtures ([`data`]) loaded at version N survive every migration up
+//!   to the newest and back, row for row; a down that loses or changes data is named.
 //! - [`parity`]: at every version the dialects' schemas, mapped to logical types, agree, except
 //!   where a checked-in allow-list says why.
 //! - [`plans`]: EXPLAIN on every backend, read into one shape (which index, how many rows).
@@ -19,6 +21,8 @@
 
 pub mod backend;
 pub mod check;
+pub mod data;
+pub mod data_staircase;
 pub mod images;
 pub mod integrity;
 pub mod migrations;

@@ -16,7 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Integrity of the folders, the up/down staircase on each backend, and parity across them.
+    /// Integrity of the folders, the up/down staircase and the data staircase on each backend,
+    /// and parity across them.
     Check {
         /// Which backend(s) to run.
         #[arg(long, value_enum, default_value = "all")]
@@ -28,6 +29,10 @@ enum Command {
         /// migrations, none otherwise.
         #[arg(long)]
         allow: Option<PathBuf>,
+        /// The data fixtures folder (vNNNN/<table>.json); default: fixtures/data for DIDHub's
+        /// own migrations, none otherwise.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
     },
 }
 
@@ -39,6 +44,7 @@ async fn main() -> ExitCode {
             db,
             migrations,
             allow,
+            fixtures,
         } => {
             let (didhub_migrations, didhub_allow) = check::didhub_defaults();
             let allow_list = match (&migrations, allow) {
@@ -46,10 +52,16 @@ async fn main() -> ExitCode {
                 (None, None) => Some(didhub_allow),
                 (Some(_), None) => None,
             };
+            let fixtures = match (&migrations, fixtures) {
+                (_, Some(path)) => Some(path),
+                (None, None) => Some(check::didhub_fixtures()),
+                (Some(_), None) => None,
+            };
             let options = CheckOptions {
                 migrations: migrations.unwrap_or(didhub_migrations),
                 backends: db.kinds(),
                 allow_list,
+                fixtures,
             };
             println!("checking {}", options.migrations.display());
             let report = check::run(&options).await;

@@ -34,6 +34,7 @@ async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
         migrations: root.to_path_buf(),
         backends: backends.to_vec(),
         allow_list: None,
+        fixtures: None,
     })
     .await
 }
@@ -41,8 +42,21 @@ async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
 #[tokio::test]
 async fn didhubs_own_migrations_pass_on_sqlite() {
     let (migrations, _) = check::didhub_defaults();
-    let report = check(&migrations, &[Kind::Sqlite]).await;
+    let report = check::run(&CheckOptions {
+        migrations,
+        backends: vec![Kind::Sqlite],
+        allow_list: None,
+        fixtures: Some(check::didhub_fixtures()),
+    })
+    .await;
     assert!(report.ok, "{}", report.text);
+    assert!(
+        report
+            .text
+            .contains("ok   sqlite: data staircase: 2 fixture(s) (v0004, v0011"),
+        "{}",
+        report.text
+    );
 }
 
 #[tokio::test]
@@ -107,6 +121,52 @@ async fn a_broken_migration_names_its_file_version_and_backend() {
     );
 }
 
+/// The data staircase on a copy of DIDHub's migrations, with DIDHub's fixtures.
+async fn check_with_fixtures(root: &Path, backends: &[Kind]) -> check::CheckReport {
+    check::run(&CheckOptions {
+        migrations: root.to_path_buf(),
+        backends: backends.to_vec(),
+        allow_list: None,
+        fixtures: Some(check::didhub_fixtures()),
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_down_that_forgets_to_restore_the_usernames_is_named() {
+    let copy = copy_of_migrations();
+    std::fs::write(
+        copy.path().join("sqlite/0013_lowercase_usernames.down.sql"),
+        "ALTER TABLE users DROP COLUMN display_name;\n",
+    )
+    .unwrap();
+    let report = check_with_fixtures(copy.path(), &[Kind::Sqlite]).await;
+    assert!(!report.ok);
+    // The schema is restored; only the data staircase sees the loss.
+    assert!(
+        report
+            .text
+            .lines()
+            .any(|l| l.starts_with("ok   sqlite: ")
+                && l.contains("migrations up, down and up again")),
+        "{}",
+        report.text
+    );
+    assert!(
+        report.text.contains(
+            "FAIL sqlite: 0013_lowercase_usernames.down.sql (version 13) does not restore the data of users: \
+             4 row(s) before the up, 4 after the down, differing (fixture v0011)"
+        ),
+        "{}",
+        report.text
+    );
+    assert!(
+        report.text.contains(r#""username":"Bea.Moss"}"#),
+        "{}",
+        report.text
+    );
+}
+
 #[test]
 fn the_cli_exits_non_zero_and_says_why() {
     let copy = copy_of_migrations();
@@ -148,10 +208,18 @@ mod across_dialects {
             migrations,
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow),
+            fixtures: Some(check::didhub_fixtures()),
         })
         .await;
         assert!(report.ok, "{}", report.text);
         assert!(report.text.contains("ok   parity"), "{}", report.text);
+        assert!(
+            report.text.contains(
+                "ok   data parity: every fixture holds the same data on sqlite, postgres, mysql"
+            ),
+            "{}",
+            report.text
+        );
     }
 
     #[tokio::test]
@@ -190,6 +258,33 @@ mod across_dialects {
         );
     }
 
+    /// Under MySQL's _ci collation 'Bea.Moss' <> 'bea.moss' is false: a comparison that is
+    /// not binary lower-cases nothing, and the fixture's expectation for 0013 says so.
+    #[tokio::test]
+    async fn a_collation_blind_username_comparison_in_mysql_is_caught_by_the_fixture() {
+        let copy = copy_of_migrations();
+        edit(
+            copy.path(),
+            "mysql/0013_lowercase_usernames.up.sql",
+            "WHERE username <> LOWER(username) COLLATE utf8mb4_bin;",
+            "WHERE username <> LOWER(username);",
+        );
+        let report = check_with_fixtures(copy.path(), &[Kind::MySql]).await;
+        assert!(!report.ok);
+        assert!(
+            report
+                .text
+                .contains("FAIL mysql: fixture v0011: users at version 13 does not hold what"),
+            "{}",
+            report.text
+        );
+        assert!(
+            report.text.contains(r#"missing    {"display_name":"Bea.Moss","id":"00000001-0000-7000-8000-000000000002","username":"bea.moss"}"#),
+            "{}",
+            report.text
+        );
+    }
+
     #[tokio::test]
     async fn a_stale_allow_list_entry_fails() {
         let (migrations, _) = check::didhub_defaults();
@@ -203,6 +298,7 @@ mod across_dialects {
             migrations,
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow.path().to_path_buf()),
+            fixtures: None,
         })
         .await;
         assert!(!report.ok);
@@ -237,6 +333,7 @@ mod across_dialects {
             migrations: copy.path().to_path_buf(),
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow),
+            fixtures: None,
         })
         .await;
         assert!(report.ok, "{}", report.text);

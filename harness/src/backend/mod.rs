@@ -1,7 +1,9 @@
 //! The three backends behind one small surface.
 //!
 //! A backend answers four questions — how to get a server, how to make a fresh empty database on
-//! it, how to connect, and what schema a database has (plus its version and EXPLAIN, later).
+//! it, how to connect, and what schema a database has (plus its version and EXPLAIN, later) —
+//! and says how it spells reading and writing a value as text ([`DataSql`], for the data
+//! staircase).
 //! Each lives in its own module with the same shape: [`sqlite`], [`postgres`], [`mysql`].
 //!
 //! PostgreSQL and MySQL servers start in containers (testcontainers) once per process and are
@@ -26,7 +28,7 @@ use tokio::sync::OnceCell;
 use crate::HarnessError;
 use crate::images::{self, ImageChoice, ServerImage};
 use crate::plans::{self, Plan};
-use crate::schema::Schema;
+use crate::schema::{Column, Logical, Schema, Table};
 
 /// A backend the harness can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,6 +47,28 @@ impl Kind {
             Kind::Sqlite => "sqlite",
             Kind::Postgres => "postgres",
             Kind::MySql => "mysql",
+        }
+    }
+}
+
+/// How a backend spells the data staircase's reads and writes. Values travel as text in the
+/// canonical form of [`crate::data`]; each backend renders a column as text and casts a text
+/// parameter back to the column's type.
+pub(super) struct DataSql {
+    /// Quotes an identifier.
+    quote: fn(&str) -> String,
+    /// The expression that reads a column as text.
+    read: fn(&Column) -> String,
+    /// The placeholder (1-based position) that writes a text parameter into a column.
+    write: fn(usize, &Column) -> String,
+}
+
+impl Kind {
+    fn data_sql(self) -> &'static DataSql {
+        match self {
+            Kind::Sqlite => &sqlite::DATA_SQL,
+            Kind::Postgres => &postgres::DATA_SQL,
+            Kind::MySql => &mysql::DATA_SQL,
         }
     }
 }
@@ -447,6 +471,75 @@ impl Pool {
         result.map_err(|e| HarnessError::database(self.kind(), e))
     }
 
+    /// Every row of `table`, each value as text in the backend's spelling (see
+    /// [`crate::data::canonical_output`]), columns in the table's order.
+    pub async fn read_rows(
+        &self,
+        name: &str,
+        table: &Table,
+    ) -> Result<Vec<Vec<Option<String>>>, HarnessError> {
+        let kind = self.kind();
+        let spell = kind.data_sql();
+        let columns: Vec<String> = table.columns.iter().map(spell.read).collect();
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM {}",
+            columns.join(", "),
+            (spell.quote)(name)
+        ));
+        let rows = match self {
+            Pool::Sqlite(p) => sqlx::query(sql).fetch_all(p).await.and_then(texts),
+            Pool::Postgres(p) => sqlx::query(sql).fetch_all(p).await.and_then(texts),
+            Pool::MySql(p) => sqlx::query(sql).fetch_all(p).await.and_then(texts),
+        };
+        rows.map_err(|e| HarnessError::database(kind, e))
+    }
+
+    /// Inserts one row; `values` are canonical (see [`crate::data`]), one per column.
+    pub async fn insert_row(
+        &self,
+        name: &str,
+        columns: &[&Column],
+        values: Vec<Option<String>>,
+    ) -> Result<(), HarnessError> {
+        let kind = self.kind();
+        let spell = kind.data_sql();
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            (spell.quote)(name),
+            columns
+                .iter()
+                .map(|c| (spell.quote)(&c.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (spell.write)(i + 1, c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let values: Vec<Option<String>> = columns
+            .iter()
+            .zip(values)
+            .map(|(column, value)| value.map(|v| input_value(kind, column, v)))
+            .collect();
+        let result = match self {
+            Pool::Sqlite(p) => bind_all(sqlx::query(sql), values)
+                .execute(p)
+                .await
+                .map(drop),
+            Pool::Postgres(p) => bind_all(sqlx::query(sql), values)
+                .execute(p)
+                .await
+                .map(drop),
+            Pool::MySql(p) => bind_all(sqlx::query(sql), values)
+                .execute(p)
+                .await
+                .map(drop),
+        };
+        result.map_err(|e| HarnessError::database(kind, e))
+    }
+
     pub async fn close(&self) {
         match self {
             Pool::Sqlite(p) => p.close().await,
@@ -454,6 +547,43 @@ impl Pool {
             Pool::MySql(p) => p.close().await,
         }
     }
+}
+
+/// A canonical value as the backend takes it for its column. Booleans are 1 and 0 everywhere
+/// (PostgreSQL's boolean input reads those too); only MySQL spells timestamps its own way.
+fn input_value(kind: Kind, column: &Column, canonical: String) -> String {
+    match (&column.logical, canonical.as_str()) {
+        (Logical::Boolean, "true") => "1".to_owned(),
+        (Logical::Boolean, "false") => "0".to_owned(),
+        (Logical::Timestamp, t) if kind == Kind::MySql => mysql::datetime_input(t),
+        _ => canonical,
+    }
+}
+
+fn bind_all<'q, DB>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+    values: Vec<Option<String>>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for value in values {
+        query = query.bind(value);
+    }
+    query
+}
+
+/// Every value of every row as text (NULL as `None`).
+fn texts<R>(rows: Vec<R>) -> Result<Vec<Vec<Option<String>>>, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.iter()
+        .map(|row| (0..row.len()).map(|i| row.try_get(i)).collect())
+        .collect()
 }
 
 async fn run_to<'a, A>(

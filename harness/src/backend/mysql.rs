@@ -8,7 +8,7 @@
 use sqlx::{MySqlPool, Row};
 use testcontainers::core::{ContainerPort, Mount};
 
-use super::ServerSpec;
+use super::{DataSql, ServerSpec};
 use crate::images::{ImageChoice, ServerImage};
 use crate::schema::{Column, ForeignKey, Index, Logical, Schema, Table, normalise_default};
 
@@ -51,6 +51,36 @@ pub(super) fn spec() -> ServerSpec {
 
 pub(super) fn create_database_sql(name: &str) -> String {
     format!("CREATE DATABASE `{name}`")
+}
+
+pub(super) const DATA_SQL: DataSql = DataSql {
+    quote,
+    read: read_expr,
+    write: write_expr,
+};
+
+fn quote(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// Any value as text; a DATETIME(6) (which holds UTC) in the canonical RFC 3339 spelling.
+fn read_expr(column: &Column) -> String {
+    let name = quote(&column.name);
+    match column.logical {
+        Logical::Timestamp => format!("DATE_FORMAT({name}, '%Y-%m-%dT%H:%i:%s.%fZ')"),
+        _ => format!("CAST({name} AS CHAR)"),
+    }
+}
+
+/// MySQL converts a text parameter to the column's type itself.
+fn write_expr(_position: usize, _column: &Column) -> String {
+    "?".to_owned()
+}
+
+/// A canonical timestamp as DATETIME(6) input: without the `T` and the `Z` (the column holds UTC
+/// without a zone).
+pub(super) fn datetime_input(canonical: &str) -> String {
+    canonical.trim_end_matches('Z').replacen('T', " ", 1)
 }
 
 fn logical(native: &str, json_checked: bool) -> Logical {

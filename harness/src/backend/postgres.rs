@@ -4,7 +4,7 @@
 use sqlx::{PgPool, Row};
 use testcontainers::core::{ContainerPort, Mount};
 
-use super::ServerSpec;
+use super::{DataSql, ServerSpec};
 use crate::images::{ImageChoice, ServerImage};
 use crate::schema::{Column, ForeignKey, Index, Logical, Schema, Table, normalise_default};
 
@@ -49,6 +49,38 @@ pub(super) fn create_database_sql(name: &str, template: Option<&str>) -> String 
     match template {
         Some(t) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{t}\" STRATEGY FILE_COPY"),
         None => format!("CREATE DATABASE \"{name}\""),
+    }
+}
+
+pub(super) const DATA_SQL: DataSql = DataSql {
+    quote,
+    read: read_expr,
+    write: write_expr,
+};
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Any value as text; a timestamp in UTC whatever the session's time zone.
+fn read_expr(column: &Column) -> String {
+    let name = quote(&column.name);
+    match column.logical {
+        Logical::Timestamp => {
+            format!("to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        }
+        _ => format!("{name}::text"),
+    }
+}
+
+/// A text parameter cast to the column's type. Text columns take it as is: an explicit cast to
+/// `character varying(n)` would truncate a value that is too long instead of refusing it.
+fn write_expr(position: usize, column: &Column) -> String {
+    let native = column.native_type.as_str();
+    if native == "text" || native.starts_with("character") {
+        format!("${position}")
+    } else {
+        format!("CAST(${position} AS {native})")
     }
 }
 

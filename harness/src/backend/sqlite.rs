@@ -12,7 +12,33 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
+use super::DataSql;
 use crate::schema::{Column, ForeignKey, Index, Logical, Schema, Table, normalise_default};
+
+pub(super) const DATA_SQL: DataSql = DataSql {
+    quote,
+    read: read_expr,
+    write: write_expr,
+};
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Any value as text: SQLite keeps UUIDs and timestamps as text already.
+fn read_expr(column: &Column) -> String {
+    format!("CAST({} AS TEXT)", quote(&column.name))
+}
+
+/// Integers (booleans among them) are cast, so that a text parameter is stored as an integer
+/// before the column's CHECK sees it.
+fn write_expr(_position: usize, column: &Column) -> String {
+    if column.native_type == "integer" {
+        "CAST(? AS INTEGER)".to_owned()
+    } else {
+        "?".to_owned()
+    }
+}
 
 pub(super) async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
