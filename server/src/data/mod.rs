@@ -46,7 +46,7 @@ tables! {
     users [id] {
         id: Id, username: Text, email: Text, password_hash: Text, is_admin: Bool,
         is_system: Bool, is_approved: Bool, must_change_password: Bool, avatar: Text,
-        created_at: Time, updated_at: Time, last_login_at: Time,
+        created_at: Time, updated_at: Time, last_login_at: Time, display_name: Text,
     }
     systems [id] {
         id: Id, user_id: Id, name: Text, description: Text, created_at: Time, updated_at: Time,
