@@ -91,7 +91,7 @@ fn interests(list: Vec<String>) -> ApiResult<Vec<String>> {
 }
 
 /// An alter the caller may see and change; 404 otherwise.
-async fn alter_for(state: &AppState, caller: &User, id: Id) -> ApiResult<Alter> {
+pub(super) async fn alter_for(state: &AppState, caller: &User, id: Id) -> ApiResult<Alter> {
     let alter = alters::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("alter"))?;

@@ -7,6 +7,7 @@
 pub(crate) mod account;
 mod alters;
 mod audit;
+mod relationships;
 mod service;
 mod systems;
 mod users;
@@ -46,12 +47,15 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             users::UsersApi,
             systems::SystemsApi,
             alters::AltersApi,
+            relationships::RelationshipsApi,
             audit::AuditApi,
         ),
         "DIDHub",
         env!("CARGO_PKG_VERSION"),
     )
-    .description("DIDHub reference server: systems, alters and their audit trail.");
+    .description(
+        "DIDHub reference server: systems, alters, their relationships and the audit trail.",
+    );
     let ui = api.swagger_ui();
     let spec = api.spec_endpoint();
     Route::new()
@@ -105,6 +109,8 @@ enum Tag {
     Systems,
     /// Alters
     Alters,
+    /// Relationships between alters of one system (partner, parent, child)
+    Relationships,
     /// The audit log (admins only)
     Audit,
 }

@@ -6,6 +6,7 @@
 pub mod alters;
 pub mod audit;
 pub mod hot;
+pub mod relationships;
 pub mod systems;
 pub mod users;
 
@@ -76,6 +77,52 @@ impl ListQuery {
         let total = db.conn().fetch_int(self.count).await?;
         Ok((db.conn().fetch_all(self.page).await?, total))
     }
+}
+
+/// A value of a text column that a CHECK constraint limits to a few words; the API shows it as
+/// a string enum, and rows decode into it with `#[sqlx(try_from = "String")]`. The variants
+/// are spelled once, so the JSON, the bound argument and the CHECK's words cannot drift apart.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+        pub enum $name {
+            $($(#[$vmeta])* #[oai(rename = $text)] $variant,)*
+        }
+
+        impl $name {
+            /// The value as the column holds it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::store::UnknownValue;
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                match text.as_str() {
+                    $($text => Ok($name::$variant),)*
+                    _ => Err($crate::store::UnknownValue {
+                        kind: stringify!($name),
+                        value: text,
+                    }),
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+/// A text column held a word its enum does not know: the schema's CHECK should have refused it.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: unknown value {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
 }
 
 /// The escape character used with `LIKE … ESCAPE '!'` (a backslash means different things in

@@ -7,6 +7,7 @@ mod alters;
 mod audit;
 mod auth;
 mod bulk;
+mod relationships;
 mod seed;
 mod service;
 mod systems;

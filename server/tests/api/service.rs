@@ -43,6 +43,9 @@ backend_tests! {
             ("/api/alters/{id}", "get"),
             ("/api/alters/{id}", "put"),
             ("/api/alters/{id}", "delete"),
+            ("/api/alters/{id}/relationships", "get"),
+            ("/api/alters/{id}/relationships", "post"),
+            ("/api/alters/{id}/relationships/{other}/{type}", "delete"),
             ("/api/audit", "get"),
             ("/api/audit/purge", "post"),
         ] {
