@@ -9,6 +9,7 @@ mod alters;
 mod audit;
 mod relationships;
 mod service;
+mod system_requests;
 mod systems;
 mod users;
 
@@ -48,13 +49,15 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             systems::SystemsApi,
             alters::AltersApi,
             relationships::RelationshipsApi,
+            system_requests::SystemRequestsApi,
             audit::AuditApi,
         ),
         "DIDHub",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
-        "DIDHub reference server: systems, alters, their relationships and the audit trail.",
+        "DIDHub reference server: systems, alters, their relationships, requests for system \
+         rights, and the audit trail.",
     );
     let ui = api.swagger_ui();
     let spec = api.spec_endpoint();
@@ -111,6 +114,8 @@ enum Tag {
     Alters,
     /// Relationships between alters of one system (partner, parent, child)
     Relationships,
+    /// Requests for system rights, and administrators' decisions on them
+    SystemRequests,
     /// The audit log (admins only)
     Audit,
 }

@@ -7,6 +7,7 @@ pub mod alters;
 pub mod audit;
 pub mod hot;
 pub mod relationships;
+pub mod system_requests;
 pub mod systems;
 pub mod users;
 

@@ -10,5 +10,6 @@ mod bulk;
 mod relationships;
 mod seed;
 mod service;
+mod system_requests;
 mod systems;
 mod users;

@@ -46,6 +46,10 @@ backend_tests! {
             ("/api/alters/{id}/relationships", "get"),
             ("/api/alters/{id}/relationships", "post"),
             ("/api/alters/{id}/relationships/{other}/{type}", "delete"),
+            ("/api/me/request-system", "post"),
+            ("/api/me/request-system", "get"),
+            ("/api/system-requests", "get"),
+            ("/api/system-requests/{id}/decide", "post"),
             ("/api/audit", "get"),
             ("/api/audit/purge", "post"),
         ] {
