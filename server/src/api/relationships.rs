@@ -17,7 +17,7 @@ use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip, wi
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::relationships::{self, Canonical, Relationship, RelationshipType};
-use crate::store::{Page, audit};
+use crate::store::{Page, audit, lock_row};
 
 pub struct RelationshipsApi;
 
@@ -85,6 +85,9 @@ impl RelationshipsApi {
         let row = Canonical::new(alter.id, kind, related.id);
         let already = || ApiError::conflict("that relationship already exists");
         let mut tx = state.db.begin_write().await?;
+        // Two requests that each make one alter the other's parent would otherwise both find
+        // no contradiction.
+        lock_row(&mut tx, "systems", alter.system_id).await?;
         if relationships::exists(&mut tx, row).await? {
             return Err(already());
         }
@@ -97,7 +100,8 @@ impl RelationshipsApi {
                 kind.reversed().as_str()
             )));
         }
-        // A concurrent request may have inserted the same row since the check.
+        // Should the row appear regardless (a writer that did not take the lock), the primary
+        // key refuses it.
         relationships::insert(&mut tx, row)
             .await
             .map_err(|e| match ApiError::from(e) {

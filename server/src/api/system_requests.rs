@@ -16,7 +16,7 @@ use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::system_requests::{self, RequestFilter, RequestStatus, SystemRequest};
 use crate::store::users::UserChanges;
-use crate::store::{Page, audit, users};
+use crate::store::{Page, audit, lock_row, users};
 
 pub struct SystemRequestsApi;
 
@@ -60,7 +60,7 @@ impl SystemRequestsApi {
         let note = trimmed_note(body.0.note);
         let mut tx = state.db.begin_write().await?;
         // Two requests sent at once would otherwise both find nothing pending.
-        users::lock(&mut tx, caller.id).await?;
+        lock_row(&mut tx, "users", caller.id).await?;
         if system_requests::has_pending(&mut tx, caller.id).await? {
             return Err(ApiError::conflict(
                 "you already have a request waiting for a decision",

@@ -14,7 +14,7 @@ pub mod users;
 use poem_openapi::Object;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 
-use crate::db::{Db, Record, Stmt};
+use crate::db::{Db, Id, Record, Spelling, Stmt, Tx};
 
 /// Paging bounds every list accepts.
 pub const MAX_LIMIT: i64 = 200;
@@ -78,6 +78,23 @@ impl ListQuery {
         let total = db.conn().fetch_int(self.count).await?;
         Ok((db.conn().fetch_all(self.page).await?, total))
     }
+}
+
+/// Locks one row of `table` (by its `id`) until the transaction ends, so that transactions that
+/// check something and then write, each under the same row, run one after the other instead of
+/// both passing the check: "no pending request yet" under the user's row, "not each other's
+/// parent" under the system's. A missing row locks nothing. SQLite needs no lock: its writers
+/// already run one at a time (`BEGIN IMMEDIATE`).
+pub async fn lock_row(tx: &mut Tx, table: &'static str, id: Id) -> Result<(), sqlx::Error> {
+    const WHERE_ID: Spelling = Spelling {
+        sqlite: " WHERE id = ?",
+        postgres: " WHERE id = ? FOR UPDATE",
+        mysql: " WHERE id = ? FOR UPDATE",
+    };
+    let mut stmt = Stmt::new("SELECT id FROM ");
+    stmt.push(table).push_bind_spelled(WHERE_ID, id);
+    tx.conn().execute(stmt).await?;
+    Ok(())
 }
 
 /// A value of a text column that a CHECK constraint limits to a few words; the API shows it as

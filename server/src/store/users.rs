@@ -4,7 +4,7 @@ use poem_openapi::Object;
 use sqlx::FromRow;
 
 use super::{ListQuery, Window};
-use crate::db::{Db, Id, Spelling, Stmt, Timestamp, Tx};
+use crate::db::{Db, Id, Stmt, Timestamp, Tx};
 
 /// An account as the API shows it (never with its password hash).
 #[derive(Debug, Clone, PartialEq, Object, FromRow)]
@@ -195,21 +195,6 @@ pub async fn set_password(tx: &mut Tx, id: Id, password_hash: String) -> Result<
             .bind(id),
         )
         .await?;
-    Ok(())
-}
-
-/// Locks the user's row until the transaction ends, so that two transactions that check
-/// something about the user and then write (such as "no pending request yet") run one after the
-/// other. SQLite needs no lock: its writers already run one at a time (`BEGIN IMMEDIATE`).
-pub async fn lock(tx: &mut Tx, id: Id) -> Result<(), sqlx::Error> {
-    const LOCK: Spelling = Spelling {
-        sqlite: "SELECT id FROM users WHERE id = ?",
-        postgres: "SELECT id FROM users WHERE id = ? FOR UPDATE",
-        mysql: "SELECT id FROM users WHERE id = ? FOR UPDATE",
-    };
-    let mut stmt = Stmt::default();
-    stmt.push_bind_spelled(LOCK, id);
-    tx.conn().execute(stmt).await?;
     Ok(())
 }
 

@@ -108,6 +108,31 @@ backend_tests! {
         assert_eq!(stored_rows(&app).await, 2);
     }
 
+    async fn requests_sent_at_once_store_a_relationship_once(app) {
+        let (_, token) = app.approved_user("robin").await;
+        let system = app.system(&token, "Garden").await;
+        let ash = app.alter(&token, system, "Ash").await;
+        let oak = app.alter(&token, system, "Oak").await;
+        let same = tokio::join!(
+            relate(&app, &token, ash, oak, "parent"),
+            relate(&app, &token, oak, ash, "child"),
+            relate(&app, &token, ash, oak, "parent"),
+        );
+        let mut codes: Vec<u16> = [same.0, same.1, same.2].iter().map(|r| r.status.as_u16()).collect();
+        codes.sort();
+        assert_eq!(codes, [201, 409, 409]);
+
+        let elm = app.alter(&token, system, "Elm").await;
+        let contradicting = tokio::join!(
+            relate(&app, &token, ash, elm, "parent"),
+            relate(&app, &token, elm, ash, "parent"),
+        );
+        let mut codes: Vec<u16> = [contradicting.0, contradicting.1].iter().map(|r| r.status.as_u16()).collect();
+        codes.sort();
+        assert_eq!(codes, [201, 409], "two alters cannot each become the other's parent");
+        assert_eq!(stored_rows(&app).await, 2);
+    }
+
     async fn an_alter_cannot_be_related_to_itself(app) {
         let (_, token) = app.approved_user("robin").await;
         let system = app.system(&token, "Garden").await;
