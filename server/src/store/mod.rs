@@ -97,9 +97,9 @@ pub async fn lock_row(tx: &mut Tx, table: &'static str, id: Id) -> Result<(), sq
     Ok(())
 }
 
-/// A value of a text column that a CHECK constraint limits to a few words; the API shows it as
-/// a string enum, and rows decode into it with `#[sqlx(try_from = "String")]`. The variants
-/// are spelled once, so the JSON, the bound argument and the CHECK's words cannot drift apart.
+/// A closed set of words that a text column holds (its CHECK lists them) or a query yields; the
+/// API shows it as a string enum, and rows decode into it with `#[sqlx(try_from = "String")]`.
+/// Each word is spelled once, so what the API accepts and what is bound and read back agree.
 macro_rules! text_enum {
     ($(#[$meta:meta])* pub enum $name:ident {
         $($(#[$vmeta:meta])* $variant:ident = $text:literal,)*
@@ -135,7 +135,7 @@ macro_rules! text_enum {
 }
 pub(crate) use text_enum;
 
-/// A text column held a word its enum does not know: the schema's CHECK should have refused it.
+/// A row held a word its enum does not know: the schema's CHECK should have refused it.
 #[derive(Debug, thiserror::Error)]
 #[error("{kind}: unknown value {value:?}")]
 pub struct UnknownValue {

@@ -59,6 +59,10 @@ backend_tests! {
             );
         }
         assert!(doc["components"]["securitySchemes"]["BearerAuth"].is_object());
+        let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        for tag in ["Relationships", "SystemRequests"] {
+            assert!(tags.contains(&tag), "tag {tag} missing: {tags:?}");
+        }
     }
 
     async fn swagger_ui_is_served(app) {
