@@ -10,8 +10,10 @@ mod alters;
 mod audit;
 mod groupings;
 mod password_reset;
+mod relationships;
 mod service;
 mod settings;
+mod system_requests;
 mod systems;
 mod users;
 
@@ -52,6 +54,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             alters::AltersApi,
             groupings::GroupingsApi::<groupings::Groups>::new(),
             groupings::GroupingsApi::<groupings::Subsystems>::new(),
+            relationships::RelationshipsApi,
+            system_requests::SystemRequestsApi,
             audit::AuditApi,
             admin::AdminApi,
             settings::SettingsApi,
@@ -61,7 +65,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         env!("CARGO_PKG_VERSION"),
     )
     .description(
-        "DIDHub reference server: systems, alters, their groups and subsystems, and the audit trail.",
+        "DIDHub reference server: systems, alters, their groups, subsystems and relationships, \
+         requests for system rights, settings, backups and the audit trail.",
     );
     let ui = api.swagger_ui();
     let spec = api.spec_endpoint();
@@ -125,6 +130,10 @@ enum Tag {
     Groups,
     /// Subsystems: named clusters of alters within a system, with leaders
     Subsystems,
+    /// Relationships between alters of one system (partner, parent, child)
+    Relationships,
+    /// Requests for system rights, and administrators' decisions on them
+    SystemRequests,
     /// The audit log (admins only)
     Audit,
     /// Backup and restore of the whole instance (admins only)

@@ -72,6 +72,9 @@ tables! {
     subsystem_members [subsystem_id, alter_id] {
         subsystem_id: Id, alter_id: Id, is_leader: Bool, created_at: Time,
     }
+    alter_relationships [alter_id, related_alter_id, relationship_type] {
+        alter_id: Id, related_alter_id: Id, relationship_type: Text, created_at: Time,
+    }
     settings [name] {
         name: Text, value: Json, updated_at: Time,
     }

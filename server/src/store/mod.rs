@@ -8,14 +8,16 @@ pub mod audit;
 pub mod groupings;
 pub mod hot;
 pub mod password_resets;
+pub mod relationships;
 pub mod settings;
+pub mod system_requests;
 pub mod systems;
 pub mod users;
 
 use poem_openapi::Object;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 
-use crate::db::{Db, Record, Stmt};
+use crate::db::{Db, Id, Record, Spelling, Stmt, Tx};
 
 /// Paging bounds every list accepts.
 pub const MAX_LIMIT: i64 = 200;
@@ -79,6 +81,69 @@ impl ListQuery {
         let total = db.conn().fetch_int(self.count).await?;
         Ok((db.conn().fetch_all(self.page).await?, total))
     }
+}
+
+/// Locks one row of `table` (by its `id`) until the transaction ends, so that transactions that
+/// check something and then write, each under the same row, run one after the other instead of
+/// both passing the check: "no pending request yet" under the user's row, "not each other's
+/// parent" under the system's. A missing row locks nothing. SQLite needs no lock: its writers
+/// already run one at a time (`BEGIN IMMEDIATE`).
+pub async fn lock_row(tx: &mut Tx, table: &'static str, id: Id) -> Result<(), sqlx::Error> {
+    const WHERE_ID: Spelling = Spelling {
+        sqlite: " WHERE id = ?",
+        postgres: " WHERE id = ? FOR UPDATE",
+        mysql: " WHERE id = ? FOR UPDATE",
+    };
+    let mut stmt = Stmt::new("SELECT id FROM ");
+    stmt.push(table).push_bind_spelled(WHERE_ID, id);
+    tx.conn().execute(stmt).await?;
+    Ok(())
+}
+
+/// A closed set of words that a text column holds (its CHECK lists them) or a query yields; the
+/// API shows it as a string enum, and rows decode into it with `#[sqlx(try_from = "String")]`.
+/// Each word is spelled once, so what the API accepts and what is bound and read back agree.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+        pub enum $name {
+            $($(#[$vmeta])* #[oai(rename = $text)] $variant,)*
+        }
+
+        impl $name {
+            /// The value as the column holds it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::store::UnknownValue;
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                match text.as_str() {
+                    $($text => Ok($name::$variant),)*
+                    _ => Err($crate::store::UnknownValue {
+                        kind: stringify!($name),
+                        value: text,
+                    }),
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+/// A row held a word its enum does not know: the schema's CHECK should have refused it.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: unknown value {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
 }
 
 /// The escape character used with `LIKE … ESCAPE '!'` (a backslash means different things in

@@ -39,7 +39,8 @@ async fn source(backend: Backend) -> (TestApp, generate::Generated) {
     let awkward = "tab\t, newline\n, back\\slash, 'quote', \"double\", ünïcødé 🦊";
     let (group, other_group, third_group) = (Id::new(), Id::new(), Id::new());
     let (subsystem, request) = (Id::new(), Id::new());
-    let rows: [Rows; 7] = [
+    let sibling = Id::new();
+    let rows: [Rows; 9] = [
         (
             "alter_groups",
             &[
@@ -95,6 +96,39 @@ async fn source(backend: Backend) -> (TestApp, generate::Generated) {
             "subsystem_members",
             &["subsystem_id", "alter_id", "is_leader", "created_at"],
             vec![args![subsystem, sample.alter, false, at]],
+        ),
+        (
+            "alters",
+            &[
+                "id",
+                "system_id",
+                "name",
+                "interests",
+                "is_host",
+                "is_dormant",
+                "created_at",
+                "updated_at",
+            ],
+            vec![args![
+                sibling,
+                sample.system,
+                awkward,
+                json!([]),
+                false,
+                true,
+                at,
+                at
+            ]],
+        ),
+        (
+            "alter_relationships",
+            &[
+                "alter_id",
+                "related_alter_id",
+                "relationship_type",
+                "created_at",
+            ],
+            vec![args![sample.alter, sibling, "parent", at]],
         ),
         (
             "settings",

@@ -43,6 +43,13 @@ backend_tests! {
             ("/api/alters/{id}", "get"),
             ("/api/alters/{id}", "put"),
             ("/api/alters/{id}", "delete"),
+            ("/api/alters/{id}/relationships", "get"),
+            ("/api/alters/{id}/relationships", "post"),
+            ("/api/alters/{id}/relationships/{other}/{type}", "delete"),
+            ("/api/me/request-system", "post"),
+            ("/api/me/request-system", "get"),
+            ("/api/system-requests", "get"),
+            ("/api/system-requests/{id}/decide", "post"),
             ("/api/audit", "get"),
             ("/api/audit/purge", "post"),
         ] {
@@ -52,6 +59,10 @@ backend_tests! {
             );
         }
         assert!(doc["components"]["securitySchemes"]["BearerAuth"].is_object());
+        let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        for tag in ["Relationships", "SystemRequests"] {
+            assert!(tags.contains(&tag), "tag {tag} missing: {tags:?}");
+        }
     }
 
     async fn swagger_ui_is_served(app) {
