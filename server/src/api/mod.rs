@@ -29,6 +29,7 @@ use poem_openapi::{ApiResponse, OpenApiService, SecurityScheme, Tags};
 use crate::auth::{Claims, Tokens};
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
+use crate::rate_limit::{Limited, RateLimits};
 use crate::store::audit::NewEntry;
 use crate::store::users::User;
 use crate::store::{DEFAULT_LIMIT, Window};
@@ -41,6 +42,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     pub db: Db,
     pub tokens: Tokens,
+    /// Limits on password guessing and reset requests, shared by every request.
+    pub limits: std::sync::Arc<RateLimits>,
 }
 
 /// The whole HTTP application: API, OpenAPI document, Swagger UI, error rendering.
@@ -147,11 +150,43 @@ enum Tag {
 /// A bearer token (`Authorization: Bearer <JWT>`), checked before the handler runs.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
-struct BearerAuth(Claims);
+struct BearerAuth(Bearing);
 
-async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
+/// What a valid token says, and where it came from.
+struct Bearing {
+    claims: Claims,
+    ip: Option<String>,
+}
+
+/// Checks the token's signature, algorithm and expiry; a token that fails is recorded in the
+/// audit log (`auth.token_rejected`) before the 401.
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Bearing> {
     let state = req.data::<AppState>().ok_or_else(ApiError::internal)?;
-    Ok(state.tokens.verify(&bearer.token)?)
+    let ip = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string());
+    match state.tokens.verify(&bearer.token) {
+        Ok(claims) => Ok(Bearing { claims, ip }),
+        Err(refusal) => {
+            state
+                .record_refusal(token_rejected(ip, refusal.code, None, req.uri().path()))
+                .await;
+            Err(refusal.into())
+        }
+    }
+}
+
+/// The audit entry for a token that was refused.
+fn token_rejected(ip: Option<String>, reason: &str, user: Option<Id>, path: &str) -> NewEntry {
+    let path: String = path.chars().take(200).collect();
+    audit_entry(
+        None,
+        ip,
+        "auth.token_rejected",
+        user.map(|u| ("user", u.to_string())),
+        serde_json::json!({ "reason": reason, "path": path }),
+    )
 }
 
 /// `201 Created` with the new resource.
@@ -173,11 +208,64 @@ enum Done {
 impl AppState {
     /// The user a token speaks for; 401 when that account no longer exists.
     async fn caller(&self, auth: &BearerAuth) -> ApiResult<User> {
-        crate::store::users::get(&self.db, auth.0.sub)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized("unknown_user", "the token's account no longer exists")
-            })
+        let sub = auth.0.claims.sub;
+        match crate::store::users::get(&self.db, sub).await? {
+            Some(user) => Ok(user),
+            None => {
+                let entry = token_rejected(auth.0.ip.clone(), "unknown_user", Some(sub), "");
+                self.record_refusal(entry).await;
+                Err(ApiError::unauthorized(
+                    "unknown_user",
+                    "the token's account no longer exists",
+                ))
+            }
+        }
+    }
+
+    /// Records a refused request in the audit log. The refusal stands even when the record
+    /// cannot be written (a database outage must not turn a 401 or 429 into something else).
+    pub(crate) async fn record_refusal(&self, entry: NewEntry) {
+        let action = entry.action;
+        let written = async {
+            let mut tx = self.db.begin_write().await?;
+            crate::store::audit::record(&mut tx, entry).await?;
+            tx.commit().await
+        };
+        if let Err(error) = written.await {
+            tracing::warn!(%error, action, "cannot record a refused request in the audit log");
+        }
+    }
+
+    /// Records a request refused by a rate limit and returns the 429 to send.
+    pub(crate) async fn rate_limited(
+        &self,
+        ip: Option<String>,
+        endpoint: &'static str,
+        username: &str,
+        limited: Limited,
+    ) -> ApiError {
+        let secs = limited.retry_after_secs();
+        self.record_refusal(audit_entry(
+            None,
+            ip,
+            "auth.rate_limited",
+            None,
+            serde_json::json!({
+                "endpoint": endpoint,
+                "username": username,
+                "scope": limited.scope.as_str(),
+                "retry_after": secs,
+            }),
+        ))
+        .await;
+        let whom = match limited.scope {
+            crate::rate_limit::Scope::Username => "this username",
+            crate::rate_limit::Scope::Ip => "your address",
+        };
+        ApiError::too_many_requests(
+            format!("too many attempts for {whom}; try again in {secs} seconds"),
+            secs,
+        )
     }
 
     async fn admin(&self, auth: &BearerAuth) -> ApiResult<User> {

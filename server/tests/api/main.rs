@@ -13,6 +13,7 @@ mod groups;
 mod native_backup;
 mod password_reset;
 mod relationships;
+mod security;
 mod seed;
 mod service;
 mod settings;
