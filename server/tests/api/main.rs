@@ -10,6 +10,7 @@ mod backup;
 mod bulk;
 mod copy;
 mod groups;
+mod hostile;
 mod native_backup;
 mod password_reset;
 mod relationships;
