@@ -84,8 +84,11 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`] (a restore: [`admin::MAX_RESTORE_BYTES`]) with 413,
-/// whether announced by `Content-Length` or streamed without one. (poem's `SizeLimit` would also
-/// refuse every request that has no `Content-Length`, GETs included.)
+/// whether announced by `Content-Length` or streamed without one (poem's `SizeLimit` would also
+/// refuse every request that has no `Content-Length`, GETs included), and text holding a NUL
+/// character, in the query string or anywhere in the body, with 400: PostgreSQL cannot store
+/// one in text or JSON, so it is refused the same way on every backend, before it reaches a
+/// handler.
 async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let limit = if req.uri().path() == "/api/admin/restore" {
         admin::MAX_RESTORE_BYTES
@@ -99,22 +102,51 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
             format!("request bodies are limited to {limit} bytes"),
         )
     };
-    match req.headers().typed_get::<ContentLength>() {
-        Some(ContentLength(len)) if len > limit as u64 => return Err(too_large().into()),
-        Some(_) => {}
-        None => {
-            let body = req
-                .take_body()
-                .into_bytes_limit(limit)
-                .await
-                .map_err(|e| match e {
-                    poem::error::ReadBodyError::PayloadTooLarge => too_large().into(),
-                    other => poem::Error::from(other),
-                })?;
-            req.set_body(body);
+    if let Some(ContentLength(len)) = req.headers().typed_get::<ContentLength>()
+        && len > limit as u64
+    {
+        return Err(too_large().into());
+    }
+    let body = req
+        .take_body()
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large().into(),
+            other => poem::Error::from(other),
+        })?;
+    let query_has_nul = req.uri().query().is_some_and(|q| {
+        q.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    });
+    if query_has_nul || json_has_nul(&body) {
+        return Err(
+            ApiError::bad_request("text must not contain NUL characters (\\u0000 or %00)").into(),
+        );
+    }
+    req.set_body(body);
+    Ok(next.call(req).await?.into_response())
+}
+
+/// Whether JSON text holds a NUL character: a `\u0000` escape (not an escaped backslash followed
+/// by `u0000`) or, though JSON forbids it, a raw NUL byte.
+fn json_has_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            0 => return true,
+            b'\\' if bytes.get(i + 1) == Some(&b'u') => {
+                if bytes.get(i + 2..i + 6) == Some(b"0000") {
+                    return true;
+                }
+                i += 2;
+            }
+            b'\\' => i += 2,
+            _ => i += 1,
         }
     }
-    Ok(next.call(req).await?.into_response())
+    false
 }
 
 #[derive(Tags)]
@@ -329,4 +361,25 @@ fn required(field: &str, value: String) -> ApiResult<String> {
         return Err(ApiError::invalid(format!("{field} must not be blank")));
     }
     Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_has_nul;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(json_has_nul(br#"{"a":"x\u0000y"}"#));
+        assert!(json_has_nul(br#"{"a\u0000":1}"#));
+        assert!(json_has_nul(b"{\"a\":\"\0\"}"));
+        assert!(
+            json_has_nul(br#"["\\\u0000"]"#),
+            "an escaped backslash, then a NUL"
+        );
+        assert!(
+            !json_has_nul(br#"{"a":"x\\u0000y"}"#),
+            "a backslash and the text u0000"
+        );
+        assert!(!json_has_nul(br#"{"a":"\u0001 \" \\"}"#));
+    }
 }

@@ -557,6 +557,41 @@ backend_tests! {
         assert_eq!(state(&app).await, before);
     }
 
+    /// Regression: PostgreSQL cannot store NUL in text or JSON, and answered 500.
+    async fn nul_characters_anywhere_are_refused_with_400_on_every_backend(app) {
+        let w = world(&app).await;
+        let token = &w.robin;
+        let nul = "a\u{0}b";
+        let q = url_encode(nul);
+        let before = state(&app).await;
+        let replies = [
+            app.post("/api/systems", token, json!({ "name": nul, "description": nul })).await,
+            app.post("/api/alters", token, json!({ "system_id": w.robin_system, "name": nul, "pronouns": nul, "interests": [nul] })).await,
+            app.put(&format!("/api/alters/{}", w.robin_alter), token, json!({ "description": nul })).await,
+            app.post("/api/groups", token, json!({ "system_id": w.robin_system, "name": nul })).await,
+            app.put("/api/settings/instance.name", &w.admin, json!({ "value": nul })).await,
+            app.post("/api/me/request-system", &w.sam, json!({ "note": nul })).await,
+            app.get(&format!("/api/alters/search?q={q}"), token).await,
+            app.get(&format!("/api/alters?q={q}"), token).await,
+            app.get(&format!("/api/users?q={q}"), &w.admin).await,
+            app.get(&format!("/api/audit?action={q}"), &w.admin).await,
+            app.login(nul, "a-long-passphrase").await,
+            app.call(Method::POST, "/api/auth/password-reset/request", None, Some(json!({ "username": nul }))).await,
+            app.call(Method::POST, "/api/auth/password-reset/verify", None, Some(json!({ "token": nul }))).await,
+            app.call(Method::POST, "/api/auth/register", None, Some(json!({ "username": "nully", "password": format!("{nul}-long-passphrase") }))).await,
+        ];
+        for reply in replies {
+            assert_refused(&reply, "NUL");
+            let message = reply.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+            assert!(message.contains("NUL"), "{message}");
+        }
+        assert_eq!(state(&app).await, before);
+        // A backslash followed by the text "u0000" is just text.
+        let text = "a\\u0000b";
+        let system = app.post("/api/systems", token, json!({ "name": text })).await.expect(StatusCode::CREATED);
+        assert_eq!(system["name"], text);
+    }
+
     async fn huge_and_negative_paging_and_query_values_are_refused(app) {
         let w = world(&app).await;
         let lists = [

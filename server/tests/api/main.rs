@@ -13,6 +13,7 @@ mod groups;
 mod hostile;
 mod native_backup;
 mod password_reset;
+mod properties;
 mod relationships;
 mod security;
 mod seed;
