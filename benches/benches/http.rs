@@ -38,6 +38,7 @@ fn http(c: &mut Criterion) {
         let state = AppState {
             db: db.clone(),
             tokens,
+            limits: Default::default(),
         };
         let base = rt.block_on(serve(state));
         let client = reqwest::Client::new();

@@ -12,6 +12,8 @@ use std::time::Duration;
 use didhub_migrations::Backend;
 use serde::Deserialize;
 
+use crate::rate_limit::RateLimitConfig;
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/didhub.sqlite";
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 6000;
@@ -28,6 +30,8 @@ pub struct Config {
     pub secret: Option<Secret>,
     pub token_ttl: Duration,
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// Limits on password guessing and reset requests (file only: `rate_limit`).
+    pub rate_limit: RateLimitConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +121,49 @@ struct FileConfig {
     secret: Option<String>,
     token_ttl_secs: Option<u64>,
     bootstrap_admin: Option<FileBootstrapAdmin>,
+    #[serde(default)]
+    rate_limit: FileRateLimit,
+}
+
+/// `rate_limit` in the file; absent keys keep their defaults, 0 turns a limit off.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRateLimit {
+    window_secs: Option<u64>,
+    login_failures_per_username: Option<u32>,
+    login_failures_per_ip: Option<u32>,
+    reset_requests_per_username: Option<u32>,
+    reset_requests_per_ip: Option<u32>,
+}
+
+impl FileRateLimit {
+    fn resolve(&self) -> Result<RateLimitConfig, ConfigError> {
+        let defaults = RateLimitConfig::default();
+        let window = match self.window_secs {
+            Some(0) => {
+                return Err(ConfigError::Invalid(
+                    "rate_limit.window_secs must be positive".into(),
+                ));
+            }
+            Some(secs) => Duration::from_secs(secs),
+            None => defaults.window,
+        };
+        Ok(RateLimitConfig {
+            window,
+            login_failures_per_username: self
+                .login_failures_per_username
+                .unwrap_or(defaults.login_failures_per_username),
+            login_failures_per_ip: self
+                .login_failures_per_ip
+                .unwrap_or(defaults.login_failures_per_ip),
+            reset_requests_per_username: self
+                .reset_requests_per_username
+                .unwrap_or(defaults.reset_requests_per_username),
+            reset_requests_per_ip: self
+                .reset_requests_per_ip
+                .unwrap_or(defaults.reset_requests_per_ip),
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,6 +249,8 @@ impl Config {
             ));
         }
 
+        let rate_limit = file_config.rate_limit.resolve()?;
+
         let (file_user, file_password) = match file_config.bootstrap_admin {
             Some(b) => (Some(b.username), Some(b.password)),
             None => (None, None),
@@ -231,6 +280,7 @@ impl Config {
             secret,
             token_ttl: Duration::from_secs(token_ttl),
             bootstrap_admin,
+            rate_limit,
         })
     }
 }
@@ -341,6 +391,23 @@ mod tests {
         assert_eq!((config.host.as_str(), config.port), ("127.0.0.1", 6000));
         assert_eq!(config.database.pool, PoolConfig::default());
         assert!(config.bootstrap_admin.is_none());
+        assert_eq!(config.rate_limit, RateLimitConfig::default());
+    }
+
+    #[test]
+    fn rate_limits_come_from_the_file_and_zero_turns_one_off() {
+        let file = r#"{"rate_limit":{"window_secs":60,"login_failures_per_ip":0}}"#;
+        let limits = load(Some(file), &[]).unwrap().rate_limit;
+        assert_eq!(limits.window, Duration::from_secs(60));
+        assert_eq!(limits.login_failures_per_ip, 0);
+        assert_eq!(
+            limits.login_failures_per_username,
+            RateLimitConfig::default().login_failures_per_username
+        );
+        let err = load(Some(r#"{"rate_limit":{"window_secs":0}}"#), &[]).unwrap_err();
+        assert!(err.to_string().contains("window_secs"), "{err}");
+        let err = load(Some(r#"{"rate_limit":{"logins":3}}"#), &[]).unwrap_err();
+        assert!(err.to_string().contains("unknown field `logins`"), "{err}");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before trying again, sent as `Retry-After` (429).
+    pub retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -36,6 +38,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: too many attempts; try again after `retry_after` seconds.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
         }
     }
 
@@ -161,9 +172,13 @@ impl poem::error::ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        poem::web::Json(self.body())
-            .with_status(self.status)
-            .into_response()
+        let response = poem::web::Json(self.body()).with_status(self.status);
+        match self.retry_after {
+            Some(secs) => response
+                .with_header(poem::http::header::RETRY_AFTER, secs)
+                .into_response(),
+            None => response.into_response(),
+        }
     }
 }
 
@@ -178,7 +193,7 @@ impl ApiResponse for ApiError {
         MetaResponses {
             responses: vec![
                 MetaResponse {
-                    description: "The request was refused: bad input (400), no or invalid token (401), not allowed (403), not found (404), conflict (409), no longer usable (410), too large (413), wrong content type (415), rule broken (422)",
+                    description: "The request was refused: bad input (400), no or invalid token (401), not allowed (403), not found (404), conflict (409), no longer usable (410), too large (413), wrong content type (415), rule broken (422), too many attempts (429, with Retry-After)",
                     status: None,
                     status_range: Some("4XX".to_owned()),
                     content: content(),

@@ -8,6 +8,7 @@
 //! - [`settings`]: the registry of instance settings (key, type, default, validation).
 //! - [`api`]: the poem-openapi handlers; [`app`] builds the whole HTTP application, which tests
 //!   drive in process with poem's `TestClient`.
+//! - [`rate_limit`]: in-process limits on password guessing and reset requests.
 //! - [`error`]: the one mapping from failures to HTTP statuses and `{error, code}` bodies.
 //! - [`data`]: the data as a whole — every table in dependency order, content digests — and
 //!   `db copy` between backends.
@@ -23,6 +24,7 @@ pub mod data;
 pub mod db;
 pub mod error;
 pub mod generate;
+pub mod rate_limit;
 pub mod seed;
 pub mod settings;
 pub mod store;
@@ -75,6 +77,10 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
     let state = AppState {
         db,
         tokens: Tokens::new(&secret, config.token_ttl),
+        limits: std::sync::Arc::new(rate_limit::RateLimits::new(
+            &config.rate_limit,
+            std::sync::Arc::new(rate_limit::SystemClock),
+        )),
     };
     if let Some(admin) = &config.bootstrap_admin {
         seed::ensure_admin(&state, admin)

@@ -7,10 +7,11 @@ use serde_json::json;
 
 use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip};
 use crate::auth::{self, check_password_policy, normalize_username};
+use crate::db::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::settings::{REGISTRATION_ENABLED, REGISTRATION_REQUIRE_APPROVAL};
 use crate::store::users::{NewUser, User};
-use crate::store::{audit, users};
+use crate::store::{audit, password_resets, users};
 
 pub struct AccountApi;
 
@@ -138,7 +139,9 @@ impl AccountApi {
         Ok(Created::Created(Json(user)))
     }
 
-    /// Exchanges a username and password for a bearer token.
+    /// Exchanges a username and password for a bearer token. After too many failures for the
+    /// username or from the client's address within the window, 429 `too_many_requests` with
+    /// `Retry-After`, whatever the password.
     #[oai(path = "/api/auth/login", method = "post")]
     async fn login(
         &self,
@@ -147,37 +150,46 @@ impl AccountApi {
         body: Json<Credentials>,
     ) -> ApiResult<Json<TokenResponse>> {
         let username = body.username.trim().to_lowercase();
-        let found = users::credentials_by_username(&state.db, &username).await?;
+        let ip = client_ip(remote);
+        if let Err(limited) = state.limits.guess(&username, ip.as_deref()) {
+            return Err(state.rate_limited(ip, "login", &username, limited).await);
+        }
+        let found = match users::credentials_by_username(&state.db, &username).await {
+            Ok(found) => found,
+            Err(e) => {
+                state.limits.guess_void(&username, ip.as_deref());
+                return Err(e.into());
+            }
+        };
         let verified = auth::verify_password(
             &body.password,
             found.as_ref().map(|c| c.password_hash.as_str()),
         )
         .await;
-        let mut tx = state.db.begin_write().await?;
         let Some(credentials) = found.filter(|_| verified) else {
-            audit::record(
-                &mut tx,
-                audit_entry(
+            // The guess stays counted against the username and the address.
+            state
+                .record_refusal(audit_entry(
                     None,
-                    client_ip(remote),
+                    ip,
                     "auth.login_failed",
                     None,
                     json!({ "username": username }),
-                ),
-            )
-            .await?;
-            tx.commit().await?;
+                ))
+                .await;
             return Err(ApiError::unauthorized(
                 "invalid_credentials",
                 "wrong username or password",
             ));
         };
+        state.limits.guess_succeeded(&username, ip.as_deref());
+        let mut tx = state.db.begin_write().await?;
         users::record_login(&mut tx, credentials.id).await?;
         audit::record(
             &mut tx,
             audit_entry(
                 Some(credentials.id),
-                client_ip(remote),
+                ip,
                 "auth.login",
                 Some(("user", credentials.id.to_string())),
                 json!({}),
@@ -208,7 +220,8 @@ impl AccountApi {
         Ok(Json(state.caller(&auth).await?))
     }
 
-    /// Changes the caller's password; the current one must be given.
+    /// Changes the caller's password; the current one must be given (a wrong one counts as a
+    /// failed login). Outstanding password-reset tokens of the account are revoked.
     #[oai(path = "/api/me/password", method = "post")]
     async fn change_password(
         &self,
@@ -218,25 +231,48 @@ impl AccountApi {
         body: Json<PasswordChange>,
     ) -> ApiResult<Done> {
         let user = state.caller(&auth).await?;
-        let stored = users::credentials(&state.db, user.id)
-            .await?
-            .ok_or_else(ApiError::internal)?;
+        let ip = client_ip(remote);
+        // A wrong current password is a password guess like a failed login, and counts as one.
+        if let Err(limited) = state.limits.guess(&user.username, ip.as_deref()) {
+            return Err(state
+                .rate_limited(ip, "password_change", &user.username, limited)
+                .await);
+        }
+        let stored = match users::credentials(&state.db, user.id).await {
+            Ok(Some(stored)) => stored,
+            failed => {
+                state.limits.guess_void(&user.username, ip.as_deref());
+                return Err(failed.err().map_or_else(ApiError::internal, ApiError::from));
+            }
+        };
         if !auth::verify_password(&body.current_password, Some(&stored.password_hash)).await {
+            state
+                .record_refusal(audit_entry(
+                    Some(user.id),
+                    ip,
+                    "user.password_change_failed",
+                    Some(("user", user.id.to_string())),
+                    json!({ "reason": "wrong_current_password" }),
+                ))
+                .await;
             return Err(ApiError::new(
                 poem::http::StatusCode::FORBIDDEN,
                 "invalid_credentials",
                 "the current password is wrong",
             ));
         }
+        state.limits.guess_succeeded(&user.username, ip.as_deref());
         check_password_policy(&user.username, &body.new_password)?;
         let hash = auth::hash_password(&body.new_password).await?;
         let mut tx = state.db.begin_write().await?;
         users::set_password(&mut tx, user.id, hash).await?;
+        // Reset tokens issued before the change must not be able to undo it.
+        password_resets::revoke_outstanding(&mut tx, user.id, Timestamp::now()).await?;
         audit::record(
             &mut tx,
             audit_entry(
                 Some(user.id),
-                client_ip(remote),
+                ip,
                 "user.password_change",
                 Some(("user", user.id.to_string())),
                 json!({}),

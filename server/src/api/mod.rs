@@ -29,6 +29,7 @@ use poem_openapi::{ApiResponse, OpenApiService, SecurityScheme, Tags};
 use crate::auth::{Claims, Tokens};
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
+use crate::rate_limit::{Limited, RateLimits};
 use crate::store::audit::NewEntry;
 use crate::store::users::User;
 use crate::store::{DEFAULT_LIMIT, Window};
@@ -41,6 +42,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     pub db: Db,
     pub tokens: Tokens,
+    /// Limits on password guessing and reset requests, shared by every request.
+    pub limits: std::sync::Arc<RateLimits>,
 }
 
 /// The whole HTTP application: API, OpenAPI document, Swagger UI, error rendering.
@@ -81,8 +84,11 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`] (a restore: [`admin::MAX_RESTORE_BYTES`]) with 413,
-/// whether announced by `Content-Length` or streamed without one. (poem's `SizeLimit` would also
-/// refuse every request that has no `Content-Length`, GETs included.)
+/// whether announced by `Content-Length` or streamed without one (poem's `SizeLimit` would also
+/// refuse every request that has no `Content-Length`, GETs included), and text holding a NUL
+/// character, in the query string or anywhere in the body, with 400: PostgreSQL cannot store
+/// one in text or JSON, so it is refused the same way on every backend, before it reaches a
+/// handler.
 async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let limit = if req.uri().path() == "/api/admin/restore" {
         admin::MAX_RESTORE_BYTES
@@ -96,22 +102,51 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
             format!("request bodies are limited to {limit} bytes"),
         )
     };
-    match req.headers().typed_get::<ContentLength>() {
-        Some(ContentLength(len)) if len > limit as u64 => return Err(too_large().into()),
-        Some(_) => {}
-        None => {
-            let body = req
-                .take_body()
-                .into_bytes_limit(limit)
-                .await
-                .map_err(|e| match e {
-                    poem::error::ReadBodyError::PayloadTooLarge => too_large().into(),
-                    other => poem::Error::from(other),
-                })?;
-            req.set_body(body);
+    if let Some(ContentLength(len)) = req.headers().typed_get::<ContentLength>()
+        && len > limit as u64
+    {
+        return Err(too_large().into());
+    }
+    let body = req
+        .take_body()
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large().into(),
+            other => poem::Error::from(other),
+        })?;
+    let query_has_nul = req.uri().query().is_some_and(|q| {
+        q.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    });
+    if query_has_nul || json_has_nul(&body) {
+        return Err(
+            ApiError::bad_request("text must not contain NUL characters (\\u0000 or %00)").into(),
+        );
+    }
+    req.set_body(body);
+    Ok(next.call(req).await?.into_response())
+}
+
+/// Whether JSON text holds a NUL character: a `\u0000` escape (not an escaped backslash followed
+/// by `u0000`) or, though JSON forbids it, a raw NUL byte.
+fn json_has_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            0 => return true,
+            b'\\' if bytes.get(i + 1) == Some(&b'u') => {
+                if bytes.get(i + 2..i + 6) == Some(b"0000") {
+                    return true;
+                }
+                i += 2;
+            }
+            b'\\' => i += 2,
+            _ => i += 1,
         }
     }
-    Ok(next.call(req).await?.into_response())
+    false
 }
 
 #[derive(Tags)]
@@ -147,11 +182,43 @@ enum Tag {
 /// A bearer token (`Authorization: Bearer <JWT>`), checked before the handler runs.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
-struct BearerAuth(Claims);
+struct BearerAuth(Bearing);
 
-async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
+/// What a valid token says, and where it came from.
+struct Bearing {
+    claims: Claims,
+    ip: Option<String>,
+}
+
+/// Checks the token's signature, algorithm and expiry; a token that fails is recorded in the
+/// audit log (`auth.token_rejected`) before the 401.
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Bearing> {
     let state = req.data::<AppState>().ok_or_else(ApiError::internal)?;
-    Ok(state.tokens.verify(&bearer.token)?)
+    let ip = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string());
+    match state.tokens.verify(&bearer.token) {
+        Ok(claims) => Ok(Bearing { claims, ip }),
+        Err(refusal) => {
+            state
+                .record_refusal(token_rejected(ip, refusal.code, None, req.uri().path()))
+                .await;
+            Err(refusal.into())
+        }
+    }
+}
+
+/// The audit entry for a token that was refused.
+fn token_rejected(ip: Option<String>, reason: &str, user: Option<Id>, path: &str) -> NewEntry {
+    let path: String = path.chars().take(200).collect();
+    audit_entry(
+        None,
+        ip,
+        "auth.token_rejected",
+        user.map(|u| ("user", u.to_string())),
+        serde_json::json!({ "reason": reason, "path": path }),
+    )
 }
 
 /// `201 Created` with the new resource.
@@ -173,11 +240,64 @@ enum Done {
 impl AppState {
     /// The user a token speaks for; 401 when that account no longer exists.
     async fn caller(&self, auth: &BearerAuth) -> ApiResult<User> {
-        crate::store::users::get(&self.db, auth.0.sub)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized("unknown_user", "the token's account no longer exists")
-            })
+        let sub = auth.0.claims.sub;
+        match crate::store::users::get(&self.db, sub).await? {
+            Some(user) => Ok(user),
+            None => {
+                let entry = token_rejected(auth.0.ip.clone(), "unknown_user", Some(sub), "");
+                self.record_refusal(entry).await;
+                Err(ApiError::unauthorized(
+                    "unknown_user",
+                    "the token's account no longer exists",
+                ))
+            }
+        }
+    }
+
+    /// Records a refused request in the audit log. The refusal stands even when the record
+    /// cannot be written (a database outage must not turn a 401 or 429 into something else).
+    pub(crate) async fn record_refusal(&self, entry: NewEntry) {
+        let action = entry.action;
+        let written = async {
+            let mut tx = self.db.begin_write().await?;
+            crate::store::audit::record(&mut tx, entry).await?;
+            tx.commit().await
+        };
+        if let Err(error) = written.await {
+            tracing::warn!(%error, action, "cannot record a refused request in the audit log");
+        }
+    }
+
+    /// Records a request refused by a rate limit and returns the 429 to send.
+    pub(crate) async fn rate_limited(
+        &self,
+        ip: Option<String>,
+        endpoint: &'static str,
+        username: &str,
+        limited: Limited,
+    ) -> ApiError {
+        let secs = limited.retry_after_secs();
+        self.record_refusal(audit_entry(
+            None,
+            ip,
+            "auth.rate_limited",
+            None,
+            serde_json::json!({
+                "endpoint": endpoint,
+                "username": username,
+                "scope": limited.scope.as_str(),
+                "retry_after": secs,
+            }),
+        ))
+        .await;
+        let whom = match limited.scope {
+            crate::rate_limit::Scope::Username => "this username",
+            crate::rate_limit::Scope::Ip => "your address",
+        };
+        ApiError::too_many_requests(
+            format!("too many attempts for {whom}; try again in {secs} seconds"),
+            secs,
+        )
     }
 
     async fn admin(&self, auth: &BearerAuth) -> ApiResult<User> {
@@ -241,4 +361,25 @@ fn required(field: &str, value: String) -> ApiResult<String> {
         return Err(ApiError::invalid(format!("{field} must not be blank")));
     }
     Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_has_nul;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(json_has_nul(br#"{"a":"x\u0000y"}"#));
+        assert!(json_has_nul(br#"{"a\u0000":1}"#));
+        assert!(json_has_nul(b"{\"a\":\"\0\"}"));
+        assert!(
+            json_has_nul(br#"["\\\u0000"]"#),
+            "an escaped backslash, then a NUL"
+        );
+        assert!(
+            !json_has_nul(br#"{"a":"x\\u0000y"}"#),
+            "a backslash and the text u0000"
+        );
+        assert!(!json_has_nul(br#"{"a":"\u0001 \" \\"}"#));
+    }
 }

@@ -193,7 +193,8 @@ async fn issue(
 #[OpenApi(tag = "Tag::PasswordReset")]
 impl PasswordResetApi {
     /// Asks for a password reset token. Always 202 with the same body, whether or not the
-    /// account exists. The reference server has no mailer: the token is logged at info level
+    /// account exists; 429 `too_many_requests` with `Retry-After` after too many requests for the
+    /// username or from the client's address within the window. The reference server has no mailer: the token is logged at info level
     /// (tracing target `didhub_server::mail`) for the operator to deliver.
     #[oai(path = "/api/auth/password-reset/request", method = "post")]
     async fn request(
@@ -204,6 +205,11 @@ impl PasswordResetApi {
     ) -> ApiResult<Accepted> {
         let username = body.username.trim().to_lowercase();
         let ip = client_ip(remote);
+        if let Err(limited) = state.limits.reset_request(&username, ip.as_deref()) {
+            return Err(state
+                .rate_limited(ip, "password_reset_request", &username, limited)
+                .await);
+        }
         match users::get_by_username(&state.db, &username).await? {
             Some(user) => {
                 let (token, expires_at) =

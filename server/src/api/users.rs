@@ -10,10 +10,10 @@ use serde_json::json;
 use super::account::create_user;
 use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, change, client_ip, window};
 use crate::auth::{self, check_password_policy};
-use crate::db::Id;
+use crate::db::{Id, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::users::{NewUser, User, UserChanges, UserFilter};
-use crate::store::{Page, audit, users};
+use crate::store::{Page, audit, password_resets, users};
 
 pub struct UsersApi;
 
@@ -166,6 +166,7 @@ impl UsersApi {
         let mut tx = state.db.begin_write().await?;
         if let Some(hash) = new_hash {
             users::set_password(&mut tx, target.id, hash).await?;
+            password_resets::revoke_outstanding(&mut tx, target.id, Timestamp::now()).await?;
         }
         users::update(
             &mut tx,

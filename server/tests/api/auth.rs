@@ -58,7 +58,7 @@ backend_tests! {
             .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         let weak = register("robin".into(), "short").await
             .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-        assert!(weak.contains("at least 8"), "{weak}");
+        assert!(weak.contains("at least 10"), "{weak}");
         register("robin".into(), "robin-is-me").await
             .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     }

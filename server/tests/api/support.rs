@@ -1,20 +1,27 @@
 //! A server in process over a real database, and a client that speaks its JSON.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use didhub_migrations::Backend;
 use didhub_server::config::Config;
 use didhub_server::db::Id;
+use didhub_server::rate_limit::{ManualClock, RateLimitConfig, RateLimits};
 use didhub_server::{AppState, app};
 use poem::endpoint::BoxEndpoint;
 use poem::http::{Method, StatusCode};
 use poem::test::TestClient;
-use poem::{EndpointExt, Response};
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Addr, EndpointExt, Request, RequestParts, Response};
 use serde_json::{Value, json};
 
 pub const ADMIN: &str = "root";
 pub const ADMIN_PASSWORD: &str = "bootstrap-password-1";
 pub const SECRET: &str = "test-secret-test-secret-test-secret!";
+/// A request carrying this header reaches the API as if sent from that IP address (the test
+/// client has no peer address of its own).
+const CLIENT_IP: &str = "x-test-client-ip";
 
 /// Runs each test body once per backend, as `<backend>::<test name>`. PostgreSQL and MySQL run
 /// with the `containers` feature (`just test-all-dbs`).
@@ -60,6 +67,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
     pub text: String,
+    /// The `Retry-After` header, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 impl Reply {
@@ -114,11 +123,20 @@ impl TestApp {
         let config = Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
         let state = didhub_server::prepare(&config).await.unwrap();
         TestApp {
-            client: TestClient::new(app(state.clone()).boxed()),
+            client: client(state.clone()),
             state,
             config,
             _database: database,
         }
+    }
+
+    /// The same server with other rate limits, counting on a clock the test moves.
+    pub fn with_limits(mut self, limits: RateLimitConfig) -> (TestApp, ManualClock) {
+        let clock = ManualClock::default();
+        self.state.limits = Arc::new(RateLimits::new(&limits, Arc::new(clock.clone())));
+        self.config.rate_limit = limits;
+        self.client = client(self.state.clone());
+        (self, clock)
     }
 
     /// Sends a request with an optional bearer token and JSON body.
@@ -141,7 +159,35 @@ impl TestApp {
         token: Option<&str>,
         body: Option<(&str, Vec<u8>)>,
     ) -> Reply {
+        self.raw_from(None, method, path, token, body).await
+    }
+
+    /// A JSON request from the client address `ip`.
+    pub async fn call_from(
+        &self,
+        ip: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        self.raw_from(Some(ip), method, path, token, body).await
+    }
+
+    /// Sends raw bytes, optionally from the client address `ip`.
+    pub async fn raw_from(
+        &self,
+        ip: Option<&str>,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
         let mut request = self.client.request(method, path);
+        if let Some(ip) = ip {
+            request = request.header(CLIENT_IP, ip);
+        }
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
@@ -150,9 +196,19 @@ impl TestApp {
         }
         let response = request.send().await;
         let status = response.0.status();
+        let retry_after = response
+            .0
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
         let text = response.0.into_body().into_string().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, body, text }
+        Reply {
+            status,
+            body,
+            text,
+            retry_after,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -269,6 +325,36 @@ impl TestApp {
             .map(|e| e["action"].as_str().unwrap().to_owned())
             .collect()
     }
+}
+
+/// The application as the tests reach it: requests with [`CLIENT_IP`] come from that address.
+fn client(state: AppState) -> TestClient<BoxEndpoint<'static, Response>> {
+    let endpoint = app(state).before(|request: Request| async move {
+        let ip = request
+            .header(CLIENT_IP)
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        let Some(ip) = ip else {
+            return Ok(request);
+        };
+        let (parts, body) = request.into_parts();
+        let mut http = poem::http::Request::builder()
+            .method(parts.method)
+            .uri(parts.uri)
+            .version(parts.version)
+            .body(())
+            .unwrap();
+        *http.headers_mut() = parts.headers;
+        let (http, ()) = http.into_parts();
+        let remote = RemoteAddr(Addr::SocketAddr(SocketAddr::new(ip, 40000)));
+        let parts = RequestParts::from((
+            http,
+            LocalAddr::default(),
+            remote,
+            poem::http::uri::Scheme::HTTP,
+        ));
+        Ok(Request::from_parts(parts, body))
+    });
+    TestClient::new(endpoint.boxed())
 }
 
 pub fn password_of(username: &str) -> String {

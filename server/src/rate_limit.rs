@@ -1,0 +1,440 @@
+//! In-process rate limits against credential guessing: failed logins per username and per client
+//! IP, and password-reset requests per username and per client IP.
+//!
+//! Each limit is a sliding window: a key (a username, an IP address) may have at most `max`
+//! events within `window`; one more is refused with the time until the oldest of them leaves the
+//! window, which the API sends as `Retry-After`. Counters live in the server process, so they
+//! reset on restart and are not shared between processes; for one reference server that is the
+//! right trade (no table to write on every failure, nothing to clean up), and it keeps the limits
+//! working while the database is down.
+//!
+//! Events are reserved before the work they limit (`acquire`), under one lock, so concurrent
+//! attempts cannot all pass the check before any of them is counted; a login that then succeeds
+//! gives its reservation back (`release`). Unknown usernames are counted like known ones, so a
+//! 429 says nothing about which accounts exist.
+//!
+//! Time comes from a [`Clock`], so tests can move it instead of sleeping.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Where the limits read the time.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Instant;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock that stands still until told to move; for tests.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    start: Instant,
+    elapsed: Arc<Mutex<Duration>>,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock {
+            start: Instant::now(),
+            elapsed: Arc::default(),
+        }
+    }
+}
+
+impl ManualClock {
+    pub fn advance(&self, by: Duration) {
+        *self.elapsed.lock().unwrap_or_else(|e| e.into_inner()) += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.start + *self.elapsed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// At most `max` events per key within `window`; `max == 0` turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+/// The limits the server applies (config file key `rate_limit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// The window every limit counts in.
+    pub window: Duration,
+    /// Failed logins (and wrong current passwords) per username.
+    pub login_failures_per_username: u32,
+    /// Failed logins per client IP address.
+    pub login_failures_per_ip: u32,
+    /// Password-reset requests per username.
+    pub reset_requests_per_username: u32,
+    /// Password-reset requests per client IP address.
+    pub reset_requests_per_ip: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            window: Duration::from_secs(15 * 60),
+            login_failures_per_username: 5,
+            login_failures_per_ip: 20,
+            reset_requests_per_username: 3,
+            reset_requests_per_ip: 10,
+        }
+    }
+}
+
+/// Keys kept per limit before the oldest are forgotten, so a flood of distinct usernames cannot
+/// grow memory without bound.
+const MAX_KEYS: usize = 100_000;
+
+/// One limit and its counters.
+#[derive(Debug)]
+struct Limiter {
+    limit: Limit,
+    events: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl Limiter {
+    fn new(max: u32, window: Duration) -> Self {
+        Limiter {
+            limit: Limit { max, window },
+            events: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
+        // The map stays consistent whatever a panicking holder did.
+        self.events.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn off(&self) -> bool {
+        self.limit.max == 0
+    }
+
+    /// How long `key` must wait, if it is at its limit at `now`.
+    fn wait(&self, events: &mut VecDeque<Instant>, now: Instant) -> Option<Duration> {
+        while events
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= self.limit.window)
+        {
+            events.pop_front();
+        }
+        (events.len() >= self.limit.max as usize)
+            .then(|| (events[0] + self.limit.window).saturating_duration_since(now))
+    }
+
+    /// How long `key` must wait, if it is at its limit.
+    fn check(&self, key: &str, now: Instant) -> Option<Duration> {
+        if self.off() {
+            return None;
+        }
+        let mut map = self.lock();
+        let wait = map.get_mut(key).and_then(|events| self.wait(events, now));
+        if map.get(key).is_some_and(VecDeque::is_empty) {
+            map.remove(key);
+        }
+        wait
+    }
+
+    /// Counts one event for `key`, unless it is at its limit (then: how long to wait).
+    fn acquire(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        if self.off() {
+            return Ok(());
+        }
+        let mut map = self.lock();
+        if !map.contains_key(key) && map.len() >= MAX_KEYS {
+            self.make_room(&mut map, now);
+        }
+        let events = map.entry(key.to_owned()).or_default();
+        if let Some(wait) = self.wait(events, now) {
+            return Err(wait);
+        }
+        events.push_back(now);
+        Ok(())
+    }
+
+    /// Takes back the newest event of `key` (an attempt that turned out not to count).
+    fn release(&self, key: &str) {
+        let mut map = self.lock();
+        if let Some(events) = map.get_mut(key) {
+            events.pop_back();
+            if events.is_empty() {
+                map.remove(key);
+            }
+        }
+    }
+
+    fn clear(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    /// Forgets expired keys, then if need be the one whose newest event is oldest.
+    fn make_room(&self, map: &mut HashMap<String, VecDeque<Instant>>, now: Instant) {
+        let window = self.limit.window;
+        map.retain(|_, events| {
+            events
+                .back()
+                .is_some_and(|&t| now.saturating_duration_since(t) < window)
+        });
+        if map.len() >= MAX_KEYS {
+            let stalest = map
+                .iter()
+                .min_by_key(|(_, events)| events.back().copied())
+                .map(|(key, _)| key.clone());
+            if let Some(key) = stalest {
+                map.remove(&key);
+            }
+        }
+    }
+}
+
+/// Which counter refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Username,
+    Ip,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Username => "username",
+            Scope::Ip => "ip",
+        }
+    }
+}
+
+/// A refusal: which counter is full, and when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub scope: Scope,
+    pub retry_after: Duration,
+}
+
+impl Limited {
+    /// Whole seconds to wait, rounded up, at least 1 (for `Retry-After`).
+    pub fn retry_after_secs(&self) -> u64 {
+        let d = self.retry_after;
+        (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+    }
+}
+
+/// Every limit the server applies, and its clock.
+pub struct RateLimits {
+    clock: Arc<dyn Clock>,
+    login_user: Limiter,
+    login_ip: Limiter,
+    reset_user: Limiter,
+    reset_ip: Limiter,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("login_user", &self.login_user.limit)
+            .field("login_ip", &self.login_ip.limit)
+            .field("reset_user", &self.reset_user.limit)
+            .field("reset_ip", &self.reset_ip.limit)
+            .finish()
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits::new(&RateLimitConfig::default(), Arc::new(SystemClock))
+    }
+}
+
+impl RateLimits {
+    pub fn new(config: &RateLimitConfig, clock: Arc<dyn Clock>) -> Self {
+        let limiter = |max| Limiter::new(max, config.window);
+        RateLimits {
+            clock,
+            login_user: limiter(config.login_failures_per_username),
+            login_ip: limiter(config.login_failures_per_ip),
+            reset_user: limiter(config.reset_requests_per_username),
+            reset_ip: limiter(config.reset_requests_per_ip),
+        }
+    }
+
+    /// Reserves a password guess for `username` from `ip`: refused while either has had too
+    /// many failures. Follow with [`RateLimits::guess_succeeded`] when the password was right;
+    /// otherwise the reservation stays counted as a failure.
+    pub fn guess(&self, username: &str, ip: Option<&str>) -> Result<(), Limited> {
+        acquire_both(
+            self.clock.now(),
+            (&self.login_user, username),
+            ip.map(|ip| (&self.login_ip, ip)),
+        )
+    }
+
+    /// A right password: the username's failures are forgotten and this attempt is given back
+    /// to the IP. Nobody else's counters change.
+    pub fn guess_succeeded(&self, username: &str, ip: Option<&str>) {
+        self.login_user.clear(username);
+        if let Some(ip) = ip {
+            self.login_ip.release(ip);
+        }
+    }
+
+    /// A guess that was never judged (the database failed first): given back to both.
+    pub fn guess_void(&self, username: &str, ip: Option<&str>) {
+        self.login_user.release(username);
+        if let Some(ip) = ip {
+            self.login_ip.release(ip);
+        }
+    }
+
+    /// Whether `username` may try a password now, without counting anything.
+    pub fn guesses_allowed(&self, username: &str) -> Result<(), Limited> {
+        match self.login_user.check(username, self.clock.now()) {
+            Some(retry_after) => Err(Limited {
+                scope: Scope::Username,
+                retry_after,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a password-reset request for `username` from `ip`, unless either is at its limit.
+    pub fn reset_request(&self, username: &str, ip: Option<&str>) -> Result<(), Limited> {
+        acquire_both(
+            self.clock.now(),
+            (&self.reset_user, username),
+            ip.map(|ip| (&self.reset_ip, ip)),
+        )
+    }
+}
+
+/// Acquires the IP's limit, then the username's; neither is counted unless both allow it.
+fn acquire_both(
+    now: Instant,
+    (user_limiter, username): (&Limiter, &str),
+    ip: Option<(&Limiter, &str)>,
+) -> Result<(), Limited> {
+    if let Some((ip_limiter, ip)) = ip {
+        ip_limiter.acquire(ip, now).map_err(|retry_after| Limited {
+            scope: Scope::Ip,
+            retry_after,
+        })?;
+    }
+    user_limiter.acquire(username, now).map_err(|retry_after| {
+        if let Some((ip_limiter, ip)) = ip {
+            ip_limiter.release(ip);
+        }
+        Limited {
+            scope: Scope::Username,
+            retry_after,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn limits(per_user: u32, per_ip: u32) -> (RateLimits, ManualClock) {
+        let clock = ManualClock::default();
+        let config = RateLimitConfig {
+            window: MINUTE,
+            login_failures_per_username: per_user,
+            login_failures_per_ip: per_ip,
+            reset_requests_per_username: per_user,
+            reset_requests_per_ip: per_ip,
+        };
+        (RateLimits::new(&config, Arc::new(clock.clone())), clock)
+    }
+
+    #[test]
+    fn the_next_guess_after_the_limit_waits_for_the_oldest_to_leave_the_window() {
+        let (limits, clock) = limits(3, 100);
+        for _ in 0..3 {
+            limits.guess("robin", None).unwrap();
+            clock.advance(Duration::from_secs(10));
+        }
+        let refused = limits.guess("robin", None).unwrap_err();
+        assert_eq!(refused.scope, Scope::Username);
+        assert_eq!(refused.retry_after, Duration::from_secs(30));
+        assert_eq!(refused.retry_after_secs(), 30);
+        assert!(limits.guesses_allowed("robin").is_err());
+        clock.advance(Duration::from_secs(30));
+        limits.guess("robin", None).unwrap();
+        assert!(
+            limits.guess("robin", None).is_err(),
+            "two still in the window"
+        );
+    }
+
+    #[test]
+    fn a_right_password_forgets_only_that_users_failures() {
+        let (limits, _) = limits(2, 3);
+        limits.guess("robin", Some("10.0.0.1")).unwrap();
+        limits.guess("kim", Some("10.0.0.1")).unwrap();
+        limits.guess("robin", Some("10.0.0.1")).unwrap();
+        limits.guess_succeeded("robin", Some("10.0.0.1"));
+        limits.guesses_allowed("robin").unwrap();
+        // kim's failure is still there, and the IP keeps its two failures.
+        limits.guess("kim", Some("10.0.0.2")).unwrap();
+        assert_eq!(
+            limits.guess("kim", Some("10.0.0.2")).unwrap_err().scope,
+            Scope::Username
+        );
+        limits.guess("ann", Some("10.0.0.1")).unwrap();
+        let refused = limits.guess("bob", Some("10.0.0.1")).unwrap_err();
+        assert_eq!(refused.scope, Scope::Ip);
+    }
+
+    #[test]
+    fn a_refusal_by_one_counter_does_not_count_against_the_other() {
+        let (limits, _) = limits(1, 5);
+        limits.guess("robin", Some("10.0.0.1")).unwrap();
+        for _ in 0..10 {
+            assert_eq!(
+                limits.guess("robin", Some("10.0.0.1")).unwrap_err().scope,
+                Scope::Username
+            );
+        }
+        for user in ["a", "b", "c", "d"] {
+            limits.guess(user, Some("10.0.0.1")).unwrap();
+        }
+    }
+
+    #[test]
+    fn zero_turns_a_limit_off() {
+        let (limits, _) = limits(0, 0);
+        for _ in 0..100 {
+            limits.guess("robin", Some("10.0.0.1")).unwrap();
+            limits.reset_request("robin", Some("10.0.0.1")).unwrap();
+        }
+    }
+
+    #[test]
+    fn memory_is_bounded_by_forgetting_the_stalest_key() {
+        let limiter = Limiter::new(1, MINUTE);
+        let start = Instant::now();
+        for i in 0..MAX_KEYS + 10 {
+            limiter
+                .acquire(&format!("user{i}"), start + Duration::from_micros(i as u64))
+                .unwrap();
+        }
+        let map = limiter.lock();
+        assert_eq!(map.len(), MAX_KEYS);
+        assert!(!map.contains_key("user0"));
+        assert!(map.contains_key(&format!("user{}", MAX_KEYS + 9)));
+    }
+}
