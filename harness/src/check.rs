@@ -1,4 +1,4 @@
-//! `check`: integrity, the staircase and the data staircase on each requested backend, and
+//! `check`: integrity, the lock file, the staircase and the data staircase on each requested backend, and
 //! parity (of schemas, and of the fixtures' data) across them — what the CLI's `check` runs and
 //! what `just test-all-dbs` proves for DIDHub.
 
@@ -11,6 +11,7 @@ use crate::backend::{self, Kind};
 use crate::data::Fixture;
 use crate::data_staircase::{self, DataStairs};
 use crate::integrity;
+use crate::lock::{self, LOCK_FILE};
 use crate::migrations::MigrationSet;
 use crate::parity::{self, AllowList};
 use crate::schema::Schema;
@@ -49,6 +50,21 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
         let _ = writeln!(text, "ok   integrity: {integrity}");
     } else {
         fail(&mut text, format!("integrity:\n{integrity}"));
+    }
+
+    match lock::verify(&options.migrations) {
+        Ok(Some(report)) if report.is_ok() => {
+            let _ = writeln!(text, "ok   lock: {report}");
+        }
+        Ok(Some(report)) => fail(&mut text, format!("lock ({LOCK_FILE}):\n{report}")),
+        Ok(None) => {
+            let _ = writeln!(
+                text,
+                "skip lock: no {LOCK_FILE} in {} (didhub-harness lock writes it)",
+                options.migrations.display()
+            );
+        }
+        Err(e) => fail(&mut text, format!("lock: {e}")),
     }
 
     let fixtures = match &options.fixtures {

@@ -5,6 +5,7 @@
 //! databases and compares what they report.
 //!
 //! - [`integrity`]: the folders hold the same versions and names, and every up has a down.
+//! - [`lock`]: released migration files never change (a lock file of their sqlx checksums).
 //! - [`backend`]: SQLite files and PostgreSQL/MySQL containers (testcontainers), a fresh
 //!   database per caller, and introspection into one normalised [`schema::Schema`].
 //! - [`staircase`]: every migration applies, its down restores the previous schema exactly, and
@@ -25,10 +26,12 @@ pub mod data;
 pub mod data_staircase;
 pub mod images;
 pub mod integrity;
+pub mod lock;
 pub mod migrations;
 pub mod parity;
 pub mod plans;
 pub mod schema;
+pub mod sql;
 pub mod staircase;
 
 pub use backend::{Kind, Pool, TestDatabase};

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use didhub_harness::backend::Selection;
 use didhub_harness::check::{self, CheckOptions};
+use didhub_harness::lock::{self, Relock};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -33,6 +34,20 @@ enum Command {
         /// own migrations, none otherwise.
         #[arg(long)]
         fixtures: Option<PathBuf>,
+    },
+    /// Records the SHA-384 of every migration file in migrations.lock: adds new versions, and
+    /// refuses to rewrite a released (locked) file that changed unless told to.
+    Lock {
+        /// The folder that holds sqlite/, postgres/ and mysql/ (default: DIDHub's migrations).
+        #[arg(long)]
+        migrations: Option<PathBuf>,
+        /// Re-lock this version as it is now (`0014_add_pronouns` or `14`); only for a migration
+        /// that nobody has applied yet. Repeatable.
+        #[arg(long, value_name = "NAME")]
+        update: Vec<String>,
+        /// Re-lock every file as it is now.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -72,6 +87,23 @@ async fn main() -> ExitCode {
             } else {
                 println!("checks failed");
                 ExitCode::FAILURE
+            }
+        }
+        Command::Lock {
+            migrations,
+            update,
+            force,
+        } => {
+            let root = migrations.unwrap_or_else(|| check::didhub_defaults().0);
+            match lock::write(&root, &Relock { update, force }) {
+                Ok(written) => {
+                    println!("{written}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("{e}");
+                    ExitCode::FAILURE
+                }
             }
         }
     }

@@ -5,6 +5,7 @@ use std::process::Command;
 
 use didhub_harness::Kind;
 use didhub_harness::check::{self, CheckOptions};
+use didhub_harness::lock::Lock;
 use didhub_harness::parity::AllowList;
 
 /// A temporary copy of DIDHub's migration folders.
@@ -19,6 +20,14 @@ fn copy_of_migrations() -> tempfile::TempDir {
             std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
         }
     }
+    copy
+}
+
+/// A temporary copy of DIDHub's migration folders and their lock file.
+fn copy_of_locked_migrations() -> tempfile::TempDir {
+    let copy = copy_of_migrations();
+    let (source, _) = check::didhub_defaults();
+    std::fs::copy(Lock::path(&source), Lock::path(copy.path())).unwrap();
     copy
 }
 
@@ -165,6 +174,44 @@ async fn a_down_that_forgets_to_restore_the_usernames_is_named() {
         report.text.contains(r#""username":"Bea.Moss"}"#),
         "{}",
         report.text
+    );
+}
+
+#[tokio::test]
+async fn an_edited_released_migration_fails_check_and_lock_refuses_it() {
+    let copy = copy_of_locked_migrations();
+    edit(
+        copy.path(),
+        "mysql/0008_settings.up.sql",
+        "name       VARCHAR(100)",
+        "name       VARCHAR(120)",
+    );
+    let report = check(copy.path(), &[Kind::Sqlite]).await;
+    assert!(!report.ok);
+    assert!(
+        report.text.contains(
+            "FAIL lock (migrations.lock):\n- mysql/0008_settings.up.sql (version 8) changed after it was released"
+        ),
+        "{}",
+        report.text
+    );
+    assert!(
+        report.text.contains("make the change in a new migration"),
+        "{}",
+        report.text
+    );
+
+    let lock = Command::new(env!("CARGO_BIN_EXE_didhub-harness"))
+        .args(["lock", "--migrations"])
+        .arg(copy.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&lock.stdout);
+    assert!(!lock.status.success(), "{text}");
+    assert!(
+        text.contains("not rewriting released migrations")
+            && text.contains("mysql/0008_settings.up.sql (version 8) changed"),
+        "{text}"
     );
 }
 
