@@ -16,6 +16,7 @@ mod relationships;
 mod seed;
 mod service;
 mod settings;
+mod startup;
 mod system_requests;
 mod systems;
 mod users;
