@@ -5,6 +5,7 @@ use std::process::Command;
 
 use didhub_harness::Kind;
 use didhub_harness::check::{self, CheckOptions};
+use didhub_harness::lint;
 use didhub_harness::lock::Lock;
 use didhub_harness::parity::AllowList;
 
@@ -45,6 +46,7 @@ async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
         backends: backends.to_vec(),
         allow_list: None,
         fixtures: None,
+        lint_allow: Some(check::didhub_lint_allow()),
     })
     .await
 }
@@ -57,6 +59,7 @@ async fn didhubs_own_migrations_pass_on_sqlite() {
         backends: vec![Kind::Sqlite],
         allow_list: None,
         fixtures: Some(check::didhub_fixtures()),
+        lint_allow: Some(check::didhub_lint_allow()),
     })
     .await;
     assert!(report.ok, "{}", report.text);
@@ -138,6 +141,7 @@ async fn check_with_fixtures(root: &Path, backends: &[Kind]) -> check::CheckRepo
         backends: backends.to_vec(),
         allow_list: None,
         fixtures: Some(check::didhub_fixtures()),
+        lint_allow: Some(check::didhub_lint_allow()),
     })
     .await
 }
@@ -216,6 +220,156 @@ async fn an_edited_released_migration_fails_check_and_lock_refuses_it() {
 }
 
 #[test]
+fn didhubs_own_migrations_lint_clean_with_the_checked_in_allow_list() {
+    let (migrations, _) = check::didhub_defaults();
+    let allow = check::didhub_lint_allow();
+    let report = lint::run(&migrations, &Kind::ALL, Some(&allow)).unwrap();
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.notes, Vec::<String>::new());
+    // Every entry silences something (a stale one would fail), so the list is no larger than
+    // what the released files need.
+    let entries = lint::AllowList::load(&allow).unwrap().allow.len();
+    assert!(report.silenced >= entries, "{report}");
+}
+
+#[test]
+fn a_stale_lint_allow_list_entry_fails() {
+    let (migrations, _) = check::didhub_defaults();
+    let allow = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        allow.path(),
+        std::fs::read_to_string(check::didhub_lint_allow()).unwrap()
+            + "[[allow]]\nrule = \"ALL001\"\nfile = \"sqlite/0001_users.up.sql\"\nreason = \"drops nothing\"\n",
+    )
+    .unwrap();
+    let report = lint::run(&migrations, &Kind::ALL, Some(allow.path())).unwrap();
+    assert!(!report.is_ok());
+    assert_eq!(
+        report.to_string(),
+        "\n- stale lint allow-list entry: ALL001 in sqlite/0001_users.up.sql (drops nothing) \
+         silences nothing any more; remove it"
+    );
+}
+
+/// Runs the CLI; returns whether it succeeded, and its output.
+fn cli(args: &[&str], migrations: &Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_didhub-harness"))
+        .args(args)
+        .arg("--migrations")
+        .arg(migrations)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), text)
+}
+
+/// The workflow of docs/migrations.md, on a copy of DIDHub's migrations: scaffold, write,
+/// lint, check, lock; then the new migration is released like the others.
+#[test]
+fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
+    let copy = copy_of_locked_migrations();
+    let root = copy.path();
+    let (ok, text) = cli(&["new-migration", "AlterColour"], root);
+    assert!(
+        !ok && text.contains("\"AlterColour\" is not a migration name"),
+        "{text}"
+    );
+    let (ok, text) = cli(&["new-migration", "lowercase_usernames"], root);
+    assert!(
+        !ok && text
+            .contains("there is already a migration named lowercase_usernames: version 0013"),
+        "{text}"
+    );
+    let (ok, text) = cli(&["new-migration", "alter_colour"], root);
+    assert!(ok, "{text}");
+    assert!(
+        text.starts_with("created version 0014 (alter_colour):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("just check") && text.contains("-- lock"),
+        "{text}"
+    );
+
+    for (file, sql) in [
+        (
+            "sqlite/0014_alter_colour.up.sql",
+            "ALTER TABLE alters ADD COLUMN colour TEXT;\nCREATE INDEX idx_alters_colour ON alters (colour);\n",
+        ),
+        (
+            "sqlite/0014_alter_colour.down.sql",
+            "DROP INDEX idx_alters_colour;\nALTER TABLE alters DROP COLUMN colour;\n",
+        ),
+        (
+            "postgres/0014_alter_colour.up.sql",
+            "ALTER TABLE alters ADD COLUMN colour VARCHAR(7);\nCREATE INDEX idx_alters_colour ON alters (colour);\n",
+        ),
+        (
+            "postgres/0014_alter_colour.down.sql",
+            "DROP INDEX idx_alters_colour;\nALTER TABLE alters DROP COLUMN colour;\n",
+        ),
+        (
+            "mysql/0014_alter_colour.up.sql",
+            "ALTER TABLE alters ADD COLUMN colour VARCHAR(7) NULL;\nCREATE INDEX idx_alters_colour ON alters (colour);\n",
+        ),
+        (
+            "mysql/0014_alter_colour.down.sql",
+            "DROP INDEX idx_alters_colour ON alters;\nALTER TABLE alters DROP COLUMN colour;\n",
+        ),
+    ] {
+        std::fs::write(root.join(file), sql).unwrap();
+    }
+    let (ok, text) = cli(&["lint"], root);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "- postgres/0014_alter_colour.up.sql:2: PG001 CREATE INDEX without CONCURRENTLY"
+        ),
+        "{text}"
+    );
+    let postgres_up = root.join("postgres/0014_alter_colour.up.sql");
+    let sql = std::fs::read_to_string(&postgres_up).unwrap();
+    std::fs::write(
+        &postgres_up,
+        format!("-- lint: allow PG001 alters holds a few rows per system\n{sql}"),
+    )
+    .unwrap();
+    std::fs::copy(check::didhub_lint_allow(), root.join("lint-allow.toml")).unwrap();
+    let allow = root.join("lint-allow.toml");
+    let allow = allow.to_str().unwrap();
+    let (ok, text) = cli(&["lint", "--lint-allow", allow], root);
+    assert!(ok, "{text}");
+
+    let (ok, text) = cli(&["check", "--db", "sqlite", "--lint-allow", allow], root);
+    assert!(ok, "{text}");
+    assert!(text.contains("not locked yet: version 0014"), "{text}");
+    let (ok, text) = cli(&["lock"], root);
+    assert!(
+        ok && text.contains("added   sqlite/0014_alter_colour.up.sql"),
+        "{text}"
+    );
+    let (ok, text) = cli(&["check", "--db", "sqlite", "--lint-allow", allow], root);
+    assert!(
+        ok && text.contains("ok   lock: 84 released file(s) unchanged"),
+        "{text}"
+    );
+
+    // Released now: an edit is refused like any other.
+    std::fs::write(
+        root.join("sqlite/0014_alter_colour.down.sql"),
+        "SELECT 1;\n",
+    )
+    .unwrap();
+    let (ok, text) = cli(&["check", "--db", "sqlite", "--lint-allow", allow], root);
+    assert!(
+        !ok && text.contains(
+            "sqlite/0014_alter_colour.down.sql (version 14) changed after it was released"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_cli_exits_non_zero_and_says_why() {
     let copy = copy_of_migrations();
     std::fs::remove_file(copy.path().join("mysql/0002_systems.down.sql")).unwrap();
@@ -257,6 +411,7 @@ mod across_dialects {
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow),
             fixtures: Some(check::didhub_fixtures()),
+            lint_allow: Some(check::didhub_lint_allow()),
         })
         .await;
         assert!(report.ok, "{}", report.text);
@@ -347,6 +502,7 @@ mod across_dialects {
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow.path().to_path_buf()),
             fixtures: None,
+            lint_allow: Some(check::didhub_lint_allow()),
         })
         .await;
         assert!(!report.ok);
@@ -384,6 +540,7 @@ mod across_dialects {
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow),
             fixtures: None,
+            lint_allow: Some(check::didhub_lint_allow()),
         })
         .await;
         assert!(report.ok, "{}", report.text);
