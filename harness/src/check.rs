@@ -88,6 +88,10 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
 /// Only parity: walks the staircase on each backend for its schemas, then compares them.
 pub async fn parity(options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::default();
+    if options.backends.len() < 2 {
+        report.fail("parity compares two or more backends: use --db all");
+        return report;
+    }
     let walked = walk(options, None, &mut report).await;
     compare_backends(options, &walked, &mut report);
     report

@@ -370,6 +370,32 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
 }
 
 #[test]
+fn snapshot_prints_the_normalised_schema_at_a_version() {
+    let (migrations, _) = check::didhub_defaults();
+    let (ok, text) = cli(
+        &["snapshot", "--db", "sqlite", "--version", "2"],
+        &migrations,
+    );
+    assert!(ok, "{text}");
+    assert!(text.starts_with("== sqlite\ntable systems\n"), "{text}");
+    assert!(
+        text.contains("  foreign key fk_systems_user (user_id) -> users (id) on delete CASCADE"),
+        "{text}"
+    );
+    assert!(!text.contains("table alters"), "{text}");
+    let (ok, text) = cli(
+        &["snapshot", "--db", "sqlite", "--version", "99"],
+        &migrations,
+    );
+    assert!(!ok && text.contains("there is no version 99"), "{text}");
+    let (ok, text) = cli(&["parity", "--db", "sqlite"], &migrations);
+    assert!(
+        !ok && text.contains("parity compares two or more backends"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_cli_exits_non_zero_and_says_why() {
     let copy = copy_of_migrations();
     std::fs::remove_file(copy.path().join("mysql/0002_systems.down.sql")).unwrap();
@@ -422,6 +448,23 @@ mod across_dialects {
             ),
             "{}",
             report.text
+        );
+    }
+
+    #[test]
+    fn the_parity_command_compares_the_dialects() {
+        let copy = copy_of_migrations();
+        edit(
+            copy.path(),
+            "postgres/0003_alters.up.sql",
+            "name        VARCHAR(200)",
+            "name        VARCHAR(100)",
+        );
+        let (ok, text) = cli(&["parity"], copy.path());
+        assert!(!ok, "{text}");
+        assert!(
+            text.contains("drift: version 3: alters.name type: sqlite=text postgres=short_text(100) mysql=short_text(200)"),
+            "{text}"
         );
     }
 
