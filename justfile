@@ -43,6 +43,11 @@ bench db="all" sizes="10000,100000" *ARGS:
     DIDHUB_BENCH_DB={{db}} DIDHUB_BENCH_SIZES={{sizes}} cargo bench -p didhub-benches --features containers -- {{ARGS}}
     cargo run --release -p didhub-benches --bin bench-report
 
+# Concurrent writers through the HTTP API (`just load sqlite 30 64`): prints writes/s, latencies,
+# errors and lost rows per backend; exits non-zero on any error or lost row
+load db="all" seconds="30" writers="64":
+    cargo run --release -p didhub-benches --bin writers -- --db {{db}} --seconds {{seconds}} --writers {{writers}}
+
 # Build the local PostgreSQL 15 and MariaDB 10.11 images (Debian packages, no registry needed)
 images:
     bash fixtures/images/build.sh

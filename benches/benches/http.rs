@@ -10,13 +10,11 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use didhub_benches::{Settings, load};
-use didhub_server::api::{AppState, app};
+use didhub_benches::{Settings, load, serve};
+use didhub_server::api::AppState;
 use didhub_server::auth::Tokens;
 use didhub_server::store::Window;
 use didhub_server::store::alters::{self, AlterFilter};
-use poem::Server;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio::runtime::Runtime;
 
 /// The pool size the server runs with here.
@@ -81,21 +79,6 @@ fn http(c: &mut Criterion) {
         });
         group.finish();
     }
-}
-
-/// Serves the application on a free local port in the background; returns its base URL.
-async fn serve(state: AppState) -> String {
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .expect("local address");
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(app(state)));
-    format!("http://{addr}")
 }
 
 /// One GET, its body read in full.

@@ -83,11 +83,7 @@ async fn warm(db: &Db, pool_size: u32) {
 
 /// Takes a connection from the pool and gives it back.
 async fn acquire_release(db: &Db) {
-    match db {
-        Db::Sqlite(p, _) => drop(p.acquire().await.expect("acquire")),
-        Db::Postgres(p) => drop(p.acquire().await.expect("acquire")),
-        Db::MySql(p) => drop(p.acquire().await.expect("acquire")),
-    }
+    db.acquire_and_release().await.expect("acquire");
 }
 
 /// 64 tasks at once, each reading an alter, a page of a system's alters and a user, then

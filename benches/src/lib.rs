@@ -6,13 +6,43 @@
 //! - [`plans`]: explains every hot query there and says whether its documented index is used;
 //!   the plan tests assert it and `just plans` prints it.
 //! - [`settings`]: which backends and data sizes a benchmark run covers.
+//! - [`writers`]: many concurrent writers through the HTTP API, checked against the database
+//!   afterwards (`just load`).
 //!
 //! The criterion benches themselves are in `benches/` (`just bench`).
 
 pub mod load;
 pub mod plans;
 pub mod settings;
+pub mod writers;
+
+use didhub_harness::Kind;
+use didhub_migrations::Backend;
+use didhub_server::api::{AppState, app};
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
 
 pub use load::{Loaded, load};
 pub use plans::{PlanRow, plan_table, render};
 pub use settings::Settings;
+
+/// The harness's name for a backend.
+fn kind(backend: Backend) -> anyhow::Result<Kind> {
+    backend.name().parse().map_err(anyhow::Error::msg)
+}
+
+/// Serves the API over `state` on a free port of 127.0.0.1 (in a background task) and returns
+/// its base URL.
+pub async fn serve(state: AppState) -> String {
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .expect("local address");
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app(state)));
+    format!("http://{addr}")
+}

@@ -1,11 +1,13 @@
 //! A database on one backend, loaded with generated data and analysed.
 
 use anyhow::Context;
-use didhub_harness::{Kind, TestDatabase};
+use didhub_harness::TestDatabase;
 use didhub_migrations::Backend;
 use didhub_server::config::Config;
 use didhub_server::db::Db;
 use didhub_server::generate::{self, Generated, Size};
+
+use crate::kind;
 
 /// A backend with data loaded and analysed.
 pub struct Loaded {
@@ -74,10 +76,6 @@ impl Loaded {
         generate::analyze(&self.db).await?;
         Ok(())
     }
-}
-
-fn kind(backend: Backend) -> anyhow::Result<Kind> {
-    backend.name().parse().map_err(anyhow::Error::msg)
 }
 
 /// The server's own pool, configured as the server would be from `DIDHUB_DB`.

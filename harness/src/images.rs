@@ -123,17 +123,19 @@ pub fn require_docker(kind: Kind) -> Result<(), HarnessError> {
     }
 }
 
-/// Starts a server container and returns the host port its first port is published on.
+/// Starts a server container and returns the host port its first port is published on: `host_port`
+/// when given (it then stays the same across a stop and start), a free one otherwise.
 pub async fn start(
     kind: Kind,
     image: ServerImage,
     health: &str,
     choice: &ImageChoice,
+    host_port: Option<u16>,
 ) -> Result<(u16, String), HarnessError> {
     require_docker(kind)?;
     let reference = format!("{}:{}", image.name, image.tag);
     let port = image.ports[0];
-    let container = image
+    let mut request = image
         .with_health_check(
             Healthcheck::cmd_shell(health)
                 .with_interval(Duration::from_millis(250))
@@ -142,28 +144,29 @@ pub async fn start(
                 .with_start_period(Duration::from_secs(1)),
         )
         .with_label("didhub.harness.pid", std::process::id().to_string())
-        .with_startup_timeout(Duration::from_secs(120))
-        .start()
-        .await
-        .map_err(|e| {
-            let text = e.to_string();
-            let hint = if text.contains("pull")
-                || text.contains("No such image")
-                || text.contains("not found")
-            {
-                format!(
-                    " — the image is not available locally and cannot be pulled; run `just images` \
+        .with_startup_timeout(Duration::from_secs(120));
+    if let Some(host_port) = host_port {
+        request = request.with_mapped_port(host_port, port);
+    }
+    let container = request.start().await.map_err(|e| {
+        let text = e.to_string();
+        let hint = if text.contains("pull")
+            || text.contains("No such image")
+            || text.contains("not found")
+        {
+            format!(
+                " — the image is not available locally and cannot be pulled; run `just images` \
                      to build {}:{}, which the harness then uses",
-                    choice.local.0, choice.local.1
-                )
-            } else {
-                String::new()
-            };
-            HarnessError::Start {
-                backend: kind,
-                reason: format!("container {reference} did not start: {text}{hint}"),
-            }
-        })?;
+                choice.local.0, choice.local.1
+            )
+        } else {
+            String::new()
+        };
+        HarnessError::Start {
+            backend: kind,
+            reason: format!("container {reference} did not start: {text}{hint}"),
+        }
+    })?;
     let host_port = container
         .get_host_port_ipv4(port)
         .await
@@ -176,6 +179,56 @@ pub async fn start(
     // The container lives until the process ends; the reaper removes it then.
     std::mem::forget(container);
     Ok((host_port, id))
+}
+
+/// Runs `docker <args>`, feeding it `stdin`, and returns its standard output; a failure carries
+/// its standard error.
+pub async fn docker(
+    kind: Kind,
+    args: Vec<String>,
+    stdin: Vec<u8>,
+) -> Result<Vec<u8>, HarnessError> {
+    let failed = |reason: String| HarnessError::Start {
+        backend: kind,
+        reason,
+    };
+    let shown = format!("docker {}", args.join(" "));
+    let output = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut child = Command::new("docker")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut input = child.stdin.take().expect("piped stdin");
+        let writer = std::thread::spawn(move || input.write_all(&stdin));
+        let output = child.wait_with_output()?;
+        writer.join().expect("stdin writer")?;
+        Ok::<_, std::io::Error>(output)
+    })
+    .await
+    .expect("docker task")
+    .map_err(|e| failed(format!("{shown}: {e}")))?;
+    if !output.status.success() {
+        return Err(failed(format!(
+            "`{shown}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(output.stdout)
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port(kind: Kind) -> Result<u16, HarnessError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| HarnessError::Start {
+            backend: kind,
+            reason: format!("cannot find a free port: {e}"),
+        })
 }
 
 /// Spawns `sh` to wait for this process to end and then remove the container.

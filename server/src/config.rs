@@ -45,6 +45,9 @@ pub struct PoolConfig {
     pub acquire_timeout: Duration,
     /// How long startup waits for the first connection.
     pub connect_timeout: Duration,
+    /// How long one database call (a statement, BEGIN, COMMIT) may go unanswered before the
+    /// request is answered 503: a database that stops answering must not hang requests forever.
+    pub query_timeout: Duration,
 }
 
 impl Default for PoolConfig {
@@ -54,6 +57,7 @@ impl Default for PoolConfig {
             min_connections: 0,
             acquire_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            query_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -125,6 +129,8 @@ struct FileDatabase {
     acquire_timeout: Option<u64>,
     /// Seconds.
     connect_timeout: Option<u64>,
+    /// Seconds.
+    query_timeout: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,6 +252,7 @@ fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig,
         min_connections: file.min_connections.unwrap_or(defaults.min_connections),
         acquire_timeout: secs(file.acquire_timeout, defaults.acquire_timeout),
         connect_timeout: secs(file.connect_timeout, defaults.connect_timeout),
+        query_timeout: secs(file.query_timeout, defaults.query_timeout),
     };
 
     let (base, query) = match raw_url.split_once('?') {
@@ -273,6 +280,7 @@ fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig,
             "min_connections" => pool.min_connections = count()?,
             "acquire_timeout" => pool.acquire_timeout = Duration::from_secs(number()?),
             "connect_timeout" => pool.connect_timeout = Duration::from_secs(number()?),
+            "query_timeout" => pool.query_timeout = Duration::from_secs(number()?),
             _ => {
                 kept.append_pair(&key, &value);
             }
@@ -296,9 +304,12 @@ fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig,
             pool.min_connections, pool.max_connections
         )));
     }
-    if pool.acquire_timeout.is_zero() || pool.connect_timeout.is_zero() {
+    if pool.acquire_timeout.is_zero()
+        || pool.connect_timeout.is_zero()
+        || pool.query_timeout.is_zero()
+    {
         return Err(ConfigError::Invalid(
-            "acquire_timeout and connect_timeout must be positive".into(),
+            "acquire_timeout, connect_timeout and query_timeout must be positive".into(),
         ));
     }
     Ok(DatabaseConfig { url, backend, pool })
@@ -338,7 +349,7 @@ mod tests {
             None,
             &[(
                 "DATABASE_URL",
-                "postgres://u:p@h/db?sslmode=disable&max_connections=32&min_connections=2&acquire_timeout=3&connect_timeout=4",
+                "postgres://u:p@h/db?sslmode=disable&max_connections=32&min_connections=2&acquire_timeout=3&connect_timeout=4&query_timeout=5",
             )],
         )
         .unwrap();
@@ -351,6 +362,7 @@ mod tests {
                 min_connections: 2,
                 acquire_timeout: Duration::from_secs(3),
                 connect_timeout: Duration::from_secs(4),
+                query_timeout: Duration::from_secs(5),
             }
         );
     }
@@ -404,6 +416,7 @@ mod tests {
             )
             .contains("exceeds")
         );
+        assert!(err(None, &[("DIDHUB_DB", "sqlite://x?query_timeout=0")]).contains("positive"));
         assert!(err(None, &[("DIDHUB_DB", "oracle://x")]).contains("unsupported database URL"));
         assert!(err(None, &[("PORT", "http")]).contains("PORT"));
         assert!(err(None, &[("DIDHUB_SECRET", "short")]).contains("at least 32"));

@@ -135,7 +135,7 @@ impl ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            err if crate::db::is_unavailable(err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::unavailable()
             }

@@ -128,44 +128,88 @@ impl Server {
     /// returns its standard output; a failure carries its standard error. Used to run the
     /// server's own tools (`pg_dump`, `mysqldump`, …), whose versions match the server.
     pub async fn exec(&self, command: &[&str], stdin: Vec<u8>) -> Result<Vec<u8>, HarnessError> {
-        let failed = |reason: String| HarnessError::Start {
-            backend: self.kind,
-            reason,
-        };
-        let container = self.container.clone().ok_or_else(|| {
-            failed(format!(
-                "the {} server comes from {}, not a harness container, so its tools cannot be run",
-                self.kind, self.origin
-            ))
-        })?;
-        let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
-        let shown = command.join(" ");
-        let output = tokio::task::spawn_blocking(move || {
-            use std::io::Write as _;
-            let mut child = std::process::Command::new("docker")
-                .args(["exec", "-i", &container])
-                .args(&command)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()?;
-            let mut input = child.stdin.take().expect("piped stdin");
-            let writer = std::thread::spawn(move || input.write_all(&stdin));
-            let output = child.wait_with_output()?;
-            writer.join().expect("stdin writer")?;
-            Ok::<_, std::io::Error>(output)
+        let container = self.container_id()?;
+        let args = ["exec", "-i", container]
+            .iter()
+            .chain(command)
+            .map(|s| s.to_string())
+            .collect();
+        images::docker(self.kind, args, stdin).await
+    }
+
+    fn container_id(&self) -> Result<&str, HarnessError> {
+        self.container
+            .as_deref()
+            .ok_or_else(|| HarnessError::Start {
+                backend: self.kind,
+                reason: format!(
+                    "the {} server comes from {}, not a harness container",
+                    self.kind, self.origin
+                ),
+            })
+    }
+}
+
+/// A container backend's server of one's own, for tests that pause, stop and restart it while
+/// the shared server goes on serving every other test. Its data lives in the container rather
+/// than on a tmpfs, and its host port is fixed, so a stop and start keeps both the data and the
+/// URLs. It is removed when the process ends.
+#[derive(Debug)]
+pub struct Dedicated {
+    pub server: Server,
+}
+
+/// Starts a [`Dedicated`] server (always a container: `DIDHUB_TEST_*_URL` does not apply).
+pub async fn dedicated(kind: Kind) -> Result<Dedicated, HarnessError> {
+    let spec = match kind {
+        Kind::Sqlite => return Err(HarnessError::NoServer(kind)),
+        Kind::Postgres => postgres::spec(),
+        Kind::MySql => mysql::spec(),
+    };
+    let server = start_container(kind, spec, Placement::Dedicated).await?;
+    Ok(Dedicated { server })
+}
+
+impl Dedicated {
+    /// A fresh, empty database on this server.
+    pub async fn database(&self) -> Result<TestDatabase, HarnessError> {
+        Ok(TestDatabase {
+            kind: self.server.kind,
+            url: create_database(&self.server, None).await?,
+            _dir: None,
+        })
+    }
+
+    /// Freezes the server's processes: connections stay open and nothing answers.
+    pub async fn pause(&self) -> Result<(), HarnessError> {
+        self.docker("pause").await
+    }
+
+    pub async fn unpause(&self) -> Result<(), HarnessError> {
+        self.docker("unpause").await
+    }
+
+    /// Stops the server: open connections are closed and new ones refused.
+    pub async fn stop(&self) -> Result<(), HarnessError> {
+        self.docker("stop").await
+    }
+
+    /// Starts a stopped server again and waits until it takes connections.
+    pub async fn start(&self) -> Result<(), HarnessError> {
+        self.docker("start").await?;
+        let pool = images::retry(Duration::from_secs(60), || {
+            Pool::connect(self.server.kind, &self.server.admin_url)
         })
         .await
-        .expect("docker exec task")
-        .map_err(|e| failed(format!("docker exec {shown}: {e}")))?;
-        if !output.status.success() {
-            return Err(failed(format!(
-                "`{shown}` in the container failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            )));
-        }
-        Ok(output.stdout)
+        .map_err(|e| HarnessError::database(self.server.kind, e))?;
+        pool.close().await;
+        Ok(())
+    }
+
+    async fn docker(&self, verb: &str) -> Result<(), HarnessError> {
+        let id = self.server.container_id()?;
+        images::docker(self.server.kind, vec![verb.into(), id.into()], Vec::new()).await?;
+        Ok(())
     }
 }
 
@@ -187,7 +231,12 @@ pub async fn server(kind: Kind) -> Result<&'static Server, HarnessError> {
             Kind::Postgres => postgres::spec(),
             _ => mysql::spec(),
         };
-        let server = start(kind, spec).await?;
+        let server = match std::env::var(spec.url_variable) {
+            Ok(url) if !url.trim().is_empty() => {
+                connect_server(kind, &spec, url, spec.url_variable.to_owned(), None).await?
+            }
+            _ => start_container(kind, spec, Placement::Shared).await?,
+        };
         eprintln!(
             "harness: {kind} is {} ({}), ready in {:.1} s",
             server.version,
@@ -205,6 +254,9 @@ pub(super) struct ServerSpec {
     url_variable: &'static str,
     choice: &'static ImageChoice,
     image: fn(String, String) -> ServerImage,
+    /// Server arguments that trade durability for speed (no fsync, no binary log): a shared
+    /// test server's data lives on a tmpfs anyway.
+    fast: &'static [&'static str],
     /// The health check command run inside the container.
     health: String,
     /// The administrator URL for the published port.
@@ -212,19 +264,46 @@ pub(super) struct ServerSpec {
     version_sql: &'static str,
 }
 
-/// Finds (`DIDHUB_TEST_<BACKEND>_URL`) or starts the server, waits until it takes connections and
-/// asks its version.
-async fn start(kind: Kind, spec: ServerSpec) -> Result<Server, HarnessError> {
-    let (admin_url, origin, container) = match std::env::var(spec.url_variable) {
-        Ok(url) if !url.trim().is_empty() => (url, spec.url_variable.to_owned(), None),
-        _ => {
-            let (name, tag) = spec.choice.resolve(kind)?;
-            let origin = format!("container {name}:{tag}");
-            let (port, container) =
-                images::start(kind, (spec.image)(name, tag), &spec.health, spec.choice).await?;
-            ((spec.admin_url)(port), origin, Some(container))
+/// How a container is placed: shared by every test (data on tmpfs, durability off, any free port)
+/// or dedicated to one test that stops and starts it (data in the container, durable, a fixed
+/// port).
+enum Placement {
+    Shared,
+    Dedicated,
+}
+
+/// Starts the server's container.
+async fn start_container(
+    kind: Kind,
+    spec: ServerSpec,
+    placement: Placement,
+) -> Result<Server, HarnessError> {
+    let (name, tag) = spec.choice.resolve(kind)?;
+    let origin = format!("container {name}:{tag}");
+    let mut image = (spec.image)(name, tag);
+    let host_port = match placement {
+        Placement::Shared => {
+            image.cmd.extend(spec.fast.iter().map(|s| s.to_string()));
+            None
+        }
+        Placement::Dedicated => {
+            image.mounts.clear();
+            Some(images::free_port(kind)?)
         }
     };
+    let (port, container) =
+        images::start(kind, image, &spec.health, spec.choice, host_port).await?;
+    connect_server(kind, &spec, (spec.admin_url)(port), origin, Some(container)).await
+}
+
+/// Waits until the server takes connections and asks its version.
+async fn connect_server(
+    kind: Kind,
+    spec: &ServerSpec,
+    admin_url: String,
+    origin: String,
+    container: Option<String>,
+) -> Result<Server, HarnessError> {
     let pool = images::retry(Duration::from_secs(30), || Pool::connect(kind, &admin_url))
         .await
         .map_err(|e| HarnessError::Start {

@@ -30,8 +30,6 @@ pub(super) fn spec() -> ServerSpec {
             env: vec![("MYSQL_ROOT_PASSWORD".into(), PASSWORD.into())],
             mounts: vec![Mount::tmpfs_mount("/var/lib/mysql")],
             cmd: [
-                "--skip-log-bin",
-                "--innodb-flush-log-at-trx-commit=0",
                 "--character-set-server=utf8mb4",
                 "--collation-server=utf8mb4_unicode_ci",
             ]
@@ -39,6 +37,7 @@ pub(super) fn spec() -> ServerSpec {
             .to_vec(),
             ports: vec![ContainerPort::Tcp(3306)],
         },
+        fast: &["--skip-log-bin", "--innodb-flush-log-at-trx-commit=0"],
         // TCP only answers once the real server runs (the init server has no networking).
         health: format!(
             "mariadb-admin ping -h 127.0.0.1 --protocol=tcp -uroot -p{PASSWORD} --silent \

@@ -25,18 +25,17 @@ pub(super) fn spec() -> ServerSpec {
             tag,
             env: vec![("POSTGRES_PASSWORD".into(), PASSWORD.into())],
             mounts: vec![Mount::tmpfs_mount("/var/lib/postgresql/data")],
-            cmd: [
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ]
-            .map(String::from)
-            .to_vec(),
+            cmd: Vec::new(),
             ports: vec![ContainerPort::Tcp(5432)],
         },
+        fast: &[
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ],
         health: "pg_isready -h 127.0.0.1 -p 5432 -U postgres -q".to_owned(),
         admin_url: |port| format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"),
         version_sql: "SELECT version()",

@@ -60,20 +60,66 @@ trait Dialect: Database {
     fn plan_text(rows: Vec<Self::Row>) -> Result<String, sqlx::Error>;
 }
 
-/// A connection pool on one backend.
+/// A connection pool on one backend, and how long a database call may go unanswered.
+///
+/// Every call — a statement, BEGIN, COMMIT — is bounded by `query_timeout` (BEGIN also by the
+/// time to get a connection, `acquire_timeout`). A database that stops answering (paused, cut off
+/// by the network) then makes requests fail as unavailable (503) instead of hanging; the
+/// abandoned connection is tested before sqlx reuses it, and an abandoned transaction never
+/// commits.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub struct Db {
+    pool: Pool,
+    limits: Limits,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
     Sqlite(SqlitePool, sqlite::Writers),
     Postgres(PgPool),
     MySql(MySqlPool),
 }
 
-/// An open write transaction; dropped without [`Tx::commit`], it rolls back.
-pub enum Tx {
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    acquire: Duration,
+    query: Duration,
+}
+
+/// An open transaction; dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    inner: TxInner,
+    query_timeout: Duration,
+}
+
+enum TxInner {
     /// On SQLite a write transaction holds the writers' turn until it ends.
     Sqlite(Transaction<'static, Sqlite>, Option<sqlite::Turn>),
     Postgres(Transaction<'static, Postgres>),
     MySql(Transaction<'static, MySql>),
+}
+
+/// Whether `err` means the database cannot serve right now — it does not answer, is shutting
+/// down or restarting, speaks garbage, has no connection left, or kept a lock past the timeout —
+/// rather than that
+/// the request or the server is wrong. The API answers these with 503; each backend module knows
+/// its own codes.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        // What a half-open port answers while a server stops or starts (a proxy that accepts and
+        // hangs up: "unexpected response from SSLRequest").
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            sqlite::unavailable(db.as_ref())
+                || postgres::unavailable(db.as_ref())
+                || mysql::unavailable(db.as_ref())
+        }
+        _ => false,
+    }
 }
 
 /// Failing to get a usable database at startup.
@@ -296,7 +342,12 @@ impl Stmt {
 
 /// Something statements can run on: a pool, or the connection of an open transaction.
 /// Get one with [`Db::conn`] or [`Tx::conn`].
-pub enum Conn<'a> {
+pub struct Conn<'a> {
+    target: Target<'a>,
+    query_timeout: Duration,
+}
+
+enum Target<'a> {
     SqlitePool(&'a SqlitePool),
     SqliteTx(&'a mut sqlx::SqliteConnection),
     PostgresPool(&'a PgPool),
@@ -305,36 +356,65 @@ pub enum Conn<'a> {
     MySqlTx(&'a mut sqlx::MySqlConnection),
 }
 
-/// Runs `$body` with `$exec` bound to the native executor and `$DB` naming its sqlx database.
+/// Runs `$body` with `$exec` bound to the native executor and `$DB` naming its sqlx database,
+/// within the connection's `query_timeout`.
 macro_rules! dispatch {
-    ($conn:expr, |$exec:ident, $DB:ident| $body:expr) => {
-        match $conn {
-            Conn::SqlitePool($exec) => {
-                type $DB = Sqlite;
-                $body
+    ($conn:expr, |$exec:ident, $DB:ident| $body:expr) => {{
+        let Conn {
+            target,
+            query_timeout,
+        } = $conn;
+        within(query_timeout, async move {
+            match target {
+                Target::SqlitePool($exec) => {
+                    type $DB = Sqlite;
+                    $body
+                }
+                Target::SqliteTx($exec) => {
+                    type $DB = Sqlite;
+                    $body
+                }
+                Target::PostgresPool($exec) => {
+                    type $DB = Postgres;
+                    $body
+                }
+                Target::PostgresTx($exec) => {
+                    type $DB = Postgres;
+                    $body
+                }
+                Target::MySqlPool($exec) => {
+                    type $DB = MySql;
+                    $body
+                }
+                Target::MySqlTx($exec) => {
+                    type $DB = MySql;
+                    $body
+                }
             }
-            Conn::SqliteTx($exec) => {
-                type $DB = Sqlite;
-                $body
-            }
-            Conn::PostgresPool($exec) => {
-                type $DB = Postgres;
-                $body
-            }
-            Conn::PostgresTx($exec) => {
-                type $DB = Postgres;
-                $body
-            }
-            Conn::MySqlPool($exec) => {
-                type $DB = MySql;
-                $body
-            }
-            Conn::MySqlTx($exec) => {
-                type $DB = MySql;
-                $body
-            }
-        }
-    };
+        })
+        .await
+    }};
+}
+
+/// Runs one database call, or fails as unavailable when the database does not answer within
+/// `limit`. A call abandoned here leaves its transaction uncommitted; sqlx tests the connection
+/// before using it again.
+async fn within<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(no_answer(limit)))
+}
+
+/// The error for a database that did not answer in time: an I/O timeout, which the API answers
+/// with 503.
+fn no_answer(limit: Duration) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("the database did not answer within {limit:?}"),
+    ))
 }
 
 /// Prepares a statement for one dialect: `(sql, arguments)`, ready for sqlx's `*_with` functions.
@@ -426,18 +506,24 @@ impl Db {
         let backend = config.backend;
         let connecting = async {
             Ok(match backend {
-                Backend::Sqlite => Db::Sqlite(
+                Backend::Sqlite => Pool::Sqlite(
                     sqlite::connect(&config.url, &config.pool).await?,
-                    sqlite::Writers::default(),
+                    sqlite::Writers::new(config.pool.acquire_timeout),
                 ),
                 Backend::Postgres => {
-                    Db::Postgres(postgres::connect(&config.url, &config.pool).await?)
+                    Pool::Postgres(postgres::connect(&config.url, &config.pool).await?)
                 }
-                Backend::MySql => Db::MySql(mysql::connect(&config.url, &config.pool).await?),
+                Backend::MySql => Pool::MySql(mysql::connect(&config.url, &config.pool).await?),
             })
         };
         match tokio::time::timeout(config.pool.connect_timeout, connecting).await {
-            Ok(result) => result,
+            Ok(result) => result.map(|pool| Db {
+                pool,
+                limits: Limits {
+                    acquire: config.pool.acquire_timeout,
+                    query: config.pool.query_timeout,
+                },
+            }),
             Err(_) => Err(ConnectError::Timeout {
                 backend,
                 after: config.pool.connect_timeout,
@@ -446,10 +532,10 @@ impl Db {
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite(..) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
-            Db::MySql(_) => Backend::MySql,
+        match self.pool {
+            Pool::Sqlite(..) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+            Pool::MySql(_) => Backend::MySql,
         }
     }
 
@@ -457,20 +543,20 @@ impl Db {
     /// [`didhub_migrations::preflight`]).
     pub async fn preflight(&self) -> Result<(), didhub_migrations::PreflightFailed> {
         let backend = self.backend();
-        match self {
-            Db::Sqlite(p, _) => didhub_migrations::preflight(backend, p).await,
-            Db::Postgres(p) => didhub_migrations::preflight(backend, p).await,
-            Db::MySql(p) => didhub_migrations::preflight(backend, p).await,
+        match &self.pool {
+            Pool::Sqlite(p, _) => didhub_migrations::preflight(backend, p).await,
+            Pool::Postgres(p) => didhub_migrations::preflight(backend, p).await,
+            Pool::MySql(p) => didhub_migrations::preflight(backend, p).await,
         }
     }
 
     /// Applies every pending migration of this backend.
     pub async fn migrate(&self) -> Result<(), MigrationFailed> {
         let backend = self.backend();
-        match self {
-            Db::Sqlite(p, _) => didhub_migrations::migrate_up(backend, p, None).await,
-            Db::Postgres(p) => didhub_migrations::migrate_up(backend, p, None).await,
-            Db::MySql(p) => didhub_migrations::migrate_up(backend, p, None).await,
+        match &self.pool {
+            Pool::Sqlite(p, _) => didhub_migrations::migrate_up(backend, p, None).await,
+            Pool::Postgres(p) => didhub_migrations::migrate_up(backend, p, None).await,
+            Pool::MySql(p) => didhub_migrations::migrate_up(backend, p, None).await,
         }
     }
 
@@ -505,39 +591,77 @@ impl Db {
 
     /// Opens a transaction for writing.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match self {
-            Db::Sqlite(p, writers) => {
+        let inner = match &self.pool {
+            Pool::Sqlite(p, writers) => {
                 let turn = writers.wait().await?;
-                Tx::Sqlite(p.begin_with(Sqlite::BEGIN_WRITE).await?, Some(turn))
+                TxInner::Sqlite(self.begin(p, Sqlite::BEGIN_WRITE).await?, Some(turn))
             }
-            Db::Postgres(p) => Tx::Postgres(p.begin_with(Postgres::BEGIN_WRITE).await?),
-            Db::MySql(p) => Tx::MySql(p.begin_with(MySql::BEGIN_WRITE).await?),
-        })
+            Pool::Postgres(p) => TxInner::Postgres(self.begin(p, Postgres::BEGIN_WRITE).await?),
+            Pool::MySql(p) => TxInner::MySql(self.begin(p, MySql::BEGIN_WRITE).await?),
+        };
+        Ok(self.tx(inner))
     }
 
     /// Opens a read-only transaction: every read in it sees the same snapshot of the data.
     pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match self {
-            Db::Sqlite(p, _) => Tx::Sqlite(p.begin_with(Sqlite::BEGIN_READ).await?, None),
-            Db::Postgres(p) => Tx::Postgres(p.begin_with(Postgres::BEGIN_READ).await?),
-            Db::MySql(p) => Tx::MySql(p.begin_with(MySql::BEGIN_READ).await?),
-        })
+        let inner = match &self.pool {
+            Pool::Sqlite(p, _) => TxInner::Sqlite(self.begin(p, Sqlite::BEGIN_READ).await?, None),
+            Pool::Postgres(p) => TxInner::Postgres(self.begin(p, Postgres::BEGIN_READ).await?),
+            Pool::MySql(p) => TxInner::MySql(self.begin(p, MySql::BEGIN_READ).await?),
+        };
+        Ok(self.tx(inner))
+    }
+
+    /// A connection from the pool and `statement` on it, within the time to get a connection
+    /// plus `query_timeout`.
+    async fn begin<DB: Database>(
+        &self,
+        pool: &sqlx::Pool<DB>,
+        statement: &'static str,
+    ) -> Result<Transaction<'static, DB>, sqlx::Error> {
+        within(
+            self.limits.acquire + self.limits.query,
+            pool.begin_with(statement),
+        )
+        .await
+    }
+
+    fn tx(&self, inner: TxInner) -> Tx {
+        Tx {
+            inner,
+            query_timeout: self.limits.query,
+        }
+    }
+
+    /// Takes a connection from the pool and gives it back: what every statement on the pool
+    /// pays before it runs (the pool benchmark measures it).
+    pub async fn acquire_and_release(&self) -> Result<(), sqlx::Error> {
+        match &self.pool {
+            Pool::Sqlite(p, _) => drop(p.acquire().await?),
+            Pool::Postgres(p) => drop(p.acquire().await?),
+            Pool::MySql(p) => drop(p.acquire().await?),
+        }
+        Ok(())
     }
 
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite(p, _) => p.close().await,
-            Db::Postgres(p) => p.close().await,
-            Db::MySql(p) => p.close().await,
+        match &self.pool {
+            Pool::Sqlite(p, _) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+            Pool::MySql(p) => p.close().await,
         }
     }
 
     /// Statements on the pool.
     pub fn conn(&self) -> Conn<'_> {
-        match self {
-            Db::Sqlite(p, _) => Conn::SqlitePool(p),
-            Db::Postgres(p) => Conn::PostgresPool(p),
-            Db::MySql(p) => Conn::MySqlPool(p),
+        let target = match &self.pool {
+            Pool::Sqlite(p, _) => Target::SqlitePool(p),
+            Pool::Postgres(p) => Target::PostgresPool(p),
+            Pool::MySql(p) => Target::MySqlPool(p),
+        };
+        Conn {
+            target,
+            query_timeout: self.limits.query,
         }
     }
 }
@@ -552,8 +676,12 @@ impl Tx {
         columns: &[&'static str],
         rows: Vec<Vec<Arg>>,
     ) -> Result<u64, sqlx::Error> {
-        if let Tx::Postgres(tx) = self {
-            return postgres::copy_in(tx, table, columns, rows).await;
+        if let TxInner::Postgres(tx) = &mut self.inner {
+            return within(
+                self.query_timeout,
+                postgres::copy_in(tx, table, columns, rows),
+            )
+            .await;
         }
         let mut inserted = 0;
         let mut rows = rows.into_iter().peekable();
@@ -579,18 +707,25 @@ impl Tx {
 
     /// Statements inside the transaction.
     pub fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Tx::Sqlite(tx, _) => Conn::SqliteTx(tx),
-            Tx::Postgres(tx) => Conn::PostgresTx(tx),
-            Tx::MySql(tx) => Conn::MySqlTx(tx),
+        let target = match &mut self.inner {
+            TxInner::Sqlite(tx, _) => Target::SqliteTx(tx),
+            TxInner::Postgres(tx) => Target::PostgresTx(tx),
+            TxInner::MySql(tx) => Target::MySqlTx(tx),
+        };
+        Conn {
+            target,
+            query_timeout: self.query_timeout,
         }
     }
 
+    /// Commits, within `query_timeout`. A commit that times out has an unknown outcome on the
+    /// server side — it is atomic either way — and the caller gets 503.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(tx, _turn) => tx.commit().await,
-            Tx::Postgres(tx) => tx.commit().await,
-            Tx::MySql(tx) => tx.commit().await,
+        let limit = self.query_timeout;
+        match self.inner {
+            TxInner::Sqlite(tx, _turn) => within(limit, tx.commit()).await,
+            TxInner::Postgres(tx) => within(limit, tx.commit()).await,
+            TxInner::MySql(tx) => within(limit, tx.commit()).await,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlRow};
+use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlRow};
 use sqlx::{MySql, Row};
 
 use super::{ConnectError, Dialect, pool_options};
@@ -18,6 +18,13 @@ impl Dialect for MySql {
     fn plan_text(rows: Vec<MySqlRow>) -> Result<String, sqlx::Error> {
         rows.first().ok_or(sqlx::Error::RowNotFound)?.try_get(0)
     }
+}
+
+/// ER_CON_COUNT_ERROR (1040, no connection left), ER_SERVER_SHUTDOWN (1053), ER_LOCK_WAIT_TIMEOUT
+/// (1205, a lock kept past `innodb_lock_wait_timeout`) and MariaDB's ER_CONNECTION_KILLED (1927).
+pub(super) fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
+    err.try_downcast_ref::<MySqlDatabaseError>()
+        .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1205 | 1927))
 }
 
 pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<MySqlPool, ConnectError> {

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::str::FromStr;
 
 use chrono::SecondsFormat;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgRow};
 use sqlx::{Postgres, Row};
 
 use super::{Arg, ConnectError, Dialect, pool_options};
@@ -42,6 +42,15 @@ impl Dialect for Postgres {
         }
         Cow::Owned(out)
     }
+}
+
+/// SQLSTATE class 08 (connection exception), 57P01–57P03 (the server is shutting down, crashed
+/// or is starting) and 53300 (no connection slot left).
+pub(super) fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
+    err.try_downcast_ref::<PgDatabaseError>().is_some_and(|e| {
+        let code = e.code();
+        code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+    })
 }
 
 pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<PgPool, ConnectError> {

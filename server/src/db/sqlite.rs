@@ -12,8 +12,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::error::DatabaseError as _;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteError, SqliteJournalMode, SqlitePool, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -22,12 +23,13 @@ use super::{ConnectError, Dialect, pool_options};
 use crate::config::PoolConfig;
 use didhub_migrations::Backend;
 
-/// How long a writer waits for the write lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The queue of this process's writers (first come, first served).
-#[derive(Clone, Debug, Default)]
-pub struct Writers(Arc<Mutex<()>>);
+/// The queue of this process's writers (first come, first served), and how long a writer waits
+/// for its turn.
+#[derive(Clone, Debug)]
+pub struct Writers {
+    queue: Arc<Mutex<()>>,
+    patience: Duration,
+}
 
 /// A writer's turn: held for the life of its transaction.
 #[derive(Debug)]
@@ -36,10 +38,18 @@ pub struct Turn {
 }
 
 impl Writers {
-    /// Waits for this writer's turn, as long as the busy timeout; then fails as a pool timeout
-    /// would (503 to an HTTP client).
+    /// Writers who wait up to `patience` (the pool's `acquire_timeout`) for their turn.
+    pub(super) fn new(patience: Duration) -> Writers {
+        Writers {
+            queue: Arc::default(),
+            patience,
+        }
+    }
+
+    /// Waits for this writer's turn, as long as `patience`; then fails as a pool timeout would
+    /// (503 to an HTTP client).
     pub(super) async fn wait(&self) -> Result<Turn, sqlx::Error> {
-        tokio::time::timeout(BUSY_TIMEOUT, self.0.clone().lock_owned())
+        tokio::time::timeout(self.patience, self.queue.clone().lock_owned())
             .await
             .map(|guard| Turn { _guard: guard })
             .map_err(|_| sqlx::Error::PoolTimedOut)
@@ -59,6 +69,17 @@ impl Dialect for Sqlite {
     }
 }
 
+/// `SQLITE_BUSY` or `SQLITE_LOCKED` (any extended code): another process kept the write lock
+/// past the busy timeout.
+pub(super) fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
+    const BUSY: i32 = 5;
+    const LOCKED: i32 = 6;
+    err.try_downcast_ref::<SqliteError>()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, BUSY | LOCKED))
+}
+
 pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<SqlitePool, ConnectError> {
     let error = |source| ConnectError::Connect {
         backend: Backend::Sqlite,
@@ -69,7 +90,7 @@ pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<SqlitePool, 
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(BUSY_TIMEOUT)
+        .busy_timeout(pool.acquire_timeout)
         .foreign_keys(true);
     if let Some(dir) = options
         .get_filename()

@@ -9,6 +9,7 @@ mod auth;
 mod backup;
 mod bulk;
 mod copy;
+mod faults;
 mod groups;
 mod native_backup;
 mod password_reset;

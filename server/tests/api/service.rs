@@ -207,4 +207,50 @@ mod sqlite_concurrency {
             "the next writer did not get its turn"
         );
     }
+
+    /// A write transaction that reads before it writes, while another process writes to the same
+    /// file: the write lock is taken at BEGIN, so the other process waits for it, and the
+    /// transaction's own write cannot meet "database is locked" (with a deferred BEGIN another
+    /// writer commits in between and the upgrade fails with SQLITE_BUSY_SNAPSHOT).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_that_reads_first_keeps_the_write_lock() {
+        use didhub_server::db::{Stmt, Timestamp};
+        let app = TestApp::start(Backend::Sqlite).await;
+        let setting = |name: &'static str| {
+            Stmt::new("INSERT INTO settings (name, value, updated_at) VALUES (?, '1', ?)")
+                .bind(name)
+                .bind(Timestamp::now())
+        };
+        let mut tx = app.state.db.begin_write().await.unwrap();
+        tx.conn()
+            .fetch_int(Stmt::new("SELECT COUNT(*) FROM settings"))
+            .await
+            .unwrap();
+        let url = app.config.database.url.clone();
+        let other = tokio::spawn(async move {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("INSERT INTO settings (name, value, updated_at) VALUES ('other', '1', '')")
+                .execute(&mut conn)
+                .await
+                .map(drop)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !other.is_finished(),
+            "the other process wrote inside the transaction"
+        );
+        tx.conn().execute(setting("mine")).await.unwrap();
+        tx.commit().await.unwrap();
+        other.await.unwrap().unwrap();
+        let count = app
+            .state
+            .db
+            .conn()
+            .fetch_int(Stmt::new(
+                "SELECT COUNT(*) FROM settings WHERE name IN ('mine', 'other')",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(count, 2);
+    }
 }

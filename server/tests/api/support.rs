@@ -99,8 +99,14 @@ impl TestApp {
         let database = didhub_harness::TestDatabase::migrated(kind, "didhub", backend.migrator())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        TestApp::over(database, "").await
+    }
+
+    /// The server over `database` (migrated here if it is not yet), with `pool_parameters`
+    /// (`?query_timeout=2…`) added to its URL.
+    pub async fn over(database: didhub_harness::TestDatabase, pool_parameters: &str) -> TestApp {
         let env: HashMap<&str, String> = HashMap::from([
-            ("DIDHUB_DB", database.url.clone()),
+            ("DIDHUB_DB", format!("{}{pool_parameters}", database.url)),
             ("DIDHUB_SECRET", SECRET.to_owned()),
             ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.to_owned()),
             ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),

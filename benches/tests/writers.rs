@@ -1,0 +1,50 @@
+//! 64 concurrent writers through the HTTP API on each backend: no error (SQLite's "database is
+//! locked" among them) and no acknowledged write lost. `DIDHUB_LOAD_SECONDS` sets how long they
+//! write (default 10 s; `just load` runs 30 s and prints the figures).
+
+use std::time::Duration;
+
+use didhub_benches::writers::{Options, run};
+use didhub_migrations::Backend;
+
+fn options() -> Options {
+    let seconds = std::env::var("DIDHUB_LOAD_SECONDS")
+        .ok()
+        .map(|s| s.parse().expect("DIDHUB_LOAD_SECONDS: a number of seconds"))
+        .unwrap_or(10);
+    Options {
+        writers: 64,
+        duration: Duration::from_secs(seconds),
+    }
+}
+
+/// One backend at a time: the figures are printed, and two loads at once would share the cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn writers_lose_nothing(backend: Backend) {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let report = run(backend, options())
+        .await
+        .unwrap_or_else(|e| panic!("{backend}: {e:#}"));
+    eprint!("{}", report.render());
+    assert!(report.acknowledged > 0, "{backend}: nothing was written");
+    assert_eq!(report.error_count(), 0, "{backend}: {}", report.render());
+    assert!(report.lost.is_empty(), "{backend}: {}", report.render());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_writers_lose_nothing() {
+    writers_lose_nothing(Backend::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_writers_lose_nothing() {
+    writers_lose_nothing(Backend::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_writers_lose_nothing() {
+    writers_lose_nothing(Backend::MySql).await;
+}

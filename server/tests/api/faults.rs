@@ -1,0 +1,482 @@
+//! Faults: the database goes away while the server runs, or is not there when it starts.
+//!
+//! While the database cannot answer, every request that needs it gets 503 with the API's error
+//! body; once it is back the server serves again without a restart; and no write is lost or half
+//! applied: every write answered 201 is there, and every alter there has its audit entry (the two
+//! are written in one transaction). The container backends are paused (connections stay open,
+//! nothing answers) and stopped (connections are closed, new ones refused) on a server of the
+//! test's own; SQLite's equivalent is another process holding the write lock.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use didhub_migrations::Backend;
+use didhub_server::db::{Stmt, Timestamp, is_unavailable};
+use didhub_server::error::ApiError;
+use poem::http::StatusCode;
+use serde_json::json;
+
+use crate::support::TestApp;
+
+/// Timeouts short enough that an outage shows within a couple of seconds.
+const IMPATIENT: &str = "?acquire_timeout=2&query_timeout=2";
+
+#[cfg(feature = "containers")]
+mod containers {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use didhub_harness::backend::{Dedicated, dedicated};
+    use didhub_harness::{Kind, TestDatabase};
+    use didhub_server::db::Id;
+
+    use super::*;
+
+    /// One write attempted during the test, and what the server answered.
+    struct Attempt {
+        name: String,
+        status: StatusCode,
+        code: String,
+    }
+
+    /// Alters are created by `WRITERS` tasks in a loop until `stop` is set.
+    const WRITERS: usize = 4;
+
+    fn writers(
+        app: &Arc<TestApp>,
+        token: &str,
+        system: Id,
+        stop: &Arc<AtomicBool>,
+    ) -> Vec<tokio::task::JoinHandle<Vec<Attempt>>> {
+        (0..WRITERS)
+            .map(|w| {
+                let (app, token, stop) = (app.clone(), token.to_owned(), stop.clone());
+                tokio::spawn(async move {
+                    let mut attempts = Vec::new();
+                    for n in 0.. {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let name = format!("w{w}-{n}");
+                        let reply = app
+                            .post(
+                                "/api/alters",
+                                &token,
+                                json!({ "system_id": system, "name": name }),
+                            )
+                            .await;
+                        attempts.push(Attempt {
+                            name,
+                            status: reply.status,
+                            code: reply.body["code"].as_str().unwrap_or_default().to_owned(),
+                        });
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    attempts
+                })
+            })
+            .collect()
+    }
+
+    /// Waits until `/health` answers 200 again.
+    async fn until_healthy(app: &TestApp) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let reply = app
+                .call(poem::http::Method::GET, "/health", None, None)
+                .await;
+            if reply.status == StatusCode::OK {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not recover after the database came back: {}",
+                reply.text
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// While the database is away, the health check and reads and writes get 503 with a body
+    /// that says so.
+    async fn assert_unavailable(app: &TestApp, token: &str, alter: Id) {
+        let health = app
+            .call(poem::http::Method::GET, "/health", None, None)
+            .await;
+        let message = health.expect_error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
+        assert!(message.contains("database"), "{message}");
+        app.get(&format!("/api/alters/{alter}"), token)
+            .await
+            .expect_error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
+    }
+
+    /// Every write answered 201 is in the database; every alter in the database has its audit
+    /// entry; every answer was 201 or 503.
+    async fn assert_nothing_lost(app: &TestApp, attempts: &[Attempt]) {
+        let stored: Vec<(Id, String)> = app
+            .state
+            .db
+            .conn()
+            .fetch_all(Stmt::new("SELECT id, name FROM alters"))
+            .await
+            .unwrap();
+        let audited: Vec<(Option<String>,)> = app
+            .state
+            .db
+            .conn()
+            .fetch_all(Stmt::new(
+                "SELECT entity_id FROM audit_logs WHERE action = 'alter.create'",
+            ))
+            .await
+            .unwrap();
+        let audited: std::collections::HashSet<String> =
+            audited.into_iter().filter_map(|(e,)| e).collect();
+        let names: std::collections::HashSet<&str> =
+            stored.iter().map(|(_, n)| n.as_str()).collect();
+        for attempt in attempts {
+            assert!(
+                matches!(
+                    attempt.status,
+                    StatusCode::CREATED | StatusCode::SERVICE_UNAVAILABLE
+                ),
+                "{}: answered {} {}",
+                attempt.name,
+                attempt.status,
+                attempt.code
+            );
+            if attempt.status == StatusCode::SERVICE_UNAVAILABLE {
+                assert_eq!(attempt.code, "database_unavailable", "{}", attempt.name);
+            }
+            if attempt.status == StatusCode::CREATED {
+                assert!(
+                    names.contains(attempt.name.as_str()),
+                    "{} was answered 201 but is not stored",
+                    attempt.name
+                );
+            }
+        }
+        for (id, name) in &stored {
+            assert!(
+                audited.contains(&id.to_string()),
+                "alter {name} is stored without its audit entry: half applied"
+            );
+        }
+        assert_eq!(
+            stored.len(),
+            audited.len(),
+            "audit entries without their alter"
+        );
+    }
+
+    /// Runs writers through an outage made by `away` and ended by `back`, and checks what the
+    /// server answered during and after it.
+    async fn outage<Away, Back>(app: TestApp, away: Away, back: Back)
+    where
+        Away: AsyncFnOnce(),
+        Back: AsyncFnOnce(),
+    {
+        let app = Arc::new(app);
+        let (_, token) = app.approved_user("writer").await;
+        let system = app.system(&token, "Outage").await;
+        let before = app.alter(&token, system, "before").await;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = writers(&app, &token, system, &stop);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        away().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_unavailable(&app, &token, before).await;
+        back().await;
+        until_healthy(&app).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut attempts = Vec::new();
+        for task in tasks {
+            attempts.extend(task.await.unwrap());
+        }
+
+        let refused = attempts
+            .iter()
+            .filter(|a| a.status == StatusCode::SERVICE_UNAVAILABLE)
+            .count();
+        assert!(refused > 0, "no write met the outage");
+        let last = attempts
+            .iter()
+            .rev()
+            .find(|a| a.name.starts_with("w0-"))
+            .unwrap();
+        assert_eq!(
+            last.status,
+            StatusCode::CREATED,
+            "writes after the recovery must succeed"
+        );
+        app.get(&format!("/api/alters/{before}"), &token)
+            .await
+            .expect(StatusCode::OK);
+        let after = app.alter(&token, system, "after").await;
+        assert_ne!(after, before);
+        assert_nothing_lost(&app, &attempts).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_call_abandoned_after_the_query_timeout() {
+        let database = TestDatabase::create(Kind::Postgres).await.unwrap();
+        abandoned_after_the_query_timeout(database).await;
+    }
+
+    #[tokio::test]
+    async fn mysql_call_abandoned_after_the_query_timeout() {
+        let database = TestDatabase::create(Kind::MySql).await.unwrap();
+        abandoned_after_the_query_timeout(database).await;
+    }
+
+    async fn app_on(kind: Kind) -> (Dedicated, TestApp) {
+        let server = dedicated(kind).await.unwrap_or_else(|e| panic!("{e}"));
+        let database = server.database().await.unwrap_or_else(|e| panic!("{e}"));
+        let app = TestApp::over(database, IMPATIENT).await;
+        (server, app)
+    }
+
+    async fn paused(kind: Kind) {
+        let (server, app) = app_on(kind).await;
+        outage(
+            app,
+            async || server.pause().await.unwrap(),
+            async || server.unpause().await.unwrap(),
+        )
+        .await;
+    }
+
+    async fn stopped(kind: Kind) {
+        let (server, app) = app_on(kind).await;
+        outage(
+            app,
+            async || server.stop().await.unwrap(),
+            async || server.start().await.unwrap(),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn postgres_paused() {
+        paused(Kind::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_stopped() {
+        stopped(Kind::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn mysql_paused() {
+        paused(Kind::MySql).await;
+    }
+
+    #[tokio::test]
+    async fn mysql_stopped() {
+        stopped(Kind::MySql).await;
+    }
+}
+
+/// A database call that goes unanswered is abandoned after `query_timeout` as unavailable (503),
+/// the transaction it was in never commits, and the pool serves the next call.
+async fn abandoned_after_the_query_timeout(database: didhub_harness::TestDatabase) {
+    let app = TestApp::over(database, "?query_timeout=1").await;
+    let db = &app.state.db;
+    let slow = match db.backend() {
+        Backend::Postgres => "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_sleep(30)",
+        Backend::MySql => "SELECT CAST(SLEEP(30) AS SIGNED)",
+        // Counting to a billion takes SQLite far longer than a second.
+        Backend::Sqlite => {
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000000000) \
+             SELECT COUNT(*) FROM c"
+        }
+    };
+    let mut tx = db.begin_write().await.unwrap();
+    tx.conn()
+        .execute(
+            Stmt::new("INSERT INTO settings (name, value, updated_at) VALUES ('abandoned', ?, ?)")
+                .bind(json!(1))
+                .bind(Timestamp::now()),
+        )
+        .await
+        .unwrap();
+    let err = tx.conn().fetch_int(Stmt::new(slow)).await.unwrap_err();
+    assert!(is_unavailable(&err), "{err}");
+    assert!(
+        err.to_string().contains("did not answer within 1s"),
+        "{err}"
+    );
+    assert_eq!(ApiError::from(err).status, StatusCode::SERVICE_UNAVAILABLE);
+    drop(tx);
+    let left = db
+        .conn()
+        .fetch_int(Stmt::new(
+            "SELECT COUNT(*) FROM settings WHERE name = 'abandoned'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the abandoned transaction committed");
+}
+
+#[tokio::test]
+async fn sqlite_call_abandoned_after_the_query_timeout() {
+    let database = didhub_harness::TestDatabase::create(didhub_harness::Kind::Sqlite)
+        .await
+        .unwrap();
+    abandoned_after_the_query_timeout(database).await;
+}
+
+/// SQLite's outage: another process takes the write lock and keeps it past the busy timeout.
+/// Writes get 503 (not "database is locked" as a 500), reads go on (WAL), and once the lock is
+/// released writes succeed again.
+#[tokio::test]
+async fn sqlite_write_lock_held_by_another_process() {
+    let database = didhub_harness::TestDatabase::create(didhub_harness::Kind::Sqlite)
+        .await
+        .unwrap();
+    let path = database.url.trim_start_matches("sqlite://").to_owned();
+    let app = TestApp::over(database, IMPATIENT).await;
+    let (_, token) = app.approved_user("writer").await;
+    let system = app.system(&token, "Locked").await;
+    let before = app.alter(&token, system, "before").await;
+
+    let mut other = sqlite3(&path);
+    let stdin = other.stdin.as_mut().unwrap();
+    use std::io::Write as _;
+    writeln!(stdin, "BEGIN IMMEDIATE; SELECT 'locked';").unwrap();
+    stdin.flush().unwrap();
+    wait_for_line(&mut other, "locked");
+
+    app.post(
+        "/api/alters",
+        &token,
+        json!({ "system_id": system, "name": "while locked" }),
+    )
+    .await
+    .expect_error(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
+    app.get(&format!("/api/alters/{before}"), &token)
+        .await
+        .expect(StatusCode::OK);
+
+    let stdin = other.stdin.as_mut().unwrap();
+    writeln!(stdin, "ROLLBACK;").unwrap();
+    drop(other.stdin.take());
+    assert!(other.wait().unwrap().success());
+    let after = app.alter(&token, system, "after").await;
+    let page = app
+        .get(&format!("/api/alters?system_id={system}"), &token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(crate::support::names(&page), ["after", "before"]);
+    assert_ne!(after, before);
+}
+
+/// The `sqlite3` shell on `path`, reading statements from a pipe.
+fn sqlite3(path: &str) -> std::process::Child {
+    Command::new("sqlite3")
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 (CI installs it; apt-get install sqlite3)")
+}
+
+fn wait_for_line(child: &mut std::process::Child, expected: &str) {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), expected);
+}
+
+/// How the server binary ends when its database cannot be reached at startup.
+struct Startup {
+    success: bool,
+    stderr: String,
+}
+
+/// Starts `didhub-server` on `url` and waits for it to give up. It must end on its own: it is
+/// killed, and the test fails, if it is still running after a minute.
+fn start_server(url: &str) -> Startup {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_didhub-server"))
+        .env("DIDHUB_DB", url)
+        .env("PORT", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("didhub-server still waits for {url} after a minute");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    Startup {
+        success: status.success(),
+        stderr,
+    }
+}
+
+/// Nothing listens on the port: the server exits non-zero with the backend and the reason.
+#[test]
+fn startup_against_a_refusing_database_fails_with_the_reason() {
+    for (backend, scheme) in [("postgres", "postgres"), ("mysql", "mysql")] {
+        let port = didhub_harness::images::free_port(didhub_harness::Kind::Postgres).unwrap();
+        let ended = start_server(&format!(
+            "{scheme}://u:p@127.0.0.1:{port}/didhub?connect_timeout=2&acquire_timeout=1"
+        ));
+        assert!(
+            !ended.success,
+            "{backend}: the server started without a database"
+        );
+        assert!(
+            ended
+                .stderr
+                .contains(&format!("cannot connect to the {backend} database")),
+            "{backend}: {}",
+            ended.stderr
+        );
+    }
+}
+
+/// Something accepts the connection and never answers (a hung or firewalled server): the server
+/// gives up after `connect_timeout` and says so.
+#[test]
+fn startup_against_a_silent_database_gives_up_after_the_connect_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    for backend in ["postgres", "mysql"] {
+        let ended = start_server(&format!(
+            "{backend}://u:p@127.0.0.1:{port}/didhub?connect_timeout=2"
+        ));
+        assert!(
+            !ended.success,
+            "{backend}: the server started without a database"
+        );
+        assert!(
+            ended.stderr.contains(&format!(
+                "cannot connect to the {backend} database: no answer within 2s (connect_timeout)"
+            )),
+            "{backend}: {}",
+            ended.stderr
+        );
+    }
+    drop(silent);
+}
