@@ -25,9 +25,13 @@ test:
 test-all-dbs: lint
     INSTA_UPDATE=no cargo test --workspace --all-features
 
-# Integrity, staircase and parity of the migrations (`--db sqlite|postgres|mysql|all`)
+# Integrity, lock file, lint, staircase and parity of the migrations (`--db sqlite|postgres|mysql|all`)
 check *ARGS="--db all":
     cargo run -p didhub-harness -- check {{ARGS}}
+
+# Scaffold the next migration: NNNN_NAME.{up,down}.sql in sqlite/, postgres/ and mysql/
+new-migration NAME:
+    cargo run -q -p didhub-harness -- new-migration "{{NAME}}"
 
 # Print how each backend executes the hot queries (`--db sqlite|postgres|mysql|all --alters N`)
 plans *ARGS="--db all":

@@ -1,9 +1,9 @@
-//! `check`: integrity, the staircase and the data staircase on each requested backend, and
+//! `check`: integrity, the lock file, the lint, the staircase and the data staircase on each requested backend, and
 //! parity (of schemas, and of the fixtures' data) across them — what the CLI's `check` runs and
 //! what `just test-all-dbs` proves for DIDHub.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,6 +11,8 @@ use crate::backend::{self, Kind};
 use crate::data::Fixture;
 use crate::data_staircase::{self, DataStairs};
 use crate::integrity;
+use crate::lint;
+use crate::lock::{self, LOCK_FILE};
 use crate::migrations::MigrationSet;
 use crate::parity::{self, AllowList};
 use crate::schema::Schema;
@@ -26,47 +28,119 @@ pub struct CheckOptions {
     pub allow_list: Option<PathBuf>,
     /// The data fixtures folder (`vNNNN/<table>.json`); none skips the data staircase.
     pub fixtures: Option<PathBuf>,
+    /// The lint allow-list for released files; none means only in-file comments silence.
+    pub lint_allow: Option<PathBuf>,
 }
 
 /// The findings, readable as text; `ok` when nothing failed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CheckReport {
     pub ok: bool,
     pub text: String,
 }
 
-/// Runs every check and reports all failures, not only the first.
-pub async fn run(options: &CheckOptions) -> CheckReport {
-    let mut text = String::new();
-    let mut ok = true;
-    let mut fail = |text: &mut String, line: String| {
-        ok = false;
-        let _ = writeln!(text, "FAIL {line}");
-    };
+impl Default for CheckReport {
+    fn default() -> Self {
+        CheckReport {
+            ok: true,
+            text: String::new(),
+        }
+    }
+}
 
-    let integrity = integrity::check_folders(&options.migrations);
-    if integrity.is_ok() {
-        let _ = writeln!(text, "ok   integrity: {integrity}");
-    } else {
-        fail(&mut text, format!("integrity:\n{integrity}"));
+impl CheckReport {
+    fn pass(&mut self, line: impl fmt::Display) {
+        let _ = writeln!(self.text, "ok   {line}");
     }
 
+    fn skip(&mut self, line: impl fmt::Display) {
+        let _ = writeln!(self.text, "skip {line}");
+    }
+
+    fn fail(&mut self, line: impl fmt::Display) {
+        self.ok = false;
+        let _ = writeln!(self.text, "FAIL {line}");
+    }
+}
+
+/// Runs every check and reports all failures, not only the first.
+pub async fn run(options: &CheckOptions) -> CheckReport {
+    let mut report = CheckReport::default();
+    static_checks(options, &mut report);
     let fixtures = match &options.fixtures {
         Some(dir) => match Fixture::load_all(dir) {
             Ok(fixtures) => Some(fixtures),
             Err(e) => {
-                fail(&mut text, format!("data fixtures: {e}"));
+                report.fail(format!("data fixtures: {e}"));
                 None
             }
         },
         None => {
-            let _ = writeln!(text, "skip data staircase: no fixtures folder was given");
+            report.skip("data staircase: no fixtures folder was given");
             None
         }
     };
+    let walked = walk(options, fixtures.as_deref(), &mut report).await;
+    compare_backends(options, &walked, &mut report);
+    report
+}
 
-    let mut schemas: BTreeMap<i64, BTreeMap<Kind, Schema>> = BTreeMap::new();
-    let mut data: Vec<DataStairs> = Vec::new();
+/// Only parity: walks the staircase on each backend for its schemas, then compares them.
+pub async fn parity(options: &CheckOptions) -> CheckReport {
+    let mut report = CheckReport::default();
+    if options.backends.len() < 2 {
+        report.fail("parity compares two or more backends: use --db all");
+        return report;
+    }
+    let walked = walk(options, None, &mut report).await;
+    compare_backends(options, &walked, &mut report);
+    report
+}
+
+/// What needs no database: the folders, the lock file and the lint.
+fn static_checks(options: &CheckOptions, report: &mut CheckReport) {
+    let integrity = integrity::check_folders(&options.migrations);
+    if integrity.is_ok() {
+        report.pass(format!("integrity: {integrity}"));
+    } else {
+        report.fail(format!("integrity:\n{integrity}"));
+    }
+
+    match lock::verify(&options.migrations) {
+        Ok(Some(lock)) if lock.is_ok() => report.pass(format!("lock: {lock}")),
+        Ok(Some(lock)) => report.fail(format!("lock ({LOCK_FILE}):\n{lock}")),
+        Ok(None) => report.skip(format!(
+            "lock: no {LOCK_FILE} in {} (didhub-harness lock writes it)",
+            options.migrations.display()
+        )),
+        Err(e) => report.fail(format!("lock: {e}")),
+    }
+
+    match lint::run(
+        &options.migrations,
+        &options.backends,
+        options.lint_allow.as_deref(),
+    ) {
+        Ok(lint) if lint.is_ok() => report.pass(format!("lint: {lint}")),
+        Ok(lint) => report.fail(format!("lint:{lint}")),
+        Err(e) => report.fail(format!("lint: {e}")),
+    }
+}
+
+/// The schemas and data each backend went through.
+#[derive(Default)]
+struct Walked {
+    schemas: BTreeMap<i64, BTreeMap<Kind, Schema>>,
+    data: Vec<DataStairs>,
+}
+
+/// The staircase (and, with fixtures, the data staircase) on each requested backend.
+async fn walk(
+    options: &CheckOptions,
+    fixtures: Option<&[Fixture]>,
+    report: &mut CheckReport,
+) -> Walked {
+    let mut walked = Walked::default();
     for &kind in &options.backends {
         let started = Instant::now();
         let outcome = async {
@@ -82,38 +156,47 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
                 .map(|s| format!("{} ({})", s.version, s.origin))
                 .unwrap_or_default(),
         };
-        match outcome {
-            Ok((set, stairs)) => {
-                let _ = writeln!(
-                    text,
-                    "ok   {kind}: {} migrations up, down and up again in {:.1} s on {server}",
-                    set.versions().len(),
-                    started.elapsed().as_secs_f64()
-                );
-                for (version, schema) in stairs.steps {
-                    schemas.entry(version).or_default().insert(kind, schema);
-                }
-                if let Some(fixtures) = &fixtures {
-                    let started = Instant::now();
-                    match data_staircase::walk(&set, fixtures).await {
-                        Ok(stairs) => {
-                            let _ = writeln!(
-                                text,
-                                "ok   {kind}: data staircase: {} in {:.1} s",
-                                stairs.summary(fixtures),
-                                started.elapsed().as_secs_f64()
-                            );
-                            data.push(stairs);
-                        }
-                        Err(e) => fail(&mut text, format!("{e}")),
-                    }
-                }
+        let (set, stairs) = match outcome {
+            Ok(walked) => walked,
+            Err(e) => {
+                report.fail(e);
+                continue;
             }
-            Err(e) => fail(&mut text, format!("{e}")),
+        };
+        report.pass(format!(
+            "{kind}: {} migrations up, down and up again in {:.1} s on {server}",
+            set.versions().len(),
+            started.elapsed().as_secs_f64()
+        ));
+        for (version, schema) in stairs.steps {
+            walked
+                .schemas
+                .entry(version)
+                .or_default()
+                .insert(kind, schema);
+        }
+        if let Some(fixtures) = fixtures {
+            let started = Instant::now();
+            match data_staircase::walk(&set, fixtures).await {
+                Ok(stairs) => {
+                    report.pass(format!(
+                        "{kind}: data staircase: {} in {:.1} s",
+                        stairs.summary(fixtures),
+                        started.elapsed().as_secs_f64()
+                    ));
+                    walked.data.push(stairs);
+                }
+                Err(e) => report.fail(e),
+            }
         }
     }
+    walked
+}
 
-    if schemas
+/// Parity of the schemas, and of the fixtures' data, across the backends that walked.
+fn compare_backends(options: &CheckOptions, walked: &Walked, report: &mut CheckReport) {
+    if walked
+        .schemas
         .values()
         .next()
         .is_some_and(|by_kind| by_kind.len() >= 2)
@@ -124,41 +207,41 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
         };
         match allow {
             Ok(allow) => {
-                let report = parity::check(&schemas, &allow);
-                if report.is_ok() {
-                    let _ = writeln!(text, "ok   parity: {report}");
+                let parity = parity::check(&walked.schemas, &allow);
+                if parity.is_ok() {
+                    report.pass(format!("parity: {parity}"));
                 } else {
-                    fail(&mut text, format!("parity:\n{report}"));
+                    report.fail(format!("parity:\n{parity}"));
                 }
             }
-            Err(e) => fail(&mut text, format!("parity allow-list: {e}")),
+            Err(e) => report.fail(format!("parity allow-list: {e}")),
         }
     } else {
-        let _ = writeln!(
-            text,
-            "skip parity: it compares two or more backends that walked the staircase"
-        );
+        report.skip("parity: it compares two or more backends that walked the staircase");
     }
-    if data.len() >= 2 {
-        let drift = data_staircase::compare_backends(&data);
-        let kinds: Vec<&str> = data.iter().map(|d| d.kind.name()).collect();
+    if walked.data.len() >= 2 {
+        let drift = data_staircase::compare_backends(&walked.data);
+        let kinds: Vec<&str> = walked.data.iter().map(|d| d.kind.name()).collect();
         if drift.is_empty() {
-            let _ = writeln!(
-                text,
-                "ok   data parity: every fixture holds the same data on {} at every version",
+            report.pass(format!(
+                "data parity: every fixture holds the same data on {} at every version",
                 kinds.join(", ")
-            );
+            ));
         } else {
             let lines: Vec<String> = drift.iter().map(|d| format!("data drift: {d}")).collect();
-            fail(&mut text, format!("data parity:\n{}", lines.join("\n")));
+            report.fail(format!("data parity:\n{}", lines.join("\n")));
         }
     }
-    CheckReport { ok, text }
 }
 
 /// DIDHub's data fixtures (`fixtures/data`), relative to this crate.
 pub fn didhub_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data")
+}
+
+/// DIDHub's lint allow-list for its released migrations (`fixtures/lint-allow.toml`).
+pub fn didhub_lint_allow() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/lint-allow.toml")
 }
 
 /// The migrations folder of DIDHub, and its allow-list, relative to this crate.

@@ -210,6 +210,50 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
     report
 }
 
+/// One migration file of a driver folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOnDisk {
+    /// The driver folder (one of [`DRIVER_FOLDERS`]).
+    pub folder: &'static str,
+    /// The file name, e.g. `0003_alters.up.sql`.
+    pub name: String,
+    pub path: PathBuf,
+    pub migration: MigrationFile,
+}
+
+impl FileOnDisk {
+    /// `folder/name`, how the lock file and the lint name a file.
+    pub fn display(&self) -> String {
+        format!("{}/{}", self.folder, self.name)
+    }
+}
+
+/// Every migration file of every driver folder under `root`, by folder, then name. Files that
+/// are not migrations are left to [`check_folders`] to report; a folder that cannot be read is
+/// an error.
+pub fn migration_files(root: &Path) -> Result<Vec<FileOnDisk>, String> {
+    let mut all = Vec::new();
+    for folder in DRIVER_FOLDERS {
+        let dir = root.join(folder);
+        let files = read_folder(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (path, parsed) in files {
+            if let Some(migration) = parsed {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                all.push(FileOnDisk {
+                    folder,
+                    name,
+                    path,
+                    migration,
+                });
+            }
+        }
+    }
+    Ok(all)
+}
+
 /// The `.sql` files of one folder, parsed; other files (READMEs) are ignored.
 fn read_folder(dir: &Path) -> Result<Vec<(PathBuf, Option<MigrationFile>)>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;

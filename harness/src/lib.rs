@@ -5,6 +5,9 @@
 //! databases and compares what they report.
 //!
 //! - [`integrity`]: the folders hold the same versions and names, and every up has a down.
+//! - [`lock`]: released migration files never change (a lock file of their sqlx checksums).
+//! - [`lint`]: per dialect, statements that lock or rewrite big tables, lose data, are not
+//!   atomic or do not exist in the dialect, found in the SQL text ([`sql`] splits it).
 //! - [`backend`]: SQLite files and PostgreSQL/MySQL containers (testcontainers), a fresh
 //!   database per caller, and introspection into one normalised [`schema::Schema`].
 //! - [`staircase`]: every migration applies, its down restores the previous schema exactly, and
@@ -15,6 +18,7 @@
 //!   where a checked-in allow-list says why.
 //! - [`plans`]: EXPLAIN on every backend, read into one shape (which index, how many rows).
 //! - [`check`]: all of the above, as the CLI's `didhub-harness check` runs it.
+//! - [`scaffold`]: the files of a new migration (`didhub-harness new-migration NAME`).
 //!
 //! Policy — ordering, up/down, comparison — is written once; the backends only answer
 //! questions.
@@ -25,10 +29,14 @@ pub mod data;
 pub mod data_staircase;
 pub mod images;
 pub mod integrity;
+pub mod lint;
+pub mod lock;
 pub mod migrations;
 pub mod parity;
 pub mod plans;
+pub mod scaffold;
 pub mod schema;
+pub mod sql;
 pub mod staircase;
 
 pub use backend::{Kind, Pool, TestDatabase};

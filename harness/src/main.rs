@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use didhub_harness::backend::Selection;
-use didhub_harness::check::{self, CheckOptions};
+use didhub_harness::check::{self, CheckOptions, CheckReport};
+use didhub_harness::lock::{self, Relock};
+use didhub_harness::migrations::MigrationSet;
+use didhub_harness::{lint, scaffold, staircase};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -14,17 +17,38 @@ struct Cli {
     command: Command,
 }
 
+/// Which migrations, on which backends.
+#[derive(Args)]
+struct Target {
+    /// Which backend(s) to run.
+    #[arg(long, value_enum, default_value = "all")]
+    db: Selection,
+    /// The folder that holds sqlite/, postgres/ and mysql/ (default: DIDHub's migrations).
+    #[arg(long)]
+    migrations: Option<PathBuf>,
+}
+
+impl Target {
+    fn root(&self) -> PathBuf {
+        self.migrations
+            .clone()
+            .unwrap_or_else(|| check::didhub_defaults().0)
+    }
+
+    /// `given`, or DIDHub's own file when checking DIDHub's migrations; none for another
+    /// project unless given.
+    fn or_didhub(&self, given: Option<PathBuf>, didhub: PathBuf) -> Option<PathBuf> {
+        given.or(self.migrations.is_none().then_some(didhub))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Integrity of the folders, the up/down staircase and the data staircase on each backend,
-    /// and parity across them.
+    /// Integrity of the folders, the lock file and the lint; the up/down staircase and the data
+    /// staircase on each backend; parity across them.
     Check {
-        /// Which backend(s) to run.
-        #[arg(long, value_enum, default_value = "all")]
-        db: Selection,
-        /// The folder that holds sqlite/, postgres/ and mysql/ (default: DIDHub's migrations).
-        #[arg(long)]
-        migrations: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
         /// The parity allow-list (TOML); default: fixtures/parity-allow.toml for DIDHub's own
         /// migrations, none otherwise.
         #[arg(long)]
@@ -33,46 +57,149 @@ enum Command {
         /// own migrations, none otherwise.
         #[arg(long)]
         fixtures: Option<PathBuf>,
+        /// The lint allow-list for released migrations (TOML); default:
+        /// fixtures/lint-allow.toml for DIDHub's own migrations, none otherwise.
+        #[arg(long)]
+        lint_allow: Option<PathBuf>,
+    },
+    /// Flags statements that lock or rewrite big tables, lose data, are not atomic or do not
+    /// exist in the dialect (no database needed).
+    Lint {
+        #[command(flatten)]
+        target: Target,
+        /// The lint allow-list for released migrations (TOML); default:
+        /// fixtures/lint-allow.toml for DIDHub's own migrations, none otherwise.
+        #[arg(long)]
+        lint_allow: Option<PathBuf>,
+    },
+    /// Only parity: walks each backend's staircase and compares the schemas.
+    Parity {
+        #[command(flatten)]
+        target: Target,
+        /// The parity allow-list (TOML); default: fixtures/parity-allow.toml for DIDHub's own
+        /// migrations, none otherwise.
+        #[arg(long)]
+        allow: Option<PathBuf>,
+    },
+    /// Prints the normalised schema of each backend after the migrations (up to --version).
+    Snapshot {
+        #[command(flatten)]
+        target: Target,
+        /// Stop at this version (default: every migration).
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Records the SHA-384 of every migration file in migrations.lock: adds new versions, and
+    /// refuses to rewrite a released (locked) file that changed unless told to.
+    Lock {
+        /// The folder that holds sqlite/, postgres/ and mysql/ (default: DIDHub's migrations).
+        #[arg(long)]
+        migrations: Option<PathBuf>,
+        /// Re-lock this version as it is now (`0014_add_pronouns` or `14`); only for a migration
+        /// that nobody has applied yet. Repeatable.
+        #[arg(long, value_name = "NAME")]
+        update: Vec<String>,
+        /// Re-lock every file as it is now.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Creates the up and down files of the next version in every driver folder.
+    NewMigration {
+        /// The migration's name, lower-case snake_case (e.g. add_alter_colour).
+        name: String,
+        /// The folder that holds sqlite/, postgres/ and mysql/ (default: DIDHub's migrations).
+        #[arg(long)]
+        migrations: Option<PathBuf>,
     },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    let (ok, text) = run(Cli::parse().command).await;
+    println!("{text}");
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs a command: whether it succeeded, and what to print.
+async fn run(command: Command) -> (bool, String) {
+    let (didhub_migrations, didhub_allow) = check::didhub_defaults();
+    let root =
+        |migrations: Option<PathBuf>| migrations.unwrap_or_else(|| didhub_migrations.clone());
+    match command {
         Command::Check {
-            db,
-            migrations,
+            target,
             allow,
             fixtures,
+            lint_allow,
         } => {
-            let (didhub_migrations, didhub_allow) = check::didhub_defaults();
-            let allow_list = match (&migrations, allow) {
-                (_, Some(path)) => Some(path),
-                (None, None) => Some(didhub_allow),
-                (Some(_), None) => None,
-            };
-            let fixtures = match (&migrations, fixtures) {
-                (_, Some(path)) => Some(path),
-                (None, None) => Some(check::didhub_fixtures()),
-                (Some(_), None) => None,
-            };
             let options = CheckOptions {
-                migrations: migrations.unwrap_or(didhub_migrations),
-                backends: db.kinds(),
-                allow_list,
-                fixtures,
+                migrations: target.root(),
+                backends: target.db.kinds(),
+                allow_list: target.or_didhub(allow, didhub_allow),
+                fixtures: target.or_didhub(fixtures, check::didhub_fixtures()),
+                lint_allow: target.or_didhub(lint_allow, check::didhub_lint_allow()),
             };
             println!("checking {}", options.migrations.display());
-            let report = check::run(&options).await;
-            print!("{}", report.text);
-            if report.ok {
-                println!("all checks passed");
-                ExitCode::SUCCESS
-            } else {
-                println!("checks failed");
-                ExitCode::FAILURE
+            checked(check::run(&options).await)
+        }
+        Command::Parity { target, allow } => {
+            let options = CheckOptions {
+                migrations: target.root(),
+                backends: target.db.kinds(),
+                allow_list: target.or_didhub(allow, didhub_allow),
+                fixtures: None,
+                lint_allow: None,
+            };
+            checked(check::parity(&options).await)
+        }
+        Command::Lint { target, lint_allow } => {
+            let allow = target.or_didhub(lint_allow, check::didhub_lint_allow());
+            match lint::run(&target.root(), &target.db.kinds(), allow.as_deref()) {
+                Ok(report) if report.is_ok() => (true, format!("lint: {report}")),
+                Ok(report) => (false, format!("lint failed:{report}")),
+                Err(e) => (false, format!("lint: {e}")),
+            }
+        }
+        Command::Snapshot { target, version } => {
+            let mut text = String::new();
+            for kind in target.db.kinds() {
+                let schema = match MigrationSet::load(&target.root(), kind).await {
+                    Ok(set) => staircase::schema_at(&set, version).await,
+                    Err(e) => Err(e.into()),
+                };
+                match schema {
+                    Ok(schema) => text.push_str(&format!("== {kind}\n{schema}\n")),
+                    Err(e) => return (false, format!("{text}{e}")),
+                }
+            }
+            (true, text)
+        }
+        Command::Lock {
+            migrations,
+            update,
+            force,
+        } => match lock::write(&root(migrations), &Relock { update, force }) {
+            Ok(written) => (true, written.to_string()),
+            Err(e) => (false, e.to_string()),
+        },
+        Command::NewMigration { name, migrations } => {
+            match scaffold::new_migration(&root(migrations), &name) {
+                Ok(made) => (true, made.to_string()),
+                Err(e) => (false, e.to_string()),
             }
         }
     }
+}
+
+fn checked(report: CheckReport) -> (bool, String) {
+    let verdict = if report.ok {
+        "all checks passed"
+    } else {
+        "checks failed"
+    };
+    (report.ok, format!("{}{verdict}", report.text))
 }

@@ -132,3 +132,37 @@ async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, Staircase
     }
     Ok(Staircase { kind, steps })
 }
+
+/// The schema of a fresh database with `set` applied up to `version` (every migration when
+/// `None`; 0 for none).
+pub async fn schema_at(set: &MigrationSet, version: Option<i64>) -> Result<Schema, StaircaseError> {
+    let versions = set.versions();
+    if let Some(v) = version.filter(|v| *v != 0 && !versions.contains(v)) {
+        return Err(HarnessError::Migrations {
+            dir: set.dir.display().to_string(),
+            reason: format!("there is no version {v} (versions: {versions:?})"),
+        }
+        .into());
+    }
+    let db = TestDatabase::create(set.kind).await?;
+    let pool = db.connect().await?;
+    let target = version.unwrap_or(i64::MAX);
+    let result = async {
+        pool.migrate_up(&set.migrator, target).await.map_err(|e| {
+            let failed = match &e {
+                sqlx::migrate::MigrateError::ExecuteMigration(_, v) => *v,
+                _ => target,
+            };
+            StaircaseError::MigrationFailed {
+                backend: set.kind,
+                version: failed,
+                file: set.up_file(failed),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(pool.introspect().await?)
+    }
+    .await;
+    pool.close().await;
+    result
+}

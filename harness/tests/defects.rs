@@ -5,6 +5,8 @@ use std::process::Command;
 
 use didhub_harness::Kind;
 use didhub_harness::check::{self, CheckOptions};
+use didhub_harness::lint;
+use didhub_harness::lock::Lock;
 use didhub_harness::parity::AllowList;
 
 /// A temporary copy of DIDHub's migration folders.
@@ -22,6 +24,14 @@ fn copy_of_migrations() -> tempfile::TempDir {
     copy
 }
 
+/// A temporary copy of DIDHub's migration folders and their lock file.
+fn copy_of_locked_migrations() -> tempfile::TempDir {
+    let copy = copy_of_migrations();
+    let (source, _) = check::didhub_defaults();
+    std::fs::copy(Lock::path(&source), Lock::path(copy.path())).unwrap();
+    copy
+}
+
 /// Replaces `from` by `to` in one migration file (the text must be there).
 fn edit(root: &Path, file: &str, from: &str, to: &str) {
     let path = root.join(file);
@@ -36,6 +46,7 @@ async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
         backends: backends.to_vec(),
         allow_list: None,
         fixtures: None,
+        lint_allow: Some(check::didhub_lint_allow()),
     })
     .await
 }
@@ -48,6 +59,7 @@ async fn didhubs_own_migrations_pass_on_sqlite() {
         backends: vec![Kind::Sqlite],
         allow_list: None,
         fixtures: Some(check::didhub_fixtures()),
+        lint_allow: Some(check::didhub_lint_allow()),
     })
     .await;
     assert!(report.ok, "{}", report.text);
@@ -129,6 +141,7 @@ async fn check_with_fixtures(root: &Path, backends: &[Kind]) -> check::CheckRepo
         backends: backends.to_vec(),
         allow_list: None,
         fixtures: Some(check::didhub_fixtures()),
+        lint_allow: Some(check::didhub_lint_allow()),
     })
     .await
 }
@@ -165,6 +178,220 @@ async fn a_down_that_forgets_to_restore_the_usernames_is_named() {
         report.text.contains(r#""username":"Bea.Moss"}"#),
         "{}",
         report.text
+    );
+}
+
+#[tokio::test]
+async fn an_edited_released_migration_fails_check_and_lock_refuses_it() {
+    let copy = copy_of_locked_migrations();
+    edit(
+        copy.path(),
+        "mysql/0008_settings.up.sql",
+        "name       VARCHAR(100)",
+        "name       VARCHAR(120)",
+    );
+    let report = check(copy.path(), &[Kind::Sqlite]).await;
+    assert!(!report.ok);
+    assert!(
+        report.text.contains(
+            "FAIL lock (migrations.lock):\n- mysql/0008_settings.up.sql (version 8) changed after it was released"
+        ),
+        "{}",
+        report.text
+    );
+    assert!(
+        report.text.contains("make the change in a new migration"),
+        "{}",
+        report.text
+    );
+
+    let lock = Command::new(env!("CARGO_BIN_EXE_didhub-harness"))
+        .args(["lock", "--migrations"])
+        .arg(copy.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&lock.stdout);
+    assert!(!lock.status.success(), "{text}");
+    assert!(
+        text.contains("not rewriting released migrations")
+            && text.contains("mysql/0008_settings.up.sql (version 8) changed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn didhubs_own_migrations_lint_clean_with_the_checked_in_allow_list() {
+    let (migrations, _) = check::didhub_defaults();
+    let allow = check::didhub_lint_allow();
+    let report = lint::run(&migrations, &Kind::ALL, Some(&allow)).unwrap();
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.notes, Vec::<String>::new());
+    // Every entry silences something (a stale one would fail), so the list is no larger than
+    // what the released files need.
+    let entries = lint::AllowList::load(&allow).unwrap().allow.len();
+    assert!(report.silenced >= entries, "{report}");
+}
+
+#[test]
+fn a_stale_lint_allow_list_entry_fails() {
+    let (migrations, _) = check::didhub_defaults();
+    let allow = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        allow.path(),
+        std::fs::read_to_string(check::didhub_lint_allow()).unwrap()
+            + "[[allow]]\nrule = \"ALL001\"\nfile = \"sqlite/0001_users.up.sql\"\nreason = \"drops nothing\"\n",
+    )
+    .unwrap();
+    let report = lint::run(&migrations, &Kind::ALL, Some(allow.path())).unwrap();
+    assert!(!report.is_ok());
+    assert_eq!(
+        report.to_string(),
+        "\n- stale lint allow-list entry: ALL001 in sqlite/0001_users.up.sql (drops nothing) \
+         silences nothing any more; remove it"
+    );
+}
+
+/// Runs the CLI; returns whether it succeeded, and its output.
+fn cli(args: &[&str], migrations: &Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_didhub-harness"))
+        .args(args)
+        .arg("--migrations")
+        .arg(migrations)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), text)
+}
+
+/// The workflow of docs/migrations.md, on a copy of DIDHub's migrations: scaffold, write,
+/// lint, check, lock; then the new migration is released like the others.
+#[test]
+fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
+    let copy = copy_of_locked_migrations();
+    let root = copy.path();
+    let (ok, text) = cli(&["new-migration", "AlterColour"], root);
+    assert!(
+        !ok && text.contains("\"AlterColour\" is not a migration name"),
+        "{text}"
+    );
+    let (ok, text) = cli(&["new-migration", "lowercase_usernames"], root);
+    assert!(
+        !ok && text
+            .contains("there is already a migration named lowercase_usernames: version 0013"),
+        "{text}"
+    );
+    let (ok, text) = cli(&["new-migration", "alter_colour"], root);
+    assert!(ok, "{text}");
+    assert!(
+        text.starts_with("created version 0014 (alter_colour):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("just check") && text.contains("-- lock"),
+        "{text}"
+    );
+
+    for (file, sql) in [
+        (
+            "sqlite/0014_alter_colour.up.sql",
+            "ALTER TABLE alters ADD COLUMN colour TEXT;\nCREATE INDEX idx_alters_colour ON alters (colour);\n",
+        ),
+        (
+            "sqlite/0014_alter_colour.down.sql",
+            "DROP INDEX idx_alters_colour;\nALTER TABLE alters DROP COLUMN colour;\n",
+        ),
+        (
+            "postgres/0014_alter_colour.up.sql",
+            "ALTER TABLE alters ADD COLUMN colour VARCHAR(7);\nCREATE INDEX idx_alters_colour ON alters (colour);\n",
+        ),
+        (
+            "postgres/0014_alter_colour.down.sql",
+            "DROP INDEX idx_alters_colour;\nALTER TABLE alters DROP COLUMN colour;\n",
+        ),
+        (
+            "mysql/0014_alter_colour.up.sql",
+            "ALTER TABLE alters ADD COLUMN colour VARCHAR(7) NULL;\nCREATE INDEX idx_alters_colour ON alters (colour);\n",
+        ),
+        (
+            "mysql/0014_alter_colour.down.sql",
+            "DROP INDEX idx_alters_colour ON alters;\nALTER TABLE alters DROP COLUMN colour;\n",
+        ),
+    ] {
+        std::fs::write(root.join(file), sql).unwrap();
+    }
+    let (ok, text) = cli(&["lint"], root);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "- postgres/0014_alter_colour.up.sql:2: PG001 CREATE INDEX without CONCURRENTLY"
+        ),
+        "{text}"
+    );
+    let postgres_up = root.join("postgres/0014_alter_colour.up.sql");
+    let sql = std::fs::read_to_string(&postgres_up).unwrap();
+    std::fs::write(
+        &postgres_up,
+        format!("-- lint: allow PG001 alters holds a few rows per system\n{sql}"),
+    )
+    .unwrap();
+    std::fs::copy(check::didhub_lint_allow(), root.join("lint-allow.toml")).unwrap();
+    let allow = root.join("lint-allow.toml");
+    let allow = allow.to_str().unwrap();
+    let (ok, text) = cli(&["lint", "--lint-allow", allow], root);
+    assert!(ok, "{text}");
+
+    let (ok, text) = cli(&["check", "--db", "sqlite", "--lint-allow", allow], root);
+    assert!(ok, "{text}");
+    assert!(text.contains("not locked yet: version 0014"), "{text}");
+    let (ok, text) = cli(&["lock"], root);
+    assert!(
+        ok && text.contains("added   sqlite/0014_alter_colour.up.sql"),
+        "{text}"
+    );
+    let (ok, text) = cli(&["check", "--db", "sqlite", "--lint-allow", allow], root);
+    assert!(
+        ok && text.contains("ok   lock: 84 released file(s) unchanged"),
+        "{text}"
+    );
+
+    // Released now: an edit is refused like any other.
+    std::fs::write(
+        root.join("sqlite/0014_alter_colour.down.sql"),
+        "SELECT 1;\n",
+    )
+    .unwrap();
+    let (ok, text) = cli(&["check", "--db", "sqlite", "--lint-allow", allow], root);
+    assert!(
+        !ok && text.contains(
+            "sqlite/0014_alter_colour.down.sql (version 14) changed after it was released"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn snapshot_prints_the_normalised_schema_at_a_version() {
+    let (migrations, _) = check::didhub_defaults();
+    let (ok, text) = cli(
+        &["snapshot", "--db", "sqlite", "--version", "2"],
+        &migrations,
+    );
+    assert!(ok, "{text}");
+    assert!(text.starts_with("== sqlite\ntable systems\n"), "{text}");
+    assert!(
+        text.contains("  foreign key fk_systems_user (user_id) -> users (id) on delete CASCADE"),
+        "{text}"
+    );
+    assert!(!text.contains("table alters"), "{text}");
+    let (ok, text) = cli(
+        &["snapshot", "--db", "sqlite", "--version", "99"],
+        &migrations,
+    );
+    assert!(!ok && text.contains("there is no version 99"), "{text}");
+    let (ok, text) = cli(&["parity", "--db", "sqlite"], &migrations);
+    assert!(
+        !ok && text.contains("parity compares two or more backends"),
+        "{text}"
     );
 }
 
@@ -210,6 +437,7 @@ mod across_dialects {
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow),
             fixtures: Some(check::didhub_fixtures()),
+            lint_allow: Some(check::didhub_lint_allow()),
         })
         .await;
         assert!(report.ok, "{}", report.text);
@@ -220,6 +448,23 @@ mod across_dialects {
             ),
             "{}",
             report.text
+        );
+    }
+
+    #[test]
+    fn the_parity_command_compares_the_dialects() {
+        let copy = copy_of_migrations();
+        edit(
+            copy.path(),
+            "postgres/0003_alters.up.sql",
+            "name        VARCHAR(200)",
+            "name        VARCHAR(100)",
+        );
+        let (ok, text) = cli(&["parity"], copy.path());
+        assert!(!ok, "{text}");
+        assert!(
+            text.contains("drift: version 3: alters.name type: sqlite=text postgres=short_text(100) mysql=short_text(200)"),
+            "{text}"
         );
     }
 
@@ -300,6 +545,7 @@ mod across_dialects {
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow.path().to_path_buf()),
             fixtures: None,
+            lint_allow: Some(check::didhub_lint_allow()),
         })
         .await;
         assert!(!report.ok);
@@ -337,6 +583,7 @@ mod across_dialects {
             backends: Kind::ALL.to_vec(),
             allow_list: Some(allow),
             fixtures: None,
+            lint_allow: Some(check::didhub_lint_allow()),
         })
         .await;
         assert!(report.ok, "{}", report.text);

@@ -9,14 +9,17 @@
 //!
 //! [`Backend`] is the one place that knows which backends exist; the server and the harness both
 //! pick their migrator through it, and both report a failed migration through
-//! [`MigrationFailed`], which names the backend, the version and the file.
+//! [`MigrationFailed`], which names the backend, the version and the file. Before migrating, the
+//! server runs [`preflight`]: a database whose migration history disagrees with the files (a
+//! migration left dirty half way, an applied file that has changed since, a version from a newer
+//! build) is refused with the file, the version and what to do.
 
 use std::fmt;
 use std::ops::Deref;
 use std::path::PathBuf;
 
 use sqlx::Acquire;
-use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType, Migrator};
+use sqlx::migrate::{AppliedMigration, Migrate, MigrateError, Migration, MigrationType, Migrator};
 
 /// The SQLite migration set (`migrations/sqlite`).
 pub static SQLITE: Migrator = sqlx::migrate!("./sqlite");
@@ -187,6 +190,175 @@ where
         .undo(conn, target)
         .await
         .map_err(|e| MigrationFailed::new(backend, MigrationType::ReversibleDown, e))
+}
+
+/// How the database's migration history (`_sqlx_migrations`) disagrees with the migration files.
+/// Each says which version and file, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HistoryProblem {
+    #[error(
+        "{backend}: migration {file} (version {version}) failed part way and is recorded as dirty \
+         (_sqlx_migrations.success = false). {} Repair by hand: undo the statements of {file} \
+         that did apply ({down} reverses each of them) until the schema is as it was before \
+         version {version}, then delete the record with \
+         `DELETE FROM _sqlx_migrations WHERE version = {version};` and start again: the \
+         migration then runs again from its first statement",
+        dirty_cause(*.backend)
+    )]
+    Dirty {
+        backend: Backend,
+        version: i64,
+        file: String,
+        down: String,
+    },
+    #[error(
+        "{backend}: migration {file} (version {version}) was applied from a different file: the \
+         database recorded sha384 {applied}, this build's file has {expected}. A released \
+         migration was edited after it ran here. Put the file back as it was released \
+         (migrations.lock has its checksum) and make the change in a new migration, or run the \
+         build whose file this database applied"
+    )]
+    ChecksumMismatch {
+        backend: Backend,
+        version: i64,
+        file: String,
+        applied: String,
+        expected: String,
+    },
+    #[error(
+        "{backend}: the database has migration version {version} applied, which this build does \
+         not know: a newer build (or another migration set) migrated it. Run that build, or \
+         revert version {version} with that build's down migrations before starting this one"
+    )]
+    UnknownVersion { backend: Backend, version: i64 },
+}
+
+fn dirty_cause(backend: Backend) -> &'static str {
+    match backend {
+        Backend::MySql => {
+            "MySQL commits every DDL statement on its own, so the statements before the one that \
+             failed are applied and the rest are not."
+        }
+        Backend::Sqlite | Backend::Postgres => {
+            "Migrations run in a transaction here, so only one that opts out \
+             (`-- no-transaction`) can be left like this: partly applied."
+        }
+    }
+}
+
+/// Why [`preflight`] refuses to migrate a database.
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightFailed {
+    #[error("{backend}: cannot read the migration history (_sqlx_migrations): {source}")]
+    Unreadable {
+        backend: Backend,
+        #[source]
+        source: MigrateError,
+    },
+    #[error(
+        "{backend}: the database's migration history does not match this build's migrations; \
+         refusing to migrate it:\n{}",
+        .problems.iter().map(|p| format!("- {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    Disagrees {
+        backend: Backend,
+        problems: Vec<HistoryProblem>,
+    },
+}
+
+/// Checks, before migrating, that the database's applied migrations are the ones this backend's
+/// embedded migrations describe: no migration that failed part way (dirty), no applied file
+/// whose checksum differs from the embedded one, no applied version the files do not know.
+/// sqlx refuses all three too, but with a bare version number; this says which file and what to
+/// do. The server calls it at startup, before [`migrate_up`].
+pub async fn preflight<'a, A>(backend: Backend, conn: A) -> Result<(), PreflightFailed>
+where
+    A: Acquire<'a>,
+    <A::Connection as Deref>::Target: Migrate,
+{
+    check_history(backend, backend.migrator(), conn).await
+}
+
+/// [`preflight`] against any migrator of the same naming convention (`NNNN_name.{up,down}.sql`).
+pub async fn check_history<'a, A>(
+    backend: Backend,
+    migrator: &Migrator,
+    conn: A,
+) -> Result<(), PreflightFailed>
+where
+    A: Acquire<'a>,
+    <A::Connection as Deref>::Target: Migrate,
+{
+    let unreadable = |source: MigrateError| PreflightFailed::Unreadable { backend, source };
+    let mut conn = conn
+        .acquire()
+        .await
+        .map_err(|e| unreadable(MigrateError::Execute(e)))?;
+    // The same lock the migrator takes: another process's migration in progress is not dirty.
+    if migrator.locking {
+        conn.lock().await.map_err(unreadable)?;
+    }
+    let history = read_history(&mut *conn, &migrator.table_name).await;
+    if migrator.locking {
+        conn.unlock().await.map_err(unreadable)?;
+    }
+    let (dirty, applied) = history.map_err(unreadable)?;
+
+    let file = |version: i64, down: bool| {
+        migrator
+            .iter()
+            .find(|m| m.version == version && m.migration_type.is_down_migration() == down)
+            .map(file_name)
+            .unwrap_or_else(|| format!("(no file for version {version})"))
+    };
+    let mut problems = Vec::new();
+    if let Some(version) = dirty {
+        problems.push(HistoryProblem::Dirty {
+            backend,
+            version,
+            file: file(version, false),
+            down: file(version, true),
+        });
+    }
+    for applied in applied.iter().filter(|a| Some(a.version) != dirty) {
+        let embedded = migrator
+            .iter()
+            .find(|m| m.version == applied.version && !m.migration_type.is_down_migration());
+        match embedded {
+            None if !migrator.ignore_missing => problems.push(HistoryProblem::UnknownVersion {
+                backend,
+                version: applied.version,
+            }),
+            Some(m) if m.checksum != applied.checksum => {
+                problems.push(HistoryProblem::ChecksumMismatch {
+                    backend,
+                    version: applied.version,
+                    file: file_name(m),
+                    applied: hex(&applied.checksum),
+                    expected: hex(&m.checksum),
+                })
+            }
+            _ => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PreflightFailed::Disagrees { backend, problems })
+    }
+}
+
+async fn read_history<C: Migrate + ?Sized>(
+    conn: &mut C,
+    table: &str,
+) -> Result<(Option<i64>, Vec<AppliedMigration>), MigrateError> {
+    conn.ensure_migrations_table(table).await?;
+    let dirty = conn.dirty_version(table).await?;
+    Ok((dirty, conn.list_applied_migrations(table).await?))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

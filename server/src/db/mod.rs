@@ -539,6 +539,17 @@ impl Db {
         }
     }
 
+    /// Refuses a database whose migration history disagrees with this build's migrations (see
+    /// [`didhub_migrations::preflight`]).
+    pub async fn preflight(&self) -> Result<(), didhub_migrations::PreflightFailed> {
+        let backend = self.backend();
+        match &self.pool {
+            Pool::Sqlite(p, _) => didhub_migrations::preflight(backend, p).await,
+            Pool::Postgres(p) => didhub_migrations::preflight(backend, p).await,
+            Pool::MySql(p) => didhub_migrations::preflight(backend, p).await,
+        }
+    }
+
     /// Applies every pending migration of this backend.
     pub async fn migrate(&self) -> Result<(), MigrationFailed> {
         let backend = self.backend();

@@ -20,6 +20,7 @@ mod security;
 mod seed;
 mod service;
 mod settings;
+mod startup;
 mod system_requests;
 mod systems;
 mod users;
