@@ -65,3 +65,12 @@ impl HarnessError {
         HarnessError::Database { backend, source }
     }
 }
+
+/// Reads a checked-in TOML file (an allow-list); the error names the file.
+pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> Result<T, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{} is not valid: {e}", path.display()))
+}

@@ -64,10 +64,7 @@ pub struct Allowed {
 
 impl AllowList {
     pub fn load(path: &Path) -> Result<AllowList, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let list: AllowList =
-            toml::from_str(&text).map_err(|e| format!("{} is not valid: {e}", path.display()))?;
+        let list: AllowList = crate::read_toml(path)?;
         if let Some(entry) = list.allow.iter().find(|a| a.reason.trim().is_empty()) {
             return Err(format!(
                 "{}: the entry for {} {} gives no reason",

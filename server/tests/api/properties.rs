@@ -313,14 +313,19 @@ fn shape_for(template: &str) -> Option<&'static [&'static str]> {
     Some(shape)
 }
 
-fn of_shape(shape: &'static [&'static str], ids: Vec<String>) -> impl Strategy<Value = Value> {
+/// An object with the fields of `shape`, each kept with probability `keep`.
+fn of_shape(
+    shape: &'static [&'static str],
+    ids: Vec<String>,
+    keep: f64,
+) -> impl Strategy<Value = Value> {
     let fields: Vec<_> = shape
         .iter()
         .map(|&field| {
             (
                 Just(field),
                 typed(field, ids.clone()),
-                prop::bool::weighted(0.9),
+                prop::bool::weighted(keep),
             )
         })
         .collect();
@@ -336,27 +341,7 @@ fn of_shape(shape: &'static [&'static str], ids: Vec<String>) -> impl Strategy<V
 }
 
 fn shaped(ids: Vec<String>) -> impl Strategy<Value = Value> {
-    prop::sample::select(SHAPES).prop_flat_map(move |shape| {
-        let fields: Vec<_> = shape
-            .iter()
-            .map(|&field| {
-                (
-                    Just(field),
-                    typed(field, ids.clone()),
-                    prop::bool::weighted(0.8),
-                )
-            })
-            .collect();
-        fields.prop_map(|fields| {
-            Value::Object(
-                fields
-                    .into_iter()
-                    .filter(|(_, _, keep)| *keep)
-                    .map(|(k, v, _)| (k.to_owned(), v))
-                    .collect(),
-            )
-        })
-    })
+    prop::sample::select(SHAPES).prop_flat_map(move |shape| of_shape(shape, ids.clone(), 0.8))
 }
 
 fn body(ids: Vec<String>) -> impl Strategy<Value = Option<Vec<u8>>> {
@@ -417,7 +402,7 @@ fn request(world: &World) -> impl Strategy<Value = Generated> + use<> {
         .prop_flat_map(move |(method, path, template)| {
             let body = match shape_for(&template) {
                 Some(shape) => prop_oneof![
-                    3 => of_shape(shape, body_ids.clone()).prop_map(|v| Some(v.to_string().into_bytes())),
+                    3 => of_shape(shape, body_ids.clone(), 0.9).prop_map(|v| Some(v.to_string().into_bytes())),
                     2 => body(body_ids.clone()),
                 ]
                 .boxed(),
