@@ -45,9 +45,7 @@ pub enum StartupError {
     #[error(transparent)]
     Connect(#[from] db::ConnectError),
     #[error(transparent)]
-    Migrate(#[from] didhub_migrations::MigrationFailed),
-    #[error(transparent)]
-    Preflight(#[from] didhub_migrations::PreflightFailed),
+    Migrate(#[from] db::MigrateError),
     #[error("cannot create the bootstrap admin: {0}")]
     Bootstrap(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -62,7 +60,6 @@ pub enum StartupError {
 pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
     let db = Db::connect(&config.database).await?;
     tracing::info!(backend = %db.backend(), "connected to the database");
-    db.preflight().await?;
     db.migrate().await?;
     tracing::info!(
         schema_version = db.schema_version().await.unwrap_or(-1),

@@ -10,11 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use didhub_migrations::{Backend, MigrationFailed};
+use didhub_migrations::Backend;
 
 use super::{Digest, Digester, SCAN_BATCH, Scan, TABLES, Table};
 use crate::config::DatabaseConfig;
-use crate::db::Db;
+use crate::db::{Db, MigrateError};
 
 /// What went wrong, and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,7 @@ pub enum CopyError {
     )]
     TargetNotEmpty { backend: Backend, holding: String },
     #[error("migrating the target: {0}")]
-    Migrate(#[from] MigrationFailed),
+    Migrate(#[from] MigrateError),
     #[error("copying {table} from {from} to {to}: {source}")]
     Table {
         table: &'static str,

@@ -22,7 +22,7 @@ pub mod types;
 use std::borrow::Cow;
 use std::time::Duration;
 
-use didhub_migrations::{Backend, MigrationFailed};
+use didhub_migrations::{Backend, MigrationFailed, PreflightFailed};
 use sqlx::error::BoxDynError;
 use sqlx::mysql::MySqlRow;
 use sqlx::pool::PoolOptions;
@@ -120,6 +120,15 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// Why [`Db::migrate`] could not bring the schema up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    History(#[from] PreflightFailed),
+    #[error(transparent)]
+    Migration(#[from] MigrationFailed),
 }
 
 /// Failing to get a usable database at startup.
@@ -539,25 +548,26 @@ impl Db {
         }
     }
 
-    /// Refuses a database whose migration history disagrees with this build's migrations (see
-    /// [`didhub_migrations::preflight`]).
-    pub async fn preflight(&self) -> Result<(), didhub_migrations::PreflightFailed> {
+    /// Applies every pending migration of this backend, after refusing a database whose
+    /// migration history disagrees with this build's migrations (a dirty row, a changed
+    /// checksum, an unknown version: see [`didhub_migrations::preflight`]).
+    pub async fn migrate(&self) -> Result<(), MigrateError> {
         let backend = self.backend();
         match &self.pool {
-            Pool::Sqlite(p, _) => didhub_migrations::preflight(backend, p).await,
-            Pool::Postgres(p) => didhub_migrations::preflight(backend, p).await,
-            Pool::MySql(p) => didhub_migrations::preflight(backend, p).await,
+            Pool::Sqlite(p, _) => {
+                didhub_migrations::preflight(backend, p).await?;
+                didhub_migrations::migrate_up(backend, p, None).await?
+            }
+            Pool::Postgres(p) => {
+                didhub_migrations::preflight(backend, p).await?;
+                didhub_migrations::migrate_up(backend, p, None).await?
+            }
+            Pool::MySql(p) => {
+                didhub_migrations::preflight(backend, p).await?;
+                didhub_migrations::migrate_up(backend, p, None).await?
+            }
         }
-    }
-
-    /// Applies every pending migration of this backend.
-    pub async fn migrate(&self) -> Result<(), MigrationFailed> {
-        let backend = self.backend();
-        match &self.pool {
-            Pool::Sqlite(p, _) => didhub_migrations::migrate_up(backend, p, None).await,
-            Pool::Postgres(p) => didhub_migrations::migrate_up(backend, p, None).await,
-            Pool::MySql(p) => didhub_migrations::migrate_up(backend, p, None).await,
-        }
+        Ok(())
     }
 
     /// Inserts many rows into `table`, fast, in transactions of up to [`ROWS_PER_TX`] rows (see

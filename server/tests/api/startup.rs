@@ -79,4 +79,25 @@ backend_tests! {
             "{message}"
         );
     }
+
+    /// `db copy` and `db generate` migrate their target as startup does, so they refuse a dirty
+    /// one the same way.
+    async fn copy_and_generate_refuse_a_target_left_dirty(app) {
+        let (version, file) = newest(&app);
+        tamper(&app, &format!("UPDATE _sqlx_migrations SET success = FALSE WHERE version = {version}")).await;
+        let expected = format!("migration {file} (version {version}) failed part way");
+        let target = &app.config.database.url;
+
+        let size = didhub_server::generate::Size { alters: 10, seed: 1 };
+        let generated = didhub_server::generate::generate_urls(target, size).await;
+        let message = format!("{:#}", generated.expect_err("generate ran on a dirty database"));
+        assert!(message.contains(&expected), "{message}");
+
+        let source = TestApp::start(didhub_migrations::Backend::Sqlite).await;
+        let options = didhub_server::data::copy::CopyOptions { overwrite: true, batch: 100 };
+        let copied =
+            didhub_server::data::copy::copy_urls(&source.config.database.url, target, options).await;
+        let message = copied.expect_err("copy ran into a dirty database").to_string();
+        assert!(message.contains(&expected), "{message}");
+    }
 }
