@@ -7,7 +7,6 @@ use didhub_harness::Kind;
 use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::lint;
 use didhub_harness::lock::Lock;
-use didhub_harness::parity::AllowList;
 
 /// A temporary copy of DIDHub's migration folders.
 fn copy_of_migrations() -> tempfile::TempDir {
@@ -570,7 +569,11 @@ mod across_dialects {
         // The checked-in allow-list, plus the difference this test introduces. Each checked-in
         // entry allows one difference (a drift is reported once, at its first version).
         let (_, checked_in) = check::didhub_defaults();
-        let expected = AllowList::load(&checked_in).unwrap().allow.len() + 1;
+        let expected = didhub_harness::parity::AllowList::load(&checked_in)
+            .unwrap()
+            .allow
+            .len()
+            + 1;
         let allow = copy.path().join("allow.toml");
         std::fs::write(
             &allow,

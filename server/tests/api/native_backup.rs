@@ -4,7 +4,9 @@
 //! restore into a fresh database, the schema, every table's content and the migration history are
 //! equal, and the server starts on the restored database without migrating anything.
 
-use didhub_harness::{Kind, TestDatabase};
+use didhub_harness::Kind;
+#[cfg(feature = "containers")]
+use didhub_harness::TestDatabase;
 use didhub_migrations::Backend;
 use didhub_server::config::DatabaseConfig;
 use didhub_server::data::{Digest, TABLES};
@@ -102,6 +104,7 @@ async fn assert_restored(backend: Backend, original: &str, restored: &str) {
 }
 
 /// The database name and the credentials of a server URL.
+#[cfg(feature = "containers")]
 fn parts(url: &str) -> (String, String, String) {
     let url = url::Url::parse(url).unwrap();
     let name = url.path().trim_start_matches('/').to_owned();
