@@ -21,10 +21,11 @@ impl Dialect for MySql {
 }
 
 /// ER_CON_COUNT_ERROR (1040, no connection left), ER_SERVER_SHUTDOWN (1053), ER_LOCK_WAIT_TIMEOUT
-/// (1205, a lock kept past `innodb_lock_wait_timeout`) and MariaDB's ER_CONNECTION_KILLED (1927).
+/// (1205, a lock kept past `innodb_lock_wait_timeout`), ER_LOCK_DEADLOCK (1213, the transaction
+/// was a deadlock's victim: trying again succeeds) and MariaDB's ER_CONNECTION_KILLED (1927).
 pub(super) fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
     err.try_downcast_ref::<MySqlDatabaseError>()
-        .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1205 | 1927))
+        .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1205 | 1213 | 1927))
 }
 
 pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<MySqlPool, ConnectError> {

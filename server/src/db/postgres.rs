@@ -45,11 +45,16 @@ impl Dialect for Postgres {
 }
 
 /// SQLSTATE class 08 (connection exception), 57P01–57P03 (the server is shutting down, crashed
-/// or is starting) and 53300 (no connection slot left).
+/// or is starting), 53300 (no connection slot left) and 40001/40P01 (the transaction lost a
+/// serialization conflict or a deadlock: trying again succeeds).
 pub(super) fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
     err.try_downcast_ref::<PgDatabaseError>().is_some_and(|e| {
         let code = e.code();
-        code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        code.starts_with("08")
+            || matches!(
+                code,
+                "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+            )
     })
 }
 

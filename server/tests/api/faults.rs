@@ -276,6 +276,55 @@ mod containers {
     async fn mysql_stopped() {
         stopped(Kind::MySql).await;
     }
+
+    /// Two transactions that update two rows in opposite orders deadlock; the database picks a
+    /// victim, which is answered 503 (try again) rather than 500, and the other one commits.
+    async fn deadlock_victim_is_unavailable(kind: Kind) {
+        let app = TestApp::over(TestDatabase::create(kind).await.unwrap(), "").await;
+        let db = &app.state.db;
+        let set = |name: &'static str| {
+            Stmt::new("UPDATE settings SET value = ? WHERE name = ?")
+                .bind(json!(2))
+                .bind(name)
+        };
+        for name in ["a", "b"] {
+            db.conn()
+                .execute(
+                    Stmt::new("INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)")
+                        .bind(name)
+                        .bind(json!(1))
+                        .bind(Timestamp::now()),
+                )
+                .await
+                .unwrap();
+        }
+        let (mut first, mut second) = (
+            db.begin_write().await.unwrap(),
+            db.begin_write().await.unwrap(),
+        );
+        first.conn().execute(set("a")).await.unwrap();
+        second.conn().execute(set("b")).await.unwrap();
+        let crossing = |mut tx: didhub_server::db::Tx, name| async move {
+            tx.conn().execute(set(name)).await?;
+            tx.commit().await
+        };
+        let (one, other) = tokio::join!(crossing(first, "b"), crossing(second, "a"));
+        let errors: Vec<sqlx::Error> = [one, other].into_iter().filter_map(Result::err).collect();
+        assert_eq!(errors.len(), 1, "exactly one victim: {errors:?}");
+        let err = errors.into_iter().next().unwrap();
+        assert!(is_unavailable(&err), "{err}");
+        assert_eq!(ApiError::from(err).status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn postgres_deadlock_victim_is_unavailable() {
+        deadlock_victim_is_unavailable(Kind::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn mysql_deadlock_victim_is_unavailable() {
+        deadlock_victim_is_unavailable(Kind::MySql).await;
+    }
 }
 
 /// A database call that goes unanswered is abandoned after `query_timeout` as unavailable (503),
