@@ -140,6 +140,12 @@ impl Context<'_> {
         &self.statements[self.index]
     }
 
+    /// The statement as an `ALTER TABLE` of a table that existed before this file (one the file
+    /// created holds no rows yet, so changing it locks or rewrites nothing).
+    fn altered_existing_table(&self) -> Option<AlterTable<'_>> {
+        alter_table(self.statement()).filter(|alter| !self.created_here(&alter.table))
+    }
+
     /// Whether an earlier statement of the same file creates `table` (so it holds no rows yet).
     fn created_here(&self, table: &str) -> bool {
         self.statements[..self.index].iter().any(|s| {
@@ -297,12 +303,9 @@ fn drops_data(cx: &Context<'_>) -> Vec<String> {
             .map(|name| format!("DROP TABLE {name}"))
             .collect();
     }
-    let Some(alter) = alter_table(statement) else {
+    let Some(alter) = cx.altered_existing_table() else {
         return Vec::new();
     };
-    if cx.created_here(&alter.table) {
-        return Vec::new();
-    }
     alter
         .actions
         .iter()
@@ -344,12 +347,9 @@ fn pg_index_without_concurrently(cx: &Context<'_>) -> Vec<String> {
 }
 
 fn pg_not_null_without_default(cx: &Context<'_>) -> Vec<String> {
-    let Some(alter) = alter_table(cx.statement()) else {
+    let Some(alter) = cx.altered_existing_table() else {
         return Vec::new();
     };
-    if cx.created_here(&alter.table) {
-        return Vec::new();
-    }
     alter
         .actions
         .iter()
@@ -367,12 +367,9 @@ fn pg_not_null_without_default(cx: &Context<'_>) -> Vec<String> {
 }
 
 fn pg_column_type_change(cx: &Context<'_>) -> Vec<String> {
-    let Some(alter) = alter_table(cx.statement()) else {
+    let Some(alter) = cx.altered_existing_table() else {
         return Vec::new();
     };
-    if cx.created_here(&alter.table) {
-        return Vec::new();
-    }
     alter
         .actions
         .iter()
