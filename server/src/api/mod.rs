@@ -258,12 +258,7 @@ impl AppState {
     /// cannot be written (a database outage must not turn a 401 or 429 into something else).
     pub(crate) async fn record_refusal(&self, entry: NewEntry) {
         let action = entry.action;
-        let written = async {
-            let mut tx = self.db.begin_write().await?;
-            crate::store::audit::record(&mut tx, entry).await?;
-            tx.commit().await
-        };
-        if let Err(error) = written.await {
+        if let Err(error) = crate::store::audit::record_alone(&self.db, entry).await {
             tracing::warn!(%error, action, "cannot record a refused request in the audit log");
         }
     }

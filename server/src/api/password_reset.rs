@@ -126,22 +126,14 @@ async fn refuse(
     stage: &'static str,
     (error, user): (ApiError, Option<Id>),
 ) -> ApiError {
-    let recorded = async {
-        let mut tx = state.db.begin_write().await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                None,
-                ip,
-                "auth.password_reset_failed",
-                user.map(|u| ("user", u.to_string())),
-                json!({ "stage": stage, "reason": error.code }),
-            ),
-        )
-        .await?;
-        tx.commit().await
-    };
-    match recorded.await {
+    let entry = audit_entry(
+        None,
+        ip,
+        "auth.password_reset_failed",
+        user.map(|u| ("user", u.to_string())),
+        json!({ "stage": stage, "reason": error.code }),
+    );
+    match audit::record_alone(&state.db, entry).await {
         Ok(()) => error,
         Err(e) => e.into(),
     }
@@ -223,19 +215,14 @@ impl PasswordResetApi {
                 );
             }
             None => {
-                let mut tx = state.db.begin_write().await?;
-                audit::record(
-                    &mut tx,
-                    audit_entry(
-                        None,
-                        ip,
-                        "auth.password_reset_request",
-                        None,
-                        json!({ "username": username, "unknown_user": true }),
-                    ),
-                )
-                .await?;
-                tx.commit().await?;
+                let entry = audit_entry(
+                    None,
+                    ip,
+                    "auth.password_reset_request",
+                    None,
+                    json!({ "username": username, "unknown_user": true }),
+                );
+                audit::record_alone(&state.db, entry).await?;
             }
         }
         Ok(Accepted::Accepted(Json(RequestReceived {

@@ -61,6 +61,14 @@ pub async fn record(tx: &mut Tx, entry: NewEntry) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Records `entry` in a write transaction of its own: an event that changes nothing else (a
+/// refusal, a backup taken, a request for an unknown account).
+pub async fn record_alone(db: &Db, entry: NewEntry) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    record(&mut tx, entry).await?;
+    tx.commit().await
+}
+
 /// The query behind [`list`].
 pub fn list_query(filter: &AuditFilter, window: Window) -> ListQuery {
     let mut from = Stmt::new(" FROM audit_logs WHERE 1 = 1");
