@@ -12,7 +12,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use didhub_benches::{Settings, load, serve};
 use didhub_server::api::AppState;
-use didhub_server::auth::Tokens;
+use didhub_server::auth::{PasswordCost, Passwords, Tokens};
 use didhub_server::store::Window;
 use didhub_server::store::alters::{self, AlterFilter};
 use tokio::runtime::Runtime;
@@ -38,6 +38,7 @@ fn http(c: &mut Criterion) {
         let state = AppState {
             db: db.clone(),
             tokens,
+            passwords: Passwords::new(PasswordCost::PRODUCTION).expect("production cost"),
             limits: Default::default(),
         };
         let base = rt.block_on(serve(state));

@@ -8,7 +8,7 @@
 //! Password reset tokens are random, so unlike passwords they need no slow hash: the database
 //! keeps only their SHA-256, which is useless to whoever reads it, and looks them up by it.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -75,62 +75,131 @@ const COMMON_PASSWORDS: &[&str] = &[
     "zaq12wsxcde",
 ];
 
-fn argon2() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
+/// The cost of an Argon2id hash: memory in KiB, passes over it, lanes. Part of the configuration
+/// (`password_hash` in the file): the default is the production cost; tests lower it to
+/// [`PasswordCost::MINIMUM`], because a test suite hashes thousands of passwords. Verification
+/// reads the cost from the stored hash, so lowering or raising it never locks anyone out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
 }
 
-/// Hashes a password (Argon2id, random salt) into a PHC string.
-pub async fn hash_password(password: &str) -> Result<String, ApiError> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "password hashing task failed");
-        ApiError::internal()
-    })?
-    .map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })
+impl PasswordCost {
+    /// Argon2's own default, OWASP's first recommendation for Argon2id: 19 MiB, 2 passes, 1 lane.
+    pub const PRODUCTION: PasswordCost = PasswordCost {
+        memory_kib: Params::DEFAULT_M_COST,
+        iterations: Params::DEFAULT_T_COST,
+        parallelism: Params::DEFAULT_P_COST,
+    };
+
+    /// The least Argon2 accepts (8 KiB, 1 pass, 1 lane): for tests only, never for real
+    /// passwords.
+    pub const MINIMUM: PasswordCost = PasswordCost {
+        memory_kib: Params::MIN_M_COST,
+        iterations: Params::MIN_T_COST,
+        parallelism: Params::MIN_P_COST,
+    };
+
+    /// Argon2's parameters, or why these are not valid ones.
+    pub fn params(self) -> Result<Params, String> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| format!("invalid password_hash cost {self:?}: {e}"))
+    }
+
+    /// Whether this cost is below [`PasswordCost::PRODUCTION`] in any respect.
+    pub fn is_below_production(self) -> bool {
+        self.memory_kib < Self::PRODUCTION.memory_kib
+            || self.iterations < Self::PRODUCTION.iterations
+    }
 }
 
-/// A valid hash of a password nobody has, verified against when the user does not exist.
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    argon2()
-        .hash_password(b"no user has this password", &salt)
-        .expect("hashing a constant succeeds")
-        .to_string()
-});
+impl Default for PasswordCost {
+    fn default() -> Self {
+        PasswordCost::PRODUCTION
+    }
+}
 
-/// Checks a password against a stored hash (or against a dummy when there is no user), taking
-/// the same time either way. The comparison inside Argon2 is constant-time.
-pub async fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    let password = password.to_owned();
-    let hash = hash.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        verify_with(&password, hash.as_deref(), |password, parsed| {
-            argon2().verify_password(password, parsed).is_ok()
+/// Hashes and verifies passwords at the configured cost.
+#[derive(Clone)]
+pub struct Passwords {
+    params: Params,
+    /// A hash of a password nobody has, at the same cost, verified against when the user does
+    /// not exist; made on first use.
+    dummy: Arc<OnceLock<String>>,
+}
+
+impl Passwords {
+    pub fn new(cost: PasswordCost) -> Result<Passwords, String> {
+        Ok(Passwords {
+            params: cost.params()?,
+            dummy: Arc::default(),
         })
-    })
-    .await
-    .unwrap_or(false)
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    /// Hashes a password (Argon2id, random salt) into a PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
+        let password = password.to_owned();
+        let argon2 = self.argon2();
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            argon2
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing task failed");
+            ApiError::internal()
+        })?
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        })
+    }
+
+    /// Checks a password against a stored hash (or against a dummy when there is no user),
+    /// taking the same time either way. The comparison inside Argon2 is constant-time.
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
+        let password = password.to_owned();
+        let hash = hash.map(str::to_owned);
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let dummy = this.dummy_hash();
+            verify_with(&password, hash.as_deref(), dummy, |password, parsed| {
+                this.argon2().verify_password(password, parsed).is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.dummy.get_or_init(|| {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            self.argon2()
+                .hash_password(b"no user has this password", &salt)
+                .expect("hashing a constant succeeds")
+                .to_string()
+        })
+    }
 }
 
 /// The shape of every verification: with no stored hash the same `check` still runs, against
-/// [`DUMMY_HASH`], and its answer is ignored. Split from the hashing so that a test can see that
-/// the unknown-user path does the work without timing it.
+/// `dummy`, and its answer is ignored. Split from the hashing so that a test can see that the
+/// unknown-user path does the work without timing it.
 fn verify_with(
     password: &str,
     stored: Option<&str>,
+    dummy: &str,
     check: impl FnOnce(&[u8], &PasswordHash<'_>) -> bool,
 ) -> bool {
-    let hash = stored.unwrap_or(DUMMY_HASH.as_str());
+    let hash = stored.unwrap_or(dummy);
     let Ok(parsed) = PasswordHash::new(hash) else {
         tracing::error!("stored password hash is not a PHC string");
         return false;
@@ -290,30 +359,64 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_only_the_right_password() {
-        let hash = hash_password("correct horse").await.unwrap();
+        let passwords = Passwords::new(PasswordCost::MINIMUM).unwrap();
+        let hash = passwords.hash("correct horse").await.unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(verify_password("correct horse", Some(&hash)).await);
-        assert!(!verify_password("wrong horse", Some(&hash)).await);
-        assert!(!verify_password("no user has this password", None).await);
+        assert!(passwords.verify("correct horse", Some(&hash)).await);
+        assert!(!passwords.verify("wrong horse", Some(&hash)).await);
+        assert!(!passwords.verify("no user has this password", None).await);
+    }
+
+    #[tokio::test]
+    async fn the_default_cost_is_argon2s_production_cost() {
+        let passwords = Passwords::new(PasswordCost::default()).unwrap();
+        let hash = passwords.hash("correct horse").await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(!PasswordCost::default().is_below_production());
+        assert!(PasswordCost::MINIMUM.is_below_production());
+    }
+
+    #[tokio::test]
+    async fn a_hash_made_at_one_cost_verifies_at_another() {
+        let cheap = Passwords::new(PasswordCost::MINIMUM).unwrap();
+        let hash = cheap.hash("correct horse").await.unwrap();
+        assert!(hash.contains("$m=8,t=1,p=1$"), "{hash}");
+        let production = Passwords::new(PasswordCost::PRODUCTION).unwrap();
+        assert!(production.verify("correct horse", Some(&hash)).await);
+    }
+
+    #[test]
+    fn an_impossible_cost_is_refused_with_its_values() {
+        let cost = PasswordCost {
+            memory_kib: 4,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let error = Passwords::new(cost).err().unwrap();
+        assert!(error.contains("memory_kib: 4"), "{error}");
     }
 
     #[test]
     fn an_unknown_user_costs_a_full_verification_against_the_dummy_hash() {
+        let passwords = Passwords::new(PasswordCost::MINIMUM).unwrap();
+        let dummy = passwords.dummy_hash().to_owned();
         let mut checked = Vec::new();
-        let matched = verify_with("guess", None, |password, hash| {
+        let matched = verify_with("guess", None, &dummy, |password, hash| {
             checked.push((password.to_vec(), hash.to_string()));
             true // even a password that matched the dummy must not log anyone in
         });
         assert!(!matched);
-        assert_eq!(checked, [(b"guess".to_vec(), DUMMY_HASH.clone())]);
+        assert_eq!(checked, [(b"guess".to_vec(), dummy.clone())]);
         assert!(
-            DUMMY_HASH.starts_with("$argon2id$"),
-            "same algorithm and cost as real hashes"
+            dummy.starts_with("$argon2id$v=19$m=8,t=1,p=1$"),
+            "same algorithm and cost as real hashes: {dummy}"
         );
 
-        let real = DUMMY_HASH.clone();
         let mut runs = 0;
-        assert!(verify_with("guess", Some(&real), |_, _| {
+        assert!(verify_with("guess", Some(&dummy), &dummy, |_, _| {
             runs += 1;
             true
         }));

@@ -12,6 +12,7 @@ use std::time::Duration;
 use didhub_migrations::Backend;
 use serde::Deserialize;
 
+use crate::auth::PasswordCost;
 use crate::rate_limit::RateLimitConfig;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/didhub.sqlite";
@@ -32,6 +33,9 @@ pub struct Config {
     pub bootstrap_admin: Option<BootstrapAdmin>,
     /// Limits on password guessing and reset requests (file only: `rate_limit`).
     pub rate_limit: RateLimitConfig,
+    /// The Argon2id cost of new password hashes (file only: `password_hash`); the default is
+    /// the production cost.
+    pub password_hash: PasswordCost,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +127,30 @@ struct FileConfig {
     bootstrap_admin: Option<FileBootstrapAdmin>,
     #[serde(default)]
     rate_limit: FileRateLimit,
+    #[serde(default)]
+    password_hash: FilePasswordHash,
+}
+
+/// `password_hash` in the file; absent keys keep the production cost.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePasswordHash {
+    memory_kib: Option<u32>,
+    iterations: Option<u32>,
+    parallelism: Option<u32>,
+}
+
+impl FilePasswordHash {
+    fn resolve(&self) -> Result<PasswordCost, ConfigError> {
+        let defaults = PasswordCost::default();
+        let cost = PasswordCost {
+            memory_kib: self.memory_kib.unwrap_or(defaults.memory_kib),
+            iterations: self.iterations.unwrap_or(defaults.iterations),
+            parallelism: self.parallelism.unwrap_or(defaults.parallelism),
+        };
+        cost.params().map_err(ConfigError::Invalid)?;
+        Ok(cost)
+    }
 }
 
 /// `rate_limit` in the file; absent keys keep their defaults, 0 turns a limit off.
@@ -250,6 +278,7 @@ impl Config {
         }
 
         let rate_limit = file_config.rate_limit.resolve()?;
+        let password_hash = file_config.password_hash.resolve()?;
 
         let (file_user, file_password) = match file_config.bootstrap_admin {
             Some(b) => (Some(b.username), Some(b.password)),
@@ -281,6 +310,7 @@ impl Config {
             token_ttl: Duration::from_secs(token_ttl),
             bootstrap_admin,
             rate_limit,
+            password_hash,
         })
     }
 }
@@ -392,6 +422,21 @@ mod tests {
         assert_eq!(config.database.pool, PoolConfig::default());
         assert!(config.bootstrap_admin.is_none());
         assert_eq!(config.rate_limit, RateLimitConfig::default());
+        assert_eq!(config.password_hash, PasswordCost::PRODUCTION);
+    }
+
+    #[test]
+    fn the_password_hash_cost_comes_from_the_file_and_is_validated() {
+        let example = include_str!("../../fixtures/config.example.json");
+        let config = load(Some(example), &[]).unwrap();
+        assert_eq!(config.password_hash, PasswordCost::PRODUCTION);
+        let file = r#"{"password_hash":{"memory_kib":8,"iterations":1}}"#;
+        assert_eq!(
+            load(Some(file), &[]).unwrap().password_hash,
+            PasswordCost::MINIMUM
+        );
+        let err = load(Some(r#"{"password_hash":{"memory_kib":4}}"#), &[]).unwrap_err();
+        assert!(err.to_string().contains("memory_kib: 4"), "{err}");
     }
 
     #[test]

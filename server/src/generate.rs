@@ -111,11 +111,11 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
         Timestamp::from(epoch + chrono::Duration::seconds(rng.below(365 * 86_400) as i64))
     };
     // One hash for everyone: hashing is deliberately slow and beside the point here.
-    let hash = crate::auth::hash_password("generated-password")
-        .await
-        .map_err(|e| {
-            sqlx::Error::Protocol(format!("cannot hash the generated password: {}", e.message))
-        })?;
+    let passwords = crate::auth::Passwords::new(crate::auth::PasswordCost::PRODUCTION)
+        .map_err(sqlx::Error::Protocol)?;
+    let hash = passwords.hash("generated-password").await.map_err(|e| {
+        sqlx::Error::Protocol(format!("cannot hash the generated password: {}", e.message))
+    })?;
 
     let alters_per_system = 25;
     let systems = size.alters.div_ceil(alters_per_system).max(1);

@@ -35,7 +35,7 @@ use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 
 pub use api::{AppState, app};
-use auth::Tokens;
+use auth::{Passwords, Tokens};
 use config::Config;
 use db::Db;
 
@@ -48,6 +48,8 @@ pub enum StartupError {
     Migrate(#[from] db::MigrateError),
     #[error("cannot create the bootstrap admin: {0}")]
     Bootstrap(String),
+    #[error("{0}")]
+    PasswordHash(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -74,9 +76,16 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
             Tokens::random_secret()
         }
     };
+    if config.password_hash.is_below_production() {
+        tracing::warn!(
+            cost = ?config.password_hash,
+            "password_hash is below Argon2's production cost: fit for tests, not for real passwords"
+        );
+    }
     let state = AppState {
         db,
         tokens: Tokens::new(&secret, config.token_ttl),
+        passwords: Passwords::new(config.password_hash).map_err(StartupError::PasswordHash)?,
         limits: std::sync::Arc::new(rate_limit::RateLimits::new(
             &config.rate_limit,
             std::sync::Arc::new(rate_limit::SystemClock),

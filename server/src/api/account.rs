@@ -6,7 +6,7 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
 use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip};
-use crate::auth::{self, check_password_policy, normalize_username};
+use crate::auth::{check_password_policy, normalize_username};
 use crate::db::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::settings::{REGISTRATION_ENABLED, REGISTRATION_REQUIRE_APPROVAL};
@@ -69,7 +69,7 @@ pub(crate) async fn create_user(
     {
         return Err(ApiError::conflict("that username is taken"));
     }
-    let password_hash = auth::hash_password(password).await?;
+    let password_hash = state.passwords.hash(password).await?;
     let mut tx = state.db.begin_write().await?;
     let id = users::insert(
         &mut tx,
@@ -161,11 +161,13 @@ impl AccountApi {
                 return Err(e.into());
             }
         };
-        let verified = auth::verify_password(
-            &body.password,
-            found.as_ref().map(|c| c.password_hash.as_str()),
-        )
-        .await;
+        let verified = state
+            .passwords
+            .verify(
+                &body.password,
+                found.as_ref().map(|c| c.password_hash.as_str()),
+            )
+            .await;
         let Some(credentials) = found.filter(|_| verified) else {
             // The guess stays counted against the username and the address.
             state
@@ -245,7 +247,11 @@ impl AccountApi {
                 return Err(failed.err().map_or_else(ApiError::internal, ApiError::from));
             }
         };
-        if !auth::verify_password(&body.current_password, Some(&stored.password_hash)).await {
+        if !state
+            .passwords
+            .verify(&body.current_password, Some(&stored.password_hash))
+            .await
+        {
             state
                 .record_refusal(audit_entry(
                     Some(user.id),
@@ -263,7 +269,7 @@ impl AccountApi {
         }
         state.limits.guess_succeeded(&user.username, ip.as_deref());
         check_password_policy(&user.username, &body.new_password)?;
-        let hash = auth::hash_password(&body.new_password).await?;
+        let hash = state.passwords.hash(&body.new_password).await?;
         let mut tx = state.db.begin_write().await?;
         users::set_password(&mut tx, user.id, hash).await?;
         // Reset tokens issued before the change must not be able to undo it.

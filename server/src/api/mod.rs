@@ -26,7 +26,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::{MaybeUndefined, ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, OpenApiService, SecurityScheme, Tags};
 
-use crate::auth::{Claims, Tokens};
+use crate::auth::{Claims, Passwords, Tokens};
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Limited, RateLimits};
@@ -42,6 +42,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     pub db: Db,
     pub tokens: Tokens,
+    /// Hashes and verifies passwords at the configured cost.
+    pub passwords: Passwords,
     /// Limits on password guessing and reset requests, shared by every request.
     pub limits: std::sync::Arc<RateLimits>,
 }

@@ -264,7 +264,7 @@ impl PasswordResetApi {
             .await?
             .ok_or_else(invalid_token)?;
         check_password_policy(&user.username, &body.new_password)?;
-        let password_hash = auth::hash_password(&body.new_password).await?;
+        let password_hash = state.passwords.hash(&body.new_password).await?;
 
         let now = Timestamp::now();
         let mut tx = state.db.begin_write().await?;

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::account::create_user;
 use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, change, client_ip, window};
-use crate::auth::{self, check_password_policy};
+use crate::auth::check_password_policy;
 use crate::db::{Id, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::users::{NewUser, User, UserChanges, UserFilter};
@@ -146,7 +146,7 @@ impl UsersApi {
         let new_hash = match &body.password {
             Some(password) => {
                 check_password_policy(&target.username, password)?;
-                Some(auth::hash_password(password).await?)
+                Some(state.passwords.hash(password).await?)
             }
             None => None,
         };

@@ -610,7 +610,8 @@ async fn world(backend: Backend) -> (World, TestDatabase) {
         ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
         ("PORT", "0".to_owned()),
     ]);
-    let config = Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
+    let mut config = Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
+    config.password_hash = didhub_server::auth::PasswordCost::MINIMUM;
     let server = Application::build(&config).await.unwrap();
     let base = format!("http://{}", server.local_addr());
     tokio::spawn(server.run_until_stopped());
