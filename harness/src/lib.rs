@@ -38,6 +38,7 @@ pub mod scaffold;
 pub mod schema;
 pub mod sql;
 pub mod staircase;
+pub mod timings;
 
 pub use backend::{Kind, Pool, TestDatabase};
 

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use didhub_harness::timings;
 use didhub_migrations::Backend;
+use didhub_server::auth::PasswordCost;
 use didhub_server::config::Config;
 use didhub_server::db::Id;
 use didhub_server::rate_limit::{ManualClock, RateLimitConfig, RateLimits};
@@ -120,8 +122,17 @@ impl TestApp {
             ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.to_owned()),
             ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
         ]);
-        let config = Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
-        let state = didhub_server::prepare(&config).await.unwrap();
+        let mut config = Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
+        // Thousands of passwords are hashed in the suite: at the least cost Argon2 allows
+        // (`auth::tests` prove the production default).
+        config.password_hash = PasswordCost::MINIMUM;
+        let state = timings::timed(
+            "app start",
+            database.kind.name(),
+            didhub_server::prepare(&config),
+        )
+        .await
+        .unwrap();
         TestApp {
             client: client(state.clone()),
             state,
@@ -184,7 +195,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<(&str, Vec<u8>)>,
     ) -> Reply {
-        let mut request = self.client.request(method, path);
+        let mut request = self.client.request(method.clone(), path);
         if let Some(ip) = ip {
             request = request.header(CLIENT_IP, ip);
         }
@@ -194,7 +205,13 @@ impl TestApp {
         if let Some((content_type, bytes)) = body {
             request = request.content_type(content_type).body(bytes);
         }
-        let response = request.send().await;
+        let phase = if hashes_a_password(&method, path) {
+            "request with a password (Argon2)"
+        } else {
+            "request"
+        };
+        let backend = self.config.database.backend.name();
+        let response = timings::timed(phase, backend, request.send()).await;
         let status = response.0.status();
         let retry_after = response
             .0
@@ -325,6 +342,19 @@ impl TestApp {
             .map(|e| e["action"].as_str().unwrap().to_owned())
             .collect()
     }
+}
+
+/// Whether the request hashes or verifies a password (for the phase table of `just test-times`).
+fn hashes_a_password(method: &Method, path: &str) -> bool {
+    [
+        "/api/auth/login",
+        "/api/auth/register",
+        "/api/me/password",
+        "/api/auth/password-reset/consume",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+        || (method == Method::POST && path == "/api/users")
 }
 
 /// The application as the tests reach it: requests with [`CLIENT_IP`] come from that address.
