@@ -175,14 +175,27 @@ impl Dedicated {
     pub async fn database(&self) -> Result<TestDatabase, HarnessError> {
         Ok(TestDatabase {
             kind: self.server.kind,
-            url: create_database(&self.server, None).await?,
+            url: create_empty_database(&self.server).await?,
             _dir: None,
         })
     }
 
     /// Freezes the server's processes: connections stay open and nothing answers.
     pub async fn pause(&self) -> Result<(), HarnessError> {
-        self.docker("pause").await
+        // The cgroup freezer gives up ("unable to freeze") when a process appears while it
+        // works, as the health check's `docker exec` does every half second: try again.
+        let mut attempts = 0;
+        loop {
+            match self.docker("pause").await {
+                Err(HarnessError::Start { reason, .. })
+                    if reason.contains("unable to freeze") && attempts < 10 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     pub async fn unpause(&self) -> Result<(), HarnessError> {
@@ -237,6 +250,7 @@ pub async fn server(kind: Kind) -> Result<&'static Server, HarnessError> {
             }
             _ => start_container(kind, spec, Placement::Shared).await?,
         };
+        crate::timings::record("server start", kind.name(), started.elapsed());
         eprintln!(
             "harness: {kind} is {} ({}), ready in {:.1} s",
             server.version,
@@ -321,22 +335,44 @@ async fn connect_server(
     })
 }
 
-/// Creates a database on the server (a copy of `template` on PostgreSQL) and returns its URL.
-async fn create_database(server: &Server, template: Option<&str>) -> Result<String, HarnessError> {
+/// Creates a database on the server with the SQL `create` gives for its name, and returns its
+/// URL.
+async fn create_database(
+    server: &Server,
+    create: impl Fn(&str) -> String,
+) -> Result<String, HarnessError> {
     let name = next_database_name();
-    let sql = match server.kind {
-        Kind::Postgres => postgres::create_database_sql(&name, template),
-        _ => mysql::create_database_sql(&name),
-    };
+    let sql = create(&name);
     let pool = Pool::connect(server.kind, &server.admin_url)
         .await
         .map_err(|e| HarnessError::database(server.kind, e))?;
-    // A template whose last connection has only just closed can still count as "being accessed
-    // by other users" for a moment.
-    let created = images::retry(Duration::from_secs(5), || pool.execute(&sql)).await;
+    // A PostgreSQL template whose last connection has only just closed can still count as
+    // "being accessed by other users" (55006) for a moment; any other failure is final.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let created = loop {
+        match pool.execute(&sql).await {
+            Err(HarnessError::Database { source, .. })
+                if source.as_database_error().and_then(|e| e.code()).as_deref()
+                    == Some("55006")
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => break other,
+        }
+    };
     pool.close().await;
     created?;
     Ok(with_database(&server.admin_url, &name))
+}
+
+/// Creates an empty database on the server.
+async fn create_empty_database(server: &Server) -> Result<String, HarnessError> {
+    create_database(server, |name| match server.kind {
+        Kind::Postgres => postgres::create_database_sql(name, None),
+        Kind::Sqlite | Kind::MySql => mysql::create_database_sql(name),
+    })
+    .await
 }
 
 /// A fresh, empty database of its own. A SQLite database is a file in a temporary directory that
@@ -365,7 +401,7 @@ impl TestDatabase {
             }
             Kind::Postgres | Kind::MySql => Ok(TestDatabase {
                 kind,
-                url: create_database(server(kind).await?, None).await?,
+                url: create_empty_database(server(kind).await?).await?,
                 _dir: None,
             }),
         }
@@ -379,7 +415,12 @@ impl TestDatabase {
     ) -> Result<TestDatabase, HarnessError> {
         let db = TestDatabase::create(kind).await?;
         let pool = db.connect().await?;
-        let migrated = pool.migrate_up(migrator, i64::MAX).await;
+        let migrated = crate::timings::timed(
+            "migration",
+            kind.name(),
+            pool.migrate_up(migrator, i64::MAX),
+        )
+        .await;
         pool.close().await;
         migrated.map_err(|e| HarnessError::Start {
             backend: kind,
@@ -388,11 +429,27 @@ impl TestDatabase {
         Ok(db)
     }
 
-    /// A fresh database with `migrator` already applied. PostgreSQL clones a template database
-    /// migrated once per process (`CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY`), SQLite
-    /// copies a migrated template file, MySQL (which has no templates) migrates each database.
-    /// `template` names the migration set; use one name per migrator.
+    /// A fresh database with `migrator` already applied, copied from a template database
+    /// migrated once per process: PostgreSQL clones it (`CREATE DATABASE … TEMPLATE …
+    /// STRATEGY FILE_COPY`), SQLite copies its file, MySQL (which has no templates) replays its
+    /// tables and copies their rows ([`mysql::Blueprint`]). `template` names the migration set;
+    /// use one name per migrator.
     pub async fn migrated(
+        kind: Kind,
+        template: &str,
+        migrator: &Migrator,
+    ) -> Result<TestDatabase, HarnessError> {
+        // Boxed: the future nests deep enough to overflow the compiler's layout query depth in
+        // callers that nest it further.
+        crate::timings::timed(
+            "fresh migrated database",
+            kind.name(),
+            Box::pin(TestDatabase::from_template(kind, template, migrator)),
+        )
+        .await
+    }
+
+    async fn from_template(
         kind: Kind,
         template: &str,
         migrator: &Migrator,
@@ -403,13 +460,13 @@ impl TestDatabase {
             .entry((kind, template.to_owned()))
             .or_insert_with(|| std::sync::Arc::new(OnceCell::new()))
             .clone();
-        let template_db = source
-            .get_or_try_init(|| TestDatabase::create_migrated(kind, template, migrator))
+        let source = source
+            .get_or_try_init(|| Template::make(kind, template, migrator))
             .await?;
-        match kind {
-            Kind::Sqlite => {
+        match (kind, &source.blueprint) {
+            (Kind::Sqlite, _) => {
                 let copy = TestDatabase::create(kind).await?;
-                let from = template_db.url.trim_start_matches("sqlite://");
+                let from = source.db.url.trim_start_matches("sqlite://");
                 let to = copy.url.trim_start_matches("sqlite://");
                 std::fs::copy(from, to).map_err(|e| HarnessError::Start {
                     backend: kind,
@@ -417,15 +474,28 @@ impl TestDatabase {
                 })?;
                 Ok(copy)
             }
-            Kind::Postgres => {
-                let name = template_db.url.rsplit('/').next().unwrap_or_default();
+            (Kind::Postgres, _) => {
+                let name = source.db.url.rsplit('/').next().unwrap_or_default();
+                let url = create_database(server(kind).await?, |new| {
+                    postgres::create_database_sql(new, Some(name))
+                })
+                .await?;
                 Ok(TestDatabase {
                     kind,
-                    url: create_database(server(kind).await?, Some(name)).await?,
+                    url,
                     _dir: None,
                 })
             }
-            Kind::MySql => TestDatabase::create_migrated(kind, template, migrator).await,
+            (Kind::MySql, Some(blueprint)) => {
+                let url =
+                    create_database(server(kind).await?, |new| blueprint.copy_sql(new)).await?;
+                Ok(TestDatabase {
+                    kind,
+                    url,
+                    _dir: None,
+                })
+            }
+            (Kind::MySql, None) => TestDatabase::create_migrated(kind, template, migrator).await,
         }
     }
 
@@ -436,8 +506,35 @@ impl TestDatabase {
     }
 }
 
-/// Migrated template databases, one per (backend, migration set), made on first use.
-type Templates = std::collections::HashMap<(Kind, String), std::sync::Arc<OnceCell<TestDatabase>>>;
+/// A migrated database that fresh ones are copied from, one per (backend, migration set), made
+/// on first use.
+struct Template {
+    db: TestDatabase,
+    /// MySQL, which has no template databases: the tables to copy (`None` when the database
+    /// holds objects a copy would miss, and each database is migrated instead).
+    blueprint: Option<mysql::Blueprint>,
+}
+
+impl Template {
+    async fn make(kind: Kind, name: &str, migrator: &Migrator) -> Result<Template, HarnessError> {
+        let db = TestDatabase::create_migrated(kind, name, migrator).await?;
+        let blueprint = match kind {
+            Kind::Sqlite | Kind::Postgres => None,
+            Kind::MySql => {
+                let pool = db.connect().await?;
+                let blueprint = match &pool {
+                    Pool::MySql(p) => mysql::blueprint(p).await,
+                    _ => Ok(None),
+                };
+                pool.close().await;
+                blueprint.map_err(|e| HarnessError::database(kind, e))?
+            }
+        };
+        Ok(Template { db, blueprint })
+    }
+}
+
+type Templates = std::collections::HashMap<(Kind, String), std::sync::Arc<OnceCell<Template>>>;
 
 fn templates() -> &'static tokio::sync::Mutex<Templates> {
     static TEMPLATES: std::sync::OnceLock<tokio::sync::Mutex<Templates>> =
