@@ -4,6 +4,16 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 config := "fixtures/config.example.json"
 
+# Clippy as the compiler of the workspace's own crates (dependencies are built by rustc as
+# always): one build both lints, warnings as errors, and makes the test binaries, where
+# `cargo clippy` followed by `cargo test` built everything twice. This is how `cargo clippy`
+# itself drives clippy-driver; `just lint` runs the plain form.
+clippy_build := "RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+
+# Tests spend most of their time waiting for a database, so three per core keep the machine
+# busy where one per core (libtest's default) left it idle; `RUST_TEST_THREADS=N just …` overrides.
+export RUST_TEST_THREADS := env_var_or_default("RUST_TEST_THREADS", "6")
+
 # List the recipes
 default:
     @just --list
@@ -20,10 +30,28 @@ seed *ARGS:
 test:
     cargo test --workspace
 
-# Everything CI checks: formatting, lints, and every test on SQLite, PostgreSQL and MySQL
-# (containers; needs Docker — `just images` first where no registry can be reached)
-test-all-dbs: lint
-    INSTA_UPDATE=no cargo test --workspace --all-features
+# Needs Docker (`just images` first where no registry can be reached). One build serves clippy
+# and the tests (see clippy_build).
+# Everything CI checks: formatting, clippy and every test on SQLite, PostgreSQL and MySQL
+test-all-dbs:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    started=$SECONDS
+    cargo fmt --all -- --check
+    {{clippy_build}} cargo test --workspace --all-features --no-run
+    echo "test-all-dbs: formatting, clippy and the build took $((SECONDS - started)) s"
+    started=$SECONDS
+    {{clippy_build}} INSTA_UPDATE=no cargo test --workspace --all-features
+    echo "test-all-dbs: the tests took $((SECONDS - started)) s"
+
+# Prints the build's time, each test binary's, the slowest tests and the time per phase
+# (container start, fresh databases, app start, requests). Arguments go to cargo test. The tool
+# is run from the test build, which makes it with the tests' features: `cargo run` would
+# resolve features differently and rebuild half the dependencies.
+# Where the test suite's time goes (`just test-times`, or with cargo test arguments)
+test-times *ARGS="--workspace --all-features":
+    {{clippy_build}} cargo test -q --workspace --all-features --no-run
+    {{clippy_build}} INSTA_UPDATE=no target/debug/test-times -- {{ARGS}}
 
 # Integrity, lock file, lint, staircase and parity of the migrations (`--db sqlite|postgres|mysql|all`)
 check *ARGS="--db all":

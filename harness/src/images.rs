@@ -4,8 +4,15 @@
 //! `just images` builds from Debian packages where no registry can be reached. The choice, in
 //! order: the `DIDHUB_TEST_<BACKEND>_IMAGE` variable (`name:tag`); the official image if it is
 //! present locally; the local image if present; otherwise the official image, which Docker then
-//! tries to pull. Both kinds honour the same environment variables and report health through a
-//! health check the harness sets, so the backends treat them alike.
+//! tries to pull. Both kinds honour the same environment variables, so the backends treat them
+//! alike.
+//!
+//! A server is ready when the harness can connect to it (the backends retry until then), not
+//! when a Docker health check says so: every probe is a `docker exec` that costs dockerd,
+//! containerd and runc CPU for as long as the container lives (at four probes a second, a test
+//! run's containers took a fifth of two cores), and Docker before 25 cannot slow the probes down
+//! once the server is up. The images' own health checks are switched off. Official images
+//! initialise with networking off, so a TCP connection only succeeds to the real server.
 //!
 //! Containers live as long as the test process: a small reaper process per container removes it
 //! once the process that started it is gone, however it ended (there is no Ryuk here).
@@ -45,7 +52,7 @@ impl Image for ServerImage {
     }
 
     fn ready_conditions(&self) -> Vec<WaitFor> {
-        vec![WaitFor::healthcheck()]
+        Vec::new()
     }
 
     fn env_vars(
@@ -128,7 +135,6 @@ pub fn require_docker(kind: Kind) -> Result<(), HarnessError> {
 pub async fn start(
     kind: Kind,
     image: ServerImage,
-    health: &str,
     choice: &ImageChoice,
     host_port: Option<u16>,
 ) -> Result<(u16, String), HarnessError> {
@@ -136,13 +142,7 @@ pub async fn start(
     let reference = format!("{}:{}", image.name, image.tag);
     let port = image.ports[0];
     let mut request = image
-        .with_health_check(
-            Healthcheck::cmd_shell(health)
-                .with_interval(Duration::from_millis(250))
-                .with_timeout(Duration::from_secs(3))
-                .with_retries(240)
-                .with_start_period(Duration::from_secs(1)),
-        )
+        .with_health_check(Healthcheck::none())
         .with_label("didhub.harness.pid", std::process::id().to_string())
         .with_startup_timeout(Duration::from_secs(120));
     if let Some(host_port) = host_port {

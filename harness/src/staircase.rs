@@ -48,12 +48,50 @@ pub struct Staircase {
 }
 
 /// Walks `set` on a fresh database of its backend.
+///
+/// A walk depends only on the migrations' text and the server, so within one process a set
+/// whose files are byte for byte the same as one already walked on that backend gets the
+/// recorded staircase instead of a second walk (tests check many copies of a migration set that
+/// differ in one dialect only). Failed walks are not recorded: they run again.
 pub async fn walk(set: &MigrationSet) -> Result<Staircase, StaircaseError> {
-    let db = TestDatabase::create(set.kind).await?;
-    let pool = db.connect().await?;
-    let result = walk_on(&pool, set).await;
-    pool.close().await;
-    result
+    let walked = {
+        let mut map = walked().lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(content_key(set)).or_default().clone()
+    };
+    walked
+        .get_or_try_init(|| async {
+            let db = TestDatabase::create(set.kind).await?;
+            let pool = db.connect().await?;
+            let result = walk_on(&pool, set).await;
+            pool.close().await;
+            result
+        })
+        .await
+        .cloned()
+}
+
+/// Staircases already walked in this process, by [`content_key`].
+type Walked =
+    std::collections::HashMap<(Kind, Vec<u8>), std::sync::Arc<tokio::sync::OnceCell<Staircase>>>;
+
+fn walked() -> &'static std::sync::Mutex<Walked> {
+    static WALKED: std::sync::OnceLock<std::sync::Mutex<Walked>> = std::sync::OnceLock::new();
+    WALKED.get_or_init(Default::default)
+}
+
+/// The backend and everything sqlx knows of each migration, in order: version, kind (up,
+/// down, simple), description, transaction mode and the checksum (SHA-384) of its text.
+fn content_key(set: &MigrationSet) -> (Kind, Vec<u8>) {
+    let mut key = Vec::new();
+    for m in set.migrator.iter() {
+        key.extend_from_slice(&m.version.to_le_bytes());
+        key.extend_from_slice(format!("{:?}", m.migration_type).as_bytes());
+        key.extend_from_slice(m.description.as_bytes());
+        key.push(u8::from(m.no_tx));
+        key.extend_from_slice(&m.checksum);
+        key.push(0);
+    }
+    (set.kind, key)
 }
 
 async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, StaircaseError> {

@@ -183,7 +183,7 @@ impl Dedicated {
     /// Freezes the server's processes: connections stay open and nothing answers.
     pub async fn pause(&self) -> Result<(), HarnessError> {
         // The cgroup freezer gives up ("unable to freeze") when a process appears while it
-        // works, as the health check's `docker exec` does every half second: try again.
+        // works (a `docker exec`, or the server forking a backend): try again.
         let mut attempts = 0;
         loop {
             match self.docker("pause").await {
@@ -271,8 +271,6 @@ pub(super) struct ServerSpec {
     /// Server arguments that trade durability for speed (no fsync, no binary log): a shared
     /// test server's data lives on a tmpfs anyway.
     fast: &'static [&'static str],
-    /// The health check command run inside the container.
-    health: String,
     /// The administrator URL for the published port.
     admin_url: fn(u16) -> String,
     version_sql: &'static str,
@@ -305,8 +303,7 @@ async fn start_container(
             Some(images::free_port(kind)?)
         }
     };
-    let (port, container) =
-        images::start(kind, image, &spec.health, spec.choice, host_port).await?;
+    let (port, container) = images::start(kind, image, spec.choice, host_port).await?;
     connect_server(kind, &spec, (spec.admin_url)(port), origin, Some(container)).await
 }
 
@@ -318,7 +315,8 @@ async fn connect_server(
     origin: String,
     container: Option<String>,
 ) -> Result<Server, HarnessError> {
-    let pool = images::retry(Duration::from_secs(30), || Pool::connect(kind, &admin_url))
+    // A container is started without waiting for anything: this is where it becomes ready.
+    let pool = images::retry(Duration::from_secs(120), || Pool::connect(kind, &admin_url))
         .await
         .map_err(|e| HarnessError::Start {
             backend: kind,
@@ -497,6 +495,25 @@ impl TestDatabase {
             }
             (Kind::MySql, None) => TestDatabase::create_migrated(kind, template, migrator).await,
         }
+    }
+
+    /// Removes the database from its server now (a SQLite file goes with its directory), for
+    /// callers that make many: otherwise they last as long as the server.
+    pub async fn discard(self) -> Result<(), HarnessError> {
+        let name = self.url.rsplit('/').next().unwrap_or_default();
+        let name = name.split('?').next().unwrap_or_default().to_owned();
+        let sql = match self.kind {
+            Kind::Sqlite => return Ok(()),
+            Kind::Postgres => format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
+            Kind::MySql => format!("DROP DATABASE `{name}`"),
+        };
+        let server = server(self.kind).await?;
+        let pool = Pool::connect(self.kind, &server.admin_url)
+            .await
+            .map_err(|e| HarnessError::database(self.kind, e))?;
+        let dropped = pool.execute(&sql).await;
+        pool.close().await;
+        dropped
     }
 
     pub async fn connect(&self) -> Result<Pool, HarnessError> {

@@ -38,11 +38,6 @@ pub(super) fn spec() -> ServerSpec {
             ports: vec![ContainerPort::Tcp(3306)],
         },
         fast: &["--skip-log-bin", "--innodb-flush-log-at-trx-commit=0"],
-        // TCP only answers once the real server runs (the init server has no networking).
-        health: format!(
-            "mariadb-admin ping -h 127.0.0.1 --protocol=tcp -uroot -p{PASSWORD} --silent \
-             || mysqladmin ping -h 127.0.0.1 --protocol=tcp -uroot -p{PASSWORD} --silent"
-        ),
         admin_url: |port| format!("mysql://root:{PASSWORD}@127.0.0.1:{port}/mysql"),
         version_sql: "SELECT CAST(VERSION() AS CHAR)",
     }

@@ -42,7 +42,6 @@ pub(super) fn spec() -> ServerSpec {
             "-c",
             "full_page_writes=off",
         ],
-        health: "pg_isready -h 127.0.0.1 -p 5432 -U postgres -q".to_owned(),
         admin_url: |port| format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"),
         version_sql: "SELECT version()",
     }
