@@ -59,12 +59,15 @@ pub async fn walk(set: &MigrationSet) -> Result<Staircase, StaircaseError> {
         map.entry(content_key(set)).or_default().clone()
     };
     walked
-        .get_or_try_init(|| async {
-            let db = TestDatabase::create(set.kind).await?;
-            let pool = db.connect().await?;
-            let result = walk_on(&pool, set).await;
-            pool.close().await;
-            result
+        .get_or_try_init(|| {
+            // Boxed, so that callers' futures do not nest the whole walk.
+            Box::pin(async {
+                let db = TestDatabase::create(set.kind).await?;
+                let pool = db.connect().await?;
+                let result = walk_on(&pool, set).await;
+                pool.close().await;
+                result
+            })
         })
         .await
         .cloned()
