@@ -29,11 +29,6 @@ fn sink() -> Option<&'static std::sync::Mutex<std::fs::File>> {
     .as_ref()
 }
 
-/// Whether phases are being recorded.
-pub fn enabled() -> bool {
-    sink().is_some()
-}
-
 /// Records that `phase` took `elapsed` on `backend` (`-` where no backend applies).
 pub fn record(phase: &str, backend: &str, elapsed: Duration) {
     if let Some(file) = sink() {

@@ -541,7 +541,7 @@ impl Template {
                 let pool = db.connect().await?;
                 let blueprint = match &pool {
                     Pool::MySql(p) => mysql::blueprint(p).await,
-                    _ => Ok(None),
+                    Pool::Sqlite(_) | Pool::Postgres(_) => Ok(None),
                 };
                 pool.close().await;
                 blueprint.map_err(|e| HarnessError::database(kind, e))?
