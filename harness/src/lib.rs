@@ -32,6 +32,7 @@ pub mod integrity;
 pub mod lint;
 pub mod lock;
 pub mod migrations;
+mod once_map;
 pub mod parity;
 pub mod plans;
 pub mod scaffold;

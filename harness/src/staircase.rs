@@ -5,9 +5,12 @@
 //! that no table is left. A failure names the backend, the version, the file and the exact
 //! difference.
 
+use std::sync::LazyLock;
+
 use crate::HarnessError;
 use crate::backend::{Kind, Pool, TestDatabase};
 use crate::migrations::MigrationSet;
+use crate::once_map::OnceMap;
 use crate::schema::Schema;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,11 +57,9 @@ pub struct Staircase {
 /// recorded staircase instead of a second walk (tests check many copies of a migration set that
 /// differ in one dialect only). Failed walks are not recorded: they run again.
 pub async fn walk(set: &MigrationSet) -> Result<Staircase, StaircaseError> {
-    let walked = {
-        let mut map = walked().lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(content_key(set)).or_default().clone()
-    };
-    walked
+    static WALKED: LazyLock<OnceMap<(Kind, Vec<u8>), Staircase>> = LazyLock::new(OnceMap::new);
+    WALKED
+        .cell(content_key(set))
         .get_or_try_init(|| {
             // Boxed, so that callers' futures do not nest the whole walk.
             Box::pin(async {
@@ -71,15 +72,6 @@ pub async fn walk(set: &MigrationSet) -> Result<Staircase, StaircaseError> {
         })
         .await
         .cloned()
-}
-
-/// Staircases already walked in this process, by [`content_key`].
-type Walked =
-    std::collections::HashMap<(Kind, Vec<u8>), std::sync::Arc<tokio::sync::OnceCell<Staircase>>>;
-
-fn walked() -> &'static std::sync::Mutex<Walked> {
-    static WALKED: std::sync::OnceLock<std::sync::Mutex<Walked>> = std::sync::OnceLock::new();
-    WALKED.get_or_init(Default::default)
 }
 
 /// The backend and everything sqlx knows of each migration, in order: version, kind (up,

@@ -113,10 +113,14 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// The cargo that runs this tool, or the one on the PATH.
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
 /// `cargo test --no-run` with the caller's arguments; the test binaries it made.
 fn build(cargo_args: &[String]) -> anyhow::Result<Vec<Binary>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut child = Command::new(cargo)
+    let mut child = cargo()
         .args([
             "test",
             "--no-run",
@@ -163,8 +167,7 @@ fn build(cargo_args: &[String]) -> anyhow::Result<Vec<Binary>> {
 /// The `(manifest, target)` pairs declared with `harness = false`, which take no libtest
 /// arguments. `cargo metadata` does not say, so the manifests are read.
 fn harness_false_targets() -> anyhow::Result<Vec<(PathBuf, String)>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
+    let output = cargo()
         .args(["metadata", "--no-deps", "--format-version=1"])
         .output()
         .context("running cargo metadata")?;

@@ -19,6 +19,7 @@ pub mod sqlite;
 use std::fmt;
 use std::ops::Deref;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use sqlx::migrate::{Migrate, Migrator};
@@ -27,6 +28,7 @@ use tokio::sync::OnceCell;
 
 use crate::HarnessError;
 use crate::images::{self, ImageChoice, ServerImage};
+use crate::once_map::OnceMap;
 use crate::plans::{self, Plan};
 use crate::schema::{Column, Logical, Schema, Table};
 
@@ -173,11 +175,8 @@ pub async fn dedicated(kind: Kind) -> Result<Dedicated, HarnessError> {
 impl Dedicated {
     /// A fresh, empty database on this server.
     pub async fn database(&self) -> Result<TestDatabase, HarnessError> {
-        Ok(TestDatabase {
-            kind: self.server.kind,
-            url: create_empty_database(&self.server).await?,
-            _dir: None,
-        })
+        let url = create_empty_database(&self.server).await?;
+        Ok(TestDatabase::on_server(self.server.kind, url))
     }
 
     /// Freezes the server's processes: connections stay open and nothing answers.
@@ -340,15 +339,20 @@ async fn create_database(
     create: impl Fn(&str) -> String,
 ) -> Result<String, HarnessError> {
     let name = next_database_name();
-    let sql = create(&name);
+    as_admin(server, &create(&name)).await?;
+    Ok(with_database(&server.admin_url, &name))
+}
+
+/// Runs SQL on the server as its administrator, over a connection of its own.
+async fn as_admin(server: &Server, sql: &str) -> Result<(), HarnessError> {
     let pool = Pool::connect(server.kind, &server.admin_url)
         .await
         .map_err(|e| HarnessError::database(server.kind, e))?;
     // A PostgreSQL template whose last connection has only just closed can still count as
     // "being accessed by other users" (55006) for a moment; any other failure is final.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let created = loop {
-        match pool.execute(&sql).await {
+    let done = loop {
+        match pool.execute(sql).await {
             Err(HarnessError::Database { source, .. })
                 if source.as_database_error().and_then(|e| e.code()).as_deref()
                     == Some("55006")
@@ -360,8 +364,7 @@ async fn create_database(
         }
     };
     pool.close().await;
-    created?;
-    Ok(with_database(&server.admin_url, &name))
+    done
 }
 
 /// Creates an empty database on the server.
@@ -383,6 +386,15 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// A database at `url` on a server (PostgreSQL or MySQL).
+    fn on_server(kind: Kind, url: String) -> TestDatabase {
+        TestDatabase {
+            kind,
+            url,
+            _dir: None,
+        }
+    }
+
     pub async fn create(kind: Kind) -> Result<TestDatabase, HarnessError> {
         match kind {
             Kind::Sqlite => {
@@ -397,11 +409,10 @@ impl TestDatabase {
                     _dir: Some(dir),
                 })
             }
-            Kind::Postgres | Kind::MySql => Ok(TestDatabase {
-                kind,
-                url: create_empty_database(server(kind).await?).await?,
-                _dir: None,
-            }),
+            Kind::Postgres | Kind::MySql => {
+                let url = create_empty_database(server(kind).await?).await?;
+                Ok(TestDatabase::on_server(kind, url))
+            }
         }
     }
 
@@ -452,12 +463,8 @@ impl TestDatabase {
         template: &str,
         migrator: &Migrator,
     ) -> Result<TestDatabase, HarnessError> {
-        let source = templates()
-            .lock()
-            .await
-            .entry((kind, template.to_owned()))
-            .or_insert_with(|| std::sync::Arc::new(OnceCell::new()))
-            .clone();
+        static TEMPLATES: LazyLock<OnceMap<(Kind, String), Template>> = LazyLock::new(OnceMap::new);
+        let source = TEMPLATES.cell((kind, template.to_owned()));
         let source = source
             .get_or_try_init(|| Template::make(kind, template, migrator))
             .await?;
@@ -473,25 +480,17 @@ impl TestDatabase {
                 Ok(copy)
             }
             (Kind::Postgres, _) => {
-                let name = source.db.url.rsplit('/').next().unwrap_or_default();
+                let name = source.db.name();
                 let url = create_database(server(kind).await?, |new| {
                     postgres::create_database_sql(new, Some(name))
                 })
                 .await?;
-                Ok(TestDatabase {
-                    kind,
-                    url,
-                    _dir: None,
-                })
+                Ok(TestDatabase::on_server(kind, url))
             }
             (Kind::MySql, Some(blueprint)) => {
                 let url =
                     create_database(server(kind).await?, |new| blueprint.copy_sql(new)).await?;
-                Ok(TestDatabase {
-                    kind,
-                    url,
-                    _dir: None,
-                })
+                Ok(TestDatabase::on_server(kind, url))
             }
             (Kind::MySql, None) => TestDatabase::create_migrated(kind, template, migrator).await,
         }
@@ -500,20 +499,19 @@ impl TestDatabase {
     /// Removes the database from its server now (a SQLite file goes with its directory), for
     /// callers that make many: otherwise they last as long as the server.
     pub async fn discard(self) -> Result<(), HarnessError> {
-        let name = self.url.rsplit('/').next().unwrap_or_default();
-        let name = name.split('?').next().unwrap_or_default().to_owned();
+        let name = self.name();
         let sql = match self.kind {
             Kind::Sqlite => return Ok(()),
             Kind::Postgres => format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
             Kind::MySql => format!("DROP DATABASE `{name}`"),
         };
-        let server = server(self.kind).await?;
-        let pool = Pool::connect(self.kind, &server.admin_url)
-            .await
-            .map_err(|e| HarnessError::database(self.kind, e))?;
-        let dropped = pool.execute(&sql).await;
-        pool.close().await;
-        dropped
+        as_admin(server(self.kind).await?, &sql).await
+    }
+
+    /// The database's name on its server (the URL's path).
+    fn name(&self) -> &str {
+        let path = self.url.rsplit('/').next().unwrap_or_default();
+        path.split('?').next().unwrap_or_default()
     }
 
     pub async fn connect(&self) -> Result<Pool, HarnessError> {
@@ -549,14 +547,6 @@ impl Template {
         };
         Ok(Template { db, blueprint })
     }
-}
-
-type Templates = std::collections::HashMap<(Kind, String), std::sync::Arc<OnceCell<Template>>>;
-
-fn templates() -> &'static tokio::sync::Mutex<Templates> {
-    static TEMPLATES: std::sync::OnceLock<tokio::sync::Mutex<Templates>> =
-        std::sync::OnceLock::new();
-    TEMPLATES.get_or_init(Default::default)
 }
 
 /// A connection pool on a test database.
