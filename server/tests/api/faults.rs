@@ -30,6 +30,8 @@ mod containers {
     use didhub_harness::{Kind, TestDatabase};
     use didhub_server::db::Id;
 
+    use crate::support::Reply;
+
     use super::*;
 
     /// One write attempted during the test, and what the server answered.
@@ -37,6 +39,8 @@ mod containers {
         name: String,
         status: StatusCode,
         code: String,
+        /// When the request was sent.
+        sent: Instant,
     }
 
     /// Alters are created by `WRITERS` tasks in a loop until `stop` is set.
@@ -58,6 +62,7 @@ mod containers {
                             break;
                         }
                         let name = format!("w{w}-{n}");
+                        let sent = Instant::now();
                         let reply = app
                             .post(
                                 "/api/alters",
@@ -69,6 +74,7 @@ mod containers {
                             name,
                             status: reply.status,
                             code: reply.body["code"].as_str().unwrap_or_default().to_owned(),
+                            sent,
                         });
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
@@ -78,45 +84,60 @@ mod containers {
             .collect()
     }
 
+    /// Milliseconds from `from` to `to`, negative when `to` came first.
+    fn millis_after(from: Instant, to: Instant) -> i128 {
+        to.saturating_duration_since(from).as_millis() as i128
+            - from.saturating_duration_since(to).as_millis() as i128
+    }
+
     /// Waits until `/health` answers 200 again.
     async fn until_healthy(app: &TestApp) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let reply = app
-                .call(poem::http::Method::GET, "/health", None, None)
-                .await;
-            if reply.status == StatusCode::OK {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not recover after the database came back: {}",
-                reply.text
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        until_answered(
+            "the server",
+            StatusCode::OK,
+            Duration::from_millis(250),
+            async |_| {
+                app.call(poem::http::Method::GET, "/health", None, None)
+                    .await
+            },
+        )
+        .await;
     }
 
     /// Waits until creating an alter succeeds again.
     async fn until_a_write_succeeds(app: &TestApp, token: &str, system: Id) {
+        until_answered(
+            "writes",
+            StatusCode::CREATED,
+            Duration::from_millis(100),
+            async |n| {
+                let body = json!({ "system_id": system, "name": format!("probe-{n}") });
+                app.post("/api/alters", token, body).await
+            },
+        )
+        .await;
+    }
+
+    /// Sends `request` (given its attempt number) every `pause` until it is answered
+    /// `expected`, for at most 90 s; `what` names what did not recover.
+    async fn until_answered(
+        what: &str,
+        expected: StatusCode,
+        pause: Duration,
+        mut request: impl AsyncFnMut(u32) -> Reply,
+    ) {
         let deadline = Instant::now() + Duration::from_secs(90);
         for n in 0.. {
-            let reply = app
-                .post(
-                    "/api/alters",
-                    token,
-                    json!({ "system_id": system, "name": format!("probe-{n}") }),
-                )
-                .await;
-            if reply.status == StatusCode::CREATED {
+            let reply = request(n).await;
+            if reply.status == expected {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "writes did not recover after the database came back: {}",
+                "{what} did not recover after the database came back: {}",
                 reply.text
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(pause).await;
         }
     }
 
@@ -215,6 +236,7 @@ mod containers {
         // machine a writer's request can still meet a dead one. Writes have recovered once one
         // of ours goes through; the writers then go on for a while before they stop.
         until_a_write_succeeds(&app, &token, system).await;
+        let recovered = Instant::now();
         tokio::time::sleep(Duration::from_millis(500)).await;
         stop.store(true, Ordering::Relaxed);
         let mut attempts = Vec::new();
@@ -235,7 +257,14 @@ mod containers {
         assert_eq!(
             last.status,
             StatusCode::CREATED,
-            "writes after the recovery must succeed"
+            "writes after the recovery must succeed; w0's last attempts, sent ms after the recovery: {:?}",
+            attempts
+                .iter()
+                .filter(|a| a.name.starts_with("w0-"))
+                .rev()
+                .take(5)
+                .map(|a| (a.status.as_u16(), millis_after(recovered, a.sent)))
+                .collect::<Vec<_>>()
         );
         app.get(&format!("/api/alters/{before}"), &token)
             .await
