@@ -298,7 +298,7 @@ async fn start_container(
             None
         }
         Placement::Dedicated => {
-            image.mounts.clear();
+            image.data.clear();
             Some(images::free_port(kind)?)
         }
     };

@@ -28,7 +28,8 @@ pub(super) fn spec() -> ServerSpec {
             name,
             tag,
             env: vec![("MYSQL_ROOT_PASSWORD".into(), PASSWORD.into())],
-            mounts: vec![Mount::tmpfs_mount("/var/lib/mysql")],
+            data: vec![Mount::tmpfs_mount("/var/lib/mysql")],
+            scratch: vec![Mount::tmpfs_mount("/tmp")],
             cmd: [
                 "--character-set-server=utf8mb4",
                 "--collation-server=utf8mb4_unicode_ci",
