@@ -79,17 +79,8 @@ impl Write for Captured {
 
 impl Captured {
     fn start(&self) -> tracing::subscriber::DefaultGuard {
-        // A global subscriber that wants info events, and drops them. Without one, tracing can
-        // cache "nobody wants this event" for a call site that another test's thread reaches
-        // first while this subscriber is being registered, and the event is lost here (seen on
-        // MySQL: no mail line at all). With one, no info call site is ever cached as unwanted.
-        static GLOBAL: std::sync::Once = std::sync::Once::new();
-        GLOBAL.call_once(|| {
-            use tracing_subscriber::layer::SubscriberExt;
-            let wants_info =
-                tracing_subscriber::registry().with(tracing_subscriber::EnvFilter::new("info"));
-            let _ = tracing::subscriber::set_global_default(wants_info);
-        });
+        // The global subscriber must want info events, or this one can miss them.
+        crate::support::server_log_in_failures();
         let writer = self.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter("info")

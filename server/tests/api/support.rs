@@ -104,6 +104,30 @@ impl Reply {
     }
 }
 
+/// Installs, once, the global subscriber: the server's warnings and errors go to libtest's
+/// captured output, so a failing test shows why the server answered as it did (a 500 says only
+/// "it has been logged"). It also wants info events, and drops them: without a global subscriber
+/// that wants them, tracing can cache "nobody wants this event" for a call site that another
+/// test's thread reaches first while a test's own subscriber is being registered, and the event
+/// is lost to that test (seen on MySQL in the mail-log test: no mail line at all).
+pub fn server_log_in_failures() {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+        use tracing_subscriber::layer::SubscriberExt;
+        let warnings = tracing_subscriber::fmt::layer()
+            .with_test_writer()
+            .with_ansi(false)
+            .with_filter(LevelFilter::WARN);
+        let subscriber = tracing_subscriber::registry()
+            .with(EnvFilter::new("info"))
+            .with(warnings);
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("only support.rs sets the global subscriber");
+    });
+}
+
 impl TestApp {
     pub async fn start(backend: Backend) -> TestApp {
         let kind: didhub_harness::Kind = backend.name().parse().unwrap();
@@ -116,6 +140,7 @@ impl TestApp {
     /// The server over `database` (migrated here if it is not yet), with `pool_parameters`
     /// (`?query_timeout=2…`) added to its URL.
     pub async fn over(database: didhub_harness::TestDatabase, pool_parameters: &str) -> TestApp {
+        server_log_in_failures();
         let env: HashMap<&str, String> = HashMap::from([
             ("DIDHUB_DB", format!("{}{pool_parameters}", database.url)),
             ("DIDHUB_SECRET", SECRET.to_owned()),
