@@ -270,8 +270,8 @@ pub(super) struct ServerSpec {
     /// Server arguments that trade durability for speed (no fsync, no binary log): a shared
     /// test server's data lives on a tmpfs anyway.
     fast: &'static [&'static str],
-    /// The administrator URL for the published port.
-    admin_url: fn(u16) -> String,
+    /// The administrator URL for the server's address.
+    admin_url: fn(&images::Address) -> String,
     version_sql: &'static str,
 }
 
@@ -302,8 +302,16 @@ async fn start_container(
             Some(images::free_port(kind)?)
         }
     };
-    let (port, container) = images::start(kind, image, spec.choice, host_port).await?;
-    connect_server(kind, &spec, (spec.admin_url)(port), origin, Some(container)).await
+    let (address, container) = images::start(kind, image, spec.choice, host_port).await?;
+    let origin = format!("{origin} at {}:{}", address.host, address.port);
+    connect_server(
+        kind,
+        &spec,
+        (spec.admin_url)(&address),
+        origin,
+        Some(container),
+    )
+    .await
 }
 
 /// Waits until the server takes connections and asks its version.

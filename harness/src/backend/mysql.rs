@@ -39,7 +39,7 @@ pub(super) fn spec() -> ServerSpec {
             ports: vec![ContainerPort::Tcp(3306)],
         },
         fast: &["--skip-log-bin", "--innodb-flush-log-at-trx-commit=0"],
-        admin_url: |port| format!("mysql://root:{PASSWORD}@127.0.0.1:{port}/mysql"),
+        admin_url: |at| format!("mysql://root:{PASSWORD}@{}:{}/mysql", at.host, at.port),
         version_sql: "SELECT CAST(VERSION() AS CHAR)",
     }
 }

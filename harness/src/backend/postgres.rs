@@ -43,7 +43,12 @@ pub(super) fn spec() -> ServerSpec {
             "-c",
             "full_page_writes=off",
         ],
-        admin_url: |port| format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"),
+        admin_url: |at| {
+            format!(
+                "postgres://postgres:{PASSWORD}@{}:{}/postgres",
+                at.host, at.port
+            )
+        },
         version_sql: "SELECT version()",
     }
 }
