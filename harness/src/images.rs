@@ -188,7 +188,7 @@ pub async fn start(
         })?;
     let address = match host_port {
         Some(_) => None,
-        None => bridge_address(&container, port).await,
+        None => bridge_address(kind, container.id(), port).await,
     }
     .unwrap_or(Address {
         host: "127.0.0.1".to_owned(),
@@ -209,15 +209,22 @@ pub struct Address {
 }
 
 /// The container's address on Docker's bridge, if the host can open a TCP connection to it. The
-/// server may not listen yet: a refused connection still proves the address is reachable.
-async fn bridge_address<I: Image>(
-    container: &testcontainers::ContainerAsync<I>,
-    port: ContainerPort,
-) -> Option<Address> {
-    let ip = container.get_bridge_ip_address().await.ok()?;
+/// server may not listen yet: a refused connection still proves the address is reachable. (The
+/// address is read with `docker inspect`: testcontainers' `get_bridge_ip_address` looks the
+/// network up by the container's network mode, which Docker 20.10 reports as `default`, not
+/// `bridge`.)
+async fn bridge_address(kind: Kind, id: &str, port: ContainerPort) -> Option<Address> {
     let ContainerPort::Tcp(port) = port else {
         return None;
     };
+    let format = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}";
+    let args = ["inspect", "--format", format, id]
+        .map(String::from)
+        .to_vec();
+    let out = docker(kind, args, Vec::new()).await.ok()?;
+    let ip: std::net::IpAddr = String::from_utf8_lossy(&out)
+        .split_whitespace()
+        .find_map(|ip| ip.parse().ok())?;
     let attempt = tokio::net::TcpStream::connect((ip, port));
     match tokio::time::timeout(Duration::from_secs(1), attempt).await {
         Ok(Ok(_)) => {}
