@@ -219,15 +219,20 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
     .fetch_all(pool)
     .await?;
     let mut schema = Schema::default();
+    // Each `information_schema` table is filtered on its own schema (and table) columns, in a
+    // derived table where a join would carry the filter over: MariaDB reads only the databases a
+    // table's own conditions name, and a join condition names none, so it opened every table of
+    // every database on the server (`EXPLAIN`: "Scanned all databases"). On a test server holding
+    // a few hundred databases that made each step of the MySQL staircase ten times slower.
     for name in tables {
         let mut table = Table::default();
 
         let mut json_columns = Vec::new();
         for row in sqlx::query(
             "SELECT CAST(cc.constraint_name AS CHAR) AS name, CAST(cc.check_clause AS CHAR) AS clause \
-             FROM information_schema.check_constraints cc \
-             JOIN information_schema.table_constraints tc \
-               ON tc.constraint_schema = cc.constraint_schema AND tc.constraint_name = cc.constraint_name \
+             FROM (SELECT constraint_name, check_clause FROM information_schema.check_constraints \
+                   WHERE constraint_schema = DATABASE()) cc \
+             JOIN information_schema.table_constraints tc ON tc.constraint_name = cc.constraint_name \
              WHERE tc.table_schema = DATABASE() AND tc.table_name = ? AND tc.constraint_type = 'CHECK'",
         )
         .bind(&name)
@@ -289,12 +294,14 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
              CAST(k.referenced_column_name AS CHAR) AS ref_col, \
              CAST(r.delete_rule AS CHAR) AS on_delete, CAST(r.update_rule AS CHAR) AS on_update \
              FROM information_schema.key_column_usage k \
-             JOIN information_schema.referential_constraints r \
-               ON r.constraint_schema = k.constraint_schema AND r.constraint_name = k.constraint_name \
-              AND r.table_name = k.table_name \
+             JOIN (SELECT constraint_name, delete_rule, update_rule \
+                   FROM information_schema.referential_constraints \
+                   WHERE constraint_schema = DATABASE() AND table_name = ?) r \
+               ON r.constraint_name = k.constraint_name \
              WHERE k.table_schema = DATABASE() AND k.table_name = ? AND k.referenced_table_name IS NOT NULL \
              ORDER BY k.constraint_name, k.ordinal_position",
         )
+        .bind(&name)
         .bind(&name)
         .fetch_all(pool)
         .await?
