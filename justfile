@@ -37,6 +37,8 @@ test-all-dbs:
     #!/usr/bin/env bash
     set -euo pipefail
     started=$SECONDS
+    # The test binaries share their PostgreSQL and MySQL servers, removed when this shell ends.
+    export DIDHUB_TEST_SESSION=${DIDHUB_TEST_SESSION:-$$}
     cargo fmt --all -- --check
     {{clippy_build}} cargo test --workspace --all-features --no-run
     echo "test-all-dbs: formatting, clippy and the build took $((SECONDS - started)) s"

@@ -136,7 +136,57 @@ pub fn require_docker(kind: Kind) -> Result<(), HarnessError> {
     }
 }
 
-/// Starts a server container and returns where to reach its first port, and its id.
+/// Who a container belongs to: it is removed once its owner process has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The test process that starts it.
+    Process,
+    /// A test session (`DIDHUB_TEST_SESSION`, see [`session`]): the session's first test process
+    /// starts the container under a name made of the session and the backend, and the others
+    /// find it by that name, so a run of many test binaries starts each shared server once.
+    Session(u32),
+}
+
+impl Owner {
+    fn pid(self) -> u32 {
+        match self {
+            Owner::Process => std::process::id(),
+            Owner::Session(pid) => pid,
+        }
+    }
+}
+
+/// The test session named by `DIDHUB_TEST_SESSION`: the id of a running process (`just
+/// test-all-dbs` gives its shell's, `test-times` its own) whose test processes share their
+/// servers, which are removed when it ends.
+pub fn session(kind: Kind) -> Result<Option<u32>, HarnessError> {
+    let Ok(value) = std::env::var("DIDHUB_TEST_SESSION") else {
+        return Ok(None);
+    };
+    let failed = |why: &str| HarnessError::Start {
+        backend: kind,
+        reason: format!(
+            "DIDHUB_TEST_SESSION={value:?} {why}: it must be the id of the running process whose \
+             test processes share servers"
+        ),
+    };
+    let pid: u32 = value
+        .trim()
+        .parse()
+        .map_err(|_| failed("is not a process id"))?;
+    let alive = Command::new("sh")
+        .args(["-c", &format!("kill -0 {pid}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !alive {
+        return Err(failed("names no running process"));
+    }
+    Ok(Some(pid))
+}
+
+/// Starts a server container, or finds its session's, and returns where to reach its first port,
+/// and its id.
 ///
 /// With `host_port` (a server that is stopped and started again) that is the port published on
 /// `host_port` of 127.0.0.1, the same across a stop and start. Otherwise it is the container's
@@ -149,56 +199,127 @@ pub async fn start(
     image: ServerImage,
     choice: &ImageChoice,
     host_port: Option<u16>,
+    owner: Owner,
 ) -> Result<(Address, String), HarnessError> {
     require_docker(kind)?;
     let reference = format!("{}:{}", image.name, image.tag);
     let port = image.ports[0];
+    let name = match owner {
+        Owner::Process => None,
+        Owner::Session(pid) => Some(format!("didhub-test-{pid}-{kind}")),
+    };
+    if let Some(name) = &name
+        && let Some(id) = session_container(kind, name, &reference).await?
+    {
+        return Ok((address(kind, &id, port, host_port).await?, id));
+    }
     let mut request = image
         .with_health_check(Healthcheck::none())
-        .with_label("didhub.harness.pid", std::process::id().to_string())
+        .with_label("didhub.harness.pid", owner.pid().to_string())
         .with_startup_timeout(Duration::from_secs(120));
     if let Some(host_port) = host_port {
         request = request.with_mapped_port(host_port, port);
     }
-    let container = request.start().await.map_err(|e| {
-        let text = e.to_string();
-        let hint = if text.contains("pull")
-            || text.contains("No such image")
-            || text.contains("not found")
-        {
+    if let Some(name) = &name {
+        request = request.with_container_name(name);
+    }
+    let container = match request.start().await {
+        Ok(container) => container,
+        // Another process of the session created it first.
+        Err(e) if name.is_some() && e.to_string().contains("Conflict") => {
+            let name = name.as_deref().unwrap_or_default();
+            let id = session_container(kind, name, &reference)
+                .await?
+                .ok_or_else(|| HarnessError::Start {
+                    backend: kind,
+                    reason: format!("container {name} was being created, then was gone: {e}"),
+                })?;
+            return Ok((address(kind, &id, port, host_port).await?, id));
+        }
+        Err(e) => return Err(not_started(kind, &reference, choice, &e.to_string())),
+    };
+    let id = container.id().to_owned();
+    reap_when_done(&id, owner);
+    // The container lives until its owner ends; the reaper removes it then.
+    std::mem::forget(container);
+    Ok((address(kind, &id, port, host_port).await?, id))
+}
+
+fn not_started(kind: Kind, reference: &str, choice: &ImageChoice, text: &str) -> HarnessError {
+    let hint =
+        if text.contains("pull") || text.contains("No such image") || text.contains("not found") {
             format!(
                 " — the image is not available locally and cannot be pulled; run `just images` \
-                     to build {}:{}, which the harness then uses",
+                 to build {}:{}, which the harness then uses",
                 choice.local.0, choice.local.1
             )
         } else {
             String::new()
         };
-        HarnessError::Start {
-            backend: kind,
-            reason: format!("container {reference} did not start: {text}{hint}"),
-        }
-    })?;
-    let published = container
-        .get_host_port_ipv4(port)
-        .await
-        .map_err(|e| HarnessError::Start {
-            backend: kind,
-            reason: format!("container {reference} publishes no port {port:?}: {e}"),
-        })?;
-    let address = match host_port {
-        Some(_) => None,
-        None => bridge_address(kind, container.id(), port).await,
+    HarnessError::Start {
+        backend: kind,
+        reason: format!("container {reference} did not start: {text}{hint}"),
     }
-    .unwrap_or(Address {
+}
+
+/// The id of the session's running container `name`, if there is one. One of another image
+/// (the session's processes disagree about `DIDHUB_TEST_*_IMAGE`) is an error.
+async fn session_container(
+    kind: Kind,
+    name: &str,
+    reference: &str,
+) -> Result<Option<String>, HarnessError> {
+    let format = "{{.State.Running}} {{.Config.Image}} {{.Id}}";
+    let args = ["inspect", "--type", "container", "--format", format, name];
+    let Ok(out) = docker(kind, args.map(String::from).to_vec(), Vec::new()).await else {
+        return Ok(None);
+    };
+    let out = String::from_utf8_lossy(&out);
+    match out.split_whitespace().collect::<Vec<_>>()[..] {
+        ["true", image, id] if image == reference => Ok(Some(id.to_owned())),
+        ["true", image, _] => Err(HarnessError::Start {
+            backend: kind,
+            reason: format!(
+                "the session's container {name} runs {image}, where this process wants {reference}"
+            ),
+        }),
+        _ => Err(HarnessError::Start {
+            backend: kind,
+            reason: format!(
+                "the session's container {name} is not running: {}",
+                out.trim()
+            ),
+        }),
+    }
+}
+
+/// Where the container's `port` is reached: the bridge address when reachable and no fixed
+/// `host_port` is wanted, the published port of 127.0.0.1 otherwise.
+async fn address(
+    kind: Kind,
+    id: &str,
+    port: ContainerPort,
+    host_port: Option<u16>,
+) -> Result<Address, HarnessError> {
+    if host_port.is_none()
+        && let Some(address) = bridge_address(kind, id, port).await
+    {
+        return Ok(address);
+    }
+    let args = ["port", id, &port.to_string()].map(String::from).to_vec();
+    let out = docker(kind, args, Vec::new()).await?;
+    let out = String::from_utf8_lossy(&out);
+    let published = out
+        .lines()
+        .find_map(|line| line.rsplit_once(':')?.1.trim().parse().ok())
+        .ok_or_else(|| HarnessError::Start {
+            backend: kind,
+            reason: format!("container {id} publishes no port {port}: {}", out.trim()),
+        })?;
+    Ok(Address {
         host: "127.0.0.1".to_owned(),
         port: published,
-    });
-    reap_when_done(container.id());
-    let id = container.id().to_owned();
-    // The container lives until the process ends; the reaper removes it then.
-    std::mem::forget(container);
-    Ok((address, id))
+    })
 }
 
 /// Where a server listens, as a URL writes it.
@@ -287,11 +408,11 @@ pub fn free_port(kind: Kind) -> Result<u16, HarnessError> {
         })
 }
 
-/// Spawns `sh` to wait for this process to end and then remove the container.
-fn reap_when_done(container_id: &str) {
+/// Spawns `sh` to wait for the container's owner to end and then remove the container.
+fn reap_when_done(container_id: &str, owner: Owner) {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; docker rm -f -v {container_id} >/dev/null 2>&1",
-        pid = std::process::id()
+        pid = owner.pid()
     );
     let spawned = Command::new("sh")
         .args(["-c", &script])

@@ -195,6 +195,9 @@ fn harness_false_targets() -> anyhow::Result<Vec<(PathBuf, String)>> {
     Ok(out)
 }
 
+/// The test session whose processes share servers (`didhub_harness::images::session`).
+const SESSION: &str = "DIDHUB_TEST_SESSION";
+
 /// Runs one binary as cargo would (in its package's folder), collecting each test's time; the
 /// names of failed tests.
 fn run(binary: &Binary, times: &Path, tests: &mut Vec<TestTime>) -> anyhow::Result<Vec<String>> {
@@ -203,6 +206,10 @@ fn run(binary: &Binary, times: &Path, tests: &mut Vec<TestTime>) -> anyhow::Resu
         .current_dir(&binary.dir)
         .env("CARGO_MANIFEST_DIR", &binary.dir)
         .env(timings::VARIABLE, times);
+    // The binaries share their servers, as under `just test-all-dbs`, unless a session is set.
+    if std::env::var_os(SESSION).is_none() {
+        command.env(SESSION, std::process::id().to_string());
+    }
     if binary.custom_harness {
         let began = Instant::now();
         let output = command

@@ -27,7 +27,7 @@ use sqlx::{Acquire, MySqlPool, PgPool, SqlitePool};
 use tokio::sync::OnceCell;
 
 use crate::HarnessError;
-use crate::images::{self, ImageChoice, ServerImage};
+use crate::images::{self, ImageChoice, Owner, ServerImage};
 use crate::once_map::OnceMap;
 use crate::plans::{self, Plan};
 use crate::schema::{Column, Logical, Schema, Table};
@@ -247,7 +247,10 @@ pub async fn server(kind: Kind) -> Result<&'static Server, HarnessError> {
             Ok(url) if !url.trim().is_empty() => {
                 connect_server(kind, &spec, url, spec.url_variable.to_owned(), None).await?
             }
-            _ => start_container(kind, spec, Placement::Shared).await?,
+            _ => {
+                let owner = images::session(kind)?.map_or(Owner::Process, Owner::Session);
+                start_container(kind, spec, Placement::Shared(owner)).await?
+            }
         };
         crate::timings::record("server start", kind.name(), started.elapsed());
         eprintln!(
@@ -275,11 +278,11 @@ pub(super) struct ServerSpec {
     version_sql: &'static str,
 }
 
-/// How a container is placed: shared by every test (data on tmpfs, durability off, any free port)
-/// or dedicated to one test that stops and starts it (data in the container, durable, a fixed
-/// port).
+/// How a container is placed: shared by every test of its owner, the process or the test session
+/// (data on tmpfs, durability off, any free port), or dedicated to one test that stops and starts
+/// it (data in the container, durable, a fixed port).
 enum Placement {
-    Shared,
+    Shared(Owner),
     Dedicated,
 }
 
@@ -292,17 +295,17 @@ async fn start_container(
     let (name, tag) = spec.choice.resolve(kind)?;
     let origin = format!("container {name}:{tag}");
     let mut image = (spec.image)(name, tag);
-    let host_port = match placement {
-        Placement::Shared => {
+    let (host_port, owner) = match placement {
+        Placement::Shared(owner) => {
             image.cmd.extend(spec.fast.iter().map(|s| s.to_string()));
-            None
+            (None, owner)
         }
         Placement::Dedicated => {
             image.data.clear();
-            Some(images::free_port(kind)?)
+            (Some(images::free_port(kind)?), Owner::Process)
         }
     };
-    let (address, container) = images::start(kind, image, spec.choice, host_port).await?;
+    let (address, container) = images::start(kind, image, spec.choice, host_port, owner).await?;
     let origin = format!("{origin} at {}:{}", address.host, address.port);
     connect_server(
         kind,
@@ -822,6 +825,57 @@ fn with_database(url: &str, database: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two test processes of one session get the same container, and it is removed once the
+    /// session's owner has ended (here a `sleep` stands in for `just test-all-dbs`'s shell).
+    #[cfg(feature = "containers")]
+    #[tokio::test]
+    async fn a_sessions_processes_share_one_server_removed_when_the_session_ends() {
+        let mut owner = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let session = || Placement::Shared(Owner::Session(owner.id()));
+        let first = start_container(Kind::Postgres, postgres::spec(), session())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let second = start_container(Kind::Postgres, postgres::spec(), session())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(first.container.is_some());
+        assert_eq!(first.container, second.container);
+        assert_eq!(first.admin_url, second.admin_url);
+        let mine = start_container(
+            Kind::Postgres,
+            postgres::spec(),
+            Placement::Shared(Owner::Process),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(
+            mine.container, first.container,
+            "a process without a session has its own"
+        );
+
+        owner.kill().unwrap();
+        owner.wait().unwrap();
+        let id = first.container.unwrap();
+        // The reaper looks once a second; the deadline only bounds a broken reaper.
+        let gone = images::retry(Duration::from_secs(60), || async {
+            match images::docker(
+                Kind::Postgres,
+                vec!["inspect".into(), id.clone()],
+                Vec::new(),
+            )
+            .await
+            {
+                Ok(_) => Err("still there"),
+                Err(_) => Ok(()),
+            }
+        })
+        .await;
+        assert_eq!(gone, Ok(()), "container {id} outlived its session");
+    }
 
     #[test]
     fn database_names_are_swapped_in_urls() {
