@@ -33,18 +33,23 @@ test:
 # Needs Docker (`just images` first where no registry can be reached). One build serves clippy
 # and the tests (see clippy_build).
 # Everything CI checks: formatting, clippy and every test on SQLite, PostgreSQL and MySQL
-test-all-dbs:
+test-all-dbs: build-tests
     #!/usr/bin/env bash
     set -euo pipefail
     started=$SECONDS
     # The test binaries share their PostgreSQL and MySQL servers, removed when this shell ends.
     export DIDHUB_TEST_SESSION=${DIDHUB_TEST_SESSION:-$$}
-    cargo fmt --all -- --check
-    {{clippy_build}} cargo test --workspace --all-features --no-run
-    echo "test-all-dbs: formatting, clippy and the build took $((SECONDS - started)) s"
-    started=$SECONDS
     {{clippy_build}} INSTA_UPDATE=no cargo test --workspace --all-features
     echo "test-all-dbs: the tests took $((SECONDS - started)) s"
+
+# Formatting, clippy and the test build: the first half of test-all-dbs, which needs no Docker
+build-tests:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    started=$SECONDS
+    cargo fmt --all -- --check
+    {{clippy_build}} cargo test --workspace --all-features --no-run
+    echo "build-tests: formatting, clippy and the build took $((SECONDS - started)) s"
 
 # Prints the build's time, each test binary's, the slowest tests and the time per phase
 # (container start, fresh databases, app start, requests). Arguments go to cargo test. The tool
