@@ -423,6 +423,72 @@ fn the_cli_exits_non_zero_and_says_why() {
     );
 }
 
+/// A migration set written as many projects write theirs, the same SQL in every dialect folder:
+/// a table with two unnamed table-level checks, then a version whose down rebuilds the table with
+/// `down_checks` only.
+fn unnamed_checks(down_checks: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let table = |checks: &str| {
+        format!(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL, {checks});\n"
+        )
+    };
+    for kind in Kind::ALL {
+        let folder = dir.path().join(kind.name());
+        std::fs::create_dir(&folder).unwrap();
+        let files = [
+            ("0001_create.up.sql", table("CHECK (a > 0), CHECK (b > 0)")),
+            ("0001_create.down.sql", "DROP TABLE t;\n".to_owned()),
+            (
+                "0002_add_c.up.sql",
+                "ALTER TABLE t ADD COLUMN c INTEGER;\n".to_owned(),
+            ),
+            (
+                "0002_add_c.down.sql",
+                format!("DROP TABLE t;\n{}", table(down_checks)),
+            ),
+        ];
+        for (name, text) in files {
+            std::fs::write(folder.join(name), text).unwrap();
+        }
+    }
+    dir
+}
+
+/// A down that rebuilds a table without one of its unnamed checks fails the staircase, and the
+/// same down with both checks passes it.
+async fn a_down_that_forgets_an_unnamed_check_fails_the_staircase(kind: Kind) {
+    let good = unnamed_checks("CHECK (a > 0), CHECK (b > 0)");
+    let report = check(good.path(), &[kind]).await;
+    let walked = format!("ok   {kind}: 2 migrations up, down and up again");
+    assert!(report.text.contains(&walked), "{}", report.text);
+
+    let forgetful = unnamed_checks("CHECK (b > 0)");
+    let report = check(forgetful.path(), &[kind]).await;
+    assert!(!report.ok, "{}", report.text);
+    let failed =
+        format!("{kind}: 0002_add_c.down.sql (version 2) does not restore the schema of version 1");
+    assert!(report.text.contains(&failed), "{}", report.text);
+    assert!(report.text.contains("t: check "), "{}", report.text);
+}
+
+#[tokio::test]
+async fn sqlite_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
+    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
+    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
+    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::MySql).await;
+}
+
 /// Parity defects need all three dialects.
 #[cfg(feature = "containers")]
 mod across_dialects {

@@ -3,8 +3,8 @@
 //!
 //! The pragmas know neither constraint names nor check expressions, so those come from the
 //! `CREATE TABLE` text SQLite keeps: split at top-level commas, a segment is either a table
-//! constraint (`CONSTRAINT name …`) or a column definition, whose `CHECK (…)` is keyed
-//! `<column>#check`. A column checked with `json_valid(col)` reads as JSON, one checked with
+//! constraint (`CONSTRAINT name …`, or an unnamed `CHECK (…)`, keyed `(<expression>)#check`) or
+//! a column definition, whose `CHECK (…)` is keyed `<column>#check`. A column checked with `json_valid(col)` reads as JSON, one checked with
 //! `col IN (0, 1)` as boolean: that is how SQLite spells those types.
 
 use std::str::FromStr;
@@ -77,6 +77,15 @@ fn segments(create_sql: &str) -> Vec<String> {
     out
 }
 
+/// `expr` with each run of whitespace made one space, none inside parentheses' edges.
+fn squeeze(expr: &str) -> String {
+    expr.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("( ", "(")
+        .replace(" )", ")")
+}
+
 /// The parenthesised expression that follows `CHECK` in a segment.
 fn check_expression(segment: &str) -> Option<String> {
     let upper = segment.to_ascii_uppercase();
@@ -104,7 +113,8 @@ fn check_expression(segment: &str) -> Option<String> {
 struct Constraints {
     /// Foreign-key columns → constraint name.
     fk_names: Vec<(Vec<String>, String)>,
-    /// Check key (name, or `<column>#check`) → expression.
+    /// Check key (name, `<column>#check`, or `(<expression>)#check` for an unnamed table-level
+    /// check) → expression.
     checks: Vec<(String, String)>,
 }
 
@@ -133,6 +143,16 @@ fn constraints(create_sql: &str) -> Constraints {
                 && let Some(expr) = check_expression(&segment)
             {
                 checks.push((name, expr));
+            }
+        } else if words
+            .first()
+            .map(|w| w.to_ascii_uppercase())
+            .is_some_and(|w| w == "CHECK" || w.starts_with("CHECK("))
+        {
+            // An unnamed table-level check: keyed by its expression, so that two of them are two
+            // entries (keyed `CHECK#check` alike, only the last one survived).
+            if let Some(expr) = check_expression(&segment) {
+                checks.push((format!("({})#check", squeeze(&expr)), expr));
             }
         } else if let (Some(column), Some(expr)) = (words.first(), check_expression(&segment)) {
             checks.push((format!("{column}#check"), expr));
@@ -256,6 +276,19 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unnamed_table_checks_are_each_kept_by_their_expression() {
+        let sql = "CREATE TABLE t (id INTEGER PRIMARY KEY, checked_at TEXT, a INTEGER, b INTEGER,\n \
+                   CHECK (a > 0),\n CHECK(b  >  0 ))";
+        assert_eq!(
+            constraints(sql).checks,
+            [
+                ("(a > 0)#check".to_owned(), "a > 0".to_owned()),
+                ("(b > 0)#check".to_owned(), "b  >  0".to_owned()),
+            ]
+        );
+    }
 
     #[test]
     fn constraints_are_read_from_the_create_text() {
