@@ -130,6 +130,8 @@ fn static_checks(options: &CheckOptions, report: &mut CheckReport) {
 /// The schemas and data each backend went through.
 #[derive(Default)]
 struct Walked {
+    /// The backends that walked their staircase, in the order asked.
+    kinds: Vec<Kind>,
     schemas: BTreeMap<i64, BTreeMap<Kind, Schema>>,
     data: Vec<DataStairs>,
 }
@@ -163,6 +165,14 @@ async fn walk(
                 continue;
             }
         };
+        if set.versions().is_empty() {
+            report.fail(format!(
+                "{kind}: no migrations to walk in {}: nothing was checked",
+                options.migrations.join(kind.name()).display()
+            ));
+            continue;
+        }
+        walked.kinds.push(kind);
         report.pass(format!(
             "{kind}: {} migrations up, down and up again in {:.1} s on {server}",
             set.versions().len(),
@@ -195,12 +205,20 @@ async fn walk(
 
 /// Parity of the schemas, and of the fixtures' data, across the backends that walked.
 fn compare_backends(options: &CheckOptions, walked: &Walked, report: &mut CheckReport) {
-    if walked
-        .schemas
-        .values()
-        .next()
-        .is_some_and(|by_kind| by_kind.len() >= 2)
-    {
+    // A backend that was asked for and did not walk leaves a hole in the comparison: say so.
+    let left_out: Vec<&str> = options
+        .backends
+        .iter()
+        .filter(|kind| !walked.kinds.contains(kind))
+        .map(|kind| kind.name())
+        .collect();
+    if options.backends.len() >= 2 && !left_out.is_empty() {
+        report.fail(format!(
+            "parity: {} not compared: no staircase walked (see above)",
+            left_out.join(", ")
+        ));
+    }
+    if walked.kinds.len() >= 2 {
         let allow = match &options.allow_list {
             Some(path) => AllowList::load(path),
             None => Ok(AllowList::default()),
@@ -208,16 +226,17 @@ fn compare_backends(options: &CheckOptions, walked: &Walked, report: &mut CheckR
         match allow {
             Ok(allow) => {
                 let parity = parity::check(&walked.schemas, &allow);
+                let compared: Vec<&str> = walked.kinds.iter().map(|k| k.name()).collect();
                 if parity.is_ok() {
-                    report.pass(format!("parity: {parity}"));
+                    report.pass(format!("parity of {}: {parity}", compared.join(", ")));
                 } else {
                     report.fail(format!("parity:\n{parity}"));
                 }
             }
             Err(e) => report.fail(format!("parity allow-list: {e}")),
         }
-    } else {
-        report.skip("parity: it compares two or more backends that walked the staircase");
+    } else if options.backends.len() < 2 {
+        report.skip("parity: it compares two or more backends (--db all)");
     }
     if walked.data.len() >= 2 {
         let drift = data_staircase::compare_backends(&walked.data);

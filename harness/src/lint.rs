@@ -681,13 +681,20 @@ impl fmt::Display for LintReport {
 }
 
 /// Lints the migration files of `kinds` under `root`, with the allow-list at `allow_list` (none:
-/// nothing is allowed but by comments).
+/// nothing is allowed but by comments). Finding no file at all is an error: nothing was checked.
 pub fn run(root: &Path, kinds: &[Kind], allow_list: Option<&Path>) -> Result<LintReport, String> {
     let allow = match allow_list {
         Some(path) => AllowList::load(path)?,
         None => AllowList::default(),
     };
-    lint(root, kinds, &allow)
+    let report = lint(root, kinds, &allow)?;
+    if report.files == 0 {
+        return Err(format!(
+            "no migration files to lint under {}: nothing was checked",
+            root.display()
+        ));
+    }
+    Ok(report)
 }
 
 /// Lints the migration files of `kinds` under `root`, with `allow` for released files.

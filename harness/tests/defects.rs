@@ -50,6 +50,18 @@ async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
     .await
 }
 
+/// `check` on a set that is not DIDHub's: no allow-lists, no fixtures.
+async fn check_foreign(root: &Path, backends: &[Kind]) -> check::CheckReport {
+    check::run(&CheckOptions {
+        migrations: root.to_path_buf(),
+        backends: backends.to_vec(),
+        allow_list: None,
+        fixtures: None,
+        lint_allow: None,
+    })
+    .await
+}
+
 #[tokio::test]
 async fn didhubs_own_migrations_pass_on_sqlite() {
     let (migrations, _) = check::didhub_defaults();
@@ -423,6 +435,47 @@ fn the_cli_exits_non_zero_and_says_why() {
     );
 }
 
+/// A migration set with the same `files` in every dialect folder.
+fn same_in_every_dialect(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in Kind::ALL {
+        let folder = dir.path().join(kind.name());
+        std::fs::create_dir(&folder).unwrap();
+        for (name, text) in files {
+            std::fs::write(folder.join(name), text).unwrap();
+        }
+    }
+    dir
+}
+
+/// Nothing checked is never "ok": empty folders, and up-only files (`0001_init.sql`, which the
+/// staircase does not walk yet), fail on the backend and in the lint.
+#[tokio::test]
+async fn folders_without_walkable_migrations_fail_rather_than_pass() {
+    let empty = same_in_every_dialect(&[]);
+    let up_only = same_in_every_dialect(&[("0001_init.sql", "CREATE TABLE t (id INTEGER);\n")]);
+    for dir in [&empty, &up_only] {
+        let report = check_foreign(dir.path(), &[Kind::Sqlite]).await;
+        assert!(!report.ok, "{}", report.text);
+        assert!(
+            report
+                .text
+                .contains("FAIL sqlite: no migrations to walk in"),
+            "{}",
+            report.text
+        );
+        assert!(!report.text.contains("ok   sqlite:"), "{}", report.text);
+    }
+    let report = check_foreign(empty.path(), &[Kind::Sqlite]).await;
+    assert!(
+        report
+            .text
+            .contains("FAIL lint: no migration files to lint under"),
+        "{}",
+        report.text
+    );
+}
+
 /// A migration set written as many projects write theirs, the same SQL in every dialect folder:
 /// a table with two unnamed table-level checks, then a version whose down rebuilds the table with
 /// `down_checks` only.
@@ -459,12 +512,12 @@ fn unnamed_checks(down_checks: &str) -> tempfile::TempDir {
 /// same down with both checks passes it.
 async fn a_down_that_forgets_an_unnamed_check_fails_the_staircase(kind: Kind) {
     let good = unnamed_checks("CHECK (a > 0), CHECK (b > 0)");
-    let report = check(good.path(), &[kind]).await;
+    let report = check_foreign(good.path(), &[kind]).await;
     let walked = format!("ok   {kind}: 2 migrations up, down and up again");
     assert!(report.text.contains(&walked), "{}", report.text);
 
     let forgetful = unnamed_checks("CHECK (b > 0)");
-    let report = check(forgetful.path(), &[kind]).await;
+    let report = check_foreign(forgetful.path(), &[kind]).await;
     assert!(!report.ok, "{}", report.text);
     let failed =
         format!("{kind}: 0002_add_c.down.sql (version 2) does not restore the schema of version 1");
@@ -493,6 +546,37 @@ async fn mysql_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
 #[cfg(feature = "containers")]
 mod across_dialects {
     use super::*;
+
+    /// Parity says which backend it left out when one failed, and compares the others.
+    #[tokio::test]
+    async fn parity_names_a_backend_whose_staircase_failed() {
+        let dir = same_in_every_dialect(&[
+            (
+                "0001_create.up.sql",
+                "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER NOT NULL);\n",
+            ),
+            ("0001_create.down.sql", "DROP TABLE t;\n"),
+        ]);
+        std::fs::write(
+            dir.path().join("mysql/0001_create.up.sql"),
+            "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER NOT NULL;\n",
+        )
+        .unwrap();
+        let report = check_foreign(dir.path(), &Kind::ALL).await;
+        assert!(!report.ok, "{}", report.text);
+        assert!(
+            report
+                .text
+                .contains("FAIL parity: mysql not compared: no staircase walked"),
+            "{}",
+            report.text
+        );
+        assert!(
+            report.text.contains("ok   parity of sqlite, postgres:"),
+            "{}",
+            report.text
+        );
+    }
 
     #[tokio::test]
     async fn didhubs_own_migrations_pass_everywhere_with_the_checked_in_allow_list() {
