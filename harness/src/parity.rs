@@ -39,7 +39,7 @@ impl fmt::Display for Drift {
             self.version, self.subject, self.aspect
         )?;
         for (kind, value) in &self.values {
-            write!(f, " {kind}={value}")?;
+            write!(f, " {kind}={}", crate::schema::one_line(value))?;
         }
         Ok(())
     }
@@ -392,6 +392,23 @@ fn compare_table(version: i64, table: &str, tables: &[(Kind, &Table)], out: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_drift_is_one_line_whatever_its_values_hold() {
+        let drift = Drift {
+            version: 3,
+            subject: "t.ix".into(),
+            aspect: "index".into(),
+            values: vec![
+                (Kind::Sqlite, "lower(name)".into()),
+                (Kind::Postgres, "lower(\n  name)".into()),
+            ],
+        };
+        assert_eq!(
+            drift.to_string(),
+            "version 3: t.ix index: sqlite=lower(name) postgres=lower(\\n  name)"
+        );
+    }
 
     #[test]
     fn sqlite_text_is_compatible_with_text_like_types_only() {

@@ -117,8 +117,17 @@ impl Schema {
                 out.push(format!("table {name}: unexpected"));
             }
         }
-        out
+        out.iter().map(|line| one_line(line)).collect()
     }
+}
+
+/// `text` on one line: line breaks and tabs written as `\n`, `\r` and `\t`, so that every
+/// difference is one line of output however an expression was written (a multi-line check or
+/// index expression), and two texts that differ only there still read differently.
+pub fn one_line(text: &str) -> String {
+    text.replace('\r', "\\r")
+        .replace('\n', "\\n")
+        .replace('\t', "\\t")
 }
 
 fn diff_table(name: &str, expected: &Table, actual: &Table, out: &mut Vec<String>) {
@@ -278,6 +287,21 @@ pub fn normalise_default(raw: Option<&str>, logical: &Logical) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_difference_is_one_line_however_the_expression_was_written() {
+        let mut expected = Schema::default();
+        let mut t = Table::default();
+        t.checks.insert("ck".into(), "a > 0\n    AND b > 0".into());
+        expected.tables.insert("t".into(), t);
+        let diff = expected.diff(&Schema {
+            tables: [("t".to_owned(), Table::default())].into(),
+        });
+        assert_eq!(
+            diff,
+            ["t: check ck: missing (expected a > 0\\n    AND b > 0)"]
+        );
+    }
 
     fn table(columns: &[(&str, &str)]) -> Table {
         Table {
