@@ -39,25 +39,27 @@ fn edit(root: &Path, file: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
-async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
-    check::run(&CheckOptions {
+/// `check` options for a copy of DIDHub's migrations: DIDHub's lint allow-list, no parity
+/// allow-list, no fixtures.
+fn didhub_copy(root: &Path, backends: &[Kind]) -> CheckOptions {
+    CheckOptions {
         migrations: root.to_path_buf(),
         backends: backends.to_vec(),
         allow_list: None,
         fixtures: None,
         lint_allow: Some(check::didhub_lint_allow()),
-    })
-    .await
+    }
+}
+
+async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
+    check::run(&didhub_copy(root, backends)).await
 }
 
 /// `check` on a set that is not DIDHub's: no allow-lists, no fixtures.
 async fn check_foreign(root: &Path, backends: &[Kind]) -> check::CheckReport {
     check::run(&CheckOptions {
-        migrations: root.to_path_buf(),
-        backends: backends.to_vec(),
-        allow_list: None,
-        fixtures: None,
         lint_allow: None,
+        ..didhub_copy(root, backends)
     })
     .await
 }
@@ -148,11 +150,8 @@ async fn a_broken_migration_names_its_file_version_and_backend() {
 /// The data staircase on a copy of DIDHub's migrations, with DIDHub's fixtures.
 async fn check_with_fixtures(root: &Path, backends: &[Kind]) -> check::CheckReport {
     check::run(&CheckOptions {
-        migrations: root.to_path_buf(),
-        backends: backends.to_vec(),
-        allow_list: None,
         fixtures: Some(check::didhub_fixtures()),
-        lint_allow: Some(check::didhub_lint_allow()),
+        ..didhub_copy(root, backends)
     })
     .await
 }
@@ -480,32 +479,20 @@ async fn folders_without_walkable_migrations_fail_rather_than_pass() {
 /// a table with two unnamed table-level checks, then a version whose down rebuilds the table with
 /// `down_checks` only.
 fn unnamed_checks(down_checks: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
     let table = |checks: &str| {
         format!(
             "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL, {checks});\n"
         )
     };
-    for kind in Kind::ALL {
-        let folder = dir.path().join(kind.name());
-        std::fs::create_dir(&folder).unwrap();
-        let files = [
-            ("0001_create.up.sql", table("CHECK (a > 0), CHECK (b > 0)")),
-            ("0001_create.down.sql", "DROP TABLE t;\n".to_owned()),
-            (
-                "0002_add_c.up.sql",
-                "ALTER TABLE t ADD COLUMN c INTEGER;\n".to_owned(),
-            ),
-            (
-                "0002_add_c.down.sql",
-                format!("DROP TABLE t;\n{}", table(down_checks)),
-            ),
-        ];
-        for (name, text) in files {
-            std::fs::write(folder.join(name), text).unwrap();
-        }
-    }
-    dir
+    same_in_every_dialect(&[
+        ("0001_create.up.sql", &table("CHECK (a > 0), CHECK (b > 0)")),
+        ("0001_create.down.sql", "DROP TABLE t;\n"),
+        ("0002_add_c.up.sql", "ALTER TABLE t ADD COLUMN c INTEGER;\n"),
+        (
+            "0002_add_c.down.sql",
+            &format!("DROP TABLE t;\n{}", table(down_checks)),
+        ),
+    ])
 }
 
 /// A down that rebuilds a table without one of its unnamed checks fails the staircase, and the

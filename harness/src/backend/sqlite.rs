@@ -4,8 +4,9 @@
 //! The pragmas know neither constraint names nor check expressions, so those come from the
 //! `CREATE TABLE` text SQLite keeps: split at top-level commas, a segment is either a table
 //! constraint (`CONSTRAINT name …`, or an unnamed `CHECK (…)`, keyed `(<expression>)#check`) or
-//! a column definition, whose `CHECK (…)` is keyed `<column>#check`. A column checked with `json_valid(col)` reads as JSON, one checked with
-//! `col IN (0, 1)` as boolean: that is how SQLite spells those types.
+//! a column definition, whose `CHECK (…)` is keyed `<column>#check`. A column checked with
+//! `json_valid(col)` reads as JSON, one checked with `col IN (0, 1)` as boolean: that is how
+//! SQLite spells those types.
 
 use std::str::FromStr;
 
