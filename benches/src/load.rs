@@ -52,16 +52,17 @@ impl Loaded {
             let columns = &schema
                 .tables
                 .get(table)
-                .and_then(|t| t.indexes.get(index))
+                .and_then(|t| t.index_named(index))
                 .with_context(|| format!("{}: no index {index} on {table}", self.backend))?
                 .columns;
             let sql = match self.backend {
                 Backend::Sqlite | Backend::Postgres => vec![format!("DROP INDEX {index}")],
                 Backend::MySql => schema.tables[table]
                     .foreign_keys
-                    .iter()
-                    .filter(|(_, fk)| &fk.columns == columns)
-                    .map(|(fk, _)| format!("ALTER TABLE {table} DROP FOREIGN KEY {fk}"))
+                    .values()
+                    .filter(|fk| &fk.columns == columns)
+                    .filter_map(|fk| fk.name.text.as_deref())
+                    .map(|fk| format!("ALTER TABLE {table} DROP FOREIGN KEY {fk}"))
                     .chain([format!("DROP INDEX {index} ON {table}")])
                     .collect(),
             };

@@ -30,6 +30,8 @@ pub struct CheckOptions {
     pub fixtures: Option<PathBuf>,
     /// The lint allow-list for released files; none means only in-file comments silence.
     pub lint_allow: Option<PathBuf>,
+    /// How parity reads names and SQLite's types.
+    pub parity: parity::Rules,
 }
 
 /// The findings, readable as text; `ok` when nothing failed.
@@ -225,7 +227,7 @@ fn compare_backends(options: &CheckOptions, walked: &Walked, report: &mut CheckR
         };
         match allow {
             Ok(allow) => {
-                let parity = parity::check(&walked.schemas, &allow);
+                let parity = parity::check(&walked.schemas, &allow, options.parity);
                 let compared: Vec<&str> = walked.kinds.iter().map(|k| k.name()).collect();
                 if parity.is_ok() {
                     report.pass(format!("parity of {}: {parity}", compared.join(", ")));
@@ -256,6 +258,15 @@ fn compare_backends(options: &CheckOptions, walked: &Walked, report: &mut CheckR
 /// DIDHub's data fixtures (`fixtures/data`), relative to this crate.
 pub fn didhub_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data")
+}
+
+/// How parity reads DIDHub's migrations: every constraint and index is named, so names must
+/// agree across dialects.
+pub fn didhub_parity() -> parity::Rules {
+    parity::Rules {
+        names: true,
+        ..parity::Rules::default()
+    }
 }
 
 /// DIDHub's lint allow-list for its released migrations (`fixtures/lint-allow.toml`).

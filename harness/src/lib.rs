@@ -27,6 +27,7 @@ pub mod backend;
 pub mod check;
 pub mod data;
 pub mod data_staircase;
+pub mod expression;
 pub mod images;
 pub mod integrity;
 pub mod lint;

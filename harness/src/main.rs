@@ -8,7 +8,7 @@ use didhub_harness::backend::Selection;
 use didhub_harness::check::{self, CheckOptions, CheckReport};
 use didhub_harness::lock::{self, Relock};
 use didhub_harness::migrations::MigrationSet;
-use didhub_harness::{lint, scaffold, staircase};
+use didhub_harness::{lint, parity, scaffold, staircase};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -42,6 +42,28 @@ impl Target {
     }
 }
 
+/// How parity reads names and SQLite's types.
+#[derive(Args)]
+struct ParityArgs {
+    /// Constraint and index names must agree across dialects where a migration gave one
+    /// (always on for DIDHub's own migrations, which name everything).
+    #[arg(long)]
+    name_parity: bool,
+    /// What SQLite's declared types must say: `affinity` lets TEXT hold uuids, timestamps and
+    /// decimals, INTEGER booleans, REAL floats; `declared` wants the type named.
+    #[arg(long, value_enum, default_value = "affinity")]
+    sqlite_types: parity::SqliteTypes,
+}
+
+impl ParityArgs {
+    fn rules(&self, target: &Target) -> parity::Rules {
+        parity::Rules {
+            names: self.name_parity || target.migrations.is_none() && check::didhub_parity().names,
+            sqlite_types: self.sqlite_types,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Integrity of the folders, the lock file and the lint; the up/down staircase and the data
@@ -53,6 +75,8 @@ enum Command {
         /// migrations, none otherwise.
         #[arg(long)]
         allow: Option<PathBuf>,
+        #[command(flatten)]
+        parity: ParityArgs,
         /// The data fixtures folder (vNNNN/<table>.json); default: fixtures/data for DIDHub's
         /// own migrations, none otherwise.
         #[arg(long)]
@@ -80,6 +104,8 @@ enum Command {
         /// migrations, none otherwise.
         #[arg(long)]
         allow: Option<PathBuf>,
+        #[command(flatten)]
+        parity: ParityArgs,
     },
     /// Prints the normalised schema of each backend after the migrations (up to --version).
     Snapshot {
@@ -135,6 +161,7 @@ async fn run(command: Command) -> (bool, String) {
         Command::Check {
             target,
             allow,
+            parity,
             fixtures,
             lint_allow,
         } => {
@@ -144,17 +171,23 @@ async fn run(command: Command) -> (bool, String) {
                 allow_list: target.or_didhub(allow, didhub_allow),
                 fixtures: target.or_didhub(fixtures, check::didhub_fixtures()),
                 lint_allow: target.or_didhub(lint_allow, check::didhub_lint_allow()),
+                parity: parity.rules(&target),
             };
             println!("checking {}", options.migrations.display());
             checked(Box::pin(check::run(&options)).await)
         }
-        Command::Parity { target, allow } => {
+        Command::Parity {
+            target,
+            allow,
+            parity,
+        } => {
             let options = CheckOptions {
                 migrations: target.root(),
                 backends: target.db.kinds(),
                 allow_list: target.or_didhub(allow, didhub_allow),
                 fixtures: None,
                 lint_allow: None,
+                parity: parity.rules(&target),
             };
             checked(Box::pin(check::parity(&options)).await)
         }

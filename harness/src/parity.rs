@@ -1,14 +1,31 @@
 //! Parity: the three dialects' schemas describe the same logical schema at every version.
 //!
-//! Native types are mapped to SPEC §2's logical types first, so `UUID`, `CHAR(36)` and SQLite's
-//! `TEXT` agree, as do `BOOLEAN`, `TINYINT(1)` and SQLite's `INTEGER CHECK (x IN (0, 1))`.
-//! SQLite's plain `TEXT` and `INTEGER` are compatible with every text-like and integer type.
-//! What is compared: tables, columns (order, logical type, nullability, default), primary keys,
-//! foreign keys by name (columns, target, ON DELETE/UPDATE — InnoDB's RESTRICT means NO ACTION),
-//! indexes by name (key parts with their collation or operator class, uniqueness) and named check
-//! constraints (by name: each dialect prints the expression its own way). Anything else that
-//! differs is drift, unless an entry of the allow-list says why; an entry that matches nothing is
-//! stale and fails too.
+//! Native types are mapped to logical types first, so `UUID`, `CHAR(36)` and SQLite's `TEXT`
+//! agree, as do `BOOLEAN`, `TINYINT(1)` and SQLite's `INTEGER CHECK (x IN (0, 1))`. By default
+//! ([`SqliteTypes::Affinity`]) SQLite's `TEXT`, `INTEGER` and `REAL` are compatible with every
+//! type SQLite stores that way (a uuid, a timestamp or a decimal as text, a boolean as an integer).
+//!
+//! What is compared: tables; columns (order, logical type, nullability, default, with every
+//! dialect's current time as `now` and booleans read by the column's type); primary keys; and
+//! constraints and indexes by what they are, not by what they are called:
+//! - foreign keys by their columns and what they refer to; then ON DELETE and ON UPDATE
+//!   (InnoDB's RESTRICT means NO ACTION);
+//! - indexes (unique constraints among them) by uniqueness, canonical key parts (collation and
+//!   operator class included) and partial predicate; the index InnoDB adds by itself to back a
+//!   foreign key agrees with an index on those columns or with none;
+//! - checks by canonical expression ([`crate::expression`]), leaving out the checks that spell a
+//!   type (SQLite's JSON and boolean checks, MariaDB's JSON check).
+//!
+//! Objects that match nowhere else are paired before they are reported, so that one change is
+//! one line: by name (an index whose columns changed in one dialect), then by their columns (a
+//! foreign key whose target changed; a check on the same columns with another expression). A
+//! drift's subject is `table.<name>` when any dialect names the object, else a description
+//! (`tasks.fk(project_id)`, `users.unique(email)`, `items.check(price > 0)`). Names are an
+//! aspect of their own, compared only when the project asks for name parity
+//! ([`Rules::names`]); names a backend generated agree with each other.
+//!
+//! Anything else that differs is drift, unless an entry of the allow-list says why; an entry that
+//! matches nothing is stale and fails too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -17,7 +34,28 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::backend::Kind;
-use crate::schema::{Logical, Schema, Table};
+use crate::schema::{self, Check, ForeignKey, Index, Logical, Name, Schema, Table};
+
+/// How parity reads what the dialects cannot say alike: a project's settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Constraint and index names must agree across dialects (where a migration gave one).
+    pub names: bool,
+    pub sqlite_types: SqliteTypes,
+}
+
+/// What SQLite's declared types must say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteTypes {
+    /// SQLite's storage classes: `TEXT` holds any text-like type (uuid, timestamp, date, time,
+    /// decimal, JSON), `INTEGER` any integer or a boolean, `REAL` a float or a double: the types
+    /// SQLite cannot express are not drift.
+    #[default]
+    Affinity,
+    /// The declared type must name the logical type (`UUID`, `DATETIME`, `BOOLEAN`,
+    /// `VARCHAR(n)`); `TEXT` and `INTEGER` agree only with text and integers.
+    Declared,
+}
 
 /// One difference between dialects.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,10 +156,14 @@ impl fmt::Display for ParityReport {
 }
 
 /// Compares the backends' schemas version by version (`schemas[version][backend]`).
-pub fn check(schemas: &BTreeMap<i64, BTreeMap<Kind, Schema>>, allow: &AllowList) -> ParityReport {
+pub fn check(
+    schemas: &BTreeMap<i64, BTreeMap<Kind, Schema>>,
+    allow: &AllowList,
+    rules: Rules,
+) -> ParityReport {
     let mut all = BTreeSet::new();
     for (version, by_kind) in schemas {
-        compare(*version, by_kind, &mut all);
+        compare(*version, by_kind, rules, &mut all);
     }
     // A difference that persists is reported once, at the first version that has it (`all` is
     // ordered by version).
@@ -155,14 +197,26 @@ pub fn check(schemas: &BTreeMap<i64, BTreeMap<Kind, Schema>>, allow: &AllowList)
     report
 }
 
-fn compatible(a: &Logical, b: &Logical) -> bool {
+fn compatible(a: &Logical, b: &Logical, sqlite: SqliteTypes) -> bool {
     use Logical::*;
-    let texty = |l: &Logical| matches!(l, Uuid | ShortText(_) | LongText | Timestamp | AnyText);
-    let integral = |l: &Logical| matches!(l, Integer | BigInt | AnyInteger);
+    let affinity = sqlite == SqliteTypes::Affinity;
+    let texty = |l: &Logical| match l {
+        ShortText(_) | LongText | AnyText => true,
+        Uuid | Timestamp | Date | Time | Decimal(_) | Json => affinity,
+        _ => false,
+    };
+    let integral = |l: &Logical| match l {
+        SmallInt | Integer | BigInt | AnyInteger => true,
+        Boolean => affinity,
+        _ => false,
+    };
     match (a, b) {
         _ if a == b => true,
         (AnyText, other) | (other, AnyText) => texty(other),
         (AnyInteger, other) | (other, AnyInteger) => integral(other),
+        (AnyReal, other) | (other, AnyReal) => {
+            matches!(other, Float | Double) || (affinity && matches!(other, Decimal(_)))
+        }
         _ => false,
     }
 }
@@ -201,7 +255,12 @@ fn shown<T: fmt::Debug>(v: Option<T>) -> String {
         .unwrap_or_else(|| "absent".into())
 }
 
-fn compare(version: i64, by_kind: &BTreeMap<Kind, Schema>, out: &mut BTreeSet<Drift>) {
+fn compare(
+    version: i64,
+    by_kind: &BTreeMap<Kind, Schema>,
+    rules: Rules,
+    out: &mut BTreeSet<Drift>,
+) {
     let tables: BTreeSet<&String> = by_kind.values().flat_map(|s| s.tables.keys()).collect();
     for table in tables {
         let present: Vec<(Kind, Option<&Table>)> = by_kind
@@ -225,11 +284,17 @@ fn compare(version: i64, by_kind: &BTreeMap<Kind, Schema>, out: &mut BTreeSet<Dr
         if tables.len() < 2 {
             continue;
         }
-        compare_table(version, table, &tables, out);
+        compare_table(version, table, &tables, rules, out);
     }
 }
 
-fn compare_table(version: i64, table: &str, tables: &[(Kind, &Table)], out: &mut BTreeSet<Drift>) {
+fn compare_table(
+    version: i64,
+    table: &str,
+    tables: &[(Kind, &Table)],
+    rules: Rules,
+    out: &mut BTreeSet<Drift>,
+) {
     let order: Vec<(Kind, String)> = tables
         .iter()
         .map(|(k, t)| {
@@ -266,16 +331,32 @@ fn compare_table(version: i64, table: &str, tables: &[(Kind, &Table)], out: &mut
             .collect();
         let types: Vec<(Kind, Logical)> =
             cols.iter().map(|(k, c)| (*k, c.logical.clone())).collect();
-        differ(out, version, &subject, "type", &types, compatible);
+        differ(out, version, &subject, "type", &types, |a, b| {
+            compatible(a, b, rules.sqlite_types)
+        });
         let nullable: Vec<(Kind, bool)> = cols.iter().map(|(k, c)| (*k, c.nullable)).collect();
         differ(out, version, &subject, "nullability", &nullable, |a, b| {
             a == b
         });
+        // A boolean's default is read as a boolean in every dialect, whatever its type there
+        // (SQLite's INTEGER `0` is PostgreSQL's `false`): a type difference is reported once.
+        let boolean = cols.iter().any(|(_, c)| c.logical == Logical::Boolean);
         let defaults: Vec<(Kind, String)> = cols
             .iter()
-            .map(|(k, c)| (*k, shown(c.default.as_ref())))
+            .map(|(k, c)| {
+                let default = c.default.as_ref().map(|d| match boolean {
+                    true => schema::boolean(d, &Logical::Boolean).unwrap_or_else(|| d.clone()),
+                    false => d.clone(),
+                });
+                (*k, shown(default.as_ref()))
+            })
             .collect();
-        differ(out, version, &subject, "default", &defaults, |a, b| a == b);
+        // SQLite's rowid agrees with a sequence and with no default (see `schema::ROWID`).
+        let rowid = format!("{:?}", schema::ROWID);
+        let numbered = [format!("{:?}", schema::AUTO_INCREMENT), "absent".to_owned()];
+        differ(out, version, &subject, "default", &defaults, |a, b| {
+            a == b || (*a == rowid && numbered.contains(b)) || (*b == rowid && numbered.contains(a))
+        });
     }
 
     let pk: Vec<(Kind, String)> = tables
@@ -291,101 +372,242 @@ fn compare_table(version: i64, table: &str, tables: &[(Kind, &Table)], out: &mut
         |a, b| a == b,
     );
 
-    let fks: BTreeSet<&String> = tables
-        .iter()
-        .flat_map(|(_, t)| t.foreign_keys.keys())
-        .collect();
-    for name in fks {
-        let subject = format!("{table}.{name}");
-        let each: Vec<(Kind, Option<&crate::schema::ForeignKey>)> = tables
-            .iter()
-            .map(|(k, t)| (*k, t.foreign_keys.get(name)))
-            .collect();
-        let aspect = |f: &dyn Fn(&crate::schema::ForeignKey) -> String| -> Vec<(Kind, String)> {
-            each.iter()
-                .map(|(k, fk)| (*k, fk.map(f).unwrap_or_else(|| "absent".into())))
-                .collect()
+    fn keys(t: &Table) -> Vec<&ForeignKey> {
+        t.foreign_keys.values().collect()
+    }
+    fn indexes(t: &Table) -> Vec<&Index> {
+        t.indexes.values().collect()
+    }
+    fn checks(t: &Table) -> Vec<&Check> {
+        t.checks.values().filter(|c| !c.spells_type).collect()
+    }
+    for group in pair(
+        tables,
+        keys,
+        |fk| Some(fk.key()),
+        |fk| fk.columns.join(", "),
+    ) {
+        let subject = subject(
+            table,
+            &group,
+            |fk| &fk.name,
+            |fk| format!("fk({})", fk.columns.join(", ")),
+        );
+        let shared = Shared {
+            version,
+            subject: &subject,
+            tables,
+            group: &group,
         };
+        if shared.presence(out, |_| false) {
+            continue;
+        }
+        shared.aspect(out, "target", |fk| fk.key());
+        shared.aspect(out, "on_delete", |fk| on_action(&fk.on_delete).to_owned());
+        shared.aspect(out, "on_update", |fk| on_action(&fk.on_update).to_owned());
+        if rules.names {
+            shared.names(out, |fk| &fk.name);
+        }
+    }
+
+    let index_name = |ix: &Index| ix.name.text.clone();
+    for group in pair(tables, indexes, index_name, |ix| ix.columns.join(", ")) {
+        let subject = subject(
+            table,
+            &group,
+            |ix| &ix.name,
+            |ix| {
+                let kind = if ix.unique { "unique" } else { "index" };
+                format!("{kind}({})", ix.columns.join(", "))
+            },
+        );
+        let shared = Shared {
+            version,
+            subject: &subject,
+            tables,
+            group: &group,
+        };
+        if shared.presence(out, |ix| ix.implicit) {
+            continue;
+        }
+        shared.aspect(out, "columns", |ix| ix.columns.join(", "));
+        shared.aspect(out, "unique", |ix| ix.unique.to_string());
+        shared.aspect(out, "predicate", |ix| shown(ix.predicate.as_ref()));
+        if rules.names {
+            shared.names(out, |ix| &ix.name);
+        }
+    }
+
+    let check_name = |c: &Check| c.name.text.clone();
+    let columns_of = |c: &Check| crate::expression::identifiers(&c.expression).join(", ");
+    for group in pair(tables, checks, check_name, columns_of) {
+        let subject = subject(
+            table,
+            &group,
+            |c| &c.name,
+            |c| format!("check({})", c.expression),
+        );
+        let shared = Shared {
+            version,
+            subject: &subject,
+            tables,
+            group: &group,
+        };
+        if shared.presence(out, |_| false) {
+            continue;
+        }
+        shared.aspect(out, "expression", |c| c.expression.clone());
+        if rules.names {
+            shared.names(out, |c| &c.name);
+        }
+    }
+}
+
+/// One object as each dialect has it (a dialect that has the table but not the object is
+/// missing from the map).
+type Group<'a, T> = BTreeMap<Kind, &'a T>;
+
+/// Groups the objects of one kind (foreign keys, indexes, checks) across dialects: first by what
+/// they are (their key); then groups that no dialect has twice are joined by a name that two
+/// dialects share, then by `anchor` (what they are about: the columns), so that an object that
+/// changed in one dialect is one group with a difference, not two groups each missing somewhere.
+fn pair<'a, T>(
+    tables: &[(Kind, &'a Table)],
+    objects: impl Fn(&'a Table) -> Vec<&'a T>,
+    name: impl Fn(&T) -> Option<String>,
+    anchor: impl Fn(&T) -> String,
+) -> Vec<Group<'a, T>>
+where
+    T: Keyed,
+{
+    let mut by_key: BTreeMap<String, Group<'a, T>> = BTreeMap::new();
+    for (kind, table) in tables {
+        for object in objects(table) {
+            let key = object.key_text();
+            // Two alike objects in one dialect: the second is a group of its own.
+            let mut slot = key.clone();
+            let mut n = 1;
+            while by_key.get(&slot).is_some_and(|g| g.contains_key(kind)) {
+                n += 1;
+                slot = format!("{key} #{n}");
+            }
+            by_key.entry(slot).or_default().insert(*kind, object);
+        }
+    }
+    let mut groups: Vec<Group<'a, T>> = by_key.into_values().collect();
+    let join = |groups: &mut Vec<Group<'a, T>>, by: &dyn Fn(&T) -> Option<String>| {
+        let mut i = 0;
+        while i < groups.len() {
+            let mut j = i + 1;
+            while j < groups.len() && groups[i].len() < tables.len() {
+                let disjoint = groups[j].keys().all(|k| !groups[i].contains_key(k));
+                let shared =
+                    |g: &Group<'a, T>| g.values().filter_map(|o| by(o)).collect::<BTreeSet<_>>();
+                if disjoint && !shared(&groups[i]).is_disjoint(&shared(&groups[j])) {
+                    let other = groups.remove(j);
+                    groups[i].extend(other);
+                } else {
+                    j += 1;
+                }
+            }
+            i += 1;
+        }
+    };
+    join(&mut groups, &name);
+    join(&mut groups, &|o: &T| Some(anchor(o)));
+    groups
+}
+
+/// What [`pair`] groups by first.
+trait Keyed {
+    fn key_text(&self) -> String;
+}
+
+impl Keyed for ForeignKey {
+    fn key_text(&self) -> String {
+        self.key()
+    }
+}
+
+impl Keyed for Index {
+    fn key_text(&self) -> String {
+        self.key()
+    }
+}
+
+impl Keyed for Check {
+    fn key_text(&self) -> String {
+        self.expression.clone()
+    }
+}
+
+/// `table.<name>` when any dialect names the object, else `table.<description>`.
+fn subject<T>(
+    table: &str,
+    group: &Group<'_, T>,
+    name: impl Fn(&T) -> &Name,
+    describe: impl Fn(&T) -> String,
+) -> String {
+    let given = group
+        .values()
+        .find_map(|o| name(o).given_text().map(str::to_owned));
+    let label = given.unwrap_or_else(|| describe(group.values().next().expect("a group has one")));
+    format!("{table}.{label}")
+}
+
+/// What the aspects of one group are compared against.
+struct Shared<'a, 'g, T> {
+    version: i64,
+    subject: &'a str,
+    tables: &'a [(Kind, &'a Table)],
+    group: &'a Group<'g, T>,
+}
+
+impl<T> Shared<'_, '_, T> {
+    /// Reports the dialects that lack the object; whether any does. An object `optional` in a
+    /// dialect (InnoDB's index for a foreign key) agrees with its presence or its absence.
+    fn presence(&self, out: &mut BTreeSet<Drift>, optional: impl Fn(&T) -> bool) -> bool {
+        let values: Vec<(Kind, String)> = self
+            .tables
+            .iter()
+            .map(|(kind, _)| {
+                let value = match self.group.get(kind) {
+                    None => "absent",
+                    Some(o) if optional(o) => "implicit",
+                    Some(_) => "present",
+                };
+                (*kind, value.to_owned())
+            })
+            .collect();
         differ(
             out,
-            version,
-            &subject,
+            self.version,
+            self.subject,
             "presence",
-            &aspect(&|_| "present".into()),
-            |a, b| a == b,
+            &values,
+            |a, b| a == b || a == "implicit" || b == "implicit",
         );
-        let target = aspect(&|fk| {
-            format!(
-                "({}) -> {}({})",
-                fk.columns.join(","),
-                fk.ref_table,
-                fk.ref_columns.join(",")
-            )
-        });
-        differ(out, version, &subject, "target", &target, |a, b| a == b);
-        let on_delete = aspect(&|fk| on_action(&fk.on_delete).to_owned());
-        differ(out, version, &subject, "on_delete", &on_delete, |a, b| {
-            a == b
-        });
-        let on_update = aspect(&|fk| on_action(&fk.on_update).to_owned());
-        differ(out, version, &subject, "on_update", &on_update, |a, b| {
+        self.group.len() < self.tables.len()
+    }
+
+    /// Reports an aspect on which the dialects that have the object differ.
+    fn aspect(&self, out: &mut BTreeSet<Drift>, aspect: &str, value: impl Fn(&T) -> String) {
+        let values: Vec<(Kind, String)> = self.group.iter().map(|(k, o)| (*k, value(o))).collect();
+        differ(out, self.version, self.subject, aspect, &values, |a, b| {
             a == b
         });
     }
 
-    let indexes: BTreeSet<&String> = tables.iter().flat_map(|(_, t)| t.indexes.keys()).collect();
-    for name in indexes {
-        let each: Vec<(Kind, String)> = tables
+    /// Name parity: names agree when spelled alike, or when every dialect made its own up.
+    fn names(&self, out: &mut BTreeSet<Drift>, name: impl Fn(&T) -> &Name) {
+        let values: Vec<(Kind, Name)> = self
+            .group
             .iter()
-            .map(|(k, t)| {
-                let shape = t.indexes.get(name).map(|ix| {
-                    format!(
-                        "{}({})",
-                        if ix.unique { "unique " } else { "" },
-                        ix.columns.join(",")
-                    )
-                });
-                (*k, shape.unwrap_or_else(|| "absent".into()))
-            })
+            .map(|(k, o)| (*k, name(o).clone()))
             .collect();
-        differ(
-            out,
-            version,
-            &format!("{table}.{name}"),
-            "index",
-            &each,
-            |a, b| a == b,
-        );
-    }
-
-    let checks: BTreeSet<&String> = tables
-        .iter()
-        .flat_map(|(_, t)| t.checks.keys())
-        .filter(|k| !k.ends_with("#check"))
-        .collect();
-    for name in checks {
-        let each: Vec<(Kind, String)> = tables
-            .iter()
-            .map(|(k, t)| {
-                (
-                    *k,
-                    if t.checks.contains_key(name) {
-                        "present"
-                    } else {
-                        "absent"
-                    }
-                    .to_owned(),
-                )
-            })
-            .collect();
-        differ(
-            out,
-            version,
-            &format!("{table}.{name}"),
-            "check",
-            &each,
-            |a, b| a == b,
-        );
+        differ(out, self.version, self.subject, "name", &values, |a, b| {
+            a.text == b.text || (a.generated && b.generated)
+        });
     }
 }
 
@@ -412,15 +634,23 @@ mod tests {
 
     #[test]
     fn sqlite_text_is_compatible_with_text_like_types_only() {
-        assert!(compatible(&Logical::AnyText, &Logical::Uuid));
-        assert!(compatible(&Logical::Timestamp, &Logical::AnyText));
-        assert!(!compatible(&Logical::AnyText, &Logical::Boolean));
-        assert!(!compatible(&Logical::Uuid, &Logical::ShortText(Some(36))));
-        assert!(!compatible(
+        let affinity = |a: &Logical, b: &Logical| compatible(a, b, SqliteTypes::Affinity);
+        assert!(affinity(&Logical::AnyText, &Logical::Uuid));
+        assert!(affinity(&Logical::Timestamp, &Logical::AnyText));
+        assert!(!affinity(&Logical::AnyText, &Logical::Boolean));
+        assert!(!affinity(&Logical::Uuid, &Logical::ShortText(Some(36))));
+        assert!(!affinity(
             &Logical::ShortText(Some(64)),
             &Logical::ShortText(Some(100))
         ));
-        assert!(compatible(&Logical::AnyInteger, &Logical::BigInt));
+        assert!(affinity(&Logical::AnyInteger, &Logical::BigInt));
+        assert!(affinity(&Logical::AnyInteger, &Logical::Boolean));
+        assert!(affinity(&Logical::AnyReal, &Logical::Double));
+        assert!(!affinity(&Logical::AnyReal, &Logical::AnyText));
+        let declared = |a: &Logical, b: &Logical| compatible(a, b, SqliteTypes::Declared);
+        assert!(!declared(&Logical::AnyText, &Logical::Uuid));
+        assert!(!declared(&Logical::AnyInteger, &Logical::Boolean));
+        assert!(declared(&Logical::AnyText, &Logical::LongText));
     }
 
     #[test]
@@ -449,7 +679,7 @@ mod tests {
         };
         let mut schemas = BTreeMap::new();
         schemas.insert(1, BTreeMap::new());
-        let mut report = check(&schemas, &allow);
+        let mut report = check(&schemas, &allow, Rules::default());
         assert!(report.drift.is_empty());
         assert_eq!(
             report.stale.len(),

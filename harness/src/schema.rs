@@ -9,22 +9,41 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The logical types of SPEC §2, as far as a backend's native type tells them apart.
+use crate::backend::Kind;
+use crate::expression;
+
+/// The logical types of SPEC §2, and the other types sqlx maps, as far as a backend's native
+/// type tells them apart.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Logical {
     Uuid,
-    /// `VARCHAR(n)` (`None`: no length, as SQLite's TEXT).
+    /// `VARCHAR(n)` (`None`: no length).
     ShortText(Option<u32>),
     LongText,
     Boolean,
+    /// A point in time, with or without a zone (`timestamptz`, `timestamp`, `datetime(6)`).
     Timestamp,
+    Date,
+    Time,
     Json,
+    SmallInt,
     Integer,
     BigInt,
-    /// SQLite's TEXT without more to go on: any of uuid, short/long text or timestamp.
+    /// Single precision (`real`, `float`).
+    Float,
+    /// Double precision (`double precision`, `double`).
+    Double,
+    /// `numeric(p, s)` / `decimal(p, s)` (`None`: no precision given).
+    Decimal(Option<(u32, u32)>),
+    /// `bytea`, `blob`, `varbinary(n)`.
+    Blob,
+    /// SQLite's TEXT without more to go on: any of uuid, short/long text, timestamp, date, time
+    /// or decimal (SQLite has no such types; it stores them as text).
     AnyText,
-    /// SQLite's INTEGER: integer or bigint.
+    /// SQLite's INTEGER: any integer, or a boolean.
     AnyInteger,
+    /// SQLite's REAL: single or double precision.
+    AnyReal,
     /// A native type the harness does not map.
     Other(String),
 }
@@ -38,13 +57,34 @@ impl fmt::Display for Logical {
             Logical::LongText => f.write_str("long_text"),
             Logical::Boolean => f.write_str("boolean"),
             Logical::Timestamp => f.write_str("timestamp"),
+            Logical::Date => f.write_str("date"),
+            Logical::Time => f.write_str("time"),
             Logical::Json => f.write_str("json"),
+            Logical::SmallInt => f.write_str("smallint"),
             Logical::Integer => f.write_str("integer"),
             Logical::BigInt => f.write_str("bigint"),
+            Logical::Float => f.write_str("float"),
+            Logical::Double => f.write_str("double"),
+            Logical::Decimal(Some((p, s))) => write!(f, "decimal({p},{s})"),
+            Logical::Decimal(None) => f.write_str("decimal"),
+            Logical::Blob => f.write_str("blob"),
             Logical::AnyText => f.write_str("text"),
             Logical::AnyInteger => f.write_str("any_integer"),
+            Logical::AnyReal => f.write_str("any_real"),
             Logical::Other(native) => write!(f, "other({native})"),
         }
+    }
+}
+
+impl Logical {
+    /// `numeric(10,2)`'s precision and scale.
+    pub fn decimal(native: &str) -> Logical {
+        let args = native
+            .split_once('(')
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+            .and_then(|args| args.split_once(','))
+            .and_then(|(p, s)| Some((p.trim().parse().ok()?, s.trim().parse().ok()?)));
+        Logical::Decimal(args)
     }
 }
 
@@ -55,13 +95,62 @@ pub struct Column {
     pub native_type: String,
     pub logical: Logical,
     pub nullable: bool,
-    /// The default expression, normalised (casts stripped, booleans as `true`/`false`).
+    /// The default, normalised (see [`normalise_default`]).
     pub default: Option<String>,
+}
+
+/// A constraint's or an index's name, and whether the backend made it up.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Name {
+    /// `None`: the backend keeps no name (SQLite's unnamed constraints).
+    pub text: Option<String>,
+    /// The backend generated it (`users_email_key`, `tasks_ibfk_1`, `sqlite_autoindex_users_1`):
+    /// the migration gave none, so it is not compared.
+    pub generated: bool,
+}
+
+impl Name {
+    pub fn given(text: impl Into<String>) -> Name {
+        Name {
+            text: Some(text.into()),
+            generated: false,
+        }
+    }
+
+    /// A name the backend generated.
+    pub fn generated(text: Option<String>) -> Name {
+        Name {
+            text,
+            generated: true,
+        }
+    }
+
+    /// The name the migration gave, if any.
+    pub fn given_text(&self) -> Option<&str> {
+        self.text.as_deref().filter(|_| !self.generated)
+    }
+
+    /// `, named x` for a given name; nothing for a generated one.
+    fn suffix(&self) -> String {
+        self.given_text()
+            .map(|n| format!(", named {n}"))
+            .unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.text, self.generated) {
+            (Some(text), false) => f.write_str(text),
+            (Some(text), true) => write!(f, "{text} (generated)"),
+            (None, _) => f.write_str("(unnamed)"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ForeignKey {
-    pub name: String,
+    pub name: Name,
     pub columns: Vec<String>,
     pub ref_table: String,
     pub ref_columns: Vec<String>,
@@ -70,12 +159,68 @@ pub struct ForeignKey {
     pub on_update: String,
 }
 
+impl ForeignKey {
+    /// What the key is: its columns and what they refer to. Names and actions are aspects.
+    pub fn key(&self) -> String {
+        format!(
+            "({}) -> {} ({})",
+            self.columns.join(", "),
+            self.ref_table,
+            self.ref_columns.join(", ")
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Index {
-    /// The key parts in order: a column name or an expression, followed by ` COLLATE x`, an
-    /// operator class or ` DESC` where the index does not use the default.
+    pub name: Name,
+    /// The key parts in order: a column name or a canonical expression, followed by
+    /// ` COLLATE x`, an operator class or ` DESC` where the index does not use the default.
     pub columns: Vec<String>,
     pub unique: bool,
+    /// A partial index's `WHERE`, canonical.
+    pub predicate: Option<String>,
+    /// An index the backend made by itself to back a foreign key (InnoDB does, where no index
+    /// starts with the key's columns).
+    pub implicit: bool,
+}
+
+impl Index {
+    /// What the index is: unique or not, its key parts and its predicate. The name is an aspect.
+    pub fn key(&self) -> String {
+        let mut key = format!(
+            "{}({})",
+            if self.unique { "unique " } else { "" },
+            self.columns.join(", ")
+        );
+        if let Some(predicate) = &self.predicate {
+            key.push_str(&format!(" where {predicate}"));
+        }
+        key
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Check {
+    pub name: Name,
+    /// Canonical ([`expression::normalise`]).
+    pub expression: String,
+    /// How the dialect spells a type (SQLite's `flag IN (0, 1)` for a boolean,
+    /// `json_valid(doc)` for JSON, MariaDB's `json_valid` on a JSON column): part of the column's
+    /// type, not a rule of the schema, so parity leaves it out.
+    pub spells_type: bool,
+}
+
+/// The logical type a check spells for `column`: `json_valid(c)` JSON, `c in (0, 1)` boolean.
+pub fn spelled_type(expression: &str, column: &str) -> Option<Logical> {
+    let column = column.to_lowercase();
+    if expression == format!("json_valid({column})") {
+        Some(Logical::Json)
+    } else if expression == format!("{column} in (0, 1)") {
+        Some(Logical::Boolean)
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,13 +228,67 @@ pub struct Table {
     /// In declaration order.
     pub columns: Vec<Column>,
     pub primary_key: Vec<String>,
-    /// Named foreign keys, by name.
+    /// Foreign keys by [`ForeignKey::key`].
     pub foreign_keys: BTreeMap<String, ForeignKey>,
-    /// Check constraints: name → expression as the backend prints it. SQLite reports no names
-    /// for column checks; those are keyed `<column>#check`.
-    pub checks: BTreeMap<String, String>,
-    /// Secondary indexes by name (unique constraints included, primary key excluded).
+    /// Check constraints by canonical expression.
+    pub checks: BTreeMap<String, Check>,
+    /// Secondary indexes by [`Index::key`] (unique constraints included, primary key excluded).
     pub indexes: BTreeMap<String, Index>,
+}
+
+/// Inserts `value` under `key`, or `key #2`, `key #3`… when two objects are alike (two equal
+/// foreign keys under different names).
+fn insert_unique<V>(map: &mut BTreeMap<String, V>, key: String, value: V) {
+    let mut candidate = key.clone();
+    let mut n = 1;
+    while map.contains_key(&candidate) {
+        n += 1;
+        candidate = format!("{key} #{n}");
+    }
+    map.insert(candidate, value);
+}
+
+impl Table {
+    pub fn add_foreign_key(&mut self, fk: ForeignKey) {
+        insert_unique(&mut self.foreign_keys, fk.key(), fk);
+    }
+
+    pub fn add_index(&mut self, index: Index) {
+        insert_unique(&mut self.indexes, index.key(), index);
+    }
+
+    /// Adds a check given as the backend prints it; a check that spells a column's type marks
+    /// it and sets that column's logical type.
+    pub fn add_check(&mut self, name: Name, expression: &str, kind: Kind) {
+        let expression = expression::normalise(expression, kind);
+        let mut spells_type = false;
+        for column in &mut self.columns {
+            if let Some(logical) = spelled_type(&expression, &column.name) {
+                let fits = matches!(
+                    (&logical, &column.logical),
+                    (Logical::Json, Logical::AnyText | Logical::LongText)
+                        | (Logical::Boolean, Logical::AnyInteger)
+                );
+                if fits {
+                    column.logical = logical;
+                }
+                spells_type = fits || column.logical == Logical::Json;
+            }
+        }
+        let check = Check {
+            name,
+            expression: expression.clone(),
+            spells_type,
+        };
+        insert_unique(&mut self.checks, expression, check);
+    }
+
+    /// The index called `name`, whatever its key.
+    pub fn index_named(&self, name: &str) -> Option<&Index> {
+        self.indexes
+            .values()
+            .find(|ix| ix.name.text.as_deref() == Some(name))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,7 +302,8 @@ impl Schema {
     }
 
     /// What differs between `self` (expected) and `actual`, one line per difference; empty when
-    /// equal.
+    /// equal. Names the backend generated are not compared: InnoDB numbers a foreign key it
+    /// re-creates anew.
     pub fn diff(&self, actual: &Schema) -> Vec<String> {
         let mut out = Vec::new();
         for (name, table) in &self.tables {
@@ -167,7 +367,7 @@ fn diff_table(name: &str, expected: &Table, actual: &Table, out: &mut Vec<String
         &expected.checks,
         &actual.checks,
         out,
-        |c| c.clone(),
+        check_line,
     );
     diff_maps(
         &format!("{name}: index"),
@@ -178,7 +378,8 @@ fn diff_table(name: &str, expected: &Table, actual: &Table, out: &mut Vec<String
     );
 }
 
-fn diff_maps<K: fmt::Display + Ord, V: PartialEq>(
+/// Compares by what `show` prints, which leaves out what is not compared (generated names).
+fn diff_maps<K: fmt::Display + Ord, V>(
     what: &str,
     expected: &BTreeMap<K, V>,
     actual: &BTreeMap<K, V>,
@@ -188,7 +389,7 @@ fn diff_maps<K: fmt::Display + Ord, V: PartialEq>(
     for (key, value) in expected {
         match actual.get(key) {
             None => out.push(format!("{what} {key}: missing (expected {})", show(value))),
-            Some(other) if other != value => out.push(format!(
+            Some(other) if show(other) != show(value) => out.push(format!(
                 "{what} {key}: expected {}, found {}",
                 show(value),
                 show(other)
@@ -216,21 +417,30 @@ fn column_line(c: &Column) -> String {
 
 fn fk_line(fk: &ForeignKey) -> String {
     format!(
-        "({}) -> {} ({}) on delete {} on update {}",
-        fk.columns.join(", "),
-        fk.ref_table,
-        fk.ref_columns.join(", "),
+        "{} on delete {} on update {}{}",
+        fk.key(),
         fk.on_delete,
-        fk.on_update
+        fk.on_update,
+        fk.name.suffix()
     )
 }
 
+fn check_line(check: &Check) -> String {
+    let spells = if check.spells_type {
+        " (spells the column's type)"
+    } else {
+        ""
+    };
+    format!("{}{spells}{}", check.expression, check.name.suffix())
+}
+
 fn index_line(ix: &Index) -> String {
-    format!(
-        "{}({})",
-        if ix.unique { "unique " } else { "" },
-        ix.columns.join(", ")
-    )
+    let implicit = if ix.implicit {
+        " (made for a foreign key)"
+    } else {
+        ""
+    };
+    format!("{}{implicit}{}", ix.key(), ix.name.suffix())
 }
 
 /// The snapshot form: one line per fact, tables and their parts in a fixed order.
@@ -245,43 +455,95 @@ impl fmt::Display for Schema {
                 writeln!(f, "  column {} {}", c.name, column_line(c))?;
             }
             writeln!(f, "  primary key ({})", table.primary_key.join(", "))?;
-            for (fk_name, fk) in &table.foreign_keys {
-                writeln!(f, "  foreign key {fk_name} {}", fk_line(fk))?;
+            for fk in table.foreign_keys.values() {
+                writeln!(f, "  foreign key {}", fk_line(fk))?;
             }
-            for (check_name, expr) in &table.checks {
-                writeln!(f, "  check {check_name} {expr}")?;
+            for check in table.checks.values() {
+                writeln!(f, "  check {}", one_line(&check_line(check)))?;
             }
-            for (ix_name, ix) in &table.indexes {
-                writeln!(f, "  index {ix_name} {}", index_line(ix))?;
+            for ix in table.indexes.values() {
+                writeln!(f, "  index {}", one_line(&index_line(ix)))?;
             }
         }
         Ok(())
     }
 }
 
-/// Normalises a default expression: drops PostgreSQL casts (`'x'::character varying`), the
-/// MariaDB `NULL` string, surrounding parentheses, and spells booleans `true`/`false`.
-pub fn normalise_default(raw: Option<&str>, logical: &Logical) -> Option<String> {
-    let mut text = raw?.trim().to_owned();
-    if text.eq_ignore_ascii_case("null") {
+/// The default of every column that numbers itself: a PostgreSQL sequence or identity, MySQL's
+/// `AUTO_INCREMENT`.
+pub const AUTO_INCREMENT: &str = "auto increment";
+
+/// The default of SQLite's `INTEGER PRIMARY KEY`, the rowid: numbered by SQLite when no value is
+/// given. Every SQLite table keyed by one integer has it, whether the project relies on it or
+/// not, so parity takes it to agree with [`AUTO_INCREMENT`] and with no default.
+pub const ROWID: &str = "auto increment (rowid)";
+
+/// Normalises a default expression, as `kind` prints it, for a column of type `logical`: one
+/// canonical expression ([`expression::normalise`]: casts, quotes and parentheses dropped);
+/// every dialect's current time (`now()`, `CURRENT_TIMESTAMP`, `current_timestamp(6)`,
+/// `datetime('now')`) is `now` and its current date `today`; a sequence is
+/// [`AUTO_INCREMENT`]; numbers are spelled without trailing zeros; booleans `true`/`false`.
+/// MariaDB's `NULL` (no default) is none.
+pub fn normalise_default(raw: Option<&str>, logical: &Logical, kind: Kind) -> Option<String> {
+    let raw = raw?.trim();
+    if raw.eq_ignore_ascii_case("null") || raw.is_empty() {
         return None;
     }
-    while text.starts_with('(') && text.ends_with(')') {
-        text = text[1..text.len() - 1].trim().to_owned();
+    let text = expression::normalise(raw, kind);
+    if text.starts_with("nextval(") {
+        return Some(AUTO_INCREMENT.to_owned());
     }
-    if let Some(pos) = text.rfind("::")
-        && !text[pos..].contains('\'')
+    if let Some(clock) = clock(&text) {
+        return Some(clock.to_owned());
+    }
+    if let Ok(number) = text.parse::<f64>()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
     {
-        text.truncate(pos);
+        return Some(boolean(&number.to_string(), logical).unwrap_or_else(|| number.to_string()));
     }
-    if *logical == Logical::Boolean {
-        match text.to_ascii_lowercase().as_str() {
-            "0" | "false" | "'0'" | "b'0'" => return Some("false".into()),
-            "1" | "true" | "'1'" | "b'1'" => return Some("true".into()),
-            _ => {}
-        }
+    Some(boolean(&text, logical).unwrap_or(text))
+}
+
+/// `true`/`false` for a boolean column's default, however the dialect spells it.
+pub fn boolean(text: &str, logical: &Logical) -> Option<String> {
+    if *logical != Logical::Boolean {
+        return None;
     }
-    Some(text)
+    match text {
+        "0" | "false" | "'0'" | "b '0'" | "'f'" | "'false'" => Some("false".into()),
+        "1" | "true" | "'1'" | "b '1'" | "'t'" | "'true'" => Some("true".into()),
+        _ => None,
+    }
+}
+
+/// `now` or `today` for the dialects' spellings of the current time and date.
+fn clock(text: &str) -> Option<&'static str> {
+    let call = |name: &str| {
+        text == name
+            || text
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('(') && rest.ends_with(')'))
+    };
+    if call("current_date") || call("curdate") || text == "date('now')" {
+        return Some("today");
+    }
+    let now = [
+        "now",
+        "current_timestamp",
+        "localtimestamp",
+        "transaction_timestamp",
+        "statement_timestamp",
+        "clock_timestamp",
+        "utc_timestamp",
+        "sysdate",
+    ];
+    // `datetime('now')`, `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`, `timezone('utc', now())`.
+    let sqlite_now =
+        (text.starts_with("datetime(") || text.starts_with("strftime(")) && text.contains("'now'");
+    let zoned_now = text.starts_with("timezone(") && now.iter().any(|n| text.contains(n));
+    (now.iter().any(|n| call(n)) || sqlite_now || zoned_now).then_some("now")
 }
 
 #[cfg(test)]
@@ -292,14 +554,19 @@ mod tests {
     fn each_difference_is_one_line_however_the_expression_was_written() {
         let mut expected = Schema::default();
         let mut t = Table::default();
-        t.checks.insert("ck".into(), "a > 0\n    AND b > 0".into());
+        let check = Check {
+            name: Name::given("ck"),
+            expression: "a > 0\n    AND b > 0".into(),
+            spells_type: false,
+        };
+        t.checks.insert(check.expression.clone(), check);
         expected.tables.insert("t".into(), t);
         let diff = expected.diff(&Schema {
             tables: [("t".to_owned(), Table::default())].into(),
         });
         assert_eq!(
             diff,
-            ["t: check ck: missing (expected a > 0\\n    AND b > 0)"]
+            ["t: check a > 0\\n    AND b > 0: missing (expected a > 0\\n    AND b > 0, named ck)"]
         );
     }
 
@@ -321,6 +588,39 @@ mod tests {
     }
 
     #[test]
+    fn names_the_backend_generated_are_not_compared_and_given_ones_are() {
+        let fk = |name: Name| ForeignKey {
+            name,
+            columns: vec!["user_id".into()],
+            ref_table: "users".into(),
+            ref_columns: vec!["id".into()],
+            on_delete: "CASCADE".into(),
+            on_update: "NO ACTION".into(),
+        };
+        let with = |name: Name| {
+            let mut t = table(&[("id", "text"), ("user_id", "text")]);
+            t.add_foreign_key(fk(name));
+            Schema {
+                tables: [("t".to_owned(), t)].into(),
+            }
+        };
+        let generated = |n: &str| Name::generated(Some(n.into()));
+        assert!(
+            with(generated("t_ibfk_1"))
+                .diff(&with(generated("t_ibfk_2")))
+                .is_empty()
+        );
+        assert_eq!(
+            with(Name::given("fk_a")).diff(&with(Name::given("fk_b"))),
+            [
+                "t: foreign key (user_id) -> users (id): expected (user_id) -> users (id) on delete \
+              CASCADE on update NO ACTION, named fk_a, found (user_id) -> users (id) on delete \
+              CASCADE on update NO ACTION, named fk_b"
+            ]
+        );
+    }
+
+    #[test]
     fn identical_schemas_have_no_diff() {
         let mut s = Schema::default();
         s.tables.insert("t".into(), table(&[("id", "text")]));
@@ -336,19 +636,19 @@ mod tests {
         let mut actual = expected.clone();
         let t = actual.tables.get_mut("t").unwrap();
         t.columns[1].native_type = "integer".into();
-        t.indexes.insert(
-            "idx_t_a".into(),
-            Index {
-                columns: vec!["a".into()],
-                unique: false,
-            },
-        );
+        t.add_index(Index {
+            name: Name::given("idx_t_a"),
+            columns: vec!["a".into()],
+            unique: false,
+            predicate: None,
+            implicit: false,
+        });
         actual.tables.insert("u".into(), Table::default());
         assert_eq!(
             expected.diff(&actual),
             [
                 "t: column a: expected text [text] not null, found integer [text] not null",
-                "t: index idx_t_a: unexpected ((a))",
+                "t: index (a): unexpected ((a), named idx_t_a)",
                 "table u: unexpected",
             ]
         );
@@ -357,17 +657,44 @@ mod tests {
     #[test]
     fn defaults_are_normalised_across_dialects() {
         let b = Logical::Boolean;
-        assert_eq!(normalise_default(Some("0"), &b).as_deref(), Some("false"));
-        assert_eq!(
-            normalise_default(Some("false"), &b).as_deref(),
-            Some("false")
-        );
+        let d = |raw: &str, logical: &Logical, kind: Kind| {
+            normalise_default(Some(raw), logical, kind).unwrap_or_default()
+        };
+        assert_eq!(d("0", &b, Kind::Sqlite), "false");
+        assert_eq!(d("false", &b, Kind::Postgres), "false");
+        assert_eq!(d("b'1'", &b, Kind::MySql), "true");
         let t = Logical::ShortText(Some(16));
         assert_eq!(
-            normalise_default(Some("'pending'::character varying"), &t).as_deref(),
-            Some("'pending'")
+            d("'pending'::character varying", &t, Kind::Postgres),
+            "'pending'"
         );
-        assert_eq!(normalise_default(Some("NULL"), &t), None);
-        assert_eq!(normalise_default(None, &t), None);
+        assert_eq!(normalise_default(Some("NULL"), &t, Kind::MySql), None);
+        assert_eq!(normalise_default(None, &t, Kind::Sqlite), None);
+        let ts = Logical::Timestamp;
+        for (raw, kind) in [
+            ("now()", Kind::Postgres),
+            ("CURRENT_TIMESTAMP", Kind::Postgres),
+            ("timezone('utc'::text, now())", Kind::Postgres),
+            ("current_timestamp()", Kind::MySql),
+            ("CURRENT_TIMESTAMP(6)", Kind::MySql),
+            ("CURRENT_TIMESTAMP", Kind::Sqlite),
+            ("datetime('now')", Kind::Sqlite),
+            ("(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", Kind::Sqlite),
+        ] {
+            assert_eq!(d(raw, &ts, kind), "now", "{raw}");
+        }
+        assert_eq!(d("CURRENT_DATE", &Logical::Date, Kind::Postgres), "today");
+        assert_eq!(d("curdate()", &Logical::Date, Kind::MySql), "today");
+        let money = Logical::Decimal(Some((10, 2)));
+        assert_eq!(d("0.00", &money, Kind::MySql), d("0", &money, Kind::Sqlite));
+        assert_eq!(d("'0'::numeric", &money, Kind::Postgres), "0");
+        assert_eq!(
+            d(
+                "nextval('t_id_seq'::regclass)",
+                &Logical::BigInt,
+                Kind::Postgres
+            ),
+            AUTO_INCREMENT
+        );
     }
 }

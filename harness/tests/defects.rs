@@ -48,6 +48,7 @@ fn didhub_copy(root: &Path, backends: &[Kind]) -> CheckOptions {
         allow_list: None,
         fixtures: None,
         lint_allow: Some(check::didhub_lint_allow()),
+        parity: check::didhub_parity(),
     }
 }
 
@@ -59,6 +60,7 @@ async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
 async fn check_foreign(root: &Path, backends: &[Kind]) -> check::CheckReport {
     check::run(&CheckOptions {
         lint_allow: None,
+        parity: Default::default(),
         ..didhub_copy(root, backends)
     })
     .await
@@ -73,6 +75,7 @@ async fn didhubs_own_migrations_pass_on_sqlite() {
         allow_list: None,
         fixtures: Some(check::didhub_fixtures()),
         lint_allow: Some(check::didhub_lint_allow()),
+        parity: check::didhub_parity(),
     })
     .await;
     assert!(report.ok, "{}", report.text);
@@ -106,7 +109,7 @@ async fn a_down_that_leaves_an_index_behind_is_named() {
     assert!(
         report
             .text
-            .contains("alters: index idx_alters_name: unexpected"),
+            .contains("alters: index (name): unexpected ((name), named idx_alters_name)"),
         "{}",
         report.text
     );
@@ -389,7 +392,10 @@ fn snapshot_prints_the_normalised_schema_at_a_version() {
     assert!(ok, "{text}");
     assert!(text.starts_with("== sqlite\ntable systems\n"), "{text}");
     assert!(
-        text.contains("  foreign key fk_systems_user (user_id) -> users (id) on delete CASCADE"),
+        text.contains(
+            "  foreign key (user_id) -> users (id) on delete CASCADE on update NO ACTION, \
+             named fk_systems_user"
+        ),
         "{text}"
     );
     assert!(!text.contains("table alters"), "{text}");
@@ -574,6 +580,7 @@ mod across_dialects {
             allow_list: Some(allow),
             fixtures: Some(check::didhub_fixtures()),
             lint_allow: Some(check::didhub_lint_allow()),
+            parity: check::didhub_parity(),
         })
         .await;
         assert!(report.ok, "{}", report.text);
@@ -682,6 +689,7 @@ mod across_dialects {
             allow_list: Some(allow.path().to_path_buf()),
             fixtures: None,
             lint_allow: Some(check::didhub_lint_allow()),
+            parity: check::didhub_parity(),
         })
         .await;
         assert!(!report.ok);
@@ -724,6 +732,7 @@ mod across_dialects {
             allow_list: Some(allow),
             fixtures: None,
             lint_allow: Some(check::didhub_lint_allow()),
+            parity: check::didhub_parity(),
         })
         .await;
         assert!(report.ok, "{}", report.text);

@@ -2,15 +2,20 @@
 //! harness prints which), databases made with `CREATE DATABASE`, introspection through
 //! `information_schema`.
 //!
-//! MariaDB spells JSON as `longtext` with a `json_valid(col)` check it adds itself; that check is
-//! keyed `<column>#check` like SQLite's type-spelling checks, and the column reads as JSON.
+//! MariaDB spells JSON as `longtext` with a `json_valid(col)` check it adds itself; that check
+//! spells the column's type, like SQLite's, and the column reads as JSON. Names InnoDB and
+//! MariaDB make up for unnamed constraints (`t_ibfk_1`, `t_chk_1`, `CONSTRAINT_1`, a column
+//! check named after its column, an index named after its first column) are marked generated,
+//! and the index InnoDB adds to back a foreign key is marked implicit.
 
 use sqlx::{MySqlPool, Row};
 use testcontainers::core::{ContainerPort, Mount};
 
-use super::{DataSql, ServerSpec};
+use super::{DataSql, Kind, ServerSpec};
 use crate::images::{ImageChoice, ServerImage};
-use crate::schema::{Column, ForeignKey, Index, Logical, Schema, Table, normalise_default};
+use crate::schema::{
+    AUTO_INCREMENT, Column, ForeignKey, Index, Logical, Name, Schema, Table, normalise_default,
+};
 
 pub const IMAGE: ImageChoice = ImageChoice {
     official: ("mysql", "8.4"),
@@ -175,35 +180,55 @@ pub(super) fn datetime_input(canonical: &str) -> String {
     canonical.trim_end_matches('Z').replacen('T', " ", 1)
 }
 
-fn logical(native: &str, json_checked: bool) -> Logical {
+fn logical(native: &str) -> Logical {
     let base = native.split_whitespace().next().unwrap_or_default();
-    match base {
-        "char(36)" => Logical::Uuid,
-        "text" | "mediumtext" => Logical::LongText,
-        "longtext" if json_checked => Logical::Json,
-        "longtext" => Logical::LongText,
+    let name = base.split('(').next().unwrap_or_default();
+    let length = || {
+        base.split_once('(')
+            .and_then(|(_, n)| n.strip_suffix(')'))
+            .and_then(|n| n.parse().ok())
+    };
+    match name {
+        "char" if base == "char(36)" => Logical::Uuid,
+        "tinyint" if base == "tinyint(1)" => Logical::Boolean,
+        "text" | "mediumtext" | "tinytext" | "longtext" => Logical::LongText,
         "json" => Logical::Json,
-        "tinyint(1)" => Logical::Boolean,
-        "datetime(6)" => Logical::Timestamp,
-        "int" | "int(11)" => Logical::Integer,
-        "bigint" | "bigint(20)" => Logical::BigInt,
-        other => match other
-            .strip_prefix("varchar(")
-            .and_then(|n| n.strip_suffix(')'))
-        {
-            Some(n) => Logical::ShortText(n.parse().ok()),
-            None => Logical::Other(other.to_owned()),
-        },
+        "tinyint" | "smallint" => Logical::SmallInt,
+        "int" | "mediumint" => Logical::Integer,
+        "bigint" => Logical::BigInt,
+        "float" => Logical::Float,
+        "double" => Logical::Double,
+        "decimal" | "numeric" => Logical::decimal(base),
+        "date" => Logical::Date,
+        "datetime" | "timestamp" => Logical::Timestamp,
+        "time" => Logical::Time,
+        "blob" | "tinyblob" | "mediumblob" | "longblob" | "binary" | "varbinary" => Logical::Blob,
+        "varchar" | "char" => Logical::ShortText(length()),
+        _ => Logical::Other(base.to_owned()),
     }
 }
 
-/// A MariaDB-made `json_valid(`col`)` check, which is how it spells a JSON column.
-fn json_check_column(clause: &str) -> Option<String> {
-    let inner = clause
-        .trim()
-        .strip_prefix("json_valid(")?
-        .strip_suffix(')')?;
-    Some(inner.trim_matches('`').to_owned())
+/// Whether InnoDB or MariaDB made `name` up for an unnamed constraint of `table`.
+fn generated_constraint(name: &str, table: &Table, table_name: &str) -> bool {
+    let numbered = |prefix: &str| {
+        name.strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    numbered(&format!("{table_name}_ibfk_"))
+        || numbered(&format!("{table_name}_chk_"))
+        || numbered("CONSTRAINT_")
+        || table.columns.iter().any(|c| c.name == name)
+}
+
+/// Whether MySQL named an index after its first column, as it does for an unnamed one
+/// (`email`, then `email_2`).
+fn generated_index(name: &str, first_column: &str) -> bool {
+    let column = first_column.split('(').next().unwrap_or_default();
+    name == column
+        || name
+            .strip_prefix(column)
+            .and_then(|n| n.strip_prefix('_'))
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn text(row: &sqlx::mysql::MySqlRow, column: &str) -> Result<String, sqlx::Error> {
@@ -227,30 +252,6 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
     for name in tables {
         let mut table = Table::default();
 
-        let mut json_columns = Vec::new();
-        for row in sqlx::query(
-            "SELECT CAST(cc.constraint_name AS CHAR) AS name, CAST(cc.check_clause AS CHAR) AS clause \
-             FROM (SELECT constraint_name, check_clause FROM information_schema.check_constraints \
-                   WHERE constraint_schema = DATABASE()) cc \
-             JOIN information_schema.table_constraints tc ON tc.constraint_name = cc.constraint_name \
-             WHERE tc.table_schema = DATABASE() AND tc.table_name = ? AND tc.constraint_type = 'CHECK'",
-        )
-        .bind(&name)
-        .fetch_all(pool)
-        .await?
-        {
-            let clause = text(&row, "clause")?;
-            match json_check_column(&clause) {
-                Some(column) => {
-                    table.checks.insert(format!("{column}#check"), clause);
-                    json_columns.push(column);
-                }
-                None => {
-                    table.checks.insert(text(&row, "name")?, clause);
-                }
-            }
-        }
-
         for row in sqlx::query(
             "SELECT CAST(column_name AS CHAR) AS name, CAST(column_type AS CHAR) AS ty, \
              CAST(is_nullable AS CHAR) AS nullable, CAST(column_default AS CHAR) AS dflt, \
@@ -264,30 +265,60 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
         {
             let column = text(&row, "name")?;
             let native = text(&row, "ty")?.to_lowercase();
-            let logical = logical(&native, json_columns.contains(&column));
+            let logical = logical(&native);
             let mut default: Option<String> = row.try_get("dflt")?;
+            let extra = text(&row, "extra")?.to_lowercase();
             // MySQL 8 reports a literal string default unquoted, MariaDB quoted: quote it.
-            let generated = text(&row, "extra")?.contains("DEFAULT_GENERATED");
+            let generated = extra.contains("default_generated");
             if let Some(d) = &default
                 && !generated
                 && !d.starts_with('\'')
                 && !d.eq_ignore_ascii_case("null")
                 && matches!(
                     logical,
-                    Logical::ShortText(_) | Logical::LongText | Logical::Uuid
+                    Logical::ShortText(_)
+                        | Logical::LongText
+                        | Logical::Uuid
+                        | Logical::Date
+                        | Logical::Time
                 )
             {
                 default = Some(format!("'{d}'"));
             }
             table.columns.push(Column {
                 name: column,
-                default: normalise_default(default.as_deref(), &logical),
+                default: if extra.contains("auto_increment") {
+                    Some(AUTO_INCREMENT.to_owned())
+                } else {
+                    normalise_default(default.as_deref(), &logical, Kind::MySql)
+                },
                 native_type: native,
                 logical,
                 nullable: text(&row, "nullable")? == "YES",
             });
         }
 
+        for row in sqlx::query(
+            "SELECT CAST(cc.constraint_name AS CHAR) AS name, CAST(cc.check_clause AS CHAR) AS clause \
+             FROM (SELECT constraint_name, check_clause FROM information_schema.check_constraints \
+                   WHERE constraint_schema = DATABASE()) cc \
+             JOIN information_schema.table_constraints tc ON tc.constraint_name = cc.constraint_name \
+             WHERE tc.table_schema = DATABASE() AND tc.table_name = ? AND tc.constraint_type = 'CHECK'",
+        )
+        .bind(&name)
+        .fetch_all(pool)
+        .await?
+        {
+            let constraint = text(&row, "name")?;
+            let check_name = if generated_constraint(&constraint, &table, &name) {
+                Name::generated(Some(constraint))
+            } else {
+                Name::given(constraint)
+            };
+            table.add_check(check_name, &text(&row, "clause")?, Kind::MySql);
+        }
+
+        let mut fks: std::collections::BTreeMap<String, ForeignKey> = Default::default();
         for row in sqlx::query(
             "SELECT CAST(k.constraint_name AS CHAR) AS name, CAST(k.column_name AS CHAR) AS col, \
              CAST(k.referenced_table_name AS CHAR) AS ref_table, \
@@ -307,11 +338,14 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
         .await?
         {
             let constraint = text(&row, "name")?;
-            let fk = table
-                .foreign_keys
+            let fk = fks
                 .entry(constraint.clone())
                 .or_insert_with(|| ForeignKey {
-                    name: constraint,
+                    name: if generated_constraint(&constraint, &table, &name) {
+                        Name::generated(Some(constraint))
+                    } else {
+                        Name::given(constraint)
+                    },
                     columns: Vec::new(),
                     ref_table: String::new(),
                     ref_columns: Vec::new(),
@@ -325,6 +359,8 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
             fk.on_update = text(&row, "on_update")?;
         }
 
+        let mut indexes: std::collections::BTreeMap<String, (bool, Vec<String>)> =
+            Default::default();
         for row in sqlx::query(
             "SELECT CAST(index_name AS CHAR) AS name, non_unique = 0 AS uniq, \
              CAST(CONCAT(COALESCE(column_name, '(expression)'), \
@@ -344,15 +380,35 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
                 continue;
             }
             let unique: i64 = row.try_get("uniq")?;
-            table
-                .indexes
+            indexes
                 .entry(index)
-                .or_insert_with(|| Index {
-                    columns: Vec::new(),
-                    unique: unique == 1,
-                })
-                .columns
+                .or_insert_with(|| (unique == 1, Vec::new()))
+                .1
                 .push(column);
+        }
+        for (index, (unique, columns)) in indexes {
+            let generated = generated_index(&index, &columns[0]);
+            // InnoDB adds an index for a foreign key whose columns no index starts with, named
+            // after the key (or, for an unnamed key, its first column).
+            let implicit = !unique
+                && fks.values().any(|fk| {
+                    fk.columns == columns
+                        && (fk.name.text.as_deref() == Some(index.as_str()) || generated)
+                });
+            table.add_index(Index {
+                name: if generated || implicit {
+                    Name::generated(Some(index))
+                } else {
+                    Name::given(index)
+                },
+                columns,
+                unique,
+                predicate: None,
+                implicit,
+            });
+        }
+        for fk in fks.into_values() {
+            table.add_foreign_key(fk);
         }
         schema.tables.insert(name, table);
     }

@@ -4,9 +4,12 @@
 use sqlx::{PgPool, Row};
 use testcontainers::core::{ContainerPort, Mount};
 
-use super::{DataSql, ServerSpec};
+use super::{DataSql, Kind, ServerSpec};
+use crate::expression;
 use crate::images::{ImageChoice, ServerImage};
-use crate::schema::{Column, ForeignKey, Index, Logical, Schema, Table, normalise_default};
+use crate::schema::{
+    AUTO_INCREMENT, Column, ForeignKey, Index, Logical, Name, Schema, Table, normalise_default,
+};
 
 pub const IMAGE: ImageChoice = ImageChoice {
     official: ("postgres", "16"),
@@ -95,21 +98,53 @@ fn write_expr(position: usize, column: &Column) -> String {
 }
 
 fn logical(native: &str) -> Logical {
+    let length = |prefix: &str| {
+        native
+            .strip_prefix(prefix)
+            .and_then(|n| n.strip_prefix('('))
+            .and_then(|n| n.strip_suffix(')'))
+            .and_then(|n| n.parse().ok())
+    };
     match native {
         "uuid" => Logical::Uuid,
         "text" => Logical::LongText,
         "boolean" => Logical::Boolean,
-        "timestamp with time zone" => Logical::Timestamp,
-        "jsonb" => Logical::Json,
+        "date" => Logical::Date,
+        "jsonb" | "json" => Logical::Json,
+        "smallint" => Logical::SmallInt,
         "integer" => Logical::Integer,
         "bigint" => Logical::BigInt,
-        other => match other
-            .strip_prefix("character varying(")
-            .and_then(|n| n.strip_suffix(')'))
-        {
-            Some(n) => Logical::ShortText(n.parse().ok()),
-            None => Logical::Other(other.to_owned()),
-        },
+        "real" => Logical::Float,
+        "double precision" => Logical::Double,
+        "bytea" => Logical::Blob,
+        t if t.starts_with("timestamp") => Logical::Timestamp,
+        t if t.starts_with("time") => Logical::Time,
+        t if t.starts_with("numeric") => Logical::decimal(t),
+        t if t.starts_with("character varying") => Logical::ShortText(length("character varying")),
+        t if t.starts_with("character") => Logical::ShortText(length("character")),
+        other => Logical::Other(other.to_owned()),
+    }
+}
+
+/// Whether PostgreSQL made `name` up for a constraint or index of `table` the migration left
+/// unnamed: `<table>_<columns>_fkey` (`_key`, `_check`, `_idx`, `_excl`), with a number when
+/// taken. A project that writes such a name itself loses nothing: generated names are compared
+/// only by their text.
+fn generated(name: &str, table: &str) -> bool {
+    let Some(rest) = name.strip_prefix(table).and_then(|r| r.strip_prefix('_')) else {
+        return false;
+    };
+    let rest = rest.trim_end_matches(|c: char| c.is_ascii_digit());
+    ["fkey", "key", "check", "idx", "excl"]
+        .iter()
+        .any(|suffix| rest == *suffix || rest.ends_with(&format!("_{suffix}")))
+}
+
+fn name(text: String, table: &str) -> Name {
+    if generated(&text, table) {
+        Name::generated(Some(text))
+    } else {
+        Name::given(text)
     }
 }
 
@@ -134,11 +169,12 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
     .fetch_all(pool)
     .await?;
     let mut schema = Schema::default();
-    for (oid, name) in tables {
+    for (oid, table_name) in tables {
         let mut table = Table::default();
         for row in sqlx::query(
             "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS ty, \
-             NOT a.attnotnull AS nullable, pg_get_expr(d.adbin, d.adrelid) AS dflt \
+             NOT a.attnotnull AS nullable, pg_get_expr(d.adbin, d.adrelid) AS dflt, \
+             a.attidentity::text AS identity \
              FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE a.attrelid = $1::bigint::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         )
@@ -149,9 +185,14 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
             let native: String = row.get("ty");
             let logical = logical(&native);
             let default: Option<String> = row.get("dflt");
+            let identity: String = row.get("identity");
             table.columns.push(Column {
                 name: row.get("name"),
-                default: normalise_default(default.as_deref(), &logical),
+                default: if identity.is_empty() {
+                    normalise_default(default.as_deref(), &logical, Kind::Postgres)
+                } else {
+                    Some(AUTO_INCREMENT.to_owned())
+                },
                 native_type: native,
                 logical,
                 nullable: row.get("nullable"),
@@ -175,21 +216,22 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
             let columns: Vec<String> = row.get("cols");
             match row.get::<String, _>("kind").as_str() {
                 "p" => table.primary_key = columns,
-                "f" => {
-                    table.foreign_keys.insert(
-                        constraint.clone(),
-                        ForeignKey {
-                            name: constraint,
-                            columns,
-                            ref_table: row.get("ref_table"),
-                            ref_columns: row.get("ref_cols"),
-                            on_delete: action(&row.get::<String, _>("on_delete")),
-                            on_update: action(&row.get::<String, _>("on_update")),
-                        },
-                    );
-                }
+                "f" => table.add_foreign_key(ForeignKey {
+                    name: name(constraint, &table_name),
+                    columns,
+                    ref_table: row.get("ref_table"),
+                    ref_columns: row.get("ref_cols"),
+                    on_delete: action(&row.get::<String, _>("on_delete")),
+                    on_update: action(&row.get::<String, _>("on_update")),
+                }),
                 "c" => {
-                    table.checks.insert(constraint, row.get("def"));
+                    // `CHECK ((a > 0))`, `… NOT VALID` while not yet validated.
+                    let def: String = row.get("def");
+                    let expression = def
+                        .strip_prefix("CHECK ")
+                        .unwrap_or(&def)
+                        .trim_end_matches(" NOT VALID");
+                    table.add_check(name(constraint, &table_name), expression, Kind::Postgres);
                 }
                 _ => {} // unique constraints show up as their indexes
             }
@@ -197,11 +239,13 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
         for row in sqlx::query(
             "SELECT i.relname::text AS name, ix.indisunique AS uniq, \
              ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k.n, true) \
-                   || CASE WHEN oc.opcdefault THEN '' ELSE ' ' || oc.opcname::text END \
+                   FROM generate_series(1, ix.indnkeyatts::int) k(n) ORDER BY k.n) AS parts, \
+             ARRAY(SELECT CASE WHEN oc.opcdefault THEN '' ELSE ' ' || oc.opcname::text END \
                    || CASE WHEN pg_index_column_has_property(ix.indexrelid, k.n, 'desc') \
                       THEN ' DESC' ELSE '' END \
                    FROM generate_series(1, ix.indnkeyatts::int) k(n) \
-                   JOIN pg_opclass oc ON oc.oid = ix.indclass[k.n - 1] ORDER BY k.n) AS cols \
+                   JOIN pg_opclass oc ON oc.oid = ix.indclass[k.n - 1] ORDER BY k.n) AS suffixes, \
+             pg_get_expr(ix.indpred, ix.indrelid, true) AS predicate \
              FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid \
              WHERE ix.indrelid = $1::bigint::oid AND NOT ix.indisprimary",
         )
@@ -209,15 +253,50 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
         .fetch_all(pool)
         .await?
         {
-            table.indexes.insert(
-                row.get("name"),
-                Index {
-                    columns: row.get("cols"),
-                    unique: row.get("uniq"),
-                },
-            );
+            let parts: Vec<String> = row.get("parts");
+            let suffixes: Vec<String> = row.get("suffixes");
+            let predicate: Option<String> = row.get("predicate");
+            table.add_index(Index {
+                name: name(row.get("name"), &table_name),
+                columns: parts
+                    .iter()
+                    .zip(&suffixes)
+                    .map(|(part, suffix)| {
+                        format!("{}{suffix}", expression::normalise(part, Kind::Postgres))
+                    })
+                    .collect(),
+                unique: row.get("uniq"),
+                predicate: predicate.map(|p| expression::normalise(&p, Kind::Postgres)),
+                implicit: false,
+            });
         }
-        schema.tables.insert(name, table);
+        schema.tables.insert(table_name, table);
     }
     Ok(schema)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_postgresql_makes_up_are_told_from_given_ones() {
+        for made in [
+            "tasks_project_id_fkey",
+            "users_email_key",
+            "users_email_key1",
+            "items_check",
+            "items_price_check",
+            "tasks_lower_idx",
+        ] {
+            assert!(generated(made, made.split('_').next().unwrap()), "{made}");
+        }
+        for given in [
+            "fk_tasks_project",
+            "idx_tasks_project_id",
+            "tasks_unique_title",
+        ] {
+            assert!(!generated(given, "tasks"), "{given}");
+        }
+    }
 }

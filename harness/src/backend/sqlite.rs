@@ -3,10 +3,11 @@
 //!
 //! The pragmas know neither constraint names nor check expressions, so those come from the
 //! `CREATE TABLE` text SQLite keeps: split at top-level commas, a segment is either a table
-//! constraint (`CONSTRAINT name …`, or an unnamed `CHECK (…)`, keyed `(<expression>)#check`) or
-//! a column definition, whose `CHECK (…)` is keyed `<column>#check`. A column checked with
-//! `json_valid(col)` reads as JSON, one checked with `col IN (0, 1)` as boolean: that is how
-//! SQLite spells those types.
+//! constraint (`CONSTRAINT name …`, or an unnamed `CHECK (…)`) or a column definition, with its
+//! own `CHECK (…)` and `CONSTRAINT name`; expression index parts and partial indexes' `WHERE`
+//! come from the `CREATE INDEX` text. Types are read from the declared type as sqlx reads them
+//! (`BOOLEAN`, `DATETIME`, `REAL`, `BLOB`, …); a column checked with `json_valid(col)` reads as
+//! JSON, one checked with `col IN (0, 1)` as boolean: that is how SQLite spells those types.
 
 use std::str::FromStr;
 
@@ -14,7 +15,11 @@ use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 use super::DataSql;
-use crate::schema::{Column, ForeignKey, Index, Logical, Schema, Table, normalise_default};
+use super::Kind;
+use crate::expression;
+use crate::schema::{
+    Column, ForeignKey, Index, Logical, Name, ROWID, Schema, Table, normalise_default,
+};
 
 pub(super) const DATA_SQL: DataSql = DataSql {
     quote,
@@ -78,35 +83,21 @@ fn segments(create_sql: &str) -> Vec<String> {
     out
 }
 
-/// `expr` with each run of whitespace made one space, none inside parentheses' edges.
-fn squeeze(expr: &str) -> String {
-    expr.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace("( ", "(")
-        .replace(" )", ")")
-}
-
-/// The parenthesised expression that follows `CHECK` in a segment.
+/// The parenthesised expression that follows the keyword `CHECK` in a segment (not a word that
+/// merely starts with it, as a column `checked_at`).
 fn check_expression(segment: &str) -> Option<String> {
     let upper = segment.to_ascii_uppercase();
-    let at = upper.find("CHECK")?;
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let at = upper
+        .match_indices("CHECK")
+        .map(|(i, _)| i)
+        .find(|&i| !word(upper[..i].chars().next_back()) && !word(upper[i + 5..].chars().next()))?;
     let rest = &segment[at + 5..];
     let open = rest.find('(')?;
-    let mut depth = 0;
-    for (i, c) in rest[open..].char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(rest[open + 1..open + i].trim().to_owned());
-                }
-            }
-            _ => {}
-        }
+    if !rest[..open].trim().is_empty() {
+        return None;
     }
-    None
+    parenthesised(rest, open).map(|(inner, _)| inner.trim().to_owned())
 }
 
 /// What the stored `CREATE TABLE` text says that the pragmas do not.
@@ -114,9 +105,21 @@ fn check_expression(segment: &str) -> Option<String> {
 struct Constraints {
     /// Foreign-key columns → constraint name.
     fk_names: Vec<(Vec<String>, String)>,
-    /// Check key (name, `<column>#check`, or `(<expression>)#check` for an unnamed table-level
-    /// check) → expression.
-    checks: Vec<(String, String)>,
+    /// Every check: its name, if it has one, and its expression as written.
+    checks: Vec<(Option<String>, String)>,
+}
+
+fn unquote(word: &str) -> String {
+    word.trim_matches(|c| matches!(c, '"' | '`' | '[' | ']'))
+        .to_owned()
+}
+
+/// The name after `CONSTRAINT` when it is followed by `keyword` (`CHECK`, `REFERENCES`).
+fn constraint_name(words: &[&str], keyword: &str) -> Option<String> {
+    words.windows(3).find_map(|w| {
+        (w[0].eq_ignore_ascii_case("CONSTRAINT") && w[2].to_ascii_uppercase().starts_with(keyword))
+            .then(|| unquote(w[1]))
+    })
 }
 
 fn constraints(create_sql: &str) -> Constraints {
@@ -124,11 +127,12 @@ fn constraints(create_sql: &str) -> Constraints {
     let mut checks = Vec::new();
     for segment in segments(create_sql) {
         let words: Vec<&str> = segment.split_whitespace().collect();
-        if words
+        let first = words
             .first()
-            .is_some_and(|w| w.eq_ignore_ascii_case("CONSTRAINT"))
-        {
-            let name = words.get(1).copied().unwrap_or_default().to_owned();
+            .map(|w| w.to_ascii_uppercase())
+            .unwrap_or_default();
+        if first == "CONSTRAINT" {
+            let name = unquote(words.get(1).copied().unwrap_or_default());
             let kind = words
                 .get(2)
                 .map(|w| w.to_ascii_uppercase())
@@ -137,43 +141,117 @@ fn constraints(create_sql: &str) -> Constraints {
                 let cols = segment
                     .split_once('(')
                     .and_then(|(_, r)| r.split_once(')'))
-                    .map(|(c, _)| c.split(',').map(|c| c.trim().to_owned()).collect())
+                    .map(|(c, _)| c.split(',').map(|c| unquote(c.trim())).collect())
                     .unwrap_or_default();
                 fk_names.push((cols, name));
-            } else if kind == "CHECK"
+            } else if kind.starts_with("CHECK")
                 && let Some(expr) = check_expression(&segment)
             {
-                checks.push((name, expr));
+                checks.push((Some(name), expr));
             }
-        } else if words
-            .first()
-            .map(|w| w.to_ascii_uppercase())
-            .is_some_and(|w| w == "CHECK" || w.starts_with("CHECK("))
-        {
-            // An unnamed table-level check: keyed by its expression, so that two of them are two
-            // entries (keyed `CHECK#check` alike, only the last one survived).
+        } else if first == "CHECK" || first.starts_with("CHECK(") {
             if let Some(expr) = check_expression(&segment) {
-                checks.push((format!("({})#check", squeeze(&expr)), expr));
+                checks.push((None, expr));
             }
-        } else if let (Some(column), Some(expr)) = (words.first(), check_expression(&segment)) {
-            checks.push((format!("{column}#check"), expr));
+        } else if !["PRIMARY", "UNIQUE", "FOREIGN"].contains(&first.as_str())
+            && let Some(column) = words.first()
+        {
+            if let Some(expr) = check_expression(&segment) {
+                checks.push((constraint_name(&words, "CHECK"), expr));
+            }
+            if let Some(name) = constraint_name(&words, "REFERENCES") {
+                fk_names.push((vec![unquote(column)], name));
+            }
         }
     }
     Constraints { fk_names, checks }
 }
 
-fn logical(native: &str, check: Option<&str>, column: &str) -> Logical {
-    let check = check
-        .unwrap_or_default()
-        .replace(' ', "")
-        .to_ascii_lowercase();
-    match native {
-        "text" if check == format!("json_valid({column})") => Logical::Json,
-        "text" => Logical::AnyText,
-        "integer" if check == format!("{column}in(0,1)") => Logical::Boolean,
-        "integer" => Logical::AnyInteger,
+/// The logical type of a declared type, as sqlx reads SQLite's declared types.
+fn logical(native: &str) -> Logical {
+    let base = native.split('(').next().unwrap_or_default().trim();
+    let length = || {
+        native
+            .split_once('(')
+            .and_then(|(_, n)| n.trim_end_matches(')').trim().parse().ok())
+    };
+    match base {
+        "integer" | "int" => Logical::AnyInteger,
+        "bigint" | "int8" => Logical::BigInt,
+        "smallint" | "tinyint" | "int2" => Logical::SmallInt,
+        "boolean" | "bool" => Logical::Boolean,
+        "text" | "clob" => Logical::AnyText,
+        "varchar" | "character varying" | "char" | "character" | "nvarchar" | "nchar" => {
+            Logical::ShortText(length())
+        }
+        "uuid" => Logical::Uuid,
+        "datetime" | "timestamp" | "timestamptz" | "timestamp with time zone" => Logical::Timestamp,
+        "date" => Logical::Date,
+        "time" => Logical::Time,
+        "real" | "double" | "double precision" | "float" => Logical::AnyReal,
+        "numeric" | "decimal" => Logical::decimal(native),
+        "blob" => Logical::Blob,
+        "json" | "jsonb" => Logical::Json,
         other => Logical::Other(other.to_owned()),
     }
+}
+
+/// The parenthesised text starting at `open` (a `(`), and what follows it.
+fn parenthesised(text: &str, open: usize) -> Option<(&str, &str)> {
+    let mut depth = 0;
+    let mut in_literal = false;
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            '\'' => in_literal = !in_literal,
+            '(' if !in_literal => depth += 1,
+            ')' if !in_literal => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((&text[open + 1..open + i], &text[open + i + 1..]));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A `CREATE INDEX` text's key parts as written (without `COLLATE`, `ASC`, `DESC`, which the
+/// pragmas report) and its `WHERE` predicate.
+fn index_parts(create_sql: &str) -> (Vec<String>, Option<String>) {
+    let upper = create_sql.to_ascii_uppercase();
+    let Some(open) = upper
+        .find(" ON ")
+        .and_then(|on| create_sql[on..].find('(').map(|p| on + p))
+    else {
+        return (Vec::new(), None);
+    };
+    let Some((list, rest)) = parenthesised(create_sql, open) else {
+        return (Vec::new(), None);
+    };
+    let parts = segments(&format!("({list})"))
+        .into_iter()
+        .map(|part| {
+            let mut words: Vec<&str> = part.split_whitespace().collect();
+            loop {
+                let n = words.len();
+                if n >= 1 && ["ASC", "DESC"].contains(&words[n - 1].to_ascii_uppercase().as_str()) {
+                    words.pop();
+                } else if n >= 2 && words[n - 2].eq_ignore_ascii_case("COLLATE") {
+                    words.truncate(n - 2);
+                } else {
+                    break;
+                }
+            }
+            words.join(" ")
+        })
+        .collect();
+    let rest = rest.trim();
+    let predicate = rest
+        .get(..5)
+        .filter(|w| w.eq_ignore_ascii_case("WHERE"))
+        .map(|_| expression::normalise(&rest[5..], Kind::Sqlite));
+    (parts, predicate)
 }
 
 pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error> {
@@ -198,11 +276,7 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
         {
             let column: String = row.get("name");
             let native: String = row.get("ty");
-            let check = checks
-                .iter()
-                .find(|(key, _)| *key == format!("{column}#check"))
-                .map(|(_, e)| e.as_str());
-            let logical = logical(&native, check, &column);
+            let logical = logical(&native);
             let position: i64 = row.get("pk");
             if position > 0 {
                 pk.push((position, column.clone()));
@@ -210,7 +284,7 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
             let default: Option<String> = row.get("dflt_value");
             table.columns.push(Column {
                 name: column,
-                default: normalise_default(default.as_deref(), &logical),
+                default: normalise_default(default.as_deref(), &logical, Kind::Sqlite),
                 native_type: native,
                 logical,
                 nullable: row.get::<i64, _>("not_null") == 0,
@@ -218,7 +292,21 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
         }
         pk.sort();
         table.primary_key = pk.into_iter().map(|(_, c)| c).collect();
-        table.checks = checks.into_iter().collect();
+        // `INTEGER PRIMARY KEY` is the rowid: never NULL, numbered by SQLite.
+        if let [key] = table.primary_key.as_slice()
+            && let Some(column) = table.columns.iter_mut().find(|c| &c.name == key)
+            && column.native_type == "integer"
+        {
+            column.nullable = false;
+            column.default = Some(ROWID.to_owned());
+        }
+        for (check_name, expression) in checks {
+            let name = match check_name {
+                Some(given) => Name::given(given),
+                None => Name::generated(None),
+            };
+            table.add_check(name, &expression, Kind::Sqlite);
+        }
 
         let mut fks: std::collections::BTreeMap<i64, ForeignKey> = Default::default();
         for row in sqlx::query(
@@ -230,7 +318,7 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
         .await?
         {
             let fk = fks.entry(row.get("id")).or_insert_with(|| ForeignKey {
-                name: String::new(),
+                name: Name::generated(None),
                 columns: Vec::new(),
                 ref_table: row.get("ref_table"),
                 ref_columns: Vec::new(),
@@ -241,33 +329,59 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
             fk.ref_columns.push(row.get("ref_col"));
         }
         for (_, mut fk) in fks {
-            fk.name = fk_names
-                .iter()
-                .find(|(cols, _)| *cols == fk.columns)
-                .map(|(_, n)| n.clone())
-                .unwrap_or_else(|| format!("{name}({})", fk.columns.join(",")));
-            table.foreign_keys.insert(fk.name.clone(), fk);
+            if let Some((_, given)) = fk_names.iter().find(|(cols, _)| *cols == fk.columns) {
+                fk.name = Name::given(given.clone());
+            }
+            table.add_foreign_key(fk);
         }
 
-        let indexes: Vec<(String, bool, String)> =
-            sqlx::query_as("SELECT name, \"unique\", origin FROM pragma_index_list(?)")
-                .bind(&name)
-                .fetch_all(pool)
-                .await?;
-        for (index, unique, origin) in indexes {
+        let indexes: Vec<(String, bool, String, Option<String>)> = sqlx::query_as(
+            "SELECT l.name, l.\"unique\", l.origin, s.sql FROM pragma_index_list(?) l \
+             LEFT JOIN sqlite_schema s ON s.type = 'index' AND s.name = l.name",
+        )
+        .bind(&name)
+        .fetch_all(pool)
+        .await?;
+        for (index, unique, origin, create_sql) in indexes {
             if origin == "pk" {
                 continue;
             }
-            let columns: Vec<String> = sqlx::query_scalar(
-                "SELECT COALESCE(name, '(expression)') \
-                 || CASE WHEN coll = 'BINARY' THEN '' ELSE ' COLLATE ' || coll END \
-                 || CASE WHEN \"desc\" THEN ' DESC' ELSE '' END \
-                 FROM pragma_index_xinfo(?) WHERE key ORDER BY seqno",
+            let (written, predicate) = create_sql.as_deref().map(index_parts).unwrap_or_default();
+            let parts: Vec<(Option<String>, String, bool)> = sqlx::query_as(
+                "SELECT name, coll, \"desc\" FROM pragma_index_xinfo(?) WHERE key ORDER BY seqno",
             )
             .bind(&index)
             .fetch_all(pool)
             .await?;
-            table.indexes.insert(index, Index { columns, unique });
+            let columns = parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, (column, collation, desc))| {
+                    let mut part = column.unwrap_or_else(|| match written.get(i) {
+                        Some(text) => expression::normalise(text, Kind::Sqlite),
+                        None => "(expression)".to_owned(),
+                    });
+                    if collation != "BINARY" {
+                        part.push_str(&format!(" COLLATE {collation}"));
+                    }
+                    if desc {
+                        part.push_str(" DESC");
+                    }
+                    part
+                })
+                .collect();
+            table.add_index(Index {
+                // A UNIQUE constraint's index is named by SQLite (`sqlite_autoindex_t_1`).
+                name: if origin == "u" {
+                    Name::generated(Some(index))
+                } else {
+                    Name::given(index)
+                },
+                columns,
+                unique,
+                predicate,
+                implicit: false,
+            });
         }
         schema.tables.insert(name, table);
     }
@@ -279,22 +393,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unnamed_table_checks_are_each_kept_by_their_expression() {
+    fn unnamed_table_checks_are_each_kept() {
         let sql = "CREATE TABLE t (id INTEGER PRIMARY KEY, checked_at TEXT, a INTEGER, b INTEGER,\n \
                    CHECK (a > 0),\n CHECK(b  >  0 ))";
         assert_eq!(
             constraints(sql).checks,
-            [
-                ("(a > 0)#check".to_owned(), "a > 0".to_owned()),
-                ("(b > 0)#check".to_owned(), "b  >  0".to_owned()),
-            ]
+            [(None, "a > 0".to_owned()), (None, "b  >  0".to_owned())]
         );
     }
 
     #[test]
     fn constraints_are_read_from_the_create_text() {
         let sql = "CREATE TABLE t (\n id TEXT NOT NULL,\n flag INTEGER NOT NULL DEFAULT 0 CHECK (flag IN (0, 1)),\n \
-                   doc TEXT NOT NULL CHECK (json_valid(doc)),\n status TEXT DEFAULT 'a,b',\n \
+                   doc TEXT NOT NULL CONSTRAINT ck_doc CHECK (json_valid(doc)),\n status TEXT DEFAULT 'a,b',\n \
+                   owner TEXT CONSTRAINT fk_owner REFERENCES u (id),\n \
                    CONSTRAINT pk_t PRIMARY KEY (id),\n CONSTRAINT fk_t_u FOREIGN KEY (id, doc) REFERENCES u (a, b) ON DELETE CASCADE,\n \
                    CONSTRAINT ck_t_status CHECK (status IN ('a', 'b'))\n)";
         let Constraints {
@@ -303,24 +415,50 @@ mod tests {
         } = constraints(sql);
         assert_eq!(
             fks,
-            [(vec!["id".to_owned(), "doc".to_owned()], "fk_t_u".to_owned())]
+            [
+                (vec!["owner".to_owned()], "fk_owner".to_owned()),
+                (vec!["id".to_owned(), "doc".to_owned()], "fk_t_u".to_owned())
+            ]
         );
         assert_eq!(
             checks,
             [
-                ("flag#check".to_owned(), "flag IN (0, 1)".to_owned()),
-                ("doc#check".to_owned(), "json_valid(doc)".to_owned()),
-                ("ck_t_status".to_owned(), "status IN ('a', 'b')".to_owned()),
+                (None, "flag IN (0, 1)".to_owned()),
+                (Some("ck_doc".to_owned()), "json_valid(doc)".to_owned()),
+                (
+                    Some("ck_t_status".to_owned()),
+                    "status IN ('a', 'b')".to_owned()
+                ),
             ]
         );
+    }
+
+    #[test]
+    fn declared_types_read_as_sqlx_reads_them() {
+        assert_eq!(logical("integer"), Logical::AnyInteger);
+        assert_eq!(logical("boolean"), Logical::Boolean);
+        assert_eq!(logical("varchar(64)"), Logical::ShortText(Some(64)));
+        assert_eq!(logical("datetime"), Logical::Timestamp);
+        assert_eq!(logical("real"), Logical::AnyReal);
+        assert_eq!(logical("decimal(10, 2)"), Logical::Decimal(Some((10, 2))));
+        assert_eq!(logical("blob"), Logical::Blob);
+        assert_eq!(logical("text"), Logical::AnyText);
+    }
+
+    #[test]
+    fn expression_index_parts_and_predicates_come_from_the_create_text() {
         assert_eq!(
-            logical("integer", Some("flag IN (0, 1)"), "flag"),
-            Logical::Boolean
+            index_parts(
+                "CREATE INDEX ix ON t (lower(name) COLLATE NOCASE DESC, b) WHERE deleted_at IS NULL"
+            ),
+            (
+                vec!["lower(name)".to_owned(), "b".to_owned()],
+                Some("deleted_at is null".to_owned())
+            )
         );
         assert_eq!(
-            logical("text", Some("json_valid(doc)"), "doc"),
-            Logical::Json
+            index_parts("CREATE UNIQUE INDEX \"ix\" ON \"t\" (\"a\")"),
+            (vec!["\"a\"".to_owned()], None)
         );
-        assert_eq!(logical("text", None, "x"), Logical::AnyText);
     }
 }
