@@ -9,7 +9,7 @@
 //! dialect's current time as `now` and booleans read by the column's type); primary keys; and
 //! constraints and indexes by what they are, not by what they are called:
 //! - foreign keys by their columns and what they refer to; then ON DELETE and ON UPDATE
-//!   (InnoDB's RESTRICT means NO ACTION);
+//!   (on MySQL, RESTRICT means NO ACTION);
 //! - indexes (unique constraints among them) by uniqueness, canonical key parts (collation and
 //!   operator class included) and partial predicate; the index InnoDB adds by itself to back a
 //!   foreign key agrees with an index on those columns or with none;
@@ -221,10 +221,13 @@ fn compatible(a: &Logical, b: &Logical, sqlite: SqliteTypes) -> bool {
     }
 }
 
-fn on_action(action: &str) -> &str {
+/// A foreign key's action as parity compares it: InnoDB enforces RESTRICT and NO ACTION alike
+/// (immediately) and MariaDB reports an action left out as RESTRICT, so on MySQL RESTRICT is
+/// NO ACTION. On PostgreSQL and SQLite they differ (NO ACTION waits for a deferred check).
+fn on_action(kind: Kind, action: &str) -> String {
     match action {
-        "RESTRICT" => "NO ACTION",
-        other => other,
+        "RESTRICT" if kind == Kind::MySql => "NO ACTION".to_owned(),
+        other => other.to_owned(),
     }
 }
 
@@ -402,9 +405,9 @@ fn compare_table(
         if shared.presence(out, |_| false) {
             continue;
         }
-        shared.aspect(out, "target", |fk| fk.key());
-        shared.aspect(out, "on_delete", |fk| on_action(&fk.on_delete).to_owned());
-        shared.aspect(out, "on_update", |fk| on_action(&fk.on_update).to_owned());
+        shared.aspect(out, "target", |_, fk| fk.key());
+        shared.aspect(out, "on_delete", |kind, fk| on_action(kind, &fk.on_delete));
+        shared.aspect(out, "on_update", |kind, fk| on_action(kind, &fk.on_update));
         if rules.names {
             shared.names(out, |fk| &fk.name);
         }
@@ -430,9 +433,9 @@ fn compare_table(
         if shared.presence(out, |ix| ix.implicit) {
             continue;
         }
-        shared.aspect(out, "columns", |ix| ix.columns.join(", "));
-        shared.aspect(out, "unique", |ix| ix.unique.to_string());
-        shared.aspect(out, "predicate", |ix| shown(ix.predicate.as_ref()));
+        shared.aspect(out, "columns", |_, ix| ix.columns.join(", "));
+        shared.aspect(out, "unique", |_, ix| ix.unique.to_string());
+        shared.aspect(out, "predicate", |_, ix| shown(ix.predicate.as_ref()));
         if rules.names {
             shared.names(out, |ix| &ix.name);
         }
@@ -456,7 +459,7 @@ fn compare_table(
         if shared.presence(out, |_| false) {
             continue;
         }
-        shared.aspect(out, "expression", |c| c.expression.clone());
+        shared.aspect(out, "expression", |_, c| c.expression.clone());
         if rules.names {
             shared.names(out, |c| &c.name);
         }
@@ -591,8 +594,9 @@ impl<T> Shared<'_, '_, T> {
     }
 
     /// Reports an aspect on which the dialects that have the object differ.
-    fn aspect(&self, out: &mut BTreeSet<Drift>, aspect: &str, value: impl Fn(&T) -> String) {
-        let values: Vec<(Kind, String)> = self.group.iter().map(|(k, o)| (*k, value(o))).collect();
+    fn aspect(&self, out: &mut BTreeSet<Drift>, aspect: &str, value: impl Fn(Kind, &T) -> String) {
+        let values: Vec<(Kind, String)> =
+            self.group.iter().map(|(k, o)| (*k, value(*k, o))).collect();
         differ(out, self.version, self.subject, aspect, &values, |a, b| {
             a == b
         });
@@ -629,6 +633,47 @@ mod tests {
         assert_eq!(
             drift.to_string(),
             "version 3: t.ix index: sqlite=lower(name) postgres=lower(\\n  name)"
+        );
+    }
+
+    /// One table `t` whose foreign key deletes with `on_delete`, as `kind` reports it.
+    fn with_action(kind: Kind, on_delete: &str) -> (Kind, Schema) {
+        let mut table = Table::default();
+        table.add_foreign_key(ForeignKey {
+            name: Name::generated(None),
+            columns: vec!["u_id".into()],
+            ref_table: "u".into(),
+            ref_columns: vec!["id".into()],
+            on_delete: on_delete.into(),
+            on_update: "NO ACTION".into(),
+        });
+        let schema = Schema {
+            tables: [("t".to_owned(), table)].into(),
+        };
+        (kind, schema)
+    }
+
+    fn drift_of(schemas: [(Kind, Schema); 2]) -> Vec<String> {
+        let schemas = [(1, schemas.into_iter().collect())].into();
+        let report = check(&schemas, &AllowList::default(), Rules::default());
+        report.drift.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn restrict_is_no_action_on_mysql_only() {
+        assert!(
+            drift_of([
+                with_action(Kind::Sqlite, "NO ACTION"),
+                with_action(Kind::MySql, "RESTRICT")
+            ])
+            .is_empty()
+        );
+        assert_eq!(
+            drift_of([
+                with_action(Kind::Sqlite, "NO ACTION"),
+                with_action(Kind::Postgres, "RESTRICT")
+            ]),
+            ["version 1: t.fk(u_id) on_delete: sqlite=NO ACTION postgres=RESTRICT"]
         );
     }
 
