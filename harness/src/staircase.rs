@@ -1,11 +1,16 @@
 //! The staircase: walk every migration up and down on a real database.
 //!
-//! For each version N: apply up to N and record the schema S(N); revert to N−1 and require
-//! exactly S(N−1); apply N again and require exactly S(N). Finally revert everything and require
-//! that no table is left. A failure names the backend, the version, the file and the exact
-//! difference.
+//! For each reversible version N: apply up to N and record the schema S(N); revert to N−1 and
+//! require exactly S(N−1); apply N again and require exactly S(N). An up-only version
+//! (`NNNN_name.sql`, which sqlx never reverts) is applied and its schema recorded; it has no
+//! down to check. Finally revert everything sqlx can revert — down to the newest up-only version,
+//! or to 0 when there is none — and require exactly the schema recorded there (no table at 0).
+//! A failure names the backend, the version, the file and the exact difference.
 
+use std::collections::BTreeSet;
 use std::sync::LazyLock;
+
+use sqlx::migrate::MigrateError;
 
 use crate::HarnessError;
 use crate::backend::{Kind, Pool, TestDatabase};
@@ -41,13 +46,49 @@ pub enum StaircaseError {
     },
     #[error("{backend}: reverting every migration leaves tables behind: {}", .tables.join(", "))]
     LeftBehind { backend: Kind, tables: Vec<String> },
+    #[error("{backend}: reverting every reversible migration after the up-only version {version} ({file}) does not give the schema of version {version} back:\n  {}", .diff.join("\n  "))]
+    RevertAllDoesNotRestore {
+        backend: Kind,
+        version: i64,
+        file: String,
+        diff: Vec<String>,
+    },
 }
 
-/// The schema after each version: `(version, schema)`, version 0 first.
+/// The schema after each version, and which downs were checked.
 #[derive(Debug, Clone)]
 pub struct Staircase {
     pub kind: Kind,
+    /// `(version, schema)`, version 0 first.
     pub steps: Vec<(i64, Schema)>,
+    /// The versions whose down was checked (it restored the schema before, and the up applied
+    /// again gave the same schema). The other versions are up-only: applied and recorded, with
+    /// no down to check.
+    pub downs_checked: BTreeSet<i64>,
+}
+
+impl Staircase {
+    /// The versions walked (not 0).
+    pub fn versions(&self) -> impl Iterator<Item = i64> + '_ {
+        self.steps.iter().map(|(v, _)| *v).filter(|v| *v != 0)
+    }
+
+    /// What was checked, never claiming a down that was not: `4 migrations up, down and up
+    /// again`, or `4 migrations: 2 up, down and up again, 2 up only (no down to check)`.
+    pub fn summary(&self) -> String {
+        let all = self.versions().count();
+        let reversible = self.downs_checked.len();
+        let up_only = all - reversible;
+        if up_only == 0 {
+            return format!("{all} migrations up, down and up again");
+        }
+        let mut parts = Vec::new();
+        if reversible > 0 {
+            parts.push(format!("{reversible} up, down and up again"));
+        }
+        parts.push(format!("{up_only} up only (no down to check)"));
+        format!("{all} migrations: {}", parts.join(", "))
+    }
 }
 
 /// Walks `set` on a fresh database of its backend.
@@ -92,26 +133,21 @@ fn content_key(set: &MigrationSet) -> (Kind, Vec<u8>) {
 async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, StaircaseError> {
     let kind = set.kind;
     let mut steps = vec![(0, pool.introspect().await?)];
+    let mut downs_checked = BTreeSet::new();
     for version in set.versions() {
         let (previous, before) = steps.last().cloned().expect("version 0 is recorded");
-        pool.migrate_up(&set.migrator, version).await.map_err(|e| {
-            StaircaseError::MigrationFailed {
-                backend: kind,
-                version,
-                file: set.up_file(version),
-                reason: e.to_string(),
-            }
-        })?;
+        if let Err(e) = pool.migrate_up(&set.migrator, version).await {
+            return Err(failed(set, Failed::Up(version), e).await);
+        }
         let after = pool.introspect().await?;
+        if set.is_up_only(version) {
+            steps.push((version, after));
+            continue;
+        }
 
-        pool.migrate_down(&set.migrator, previous)
-            .await
-            .map_err(|e| StaircaseError::MigrationFailed {
-                backend: kind,
-                version,
-                file: set.down_file(version),
-                reason: e.to_string(),
-            })?;
+        if let Err(e) = pool.migrate_down(&set.migrator, previous).await {
+            return Err(failed(set, Failed::Down(version), e).await);
+        }
         let reverted = pool.introspect().await?;
         let diff = before.diff(&reverted);
         if !diff.is_empty() {
@@ -124,14 +160,9 @@ async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, Staircase
             });
         }
 
-        pool.migrate_up(&set.migrator, version).await.map_err(|e| {
-            StaircaseError::MigrationFailed {
-                backend: kind,
-                version,
-                file: set.up_file(version),
-                reason: format!("applying it again after its down: {e}"),
-            }
-        })?;
+        if let Err(e) = pool.migrate_up(&set.migrator, version).await {
+            return Err(failed(set, Failed::UpAgain(version), e).await);
+        }
         let again = pool.introspect().await?;
         let diff = after.diff(&again);
         if !diff.is_empty() {
@@ -142,28 +173,60 @@ async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, Staircase
                 diff,
             });
         }
+        downs_checked.insert(version);
         steps.push((version, after));
     }
-    if let Some(&(newest, _)) = steps.last()
-        && newest > 0
-    {
-        pool.migrate_down(&set.migrator, 0)
-            .await
-            .map_err(|e| StaircaseError::MigrationFailed {
-                backend: kind,
-                version: newest,
-                file: set.down_file(newest),
-                reason: format!("reverting everything: {e}"),
-            })?;
+    // sqlx's undo skips up-only migrations, and reverting the reversible ones below one would
+    // not give any recorded schema: revert down to the newest up-only version.
+    let newest = steps.last().map_or(0, |(v, _)| *v);
+    let floor = set.up_only_floor(newest);
+    if newest > floor.unwrap_or(0) {
+        // One version at a time, as sqlx's undo does, so that a failure names its version
+        // (MySQL's revert does not).
+        for version in set.versions().into_iter().rev() {
+            if version <= floor.unwrap_or(0) {
+                break;
+            }
+            if let Err(e) = pool
+                .migrate_down(&set.migrator, set.previous(version))
+                .await
+            {
+                let failure = Failed::RevertingEverything(version);
+                return Err(failed(set, failure, e).await);
+            }
+        }
         let left = pool.introspect().await?;
-        if !left.is_empty() {
-            return Err(StaircaseError::LeftBehind {
-                backend: kind,
-                tables: left.tables.keys().cloned().collect(),
-            });
+        match floor {
+            None if !left.is_empty() => {
+                return Err(StaircaseError::LeftBehind {
+                    backend: kind,
+                    tables: left.tables.keys().cloned().collect(),
+                });
+            }
+            None => {}
+            Some(floor) => {
+                let recorded = steps
+                    .iter()
+                    .rfind(|(v, _)| *v == floor)
+                    .map(|(_, schema)| schema)
+                    .expect("the up-only version was walked");
+                let diff = recorded.diff(&left);
+                if !diff.is_empty() {
+                    return Err(StaircaseError::RevertAllDoesNotRestore {
+                        backend: kind,
+                        version: floor,
+                        file: set.up_file(floor),
+                        diff,
+                    });
+                }
+            }
         }
     }
-    Ok(Staircase { kind, steps })
+    Ok(Staircase {
+        kind,
+        steps,
+        downs_checked,
+    })
 }
 
 /// The schema of a fresh database with `set` applied up to `version` (every migration when
@@ -180,22 +243,68 @@ pub async fn schema_at(set: &MigrationSet, version: Option<i64>) -> Result<Schem
     let db = TestDatabase::create(set.kind).await?;
     let pool = db.connect().await?;
     let target = version.unwrap_or(i64::MAX);
-    let result = async {
-        pool.migrate_up(&set.migrator, target).await.map_err(|e| {
-            let failed = match &e {
-                sqlx::migrate::MigrateError::ExecuteMigration(_, v) => *v,
+    let migrated = pool.migrate_up(&set.migrator, target).await;
+    let result = match migrated {
+        Ok(()) => pool.introspect().await.map_err(StaircaseError::from),
+        Err(e) => {
+            let version = match &e {
+                MigrateError::ExecuteMigration(_, v) => *v,
                 _ => target,
             };
-            StaircaseError::MigrationFailed {
-                backend: set.kind,
-                version: failed,
-                file: set.up_file(failed),
-                reason: e.to_string(),
-            }
-        })?;
-        Ok(pool.introspect().await?)
-    }
-    .await;
+            Err(failed(set, Failed::Up(version), e).await)
+        }
+    };
     pool.close().await;
     result
+}
+
+/// Which file failed, on the way to which state.
+#[derive(Debug, Clone, Copy)]
+enum Failed {
+    /// Applying the version's up (or up-only) file, from the version before.
+    Up(i64),
+    /// Applying its up again after its down.
+    UpAgain(i64),
+    /// Its down, from the version itself.
+    Down(i64),
+    /// Its down, reverting everything.
+    RevertingEverything(i64),
+}
+
+impl Failed {
+    fn version(self) -> i64 {
+        match self {
+            Failed::Up(v)
+            | Failed::UpAgain(v)
+            | Failed::Down(v)
+            | Failed::RevertingEverything(v) => v,
+        }
+    }
+
+    /// The file that failed.
+    fn file(self, set: &MigrationSet) -> String {
+        match self {
+            Failed::Up(v) | Failed::UpAgain(v) => set.up_file(v),
+            Failed::Down(v) | Failed::RevertingEverything(v) => set.down_file(v),
+        }
+    }
+
+    /// What the walk was doing, when that is not simply applying the file.
+    fn doing(self) -> &'static str {
+        match self {
+            Failed::Up(_) | Failed::Down(_) => "",
+            Failed::UpAgain(_) => "applying it again after its down: ",
+            Failed::RevertingEverything(_) => "reverting everything: ",
+        }
+    }
+}
+
+/// The error for a migration file that failed: every failure site goes through here.
+async fn failed(set: &MigrationSet, failed: Failed, error: MigrateError) -> StaircaseError {
+    StaircaseError::MigrationFailed {
+        backend: set.kind,
+        version: failed.version(),
+        file: failed.file(set),
+        reason: format!("{}{error}", failed.doing()),
+    }
 }

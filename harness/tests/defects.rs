@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use didhub_harness::Kind;
 use didhub_harness::check::{self, CheckOptions};
-use didhub_harness::lint;
-use didhub_harness::lock::Lock;
+use didhub_harness::lock::{self, Lock};
+use didhub_harness::migrations::MigrationSet;
+use didhub_harness::{Kind, lint, staircase};
 
 /// A temporary copy of DIDHub's migration folders.
 fn copy_of_migrations() -> tempfile::TempDir {
@@ -447,25 +447,20 @@ fn same_in_every_dialect(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-/// Nothing checked is never "ok": empty folders, and up-only files (`0001_init.sql`, which the
-/// staircase does not walk yet), fail on the backend and in the lint.
+/// Nothing checked is never "ok": empty folders fail on the backend and in the lint.
 #[tokio::test]
 async fn folders_without_walkable_migrations_fail_rather_than_pass() {
     let empty = same_in_every_dialect(&[]);
-    let up_only = same_in_every_dialect(&[("0001_init.sql", "CREATE TABLE t (id INTEGER);\n")]);
-    for dir in [&empty, &up_only] {
-        let report = check_foreign(dir.path(), &[Kind::Sqlite]).await;
-        assert!(!report.ok, "{}", report.text);
-        assert!(
-            report
-                .text
-                .contains("FAIL sqlite: no migrations to walk in"),
-            "{}",
-            report.text
-        );
-        assert!(!report.text.contains("ok   sqlite:"), "{}", report.text);
-    }
     let report = check_foreign(empty.path(), &[Kind::Sqlite]).await;
+    assert!(!report.ok, "{}", report.text);
+    assert!(
+        report
+            .text
+            .contains("FAIL sqlite: no migrations to walk in"),
+        "{}",
+        report.text
+    );
+    assert!(!report.text.contains("ok   sqlite:"), "{}", report.text);
     assert!(
         report
             .text
@@ -475,58 +470,186 @@ async fn folders_without_walkable_migrations_fail_rather_than_pass() {
     );
 }
 
-/// A migration set written as many projects write theirs, the same SQL in every dialect folder:
-/// a table with two unnamed table-level checks, then a version whose down rebuilds the table with
-/// `down_checks` only.
-fn unnamed_checks(down_checks: &str) -> tempfile::TempDir {
-    let table = |checks: &str| {
-        format!(
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL, {checks});\n"
-        )
-    };
+/// Three up-only migrations (`NNNN_name.sql`), the same SQL in every dialect; `b_type` is the
+/// type of the column the third one adds.
+fn up_only_set(b_type: &str) -> tempfile::TempDir {
     same_in_every_dialect(&[
-        ("0001_create.up.sql", &table("CHECK (a > 0), CHECK (b > 0)")),
-        ("0001_create.down.sql", "DROP TABLE t;\n"),
-        ("0002_add_c.up.sql", "ALTER TABLE t ADD COLUMN c INTEGER;\n"),
         (
-            "0002_add_c.down.sql",
-            &format!("DROP TABLE t;\n{}", table(down_checks)),
+            "0001_create.sql",
+            "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER NOT NULL);\n\
+             CREATE INDEX idx_t_a ON t (a);\n",
         ),
+        (
+            "0002_add_b.sql",
+            &format!("ALTER TABLE t ADD COLUMN b {b_type};\n"),
+        ),
+        ("0003_add_c.sql", "ALTER TABLE t ADD COLUMN c INTEGER;\n"),
     ])
 }
 
-/// A down that rebuilds a table without one of its unnamed checks fails the staircase, and the
-/// same down with both checks passes it.
-async fn a_down_that_forgets_an_unnamed_check_fails_the_staircase(kind: Kind) {
-    let good = unnamed_checks("CHECK (a > 0), CHECK (b > 0)");
+/// An up-only set is walked — each version applied and its schema recorded — and the report
+/// says that no down was checked.
+async fn an_up_only_set_is_walked_without_claiming_a_down(kind: Kind) {
+    let dir = up_only_set("INTEGER");
+    let report = check_foreign(dir.path(), &[kind]).await;
+    assert!(report.ok, "{}", report.text);
+    assert!(
+        report.text.contains(
+            "ok   integrity: 3 migrations, identical in every folder: 0 reversible, 3 up-only"
+        ),
+        "{}",
+        report.text
+    );
+    let walked = format!("ok   {kind}: 3 migrations: 3 up only (no down to check) in ");
+    assert!(report.text.contains(&walked), "{}", report.text);
+    assert!(
+        !report.text.contains("down and up again"),
+        "{}",
+        report.text
+    );
+
+    let set = MigrationSet::load(dir.path(), kind).await.unwrap();
+    let stairs = staircase::walk(&set).await.unwrap();
+    assert!(stairs.downs_checked.is_empty());
+    let columns: Vec<Vec<String>> = stairs
+        .steps
+        .iter()
+        .map(|(_, schema)| match schema.tables.get("t") {
+            Some(t) => t.columns.iter().map(|c| c.name.clone()).collect(),
+            None => Vec::new(),
+        })
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            vec![],
+            vec!["id", "a"],
+            vec!["id", "a", "b"],
+            vec!["id", "a", "b", "c"]
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_an_up_only_set_is_walked_without_claiming_a_down() {
+    an_up_only_set_is_walked_without_claiming_a_down(Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_an_up_only_set_is_walked_without_claiming_a_down() {
+    an_up_only_set_is_walked_without_claiming_a_down(Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_an_up_only_set_is_walked_without_claiming_a_down() {
+    an_up_only_set_is_walked_without_claiming_a_down(Kind::MySql).await;
+}
+
+/// `snapshot` prints an up-only set's schema at a version; the lint and the lock file cover its
+/// files like any other.
+#[test]
+fn snapshot_lint_and_lock_cover_up_only_files() {
+    let dir = up_only_set("INTEGER");
+    std::fs::write(
+        dir.path().join("sqlite/0003_add_c.sql"),
+        "ALTER TABLE t ADD COLUMN c INTEGER;\nALTER TABLE t DROP COLUMN b;\n",
+    )
+    .unwrap();
+    let (ok, text) = cli(
+        &["snapshot", "--db", "sqlite", "--version", "2"],
+        dir.path(),
+    );
+    assert!(ok, "{text}");
+    assert!(text.starts_with("== sqlite\ntable t\n"), "{text}");
+    assert!(text.contains("  column b integer"), "{text}");
+    assert!(!text.contains("column c"), "{text}");
+
+    let report = lint::run(dir.path(), &Kind::ALL, None).unwrap();
+    assert_eq!(report.files, 9, "{report}");
+    // The data-loss rule, which spares downs, applies to up-only files.
+    assert!(
+        report
+            .to_string()
+            .contains("sqlite/0003_add_c.sql:2: ALL001"),
+        "{report}"
+    );
+
+    let locked: Vec<String> = lock::current(dir.path())
+        .unwrap()
+        .iter()
+        .map(|e| e.display())
+        .collect();
+    assert_eq!(locked.len(), 9, "{locked:?}");
+    assert!(
+        locked.contains(&"mysql/0002_add_b.sql".to_owned()),
+        "{locked:?}"
+    );
+}
+
+/// A mixed set: 0001 up-only, 0002 reversible, whose down is `down`.
+fn mixed_set(down: &str) -> tempfile::TempDir {
+    same_in_every_dialect(&[
+        (
+            "0001_create.sql",
+            "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER NOT NULL);\n",
+        ),
+        (
+            "0002_add_columns.up.sql",
+            "ALTER TABLE t ADD COLUMN b INTEGER;\nALTER TABLE t ADD COLUMN c INTEGER;\n",
+        ),
+        ("0002_add_columns.down.sql", down),
+    ])
+}
+
+/// In a mixed set the reversible version's down is checked and the up-only one's is not; a
+/// down that forgets a column fails the staircase.
+async fn a_mixed_set_checks_the_downs_it_has(kind: Kind) {
+    let good = mixed_set("ALTER TABLE t DROP COLUMN c;\nALTER TABLE t DROP COLUMN b;\n");
     let report = check_foreign(good.path(), &[kind]).await;
-    let walked = format!("ok   {kind}: 2 migrations up, down and up again");
+    assert!(report.ok, "{}", report.text);
+    assert!(
+        report.text.contains(
+            "ok   integrity: 2 migrations, identical in every folder: 1 reversible, 1 up-only"
+        ),
+        "{}",
+        report.text
+    );
+    let walked = format!(
+        "ok   {kind}: 2 migrations: 1 up, down and up again, 1 up only (no down to check) in "
+    );
     assert!(report.text.contains(&walked), "{}", report.text);
 
-    let forgetful = unnamed_checks("CHECK (b > 0)");
+    let forgetful = mixed_set("ALTER TABLE t DROP COLUMN c;\n");
     let report = check_foreign(forgetful.path(), &[kind]).await;
     assert!(!report.ok, "{}", report.text);
-    let failed =
-        format!("{kind}: 0002_add_c.down.sql (version 2) does not restore the schema of version 1");
+    let failed = format!(
+        "FAIL {kind}: 0002_add_columns.down.sql (version 2) does not restore the schema of version 1"
+    );
     assert!(report.text.contains(&failed), "{}", report.text);
-    assert!(report.text.contains("t: check "), "{}", report.text);
+    assert!(
+        report.text.contains("t: column b: unexpected"),
+        "{}",
+        report.text
+    );
 }
 
 #[tokio::test]
-async fn sqlite_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
-    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::Sqlite).await;
+async fn sqlite_a_mixed_set_checks_the_downs_it_has() {
+    a_mixed_set_checks_the_downs_it_has(Kind::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
-async fn postgres_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
-    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::Postgres).await;
+async fn postgres_a_mixed_set_checks_the_downs_it_has() {
+    a_mixed_set_checks_the_downs_it_has(Kind::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
-async fn mysql_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
-    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::MySql).await;
+async fn mysql_a_mixed_set_checks_the_downs_it_has() {
+    a_mixed_set_checks_the_downs_it_has(Kind::MySql).await;
 }
 
 /// Parity defects need all three dialects.
@@ -560,6 +683,42 @@ mod across_dialects {
         );
         assert!(
             report.text.contains("ok   parity of sqlite, postgres:"),
+            "{}",
+            report.text
+        );
+    }
+
+    /// Parity compares up-only migrations: the same set passes, and a column whose type
+    /// differs in one dialect's up-only file is drift.
+    #[tokio::test]
+    async fn parity_compares_up_only_migrations() {
+        let same = up_only_set("INTEGER");
+        let report = check_foreign(same.path(), &Kind::ALL).await;
+        assert!(report.ok, "{}", report.text);
+        assert!(
+            report
+                .text
+                .contains("ok   parity of sqlite, postgres, mysql:"),
+            "{}",
+            report.text
+        );
+
+        let drifting = up_only_set("INTEGER");
+        std::fs::write(
+            drifting.path().join("postgres/0002_add_b.sql"),
+            "ALTER TABLE t ADD COLUMN b INTEGER NOT NULL DEFAULT 0;\n",
+        )
+        .unwrap();
+        let report = check::parity(&CheckOptions {
+            lint_allow: None,
+            ..didhub_copy(drifting.path(), &Kind::ALL)
+        })
+        .await;
+        assert!(!report.ok, "{}", report.text);
+        assert!(
+            report.text.contains(
+                "drift: version 2: t.b nullability: sqlite=true postgres=false mysql=true"
+            ),
             "{}",
             report.text
         );
