@@ -652,6 +652,202 @@ async fn mysql_a_mixed_set_checks_the_downs_it_has() {
     a_mixed_set_checks_the_downs_it_has(Kind::MySql).await;
 }
 
+/// The database's message for a statement on a table that does not exist, per backend.
+fn no_such_table(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => "no such table: main.missing_table",
+        Kind::Postgres => "relation \"missing_table\" does not exist",
+        Kind::MySql => ".missing_table' doesn't exist",
+    }
+}
+
+/// A failed migration names the line of the statement that failed, whether in an up file, a
+/// down file, or on the way to `snapshot`'s schema.
+async fn a_failed_statement_is_named_by_its_line(kind: Kind) {
+    let create = "-- the table\nCREATE TABLE t (\n  id INTEGER NOT NULL PRIMARY KEY\n);\n";
+    let broken_up = format!(
+        "{create}\n-- its index, on the wrong table\nCREATE INDEX idx_t_id\n  ON missing_table (id);\n"
+    );
+    let dir = same_in_every_dialect(&[
+        ("0001_create.up.sql", create),
+        ("0001_create.down.sql", "DROP TABLE t;\n"),
+        (
+            "0002_index.up.sql",
+            &broken_up.replace("CREATE TABLE t", "CREATE TABLE u"),
+        ),
+        ("0002_index.down.sql", "DROP TABLE u;\n"),
+    ]);
+    let report = check_foreign(dir.path(), &[kind]).await;
+    assert!(!report.ok, "{}", report.text);
+    let failed = format!(
+        "FAIL {kind}: 0002_index.up.sql (version 2) failed: line 7: CREATE INDEX idx_t_id ON missing_table (id): "
+    );
+    let line = report
+        .text
+        .lines()
+        .find(|l| l.starts_with(&failed))
+        .unwrap_or_else(|| panic!("no line starting {failed:?} in\n{}", report.text));
+    assert!(line.ends_with(no_such_table(kind)), "{line}");
+
+    let set = MigrationSet::load(dir.path(), kind).await.unwrap();
+    let error = staircase::schema_at(&set, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with(&failed[5..]), "{error}");
+
+    std::fs::write(
+        dir.path().join(kind.name()).join("0001_create.down.sql"),
+        "DROP TABLE t;\nDROP TABLE missing_table;\n",
+    )
+    .unwrap();
+    let set = MigrationSet::load(dir.path(), kind).await.unwrap();
+    let error = staircase::walk(&set).await.unwrap_err().to_string();
+    let failed = format!(
+        "{kind}: 0001_create.down.sql (version 1) failed: line 2: DROP TABLE missing_table: "
+    );
+    assert!(error.starts_with(&failed), "{error}");
+    assert!(error.contains("missing_table"), "{error}");
+}
+
+#[tokio::test]
+async fn sqlite_a_failed_statement_is_named_by_its_line() {
+    a_failed_statement_is_named_by_its_line(Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_a_failed_statement_is_named_by_its_line() {
+    a_failed_statement_is_named_by_its_line(Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_a_failed_statement_is_named_by_its_line() {
+    a_failed_statement_is_named_by_its_line(Kind::MySql).await;
+}
+
+/// An up that fails only when applied again after its down (its row is still there) is
+/// replayed the way the staircase got there — up, down, then its statements — so the insert is
+/// named, not the first statement, and not "not known".
+async fn a_failure_applying_it_again_names_the_statement(kind: Kind) {
+    let dir = same_in_every_dialect(&[
+        (
+            "0001_create.sql",
+            "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY);\n",
+        ),
+        (
+            "0002_seed.up.sql",
+            "ALTER TABLE t ADD COLUMN b INTEGER;\nINSERT INTO t (id) VALUES (1);\n",
+        ),
+        ("0002_seed.down.sql", "ALTER TABLE t DROP COLUMN b;\n"),
+    ]);
+    let set = MigrationSet::load(dir.path(), kind).await.unwrap();
+    let error = staircase::walk(&set).await.unwrap_err().to_string();
+    let failed = format!(
+        "{kind}: 0002_seed.up.sql (version 2) failed: applying it again after its down: \
+         line 2: INSERT INTO t (id) VALUES (1): "
+    );
+    assert!(error.starts_with(&failed), "{error}");
+}
+
+#[tokio::test]
+async fn sqlite_a_failure_applying_it_again_names_the_statement() {
+    a_failure_applying_it_again_names_the_statement(Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_a_failure_applying_it_again_names_the_statement() {
+    a_failure_applying_it_again_names_the_statement(Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_a_failure_applying_it_again_names_the_statement() {
+    a_failure_applying_it_again_names_the_statement(Kind::MySql).await;
+}
+
+/// SQLite refuses VACUUM inside the migration's transaction, while each statement alone
+/// succeeds: the report says the failing statement is not known instead of inventing a line.
+#[tokio::test]
+async fn a_failure_no_statement_reproduces_names_no_line() {
+    let dir = same_in_every_dialect(&[
+        (
+            "0001_create.up.sql",
+            "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY);\nVACUUM;\n",
+        ),
+        ("0001_create.down.sql", "DROP TABLE t;\n"),
+    ]);
+    let set = MigrationSet::load(dir.path(), Kind::Sqlite).await.unwrap();
+    let error = staircase::walk(&set).await.unwrap_err().to_string();
+    assert!(
+        error.starts_with(
+            "sqlite: 0001_create.up.sql (version 1) failed: while executing migration 1"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("every statement succeeded: the failing statement is not known)"),
+        "{error}"
+    );
+    assert!(!error.contains("line "), "{error}");
+}
+
+/// A migration set written as many projects write theirs, the same SQL in every dialect folder:
+/// a table with two unnamed table-level checks, then a version whose down rebuilds the table with
+/// `down_checks` only.
+fn unnamed_checks(down_checks: &str) -> tempfile::TempDir {
+    let table = |checks: &str| {
+        format!(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL, {checks});\n"
+        )
+    };
+    same_in_every_dialect(&[
+        ("0001_create.up.sql", &table("CHECK (a > 0), CHECK (b > 0)")),
+        ("0001_create.down.sql", "DROP TABLE t;\n"),
+        ("0002_add_c.up.sql", "ALTER TABLE t ADD COLUMN c INTEGER;\n"),
+        (
+            "0002_add_c.down.sql",
+            &format!("DROP TABLE t;\n{}", table(down_checks)),
+        ),
+    ])
+}
+
+/// A down that rebuilds a table without one of its unnamed checks fails the staircase, and the
+/// same down with both checks passes it.
+async fn a_down_that_forgets_an_unnamed_check_fails_the_staircase(kind: Kind) {
+    let good = unnamed_checks("CHECK (a > 0), CHECK (b > 0)");
+    let report = check_foreign(good.path(), &[kind]).await;
+    let walked = format!("ok   {kind}: 2 migrations up, down and up again");
+    assert!(report.text.contains(&walked), "{}", report.text);
+
+    let forgetful = unnamed_checks("CHECK (b > 0)");
+    let report = check_foreign(forgetful.path(), &[kind]).await;
+    assert!(!report.ok, "{}", report.text);
+    let failed =
+        format!("{kind}: 0002_add_c.down.sql (version 2) does not restore the schema of version 1");
+    assert!(report.text.contains(&failed), "{}", report.text);
+    assert!(report.text.contains("t: check "), "{}", report.text);
+}
+
+#[tokio::test]
+async fn sqlite_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
+    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
+    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
+    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::MySql).await;
+}
+
 /// Parity defects need all three dialects.
 #[cfg(feature = "containers")]
 mod across_dialects {
