@@ -176,8 +176,8 @@ async fn walk(
         }
         walked.kinds.push(kind);
         report.pass(format!(
-            "{kind}: {} migrations up, down and up again in {:.1} s on {server}",
-            set.versions().len(),
+            "{kind}: {} in {:.1} s on {server}",
+            stairs.summary(),
             started.elapsed().as_secs_f64()
         ));
         for (version, schema) in stairs.steps {

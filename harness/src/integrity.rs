@@ -1,11 +1,17 @@
 //! Static checks on a project's migration folders, before any database is involved.
 //!
 //! A project keeps one folder per driver. Every folder must hold the same migrations — same
-//! versions with the same names — and every migration must be reversible: an `.up.sql` with its
-//! `.down.sql`. The file-name convention is sqlx's: `<version>_<name>.up.sql` /
-//! `<version>_<name>.down.sql`.
+//! versions with the same names, of the same kind. The file-name convention is sqlx's, and so
+//! are the two kinds of migration it runs, which a folder may mix:
+//!
+//! - reversible: `<version>_<name>.up.sql` with its `<version>_<name>.down.sql`;
+//! - simple (up-only): `<version>_<name>.sql`, which `Migrator::run` applies like an up and
+//!   `Migrator::undo` never reverts.
+//!
+//! [`MigrationFile::parse`] is the one reader of these names: the lint, the lock file and
+//! [`crate::migrations::MigrationSet`] all go through it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -20,19 +26,34 @@ pub struct MigrationFile {
     pub direction: Direction,
 }
 
+/// What a migration file does: the two halves of a reversible migration, or a simple one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Direction {
+    /// `NNNN_name.up.sql`, reverted by its `.down.sql`.
     Up,
+    /// `NNNN_name.down.sql`.
     Down,
+    /// `NNNN_name.sql`: applied like an up, never reverted (sqlx's "simple" migration).
+    Simple,
+}
+
+impl Direction {
+    /// Whether the file moves the schema forward (an up or a simple migration).
+    pub fn is_up(self) -> bool {
+        self != Direction::Down
+    }
 }
 
 impl MigrationFile {
-    /// Parses `0003_alters.up.sql`; `None` for anything that is not a reversible migration file.
+    /// Parses `0003_alters.up.sql`, `0003_alters.down.sql` and `0003_alters.sql`; `None` for
+    /// anything that is not a migration file name.
     pub fn parse(file_name: &str) -> Option<Self> {
         let (stem, direction) = if let Some(stem) = file_name.strip_suffix(".up.sql") {
             (stem, Direction::Up)
         } else if let Some(stem) = file_name.strip_suffix(".down.sql") {
             (stem, Direction::Down)
+        } else if let Some(stem) = file_name.strip_suffix(".sql") {
+            (stem, Direction::Simple)
         } else {
             return None;
         };
@@ -50,8 +71,31 @@ impl MigrationFile {
 pub enum IntegrityProblem {
     #[error("{folder}: folder is missing or unreadable: {reason}")]
     UnreadableFolder { folder: PathBuf, reason: String },
-    #[error("{file}: not a reversible migration file name (expected NNNN_name.up.sql / .down.sql)")]
+    #[error(
+        "{file}: not a migration file name (expected NNNN_name.up.sql / .down.sql, or \
+         NNNN_name.sql for an up-only migration)"
+    )]
     StrayFile { file: PathBuf },
+    #[error(
+        "{folder}: version {version} is both up-only ({simple}) and reversible ({reversible}): \
+         keep one or the other"
+    )]
+    UpOnlyAndReversible {
+        folder: String,
+        version: i64,
+        simple: String,
+        reversible: String,
+    },
+    #[error(
+        "version {version} ({name}) is up-only in {up_only_in} but reversible in {reversible_in}: \
+         every folder must have the same kind of migration"
+    )]
+    KindMismatch {
+        version: i64,
+        name: String,
+        up_only_in: String,
+        reversible_in: String,
+    },
     #[error("{folder}: version {version} ({name}) has an up migration but no {name}.down.sql")]
     MissingDown {
         folder: String,
@@ -93,6 +137,9 @@ pub enum IntegrityProblem {
 pub struct IntegrityReport {
     /// version → name, as agreed by the folders (from the first folder that has it).
     pub versions: BTreeMap<i64, String>,
+    /// The versions that are up-only (`NNNN_name.sql`) in the first folder that has them; the
+    /// others are reversible.
+    pub up_only: BTreeSet<i64>,
     pub problems: Vec<IntegrityProblem>,
 }
 
@@ -105,11 +152,19 @@ impl IntegrityReport {
 impl fmt::Display for IntegrityReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_ok() {
-            return write!(
-                f,
-                "{} migrations, identical in every folder, all reversible",
-                self.versions.len()
-            );
+            let (all, up_only) = (self.versions.len(), self.up_only.len());
+            return if up_only == 0 {
+                write!(
+                    f,
+                    "{all} migrations, identical in every folder, all reversible"
+                )
+            } else {
+                write!(
+                    f,
+                    "{all} migrations, identical in every folder: {} reversible, {up_only} up-only",
+                    all - up_only
+                )
+            };
         }
         for problem in &self.problems {
             writeln!(f, "- {problem}")?;
@@ -118,10 +173,13 @@ impl fmt::Display for IntegrityReport {
     }
 }
 
+/// One folder's versions: version → (name, whether it is up-only).
+type FolderVersions = BTreeMap<i64, (String, bool)>;
+
 /// Checks the driver folders under `root` (see [`DRIVER_FOLDERS`]).
 pub fn check_folders(root: &Path) -> IntegrityReport {
     let mut report = IntegrityReport::default();
-    let mut per_folder: Vec<(&str, BTreeMap<i64, String>)> = Vec::new();
+    let mut per_folder: Vec<(&str, FolderVersions)> = Vec::new();
 
     for folder in DRIVER_FOLDERS {
         let dir = root.join(folder);
@@ -137,6 +195,9 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
         };
         let mut ups = BTreeMap::new();
         let mut downs = BTreeMap::new();
+        let mut simples = BTreeMap::new();
+        // (version, direction) → the file's name as it is on disk, for messages.
+        let mut on_disk = BTreeMap::new();
         for (path, parsed) in files {
             let Some(file) = parsed else {
                 report
@@ -144,9 +205,15 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
                     .push(IntegrityProblem::StrayFile { file: path });
                 continue;
             };
+            if let Some(name) = path.file_name() {
+                on_disk
+                    .entry((file.version, file.direction))
+                    .or_insert_with(|| name.to_string_lossy().into_owned());
+            }
             let side = match file.direction {
                 Direction::Up => &mut ups,
                 Direction::Down => &mut downs,
+                Direction::Simple => &mut simples,
             };
             if let Some(first) = side.insert(file.version, file.name.clone()) {
                 report.problems.push(IntegrityProblem::DuplicateVersion {
@@ -154,6 +221,19 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
                     version: file.version,
                     first,
                     second: file.name,
+                });
+            }
+        }
+        for version in simples.keys() {
+            let reversible = [Direction::Up, Direction::Down]
+                .into_iter()
+                .find_map(|direction| on_disk.get(&(*version, direction)));
+            if let Some(reversible) = reversible {
+                report.problems.push(IntegrityProblem::UpOnlyAndReversible {
+                    folder: folder.to_owned(),
+                    version: *version,
+                    simple: on_disk[&(*version, Direction::Simple)].clone(),
+                    reversible: reversible.clone(),
                 });
             }
         }
@@ -175,34 +255,60 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
                 });
             }
         }
-        per_folder.push((folder, ups));
+        let mut versions: FolderVersions = ups
+            .into_iter()
+            .map(|(v, name)| (v, (name, false)))
+            .collect();
+        for (version, name) in simples {
+            // A version that is both is reported above; count it once, as reversible.
+            versions.entry(version).or_insert((name, true));
+        }
+        per_folder.push((folder, versions));
     }
 
     for (i, (folder, versions)) in per_folder.iter().enumerate() {
-        for (version, name) in versions {
-            report
-                .versions
-                .entry(*version)
-                .or_insert_with(|| name.clone());
+        for (version, (name, up_only)) in versions {
+            if !report.versions.contains_key(version) {
+                report.versions.insert(*version, name.clone());
+                if *up_only {
+                    report.up_only.insert(*version);
+                }
+            }
             for (j, (other_folder, other_versions)) in per_folder.iter().enumerate() {
-                match other_versions.get(version) {
-                    None => report.problems.push(IntegrityProblem::VersionMissing {
+                let Some((other_name, other_up_only)) = other_versions.get(version) else {
+                    report.problems.push(IntegrityProblem::VersionMissing {
                         version: *version,
                         name: name.clone(),
                         present_in: folder.to_string(),
                         missing_in: other_folder.to_string(),
-                    }),
-                    // Report each mismatching pair once, in folder order.
-                    Some(other_name) if other_name != name && i < j => {
-                        report.problems.push(IntegrityProblem::NameMismatch {
-                            version: *version,
-                            folder: folder.to_string(),
-                            name: name.clone(),
-                            other_folder: other_folder.to_string(),
-                            other_name: other_name.clone(),
-                        })
-                    }
-                    Some(_) => {}
+                    });
+                    continue;
+                };
+                // Report each mismatching pair once, in folder order.
+                if i >= j {
+                    continue;
+                }
+                if other_name != name {
+                    report.problems.push(IntegrityProblem::NameMismatch {
+                        version: *version,
+                        folder: folder.to_string(),
+                        name: name.clone(),
+                        other_folder: other_folder.to_string(),
+                        other_name: other_name.clone(),
+                    });
+                }
+                if other_up_only != up_only {
+                    let (up_only_in, reversible_in) = if *up_only {
+                        (folder, other_folder)
+                    } else {
+                        (other_folder, folder)
+                    };
+                    report.problems.push(IntegrityProblem::KindMismatch {
+                        version: *version,
+                        name: name.clone(),
+                        up_only_in: up_only_in.to_string(),
+                        reversible_in: reversible_in.to_string(),
+                    });
                 }
             }
         }
@@ -304,8 +410,16 @@ mod tests {
         project(&borrowed)
     }
 
+    /// `NNNN_name.sql` in every folder.
+    fn up_only(version: &str) -> Vec<(&'static str, String)> {
+        DRIVER_FOLDERS
+            .iter()
+            .map(|f| (*f, format!("{version}.sql")))
+            .collect()
+    }
+
     #[test]
-    fn parses_reversible_file_names_only() {
+    fn parses_reversible_and_simple_file_names() {
         assert_eq!(
             MigrationFile::parse("0003_alters.up.sql"),
             Some(MigrationFile {
@@ -318,8 +432,127 @@ mod tests {
             MigrationFile::parse("0005_perf_indexes.down.sql").map(|f| f.name),
             Some("perf_indexes".into())
         );
-        assert_eq!(MigrationFile::parse("0003_alters.sql"), None);
+        assert_eq!(
+            MigrationFile::parse("0003_alters.sql"),
+            Some(MigrationFile {
+                version: 3,
+                name: "alters".into(),
+                direction: Direction::Simple
+            })
+        );
         assert_eq!(MigrationFile::parse("x_alters.up.sql"), None);
+        assert_eq!(MigrationFile::parse("x_alters.sql"), None);
+        assert_eq!(MigrationFile::parse("notes.sql"), None);
+        assert_eq!(MigrationFile::parse("0003_alters.up.txt"), None);
+    }
+
+    #[test]
+    fn up_only_folders_pass_and_say_so() {
+        let mut files = up_only("0001_users");
+        files.extend(up_only("0002_systems"));
+        let report = check_folders(build(files).path());
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(
+            report.to_string(),
+            "2 migrations, identical in every folder: 0 reversible, 2 up-only"
+        );
+    }
+
+    #[test]
+    fn mixed_folders_pass_and_count_each_kind() {
+        let mut files = up_only("0001_users");
+        files.extend(complete("0002_systems"));
+        files.extend(complete("0003_alters"));
+        let report = check_folders(build(files).path());
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(report.up_only, BTreeSet::from([1]));
+        assert_eq!(
+            report.to_string(),
+            "3 migrations, identical in every folder: 2 reversible, 1 up-only"
+        );
+        let report = check_folders(build(complete("0001_users")).path());
+        assert_eq!(
+            report.to_string(),
+            "1 migrations, identical in every folder, all reversible"
+        );
+    }
+
+    #[test]
+    fn an_up_only_file_beside_a_reversible_pair_of_its_version_names_both() {
+        let mut files = up_only("0001_users");
+        files.extend(complete("0002_systems"));
+        files.push(("postgres", "0002_systems.sql".into()));
+        let report = check_folders(build(files).path());
+        assert_eq!(
+            report.problems,
+            vec![IntegrityProblem::UpOnlyAndReversible {
+                folder: "postgres".into(),
+                version: 2,
+                simple: "0002_systems.sql".into(),
+                reversible: "0002_systems.up.sql".into(),
+            }],
+            "{report}"
+        );
+        assert!(
+            report.to_string().contains(
+                "postgres: version 2 is both up-only (0002_systems.sql) and reversible \
+                 (0002_systems.up.sql)"
+            ),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_down_without_its_up_beside_an_up_only_file_is_still_named() {
+        let mut files = up_only("0001_users");
+        files.push(("sqlite", "0001_users.down.sql".into()));
+        let report = check_folders(build(files).path());
+        assert!(
+            report.problems.contains(&IntegrityProblem::MissingUp {
+                folder: "sqlite".into(),
+                version: 1,
+                name: "users".into()
+            }),
+            "{report}"
+        );
+        assert!(
+            report
+                .to_string()
+                .contains("both up-only (0001_users.sql) and reversible (0001_users.down.sql)"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_missing_down_file_is_named_in_a_mixed_set() {
+        let mut files = up_only("0001_users");
+        files.extend(complete("0002_systems"));
+        files.retain(|(f, n)| !(*f == "sqlite" && n == "0002_systems.down.sql"));
+        let report = check_folders(build(files).path());
+        assert_eq!(
+            report.problems,
+            vec![IntegrityProblem::MissingDown {
+                folder: "sqlite".into(),
+                version: 2,
+                name: "systems".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_version_up_only_in_one_folder_and_reversible_in_another_is_named() {
+        let mut files = complete("0001_users");
+        files.retain(|(f, _)| *f != "mysql");
+        files.push(("mysql", "0001_users.sql".into()));
+        let report = check_folders(build(files).path());
+        assert_eq!(report.problems.len(), 2, "{report}");
+        assert!(
+            report.to_string().contains(
+                "version 1 (users) is up-only in mysql but reversible in sqlite: every folder \
+                 must have the same kind of migration"
+            ),
+            "{report}"
+        );
     }
 
     #[test]
@@ -382,7 +615,7 @@ mod tests {
         let report = check_folders(dir.path());
         let text = report.to_string();
         assert!(
-            text.contains("notes.sql: not a reversible migration"),
+            text.contains("notes.sql: not a migration file name"),
             "{text}"
         );
         assert!(text.contains("mysql: folder is missing"), "{text}");

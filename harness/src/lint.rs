@@ -13,7 +13,8 @@
 //!   `reason`. An entry that silences nothing fails as stale.
 //!
 //! Down migrations undo their up, so dropping tables and columns is what they are for: the
-//! data-loss rule ([`Rule::in_down`] false) looks at up migrations only. The locking, atomicity
+//! data-loss rule ([`Rule::in_down`] false) looks at up migrations only, and at up-only
+//! (`NNNN_name.sql`) ones, which run forward like an up. The locking, atomicity
 //! and dialect rules look at both directions: a down that builds an index locks the table too.
 
 use std::collections::BTreeSet;
@@ -563,9 +564,9 @@ pub fn lint_file(kind: Kind, direction: Direction, file: &str, sql: &str) -> Fil
             )),
         }
     }
-    let rules = RULES.iter().filter(|r| {
-        r.dialect.is_none_or(|d| d == kind) && (r.in_down || direction == Direction::Up)
-    });
+    let rules = RULES
+        .iter()
+        .filter(|r| r.dialect.is_none_or(|d| d == kind) && (r.in_down || direction.is_up()));
     let mut used = BTreeSet::new();
     for rule in rules {
         for index in 0..script.statements.len() {

@@ -1,22 +1,33 @@
 //! The staircase: walk every migration up and down on a real database.
 //!
-//! For each version N: apply up to N and record the schema S(N); revert to N−1 and require
-//! exactly S(N−1); apply N again and require exactly S(N). Finally revert everything and require
-//! that no table is left. A failure names the backend, the version, the file and the exact
-//! difference.
+//! For each reversible version N: apply up to N and record the schema S(N); revert to N−1 and
+//! require exactly S(N−1); apply N again and require exactly S(N). An up-only version
+//! (`NNNN_name.sql`, which sqlx never reverts) is applied and its schema recorded; it has no
+//! down to check. Finally revert everything sqlx can revert — down to the newest up-only version,
+//! or to 0 when there is none — and require exactly the schema recorded there (no table at 0).
+//! A failure names the backend, the version, the file and the exact difference.
+//!
+//! A migration that fails is replayed on a fresh database, statement by statement, to name the
+//! statement's line ([`StaircaseError::MigrationFailed`]).
 
+use std::collections::BTreeSet;
 use std::sync::LazyLock;
+
+use sqlx::migrate::MigrateError;
 
 use crate::HarnessError;
 use crate::backend::{Kind, Pool, TestDatabase};
 use crate::migrations::MigrationSet;
 use crate::once_map::OnceMap;
 use crate::schema::Schema;
+use crate::sql;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StaircaseError {
     #[error(transparent)]
     Harness(#[from] HarnessError),
+    /// `reason` names the failing statement's line when a replay found it:
+    /// `line 3: INSERT INTO missing (id) VALUES (1): no such table: missing`.
     #[error("{backend}: {file} (version {version}) failed: {reason}")]
     MigrationFailed {
         backend: Kind,
@@ -41,13 +52,49 @@ pub enum StaircaseError {
     },
     #[error("{backend}: reverting every migration leaves tables behind: {}", .tables.join(", "))]
     LeftBehind { backend: Kind, tables: Vec<String> },
+    #[error("{backend}: reverting every reversible migration after the up-only version {version} ({file}) does not give the schema of version {version} back:\n  {}", .diff.join("\n  "))]
+    RevertAllDoesNotRestore {
+        backend: Kind,
+        version: i64,
+        file: String,
+        diff: Vec<String>,
+    },
 }
 
-/// The schema after each version: `(version, schema)`, version 0 first.
+/// The schema after each version, and which downs were checked.
 #[derive(Debug, Clone)]
 pub struct Staircase {
     pub kind: Kind,
+    /// `(version, schema)`, version 0 first.
     pub steps: Vec<(i64, Schema)>,
+    /// The versions whose down was checked (it restored the schema before, and the up applied
+    /// again gave the same schema). The other versions are up-only: applied and recorded, with
+    /// no down to check.
+    pub downs_checked: BTreeSet<i64>,
+}
+
+impl Staircase {
+    /// The versions walked (not 0).
+    pub fn versions(&self) -> impl Iterator<Item = i64> + '_ {
+        self.steps.iter().map(|(v, _)| *v).filter(|v| *v != 0)
+    }
+
+    /// What was checked, never claiming a down that was not: `4 migrations up, down and up
+    /// again`, or `4 migrations: 2 up, down and up again, 2 up only (no down to check)`.
+    pub fn summary(&self) -> String {
+        let all = self.versions().count();
+        let reversible = self.downs_checked.len();
+        let up_only = all - reversible;
+        if up_only == 0 {
+            return format!("{all} migrations up, down and up again");
+        }
+        let mut parts = Vec::new();
+        if reversible > 0 {
+            parts.push(format!("{reversible} up, down and up again"));
+        }
+        parts.push(format!("{up_only} up only (no down to check)"));
+        format!("{all} migrations: {}", parts.join(", "))
+    }
 }
 
 /// Walks `set` on a fresh database of its backend.
@@ -92,26 +139,21 @@ fn content_key(set: &MigrationSet) -> (Kind, Vec<u8>) {
 async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, StaircaseError> {
     let kind = set.kind;
     let mut steps = vec![(0, pool.introspect().await?)];
+    let mut downs_checked = BTreeSet::new();
     for version in set.versions() {
         let (previous, before) = steps.last().cloned().expect("version 0 is recorded");
-        pool.migrate_up(&set.migrator, version).await.map_err(|e| {
-            StaircaseError::MigrationFailed {
-                backend: kind,
-                version,
-                file: set.up_file(version),
-                reason: e.to_string(),
-            }
-        })?;
+        if let Err(e) = pool.migrate_up(&set.migrator, version).await {
+            return Err(failed(set, Failed::Up(version), e).await);
+        }
         let after = pool.introspect().await?;
+        if set.is_up_only(version) {
+            steps.push((version, after));
+            continue;
+        }
 
-        pool.migrate_down(&set.migrator, previous)
-            .await
-            .map_err(|e| StaircaseError::MigrationFailed {
-                backend: kind,
-                version,
-                file: set.down_file(version),
-                reason: e.to_string(),
-            })?;
+        if let Err(e) = pool.migrate_down(&set.migrator, previous).await {
+            return Err(failed(set, Failed::Down(version), e).await);
+        }
         let reverted = pool.introspect().await?;
         let diff = before.diff(&reverted);
         if !diff.is_empty() {
@@ -124,14 +166,9 @@ async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, Staircase
             });
         }
 
-        pool.migrate_up(&set.migrator, version).await.map_err(|e| {
-            StaircaseError::MigrationFailed {
-                backend: kind,
-                version,
-                file: set.up_file(version),
-                reason: format!("applying it again after its down: {e}"),
-            }
-        })?;
+        if let Err(e) = pool.migrate_up(&set.migrator, version).await {
+            return Err(failed(set, Failed::UpAgain(version), e).await);
+        }
         let again = pool.introspect().await?;
         let diff = after.diff(&again);
         if !diff.is_empty() {
@@ -142,28 +179,60 @@ async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, Staircase
                 diff,
             });
         }
+        downs_checked.insert(version);
         steps.push((version, after));
     }
-    if let Some(&(newest, _)) = steps.last()
-        && newest > 0
-    {
-        pool.migrate_down(&set.migrator, 0)
-            .await
-            .map_err(|e| StaircaseError::MigrationFailed {
-                backend: kind,
-                version: newest,
-                file: set.down_file(newest),
-                reason: format!("reverting everything: {e}"),
-            })?;
+    // sqlx's undo skips up-only migrations, and reverting the reversible ones below one would
+    // not give any recorded schema: revert down to the newest up-only version.
+    let newest = steps.last().map_or(0, |(v, _)| *v);
+    let floor = set.up_only_floor(newest);
+    if newest > floor.unwrap_or(0) {
+        // One version at a time, as sqlx's undo does, so that a failure names its version
+        // (MySQL's revert does not).
+        for version in set.versions().into_iter().rev() {
+            if version <= floor.unwrap_or(0) {
+                break;
+            }
+            if let Err(e) = pool
+                .migrate_down(&set.migrator, set.previous(version))
+                .await
+            {
+                let failure = Failed::RevertingEverything { version, newest };
+                return Err(failed(set, failure, e).await);
+            }
+        }
         let left = pool.introspect().await?;
-        if !left.is_empty() {
-            return Err(StaircaseError::LeftBehind {
-                backend: kind,
-                tables: left.tables.keys().cloned().collect(),
-            });
+        match floor {
+            None if !left.is_empty() => {
+                return Err(StaircaseError::LeftBehind {
+                    backend: kind,
+                    tables: left.tables.keys().cloned().collect(),
+                });
+            }
+            None => {}
+            Some(floor) => {
+                let recorded = steps
+                    .iter()
+                    .rfind(|(v, _)| *v == floor)
+                    .map(|(_, schema)| schema)
+                    .expect("the up-only version was walked");
+                let diff = recorded.diff(&left);
+                if !diff.is_empty() {
+                    return Err(StaircaseError::RevertAllDoesNotRestore {
+                        backend: kind,
+                        version: floor,
+                        file: set.up_file(floor),
+                        diff,
+                    });
+                }
+            }
         }
     }
-    Ok(Staircase { kind, steps })
+    Ok(Staircase {
+        kind,
+        steps,
+        downs_checked,
+    })
 }
 
 /// The schema of a fresh database with `set` applied up to `version` (every migration when
@@ -180,22 +249,305 @@ pub async fn schema_at(set: &MigrationSet, version: Option<i64>) -> Result<Schem
     let db = TestDatabase::create(set.kind).await?;
     let pool = db.connect().await?;
     let target = version.unwrap_or(i64::MAX);
-    let result = async {
-        pool.migrate_up(&set.migrator, target).await.map_err(|e| {
-            let failed = match &e {
-                sqlx::migrate::MigrateError::ExecuteMigration(_, v) => *v,
+    let migrated = pool.migrate_up(&set.migrator, target).await;
+    let result = match migrated {
+        Ok(()) => pool.introspect().await.map_err(StaircaseError::from),
+        Err(e) => {
+            let version = match &e {
+                MigrateError::ExecuteMigration(_, v) => *v,
                 _ => target,
             };
-            StaircaseError::MigrationFailed {
-                backend: set.kind,
-                version: failed,
-                file: set.up_file(failed),
-                reason: e.to_string(),
+            Err(failed(set, Failed::Up(version), e).await)
+        }
+    };
+    pool.close().await;
+    result
+}
+
+/// Which file failed, on the way to which state.
+#[derive(Debug, Clone, Copy)]
+enum Failed {
+    /// Applying the version's up (or up-only) file, from the version before.
+    Up(i64),
+    /// Applying its up again after its down.
+    UpAgain(i64),
+    /// Its down, from the version itself.
+    Down(i64),
+    /// Its down, reverting everything from `newest`.
+    RevertingEverything { version: i64, newest: i64 },
+}
+
+/// One move of a replay.
+#[derive(Debug, Clone, Copy)]
+enum Move {
+    Up(i64),
+    Down(i64),
+}
+
+impl Failed {
+    fn version(self) -> i64 {
+        match self {
+            Failed::Up(v) | Failed::UpAgain(v) | Failed::Down(v) => v,
+            Failed::RevertingEverything { version, .. } => version,
+        }
+    }
+
+    /// The file that failed.
+    fn file(self, set: &MigrationSet) -> String {
+        match self {
+            Failed::Up(v) | Failed::UpAgain(v) => set.up_file(v),
+            Failed::Down(v) | Failed::RevertingEverything { version: v, .. } => set.down_file(v),
+        }
+    }
+
+    /// What the walk was doing, when that is not simply applying the file.
+    fn doing(self) -> &'static str {
+        match self {
+            Failed::Up(_) | Failed::Down(_) => "",
+            Failed::UpAgain(_) => "applying it again after its down: ",
+            Failed::RevertingEverything { .. } => "reverting everything: ",
+        }
+    }
+
+    /// The moves that bring a fresh database to where the file failed, as the walk did.
+    fn replay(self, set: &MigrationSet) -> Vec<Move> {
+        match self {
+            Failed::Up(v) => vec![Move::Up(set.previous(v))],
+            Failed::UpAgain(v) => vec![Move::Up(v), Move::Down(set.previous(v))],
+            Failed::Down(v) => vec![Move::Up(v)],
+            Failed::RevertingEverything { version, newest } => {
+                vec![Move::Up(newest), Move::Down(version)]
             }
-        })?;
-        Ok(pool.introspect().await?)
+        }
+    }
+}
+
+/// The error for a migration file that failed: every failure site goes through here. When the
+/// database refused a statement, the file is replayed on a fresh database, statement by
+/// statement, from where it failed, and the first statement that fails is named by its line,
+/// its text and the database's message. A replay that finds none says so.
+async fn failed(set: &MigrationSet, failed: Failed, error: MigrateError) -> StaircaseError {
+    let file = failed.file(set);
+    // The database refused the file's SQL (MySQL's revert reports it without the version).
+    let refused = match &error {
+        MigrateError::ExecuteMigration(..) => true,
+        MigrateError::Execute(e) => e.as_database_error().is_some(),
+        _ => false,
+    };
+    let reason = if refused {
+        match failing_statement(set, failed, &file).await {
+            Ok(Some(statement)) => statement,
+            Ok(None) => format!(
+                "{error} (replayed on a fresh database statement by statement, every statement \
+                 succeeded: the failing statement is not known)"
+            ),
+            Err(why) => format!("{error} (the failing statement was not looked for: {why})"),
+        }
+    } else {
+        error.to_string()
+    };
+    StaircaseError::MigrationFailed {
+        backend: set.kind,
+        version: failed.version(),
+        file,
+        reason: format!("{}{reason}", failed.doing()),
+    }
+}
+
+/// `line N: <statement>: <database message>` for the first statement of `file` that fails on
+/// a fresh database brought to where it failed; `None` when each one succeeds.
+async fn failing_statement(
+    set: &MigrationSet,
+    failed: Failed,
+    file: &str,
+) -> Result<Option<String>, String> {
+    let path = set.dir.join(file);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let statements = statement_texts(&text, set.kind)?;
+    let db = TestDatabase::create(set.kind)
+        .await
+        .map_err(|e| e.to_string())?;
+    let pool = one_connection(&db).await.map_err(|e| e.to_string())?;
+    let found = async {
+        for step in failed.replay(set) {
+            let moved = match step {
+                Move::Up(v) => pool.migrate_up(&set.migrator, v).await,
+                Move::Down(v) => pool.migrate_down(&set.migrator, v).await,
+            };
+            moved.map_err(|e| format!("the replay did not get to where {file} failed: {e}"))?;
+        }
+        for (line, statement) in &statements {
+            if let Err(e) = pool.execute(statement).await {
+                let message = match &e {
+                    HarnessError::Database { source, .. } => match source.as_database_error() {
+                        Some(db) => db.message().to_owned(),
+                        None => source.to_string(),
+                    },
+                    other => other.to_string(),
+                };
+                return Ok(Some(format!(
+                    "line {line}: {}: {message}",
+                    excerpt(statement, set.kind)
+                )));
+            }
+        }
+        Ok(None)
     }
     .await;
     pool.close().await;
-    result
+    // Best effort: a database left behind goes with its server.
+    let _ = db.discard().await;
+    found
+}
+
+/// A pool of one connection on `db`, so that the replay's migrations and statements run on the
+/// same connection: a second SQLite connection can prepare DDL against the schema as it was
+/// before the first one changed it (`duplicate column name` for a column just dropped).
+async fn one_connection(db: &TestDatabase) -> Result<Pool, HarnessError> {
+    use sqlx::mysql::MySqlPoolOptions;
+    use sqlx::postgres::PgPoolOptions;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use std::str::FromStr;
+
+    let url = db.url.as_str();
+    let pool = match db.kind {
+        Kind::Sqlite => {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| HarnessError::database(db.kind, e))?
+                .create_if_missing(true)
+                .foreign_keys(true);
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .map(Pool::Sqlite)
+        }
+        Kind::Postgres => PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .map(Pool::Postgres),
+        Kind::MySql => MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .map(Pool::MySql),
+    };
+    pool.map_err(|e| HarnessError::database(db.kind, e))
+}
+
+/// Each statement of `sql` with the line it starts on, as [`sql::split`] finds them, as text to
+/// run: from the end of the one before up to and including its `;` (the last one to the end).
+fn statement_texts(sql: &str, kind: Kind) -> Result<Vec<(usize, String)>, String> {
+    let script = sql::split(sql, kind)?;
+    let mut texts: Vec<String> = Vec::new();
+    let mut start = 0;
+    for (end, _) in sql.match_indices(';') {
+        if texts.len() == script.statements.len() {
+            break;
+        }
+        // This `;` ends a statement when a word written after it is a statement of its own
+        // (inside a string or a comment it is not, inside a trigger's body it joins the body).
+        let probe = sql::split(&format!("{} x", &sql[..=end]), kind);
+        let ends_one = probe.is_ok_and(|p| {
+            p.statements.len() == texts.len() + 2
+                && p.statements
+                    .last()
+                    .is_some_and(|s| s.tokens.len() == 1 && s.tokens[0].is("x"))
+        });
+        if ends_one {
+            texts.push(sql[start..=end].to_owned());
+            start = end + 1;
+        }
+    }
+    if texts.len() < script.statements.len() {
+        texts.push(sql[start..].to_owned());
+    }
+    if texts.len() != script.statements.len() {
+        return Err(format!(
+            "found {} statements but could not cut out {}",
+            script.statements.len(),
+            texts.len()
+        ));
+    }
+    Ok(script
+        .statements
+        .iter()
+        .map(|s| s.line)
+        .zip(texts)
+        .collect())
+}
+
+/// The first 80 characters of a statement, on one line, without the comments before it.
+fn excerpt(statement: &str, kind: Kind) -> String {
+    let mut rest = statement.trim_start();
+    loop {
+        let line_comment = rest.starts_with("--") || (kind == Kind::MySql && rest.starts_with('#'));
+        if line_comment {
+            rest = rest
+                .split_once('\n')
+                .map_or("", |(_, after)| after)
+                .trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after
+                .split_once("*/")
+                .map_or("", |(_, after)| after)
+                .trim_start();
+        } else {
+            break;
+        }
+    }
+    let one_line = rest
+        .trim_end()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match one_line.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_cut_where_split_ends_them() {
+        let sql = "-- no-transaction\nCREATE TABLE a (s TEXT DEFAULT 'x;y'); INSERT INTO a VALUES ('1');\n\
+                   /* a ; comment */\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n  DELETE FROM a;\nEND;\n\
+                   SELECT 1";
+        let texts = statement_texts(sql, Kind::Sqlite).unwrap();
+        let lines: Vec<usize> = texts.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [2, 2, 4, 7]);
+        assert_eq!(
+            texts[0].1,
+            "-- no-transaction\nCREATE TABLE a (s TEXT DEFAULT 'x;y');"
+        );
+        assert_eq!(texts[1].1, " INSERT INTO a VALUES ('1');");
+        assert_eq!(
+            texts[2].1,
+            "\n/* a ; comment */\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n  DELETE FROM a;\nEND;"
+        );
+        assert_eq!(texts[3].1, "\nSELECT 1");
+        assert_eq!(
+            excerpt(&texts[2].1, Kind::Sqlite),
+            "CREATE TRIGGER t AFTER INSERT ON a BEGIN DELETE FROM a; END"
+        );
+    }
+
+    #[test]
+    fn an_excerpt_is_one_line_of_at_most_80_characters() {
+        let long = format!("-- why\n# not a comment here\nSELECT {};", "1, ".repeat(40));
+        let cut = excerpt(&long, Kind::Postgres);
+        assert!(
+            cut.starts_with("# not a comment here SELECT 1, 1,"),
+            "{cut}"
+        );
+        assert_eq!(cut.chars().count(), 81, "{cut}");
+        assert!(cut.ends_with('…'));
+        assert_eq!(excerpt("\n  DROP\tTABLE t ;", Kind::MySql), "DROP TABLE t");
+    }
 }

@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use didhub_harness::Kind;
 use didhub_harness::check::{self, CheckOptions};
-use didhub_harness::lint;
-use didhub_harness::lock::Lock;
+use didhub_harness::lock::{self, Lock};
+use didhub_harness::migrations::MigrationSet;
+use didhub_harness::{Kind, lint, staircase};
 
 /// A temporary copy of DIDHub's migration folders.
 fn copy_of_migrations() -> tempfile::TempDir {
@@ -453,25 +453,20 @@ fn same_in_every_dialect(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-/// Nothing checked is never "ok": empty folders, and up-only files (`0001_init.sql`, which the
-/// staircase does not walk yet), fail on the backend and in the lint.
+/// Nothing checked is never "ok": empty folders fail on the backend and in the lint.
 #[tokio::test]
 async fn folders_without_walkable_migrations_fail_rather_than_pass() {
     let empty = same_in_every_dialect(&[]);
-    let up_only = same_in_every_dialect(&[("0001_init.sql", "CREATE TABLE t (id INTEGER);\n")]);
-    for dir in [&empty, &up_only] {
-        let report = check_foreign(dir.path(), &[Kind::Sqlite]).await;
-        assert!(!report.ok, "{}", report.text);
-        assert!(
-            report
-                .text
-                .contains("FAIL sqlite: no migrations to walk in"),
-            "{}",
-            report.text
-        );
-        assert!(!report.text.contains("ok   sqlite:"), "{}", report.text);
-    }
     let report = check_foreign(empty.path(), &[Kind::Sqlite]).await;
+    assert!(!report.ok, "{}", report.text);
+    assert!(
+        report
+            .text
+            .contains("FAIL sqlite: no migrations to walk in"),
+        "{}",
+        report.text
+    );
+    assert!(!report.text.contains("ok   sqlite:"), "{}", report.text);
     assert!(
         report
             .text
@@ -479,6 +474,330 @@ async fn folders_without_walkable_migrations_fail_rather_than_pass() {
         "{}",
         report.text
     );
+}
+
+/// Three up-only migrations (`NNNN_name.sql`), the same SQL in every dialect; `b_type` is the
+/// type of the column the third one adds.
+fn up_only_set(b_type: &str) -> tempfile::TempDir {
+    same_in_every_dialect(&[
+        (
+            "0001_create.sql",
+            "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER NOT NULL);\n\
+             CREATE INDEX idx_t_a ON t (a);\n",
+        ),
+        (
+            "0002_add_b.sql",
+            &format!("ALTER TABLE t ADD COLUMN b {b_type};\n"),
+        ),
+        ("0003_add_c.sql", "ALTER TABLE t ADD COLUMN c INTEGER;\n"),
+    ])
+}
+
+/// An up-only set is walked — each version applied and its schema recorded — and the report
+/// says that no down was checked.
+async fn an_up_only_set_is_walked_without_claiming_a_down(kind: Kind) {
+    let dir = up_only_set("INTEGER");
+    let report = check_foreign(dir.path(), &[kind]).await;
+    assert!(report.ok, "{}", report.text);
+    assert!(
+        report.text.contains(
+            "ok   integrity: 3 migrations, identical in every folder: 0 reversible, 3 up-only"
+        ),
+        "{}",
+        report.text
+    );
+    let walked = format!("ok   {kind}: 3 migrations: 3 up only (no down to check) in ");
+    assert!(report.text.contains(&walked), "{}", report.text);
+    assert!(
+        !report.text.contains("down and up again"),
+        "{}",
+        report.text
+    );
+
+    let set = MigrationSet::load(dir.path(), kind).await.unwrap();
+    let stairs = staircase::walk(&set).await.unwrap();
+    assert!(stairs.downs_checked.is_empty());
+    let columns: Vec<Vec<String>> = stairs
+        .steps
+        .iter()
+        .map(|(_, schema)| match schema.tables.get("t") {
+            Some(t) => t.columns.iter().map(|c| c.name.clone()).collect(),
+            None => Vec::new(),
+        })
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            vec![],
+            vec!["id", "a"],
+            vec!["id", "a", "b"],
+            vec!["id", "a", "b", "c"]
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_an_up_only_set_is_walked_without_claiming_a_down() {
+    an_up_only_set_is_walked_without_claiming_a_down(Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_an_up_only_set_is_walked_without_claiming_a_down() {
+    an_up_only_set_is_walked_without_claiming_a_down(Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_an_up_only_set_is_walked_without_claiming_a_down() {
+    an_up_only_set_is_walked_without_claiming_a_down(Kind::MySql).await;
+}
+
+/// `snapshot` prints an up-only set's schema at a version; the lint and the lock file cover its
+/// files like any other.
+#[test]
+fn snapshot_lint_and_lock_cover_up_only_files() {
+    let dir = up_only_set("INTEGER");
+    std::fs::write(
+        dir.path().join("sqlite/0003_add_c.sql"),
+        "ALTER TABLE t ADD COLUMN c INTEGER;\nALTER TABLE t DROP COLUMN b;\n",
+    )
+    .unwrap();
+    let (ok, text) = cli(
+        &["snapshot", "--db", "sqlite", "--version", "2"],
+        dir.path(),
+    );
+    assert!(ok, "{text}");
+    assert!(text.starts_with("== sqlite\ntable t\n"), "{text}");
+    assert!(text.contains("  column b integer"), "{text}");
+    assert!(!text.contains("column c"), "{text}");
+
+    let report = lint::run(dir.path(), &Kind::ALL, None).unwrap();
+    assert_eq!(report.files, 9, "{report}");
+    // The data-loss rule, which spares downs, applies to up-only files.
+    assert!(
+        report
+            .to_string()
+            .contains("sqlite/0003_add_c.sql:2: ALL001"),
+        "{report}"
+    );
+
+    let locked: Vec<String> = lock::current(dir.path())
+        .unwrap()
+        .iter()
+        .map(|e| e.display())
+        .collect();
+    assert_eq!(locked.len(), 9, "{locked:?}");
+    assert!(
+        locked.contains(&"mysql/0002_add_b.sql".to_owned()),
+        "{locked:?}"
+    );
+}
+
+/// A mixed set: 0001 up-only, 0002 reversible, whose down is `down`.
+fn mixed_set(down: &str) -> tempfile::TempDir {
+    same_in_every_dialect(&[
+        (
+            "0001_create.sql",
+            "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER NOT NULL);\n",
+        ),
+        (
+            "0002_add_columns.up.sql",
+            "ALTER TABLE t ADD COLUMN b INTEGER;\nALTER TABLE t ADD COLUMN c INTEGER;\n",
+        ),
+        ("0002_add_columns.down.sql", down),
+    ])
+}
+
+/// In a mixed set the reversible version's down is checked and the up-only one's is not; a
+/// down that forgets a column fails the staircase.
+async fn a_mixed_set_checks_the_downs_it_has(kind: Kind) {
+    let good = mixed_set("ALTER TABLE t DROP COLUMN c;\nALTER TABLE t DROP COLUMN b;\n");
+    let report = check_foreign(good.path(), &[kind]).await;
+    assert!(report.ok, "{}", report.text);
+    assert!(
+        report.text.contains(
+            "ok   integrity: 2 migrations, identical in every folder: 1 reversible, 1 up-only"
+        ),
+        "{}",
+        report.text
+    );
+    let walked = format!(
+        "ok   {kind}: 2 migrations: 1 up, down and up again, 1 up only (no down to check) in "
+    );
+    assert!(report.text.contains(&walked), "{}", report.text);
+
+    let forgetful = mixed_set("ALTER TABLE t DROP COLUMN c;\n");
+    let report = check_foreign(forgetful.path(), &[kind]).await;
+    assert!(!report.ok, "{}", report.text);
+    let failed = format!(
+        "FAIL {kind}: 0002_add_columns.down.sql (version 2) does not restore the schema of version 1"
+    );
+    assert!(report.text.contains(&failed), "{}", report.text);
+    assert!(
+        report.text.contains("t: column b: unexpected"),
+        "{}",
+        report.text
+    );
+}
+
+#[tokio::test]
+async fn sqlite_a_mixed_set_checks_the_downs_it_has() {
+    a_mixed_set_checks_the_downs_it_has(Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_a_mixed_set_checks_the_downs_it_has() {
+    a_mixed_set_checks_the_downs_it_has(Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_a_mixed_set_checks_the_downs_it_has() {
+    a_mixed_set_checks_the_downs_it_has(Kind::MySql).await;
+}
+
+/// The database's message for a statement on a table that does not exist, per backend.
+fn no_such_table(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => "no such table: main.missing_table",
+        Kind::Postgres => "relation \"missing_table\" does not exist",
+        Kind::MySql => ".missing_table' doesn't exist",
+    }
+}
+
+/// A failed migration names the line of the statement that failed, whether in an up file, a
+/// down file, or on the way to `snapshot`'s schema.
+async fn a_failed_statement_is_named_by_its_line(kind: Kind) {
+    let create = "-- the table\nCREATE TABLE t (\n  id INTEGER NOT NULL PRIMARY KEY\n);\n";
+    let broken_up = format!(
+        "{create}\n-- its index, on the wrong table\nCREATE INDEX idx_t_id\n  ON missing_table (id);\n"
+    );
+    let dir = same_in_every_dialect(&[
+        ("0001_create.up.sql", create),
+        ("0001_create.down.sql", "DROP TABLE t;\n"),
+        (
+            "0002_index.up.sql",
+            &broken_up.replace("CREATE TABLE t", "CREATE TABLE u"),
+        ),
+        ("0002_index.down.sql", "DROP TABLE u;\n"),
+    ]);
+    let report = check_foreign(dir.path(), &[kind]).await;
+    assert!(!report.ok, "{}", report.text);
+    let failed = format!(
+        "FAIL {kind}: 0002_index.up.sql (version 2) failed: line 7: CREATE INDEX idx_t_id ON missing_table (id): "
+    );
+    let line = report
+        .text
+        .lines()
+        .find(|l| l.starts_with(&failed))
+        .unwrap_or_else(|| panic!("no line starting {failed:?} in\n{}", report.text));
+    assert!(line.ends_with(no_such_table(kind)), "{line}");
+
+    let set = MigrationSet::load(dir.path(), kind).await.unwrap();
+    let error = staircase::schema_at(&set, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with(&failed[5..]), "{error}");
+
+    std::fs::write(
+        dir.path().join(kind.name()).join("0001_create.down.sql"),
+        "DROP TABLE t;\nDROP TABLE missing_table;\n",
+    )
+    .unwrap();
+    let set = MigrationSet::load(dir.path(), kind).await.unwrap();
+    let error = staircase::walk(&set).await.unwrap_err().to_string();
+    let failed = format!(
+        "{kind}: 0001_create.down.sql (version 1) failed: line 2: DROP TABLE missing_table: "
+    );
+    assert!(error.starts_with(&failed), "{error}");
+    assert!(error.contains("missing_table"), "{error}");
+}
+
+#[tokio::test]
+async fn sqlite_a_failed_statement_is_named_by_its_line() {
+    a_failed_statement_is_named_by_its_line(Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_a_failed_statement_is_named_by_its_line() {
+    a_failed_statement_is_named_by_its_line(Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_a_failed_statement_is_named_by_its_line() {
+    a_failed_statement_is_named_by_its_line(Kind::MySql).await;
+}
+
+/// An up that fails only when applied again after its down (its row is still there) is
+/// replayed the way the staircase got there — up, down, then its statements — so the insert is
+/// named, not the first statement, and not "not known".
+async fn a_failure_applying_it_again_names_the_statement(kind: Kind) {
+    let dir = same_in_every_dialect(&[
+        (
+            "0001_create.sql",
+            "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY);\n",
+        ),
+        (
+            "0002_seed.up.sql",
+            "ALTER TABLE t ADD COLUMN b INTEGER;\nINSERT INTO t (id) VALUES (1);\n",
+        ),
+        ("0002_seed.down.sql", "ALTER TABLE t DROP COLUMN b;\n"),
+    ]);
+    let set = MigrationSet::load(dir.path(), kind).await.unwrap();
+    let error = staircase::walk(&set).await.unwrap_err().to_string();
+    let failed = format!(
+        "{kind}: 0002_seed.up.sql (version 2) failed: applying it again after its down: \
+         line 2: INSERT INTO t (id) VALUES (1): "
+    );
+    assert!(error.starts_with(&failed), "{error}");
+}
+
+#[tokio::test]
+async fn sqlite_a_failure_applying_it_again_names_the_statement() {
+    a_failure_applying_it_again_names_the_statement(Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_a_failure_applying_it_again_names_the_statement() {
+    a_failure_applying_it_again_names_the_statement(Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_a_failure_applying_it_again_names_the_statement() {
+    a_failure_applying_it_again_names_the_statement(Kind::MySql).await;
+}
+
+/// SQLite refuses VACUUM inside the migration's transaction, while each statement alone
+/// succeeds: the report says the failing statement is not known instead of inventing a line.
+#[tokio::test]
+async fn a_failure_no_statement_reproduces_names_no_line() {
+    let dir = same_in_every_dialect(&[
+        (
+            "0001_create.up.sql",
+            "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY);\nVACUUM;\n",
+        ),
+        ("0001_create.down.sql", "DROP TABLE t;\n"),
+    ]);
+    let set = MigrationSet::load(dir.path(), Kind::Sqlite).await.unwrap();
+    let error = staircase::walk(&set).await.unwrap_err().to_string();
+    assert!(
+        error.starts_with(
+            "sqlite: 0001_create.up.sql (version 1) failed: while executing migration 1"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("every statement succeeded: the failing statement is not known)"),
+        "{error}"
+    );
+    assert!(!error.contains("line "), "{error}");
 }
 
 /// A migration set written as many projects write theirs, the same SQL in every dialect folder:
@@ -566,6 +885,42 @@ mod across_dialects {
         );
         assert!(
             report.text.contains("ok   parity of sqlite, postgres:"),
+            "{}",
+            report.text
+        );
+    }
+
+    /// Parity compares up-only migrations: the same set passes, and a column whose type
+    /// differs in one dialect's up-only file is drift.
+    #[tokio::test]
+    async fn parity_compares_up_only_migrations() {
+        let same = up_only_set("INTEGER");
+        let report = check_foreign(same.path(), &Kind::ALL).await;
+        assert!(report.ok, "{}", report.text);
+        assert!(
+            report
+                .text
+                .contains("ok   parity of sqlite, postgres, mysql:"),
+            "{}",
+            report.text
+        );
+
+        let drifting = up_only_set("INTEGER");
+        std::fs::write(
+            drifting.path().join("postgres/0002_add_b.sql"),
+            "ALTER TABLE t ADD COLUMN b INTEGER NOT NULL DEFAULT 0;\n",
+        )
+        .unwrap();
+        let report = check::parity(&CheckOptions {
+            lint_allow: None,
+            ..didhub_copy(drifting.path(), &Kind::ALL)
+        })
+        .await;
+        assert!(!report.ok, "{}", report.text);
+        assert!(
+            report.text.contains(
+                "drift: version 2: t.b nullability: sqlite=true postgres=false mysql=true"
+            ),
             "{}",
             report.text
         );
