@@ -112,7 +112,8 @@ pub struct FixtureRun {
     /// The data after each version on the way up, from the fixture's version to the newest.
     pub snapshots: BTreeMap<i64, Snapshot>,
     /// The data at each version below the newest on the way back down (equal to `snapshots`
-    /// there, or the walk would have failed).
+    /// there, or the walk would have failed), as far as the downs go: an up-only version is
+    /// never reverted, so the way down stops there.
     pub restored: BTreeMap<i64, Snapshot>,
     /// The expectations that held: (version, table).
     pub expectations: Vec<(i64, String)>,
@@ -138,8 +139,25 @@ impl DataStairs {
             .copied()
             .unwrap_or_default();
         let expectations: usize = self.runs.iter().map(|r| r.expectations.len()).sum();
+        // Where the way down stopped short of a fixture's version: at an up-only migration.
+        let short: Vec<String> = self
+            .runs
+            .iter()
+            .filter_map(|r| {
+                let lowest = r.restored.keys().next().copied().unwrap_or(newest);
+                (lowest > r.version).then(|| format!("{} back to version {lowest} only", r.fixture))
+            })
+            .collect();
+        let back = if short.is_empty() {
+            "and back".to_owned()
+        } else {
+            format!(
+                "and back as far as the downs go ({}: up-only below)",
+                short.join(", ")
+            )
+        };
         format!(
-            "{} fixture(s) ({}, {rows} rows) survive up to version {newest} and back; {expectations} expectation(s) hold",
+            "{} fixture(s) ({}, {rows} rows) survive up to version {newest} {back}; {expectations} expectation(s) hold",
             names.len(),
             names.join(", "),
         )
@@ -254,7 +272,13 @@ async fn climb(
     }
 
     let mut restored = BTreeMap::new();
-    for pair in steps.windows(2).rev() {
+    // sqlx never reverts an up-only migration, and reverting what lies below one would undo
+    // versions out of order: the way down ends there.
+    for pair in steps
+        .windows(2)
+        .rev()
+        .take_while(|pair| !set.is_up_only(pair[1]))
+    {
         let (previous, version) = (pair[0], pair[1]);
         let file = set.down_file(version);
         pool.migrate_down(&set.migrator, previous)

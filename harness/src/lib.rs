@@ -4,7 +4,8 @@
 //! `postgres/`, `mysql/`), so it knows nothing about DIDHub's schema: it reads folders, starts
 //! databases and compares what they report.
 //!
-//! - [`integrity`]: the folders hold the same versions and names, and every up has a down.
+//! - [`integrity`]: the folders hold the same versions and names; every version is reversible
+//!   (an up and its down) or up-only, alike in every folder.
 //! - [`lock`]: released migration files never change (a lock file of their sqlx checksums).
 //! - [`lint`]: per dialect, statements that lock or rewrite big tables, lose data, are not
 //!   atomic or do not exist in the dialect, found in the SQL text ([`sql`] splits it).

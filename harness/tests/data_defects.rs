@@ -177,6 +177,65 @@ async fn mysql_a_down_that_drops_moved_rows_is_named_with_its_row_counts() {
     a_down_that_drops_moved_rows_is_named_with_its_row_counts(Kind::MySql).await;
 }
 
+/// Version 2 made up-only (`0002_archive_notes.sql`, as sqlx runs it) and a reversible
+/// version 3 on top: the way down reverts 3 and stops at 2, which sqlx never reverts, instead
+/// of "reverting" 2 (a no-op) and blaming it for the rows it moved.
+async fn the_way_down_stops_at_an_up_only_version(kind: Kind) {
+    let project = notes_project(ARCHIVE_DOWN);
+    for (folder, _) in NOTES {
+        let migrations = project.path().join("migrations").join(folder);
+        std::fs::remove_file(migrations.join("0002_archive_notes.down.sql")).unwrap();
+        std::fs::rename(
+            migrations.join("0002_archive_notes.up.sql"),
+            migrations.join("0002_archive_notes.sql"),
+        )
+        .unwrap();
+        write(
+            &migrations.join("0003_notes_body.up.sql"),
+            "CREATE INDEX idx_notes_body ON notes (id, archived);\n",
+        );
+        write(
+            &migrations.join("0003_notes_body.down.sql"),
+            if folder == "mysql" {
+                "DROP INDEX idx_notes_body ON notes;\n"
+            } else {
+                "DROP INDEX idx_notes_body;\n"
+            },
+        );
+    }
+    let stairs = walk(project.path(), kind)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let run = &stairs.runs[0];
+    assert_eq!(run.restored.keys().copied().collect::<Vec<_>>(), [2]);
+    assert_eq!(run.restored[&2]["notes"].count(), 1);
+    let fixtures = Fixture::load_all(&project.path().join("fixtures")).unwrap();
+    assert!(
+        stairs
+            .summary(&fixtures)
+            .contains("as far as the downs go (v0001 back to version 2 only: up-only below)"),
+        "{}",
+        stairs.summary(&fixtures)
+    );
+}
+
+#[tokio::test]
+async fn sqlite_the_way_down_stops_at_an_up_only_version() {
+    the_way_down_stops_at_an_up_only_version(Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_the_way_down_stops_at_an_up_only_version() {
+    the_way_down_stops_at_an_up_only_version(Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_the_way_down_stops_at_an_up_only_version() {
+    the_way_down_stops_at_an_up_only_version(Kind::MySql).await;
+}
+
 #[tokio::test]
 async fn a_fixture_column_the_schema_lacks_is_named() {
     let project = notes_project(ARCHIVE_DOWN);

@@ -1,0 +1,174 @@
+//! `check` on migration sets written the way other projects write theirs (`fixtures/foreign/`):
+//! unnamed constraints, each dialect's own spelling of defaults and types, up-only and mixed
+//! sets, a generator's single initial file. Each set's verdict and every line `check` prints are
+//! an insta snapshot (timings and server versions masked); `drifted/` differs from
+//! `unnamed_reversible/` in exactly three places, and parity reports exactly those three.
+
+use std::path::{Path, PathBuf};
+
+use didhub_harness::Kind;
+use didhub_harness::check::{self, CheckOptions};
+
+fn set(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/foreign")
+        .join(name)
+}
+
+/// `check` as a user runs it on another project: no allow-lists, no fixtures, default settings.
+async fn check(name: &str, backends: &[Kind]) -> check::CheckReport {
+    check::run(&CheckOptions {
+        migrations: set(name),
+        backends: backends.to_vec(),
+        allow_list: None,
+        fixtures: None,
+        lint_allow: None,
+        parity: Default::default(),
+    })
+    .await
+}
+
+/// The report with what changes from run to run masked: `in 1.2 s on PostgreSQL 15.18 (…)`.
+fn masked(text: &str) -> String {
+    text.lines()
+        .map(
+            |line| match line.find(" in ").filter(|_| line.contains(" s on ")) {
+                Some(at) => format!("{} in [time] on [server]", &line[..at]),
+                None => line.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn drift_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.starts_with("drift: ")).collect()
+}
+
+#[tokio::test]
+async fn every_foreign_set_walks_on_sqlite() {
+    for name in [
+        "unnamed_reversible",
+        "generator_initial",
+        "drifted",
+        "up_only",
+        "mixed",
+    ] {
+        let report = check(name, &[Kind::Sqlite]).await;
+        assert!(
+            report.text.contains("ok   sqlite: "),
+            "{name}: {}",
+            report.text
+        );
+        insta::assert_snapshot!(format!("sqlite_{name}"), masked(&report.text));
+    }
+}
+
+#[cfg(feature = "containers")]
+mod all_backends {
+    use super::*;
+
+    #[tokio::test]
+    async fn unnamed_constraints_that_agree_are_no_drift() {
+        for name in [
+            "unnamed_reversible",
+            "generator_initial",
+            "up_only",
+            "mixed",
+        ] {
+            let report = check(name, &Kind::ALL).await;
+            assert!(
+                report
+                    .text
+                    .contains("ok   parity of sqlite, postgres, mysql: the dialects agree"),
+                "{name}: {}",
+                report.text
+            );
+            assert!(drift_lines(&report.text).is_empty(), "{}", report.text);
+            insta::assert_snapshot!(format!("all_{name}"), masked(&report.text));
+        }
+    }
+
+    /// A set whose dialects name one foreign key differently: `fk_sqlite` in SQLite's file, the
+    /// text of `name` in PostgreSQL's and MySQL's.
+    fn named_fk_set(name: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in Kind::ALL {
+            let folder = dir.path().join(kind.name());
+            std::fs::create_dir(&folder).unwrap();
+            let fk = if kind == Kind::Sqlite {
+                "fk_sqlite"
+            } else {
+                name
+            };
+            std::fs::write(
+                folder.join("0001_create.up.sql"),
+                format!(
+                    "CREATE TABLE u (id INTEGER NOT NULL PRIMARY KEY);\n\
+                     CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, u_id INTEGER NOT NULL,\n\
+                     CONSTRAINT {fk} FOREIGN KEY (u_id) REFERENCES u (id));\n\
+                     CREATE INDEX t_u_id_idx ON t (u_id);\n"
+                ),
+            )
+            .unwrap();
+            std::fs::write(
+                folder.join("0001_create.down.sql"),
+                "DROP TABLE t;\nDROP TABLE u;\n",
+            )
+            .unwrap();
+        }
+        dir
+    }
+
+    #[tokio::test]
+    async fn names_are_compared_only_when_the_project_asks_for_name_parity() {
+        let set = named_fk_set("fk_other");
+        let options = |names: bool| CheckOptions {
+            migrations: set.path().to_path_buf(),
+            backends: Kind::ALL.to_vec(),
+            allow_list: None,
+            fixtures: None,
+            lint_allow: None,
+            parity: didhub_harness::parity::Rules {
+                names,
+                ..Default::default()
+            },
+        };
+        let without = check::run(&options(false)).await;
+        assert!(without.ok, "{}", without.text);
+        let with = check::run(&options(true)).await;
+        assert_eq!(
+            drift_lines(&with.text),
+            [
+                "drift: version 1: t.fk_sqlite name: sqlite=fk_sqlite postgres=fk_other mysql=fk_other"
+            ],
+            "{}",
+            with.text
+        );
+        // Alike names agree under name parity.
+        let same = named_fk_set("fk_sqlite");
+        let report = check::run(&CheckOptions {
+            migrations: same.path().to_path_buf(),
+            ..options(true)
+        })
+        .await;
+        assert!(report.ok, "{}", report.text);
+    }
+
+    #[tokio::test]
+    async fn three_changes_in_one_dialect_are_three_lines() {
+        let report = check("drifted", &Kind::ALL).await;
+        assert!(!report.ok);
+        assert_eq!(
+            drift_lines(&report.text),
+            [
+                "drift: version 1: users.display_name nullability: sqlite=false postgres=true mysql=false",
+                "drift: version 2: tasks.fk(assignee_id) on_delete: sqlite=SET NULL postgres=CASCADE mysql=SET NULL",
+                "drift: version 4: tasks.tasks_project_id_sort_order_idx columns: sqlite=project_id, sort_order postgres=sort_order mysql=project_id, sort_order",
+            ],
+            "{}",
+            report.text
+        );
+        insta::assert_snapshot!("all_drifted", masked(&report.text));
+    }
+}
