@@ -7,9 +7,11 @@
 //! charset introducers (`` `status` in (_utf8mb4'a') ``), SQLite as it was written. The harness
 //! compares expressions across dialects and before/after a down, so it reads each into one form:
 //! words and identifiers lower-case and unquoted, casts dropped (`x::text`, `CAST(x AS t)`),
-//! `= ANY (ARRAY[…])` as `IN (…)`, `!=` as `<>`, `~~` as `LIKE`, and parentheses only where the
-//! operators' precedence needs them. What it cannot parse it keeps as its tokens, lower-cased
-//! and joined by single spaces, so two spellings that differ only in layout still agree.
+//! `= ANY (ARRAY[…])` as `IN (…)`, `BETWEEN` as PostgreSQL rewrites it, `!=` as `<>`, `~~` as
+//! `LIKE`, a function by what it computes (MySQL's `char_length` is `length`, its `length`
+//! `octet_length`), and parentheses only where the operators' precedence needs them. What it
+//! cannot parse it keeps as its tokens, lower-cased and joined by single spaces, so two
+//! spellings that differ only in layout still agree.
 
 use crate::backend::Kind;
 use crate::sql::{self, Token};
@@ -34,6 +36,7 @@ pub fn normalise(text: &str, kind: Kind) -> String {
     let mut parser = Parser {
         tokens: &tokens,
         at: 0,
+        kind,
     };
     match parser.expr(0) {
         Some(e) if parser.at == tokens.len() => e.text,
@@ -186,6 +189,18 @@ fn wrap(e: Expr, prec: u8) -> String {
 struct Parser<'a> {
     tokens: &'a [Tok],
     at: usize,
+    kind: Kind,
+}
+
+/// A function's name by what it computes, where the dialects spell one function differently:
+/// the length in characters is SQLite's and PostgreSQL's `length`, MySQL's `char_length` (whose
+/// `length` counts bytes, PostgreSQL's `octet_length`).
+fn function_name(kind: Kind, name: &str) -> &str {
+    match (kind, name) {
+        (_, "char_length" | "character_length") => "length",
+        (Kind::MySql, "length") => "octet_length",
+        _ => name,
+    }
 }
 
 impl Parser<'_> {
@@ -423,6 +438,7 @@ impl Parser<'_> {
                     } else {
                         self.list_until(")")?
                     };
+                    let w = function_name(self.kind, &w);
                     return Some(atom(format!("{w}({distinct}{args})")));
                 }
                 // `t.col`: the table is the one the expression belongs to.
@@ -599,6 +615,18 @@ mod tests {
         assert_eq!(
             normalise("lower(`name`)", Kind::MySql),
             pg("lower((name)::text)")
+        );
+    }
+
+    #[test]
+    fn functions_are_named_by_what_they_compute() {
+        let sqlite = normalise("length(body) > 0", Kind::Sqlite);
+        assert_eq!(normalise("char_length(`body`) > 0", Kind::MySql), sqlite);
+        assert_eq!(pg("(length(body) > 0)"), sqlite);
+        assert_ne!(normalise("length(`body`) > 0", Kind::MySql), sqlite);
+        assert_eq!(
+            normalise("length(`body`) > 0", Kind::MySql),
+            pg("(octet_length(body) > 0)")
         );
     }
 

@@ -9,7 +9,7 @@
 //! dialect's current time as `now` and booleans read by the column's type); primary keys; and
 //! constraints and indexes by what they are, not by what they are called:
 //! - foreign keys by their columns and what they refer to; then ON DELETE and ON UPDATE
-//!   (on MySQL, RESTRICT means NO ACTION);
+//!   (on MySQL, RESTRICT and NO ACTION are one action);
 //! - indexes (unique constraints among them) by uniqueness, canonical key parts (collation and
 //!   operator class included) and partial predicate; the index InnoDB adds by itself to back a
 //!   foreign key agrees with an index on those columns or with none;
@@ -221,14 +221,22 @@ fn compatible(a: &Logical, b: &Logical, sqlite: SqliteTypes) -> bool {
     }
 }
 
-/// A foreign key's action as parity compares it: InnoDB enforces RESTRICT and NO ACTION alike
-/// (immediately) and MariaDB reports an action left out as RESTRICT, so on MySQL RESTRICT is
-/// NO ACTION. On PostgreSQL and SQLite they differ (NO ACTION waits for a deferred check).
+/// A foreign key's action as parity compares it. InnoDB enforces RESTRICT and NO ACTION alike
+/// (immediately), and MariaDB reports an action left out as RESTRICT, so on MySQL either is
+/// [`EITHER`], which agrees with both. On PostgreSQL and SQLite they differ (NO ACTION waits for
+/// a deferred check).
 fn on_action(kind: Kind, action: &str) -> String {
     match action {
-        "RESTRICT" if kind == Kind::MySql => "NO ACTION".to_owned(),
+        "RESTRICT" | "NO ACTION" if kind == Kind::MySql => EITHER.to_owned(),
         other => other.to_owned(),
     }
+}
+
+const EITHER: &str = "RESTRICT/NO ACTION";
+
+fn same_action(a: &String, b: &String) -> bool {
+    let either = |x: &String, y: &String| x == EITHER && (y == "RESTRICT" || y == "NO ACTION");
+    a == b || either(a, b) || either(b, a)
 }
 
 /// Records a difference when the backends' values for one aspect are not all alike.
@@ -406,8 +414,10 @@ fn compare_table(
             continue;
         }
         shared.aspect(out, "target", |_, fk| fk.key());
-        shared.aspect(out, "on_delete", |kind, fk| on_action(kind, &fk.on_delete));
-        shared.aspect(out, "on_update", |kind, fk| on_action(kind, &fk.on_update));
+        let on_delete = |kind, fk: &ForeignKey| on_action(kind, &fk.on_delete);
+        let on_update = |kind, fk: &ForeignKey| on_action(kind, &fk.on_update);
+        shared.aspect_alike(out, "on_delete", on_delete, same_action);
+        shared.aspect_alike(out, "on_update", on_update, same_action);
         if rules.names {
             shared.names(out, |fk| &fk.name);
         }
@@ -595,11 +605,20 @@ impl<T> Shared<'_, '_, T> {
 
     /// Reports an aspect on which the dialects that have the object differ.
     fn aspect(&self, out: &mut BTreeSet<Drift>, aspect: &str, value: impl Fn(Kind, &T) -> String) {
+        self.aspect_alike(out, aspect, value, |a, b| a == b);
+    }
+
+    /// [`Shared::aspect`], with what counts as alike.
+    fn aspect_alike(
+        &self,
+        out: &mut BTreeSet<Drift>,
+        aspect: &str,
+        value: impl Fn(Kind, &T) -> String,
+        alike: impl Fn(&String, &String) -> bool,
+    ) {
         let values: Vec<(Kind, String)> =
             self.group.iter().map(|(k, o)| (*k, value(*k, o))).collect();
-        differ(out, self.version, self.subject, aspect, &values, |a, b| {
-            a == b
-        });
+        differ(out, self.version, self.subject, aspect, &values, alike);
     }
 
     /// Name parity: names agree when spelled alike, or when every dialect made its own up.
@@ -661,12 +680,25 @@ mod tests {
 
     #[test]
     fn restrict_is_no_action_on_mysql_only() {
-        assert!(
+        for (sqlite, mysql) in [
+            ("NO ACTION", "RESTRICT"),
+            ("RESTRICT", "NO ACTION"),
+            ("RESTRICT", "RESTRICT"),
+        ] {
+            assert!(
+                drift_of([
+                    with_action(Kind::Sqlite, sqlite),
+                    with_action(Kind::MySql, mysql)
+                ])
+                .is_empty()
+            );
+        }
+        assert_eq!(
             drift_of([
-                with_action(Kind::Sqlite, "NO ACTION"),
+                with_action(Kind::Sqlite, "CASCADE"),
                 with_action(Kind::MySql, "RESTRICT")
-            ])
-            .is_empty()
+            ]),
+            ["version 1: t.fk(u_id) on_delete: sqlite=CASCADE mysql=RESTRICT/NO ACTION"]
         );
         assert_eq!(
             drift_of([
