@@ -38,11 +38,13 @@ impl Token {
     }
 }
 
-/// One statement: its tokens without the final `;`, and the line it starts on (1-based).
+/// One statement: its tokens without the final `;`, the line it starts on (1-based), and its
+/// text from its first token up to the `;` (comments inside it included), ready to run alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     pub line: usize,
     pub tokens: Vec<Token>,
+    pub text: String,
 }
 
 impl Statement {
@@ -84,9 +86,22 @@ pub fn split(sql: &str, kind: Kind) -> Result<Script, String> {
     let mut depth = 0usize;
     let mut line = 1;
     let mut i = 0;
+    // Where the current statement's first token starts.
+    let mut first = 0;
+    let finish = |statement: Option<Statement>, first: usize, end: usize| {
+        statement.map(|mut s| {
+            s.text = chars[first..end]
+                .iter()
+                .collect::<String>()
+                .trim_end()
+                .to_owned();
+            s
+        })
+    };
     let at = |i: usize| chars.get(i).copied();
     while let Some(c) = at(i) {
         let start_line = line;
+        let token_start = i;
         // Reads up to the closing `end` (doubled to escape it), counting lines.
         let mut quoted = |i: &mut usize, end: char, backslash: bool| -> Result<String, String> {
             let mut text = String::new();
@@ -183,8 +198,8 @@ pub fn split(sql: &str, kind: Kind) -> Result<Script, String> {
                 Token::Number(number)
             }
             ';' if depth == 0 => {
+                script.statements.extend(finish(current.take(), first, i));
                 i += 1;
-                script.statements.extend(current.take());
                 continue;
             }
             c => {
@@ -192,9 +207,13 @@ pub fn split(sql: &str, kind: Kind) -> Result<Script, String> {
                 Token::Symbol(c)
             }
         };
+        if current.is_none() {
+            first = token_start;
+        }
         let statement = current.get_or_insert_with(|| Statement {
             line: start_line,
             tokens: Vec::new(),
+            text: String::new(),
         });
         if statement.starts_with(&["CREATE"])
             && statement
@@ -210,7 +229,9 @@ pub fn split(sql: &str, kind: Kind) -> Result<Script, String> {
         }
         statement.tokens.push(token);
     }
-    script.statements.extend(current);
+    script
+        .statements
+        .extend(finish(current, first, chars.len()));
     Ok(script)
 }
 
@@ -303,6 +324,31 @@ mod tests {
         .unwrap();
         assert_eq!(pg.statements.len(), 2);
         assert_eq!(pg.statements[1].line, 2);
+    }
+
+    #[test]
+    fn each_statement_keeps_its_text_to_run_alone() {
+        let sql = "-- no-transaction\nCREATE TABLE a (s TEXT DEFAULT 'x;y'); INSERT INTO a VALUES ('1');\n\
+                   /* a ; comment */\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n  DELETE FROM a;\nEND;\n\
+                   SELECT 1 -- last\n";
+        let script = split(sql, Kind::Sqlite).unwrap();
+        let found: Vec<(usize, &str)> = script
+            .statements
+            .iter()
+            .map(|s| (s.line, s.text.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, "CREATE TABLE a (s TEXT DEFAULT 'x;y')"),
+                (2, "INSERT INTO a VALUES ('1')"),
+                (
+                    4,
+                    "CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  DELETE FROM a;\nEND"
+                ),
+                (7, "SELECT 1 -- last"),
+            ]
+        );
     }
 
     #[test]

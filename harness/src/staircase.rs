@@ -364,11 +364,11 @@ async fn failing_statement(
     let path = set.dir.join(file);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let statements = statement_texts(&text, set.kind)?;
+    let statements = sql::split(&text, set.kind)?.statements;
     let db = TestDatabase::create(set.kind)
         .await
         .map_err(|e| e.to_string())?;
-    let pool = one_connection(&db).await.map_err(|e| e.to_string())?;
+    let pool = db.connect().await.map_err(|e| e.to_string())?;
     let found = async {
         for step in failed.replay(set) {
             let moved = match step {
@@ -377,8 +377,8 @@ async fn failing_statement(
             };
             moved.map_err(|e| format!("the replay did not get to where {file} failed: {e}"))?;
         }
-        for (line, statement) in &statements {
-            if let Err(e) = pool.execute(statement).await {
+        for statement in &statements {
+            if let Err(e) = pool.execute(&statement.text).await {
                 let message = match &e {
                     HarnessError::Database { source, .. } => match source.as_database_error() {
                         Some(db) => db.message().to_owned(),
@@ -387,8 +387,9 @@ async fn failing_statement(
                     other => other.to_string(),
                 };
                 return Ok(Some(format!(
-                    "line {line}: {}: {message}",
-                    excerpt(statement, set.kind)
+                    "line {}: {}: {message}",
+                    statement.line,
+                    excerpt(&statement.text)
                 )));
             }
         }
@@ -401,109 +402,9 @@ async fn failing_statement(
     found
 }
 
-/// A pool of one connection on `db`, so that the replay's migrations and statements run on the
-/// same connection: a second SQLite connection can prepare DDL against the schema as it was
-/// before the first one changed it (`duplicate column name` for a column just dropped).
-async fn one_connection(db: &TestDatabase) -> Result<Pool, HarnessError> {
-    use sqlx::mysql::MySqlPoolOptions;
-    use sqlx::postgres::PgPoolOptions;
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-    use std::str::FromStr;
-
-    let url = db.url.as_str();
-    let pool = match db.kind {
-        Kind::Sqlite => {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(|e| HarnessError::database(db.kind, e))?
-                .create_if_missing(true)
-                .foreign_keys(true);
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .map(Pool::Sqlite)
-        }
-        Kind::Postgres => PgPoolOptions::new()
-            .max_connections(1)
-            .connect(url)
-            .await
-            .map(Pool::Postgres),
-        Kind::MySql => MySqlPoolOptions::new()
-            .max_connections(1)
-            .connect(url)
-            .await
-            .map(Pool::MySql),
-    };
-    pool.map_err(|e| HarnessError::database(db.kind, e))
-}
-
-/// Each statement of `sql` with the line it starts on, as [`sql::split`] finds them, as text to
-/// run: from the end of the one before up to and including its `;` (the last one to the end).
-fn statement_texts(sql: &str, kind: Kind) -> Result<Vec<(usize, String)>, String> {
-    let script = sql::split(sql, kind)?;
-    let mut texts: Vec<String> = Vec::new();
-    let mut start = 0;
-    for (end, _) in sql.match_indices(';') {
-        if texts.len() == script.statements.len() {
-            break;
-        }
-        // This `;` ends a statement when a word written after it is a statement of its own
-        // (inside a string or a comment it is not, inside a trigger's body it joins the body).
-        let probe = sql::split(&format!("{} x", &sql[..=end]), kind);
-        let ends_one = probe.is_ok_and(|p| {
-            p.statements.len() == texts.len() + 2
-                && p.statements
-                    .last()
-                    .is_some_and(|s| s.tokens.len() == 1 && s.tokens[0].is("x"))
-        });
-        if ends_one {
-            texts.push(sql[start..=end].to_owned());
-            start = end + 1;
-        }
-    }
-    if texts.len() < script.statements.len() {
-        texts.push(sql[start..].to_owned());
-    }
-    if texts.len() != script.statements.len() {
-        return Err(format!(
-            "found {} statements but could not cut out {}",
-            script.statements.len(),
-            texts.len()
-        ));
-    }
-    Ok(script
-        .statements
-        .iter()
-        .map(|s| s.line)
-        .zip(texts)
-        .collect())
-}
-
-/// The first 80 characters of a statement, on one line, without the comments before it.
-fn excerpt(statement: &str, kind: Kind) -> String {
-    let mut rest = statement.trim_start();
-    loop {
-        let line_comment = rest.starts_with("--") || (kind == Kind::MySql && rest.starts_with('#'));
-        if line_comment {
-            rest = rest
-                .split_once('\n')
-                .map_or("", |(_, after)| after)
-                .trim_start();
-        } else if let Some(after) = rest.strip_prefix("/*") {
-            rest = after
-                .split_once("*/")
-                .map_or("", |(_, after)| after)
-                .trim_start();
-        } else {
-            break;
-        }
-    }
-    let one_line = rest
-        .trim_end()
-        .trim_end_matches(';')
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+/// The first 80 characters of a statement, on one line.
+fn excerpt(statement: &str) -> String {
+    let one_line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
     match one_line.char_indices().nth(80) {
         Some((cut, _)) => format!("{}…", &one_line[..cut]),
         None => one_line,
@@ -515,39 +416,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statements_are_cut_where_split_ends_them() {
-        let sql = "-- no-transaction\nCREATE TABLE a (s TEXT DEFAULT 'x;y'); INSERT INTO a VALUES ('1');\n\
-                   /* a ; comment */\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n  DELETE FROM a;\nEND;\n\
-                   SELECT 1";
-        let texts = statement_texts(sql, Kind::Sqlite).unwrap();
-        let lines: Vec<usize> = texts.iter().map(|(line, _)| *line).collect();
-        assert_eq!(lines, [2, 2, 4, 7]);
-        assert_eq!(
-            texts[0].1,
-            "-- no-transaction\nCREATE TABLE a (s TEXT DEFAULT 'x;y');"
-        );
-        assert_eq!(texts[1].1, " INSERT INTO a VALUES ('1');");
-        assert_eq!(
-            texts[2].1,
-            "\n/* a ; comment */\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n  DELETE FROM a;\nEND;"
-        );
-        assert_eq!(texts[3].1, "\nSELECT 1");
-        assert_eq!(
-            excerpt(&texts[2].1, Kind::Sqlite),
-            "CREATE TRIGGER t AFTER INSERT ON a BEGIN DELETE FROM a; END"
-        );
-    }
-
-    #[test]
     fn an_excerpt_is_one_line_of_at_most_80_characters() {
-        let long = format!("-- why\n# not a comment here\nSELECT {};", "1, ".repeat(40));
-        let cut = excerpt(&long, Kind::Postgres);
-        assert!(
-            cut.starts_with("# not a comment here SELECT 1, 1,"),
-            "{cut}"
-        );
+        let long = format!("SELECT {}", "1, ".repeat(40));
+        let cut = excerpt(&long);
+        assert!(cut.starts_with("SELECT 1, 1,"), "{cut}");
         assert_eq!(cut.chars().count(), 81, "{cut}");
         assert!(cut.ends_with('…'));
-        assert_eq!(excerpt("\n  DROP\tTABLE t ;", Kind::MySql), "DROP TABLE t");
+        assert_eq!(excerpt("DROP\n\tTABLE  t"), "DROP TABLE t");
     }
 }

@@ -996,7 +996,7 @@ mod across_dialects {
         let report = check(copy.path(), &Kind::ALL).await;
         assert!(!report.ok);
         assert!(
-            report.text.contains("drift: version 2: systems.fk_systems_user on_delete: sqlite=CASCADE postgres=CASCADE mysql=NO ACTION"),
+            report.text.contains("drift: version 2: systems.fk_systems_user on_delete: sqlite=CASCADE postgres=CASCADE mysql=RESTRICT/NO ACTION"),
             "{}",
             report.text
         );

@@ -525,8 +525,9 @@ impl TestDatabase {
         path.split('?').next().unwrap_or_default()
     }
 
+    /// One connection (see [`Pool::connect_one`]).
     pub async fn connect(&self) -> Result<Pool, HarnessError> {
-        Pool::connect(self.kind, &self.url)
+        Pool::connect_one(self.kind, &self.url)
             .await
             .map_err(|e| HarnessError::database(self.kind, e))
     }
@@ -569,11 +570,28 @@ pub enum Pool {
 }
 
 impl Pool {
+    /// A pool of up to 10 connections (sqlx's default).
     pub async fn connect(kind: Kind, url: &str) -> Result<Pool, sqlx::Error> {
+        Self::open(kind, url, 10).await
+    }
+
+    /// One connection, as sqlx runs a migration file: what a test database is used for (migrate,
+    /// introspect, replay statements) happens in turn, never at once, and a statement must see
+    /// what the one before it did to the session (a `SET`) and, on SQLite, to the schema (a
+    /// second SQLite connection can prepare a statement against the schema as it was before
+    /// another changed it: `duplicate column name` for a column just dropped).
+    pub async fn connect_one(kind: Kind, url: &str) -> Result<Pool, sqlx::Error> {
+        Self::open(kind, url, 1).await
+    }
+
+    async fn open(kind: Kind, url: &str, max: u32) -> Result<Pool, sqlx::Error> {
+        fn options<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {
+            sqlx::pool::PoolOptions::new().max_connections(max)
+        }
         Ok(match kind {
-            Kind::Sqlite => Pool::Sqlite(sqlite::connect(url).await?),
-            Kind::Postgres => Pool::Postgres(PgPool::connect(url).await?),
-            Kind::MySql => Pool::MySql(MySqlPool::connect(url).await?),
+            Kind::Sqlite => Pool::Sqlite(sqlite::connect(url, options(max)).await?),
+            Kind::Postgres => Pool::Postgres(options(max).connect(url).await?),
+            Kind::MySql => Pool::MySql(options(max).connect(url).await?),
         })
     }
 

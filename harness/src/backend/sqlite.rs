@@ -46,11 +46,14 @@ fn write_expr(_position: usize, column: &Column) -> String {
     }
 }
 
-pub(super) async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
+pub(super) async fn connect(
+    url: &str,
+    pool: sqlx::pool::PoolOptions<sqlx::Sqlite>,
+) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .foreign_keys(true);
-    SqlitePool::connect_with(options).await
+    pool.connect_with(options).await
 }
 
 /// The body of `CREATE TABLE t (…)` split at top-level commas.
