@@ -383,96 +383,107 @@ fn compare_table(
         |a, b| a == b,
     );
 
-    fn keys(t: &Table) -> Vec<&ForeignKey> {
+    compare_objects(version, table, tables, rules, out, |t| {
         t.foreign_keys.values().collect()
-    }
-    fn indexes(t: &Table) -> Vec<&Index> {
+    });
+    compare_objects(version, table, tables, rules, out, |t| {
         t.indexes.values().collect()
-    }
-    fn checks(t: &Table) -> Vec<&Check> {
+    });
+    compare_objects(version, table, tables, rules, out, |t| {
         t.checks.values().filter(|c| !c.spells_type).collect()
-    }
-    for group in pair(
-        tables,
-        keys,
-        |fk| Some(fk.key()),
-        |fk| fk.columns.join(", "),
-    ) {
-        let subject = subject(
-            table,
-            &group,
-            |fk| &fk.name,
-            |fk| format!("fk({})", fk.columns.join(", ")),
-        );
-        let shared = Shared {
-            version,
-            subject: &subject,
-            tables,
-            group: &group,
-        };
-        if shared.presence(out, |_| false) {
-            continue;
-        }
-        shared.aspect(out, "target", |_, fk| fk.key());
-        let on_delete = |kind, fk: &ForeignKey| on_action(kind, &fk.on_delete);
-        let on_update = |kind, fk: &ForeignKey| on_action(kind, &fk.on_update);
-        shared.aspect_alike(out, "on_delete", on_delete, same_action);
-        shared.aspect_alike(out, "on_update", on_update, same_action);
-        if rules.names {
-            shared.names(out, |fk| &fk.name);
-        }
-    }
+    });
+}
 
-    let index_name = |ix: &Index| ix.name.text.clone();
-    for group in pair(tables, indexes, index_name, |ix| ix.columns.join(", ")) {
-        let subject = subject(
-            table,
-            &group,
-            |ix| &ix.name,
-            |ix| {
-                let kind = if ix.unique { "unique" } else { "index" };
-                format!("{kind}({})", ix.columns.join(", "))
-            },
-        );
-        let shared = Shared {
-            version,
-            subject: &subject,
-            tables,
-            group: &group,
-        };
-        if shared.presence(out, |ix| ix.implicit) {
-            continue;
-        }
-        shared.aspect(out, "columns", |_, ix| ix.columns.join(", "));
-        shared.aspect(out, "unique", |_, ix| ix.unique.to_string());
-        shared.aspect(out, "predicate", |_, ix| shown(ix.predicate.as_ref()));
-        if rules.names {
-            shared.names(out, |ix| &ix.name);
+/// A kind of object parity matches by what it is: a foreign key, an index, a check.
+trait Object {
+    /// What it is: equal keys are one object in every dialect.
+    fn key(&self) -> String;
+    fn name(&self) -> &Name;
+    /// What it is about (its columns): pairs two objects that changed in one dialect.
+    fn anchor(&self) -> String;
+    /// Its label in a drift's subject when no dialect names it.
+    fn describe(&self) -> String;
+    /// Made by the backend itself, so that it agrees with its presence or its absence elsewhere.
+    fn optional(&self) -> bool {
+        false
+    }
+    /// The aspects compared, each as `kind` has it.
+    fn aspects(&self, kind: Kind) -> Vec<(&'static str, String)>;
+    /// Whether two values of `aspect` agree.
+    fn alike(_aspect: &str, a: &String, b: &String) -> bool {
+        a == b
+    }
+}
+
+impl Object for ForeignKey {
+    fn key(&self) -> String {
+        ForeignKey::key(self)
+    }
+    fn name(&self) -> &Name {
+        &self.name
+    }
+    fn anchor(&self) -> String {
+        self.columns.join(", ")
+    }
+    fn describe(&self) -> String {
+        format!("fk({})", self.columns.join(", "))
+    }
+    fn aspects(&self, kind: Kind) -> Vec<(&'static str, String)> {
+        vec![
+            ("target", ForeignKey::key(self)),
+            ("on_delete", on_action(kind, &self.on_delete)),
+            ("on_update", on_action(kind, &self.on_update)),
+        ]
+    }
+    fn alike(aspect: &str, a: &String, b: &String) -> bool {
+        match aspect {
+            "on_delete" | "on_update" => same_action(a, b),
+            _ => a == b,
         }
     }
+}
 
-    let check_name = |c: &Check| c.name.text.clone();
-    let columns_of = |c: &Check| crate::expression::identifiers(&c.expression).join(", ");
-    for group in pair(tables, checks, check_name, columns_of) {
-        let subject = subject(
-            table,
-            &group,
-            |c| &c.name,
-            |c| format!("check({})", c.expression),
-        );
-        let shared = Shared {
-            version,
-            subject: &subject,
-            tables,
-            group: &group,
-        };
-        if shared.presence(out, |_| false) {
-            continue;
-        }
-        shared.aspect(out, "expression", |_, c| c.expression.clone());
-        if rules.names {
-            shared.names(out, |c| &c.name);
-        }
+impl Object for Index {
+    fn key(&self) -> String {
+        Index::key(self)
+    }
+    fn name(&self) -> &Name {
+        &self.name
+    }
+    fn anchor(&self) -> String {
+        self.columns.join(", ")
+    }
+    fn describe(&self) -> String {
+        let kind = if self.unique { "unique" } else { "index" };
+        format!("{kind}({})", self.columns.join(", "))
+    }
+    fn optional(&self) -> bool {
+        self.implicit
+    }
+    fn aspects(&self, _: Kind) -> Vec<(&'static str, String)> {
+        vec![
+            ("columns", self.columns.join(", ")),
+            ("unique", self.unique.to_string()),
+            ("predicate", shown(self.predicate.as_ref())),
+        ]
+    }
+}
+
+impl Object for Check {
+    fn key(&self) -> String {
+        self.expression.clone()
+    }
+    fn name(&self) -> &Name {
+        &self.name
+    }
+    fn anchor(&self) -> String {
+        crate::expression::identifiers(&self.expression).join(", ")
+    }
+    fn describe(&self) -> String {
+        format!("check({})", self.expression)
+    }
+    fn aspects(&self, _: Kind) -> Vec<(&'static str, String)> {
+        vec![("expression", self.expression.clone())]
     }
 }
 
@@ -480,23 +491,75 @@ fn compare_table(
 /// missing from the map).
 type Group<'a, T> = BTreeMap<Kind, &'a T>;
 
-/// Groups the objects of one kind (foreign keys, indexes, checks) across dialects: first by what
-/// they are (their key); then groups that no dialect has twice are joined by a name that two
-/// dialects share, then by `anchor` (what they are about: the columns), so that an object that
-/// changed in one dialect is one group with a difference, not two groups each missing somewhere.
-fn pair<'a, T>(
+/// Compares one kind of object (`objects` of each table) across the dialects: grouped by
+/// [`pair`], each group reports the dialects that lack it, then each aspect on which those that
+/// have it differ, then, under name parity, its name. Names agree when spelled alike or when
+/// every dialect made its own up.
+fn compare_objects<T: Object>(
+    version: i64,
+    table: &str,
+    tables: &[(Kind, &Table)],
+    rules: Rules,
+    out: &mut BTreeSet<Drift>,
+    objects: for<'t> fn(&'t Table) -> Vec<&'t T>,
+) {
+    for group in pair(tables, objects) {
+        let any = group.values().next().expect("a group has one object");
+        let label = group
+            .values()
+            .find_map(|o| o.name().given_text().map(str::to_owned))
+            .unwrap_or_else(|| any.describe());
+        let subject = format!("{table}.{label}");
+        let presence: Vec<(Kind, String)> = tables
+            .iter()
+            .map(|(kind, _)| {
+                let value = match group.get(kind) {
+                    None => "absent",
+                    Some(o) if o.optional() => "implicit",
+                    Some(_) => "present",
+                };
+                (*kind, value.to_owned())
+            })
+            .collect();
+        differ(out, version, &subject, "presence", &presence, |a, b| {
+            a == b || a == "implicit" || b == "implicit"
+        });
+        if group.len() < tables.len() {
+            continue;
+        }
+        let aspects: Vec<(Kind, Vec<(&str, String)>)> =
+            group.iter().map(|(k, o)| (*k, o.aspects(*k))).collect();
+        for (i, (aspect, _)) in aspects[0].1.iter().enumerate() {
+            let values: Vec<(Kind, String)> = aspects
+                .iter()
+                .map(|(k, values)| (*k, values[i].1.clone()))
+                .collect();
+            differ(out, version, &subject, aspect, &values, |a, b| {
+                T::alike(aspect, a, b)
+            });
+        }
+        if rules.names {
+            let names: Vec<(Kind, Name)> =
+                group.iter().map(|(k, o)| (*k, o.name().clone())).collect();
+            differ(out, version, &subject, "name", &names, |a, b| {
+                a.text == b.text || (a.generated && b.generated)
+            });
+        }
+    }
+}
+
+/// Groups the objects of one kind across dialects: first by what they are (their key); then
+/// groups that no dialect has twice are joined by a name that two dialects share, then by what
+/// they are about (their anchor), so that an object that changed in one dialect is one group
+/// with a difference, not two groups each missing somewhere.
+fn pair<'a, T: Object>(
     tables: &[(Kind, &'a Table)],
-    objects: impl Fn(&'a Table) -> Vec<&'a T>,
-    name: impl Fn(&T) -> Option<String>,
-    anchor: impl Fn(&T) -> String,
-) -> Vec<Group<'a, T>>
-where
-    T: Keyed,
-{
+    objects: fn(&'a Table) -> Vec<&'a T>,
+) -> Vec<Group<'a, T>> {
     let mut by_key: BTreeMap<String, Group<'a, T>> = BTreeMap::new();
     for (kind, table) in tables {
         for object in objects(table) {
-            let key = object.key_text();
+            let key = object.key();
             // Two alike objects in one dialect: the second is a group of its own.
             let mut slot = key.clone();
             let mut n = 1;
@@ -526,112 +589,9 @@ where
             i += 1;
         }
     };
-    join(&mut groups, &name);
-    join(&mut groups, &|o: &T| Some(anchor(o)));
+    join(&mut groups, &|o: &T| o.name().text.clone());
+    join(&mut groups, &|o: &T| Some(o.anchor()));
     groups
-}
-
-/// What [`pair`] groups by first.
-trait Keyed {
-    fn key_text(&self) -> String;
-}
-
-impl Keyed for ForeignKey {
-    fn key_text(&self) -> String {
-        self.key()
-    }
-}
-
-impl Keyed for Index {
-    fn key_text(&self) -> String {
-        self.key()
-    }
-}
-
-impl Keyed for Check {
-    fn key_text(&self) -> String {
-        self.expression.clone()
-    }
-}
-
-/// `table.<name>` when any dialect names the object, else `table.<description>`.
-fn subject<T>(
-    table: &str,
-    group: &Group<'_, T>,
-    name: impl Fn(&T) -> &Name,
-    describe: impl Fn(&T) -> String,
-) -> String {
-    let given = group
-        .values()
-        .find_map(|o| name(o).given_text().map(str::to_owned));
-    let label = given.unwrap_or_else(|| describe(group.values().next().expect("a group has one")));
-    format!("{table}.{label}")
-}
-
-/// What the aspects of one group are compared against.
-struct Shared<'a, 'g, T> {
-    version: i64,
-    subject: &'a str,
-    tables: &'a [(Kind, &'a Table)],
-    group: &'a Group<'g, T>,
-}
-
-impl<T> Shared<'_, '_, T> {
-    /// Reports the dialects that lack the object; whether any does. An object `optional` in a
-    /// dialect (InnoDB's index for a foreign key) agrees with its presence or its absence.
-    fn presence(&self, out: &mut BTreeSet<Drift>, optional: impl Fn(&T) -> bool) -> bool {
-        let values: Vec<(Kind, String)> = self
-            .tables
-            .iter()
-            .map(|(kind, _)| {
-                let value = match self.group.get(kind) {
-                    None => "absent",
-                    Some(o) if optional(o) => "implicit",
-                    Some(_) => "present",
-                };
-                (*kind, value.to_owned())
-            })
-            .collect();
-        differ(
-            out,
-            self.version,
-            self.subject,
-            "presence",
-            &values,
-            |a, b| a == b || a == "implicit" || b == "implicit",
-        );
-        self.group.len() < self.tables.len()
-    }
-
-    /// Reports an aspect on which the dialects that have the object differ.
-    fn aspect(&self, out: &mut BTreeSet<Drift>, aspect: &str, value: impl Fn(Kind, &T) -> String) {
-        self.aspect_alike(out, aspect, value, |a, b| a == b);
-    }
-
-    /// [`Shared::aspect`], with what counts as alike.
-    fn aspect_alike(
-        &self,
-        out: &mut BTreeSet<Drift>,
-        aspect: &str,
-        value: impl Fn(Kind, &T) -> String,
-        alike: impl Fn(&String, &String) -> bool,
-    ) {
-        let values: Vec<(Kind, String)> =
-            self.group.iter().map(|(k, o)| (*k, value(*k, o))).collect();
-        differ(out, self.version, self.subject, aspect, &values, alike);
-    }
-
-    /// Name parity: names agree when spelled alike, or when every dialect made its own up.
-    fn names(&self, out: &mut BTreeSet<Drift>, name: impl Fn(&T) -> &Name) {
-        let values: Vec<(Kind, Name)> = self
-            .group
-            .iter()
-            .map(|(k, o)| (*k, name(o).clone()))
-            .collect();
-        differ(out, self.version, self.subject, "name", &values, |a, b| {
-            a.text == b.text || (a.generated && b.generated)
-        });
-    }
 }
 
 #[cfg(test)]
@@ -676,6 +636,19 @@ mod tests {
         let schemas = [(1, schemas.into_iter().collect())].into();
         let report = check(&schemas, &AllowList::default(), Rules::default());
         report.drift.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn a_key_whose_target_changed_in_one_dialect_is_one_line() {
+        let (kind, mut changed) = with_action(Kind::Postgres, "CASCADE");
+        let table = changed.tables.get_mut("t").unwrap();
+        let mut fk = table.foreign_keys.pop_first().unwrap().1;
+        fk.ref_table = "v".into();
+        table.add_foreign_key(fk);
+        assert_eq!(
+            drift_of([with_action(Kind::Sqlite, "CASCADE"), (kind, changed)]),
+            ["version 1: t.fk(u_id) target: sqlite=(u_id) -> u (id) postgres=(u_id) -> v (id)"]
+        );
     }
 
     #[test]
