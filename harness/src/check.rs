@@ -15,23 +15,85 @@ use crate::lint;
 use crate::lock::{self, LOCK_FILE};
 use crate::migrations::MigrationSet;
 use crate::parity::{self, AllowList};
+use crate::project::Settings;
 use crate::schema::Schema;
 use crate::staircase;
 
-/// What to check.
+/// What to check. The migrations folder's settings file ([`Settings`]) supplies what is not
+/// given here.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
-    /// The folder holding `sqlite/`, `postgres/` and `mysql/`.
+    /// The migrations folder (see [`crate::project::Layout`]).
     pub migrations: PathBuf,
     pub backends: Vec<Kind>,
-    /// The parity allow-list; none means no difference is allowed.
+    /// A parity allow-list file used instead of the settings' `[[parity.allow]]`.
     pub allow_list: Option<PathBuf>,
-    /// The data fixtures folder (`vNNNN/<table>.json`); none skips the data staircase.
+    /// The data fixtures folder (`vNNNN/<table>.json`), instead of the settings' `fixtures`;
+    /// with neither, the data staircase is skipped.
     pub fixtures: Option<PathBuf>,
-    /// The lint allow-list for released files; none means only in-file comments silence.
+    /// A lint allow-list file used instead of the settings' `[[lint.allow]]`.
     pub lint_allow: Option<PathBuf>,
-    /// How parity reads names and SQLite's types.
+    /// How parity reads names and SQLite's types, on top of the settings: name parity when
+    /// either asks for it, SQLite's declared types when either does.
     pub parity: parity::Rules,
+}
+
+impl CheckOptions {
+    /// `check` of the migrations folder `migrations` as its settings say, on `backends`.
+    pub fn new(migrations: impl Into<PathBuf>, backends: &[Kind]) -> CheckOptions {
+        CheckOptions {
+            migrations: migrations.into(),
+            backends: backends.to_vec(),
+            allow_list: None,
+            fixtures: None,
+            lint_allow: None,
+            parity: parity::Rules::default(),
+        }
+    }
+}
+
+/// What a run uses: the options, with the settings file filling in what they leave out.
+struct Effective {
+    parity_allow: AllowList,
+    lint_allow: lint::AllowList,
+    fixtures: Option<PathBuf>,
+    rules: parity::Rules,
+}
+
+impl Effective {
+    fn of(options: &CheckOptions) -> Result<Effective, String> {
+        let settings = Settings::load(&options.migrations)?;
+        let parity_allow = match &options.allow_list {
+            Some(path) => AllowList::load(path)?,
+            None => settings.parity_allow(),
+        };
+        let lint_allow = match &options.lint_allow {
+            Some(path) => lint::AllowList::load(path)?,
+            None => settings.lint.clone(),
+        };
+        let fixtures = options.fixtures.clone().or_else(|| {
+            settings
+                .fixtures
+                .as_ref()
+                .map(|f| options.migrations.join(f))
+        });
+        let from_file = settings.parity_rules();
+        let declared = parity::SqliteTypes::Declared;
+        let rules = parity::Rules {
+            names: options.parity.names || from_file.names,
+            sqlite_types: if options.parity.sqlite_types == declared {
+                declared
+            } else {
+                from_file.sqlite_types
+            },
+        };
+        Ok(Effective {
+            parity_allow,
+            lint_allow,
+            fixtures,
+            rules,
+        })
+    }
 }
 
 /// The findings, readable as text; `ok` when nothing failed.
@@ -68,8 +130,15 @@ impl CheckReport {
 /// Runs every check and reports all failures, not only the first.
 pub async fn run(options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::default();
-    static_checks(options, &mut report);
-    let fixtures = match &options.fixtures {
+    let effective = match Effective::of(options) {
+        Ok(effective) => effective,
+        Err(e) => {
+            report.fail(format!("settings: {e}"));
+            return report;
+        }
+    };
+    static_checks(options, &effective, &mut report);
+    let fixtures = match &effective.fixtures {
         Some(dir) => match Fixture::load_all(dir) {
             Ok(fixtures) => Some(fixtures),
             Err(e) => {
@@ -83,7 +152,7 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
         }
     };
     let walked = walk(options, fixtures.as_deref(), &mut report).await;
-    compare_backends(options, &walked, &mut report);
+    compare_backends(options, &effective, &walked, &mut report);
     report
 }
 
@@ -94,13 +163,20 @@ pub async fn parity(options: &CheckOptions) -> CheckReport {
         report.fail("parity compares two or more backends: use --db all");
         return report;
     }
+    let effective = match Effective::of(options) {
+        Ok(effective) => effective,
+        Err(e) => {
+            report.fail(format!("settings: {e}"));
+            return report;
+        }
+    };
     let walked = walk(options, None, &mut report).await;
-    compare_backends(options, &walked, &mut report);
+    compare_backends(options, &effective, &walked, &mut report);
     report
 }
 
 /// What needs no database: the folders, the lock file and the lint.
-fn static_checks(options: &CheckOptions, report: &mut CheckReport) {
+fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut CheckReport) {
     let integrity = integrity::check_folders(&options.migrations);
     if integrity.is_ok() {
         report.pass(format!("integrity: {integrity}"));
@@ -121,7 +197,7 @@ fn static_checks(options: &CheckOptions, report: &mut CheckReport) {
     match lint::run(
         &options.migrations,
         &options.backends,
-        options.lint_allow.as_deref(),
+        &effective.lint_allow,
     ) {
         Ok(lint) if lint.is_ok() => report.pass(format!("lint: {lint}")),
         Ok(lint) => report.fail(format!("lint:{lint}")),
@@ -170,7 +246,7 @@ async fn walk(
         if set.versions().is_empty() {
             report.fail(format!(
                 "{kind}: no migrations to walk in {}: nothing was checked",
-                options.migrations.join(kind.name()).display()
+                set.dir.display()
             ));
             continue;
         }
@@ -206,7 +282,12 @@ async fn walk(
 }
 
 /// Parity of the schemas, and of the fixtures' data, across the backends that walked.
-fn compare_backends(options: &CheckOptions, walked: &Walked, report: &mut CheckReport) {
+fn compare_backends(
+    options: &CheckOptions,
+    effective: &Effective,
+    walked: &Walked,
+    report: &mut CheckReport,
+) {
     // A backend that was asked for and did not walk leaves a hole in the comparison: say so.
     let left_out: Vec<&str> = options
         .backends
@@ -221,21 +302,12 @@ fn compare_backends(options: &CheckOptions, walked: &Walked, report: &mut CheckR
         ));
     }
     if walked.kinds.len() >= 2 {
-        let allow = match &options.allow_list {
-            Some(path) => AllowList::load(path),
-            None => Ok(AllowList::default()),
-        };
-        match allow {
-            Ok(allow) => {
-                let parity = parity::check(&walked.schemas, &allow, options.parity);
-                let compared: Vec<&str> = walked.kinds.iter().map(|k| k.name()).collect();
-                if parity.is_ok() {
-                    report.pass(format!("parity of {}: {parity}", compared.join(", ")));
-                } else {
-                    report.fail(format!("parity:\n{parity}"));
-                }
-            }
-            Err(e) => report.fail(format!("parity allow-list: {e}")),
+        let parity = parity::check(&walked.schemas, &effective.parity_allow, effective.rules);
+        let compared: Vec<&str> = walked.kinds.iter().map(|k| k.name()).collect();
+        if parity.is_ok() {
+            report.pass(format!("parity of {}: {parity}", compared.join(", ")));
+        } else {
+            report.fail(format!("parity:\n{parity}"));
         }
     } else if options.backends.len() < 2 {
         report.skip("parity: it compares two or more backends (--db all)");
@@ -260,25 +332,7 @@ pub fn didhub_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data")
 }
 
-/// How parity reads DIDHub's migrations: every constraint and index is named, so names must
-/// agree across dialects.
-pub fn didhub_parity() -> parity::Rules {
-    parity::Rules {
-        names: true,
-        ..parity::Rules::default()
-    }
-}
-
-/// DIDHub's lint allow-list for its released migrations (`fixtures/lint-allow.toml`).
-pub fn didhub_lint_allow() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/lint-allow.toml")
-}
-
-/// The migrations folder of DIDHub, and its allow-list, relative to this crate.
-pub fn didhub_defaults() -> (PathBuf, PathBuf) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    (
-        root.join("migrations"),
-        root.join("fixtures/parity-allow.toml"),
-    )
+/// DIDHub's migrations folder, relative to this crate (its settings file says the rest).
+pub fn didhub_migrations() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations")
 }

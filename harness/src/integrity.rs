@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// The driver folders a project keeps side by side.
-pub const DRIVER_FOLDERS: [&str; 3] = ["sqlite", "postgres", "mysql"];
+use crate::backend::Kind;
+use crate::project::Layout;
 
 /// One migration file name, split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -176,12 +176,23 @@ impl fmt::Display for IntegrityReport {
 /// One folder's versions: version → (name, whether it is up-only).
 type FolderVersions = BTreeMap<i64, (String, bool)>;
 
-/// Checks the driver folders under `root` (see [`DRIVER_FOLDERS`]).
+/// Checks the driver folders under `root` (see [`Layout`]).
 pub fn check_folders(root: &Path) -> IntegrityReport {
     let mut report = IntegrityReport::default();
     let mut per_folder: Vec<(&str, FolderVersions)> = Vec::new();
+    let layout = match Layout::of(root) {
+        Ok(layout) => layout,
+        Err(reason) => {
+            report.problems.push(IntegrityProblem::UnreadableFolder {
+                folder: root.to_path_buf(),
+                reason,
+            });
+            return report;
+        }
+    };
 
-    for folder in DRIVER_FOLDERS {
+    for (_, folder) in layout.folders() {
+        let folder = folder.as_str();
         let dir = root.join(folder);
         let files = match read_folder(&dir) {
             Ok(files) => files,
@@ -319,8 +330,10 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
 /// One migration file of a driver folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileOnDisk {
-    /// The driver folder (one of [`DRIVER_FOLDERS`]).
-    pub folder: &'static str,
+    /// The backend whose folder holds it.
+    pub kind: Kind,
+    /// The driver folder's name (see [`Layout`]).
+    pub folder: String,
     /// The file name, e.g. `0003_alters.up.sql`.
     pub name: String,
     pub path: PathBuf,
@@ -339,7 +352,7 @@ impl FileOnDisk {
 /// an error.
 pub fn migration_files(root: &Path) -> Result<Vec<FileOnDisk>, String> {
     let mut all = Vec::new();
-    for folder in DRIVER_FOLDERS {
+    for (kind, folder) in Layout::of(root)?.folders() {
         let dir = root.join(folder);
         let files = read_folder(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for (path, parsed) in files {
@@ -349,7 +362,8 @@ pub fn migration_files(root: &Path) -> Result<Vec<FileOnDisk>, String> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 all.push(FileOnDisk {
-                    folder,
+                    kind: *kind,
+                    folder: folder.clone(),
                     name,
                     path,
                     migration,
@@ -381,6 +395,9 @@ fn read_folder(dir: &Path) -> Result<Vec<(PathBuf, Option<MigrationFile>)>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// DIDHub's layout.
+    const DRIVER_FOLDERS: [&str; 3] = ["sqlite", "postgres", "mysql"];
 
     fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -607,11 +624,18 @@ mod tests {
         );
     }
 
+    /// A folder the settings file names must be there (without `[folders]`, the layout is the
+    /// folders that exist).
     #[test]
     fn stray_sql_files_and_missing_folders_are_reported() {
         let dir = build(complete("0001_users"));
         std::fs::write(dir.path().join("sqlite/notes.sql"), "").unwrap();
         std::fs::remove_dir_all(dir.path().join("mysql")).unwrap();
+        std::fs::write(
+            dir.path().join(crate::project::SETTINGS_FILE),
+            "[folders]\nsqlite = \"sqlite\"\npostgres = \"postgres\"\nmysql = \"mysql\"\n",
+        )
+        .unwrap();
         let report = check_folders(dir.path());
         let text = report.to_string();
         assert!(

@@ -37,6 +37,7 @@ pub mod migrations;
 mod once_map;
 pub mod parity;
 pub mod plans;
+pub mod project;
 pub mod scaffold;
 pub mod schema;
 pub mod sql;

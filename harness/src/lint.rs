@@ -8,8 +8,8 @@
 //! - in a new migration, a comment anywhere in the file: `-- lint: allow PG001 <why>` (it
 //!   silences that rule for the whole file);
 //! - for a released migration, which must not change (its checksum is locked, and sqlx refuses
-//!   databases whose applied file changed), an entry in a lint allow-list
-//!   (`fixtures/lint-allow.toml` for DIDHub): `rule`, `file` (`postgres/0011_….up.sql`),
+//!   databases whose applied file changed), an entry in the settings file's `[[lint.allow]]`
+//!   (`migrations/didhub-harness.toml` for DIDHub): `rule`, `file` (`postgres/0011_….up.sql`),
 //!   `reason`. An entry that silences nothing fails as stale.
 //!
 //! Down migrations undo their up, so dropping tables and columns is what they are for: the
@@ -623,25 +623,27 @@ pub struct Allowed {
 impl AllowList {
     pub fn load(path: &Path) -> Result<AllowList, String> {
         let list: AllowList = crate::read_toml(path)?;
-        for entry in &list.allow {
+        list.validate(&path.display().to_string())?;
+        Ok(list)
+    }
+
+    /// Every entry names a rule and gives a reason; `origin` names the file in the error.
+    pub fn validate(&self, origin: &str) -> Result<(), String> {
+        for entry in &self.allow {
             if rule(&entry.rule).is_none() {
                 return Err(format!(
-                    "{}: the entry for {} names no rule {:?}",
-                    path.display(),
-                    entry.file,
-                    entry.rule
+                    "{origin}: the entry for {} names no rule {:?}",
+                    entry.file, entry.rule
                 ));
             }
             if entry.reason.trim().is_empty() {
                 return Err(format!(
-                    "{}: the entry for {} {} gives no reason",
-                    path.display(),
-                    entry.rule,
-                    entry.file
+                    "{origin}: the entry for {} {} gives no reason",
+                    entry.rule, entry.file
                 ));
             }
         }
-        Ok(list)
+        Ok(())
     }
 }
 
@@ -681,14 +683,10 @@ impl fmt::Display for LintReport {
     }
 }
 
-/// Lints the migration files of `kinds` under `root`, with the allow-list at `allow_list` (none:
-/// nothing is allowed but by comments). Finding no file at all is an error: nothing was checked.
-pub fn run(root: &Path, kinds: &[Kind], allow_list: Option<&Path>) -> Result<LintReport, String> {
-    let allow = match allow_list {
-        Some(path) => AllowList::load(path)?,
-        None => AllowList::default(),
-    };
-    let report = lint(root, kinds, &allow)?;
+/// Lints the migration files of `kinds` under `root`, with `allow` (the settings' list, or a
+/// file given instead). Finding no file at all is an error: nothing was checked.
+pub fn run(root: &Path, kinds: &[Kind], allow: &AllowList) -> Result<LintReport, String> {
+    let report = lint(root, kinds, allow)?;
     if report.files == 0 {
         return Err(format!(
             "no migration files to lint under {}: nothing was checked",
@@ -703,7 +701,7 @@ pub fn lint(root: &Path, kinds: &[Kind], allow: &AllowList) -> Result<LintReport
     let mut report = LintReport::default();
     let mut used = vec![false; allow.allow.len()];
     for file in integrity::migration_files(root)? {
-        let kind: Kind = file.folder.parse()?;
+        let kind = file.kind;
         if !kinds.contains(&kind) {
             continue;
         }

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use didhub_harness::backend::Selection;
+use didhub_harness::backend::{Kind, Selection};
 use didhub_harness::check::{self, CheckOptions, CheckReport};
 use didhub_harness::lock::{self, Relock};
 use didhub_harness::migrations::MigrationSet;
+use didhub_harness::project::{Layout, Settings};
 use didhub_harness::{lint, parity, scaffold, staircase};
 
 #[derive(Parser)]
@@ -23,42 +24,43 @@ struct Target {
     /// Which backend(s) to run.
     #[arg(long, value_enum, default_value = "all")]
     db: Selection,
-    /// The folder that holds sqlite/, postgres/ and mysql/ (default: DIDHub's migrations).
-    #[arg(long)]
-    migrations: Option<PathBuf>,
+    /// The migrations folder: it holds sqlite/, postgres/, mysql/ (or migrations/,
+    /// migrations_postgres/, migrations_mysql/, or what its didhub-harness.toml names), and
+    /// its settings file.
+    #[arg(long, default_value = "migrations")]
+    migrations: PathBuf,
 }
 
 impl Target {
-    fn root(&self) -> PathBuf {
-        self.migrations
-            .clone()
-            .unwrap_or_else(|| check::didhub_defaults().0)
-    }
-
-    /// `given`, or DIDHub's own file when checking DIDHub's migrations; none for another
-    /// project unless given.
-    fn or_didhub(&self, given: Option<PathBuf>, didhub: PathBuf) -> Option<PathBuf> {
-        given.or(self.migrations.is_none().then_some(didhub))
+    /// The backends asked for: `all` is every backend the project has a folder for.
+    fn kinds(&self) -> Vec<Kind> {
+        match self.db {
+            Selection::All => Layout::of(&self.migrations)
+                .map(|layout| layout.kinds())
+                .unwrap_or_else(|_| Kind::ALL.to_vec()),
+            one => one.kinds(),
+        }
     }
 }
 
-/// How parity reads names and SQLite's types.
+/// How parity reads names and SQLite's types, on top of the settings file's `[parity]`.
 #[derive(Args)]
 struct ParityArgs {
     /// Constraint and index names must agree across dialects where a migration gave one
-    /// (always on for DIDHub's own migrations, which name everything).
+    /// (also `names = true` under [parity] in the settings file).
     #[arg(long)]
     name_parity: bool,
     /// What SQLite's declared types must say: `affinity` lets TEXT hold uuids, timestamps and
-    /// decimals, INTEGER booleans, REAL floats; `declared` wants the type named.
+    /// decimals, INTEGER booleans, REAL floats; `declared` wants the type named (also
+    /// `sqlite_types` under [parity] in the settings file).
     #[arg(long, value_enum, default_value = "affinity")]
     sqlite_types: parity::SqliteTypes,
 }
 
 impl ParityArgs {
-    fn rules(&self, target: &Target) -> parity::Rules {
+    fn rules(&self) -> parity::Rules {
         parity::Rules {
-            names: self.name_parity || target.migrations.is_none() && check::didhub_parity().names,
+            names: self.name_parity,
             sqlite_types: self.sqlite_types,
         }
     }
@@ -71,18 +73,18 @@ enum Command {
     Check {
         #[command(flatten)]
         target: Target,
-        /// The parity allow-list (TOML); default: fixtures/parity-allow.toml for DIDHub's own
-        /// migrations, none otherwise.
+        /// A parity allow-list file ([[allow]] entries) used instead of the settings file's
+        /// [[parity.allow]].
         #[arg(long)]
         allow: Option<PathBuf>,
         #[command(flatten)]
         parity: ParityArgs,
-        /// The data fixtures folder (vNNNN/<table>.json); default: fixtures/data for DIDHub's
-        /// own migrations, none otherwise.
+        /// The data fixtures folder (vNNNN/<table>.json), instead of the settings file's
+        /// `fixtures`; with neither, the data staircase is skipped.
         #[arg(long)]
         fixtures: Option<PathBuf>,
-        /// The lint allow-list for released migrations (TOML); default:
-        /// fixtures/lint-allow.toml for DIDHub's own migrations, none otherwise.
+        /// A lint allow-list file ([[allow]] entries) used instead of the settings file's
+        /// [[lint.allow]].
         #[arg(long)]
         lint_allow: Option<PathBuf>,
     },
@@ -91,8 +93,8 @@ enum Command {
     Lint {
         #[command(flatten)]
         target: Target,
-        /// The lint allow-list for released migrations (TOML); default:
-        /// fixtures/lint-allow.toml for DIDHub's own migrations, none otherwise.
+        /// A lint allow-list file ([[allow]] entries) used instead of the settings file's
+        /// [[lint.allow]].
         #[arg(long)]
         lint_allow: Option<PathBuf>,
     },
@@ -100,8 +102,8 @@ enum Command {
     Parity {
         #[command(flatten)]
         target: Target,
-        /// The parity allow-list (TOML); default: fixtures/parity-allow.toml for DIDHub's own
-        /// migrations, none otherwise.
+        /// A parity allow-list file ([[allow]] entries) used instead of the settings file's
+        /// [[parity.allow]].
         #[arg(long)]
         allow: Option<PathBuf>,
         #[command(flatten)]
@@ -118,9 +120,9 @@ enum Command {
     /// Records the SHA-384 of every migration file in migrations.lock: adds new versions, and
     /// refuses to rewrite a released (locked) file that changed unless told to.
     Lock {
-        /// The folder that holds sqlite/, postgres/ and mysql/ (default: DIDHub's migrations).
-        #[arg(long)]
-        migrations: Option<PathBuf>,
+        /// The migrations folder (its lock file is migrations.lock there).
+        #[arg(long, default_value = "migrations")]
+        migrations: PathBuf,
         /// Re-lock this version as it is now (`0014_add_pronouns` or `14`); only for a migration
         /// that nobody has applied yet. Repeatable.
         #[arg(long, value_name = "NAME")]
@@ -133,9 +135,9 @@ enum Command {
     NewMigration {
         /// The migration's name, lower-case snake_case (e.g. add_alter_colour).
         name: String,
-        /// The folder that holds sqlite/, postgres/ and mysql/ (default: DIDHub's migrations).
-        #[arg(long)]
-        migrations: Option<PathBuf>,
+        /// The migrations folder.
+        #[arg(long, default_value = "migrations")]
+        migrations: PathBuf,
     },
 }
 
@@ -154,9 +156,6 @@ async fn main() -> ExitCode {
 /// nested in one another they overflow the compiler's query depth limit when it lays out
 /// `main`'s future (in release builds, and in test builds with line tables only).
 async fn run(command: Command) -> (bool, String) {
-    let (didhub_migrations, didhub_allow) = check::didhub_defaults();
-    let root =
-        |migrations: Option<PathBuf>| migrations.unwrap_or_else(|| didhub_migrations.clone());
     match command {
         Command::Check {
             target,
@@ -166,12 +165,11 @@ async fn run(command: Command) -> (bool, String) {
             lint_allow,
         } => {
             let options = CheckOptions {
-                migrations: target.root(),
-                backends: target.db.kinds(),
-                allow_list: target.or_didhub(allow, didhub_allow),
-                fixtures: target.or_didhub(fixtures, check::didhub_fixtures()),
-                lint_allow: target.or_didhub(lint_allow, check::didhub_lint_allow()),
-                parity: parity.rules(&target),
+                allow_list: allow,
+                fixtures,
+                lint_allow,
+                parity: parity.rules(),
+                ..CheckOptions::new(&target.migrations, &target.kinds())
             };
             println!("checking {}", options.migrations.display());
             checked(Box::pin(check::run(&options)).await)
@@ -182,18 +180,20 @@ async fn run(command: Command) -> (bool, String) {
             parity,
         } => {
             let options = CheckOptions {
-                migrations: target.root(),
-                backends: target.db.kinds(),
-                allow_list: target.or_didhub(allow, didhub_allow),
-                fixtures: None,
-                lint_allow: None,
-                parity: parity.rules(&target),
+                allow_list: allow,
+                parity: parity.rules(),
+                ..CheckOptions::new(&target.migrations, &target.kinds())
             };
             checked(Box::pin(check::parity(&options)).await)
         }
         Command::Lint { target, lint_allow } => {
-            let allow = target.or_didhub(lint_allow, check::didhub_lint_allow());
-            match lint::run(&target.root(), &target.db.kinds(), allow.as_deref()) {
+            let allow = match lint_allow {
+                Some(path) => lint::AllowList::load(&path),
+                None => Settings::load(&target.migrations).map(|s| s.lint),
+            };
+            let linted =
+                allow.and_then(|allow| lint::run(&target.migrations, &target.kinds(), &allow));
+            match linted {
                 Ok(report) if report.is_ok() => (true, format!("lint: {report}")),
                 Ok(report) => (false, format!("lint failed:{report}")),
                 Err(e) => (false, format!("lint: {e}")),
@@ -201,8 +201,8 @@ async fn run(command: Command) -> (bool, String) {
         }
         Command::Snapshot { target, version } => {
             let mut text = String::new();
-            for kind in target.db.kinds() {
-                let schema = match MigrationSet::load(&target.root(), kind).await {
+            for kind in target.kinds() {
+                let schema = match MigrationSet::load(&target.migrations, kind).await {
                     Ok(set) => Box::pin(staircase::schema_at(&set, version)).await,
                     Err(e) => Err(e.into()),
                 };
@@ -217,12 +217,12 @@ async fn run(command: Command) -> (bool, String) {
             migrations,
             update,
             force,
-        } => match lock::write(&root(migrations), &Relock { update, force }) {
+        } => match lock::write(&migrations, &Relock { update, force }) {
             Ok(written) => (true, written.to_string()),
             Err(e) => (false, e.to_string()),
         },
         Command::NewMigration { name, migrations } => {
-            match scaffold::new_migration(&root(migrations), &name) {
+            match scaffold::new_migration(&migrations, &name) {
                 Ok(made) => (true, made.to_string()),
                 Err(e) => (false, e.to_string()),
             }

@@ -14,6 +14,7 @@ use sqlx::migrate::{MigrationType, Migrator};
 use crate::HarnessError;
 use crate::backend::Kind;
 use crate::integrity::{Direction, MigrationFile};
+use crate::project::Layout;
 
 /// The files of one version of a folder: `up` and `down`, or `simple` alone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,9 +42,20 @@ pub struct MigrationSet {
 }
 
 impl MigrationSet {
-    /// Reads `root/<backend>/`.
+    /// Reads `kind`'s folder under the migrations folder `root` (see [`Layout`]).
     pub async fn load(root: &Path, kind: Kind) -> Result<MigrationSet, HarnessError> {
-        let dir = root.join(kind.name());
+        let folder = Layout::of(root)
+            .and_then(|layout| {
+                layout
+                    .folder(kind)
+                    .map(|f| root.join(f))
+                    .ok_or_else(|| format!("the project has no {kind} migrations folder"))
+            })
+            .map_err(|reason| HarnessError::Migrations {
+                dir: root.display().to_string(),
+                reason,
+            })?;
+        let dir = folder;
         let error = |reason: String| HarnessError::Migrations {
             dir: dir.display().to_string(),
             reason,

@@ -45,7 +45,8 @@ pub struct Rules {
 }
 
 /// What SQLite's declared types must say.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SqliteTypes {
     /// SQLite's storage classes: `TEXT` holds any text-like type (uuid, timestamp, date, time,
     /// decimal, JSON), `INTEGER` any integer or a boolean, `REAL` a float or a double: the types
@@ -83,7 +84,8 @@ impl fmt::Display for Drift {
     }
 }
 
-/// `fixtures/parity-allow.toml`: differences that are intended, each with its reason.
+/// Differences that are intended, each with its reason: the settings file's `[[parity.allow]]`,
+/// or a file of `[[allow]]` entries given instead.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AllowList {
@@ -103,15 +105,19 @@ pub struct Allowed {
 impl AllowList {
     pub fn load(path: &Path) -> Result<AllowList, String> {
         let list: AllowList = crate::read_toml(path)?;
-        if let Some(entry) = list.allow.iter().find(|a| a.reason.trim().is_empty()) {
-            return Err(format!(
-                "{}: the entry for {} {} gives no reason",
-                path.display(),
-                entry.subject,
-                entry.aspect
-            ));
-        }
+        list.validate(&path.display().to_string())?;
         Ok(list)
+    }
+
+    /// Every entry gives a reason; `origin` names the file in the error.
+    pub fn validate(&self, origin: &str) -> Result<(), String> {
+        match self.allow.iter().find(|a| a.reason.trim().is_empty()) {
+            Some(entry) => Err(format!(
+                "{origin}: the entry for {} {} gives no reason",
+                entry.subject, entry.aspect
+            )),
+            None => Ok(()),
+        }
     }
 }
 

@@ -4,12 +4,16 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::integrity::{self, DRIVER_FOLDERS};
+use crate::backend::Kind;
+use crate::integrity;
 use crate::lock::{LOCK_FILE, Lock};
+use crate::project::Layout;
 
 /// The files a new migration got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scaffolded {
+    /// The migrations folder.
+    pub root: PathBuf,
     pub version: i64,
     pub name: String,
     pub files: Vec<PathBuf>,
@@ -21,14 +25,17 @@ impl fmt::Display for Scaffolded {
         for file in &self.files {
             writeln!(f, "  {}", file.display())?;
         }
+        let root = self.root.display();
         write!(
             f,
             "next:\n  \
-             1. write the up and the down SQL in each dialect (docs/migrations.md): the down \
-             restores exactly the schema and data of version {:04}\n  \
-             2. just check   (lint, integrity, the up/down staircase and parity on every backend)\n  \
-             3. cargo run -p didhub-harness -- lock   (records the files' checksums in {LOCK_FILE}; \
-             commit it with the migration: from then on the files are released and never change)",
+             1. write the up and the down SQL in each dialect: the down restores exactly the \
+             schema and data of version {:04}\n  \
+             2. didhub-harness check --migrations {root}   (lint, integrity, the up/down \
+             staircase and parity on every backend)\n  \
+             3. didhub-harness lock --migrations {root}   (records the files' checksums in \
+             {LOCK_FILE}; commit it with the migration: from then on the files are released and \
+             never change)",
             self.version - 1
         )
     }
@@ -95,8 +102,8 @@ pub fn new_migration(root: &Path, name: &str) -> Result<Scaffolded, ScaffoldErro
         .unwrap_or(0)
         + 1;
     let mut created = Vec::new();
-    for folder in DRIVER_FOLDERS {
-        for (direction, text) in [("up", up_template(folder)), ("down", DOWN_TEMPLATE)] {
+    for (kind, folder) in Layout::of(root).map_err(ScaffoldError::Io)?.folders() {
+        for (direction, text) in [("up", up_template(*kind)), ("down", DOWN_TEMPLATE)] {
             let path = root
                 .join(folder)
                 .join(format!("{version:04}_{name}.{direction}.sql"));
@@ -109,25 +116,26 @@ pub fn new_migration(root: &Path, name: &str) -> Result<Scaffolded, ScaffoldErro
         }
     }
     Ok(Scaffolded {
+        root: root.to_path_buf(),
         version,
         name: name.to_owned(),
         files: created,
     })
 }
 
-fn up_template(folder: &str) -> &'static str {
-    match folder {
-        "sqlite" => {
+fn up_template(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => {
             "-- {migration}: what this changes, and why.\n\
              -- SQLite's ALTER TABLE only renames, adds or drops a column; rebuild the table for\n\
              -- anything else (didhub-harness lint, SQ001).\n"
         }
-        "postgres" => {
+        Kind::Postgres => {
             "-- {migration}: what this changes, and why.\n\
              -- An index on an existing table: CREATE INDEX CONCURRENTLY, in a migration of its own\n\
              -- whose first line is `-- no-transaction` (didhub-harness lint, PG001).\n"
         }
-        _ => {
+        Kind::MySql => {
             "-- {migration}: what this changes, and why.\n\
              -- MySQL commits each DDL statement on its own: keep data changes out of DDL files\n\
              -- (didhub-harness lint, MY001).\n"
@@ -144,7 +152,7 @@ mod tests {
 
     fn project() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        for folder in DRIVER_FOLDERS {
+        for folder in ["sqlite", "postgres", "mysql"] {
             std::fs::create_dir(dir.path().join(folder)).unwrap();
         }
         dir
@@ -184,10 +192,15 @@ mod tests {
         assert!(up.starts_with("-- 0001_users: what this changes"), "{up}");
         let down = std::fs::read_to_string(dir.path().join("mysql/0001_users.down.sql")).unwrap();
         assert!(down.contains("schema and data of version 0000"), "{down}");
+        // Next steps that work outside this repository: the harness's own commands.
+        let next = made.to_string();
+        let root = dir.path().display();
         assert!(
-            made.to_string().contains("didhub-harness -- lock"),
-            "{made}"
+            next.contains(&format!("didhub-harness check --migrations {root}"))
+                && next.contains(&format!("didhub-harness lock --migrations {root}")),
+            "{next}"
         );
+        assert!(!next.contains("just "), "{next}");
     }
 
     #[test]

@@ -1,17 +1,26 @@
 //! Defects introduced into a copy of DIDHub's migrations make `check` fail, naming the defect.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::lock::{self, Lock};
 use didhub_harness::migrations::MigrationSet;
+use didhub_harness::project::{SETTINGS_FILE, Settings};
 use didhub_harness::{Kind, lint, staircase};
 
-/// A temporary copy of DIDHub's migration folders.
+/// A temporary copy of DIDHub's migration folders and settings (without the fixtures, whose
+/// path is relative to the real folder: tests that want them say so).
 fn copy_of_migrations() -> tempfile::TempDir {
-    let (source, _) = check::didhub_defaults();
+    let source = check::didhub_migrations();
     let copy = tempfile::tempdir().unwrap();
+    let settings = std::fs::read_to_string(source.join(SETTINGS_FILE)).unwrap();
+    assert!(settings.contains("\nfixtures = \"../fixtures/data\"\n"));
+    std::fs::write(
+        copy.path().join(SETTINGS_FILE),
+        settings.replace("\nfixtures = \"../fixtures/data\"\n", "\n"),
+    )
+    .unwrap();
     for kind in Kind::ALL {
         let dir = copy.path().join(kind.name());
         std::fs::create_dir(&dir).unwrap();
@@ -26,7 +35,7 @@ fn copy_of_migrations() -> tempfile::TempDir {
 /// A temporary copy of DIDHub's migration folders and their lock file.
 fn copy_of_locked_migrations() -> tempfile::TempDir {
     let copy = copy_of_migrations();
-    let (source, _) = check::didhub_defaults();
+    let source = check::didhub_migrations();
     std::fs::copy(Lock::path(&source), Lock::path(copy.path())).unwrap();
     copy
 }
@@ -39,16 +48,14 @@ fn edit(root: &Path, file: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
-/// `check` options for a copy of DIDHub's migrations: DIDHub's lint allow-list, no parity
-/// allow-list, no fixtures.
+/// `check` options for a copy of DIDHub's migrations: as its settings say (no fixtures), but
+/// no parity allow-list.
 fn didhub_copy(root: &Path, backends: &[Kind]) -> CheckOptions {
+    let empty = root.join("no-parity-allow.toml");
+    std::fs::write(&empty, "").unwrap();
     CheckOptions {
-        migrations: root.to_path_buf(),
-        backends: backends.to_vec(),
-        allow_list: None,
-        fixtures: None,
-        lint_allow: Some(check::didhub_lint_allow()),
-        parity: check::didhub_parity(),
+        allow_list: Some(empty),
+        ..CheckOptions::new(root, backends)
     }
 }
 
@@ -58,26 +65,13 @@ async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
 
 /// `check` on a set that is not DIDHub's: no allow-lists, no fixtures.
 async fn check_foreign(root: &Path, backends: &[Kind]) -> check::CheckReport {
-    check::run(&CheckOptions {
-        lint_allow: None,
-        parity: Default::default(),
-        ..didhub_copy(root, backends)
-    })
-    .await
+    check::run(&CheckOptions::new(root, backends)).await
 }
 
 #[tokio::test]
 async fn didhubs_own_migrations_pass_on_sqlite() {
-    let (migrations, _) = check::didhub_defaults();
-    let report = check::run(&CheckOptions {
-        migrations,
-        backends: vec![Kind::Sqlite],
-        allow_list: None,
-        fixtures: Some(check::didhub_fixtures()),
-        lint_allow: Some(check::didhub_lint_allow()),
-        parity: check::didhub_parity(),
-    })
-    .await;
+    let migrations = check::didhub_migrations();
+    let report = check::run(&CheckOptions::new(migrations, &[Kind::Sqlite])).await;
     assert!(report.ok, "{}", report.text);
     assert!(
         report
@@ -234,28 +228,25 @@ async fn an_edited_released_migration_fails_check_and_lock_refuses_it() {
 
 #[test]
 fn didhubs_own_migrations_lint_clean_with_the_checked_in_allow_list() {
-    let (migrations, _) = check::didhub_defaults();
-    let allow = check::didhub_lint_allow();
-    let report = lint::run(&migrations, &Kind::ALL, Some(&allow)).unwrap();
+    let migrations = check::didhub_migrations();
+    let allow = Settings::load(&migrations).unwrap().lint;
+    let report = lint::run(&migrations, &Kind::ALL, &allow).unwrap();
     assert!(report.is_ok(), "{report}");
     assert_eq!(report.notes, Vec::<String>::new());
     // Every entry silences something (a stale one would fail), so the list is no larger than
     // what the released files need.
-    let entries = lint::AllowList::load(&allow).unwrap().allow.len();
-    assert!(report.silenced >= entries, "{report}");
+    assert!(report.silenced >= allow.allow.len(), "{report}");
 }
 
 #[test]
 fn a_stale_lint_allow_list_entry_fails() {
-    let (migrations, _) = check::didhub_defaults();
-    let allow = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        allow.path(),
-        std::fs::read_to_string(check::didhub_lint_allow()).unwrap()
-            + "[[allow]]\nrule = \"ALL001\"\nfile = \"sqlite/0001_users.up.sql\"\nreason = \"drops nothing\"\n",
-    )
-    .unwrap();
-    let report = lint::run(&migrations, &Kind::ALL, Some(allow.path())).unwrap();
+    let copy = copy_of_migrations();
+    let settings = copy.path().join(SETTINGS_FILE);
+    let text = std::fs::read_to_string(&settings).unwrap()
+        + "\n[[lint.allow]]\nrule = \"ALL001\"\nfile = \"sqlite/0001_users.up.sql\"\nreason = \"drops nothing\"\n";
+    std::fs::write(&settings, text).unwrap();
+    let allow = Settings::load(copy.path()).unwrap().lint;
+    let report = lint::run(copy.path(), &Kind::ALL, &allow).unwrap();
     assert!(!report.is_ok());
     assert_eq!(
         report.to_string(),
@@ -300,7 +291,7 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
         "{text}"
     );
     assert!(
-        text.contains("just check") && text.contains("-- lock"),
+        text.contains("didhub-harness check --migrations") && text.contains("didhub-harness lock"),
         "{text}"
     );
 
@@ -347,13 +338,10 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
         format!("-- lint: allow PG001 alters holds a few rows per system\n{sql}"),
     )
     .unwrap();
-    std::fs::copy(check::didhub_lint_allow(), root.join("lint-allow.toml")).unwrap();
-    let allow = root.join("lint-allow.toml");
-    let allow = allow.to_str().unwrap();
-    let (ok, text) = cli(&["lint", "--lint-allow", allow], root);
+    let (ok, text) = cli(&["lint"], root);
     assert!(ok, "{text}");
 
-    let (ok, text) = cli(&["check", "--db", "sqlite", "--lint-allow", allow], root);
+    let (ok, text) = cli(&["check", "--db", "sqlite"], root);
     assert!(ok, "{text}");
     assert!(text.contains("not locked yet: version 0014"), "{text}");
     let (ok, text) = cli(&["lock"], root);
@@ -361,7 +349,7 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
         ok && text.contains("added   sqlite/0014_alter_colour.up.sql"),
         "{text}"
     );
-    let (ok, text) = cli(&["check", "--db", "sqlite", "--lint-allow", allow], root);
+    let (ok, text) = cli(&["check", "--db", "sqlite"], root);
     assert!(
         ok && text.contains("ok   lock: 84 released file(s) unchanged"),
         "{text}"
@@ -373,7 +361,7 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
         "SELECT 1;\n",
     )
     .unwrap();
-    let (ok, text) = cli(&["check", "--db", "sqlite", "--lint-allow", allow], root);
+    let (ok, text) = cli(&["check", "--db", "sqlite"], root);
     assert!(
         !ok && text.contains(
             "sqlite/0014_alter_colour.down.sql (version 14) changed after it was released"
@@ -384,7 +372,7 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
 
 #[test]
 fn snapshot_prints_the_normalised_schema_at_a_version() {
-    let (migrations, _) = check::didhub_defaults();
+    let migrations = check::didhub_migrations();
     let (ok, text) = cli(
         &["snapshot", "--db", "sqlite", "--version", "2"],
         &migrations,
@@ -431,7 +419,7 @@ fn the_cli_exits_non_zero_and_says_why() {
     );
     assert!(text.contains("checks failed"), "{text}");
 
-    let (migrations, _): (PathBuf, PathBuf) = check::didhub_defaults();
+    let migrations = check::didhub_migrations();
     let fine = run(&migrations);
     assert!(
         fine.status.success(),
@@ -572,7 +560,7 @@ fn snapshot_lint_and_lock_cover_up_only_files() {
     assert!(text.contains("  column b integer"), "{text}");
     assert!(!text.contains("column c"), "{text}");
 
-    let report = lint::run(dir.path(), &Kind::ALL, None).unwrap();
+    let report = lint::run(dir.path(), &Kind::ALL, &Default::default()).unwrap();
     assert_eq!(report.files, 9, "{report}");
     // The data-loss rule, which spares downs, applies to up-only files.
     assert!(
@@ -928,16 +916,7 @@ mod across_dialects {
 
     #[tokio::test]
     async fn didhubs_own_migrations_pass_everywhere_with_the_checked_in_allow_list() {
-        let (migrations, allow) = check::didhub_defaults();
-        let report = check::run(&CheckOptions {
-            migrations,
-            backends: Kind::ALL.to_vec(),
-            allow_list: Some(allow),
-            fixtures: Some(check::didhub_fixtures()),
-            lint_allow: Some(check::didhub_lint_allow()),
-            parity: check::didhub_parity(),
-        })
-        .await;
+        let report = check::run(&CheckOptions::new(check::didhub_migrations(), &Kind::ALL)).await;
         assert!(report.ok, "{}", report.text);
         assert!(report.text.contains("ok   parity"), "{}", report.text);
         assert!(
@@ -1031,7 +1010,7 @@ mod across_dialects {
 
     #[tokio::test]
     async fn a_stale_allow_list_entry_fails() {
-        let (migrations, _) = check::didhub_defaults();
+        let migrations = check::didhub_migrations();
         let allow = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(
             allow.path(),
@@ -1039,12 +1018,8 @@ mod across_dialects {
         )
         .unwrap();
         let report = check::run(&CheckOptions {
-            migrations,
-            backends: Kind::ALL.to_vec(),
             allow_list: Some(allow.path().to_path_buf()),
-            fixtures: None,
-            lint_allow: Some(check::didhub_lint_allow()),
-            parity: check::didhub_parity(),
+            ..CheckOptions::new(migrations, &Kind::ALL)
         })
         .await;
         assert!(!report.ok);
@@ -1068,28 +1043,12 @@ mod across_dialects {
         );
         // The checked-in allow-list, plus the difference this test introduces. Each checked-in
         // entry allows one difference (a drift is reported once, at its first version).
-        let (_, checked_in) = check::didhub_defaults();
-        let expected = didhub_harness::parity::AllowList::load(&checked_in)
-            .unwrap()
-            .allow
-            .len()
-            + 1;
-        let allow = copy.path().join("allow.toml");
-        std::fs::write(
-            &allow,
-            std::fs::read_to_string(checked_in).unwrap()
-                + "[[allow]]\nsubject = \"alters.name\"\naspect = \"type\"\nreason = \"PostgreSQL has no length limit here\"\n",
-        )
-        .unwrap();
-        let report = check::run(&CheckOptions {
-            migrations: copy.path().to_path_buf(),
-            backends: Kind::ALL.to_vec(),
-            allow_list: Some(allow),
-            fixtures: None,
-            lint_allow: Some(check::didhub_lint_allow()),
-            parity: check::didhub_parity(),
-        })
-        .await;
+        let settings = copy.path().join(SETTINGS_FILE);
+        let expected = Settings::load(copy.path()).unwrap().parity.allow.len() + 1;
+        let text = std::fs::read_to_string(&settings).unwrap()
+            + "\n[[parity.allow]]\nsubject = \"alters.name\"\naspect = \"type\"\nreason = \"PostgreSQL has no length limit here\"\n";
+        std::fs::write(&settings, text).unwrap();
+        let report = check::run(&CheckOptions::new(copy.path(), &Kind::ALL)).await;
         assert!(report.ok, "{}", report.text);
         assert!(
             report
@@ -1103,7 +1062,7 @@ mod across_dialects {
 
 #[test]
 fn a_backend_that_cannot_start_fails_with_the_reason() {
-    let (migrations, _) = check::didhub_defaults();
+    let migrations = check::didhub_migrations();
     let output = Command::new(env!("CARGO_BIN_EXE_didhub-harness"))
         .args(["check", "--db", "postgres", "--migrations"])
         .arg(&migrations)

@@ -11,8 +11,9 @@ use didhub_harness::migrations::MigrationSet;
 const LOWERCASE_USERNAMES: i64 = 13;
 
 async fn didhub_data_staircase(kind: Kind) -> DataStairs {
-    let (migrations, _) = check::didhub_defaults();
-    let set = MigrationSet::load(&migrations, kind).await.unwrap();
+    let set = MigrationSet::load(&check::didhub_migrations(), kind)
+        .await
+        .unwrap();
     let fixtures = Fixture::load_all(&check::didhub_fixtures()).unwrap();
     data_staircase::walk(&set, &fixtures)
         .await

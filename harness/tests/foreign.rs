@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use didhub_harness::Kind;
 use didhub_harness::check::{self, CheckOptions};
+use didhub_harness::project::SETTINGS_FILE;
 
 fn set(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -59,15 +60,7 @@ async fn check(name: &str, backends: &[Kind]) -> check::CheckReport {
 }
 
 async fn check_at(migrations: &Path, backends: &[Kind]) -> check::CheckReport {
-    check::run(&CheckOptions {
-        migrations: migrations.to_path_buf(),
-        backends: backends.to_vec(),
-        allow_list: None,
-        fixtures: None,
-        lint_allow: None,
-        parity: Default::default(),
-    })
-    .await
+    check::run(&CheckOptions::new(migrations, backends)).await
 }
 
 /// The report with what changes from run to run or machine to machine masked: `in 1.2 s on
@@ -111,6 +104,50 @@ async fn every_foreign_set_walks_on_sqlite() {
             masked(&set(name), name, &report.text)
         );
     }
+}
+
+/// DIDHub's migrations in the layout of its database guide (`migrations/` for SQLite,
+/// `migrations_postgres/`, `migrations_mysql/`), with its settings but neither its `[folders]`
+/// nor its fixtures: found without being told, and as clean as in DIDHub's own layout.
+fn didhub_in_the_guides_layout() -> tempfile::TempDir {
+    let source = check::didhub_migrations();
+    let copy = tempfile::tempdir().unwrap();
+    for (kind, folder) in [
+        (Kind::Sqlite, "migrations"),
+        (Kind::Postgres, "migrations_postgres"),
+        (Kind::MySql, "migrations_mysql"),
+    ] {
+        let to = copy.path().join(folder);
+        std::fs::create_dir(&to).unwrap();
+        for entry in std::fs::read_dir(source.join(kind.name())).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let settings = std::fs::read_to_string(source.join(SETTINGS_FILE)).unwrap();
+    let (before, after) = settings.split_once("[folders]").unwrap();
+    let after = &after[after.find("\n\n").unwrap()..];
+    let before = before.replace("fixtures = \"../fixtures/data\"\n", "");
+    // The lint allow-list names files by folder: the guide's folders here.
+    let after = after
+        .replace("\"postgres/", "\"migrations_postgres/")
+        .replace("\"mysql/", "\"migrations_mysql/");
+    std::fs::write(copy.path().join(SETTINGS_FILE), before + &after).unwrap();
+    copy
+}
+
+#[tokio::test]
+async fn didhubs_migrations_in_the_guides_layout_pass_on_sqlite() {
+    let copy = didhub_in_the_guides_layout();
+    let report = check_at(copy.path(), &[Kind::Sqlite]).await;
+    assert!(report.ok, "{}", report.text);
+    assert!(
+        report
+            .text
+            .contains("ok   sqlite: 13 migrations up, down and up again"),
+        "{}",
+        report.text
+    );
 }
 
 #[cfg(feature = "containers")]
@@ -176,15 +213,11 @@ mod all_backends {
     async fn names_are_compared_only_when_the_project_asks_for_name_parity() {
         let set = named_fk_set("fk_other");
         let options = |names: bool| CheckOptions {
-            migrations: set.path().to_path_buf(),
-            backends: Kind::ALL.to_vec(),
-            allow_list: None,
-            fixtures: None,
-            lint_allow: None,
             parity: didhub_harness::parity::Rules {
                 names,
                 ..Default::default()
             },
+            ..CheckOptions::new(set.path(), &Kind::ALL)
         };
         let without = check::run(&options(false)).await;
         assert!(without.ok, "{}", without.text);
@@ -205,6 +238,20 @@ mod all_backends {
         })
         .await;
         assert!(report.ok, "{}", report.text);
+    }
+
+    #[tokio::test]
+    async fn didhubs_migrations_in_the_guides_layout_pass_everywhere() {
+        let copy = didhub_in_the_guides_layout();
+        let report = check_at(copy.path(), &Kind::ALL).await;
+        assert!(report.ok, "{}", report.text);
+        assert!(
+            report
+                .text
+                .contains("ok   parity of sqlite, postgres, mysql: the dialects agree (3 allowed"),
+            "{}",
+            report.text
+        );
     }
 
     #[tokio::test]

@@ -33,7 +33,8 @@ use crate::plans::{self, Plan};
 use crate::schema::{Column, Logical, Schema, Table};
 
 /// A backend the harness can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     Sqlite,
     Postgres,

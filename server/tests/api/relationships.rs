@@ -315,7 +315,7 @@ backend_tests! {
         let reversed_partners = insert(larger, smaller, "partner").await;
         match app.state.db.backend() {
             didhub_migrations::Backend::MySql => {
-                assert!(self_link.is_ok() && reversed_partners.is_ok(), "MySQL has no such CHECK: update fixtures/parity-allow.toml");
+                assert!(self_link.is_ok() && reversed_partners.is_ok(), "MySQL has no such CHECK: update [[parity.allow]] in migrations/didhub-harness.toml");
             }
             _ => {
                 for refused in [self_link, reversed_partners] {
