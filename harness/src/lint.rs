@@ -39,8 +39,8 @@ pub struct Rule {
     pub title: &'static str,
     /// Why that matters, and what to do instead.
     pub reason: &'static str,
-    /// The findings in the statement at `Context::index`, each a short description.
-    check: fn(&Context<'_>) -> Vec<String>,
+    /// The findings in the statement at `Context::index`.
+    check: fn(&Context<'_>) -> Vec<Hit>,
 }
 
 impl fmt::Debug for Rule {
@@ -112,6 +112,66 @@ pub static RULES: &[Rule] = &[
         check: mysql_ddl_and_data,
     },
     Rule {
+        id: "MY002",
+        dialect: Some(Kind::MySql),
+        in_down: true,
+        title: "inline REFERENCES on a column",
+        reason: "MySQL 8 parses a column's inline `REFERENCES t (c) [ON DELETE …]` and ignores it: \
+                 no foreign key is created, and nothing says so (MariaDB 10.5+ does create one, \
+                 so the two servers end up with different schemas). Declare the key at table \
+                 level, `CONSTRAINT fk_… FOREIGN KEY (col) REFERENCES t (c) ON DELETE …`, with \
+                 an index on the column.",
+        check: mysql_inline_references,
+    },
+    Rule {
+        id: "MY003",
+        dialect: Some(Kind::MySql),
+        in_down: true,
+        title: "a reserved word as an unquoted name",
+        reason: "A word reserved in MySQL 8.0 or MariaDB (`key`, `order`, `group`, `rank`, \
+                 `range`, `system`, `offset`, …) is a syntax error as an unquoted table, column, \
+                 index or constraint name on the server that reserves it, and every query that \
+                 names it must back-quote it. Servers reserve new words (MySQL 8.0 reserved \
+                 `rank`, `system` and `lead`; MariaDB 10.6 `offset`), so a file that runs on one \
+                 fails on another. Choose another name, or back-quote it here and in every query.",
+        check: mysql_reserved_name,
+    },
+    Rule {
+        id: "MY004",
+        dialect: Some(Kind::MySql),
+        in_down: true,
+        title: "CHECK on a column a foreign key's action changes",
+        reason: "MySQL refuses a CHECK constraint on a column that a foreign key of the same \
+                 table changes by its ON DELETE / ON UPDATE action, CASCADE, SET NULL or SET \
+                 DEFAULT (error 3823), and MariaDB one on a SET NULL column (error 1901): the \
+                 migration fails there. Make the foreign key's action RESTRICT or NO ACTION, or \
+                 leave the CHECK out on MySQL (enforce it in the server, and record the \
+                 difference in the parity allow-list, as DIDHub's 0012 does).",
+        check: mysql_check_on_fk_action_column,
+    },
+    Rule {
+        id: "MY005",
+        dialect: Some(Kind::MySql),
+        in_down: true,
+        title: "an expression (functional) index",
+        reason: "MySQL has expression key parts (`INDEX ((lower(x)))`) since 8.0.13; MariaDB has \
+                 none, and the statement fails there. Index a generated column instead \
+                 (`x_lower VARCHAR(…) AS (lower(x)) VIRTUAL`, then `INDEX (x_lower)`), which both \
+                 have, or, for a case-insensitive match, a plain index under a `_ci` collation.",
+        check: mysql_expression_index,
+    },
+    Rule {
+        id: "MY006",
+        dialect: Some(Kind::MySql),
+        in_down: true,
+        title: "a TIMESTAMP column",
+        reason: "MySQL's and MariaDB's TIMESTAMP holds 1970-01-01 to 2038-01-19 UTC only: a date \
+                 before 1970 (a birthday) is refused, none after January 2038 fits, and values \
+                 are converted through the session's time zone. Use DATETIME(6) holding UTC, as \
+                 DIDHub's other timestamps do.",
+        check: mysql_timestamp_column,
+    },
+    Rule {
         id: "SQ001",
         dialect: Some(Kind::Sqlite),
         in_down: true,
@@ -130,6 +190,12 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
+/// What a rule found: the line it is on and a short description.
+struct Hit {
+    line: usize,
+    detail: String,
+}
+
 /// One statement of a file, with the file's other statements around it.
 struct Context<'a> {
     statements: &'a [Statement],
@@ -141,6 +207,26 @@ impl Context<'_> {
         &self.statements[self.index]
     }
 
+    /// A finding about the whole statement, on its first line.
+    fn hit(&self, detail: String) -> Hit {
+        Hit {
+            line: self.statement().line,
+            detail,
+        }
+    }
+
+    /// A finding about `token`, one of the statement's tokens, on that token's line (so that a
+    /// finding about one column of a long CREATE TABLE names the column's line).
+    fn hit_at(&self, token: &Token, detail: String) -> Hit {
+        let statement = self.statement();
+        let line = statement
+            .tokens
+            .iter()
+            .position(|t| std::ptr::eq(t, token))
+            .map_or(statement.line, |i| statement.lines[i]);
+        Hit { line, detail }
+    }
+
     /// The statement as an `ALTER TABLE` of a table that existed before this file (one the file
     /// created holds no rows yet, so changing it locks or rewrites nothing).
     fn altered_existing_table(&self) -> Option<AlterTable<'_>> {
@@ -149,19 +235,22 @@ impl Context<'_> {
 
     /// Whether an earlier statement of the same file creates `table` (so it holds no rows yet).
     fn created_here(&self, table: &str) -> bool {
-        self.statements[..self.index].iter().any(|s| {
-            let tokens = &s.tokens;
-            let Some(at) = tokens.iter().position(|t| t.is("TABLE")) else {
-                return false;
-            };
-            s.starts_with(&["CREATE"])
-                && tokens[1..at].iter().all(|t| {
-                    t.is("TEMP") || t.is("TEMPORARY") || t.is("UNLOGGED") || t.is("GLOBAL")
-                })
-                && name_at(tokens, skip_words(tokens, at + 1, &["IF", "NOT", "EXISTS"]))
-                    .is_some_and(|(name, _)| name == table)
-        })
+        self.statements[..self.index]
+            .iter()
+            .any(|s| created_table(s).is_some_and(|(name, _)| name == table))
     }
+}
+
+/// `CREATE [TEMPORARY …] TABLE [IF NOT EXISTS] name`: the table's name and the position after it.
+fn created_table(statement: &Statement) -> Option<(String, usize)> {
+    let tokens = &statement.tokens;
+    let at = tokens.iter().position(|t| t.is("TABLE"))?;
+    let create = statement.starts_with(&["CREATE"])
+        && tokens[1..at]
+            .iter()
+            .all(|t| t.is("TEMP") || t.is("TEMPORARY") || t.is("UNLOGGED") || t.is("GLOBAL"));
+    create.then_some(())?;
+    name_at(tokens, skip_words(tokens, at + 1, &["IF", "NOT", "EXISTS"]))
 }
 
 /// The position after any of `words` starting at `at`.
@@ -255,8 +344,9 @@ fn alter_table(statement: &Statement) -> Option<AlterTable<'_>> {
     })
 }
 
-/// Words after `DROP` / `ADD` in ALTER TABLE that name something other than a column.
-const NOT_A_COLUMN: [&str; 9] = [
+/// Words after `DROP` / `ADD` in ALTER TABLE, or first in a CREATE TABLE's element, that name
+/// something other than a column.
+const NOT_A_COLUMN: [&str; 11] = [
     "CONSTRAINT",
     "INDEX",
     "KEY",
@@ -266,14 +356,35 @@ const NOT_A_COLUMN: [&str; 9] = [
     "CHECK",
     "PARTITION",
     "EXCLUDE",
+    "FULLTEXT",
+    "SPATIAL",
 ];
 
 fn names_a_column(token: Option<&Token>) -> bool {
     token.is_some_and(|t| !NOT_A_COLUMN.iter().any(|w| t.is(w)))
 }
 
-/// ALTER TABLE's `ADD [COLUMN] [IF NOT EXISTS] name …`: the column's name and definition.
-fn added_column(action: &[Token]) -> Option<(String, &[Token])> {
+/// A column a statement defines: the token naming it, and the rest of its definition (its
+/// type first).
+struct Column<'a> {
+    name: &'a Token,
+    definition: &'a [Token],
+}
+
+impl Column<'_> {
+    fn name(&self) -> String {
+        self.name.ident().unwrap_or_default()
+    }
+}
+
+/// `name definition…` as a column, unless its first word says it is a constraint or an index.
+fn column(part: &[Token]) -> Option<Column<'_>> {
+    let (name, definition) = part.split_first()?;
+    (names_a_column(Some(name)) && name.ident().is_some()).then_some(Column { name, definition })
+}
+
+/// ALTER TABLE's `ADD [COLUMN] [IF NOT EXISTS] name …`.
+fn added_column(action: &[Token]) -> Option<Column<'_>> {
     if !action.first()?.is("ADD") {
         return None;
     }
@@ -281,11 +392,164 @@ fn added_column(action: &[Token]) -> Option<(String, &[Token])> {
     if !names_a_column(action.get(at)) {
         return None;
     }
-    let at = skip_words(action, at, &["IF", "NOT", "EXISTS"]);
-    Some((action.get(at)?.ident()?, &action[at + 1..]))
+    column(&action[skip_words(action, at, &["IF", "NOT", "EXISTS"])..])
 }
 
-fn drops_data(cx: &Context<'_>) -> Vec<String> {
+/// The tokens inside the parentheses that open at `tokens[0]`, if it is `(` and they close.
+fn parenthesized(tokens: &[Token]) -> Option<&[Token]> {
+    (tokens.first()? == &Token::Symbol('(')).then_some(())?;
+    let mut depth = 0usize;
+    for (i, token) in tokens.iter().enumerate() {
+        match token {
+            Token::Symbol('(') => depth += 1,
+            Token::Symbol(')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(&tokens[1..i]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// What a CREATE TABLE or an ALTER TABLE defines in one table.
+struct TableDefinition<'a> {
+    table: String,
+    /// A CREATE TABLE's columns; an ALTER TABLE's added, modified (`MODIFY`) and changed
+    /// (`CHANGE old new …`: the new one) columns.
+    columns: Vec<Column<'a>>,
+    /// Constraints and indexes, from the word that starts them (`CONSTRAINT`, `FOREIGN`,
+    /// `INDEX`, …); an ALTER TABLE's without their `ADD`.
+    elements: Vec<&'a [Token]>,
+}
+
+fn table_definition(statement: &Statement) -> Option<TableDefinition<'_>> {
+    if let Some((table, at)) = created_table(statement) {
+        let mut definition = TableDefinition {
+            table,
+            columns: Vec::new(),
+            elements: Vec::new(),
+        };
+        for part in split_commas(parenthesized(&statement.tokens[at..])?) {
+            match column(part) {
+                Some(column) => definition.columns.push(column),
+                None => definition.elements.push(part),
+            }
+        }
+        return Some(definition);
+    }
+    let alter = alter_table(statement)?;
+    let mut definition = TableDefinition {
+        table: alter.table,
+        columns: Vec::new(),
+        elements: Vec::new(),
+    };
+    for action in alter.actions {
+        let Some(verb) = action.first() else {
+            continue;
+        };
+        let at = skip_words(action, 1, &["COLUMN"]);
+        if verb.is("ADD") && !names_a_column(action.get(at)) {
+            definition.elements.push(&action[1..]);
+        } else if let Some(added) = added_column(action) {
+            definition.columns.push(added);
+        } else if verb.is("MODIFY") || verb.is("CHANGE") {
+            let at = skip_words(action, at, &["IF", "EXISTS"]);
+            let at = if verb.is("CHANGE") { at + 1 } else { at };
+            definition
+                .columns
+                .extend(column(action.get(at..).unwrap_or_default()));
+        }
+    }
+    Some(definition)
+}
+
+/// A constraint's or an index's element without its `CONSTRAINT [name]`: the name, if given,
+/// and the rest (from `PRIMARY`, `UNIQUE`, `FOREIGN`, `CHECK`, `INDEX`, …).
+fn constraint_name(element: &[Token]) -> (Option<&Token>, &[Token]) {
+    if !element.first().is_some_and(|t| t.is("CONSTRAINT")) {
+        return (None, element);
+    }
+    match element.get(1) {
+        Some(name)
+            if name.ident().is_some()
+                && !["PRIMARY", "UNIQUE", "FOREIGN", "CHECK"]
+                    .iter()
+                    .any(|w| name.is(w)) =>
+        {
+            (Some(name), &element[2..])
+        }
+        _ => (None, &element[1..]),
+    }
+}
+
+/// Words that start an index (or a key that has one) in a table definition.
+const INDEX_WORDS: [&str; 7] = [
+    "UNIQUE", "FULLTEXT", "SPATIAL", "PRIMARY", "FOREIGN", "INDEX", "KEY",
+];
+
+/// An index: its name token, if given, the table, and its key parts (inside the parentheses).
+struct Index<'a> {
+    name: Option<&'a Token>,
+    table: String,
+    key_parts: &'a [Token],
+}
+
+/// The indexes a statement creates: `CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX name ON t (…)`, and
+/// a CREATE or ALTER TABLE's `[CONSTRAINT [name]] {PRIMARY KEY|UNIQUE|FOREIGN KEY|INDEX|KEY|…}
+/// [name] [USING …] (…)`.
+fn indexes(statement: &Statement) -> Vec<Index<'_>> {
+    let tokens = &statement.tokens;
+    let at = skip_words(tokens, 1, &["UNIQUE", "FULLTEXT", "SPATIAL"]);
+    if statement.starts_with(&["CREATE"]) && tokens.get(at).is_some_and(|t| t.is("INDEX")) {
+        let Some(on) = tokens.iter().position(|t| t.is("ON")) else {
+            return Vec::new();
+        };
+        let named = skip_words(tokens, at + 1, &["IF", "NOT", "EXISTS"]);
+        let name = tokens[..on].get(named).filter(|t| t.ident().is_some());
+        return name_at(tokens, on + 1)
+            .and_then(|(table, after)| {
+                let key_parts = parenthesized(&tokens[after..])?;
+                Some(Index {
+                    name,
+                    table,
+                    key_parts,
+                })
+            })
+            .into_iter()
+            .collect();
+    }
+    let Some(definition) = table_definition(statement) else {
+        return Vec::new();
+    };
+    definition
+        .elements
+        .iter()
+        .filter_map(|element| {
+            let (_, rest) = constraint_name(element);
+            if !rest
+                .first()
+                .is_some_and(|t| INDEX_WORDS.iter().any(|w| t.is(w)))
+            {
+                return None;
+            }
+            let at = skip_words(rest, 0, &INDEX_WORDS);
+            let name = rest
+                .get(at)
+                .filter(|t| t.ident().is_some() && !t.is("USING"));
+            let open = rest[at..].iter().position(|t| *t == Token::Symbol('('))?;
+            Some(Index {
+                name,
+                table: definition.table.clone(),
+                key_parts: parenthesized(&rest[at + open..])?,
+            })
+        })
+        .collect()
+}
+
+fn drops_data(cx: &Context<'_>) -> Vec<Hit> {
     let statement = cx.statement();
     let tokens = &statement.tokens;
     if statement.starts_with(&["DROP"]) {
@@ -301,7 +565,7 @@ fn drops_data(cx: &Context<'_>) -> Vec<String> {
             .filter_map(|part| name_at(part, 0))
             .map(|(name, _)| name)
             .filter(|name| !cx.created_here(name))
-            .map(|name| format!("DROP TABLE {name}"))
+            .map(|name| cx.hit(format!("DROP TABLE {name}")))
             .collect();
     }
     let Some(alter) = cx.altered_existing_table() else {
@@ -316,12 +580,12 @@ fn drops_data(cx: &Context<'_>) -> Vec<String> {
             names_a_column(action.get(at)).then_some(())?;
             let at = skip_words(action, at, &["IF", "EXISTS"]);
             let column = action.get(at)?.ident()?;
-            Some(format!("ALTER TABLE {} DROP COLUMN {column}", alter.table))
+            Some(cx.hit(format!("ALTER TABLE {} DROP COLUMN {column}", alter.table)))
         })
         .collect()
 }
 
-fn pg_index_without_concurrently(cx: &Context<'_>) -> Vec<String> {
+fn pg_index_without_concurrently(cx: &Context<'_>) -> Vec<Hit> {
     let statement = cx.statement();
     let tokens = &statement.tokens;
     let at = skip_words(tokens, 1, &["UNIQUE"]);
@@ -340,14 +604,14 @@ fn pg_index_without_concurrently(cx: &Context<'_>) -> Vec<String> {
         .find_map(Token::ident)
         .unwrap_or_else(|| "(unnamed)".to_owned());
     match name_at(tokens, skip_words(tokens, on + 1, &["ONLY"])) {
-        Some((table, _)) if !cx.created_here(&table) => vec![format!(
+        Some((table, _)) if !cx.created_here(&table) => vec![cx.hit(format!(
             "CREATE INDEX {index} ON {table} without CONCURRENTLY; {table} exists before this migration"
-        )],
+        ))],
         _ => Vec::new(),
     }
 }
 
-fn pg_not_null_without_default(cx: &Context<'_>) -> Vec<String> {
+fn pg_not_null_without_default(cx: &Context<'_>) -> Vec<Hit> {
     let Some(alter) = cx.altered_existing_table() else {
         return Vec::new();
     };
@@ -355,19 +619,20 @@ fn pg_not_null_without_default(cx: &Context<'_>) -> Vec<String> {
         .actions
         .iter()
         .filter_map(|action| added_column(action))
-        .filter(|(_, definition)| {
-            says_not_null(definition) && says(definition, "DEFAULT").is_none()
+        .filter(|column| {
+            says_not_null(column.definition) && says(column.definition, "DEFAULT").is_none()
         })
-        .map(|(column, _)| {
-            format!(
-                "ALTER TABLE {} ADD COLUMN {column} NOT NULL without DEFAULT",
-                alter.table
-            )
+        .map(|column| {
+            cx.hit(format!(
+                "ALTER TABLE {} ADD COLUMN {} NOT NULL without DEFAULT",
+                alter.table,
+                column.name()
+            ))
         })
         .collect()
 }
 
-fn pg_column_type_change(cx: &Context<'_>) -> Vec<String> {
+fn pg_column_type_change(cx: &Context<'_>) -> Vec<Hit> {
     let Some(alter) = cx.altered_existing_table() else {
         return Vec::new();
     };
@@ -384,7 +649,12 @@ fn pg_column_type_change(cx: &Context<'_>) -> Vec<String> {
                     && rest[0].is("SET")
                     && rest[1].is("DATA")
                     && rest[2].is("TYPE"));
-            changes_type.then(|| format!("ALTER TABLE {} ALTER COLUMN {column} TYPE", alter.table))
+            changes_type.then(|| {
+                cx.hit(format!(
+                    "ALTER TABLE {} ALTER COLUMN {column} TYPE",
+                    alter.table
+                ))
+            })
         })
         .collect()
 }
@@ -392,7 +662,7 @@ fn pg_column_type_change(cx: &Context<'_>) -> Vec<String> {
 const DDL: [&str; 5] = ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"];
 const DATA: [&str; 4] = ["INSERT", "UPDATE", "DELETE", "REPLACE"];
 
-fn mysql_ddl_and_data(cx: &Context<'_>) -> Vec<String> {
+fn mysql_ddl_and_data(cx: &Context<'_>) -> Vec<Hit> {
     let verb = cx.statement().verb();
     if !DATA.contains(&verb.as_str()) {
         return Vec::new();
@@ -401,25 +671,271 @@ fn mysql_ddl_and_data(cx: &Context<'_>) -> Vec<String> {
         .iter()
         .find(|s| DDL.contains(&s.verb().as_str()))
         .map(|ddl| {
-            vec![format!(
+            vec![cx.hit(format!(
                 "{verb} in a file that also runs DDL ({} at line {})",
                 ddl.verb(),
                 ddl.line
-            )]
+            ))]
         })
         .unwrap_or_default()
 }
 
-fn sqlite_unsupported_alter(cx: &Context<'_>) -> Vec<String> {
+fn mysql_inline_references(cx: &Context<'_>) -> Vec<Hit> {
+    let Some(definition) = table_definition(cx.statement()) else {
+        return Vec::new();
+    };
+    definition
+        .columns
+        .iter()
+        .filter_map(|column| {
+            let at = says(column.definition, "REFERENCES")?;
+            let target = name_at(column.definition, at + 1).map_or_else(String::new, |(t, _)| t);
+            Some(cx.hit_at(
+                &column.definition[at],
+                format!(
+                    "column {}.{} REFERENCES {target} inline: MySQL 8 creates no foreign key",
+                    definition.table,
+                    column.name()
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// Words reserved in MySQL 8.0 (marked (R) in its "Keywords and Reserved Words" list), then
+/// those MariaDB reserves besides (its "Reserved Words" list).
+#[rustfmt::skip]
+const RESERVED: &[&str] = &[
+    "ACCESSIBLE", "ADD", "ALL", "ALTER", "ANALYZE", "AND", "AS", "ASC", "ASENSITIVE", "BEFORE",
+    "BETWEEN", "BIGINT", "BINARY", "BLOB", "BOTH", "BY", "CALL", "CASCADE", "CASE", "CHANGE",
+    "CHAR", "CHARACTER", "CHECK", "COLLATE", "COLUMN", "CONDITION", "CONSTRAINT", "CONTINUE",
+    "CONVERT", "CREATE", "CROSS", "CUBE", "CUME_DIST", "CURRENT_DATE", "CURRENT_TIME",
+    "CURRENT_TIMESTAMP", "CURRENT_USER", "CURSOR", "DATABASE", "DATABASES", "DAY_HOUR",
+    "DAY_MICROSECOND", "DAY_MINUTE", "DAY_SECOND", "DEC", "DECIMAL", "DECLARE", "DEFAULT",
+    "DELAYED", "DELETE", "DENSE_RANK", "DESC", "DESCRIBE", "DETERMINISTIC", "DISTINCT",
+    "DISTINCTROW", "DIV", "DOUBLE", "DROP", "DUAL", "EACH", "ELSE", "ELSEIF", "EMPTY", "ENCLOSED",
+    "ESCAPED", "EXCEPT", "EXISTS", "EXIT", "EXPLAIN", "FALSE", "FETCH", "FIRST_VALUE", "FLOAT",
+    "FLOAT4", "FLOAT8", "FOR", "FORCE", "FOREIGN", "FROM", "FULLTEXT", "FUNCTION", "GENERATED",
+    "GET", "GRANT", "GROUP", "GROUPING", "GROUPS", "HAVING", "HIGH_PRIORITY", "HOUR_MICROSECOND",
+    "HOUR_MINUTE", "HOUR_SECOND", "IF", "IGNORE", "IN", "INDEX", "INFILE", "INNER", "INOUT",
+    "INSENSITIVE", "INSERT", "INT", "INT1", "INT2", "INT3", "INT4", "INT8", "INTEGER", "INTERSECT",
+    "INTERVAL", "INTO", "IO_AFTER_GTIDS", "IO_BEFORE_GTIDS", "IS", "ITERATE", "JOIN", "JSON_TABLE",
+    "KEY", "KEYS", "KILL", "LAG", "LAST_VALUE", "LATERAL", "LEAD", "LEADING", "LEAVE", "LEFT",
+    "LIKE", "LIMIT", "LINEAR", "LINES", "LOAD", "LOCALTIME", "LOCALTIMESTAMP", "LOCK", "LONG",
+    "LONGBLOB", "LONGTEXT", "LOOP", "LOW_PRIORITY", "MASTER_BIND", "MASTER_SSL_VERIFY_SERVER_CERT",
+    "MATCH", "MAXVALUE", "MEDIUMBLOB", "MEDIUMINT", "MEDIUMTEXT", "MIDDLEINT", "MINUTE_MICROSECOND",
+    "MINUTE_SECOND", "MOD", "MODIFIES", "NATURAL", "NOT", "NO_WRITE_TO_BINLOG", "NTH_VALUE",
+    "NTILE", "NULL", "NUMERIC", "OF", "ON", "OPTIMIZE", "OPTIMIZER_COSTS", "OPTION", "OPTIONALLY",
+    "OR", "ORDER", "OUT", "OUTER", "OUTFILE", "OVER", "PARTITION", "PERCENT_RANK", "PRECISION",
+    "PRIMARY", "PROCEDURE", "PURGE", "RANGE", "RANK", "READ", "READS", "READ_WRITE", "REAL",
+    "RECURSIVE", "REFERENCES", "REGEXP", "RELEASE", "RENAME", "REPEAT", "REPLACE", "REQUIRE",
+    "RESIGNAL", "RESTRICT", "RETURN", "REVOKE", "RIGHT", "RLIKE", "ROW", "ROWS", "ROW_NUMBER",
+    "SCHEMA", "SCHEMAS", "SECOND_MICROSECOND", "SELECT", "SENSITIVE", "SEPARATOR", "SET", "SHOW",
+    "SIGNAL", "SMALLINT", "SPATIAL", "SPECIFIC", "SQL", "SQLEXCEPTION", "SQLSTATE", "SQLWARNING",
+    "SQL_BIG_RESULT", "SQL_CALC_FOUND_ROWS", "SQL_SMALL_RESULT", "SSL", "STARTING", "STORED",
+    "STRAIGHT_JOIN", "SYSTEM", "TABLE", "TERMINATED", "THEN", "TINYBLOB", "TINYINT", "TINYTEXT",
+    "TO", "TRAILING", "TRIGGER", "TRUE", "UNDO", "UNION", "UNIQUE", "UNLOCK", "UNSIGNED", "UPDATE",
+    "USAGE", "USE", "USING", "UTC_DATE", "UTC_TIME", "UTC_TIMESTAMP", "VALUES", "VARBINARY",
+    "VARCHAR", "VARCHARACTER", "VARYING", "VIRTUAL", "WHEN", "WHERE", "WHILE", "WINDOW", "WITH",
+    "WRITE", "XOR", "YEAR_MONTH", "ZEROFILL",
+    // MariaDB's besides.
+    "CURRENT_ROLE", "DELETE_DOMAIN_ID", "DO_DOMAIN_IDS", "GENERAL", "IGNORE_DOMAIN_IDS",
+    "IGNORE_SERVER_IDS", "MASTER_HEARTBEAT_PERIOD", "OFFSET", "PAGE_CHECKSUM", "PARSE_VCOL_EXPR",
+    "POSITION", "REF_SYSTEM_ID", "RETURNING", "SLOW", "STATS_AUTO_RECALC", "STATS_PERSISTENT",
+    "STATS_SAMPLE_PAGES",
+];
+
+/// Whether `token` is an unquoted reserved word.
+fn reserved(token: &Token) -> bool {
+    matches!(token, Token::Word(w) if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(w)))
+}
+
+fn mysql_reserved_name(cx: &Context<'_>) -> Vec<Hit> {
+    let statement = cx.statement();
+    let tokens = &statement.tokens;
+    // Each name: its token, what it names, and the table it belongs to.
+    let mut names: Vec<(&Token, &str, String)> = Vec::new();
+    if let Some((table, after)) = created_table(statement) {
+        // `schema.name` needs no quotes: after a `.` only a name can follow.
+        if tokens[after - 2] != Token::Symbol('.') {
+            names.push((&tokens[after - 1], "table", table));
+        }
+    }
+    if let Some(definition) = table_definition(statement) {
+        for column in &definition.columns {
+            names.push((column.name, "column", definition.table.clone()));
+        }
+        for element in &definition.elements {
+            if let (Some(name), _) = constraint_name(element) {
+                names.push((name, "constraint", definition.table.clone()));
+            }
+        }
+    }
+    for index in indexes(statement) {
+        names.extend(index.name.map(|name| (name, "index", index.table)));
+    }
+    names
+        .into_iter()
+        .filter(|(name, _, _)| reserved(name))
+        .map(|(name, what, table)| {
+            let word = name.ident().unwrap_or_default();
+            let named = match what {
+                "table" => format!("table {word}"),
+                "column" => format!("column {table}.{word}"),
+                _ => format!("{what} {word} on {table}"),
+            };
+            cx.hit_at(
+                name,
+                format!(
+                    "{named}: {} is reserved in MySQL 8.0 or MariaDB, and not quoted",
+                    word.to_uppercase()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// A foreign key of a table definition: its name, its columns (lower-cased, as MySQL compares
+/// them), and the actions that change them (`ON DELETE CASCADE`, `ON UPDATE SET NULL`, …;
+/// RESTRICT and NO ACTION change nothing).
+struct ForeignKey {
+    name: Option<String>,
+    columns: Vec<String>,
+    actions: Vec<String>,
+}
+
+fn foreign_key(element: &[Token]) -> Option<ForeignKey> {
+    let (name, rest) = constraint_name(element);
+    if !rest.first()?.is("FOREIGN") {
+        return None;
+    }
+    let open = rest.iter().position(|t| *t == Token::Symbol('('))?;
+    let columns = split_commas(parenthesized(&rest[open..])?)
+        .into_iter()
+        .filter_map(|part| Some(part.first()?.ident()?.to_lowercase()))
+        .collect();
+    let word = |i: usize| rest.get(i).filter(|t| matches!(t, Token::Word(_)));
+    let actions = (open..rest.len())
+        .filter(|&i| rest[i].is("ON"))
+        .filter_map(|i| {
+            let event = word(i + 1).filter(|t| t.is("DELETE") || t.is("UPDATE"))?;
+            let action = match word(i + 2)? {
+                t if t.is("CASCADE") => "CASCADE",
+                t if t.is("SET") && word(i + 3)?.is("NULL") => "SET NULL",
+                t if t.is("SET") && word(i + 3)?.is("DEFAULT") => "SET DEFAULT",
+                _ => return None,
+            };
+            Some(format!("ON {} {action}", event.ident()?.to_uppercase()))
+        })
+        .collect();
+    Some(ForeignKey {
+        name: name.and_then(Token::ident),
+        columns,
+        actions,
+    })
+}
+
+fn mysql_check_on_fk_action_column(cx: &Context<'_>) -> Vec<Hit> {
+    let Some(definition) = table_definition(cx.statement()) else {
+        return Vec::new();
+    };
+    // Each CHECK: its `CHECK` token and the names its expression uses.
+    let checks = definition
+        .elements
+        .iter()
+        .map(|element| constraint_name(element).1)
+        .chain(definition.columns.iter().filter_map(|column| {
+            says(column.definition, "CHECK").map(|at| &column.definition[at..])
+        }))
+        .filter(|rest| rest.first().is_some_and(|t| t.is("CHECK")))
+        .filter_map(|rest| {
+            let names: BTreeSet<String> = parenthesized(&rest[1..])?
+                .iter()
+                .filter_map(|t| Some(t.ident()?.to_lowercase()))
+                .collect();
+            Some((&rest[0], names))
+        });
+    let checks: Vec<_> = checks.collect();
+    if checks.is_empty() {
+        return Vec::new();
+    }
+    // The table's foreign keys anywhere in the file: MySQL refuses the pair in either order.
+    let keys: Vec<ForeignKey> = cx
+        .statements
+        .iter()
+        .filter_map(table_definition)
+        .filter(|other| other.table == definition.table)
+        .flat_map(|other| other.elements.into_iter().filter_map(foreign_key))
+        .filter(|key| !key.actions.is_empty())
+        .collect();
+    let mut hits = Vec::new();
+    for (check, names) in &checks {
+        for key in &keys {
+            for column in key.columns.iter().filter(|c| names.contains(*c)) {
+                hits.push(cx.hit_at(
+                    check,
+                    format!(
+                        "CHECK on {}.{column}, which foreign key {} changes {}",
+                        definition.table,
+                        key.name.as_deref().unwrap_or("(unnamed)"),
+                        key.actions.join(" ")
+                    ),
+                ));
+            }
+        }
+    }
+    hits
+}
+
+fn mysql_expression_index(cx: &Context<'_>) -> Vec<Hit> {
+    indexes(cx.statement())
+        .iter()
+        .flat_map(|index| {
+            split_commas(index.key_parts)
+                .into_iter()
+                .filter(|part| part.first() == Some(&Token::Symbol('(')))
+                .map(|part| {
+                    let name = index.name.and_then(Token::ident);
+                    cx.hit_at(
+                        &part[0],
+                        format!(
+                            "index {} on {} has an expression key part",
+                            name.as_deref().unwrap_or("(unnamed)"),
+                            index.table
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn mysql_timestamp_column(cx: &Context<'_>) -> Vec<Hit> {
+    let Some(definition) = table_definition(cx.statement()) else {
+        return Vec::new();
+    };
+    definition
+        .columns
+        .iter()
+        .filter(|column| column.definition.first().is_some_and(|t| t.is("TIMESTAMP")))
+        .map(|column| {
+            cx.hit_at(
+                &column.definition[0],
+                format!("column {}.{} is TIMESTAMP", definition.table, column.name()),
+            )
+        })
+        .collect()
+}
+
+fn sqlite_unsupported_alter(cx: &Context<'_>) -> Vec<Hit> {
     let Some(alter) = alter_table(cx.statement()) else {
         return Vec::new();
     };
     let table = &alter.table;
     if alter.actions.len() > 1 {
-        return vec![format!(
+        return vec![cx.hit(format!(
             "ALTER TABLE {table} makes {} changes in one statement",
             alter.actions.len()
-        )];
+        ))];
     }
     let action = alter.actions[0];
     let word = |i: usize| match action.get(i) {
@@ -434,7 +950,8 @@ fn sqlite_unsupported_alter(cx: &Context<'_>) -> Vec<String> {
         }
         "ADD" => match added_column(action) {
             None => Some(format!("ADD {}", word(skip_words(action, 1, &["COLUMN"])))),
-            Some((column, definition)) => {
+            Some(added) => {
+                let (column, definition) = (added.name(), added.definition);
                 let default = says(definition, "DEFAULT");
                 let non_constant = default
                     .and_then(|d| definition.get(d + 1))
@@ -460,7 +977,7 @@ fn sqlite_unsupported_alter(cx: &Context<'_>) -> Vec<String> {
         other => Some(format!("{other} {}", word(1)).trim_end().to_owned()),
     };
     unsupported
-        .map(|what| vec![format!("ALTER TABLE {table} {what}")])
+        .map(|what| vec![cx.hit(format!("ALTER TABLE {table} {what}"))])
         .unwrap_or_default()
 }
 
@@ -574,7 +1091,7 @@ pub fn lint_file(kind: Kind, direction: Direction, file: &str, sql: &str) -> Fil
                 statements: &script.statements,
                 index,
             };
-            for detail in (rule.check)(&cx) {
+            for Hit { line, detail } in (rule.check)(&cx) {
                 if allowed.iter().any(|(r, _)| r == &rule) {
                     used.insert(rule.id);
                     lint.silenced += 1;
@@ -582,7 +1099,7 @@ pub fn lint_file(kind: Kind, direction: Direction, file: &str, sql: &str) -> Fil
                     lint.findings.push(Finding {
                         rule,
                         file: file.to_owned(),
-                        line: cx.statement().line,
+                        line,
                         detail,
                     });
                 }
@@ -869,6 +1386,172 @@ mod tests {
         silenced(Kind::Sqlite, "SQ001", sql);
         let lint = lint_file(Kind::Sqlite, Direction::Down, "s.down.sql", sql);
         assert_eq!(lint.findings[0].detail, "ALTER TABLE users ALTER COLUMN");
+    }
+
+    #[test]
+    fn my002_flags_inline_references_that_mysql_ignores() {
+        let sql = "CREATE TABLE notes (\n    id CHAR(36) NOT NULL PRIMARY KEY,\n    \
+                   user_id CHAR(36) NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n    \
+                   body TEXT COMMENT 'REFERENCES users (id)' CHECK (body <> '')\n);\n\
+                   ALTER TABLE notes ADD COLUMN alter_id CHAR(36) REFERENCES alters (id);\n";
+        assert_eq!(up(Kind::MySql, "MY002", sql), [3, 6]);
+        assert_eq!(down(Kind::MySql, "MY002", sql), [3, 6]);
+        silenced(Kind::MySql, "MY002", sql);
+        assert_eq!(up(Kind::Postgres, "MY002", sql), NONE);
+        let lint = lint_file(Kind::MySql, Direction::Up, "m.up.sql", sql);
+        assert_eq!(
+            lint.findings[0].detail,
+            "column notes.user_id REFERENCES users inline: MySQL 8 creates no foreign key"
+        );
+    }
+
+    #[test]
+    fn my002_passes_table_level_foreign_keys() {
+        let sql = "CREATE TABLE notes (\n    user_id CHAR(36) NOT NULL,\n    \
+                   CONSTRAINT fk_notes_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,\n    \
+                   FOREIGN KEY (alter_id) REFERENCES alters (id)\n);\n\
+                   ALTER TABLE notes ADD CONSTRAINT fk_x FOREIGN KEY (x) REFERENCES xs (id);\n";
+        assert_eq!(up(Kind::MySql, "MY002", sql), NONE);
+    }
+
+    #[test]
+    fn my003_flags_reserved_words_as_unquoted_names() {
+        let sql = "CREATE TABLE `order` (\n    id INT,\n    `key` TEXT,\n    rank INT,\n    \
+                   description TEXT,\n    CONSTRAINT condition CHECK (rank > 0),\n    \
+                   INDEX range (id)\n);\n\
+                   CREATE TABLE system (id INT);\n\
+                   CREATE TABLE didhub.interval (id INT);\n\
+                   ALTER TABLE alters ADD COLUMN lag INT, MODIFY COLUMN `lead` INT, CHANGE a window INT;\n\
+                   CREATE UNIQUE INDEX release ON alters (id);\n";
+        assert_eq!(up(Kind::MySql, "MY003", sql), [4, 6, 7, 9, 11, 11, 12]);
+        assert_eq!(down(Kind::MySql, "MY003", sql), [4, 6, 7, 9, 11, 11, 12]);
+        silenced(Kind::MySql, "MY003", sql);
+        assert_eq!(up(Kind::Sqlite, "MY003", sql), NONE);
+        let lint = lint_file(Kind::MySql, Direction::Up, "m.up.sql", sql);
+        let details: Vec<&str> = lint.findings.iter().map(|f| f.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            [
+                "column order.rank: RANK is reserved in MySQL 8.0 or MariaDB, and not quoted",
+                "constraint condition on order: CONDITION is reserved in MySQL 8.0 or MariaDB, and not quoted",
+                "index range on order: RANGE is reserved in MySQL 8.0 or MariaDB, and not quoted",
+                "table system: SYSTEM is reserved in MySQL 8.0 or MariaDB, and not quoted",
+                "column alters.lag: LAG is reserved in MySQL 8.0 or MariaDB, and not quoted",
+                "column alters.window: WINDOW is reserved in MySQL 8.0 or MariaDB, and not quoted",
+                "index release on alters: RELEASE is reserved in MySQL 8.0 or MariaDB, and not quoted",
+            ]
+        );
+    }
+
+    #[test]
+    fn my003_passes_back_quoted_names_and_keywords_used_as_keywords() {
+        let sql = "CREATE TABLE `groups` (\n    `key` VARCHAR(64) NOT NULL PRIMARY KEY,\n    \
+                   `order` INT NOT NULL DEFAULT 0 CHECK (`order` >= 0),\n    \
+                   created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n    \
+                   UNIQUE KEY (`order`),\n    CONSTRAINT fk_g FOREIGN KEY (`key`) REFERENCES k (id) ON DELETE SET NULL\n\
+                   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;\n\
+                   CREATE INDEX idx_groups_order USING BTREE ON `groups` (`order` DESC);\n";
+        assert_eq!(up(Kind::MySql, "MY003", sql), NONE);
+    }
+
+    #[test]
+    fn my004_flags_a_check_on_a_column_a_foreign_key_cascades_or_nulls() {
+        let sql = "CREATE TABLE links (\n    alter_id CHAR(36) NOT NULL,\n    \
+                   related_id CHAR(36),\n    kind VARCHAR(16) NOT NULL,\n    \
+                   CONSTRAINT fk_links_alter FOREIGN KEY (alter_id) REFERENCES alters (id) ON DELETE CASCADE,\n    \
+                   CONSTRAINT fk_links_related FOREIGN KEY (related_id) REFERENCES alters (id) ON UPDATE SET NULL,\n    \
+                   CONSTRAINT ck_links_distinct CHECK (alter_id <> related_id),\n    \
+                   CONSTRAINT ck_links_kind CHECK (kind IN ('partner', 'parent'))\n);\n\
+                   ALTER TABLE links ADD COLUMN note TEXT CHECK (`ALTER_ID` IS NOT NULL);\n";
+        assert_eq!(up(Kind::MySql, "MY004", sql), [7, 7, 10]);
+        assert_eq!(down(Kind::MySql, "MY004", sql), [7, 7, 10]);
+        silenced(Kind::MySql, "MY004", sql);
+        assert_eq!(up(Kind::Postgres, "MY004", sql), NONE);
+        let lint = lint_file(Kind::MySql, Direction::Up, "m.up.sql", sql);
+        let details: Vec<&str> = lint.findings.iter().map(|f| f.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            [
+                "CHECK on links.alter_id, which foreign key fk_links_alter changes ON DELETE CASCADE",
+                "CHECK on links.related_id, which foreign key fk_links_related changes ON UPDATE SET NULL",
+                "CHECK on links.alter_id, which foreign key fk_links_alter changes ON DELETE CASCADE",
+            ]
+        );
+    }
+
+    #[test]
+    fn my004_passes_a_check_on_a_column_whose_foreign_key_restricts() {
+        let sql = "CREATE TABLE links (\n    alter_id CHAR(36) NOT NULL CHECK (alter_id <> ''),\n    \
+                   other_id CHAR(36),\n    \
+                   FOREIGN KEY (alter_id) REFERENCES alters (id) ON DELETE RESTRICT ON UPDATE NO ACTION,\n    \
+                   CONSTRAINT fk_other FOREIGN KEY (other_id) REFERENCES others (id) ON DELETE CASCADE,\n    \
+                   CHECK (alter_id <> 'x')\n);\n";
+        assert_eq!(up(Kind::MySql, "MY004", sql), NONE);
+    }
+
+    #[test]
+    fn my005_flags_expression_indexes_mariadb_does_not_have() {
+        let sql = "CREATE TABLE alters (\n    name VARCHAR(200),\n    \
+                   INDEX idx_alters_lower_name ((lower(name)))\n);\n\
+                   CREATE INDEX idx_alters_x ON alters (system_id, (json_value(x, '$.a')));\n\
+                   ALTER TABLE alters ADD UNIQUE KEY uq_alters_name ((upper(name)));\n";
+        assert_eq!(up(Kind::MySql, "MY005", sql), [3, 5, 6]);
+        assert_eq!(down(Kind::MySql, "MY005", sql), [3, 5, 6]);
+        silenced(Kind::MySql, "MY005", sql);
+        assert_eq!(up(Kind::Postgres, "MY005", sql), NONE);
+        let lint = lint_file(Kind::MySql, Direction::Up, "m.up.sql", sql);
+        assert_eq!(
+            lint.findings[1].detail,
+            "index idx_alters_x on alters has an expression key part"
+        );
+    }
+
+    #[test]
+    fn my005_passes_indexes_on_plain_and_prefixed_columns() {
+        let sql = "CREATE TABLE alters (\n    name VARCHAR(200),\n    \
+                   INDEX idx_alters_name (name(50), system_id),\n    \
+                   CHECK ((length(name)) > 0)\n);\n\
+                   CREATE INDEX idx_alters_system ON alters (system_id DESC);\n";
+        assert_eq!(up(Kind::MySql, "MY005", sql), NONE);
+    }
+
+    #[test]
+    fn my006_flags_timestamp_columns() {
+        let sql = "CREATE TABLE people (\n    id INT,\n    born TIMESTAMP NULL,\n    \
+                   created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)\n);\n\
+                   ALTER TABLE people ADD COLUMN seen TIMESTAMP(6), MODIFY created_at timestamp;\n";
+        assert_eq!(up(Kind::MySql, "MY006", sql), [3, 6, 6]);
+        assert_eq!(down(Kind::MySql, "MY006", sql), [3, 6, 6]);
+        silenced(Kind::MySql, "MY006", sql);
+        assert_eq!(up(Kind::Postgres, "MY006", sql), NONE);
+        let lint = lint_file(Kind::MySql, Direction::Up, "m.up.sql", sql);
+        assert_eq!(lint.findings[0].detail, "column people.born is TIMESTAMP");
+    }
+
+    #[test]
+    fn my006_passes_datetime_columns_and_timestamp_defaults() {
+        let sql = "CREATE TABLE people (\n    born DATETIME(6) NULL,\n    \
+                   created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),\n    \
+                   `timestamp` DATETIME(6)\n);\n";
+        assert_eq!(up(Kind::MySql, "MY006", sql), NONE);
+    }
+
+    #[test]
+    fn every_rule_is_documented_in_the_migrations_guide() {
+        let guide = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/migrations.md"
+        ));
+        let undocumented: Vec<&str> = RULES
+            .iter()
+            .map(|r| r.id)
+            .filter(|id| !guide.contains(&format!("| `{id}` |")))
+            .collect();
+        assert_eq!(
+            undocumented,
+            Vec::<&str>::new(),
+            "rules missing from the Lint table"
+        );
     }
 
     #[test]

@@ -44,6 +44,9 @@ impl Token {
 pub struct Statement {
     pub line: usize,
     pub tokens: Vec<Token>,
+    /// The line each token starts on (`lines[i]` for `tokens[i]`), so that a finding about one
+    /// column of a long CREATE TABLE names that column's line.
+    pub lines: Vec<usize>,
     pub text: String,
 }
 
@@ -213,6 +216,7 @@ pub fn split(sql: &str, kind: Kind) -> Result<Script, String> {
         let statement = current.get_or_insert_with(|| Statement {
             line: start_line,
             tokens: Vec::new(),
+            lines: Vec::new(),
             text: String::new(),
         });
         if statement.starts_with(&["CREATE"])
@@ -228,6 +232,7 @@ pub fn split(sql: &str, kind: Kind) -> Result<Script, String> {
             }
         }
         statement.tokens.push(token);
+        statement.lines.push(start_line);
     }
     script
         .statements
@@ -287,6 +292,7 @@ mod tests {
             ["INSERT", "INTO", "<we;ird>", "VALUES", "(", "'it's'", ")"]
         );
         assert_eq!(script.statements[1].line, 3);
+        assert_eq!(script.statements[1].lines, [3; 7]);
         assert_eq!(script.statements[2].verb(), "DROP");
         assert_eq!(
             script.comments,
@@ -324,6 +330,28 @@ mod tests {
         .unwrap();
         assert_eq!(pg.statements.len(), 2);
         assert_eq!(pg.statements[1].line, 2);
+    }
+
+    #[test]
+    fn each_token_knows_its_line() {
+        let sql = "CREATE TABLE t (\n  a TEXT,\n  b TEXT 'x\ny' NOT NULL\n)";
+        let script = split(sql, Kind::Postgres).unwrap();
+        let lines: Vec<(String, usize)> = words(&script.statements[0])
+            .into_iter()
+            .zip(script.statements[0].lines.iter().copied())
+            .collect();
+        let at = |word: &str| lines.iter().find(|(w, _)| w == word).map(|(_, l)| *l);
+        assert_eq!(
+            (
+                at("CREATE"),
+                at("a"),
+                at("b"),
+                at("'x\ny'"),
+                at("NOT"),
+                at(")")
+            ),
+            (Some(1), Some(2), Some(3), Some(3), Some(4), Some(5))
+        );
     }
 
     #[test]
