@@ -3,7 +3,6 @@
 //! what `just test-all-dbs` proves for DIDHub.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,12 +10,15 @@ use crate::backend::{self, Kind};
 use crate::data::Fixture;
 use crate::data_staircase::{self, DataStairs};
 use crate::integrity;
+use crate::integrity::IntegrityProblem;
 use crate::lint;
 use crate::lock::{self, LOCK_FILE};
 use crate::migrations::MigrationSet;
 use crate::parity::{self, AllowList};
+pub use crate::report::CheckReport;
+use crate::report::Step;
 use crate::schema::Schema;
-use crate::staircase;
+use crate::staircase::{self, StaircaseError};
 
 /// What to check.
 #[derive(Debug, Clone)]
@@ -34,37 +36,6 @@ pub struct CheckOptions {
     pub parity: parity::Rules,
 }
 
-/// The findings, readable as text; `ok` when nothing failed.
-#[derive(Debug)]
-pub struct CheckReport {
-    pub ok: bool,
-    pub text: String,
-}
-
-impl Default for CheckReport {
-    fn default() -> Self {
-        CheckReport {
-            ok: true,
-            text: String::new(),
-        }
-    }
-}
-
-impl CheckReport {
-    fn pass(&mut self, line: impl fmt::Display) {
-        let _ = writeln!(self.text, "ok   {line}");
-    }
-
-    fn skip(&mut self, line: impl fmt::Display) {
-        let _ = writeln!(self.text, "skip {line}");
-    }
-
-    fn fail(&mut self, line: impl fmt::Display) {
-        self.ok = false;
-        let _ = writeln!(self.text, "FAIL {line}");
-    }
-}
-
 /// Runs every check and reports all failures, not only the first.
 pub async fn run(options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::default();
@@ -73,12 +44,21 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
         Some(dir) => match Fixture::load_all(dir) {
             Ok(fixtures) => Some(fixtures),
             Err(e) => {
-                report.fail(format!("data fixtures: {e}"));
+                report.fail(
+                    Step::DataStaircase,
+                    None,
+                    format!("data fixtures: {e}"),
+                    false,
+                );
                 None
             }
         },
         None => {
-            report.skip("data staircase: no fixtures folder was given");
+            report.skip(
+                Step::DataStaircase,
+                None,
+                "data staircase: no fixtures folder was given",
+            );
             None
         }
     };
@@ -91,7 +71,13 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
 pub async fn parity(options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::default();
     if options.backends.len() < 2 {
-        report.fail("parity compares two or more backends: use --db all");
+        // How it was asked, not a finding.
+        report.fail(
+            Step::Parity,
+            None,
+            "parity compares two or more backends: use --db all",
+            true,
+        );
         return report;
     }
     let walked = walk(options, None, &mut report).await;
@@ -103,29 +89,60 @@ pub async fn parity(options: &CheckOptions) -> CheckReport {
 fn static_checks(options: &CheckOptions, report: &mut CheckReport) {
     let integrity = integrity::check_folders(&options.migrations);
     if integrity.is_ok() {
-        report.pass(format!("integrity: {integrity}"));
+        report.pass(Step::Integrity, None, format!("integrity: {integrity}"));
     } else {
-        report.fail(format!("integrity:\n{integrity}"));
+        // A folder that cannot be read leaves the rest unknown.
+        let unreadable = integrity
+            .problems
+            .iter()
+            .any(|p| matches!(p, IntegrityProblem::UnreadableFolder { .. }));
+        report.fail(
+            Step::Integrity,
+            None,
+            format!("integrity:\n{integrity}"),
+            unreadable,
+        );
     }
 
     match lock::verify(&options.migrations) {
-        Ok(Some(lock)) if lock.is_ok() => report.pass(format!("lock: {lock}")),
-        Ok(Some(lock)) => report.fail(format!("lock ({LOCK_FILE}):\n{lock}")),
-        Ok(None) => report.skip(format!(
-            "lock: no {LOCK_FILE} in {} (didhub-harness lock writes it)",
-            options.migrations.display()
-        )),
-        Err(e) => report.fail(format!("lock: {e}")),
+        Ok(Some(lock)) if lock.is_ok() => report.pass(Step::Lock, None, format!("lock: {lock}")),
+        Ok(Some(lock)) => report.fail(
+            Step::Lock,
+            None,
+            format!("lock ({LOCK_FILE}):\n{lock}"),
+            false,
+        ),
+        Ok(None) => report.skip(
+            Step::Lock,
+            None,
+            format!(
+                "lock: no {LOCK_FILE} in {} (didhub-harness lock writes it)",
+                options.migrations.display()
+            ),
+        ),
+        Err(e) => report.fail(Step::Lock, None, format!("lock: {e}"), false),
     }
 
-    match lint::run(
+    record_lint(
+        report,
         &options.migrations,
         &options.backends,
         options.lint_allow.as_deref(),
-    ) {
-        Ok(lint) if lint.is_ok() => report.pass(format!("lint: {lint}")),
-        Ok(lint) => report.fail(format!("lint:{lint}")),
-        Err(e) => report.fail(format!("lint: {e}")),
+    );
+}
+
+/// Only the lint, as a report (the CLI's `lint --format json|junit`).
+pub fn lint(root: &Path, kinds: &[Kind], allow: Option<&Path>) -> CheckReport {
+    let mut report = CheckReport::default();
+    record_lint(&mut report, root, kinds, allow);
+    report
+}
+
+fn record_lint(report: &mut CheckReport, root: &Path, kinds: &[Kind], allow: Option<&Path>) {
+    match lint::run(root, kinds, allow) {
+        Ok(lint) if lint.is_ok() => report.pass(Step::Lint, None, format!("lint: {lint}")),
+        Ok(lint) => report.fail(Step::Lint, None, format!("lint:{lint}"), false),
+        Err(e) => report.fail(Step::Lint, None, format!("lint: {e}"), false),
     }
 }
 
@@ -163,23 +180,33 @@ async fn walk(
         let (set, stairs) = match outcome {
             Ok(walked) => walked,
             Err(e) => {
-                report.fail(e);
+                let cannot_check = matches!(&e, StaircaseError::Harness(h) if h.cannot_check());
+                report.fail(Step::Staircase, Some(kind), e, cannot_check);
                 continue;
             }
         };
         if set.versions().is_empty() {
-            report.fail(format!(
-                "{kind}: no migrations to walk in {}: nothing was checked",
-                options.migrations.join(kind.name()).display()
-            ));
+            report.fail(
+                Step::Staircase,
+                Some(kind),
+                format!(
+                    "{kind}: no migrations to walk in {}: nothing was checked",
+                    options.migrations.join(kind.name()).display()
+                ),
+                false,
+            );
             continue;
         }
         walked.kinds.push(kind);
-        report.pass(format!(
-            "{kind}: {} in {:.1} s on {server}",
-            stairs.summary(),
-            started.elapsed().as_secs_f64()
-        ));
+        report.pass(
+            Step::Staircase,
+            Some(kind),
+            format!(
+                "{kind}: {} in {:.1} s on {server}",
+                stairs.summary(),
+                started.elapsed().as_secs_f64()
+            ),
+        );
         for (version, schema) in stairs.steps {
             walked
                 .schemas
@@ -191,14 +218,24 @@ async fn walk(
             let started = Instant::now();
             match data_staircase::walk(&set, fixtures).await {
                 Ok(stairs) => {
-                    report.pass(format!(
-                        "{kind}: data staircase: {} in {:.1} s",
-                        stairs.summary(fixtures),
-                        started.elapsed().as_secs_f64()
-                    ));
+                    report.pass(
+                        Step::DataStaircase,
+                        Some(kind),
+                        format!(
+                            "{kind}: data staircase: {} in {:.1} s",
+                            stairs.summary(fixtures),
+                            started.elapsed().as_secs_f64()
+                        ),
+                    );
                     walked.data.push(stairs);
                 }
-                Err(e) => report.fail(e),
+                Err(e) => {
+                    let cannot_check = matches!(
+                        &e,
+                        data_staircase::DataStaircaseError::Harness(h) if h.cannot_check()
+                    );
+                    report.fail(Step::DataStaircase, Some(kind), e, cannot_check);
+                }
             }
         }
     }
@@ -215,10 +252,15 @@ fn compare_backends(options: &CheckOptions, walked: &Walked, report: &mut CheckR
         .map(|kind| kind.name())
         .collect();
     if options.backends.len() >= 2 && !left_out.is_empty() {
-        report.fail(format!(
-            "parity: {} not compared: no staircase walked (see above)",
-            left_out.join(", ")
-        ));
+        report.fail(
+            Step::Parity,
+            None,
+            format!(
+                "parity: {} not compared: no staircase walked (see above)",
+                left_out.join(", ")
+            ),
+            false,
+        );
     }
     if walked.kinds.len() >= 2 {
         let allow = match &options.allow_list {
@@ -230,27 +272,44 @@ fn compare_backends(options: &CheckOptions, walked: &Walked, report: &mut CheckR
                 let parity = parity::check(&walked.schemas, &allow, options.parity);
                 let compared: Vec<&str> = walked.kinds.iter().map(|k| k.name()).collect();
                 if parity.is_ok() {
-                    report.pass(format!("parity of {}: {parity}", compared.join(", ")));
+                    report.pass(
+                        Step::Parity,
+                        None,
+                        format!("parity of {}: {parity}", compared.join(", ")),
+                    );
                 } else {
-                    report.fail(format!("parity:\n{parity}"));
+                    report.fail(Step::Parity, None, format!("parity:\n{parity}"), false);
                 }
             }
-            Err(e) => report.fail(format!("parity allow-list: {e}")),
+            Err(e) => report.fail(Step::Parity, None, format!("parity allow-list: {e}"), false),
         }
     } else if options.backends.len() < 2 {
-        report.skip("parity: it compares two or more backends (--db all)");
+        report.skip(
+            Step::Parity,
+            None,
+            "parity: it compares two or more backends (--db all)",
+        );
     }
     if walked.data.len() >= 2 {
         let drift = data_staircase::compare_backends(&walked.data);
         let kinds: Vec<&str> = walked.data.iter().map(|d| d.kind.name()).collect();
         if drift.is_empty() {
-            report.pass(format!(
-                "data parity: every fixture holds the same data on {} at every version",
-                kinds.join(", ")
-            ));
+            report.pass(
+                Step::DataParity,
+                None,
+                format!(
+                    "data parity: every fixture holds the same data on {} at every version",
+                    kinds.join(", ")
+                ),
+            );
         } else {
             let lines: Vec<String> = drift.iter().map(|d| format!("data drift: {d}")).collect();
-            report.fail(format!("data parity:\n{}", lines.join("\n")));
+            report.fail(
+                Step::DataParity,
+                None,
+                format!("data parity:\n{}", lines.join("\n")),
+                false,
+            );
         }
     }
 }
