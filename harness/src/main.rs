@@ -3,15 +3,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use didhub_harness::backend::Selection;
 use didhub_harness::check::{self, CheckOptions, CheckReport};
 use didhub_harness::lock::{self, Relock};
 use didhub_harness::migrations::MigrationSet;
-use didhub_harness::{lint, parity, scaffold, staircase};
+use didhub_harness::report::{EXIT_CANNOT_CHECK, EXIT_FINDINGS, EXIT_OK};
+use didhub_harness::staircase::{self, StaircaseError};
+use didhub_harness::{lint, parity, scaffold};
 
+// The exit status is the contract of docs/harness.md ("Exit status and output for CI"), shown by
+// `--help` of the tool and of the commands that check.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = EXIT_STATUS)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,6 +46,26 @@ impl Target {
     }
 }
 
+const EXIT_STATUS: &str = "Exit status: 0 every check passed; 1 a check found something; \
+2 usage error, or a check could not run (no Docker daemon, a server that does not start, an \
+unreadable migrations folder).";
+
+/// How to print a report.
+#[derive(Args)]
+struct Output {
+    /// `human` text; `json`, one document with `ok` and every entry; `junit`, JUnit XML for CI
+    /// test reports. With json and junit, stdout holds only the report.
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Junit,
+}
+
 /// How parity reads names and SQLite's types.
 #[derive(Args)]
 struct ParityArgs {
@@ -68,6 +92,7 @@ impl ParityArgs {
 enum Command {
     /// Integrity of the folders, the lock file and the lint; the up/down staircase and the data
     /// staircase on each backend; parity across them.
+    #[command(after_help = EXIT_STATUS)]
     Check {
         #[command(flatten)]
         target: Target,
@@ -85,9 +110,12 @@ enum Command {
         /// fixtures/lint-allow.toml for DIDHub's own migrations, none otherwise.
         #[arg(long)]
         lint_allow: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
     },
     /// Flags statements that lock or rewrite big tables, lose data, are not atomic or do not
     /// exist in the dialect (no database needed).
+    #[command(after_help = EXIT_STATUS)]
     Lint {
         #[command(flatten)]
         target: Target,
@@ -95,8 +123,11 @@ enum Command {
         /// fixtures/lint-allow.toml for DIDHub's own migrations, none otherwise.
         #[arg(long)]
         lint_allow: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
     },
     /// Only parity: walks each backend's staircase and compares the schemas.
+    #[command(after_help = EXIT_STATUS)]
     Parity {
         #[command(flatten)]
         target: Target,
@@ -106,6 +137,8 @@ enum Command {
         allow: Option<PathBuf>,
         #[command(flatten)]
         parity: ParityArgs,
+        #[command(flatten)]
+        output: Output,
     },
     /// Prints the normalised schema of each backend after the migrations (up to --version).
     Snapshot {
@@ -141,19 +174,15 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (ok, text) = run(Cli::parse().command).await;
+    let (status, text) = run(Cli::parse().command).await;
     println!("{text}");
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    ExitCode::from(status)
 }
 
-/// Runs a command: whether it succeeded, and what to print. The long-running futures are boxed:
+/// Runs a command: its exit status, and what to print. The long-running futures are boxed:
 /// nested in one another they overflow the compiler's query depth limit when it lays out
 /// `main`'s future (in release builds, and in test builds with line tables only).
-async fn run(command: Command) -> (bool, String) {
+async fn run(command: Command) -> (u8, String) {
     let (didhub_migrations, didhub_allow) = check::didhub_defaults();
     let root =
         |migrations: Option<PathBuf>| migrations.unwrap_or_else(|| didhub_migrations.clone());
@@ -164,6 +193,7 @@ async fn run(command: Command) -> (bool, String) {
             parity,
             fixtures,
             lint_allow,
+            output,
         } => {
             let options = CheckOptions {
                 migrations: target.root(),
@@ -173,13 +203,19 @@ async fn run(command: Command) -> (bool, String) {
                 lint_allow: target.or_didhub(lint_allow, check::didhub_lint_allow()),
                 parity: parity.rules(&target),
             };
-            println!("checking {}", options.migrations.display());
-            checked(Box::pin(check::run(&options)).await)
+            let checking = format!("checking {}", options.migrations.display());
+            match output.format {
+                Format::Human => println!("{checking}"),
+                // stdout holds only the report.
+                Format::Json | Format::Junit => eprintln!("{checking}"),
+            }
+            output.print(&Box::pin(check::run(&options)).await, "check")
         }
         Command::Parity {
             target,
             allow,
             parity,
+            output,
         } => {
             let options = CheckOptions {
                 migrations: target.root(),
@@ -189,14 +225,22 @@ async fn run(command: Command) -> (bool, String) {
                 lint_allow: None,
                 parity: parity.rules(&target),
             };
-            checked(Box::pin(check::parity(&options)).await)
+            output.print(&Box::pin(check::parity(&options)).await, "parity")
         }
-        Command::Lint { target, lint_allow } => {
+        Command::Lint {
+            target,
+            lint_allow,
+            output,
+        } => {
             let allow = target.or_didhub(lint_allow, check::didhub_lint_allow());
-            match lint::run(&target.root(), &target.db.kinds(), allow.as_deref()) {
-                Ok(report) if report.is_ok() => (true, format!("lint: {report}")),
-                Ok(report) => (false, format!("lint failed:{report}")),
-                Err(e) => (false, format!("lint: {e}")),
+            let (root, kinds) = (target.root(), target.db.kinds());
+            if output.format != Format::Human {
+                return output.print(&check::lint(&root, &kinds, allow.as_deref()), "lint");
+            }
+            match lint::run(&root, &kinds, allow.as_deref()) {
+                Ok(report) if report.is_ok() => (EXIT_OK, format!("lint: {report}")),
+                Ok(report) => (EXIT_FINDINGS, format!("lint failed:{report}")),
+                Err(e) => (EXIT_FINDINGS, format!("lint: {e}")),
             }
         }
         Command::Snapshot { target, version } => {
@@ -208,33 +252,42 @@ async fn run(command: Command) -> (bool, String) {
                 };
                 match schema {
                     Ok(schema) => text.push_str(&format!("== {kind}\n{schema}\n")),
-                    Err(e) => return (false, format!("{text}{e}")),
+                    Err(e) => {
+                        let status = match &e {
+                            StaircaseError::Harness(h) if h.cannot_check() => EXIT_CANNOT_CHECK,
+                            _ => EXIT_FINDINGS,
+                        };
+                        return (status, format!("{text}{e}"));
+                    }
                 }
             }
-            (true, text)
+            (EXIT_OK, text)
         }
         Command::Lock {
             migrations,
             update,
             force,
         } => match lock::write(&root(migrations), &Relock { update, force }) {
-            Ok(written) => (true, written.to_string()),
-            Err(e) => (false, e.to_string()),
+            Ok(written) => (EXIT_OK, written.to_string()),
+            Err(e) => (EXIT_FINDINGS, e.to_string()),
         },
         Command::NewMigration { name, migrations } => {
             match scaffold::new_migration(&root(migrations), &name) {
-                Ok(made) => (true, made.to_string()),
-                Err(e) => (false, e.to_string()),
+                Ok(made) => (EXIT_OK, made.to_string()),
+                Err(e) => (EXIT_FINDINGS, e.to_string()),
             }
         }
     }
 }
 
-fn checked(report: CheckReport) -> (bool, String) {
-    let verdict = if report.ok {
-        "all checks passed"
-    } else {
-        "checks failed"
-    };
-    (report.ok, format!("{}{verdict}", report.text))
+impl Output {
+    /// The report in the chosen format, and the exit status it calls for.
+    fn print(&self, report: &CheckReport, command: &str) -> (u8, String) {
+        let text = match self.format {
+            Format::Human => report.human(),
+            Format::Json => report.json(),
+            Format::Junit => report.junit(&format!("didhub-harness {command}")),
+        };
+        (report.exit_code(), text)
+    }
 }
