@@ -3,7 +3,6 @@
 //! what `just test-all-dbs` proves for DIDHub.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,13 +10,16 @@ use crate::backend::{self, Kind};
 use crate::data::Fixture;
 use crate::data_staircase::{self, DataStairs};
 use crate::integrity;
+use crate::integrity::IntegrityProblem;
 use crate::lint;
 use crate::lock::{self, LOCK_FILE};
 use crate::migrations::MigrationSet;
 use crate::parity::{self, AllowList};
 use crate::project::Settings;
+pub use crate::report::CheckReport;
+use crate::report::Step;
 use crate::schema::Schema;
-use crate::staircase;
+use crate::staircase::{self, StaircaseError};
 
 /// What to check. The migrations folder's settings file ([`Settings`]) supplies what is not
 /// given here.
@@ -96,44 +98,14 @@ impl Effective {
     }
 }
 
-/// The findings, readable as text; `ok` when nothing failed.
-#[derive(Debug)]
-pub struct CheckReport {
-    pub ok: bool,
-    pub text: String,
-}
-
-impl Default for CheckReport {
-    fn default() -> Self {
-        CheckReport {
-            ok: true,
-            text: String::new(),
-        }
-    }
-}
-
-impl CheckReport {
-    fn pass(&mut self, line: impl fmt::Display) {
-        let _ = writeln!(self.text, "ok   {line}");
-    }
-
-    fn skip(&mut self, line: impl fmt::Display) {
-        let _ = writeln!(self.text, "skip {line}");
-    }
-
-    fn fail(&mut self, line: impl fmt::Display) {
-        self.ok = false;
-        let _ = writeln!(self.text, "FAIL {line}");
-    }
-}
-
 /// Runs every check and reports all failures, not only the first.
 pub async fn run(options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::default();
     let effective = match Effective::of(options) {
         Ok(effective) => effective,
         Err(e) => {
-            report.fail(format!("settings: {e}"));
+            // How it was asked, not a finding: the settings file cannot be used.
+            report.fail(Step::Settings, None, format!("settings: {e}"), true);
             return report;
         }
     };
@@ -142,12 +114,21 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
         Some(dir) => match Fixture::load_all(dir) {
             Ok(fixtures) => Some(fixtures),
             Err(e) => {
-                report.fail(format!("data fixtures: {e}"));
+                report.fail(
+                    Step::DataStaircase,
+                    None,
+                    format!("data fixtures: {e}"),
+                    false,
+                );
                 None
             }
         },
         None => {
-            report.skip("data staircase: no fixtures folder was given");
+            report.skip(
+                Step::DataStaircase,
+                None,
+                "data staircase: no fixtures folder was given",
+            );
             None
         }
     };
@@ -160,13 +141,20 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
 pub async fn parity(options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::default();
     if options.backends.len() < 2 {
-        report.fail("parity compares two or more backends: use --db all");
+        // How it was asked, not a finding.
+        report.fail(
+            Step::Parity,
+            None,
+            "parity compares two or more backends: use --db all",
+            true,
+        );
         return report;
     }
     let effective = match Effective::of(options) {
         Ok(effective) => effective,
         Err(e) => {
-            report.fail(format!("settings: {e}"));
+            // How it was asked, not a finding: the settings file cannot be used.
+            report.fail(Step::Settings, None, format!("settings: {e}"), true);
             return report;
         }
     };
@@ -179,29 +167,68 @@ pub async fn parity(options: &CheckOptions) -> CheckReport {
 fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut CheckReport) {
     let integrity = integrity::check_folders(&options.migrations);
     if integrity.is_ok() {
-        report.pass(format!("integrity: {integrity}"));
+        report.pass(Step::Integrity, None, format!("integrity: {integrity}"));
     } else {
-        report.fail(format!("integrity:\n{integrity}"));
+        // A folder that cannot be read leaves the rest unknown.
+        let unreadable = integrity
+            .problems
+            .iter()
+            .any(|p| matches!(p, IntegrityProblem::UnreadableFolder { .. }));
+        report.fail(
+            Step::Integrity,
+            None,
+            format!("integrity:\n{integrity}"),
+            unreadable,
+        );
     }
 
     match lock::verify(&options.migrations) {
-        Ok(Some(lock)) if lock.is_ok() => report.pass(format!("lock: {lock}")),
-        Ok(Some(lock)) => report.fail(format!("lock ({LOCK_FILE}):\n{lock}")),
-        Ok(None) => report.skip(format!(
-            "lock: no {LOCK_FILE} in {} (didhub-harness lock writes it)",
-            options.migrations.display()
-        )),
-        Err(e) => report.fail(format!("lock: {e}")),
+        Ok(Some(lock)) if lock.is_ok() => report.pass(Step::Lock, None, format!("lock: {lock}")),
+        Ok(Some(lock)) => report.fail(
+            Step::Lock,
+            None,
+            format!("lock ({LOCK_FILE}):\n{lock}"),
+            false,
+        ),
+        Ok(None) => report.skip(
+            Step::Lock,
+            None,
+            format!(
+                "lock: no {LOCK_FILE} in {} (didhub-harness lock writes it)",
+                options.migrations.display()
+            ),
+        ),
+        Err(e) => report.fail(Step::Lock, None, format!("lock: {e}"), false),
     }
 
-    match lint::run(
+    record_lint(
+        report,
         &options.migrations,
         &options.backends,
         &effective.lint_allow,
-    ) {
-        Ok(lint) if lint.is_ok() => report.pass(format!("lint: {lint}")),
-        Ok(lint) => report.fail(format!("lint:{lint}")),
-        Err(e) => report.fail(format!("lint: {e}")),
+    );
+}
+
+/// Only the lint, as a report (the CLI's `lint --format json|junit`), with `allow` (a file of
+/// `[[allow]]` entries) instead of the settings' list when given.
+pub fn lint(root: &Path, kinds: &[Kind], allow: Option<&Path>) -> CheckReport {
+    let mut report = CheckReport::default();
+    let list = match allow {
+        Some(path) => lint::AllowList::load(path),
+        None => Settings::load(root).map(|s| s.lint),
+    };
+    match list {
+        Ok(list) => record_lint(&mut report, root, kinds, &list),
+        Err(e) => report.fail(Step::Settings, None, format!("lint: {e}"), true),
+    }
+    report
+}
+
+fn record_lint(report: &mut CheckReport, root: &Path, kinds: &[Kind], allow: &lint::AllowList) {
+    match lint::run(root, kinds, allow) {
+        Ok(lint) if lint.is_ok() => report.pass(Step::Lint, None, format!("lint: {lint}")),
+        Ok(lint) => report.fail(Step::Lint, None, format!("lint:{lint}"), false),
+        Err(e) => report.fail(Step::Lint, None, format!("lint: {e}"), false),
     }
 }
 
@@ -239,23 +266,33 @@ async fn walk(
         let (set, stairs) = match outcome {
             Ok(walked) => walked,
             Err(e) => {
-                report.fail(e);
+                let cannot_check = matches!(&e, StaircaseError::Harness(h) if h.cannot_check());
+                report.fail(Step::Staircase, Some(kind), e, cannot_check);
                 continue;
             }
         };
         if set.versions().is_empty() {
-            report.fail(format!(
-                "{kind}: no migrations to walk in {}: nothing was checked",
-                set.dir.display()
-            ));
+            report.fail(
+                Step::Staircase,
+                Some(kind),
+                format!(
+                    "{kind}: no migrations to walk in {}: nothing was checked",
+                    set.dir.display()
+                ),
+                false,
+            );
             continue;
         }
         walked.kinds.push(kind);
-        report.pass(format!(
-            "{kind}: {} in {:.1} s on {server}",
-            stairs.summary(),
-            started.elapsed().as_secs_f64()
-        ));
+        report.pass(
+            Step::Staircase,
+            Some(kind),
+            format!(
+                "{kind}: {} in {:.1} s on {server}",
+                stairs.summary(),
+                started.elapsed().as_secs_f64()
+            ),
+        );
         for (version, schema) in stairs.steps {
             walked
                 .schemas
@@ -267,14 +304,24 @@ async fn walk(
             let started = Instant::now();
             match data_staircase::walk(&set, fixtures).await {
                 Ok(stairs) => {
-                    report.pass(format!(
-                        "{kind}: data staircase: {} in {:.1} s",
-                        stairs.summary(fixtures),
-                        started.elapsed().as_secs_f64()
-                    ));
+                    report.pass(
+                        Step::DataStaircase,
+                        Some(kind),
+                        format!(
+                            "{kind}: data staircase: {} in {:.1} s",
+                            stairs.summary(fixtures),
+                            started.elapsed().as_secs_f64()
+                        ),
+                    );
                     walked.data.push(stairs);
                 }
-                Err(e) => report.fail(e),
+                Err(e) => {
+                    let cannot_check = matches!(
+                        &e,
+                        data_staircase::DataStaircaseError::Harness(h) if h.cannot_check()
+                    );
+                    report.fail(Step::DataStaircase, Some(kind), e, cannot_check);
+                }
             }
         }
     }
@@ -296,33 +343,55 @@ fn compare_backends(
         .map(|kind| kind.name())
         .collect();
     if options.backends.len() >= 2 && !left_out.is_empty() {
-        report.fail(format!(
-            "parity: {} not compared: no staircase walked (see above)",
-            left_out.join(", ")
-        ));
+        report.fail(
+            Step::Parity,
+            None,
+            format!(
+                "parity: {} not compared: no staircase walked (see above)",
+                left_out.join(", ")
+            ),
+            false,
+        );
     }
     if walked.kinds.len() >= 2 {
         let parity = parity::check(&walked.schemas, &effective.parity_allow, effective.rules);
         let compared: Vec<&str> = walked.kinds.iter().map(|k| k.name()).collect();
         if parity.is_ok() {
-            report.pass(format!("parity of {}: {parity}", compared.join(", ")));
+            report.pass(
+                Step::Parity,
+                None,
+                format!("parity of {}: {parity}", compared.join(", ")),
+            );
         } else {
-            report.fail(format!("parity:\n{parity}"));
+            report.fail(Step::Parity, None, format!("parity:\n{parity}"), false);
         }
     } else if options.backends.len() < 2 {
-        report.skip("parity: it compares two or more backends (--db all)");
+        report.skip(
+            Step::Parity,
+            None,
+            "parity: it compares two or more backends (--db all)",
+        );
     }
     if walked.data.len() >= 2 {
         let drift = data_staircase::compare_backends(&walked.data);
         let kinds: Vec<&str> = walked.data.iter().map(|d| d.kind.name()).collect();
         if drift.is_empty() {
-            report.pass(format!(
-                "data parity: every fixture holds the same data on {} at every version",
-                kinds.join(", ")
-            ));
+            report.pass(
+                Step::DataParity,
+                None,
+                format!(
+                    "data parity: every fixture holds the same data on {} at every version",
+                    kinds.join(", ")
+                ),
+            );
         } else {
             let lines: Vec<String> = drift.iter().map(|d| format!("data drift: {d}")).collect();
-            report.fail(format!("data parity:\n{}", lines.join("\n")));
+            report.fail(
+                Step::DataParity,
+                None,
+                format!("data parity:\n{}", lines.join("\n")),
+                false,
+            );
         }
     }
 }

@@ -18,7 +18,8 @@
 //! - [`parity`]: at every version the dialects' schemas, mapped to logical types, agree, except
 //!   where a checked-in allow-list says why.
 //! - [`plans`]: EXPLAIN on every backend, read into one shape (which index, how many rows).
-//! - [`check`]: all of the above, as the CLI's `didhub-harness check` runs it.
+//! - [`check`]: all of the above, as the CLI's `didhub-harness check` runs it; [`report`] keeps
+//!   what it found entry by entry and prints it as text, JSON or JUnit XML.
 //! - [`scaffold`]: the files of a new migration (`didhub-harness new-migration NAME`).
 //!
 //! Policy — ordering, up/down, comparison — is written once; the backends only answer
@@ -38,6 +39,7 @@ mod once_map;
 pub mod parity;
 pub mod plans;
 pub mod project;
+pub mod report;
 pub mod scaffold;
 pub mod schema;
 pub mod sql;
@@ -68,6 +70,21 @@ pub enum HarnessError {
 impl HarnessError {
     pub fn database(backend: Kind, source: sqlx::Error) -> Self {
         HarnessError::Database { backend, source }
+    }
+
+    /// Whether the harness could not check at all — no Docker daemon, a server that does not
+    /// start or went away — rather than found something (the CLI exits 2, not 1). A migration the
+    /// database refuses is not one of these: the staircase reports it as
+    /// `StaircaseError::MigrationFailed`. `Migrations` is not either: it is also how a folder
+    /// sqlx reads differently is refused, and integrity reports an unreadable folder.
+    pub fn cannot_check(&self) -> bool {
+        match self {
+            HarnessError::NoDocker { .. }
+            | HarnessError::Start { .. }
+            | HarnessError::NoServer(_)
+            | HarnessError::Database { .. } => true,
+            HarnessError::Migrations { .. } => false,
+        }
     }
 }
 

@@ -3,16 +3,20 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use didhub_harness::backend::{Kind, Selection};
 use didhub_harness::check::{self, CheckOptions, CheckReport};
 use didhub_harness::lock::{self, Relock};
 use didhub_harness::migrations::MigrationSet;
 use didhub_harness::project::{Layout, Settings};
-use didhub_harness::{lint, parity, scaffold, staircase};
+use didhub_harness::report::{EXIT_CANNOT_CHECK, EXIT_FINDINGS, EXIT_OK};
+use didhub_harness::staircase::{self, StaircaseError};
+use didhub_harness::{lint, parity, scaffold};
 
+// The exit status is the contract of docs/harness.md ("Exit status and output for CI"), shown by
+// `--help` of the tool and of the commands that check.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = EXIT_STATUS)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,6 +47,26 @@ impl Target {
     }
 }
 
+const EXIT_STATUS: &str = "Exit status: 0 every check passed; 1 a check found something; \
+2 usage error, or a check could not run (no Docker daemon, a server that does not start, an \
+unreadable migrations folder or settings file).";
+
+/// How to print a report.
+#[derive(Args)]
+struct Output {
+    /// `human` text; `json`, one document with `ok` and every entry; `junit`, JUnit XML for CI
+    /// test reports. With json and junit, stdout holds only the report.
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Junit,
+}
+
 /// How parity reads names and SQLite's types, on top of the settings file's `[parity]`.
 #[derive(Args)]
 struct ParityArgs {
@@ -70,6 +94,7 @@ impl ParityArgs {
 enum Command {
     /// Integrity of the folders, the lock file and the lint; the up/down staircase and the data
     /// staircase on each backend; parity across them.
+    #[command(after_help = EXIT_STATUS)]
     Check {
         #[command(flatten)]
         target: Target,
@@ -87,9 +112,12 @@ enum Command {
         /// [[lint.allow]].
         #[arg(long)]
         lint_allow: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
     },
     /// Flags statements that lock or rewrite big tables, lose data, are not atomic or do not
     /// exist in the dialect (no database needed).
+    #[command(after_help = EXIT_STATUS)]
     Lint {
         #[command(flatten)]
         target: Target,
@@ -97,8 +125,11 @@ enum Command {
         /// [[lint.allow]].
         #[arg(long)]
         lint_allow: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
     },
     /// Only parity: walks each backend's staircase and compares the schemas.
+    #[command(after_help = EXIT_STATUS)]
     Parity {
         #[command(flatten)]
         target: Target,
@@ -108,6 +139,8 @@ enum Command {
         allow: Option<PathBuf>,
         #[command(flatten)]
         parity: ParityArgs,
+        #[command(flatten)]
+        output: Output,
     },
     /// Prints the normalised schema of each backend after the migrations (up to --version).
     Snapshot {
@@ -143,19 +176,15 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (ok, text) = run(Cli::parse().command).await;
+    let (status, text) = run(Cli::parse().command).await;
     println!("{text}");
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    ExitCode::from(status)
 }
 
-/// Runs a command: whether it succeeded, and what to print. The long-running futures are boxed:
+/// Runs a command: its exit status, and what to print. The long-running futures are boxed:
 /// nested in one another they overflow the compiler's query depth limit when it lays out
 /// `main`'s future (in release builds, and in test builds with line tables only).
-async fn run(command: Command) -> (bool, String) {
+async fn run(command: Command) -> (u8, String) {
     match command {
         Command::Check {
             target,
@@ -163,6 +192,7 @@ async fn run(command: Command) -> (bool, String) {
             parity,
             fixtures,
             lint_allow,
+            output,
         } => {
             let options = CheckOptions {
                 allow_list: allow,
@@ -171,32 +201,48 @@ async fn run(command: Command) -> (bool, String) {
                 parity: parity.rules(),
                 ..CheckOptions::new(&target.migrations, &target.kinds())
             };
-            println!("checking {}", options.migrations.display());
-            checked(Box::pin(check::run(&options)).await)
+            let checking = format!("checking {}", options.migrations.display());
+            match output.format {
+                Format::Human => println!("{checking}"),
+                // stdout holds only the report.
+                Format::Json | Format::Junit => eprintln!("{checking}"),
+            }
+            output.print(&Box::pin(check::run(&options)).await, "check")
         }
         Command::Parity {
             target,
             allow,
             parity,
+            output,
         } => {
             let options = CheckOptions {
                 allow_list: allow,
                 parity: parity.rules(),
                 ..CheckOptions::new(&target.migrations, &target.kinds())
             };
-            checked(Box::pin(check::parity(&options)).await)
+            output.print(&Box::pin(check::parity(&options)).await, "parity")
         }
-        Command::Lint { target, lint_allow } => {
+        Command::Lint {
+            target,
+            lint_allow,
+            output,
+        } => {
+            let (root, kinds) = (&target.migrations, target.kinds());
+            if output.format != Format::Human {
+                return output.print(&check::lint(root, &kinds, lint_allow.as_deref()), "lint");
+            }
             let allow = match lint_allow {
                 Some(path) => lint::AllowList::load(&path),
-                None => Settings::load(&target.migrations).map(|s| s.lint),
+                None => Settings::load(root).map(|s| s.lint),
             };
-            let linted =
-                allow.and_then(|allow| lint::run(&target.migrations, &target.kinds(), &allow));
+            let linted = match allow {
+                Ok(allow) => lint::run(root, &kinds, &allow),
+                Err(e) => return (EXIT_CANNOT_CHECK, format!("lint: {e}")),
+            };
             match linted {
-                Ok(report) if report.is_ok() => (true, format!("lint: {report}")),
-                Ok(report) => (false, format!("lint failed:{report}")),
-                Err(e) => (false, format!("lint: {e}")),
+                Ok(report) if report.is_ok() => (EXIT_OK, format!("lint: {report}")),
+                Ok(report) => (EXIT_FINDINGS, format!("lint failed:{report}")),
+                Err(e) => (EXIT_FINDINGS, format!("lint: {e}")),
             }
         }
         Command::Snapshot { target, version } => {
@@ -208,33 +254,42 @@ async fn run(command: Command) -> (bool, String) {
                 };
                 match schema {
                     Ok(schema) => text.push_str(&format!("== {kind}\n{schema}\n")),
-                    Err(e) => return (false, format!("{text}{e}")),
+                    Err(e) => {
+                        let status = match &e {
+                            StaircaseError::Harness(h) if h.cannot_check() => EXIT_CANNOT_CHECK,
+                            _ => EXIT_FINDINGS,
+                        };
+                        return (status, format!("{text}{e}"));
+                    }
                 }
             }
-            (true, text)
+            (EXIT_OK, text)
         }
         Command::Lock {
             migrations,
             update,
             force,
         } => match lock::write(&migrations, &Relock { update, force }) {
-            Ok(written) => (true, written.to_string()),
-            Err(e) => (false, e.to_string()),
+            Ok(written) => (EXIT_OK, written.to_string()),
+            Err(e) => (EXIT_FINDINGS, e.to_string()),
         },
         Command::NewMigration { name, migrations } => {
             match scaffold::new_migration(&migrations, &name) {
-                Ok(made) => (true, made.to_string()),
-                Err(e) => (false, e.to_string()),
+                Ok(made) => (EXIT_OK, made.to_string()),
+                Err(e) => (EXIT_FINDINGS, e.to_string()),
             }
         }
     }
 }
 
-fn checked(report: CheckReport) -> (bool, String) {
-    let verdict = if report.ok {
-        "all checks passed"
-    } else {
-        "checks failed"
-    };
-    (report.ok, format!("{}{verdict}", report.text))
+impl Output {
+    /// The report in the chosen format, and the exit status it calls for.
+    fn print(&self, report: &CheckReport, command: &str) -> (u8, String) {
+        let text = match self.format {
+            Format::Human => report.human(),
+            Format::Json => report.json(),
+            Format::Junit => report.junit(&format!("didhub-harness {command}")),
+        };
+        (report.exit_code(), text)
+    }
 }

@@ -1,0 +1,343 @@
+//! What `check` found, entry by entry, and the three ways the CLI prints it: the human text, one
+//! JSON document, and JUnit XML that CI servers (GitHub, GitLab) render as test results.
+//!
+//! Every entry keeps its status, its step, its backend and its message, so a machine format
+//! never parses the human text. The human text is rendered from the entries as they are recorded
+//! (`ok   …`, `skip …`, `FAIL …`); `ok` and `text` stay fields because every caller reads them.
+//!
+//! A step that could not run at all — no Docker daemon, a server that would not start, a
+//! migrations folder that cannot be read — is an [`Status::Error`], not a finding: it is printed
+//! `FAIL` like one, but the run exits with [`EXIT_CANNOT_CHECK`], since what it would have found
+//! is unknown.
+
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+
+use crate::backend::Kind;
+
+/// Exit status: every check passed.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: a check found something (a defect, drift, a lint finding…).
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit status: the command was used wrongly, or a check could not run (no Docker daemon, a
+/// server that cannot start, an unreadable migrations folder). Clap's usage errors exit 2 too.
+pub const EXIT_CANNOT_CHECK: u8 = 2;
+
+/// How an entry ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Skip,
+    /// A finding.
+    Fail,
+    /// The step could not run (its environment, or how it was asked): nothing was checked.
+    Error,
+}
+
+impl Status {
+    /// The word that starts the entry's human line.
+    fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "ok  ",
+            Status::Skip => "skip",
+            Status::Fail | Status::Error => "FAIL",
+        }
+    }
+}
+
+/// Which check an entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The migrations folder's settings file.
+    Settings,
+    Integrity,
+    Lock,
+    Lint,
+    Staircase,
+    DataStaircase,
+    Parity,
+    DataParity,
+}
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Settings => "settings",
+            Step::Integrity => "integrity",
+            Step::Lock => "lock",
+            Step::Lint => "lint",
+            Step::Staircase => "staircase",
+            Step::DataStaircase => "data staircase",
+            Step::Parity => "parity",
+            Step::DataParity => "data parity",
+        }
+    }
+}
+
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// One line (or block) of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub status: Status,
+    pub step: Step,
+    /// The backend the entry is about; none for a step across backends (integrity, parity…).
+    #[serde(serialize_with = "backend_name")]
+    pub backend: Option<Kind>,
+    /// What the human line says after its status word; may span several lines.
+    pub message: String,
+}
+
+fn backend_name<S: serde::Serializer>(
+    kind: &Option<Kind>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match kind {
+        Some(kind) => serializer.serialize_some(kind.name()),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Entry {
+    /// `postgres: staircase`, or `parity` for a step across backends: the JUnit test case.
+    pub fn name(&self) -> String {
+        match self.backend {
+            Some(kind) => format!("{kind}: {}", self.step.name()),
+            None => self.step.name().to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.word(), self.message)
+    }
+}
+
+/// The findings, readable as text; `ok` when nothing failed. `ok` and `text` are derived from
+/// `entries` as each is recorded.
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub ok: bool,
+    #[serde(skip)]
+    pub text: String,
+    pub entries: Vec<Entry>,
+}
+
+impl Default for CheckReport {
+    fn default() -> Self {
+        CheckReport {
+            ok: true,
+            text: String::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl CheckReport {
+    /// Adds an entry, and its line to the text.
+    pub fn record(
+        &mut self,
+        status: Status,
+        step: Step,
+        backend: Option<Kind>,
+        message: impl fmt::Display,
+    ) {
+        let entry = Entry {
+            status,
+            step,
+            backend,
+            message: message.to_string(),
+        };
+        self.ok &= matches!(status, Status::Pass | Status::Skip);
+        let _ = writeln!(self.text, "{entry}");
+        self.entries.push(entry);
+    }
+
+    pub(crate) fn pass(&mut self, step: Step, backend: Option<Kind>, line: impl fmt::Display) {
+        self.record(Status::Pass, step, backend, line);
+    }
+
+    pub(crate) fn skip(&mut self, step: Step, backend: Option<Kind>, line: impl fmt::Display) {
+        self.record(Status::Skip, step, backend, line);
+    }
+
+    /// A finding, or, when `cannot_check`, a step that could not run.
+    pub(crate) fn fail(
+        &mut self,
+        step: Step,
+        backend: Option<Kind>,
+        line: impl fmt::Display,
+        cannot_check: bool,
+    ) {
+        let status = if cannot_check {
+            Status::Error
+        } else {
+            Status::Fail
+        };
+        self.record(status, step, backend, line);
+    }
+
+    /// [`EXIT_OK`], [`EXIT_FINDINGS`], or [`EXIT_CANNOT_CHECK`] when any step could not run
+    /// (even if others found something: the run is incomplete).
+    pub fn exit_code(&self) -> u8 {
+        if self.entries.iter().any(|e| e.status == Status::Error) {
+            EXIT_CANNOT_CHECK
+        } else if self.ok {
+            EXIT_OK
+        } else {
+            EXIT_FINDINGS
+        }
+    }
+
+    /// The text and the verdict, as `check` prints it.
+    pub fn human(&self) -> String {
+        let verdict = if self.ok {
+            "all checks passed"
+        } else {
+            "checks failed"
+        };
+        format!("{}{verdict}", self.text)
+    }
+
+    /// `{"ok": …, "entries": [{"status", "step", "backend", "message"}, …]}`.
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serialises")
+    }
+
+    /// One `<testsuite>` named `suite`, one `<testcase>` per entry: `classname` the step, `name`
+    /// the backend and step; a failure's or error's `message` is its first line and its text the
+    /// whole message; a skip's `message` is its message.
+    pub fn junit(&self, suite: &str) -> String {
+        let count = |status| self.entries.iter().filter(|e| e.status == status).count();
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            xml,
+            "<testsuites name=\"didhub-harness\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">",
+            tests = self.entries.len(),
+            failures = count(Status::Fail),
+            errors = count(Status::Error),
+            skipped = count(Status::Skip),
+        );
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
+            escape(suite),
+            self.entries.len(),
+            count(Status::Fail),
+            count(Status::Error),
+            count(Status::Skip),
+        );
+        for entry in &self.entries {
+            let open = format!(
+                "    <testcase classname=\"{}\" name=\"{}\"",
+                escape(entry.step.name()),
+                escape(&entry.name())
+            );
+            let first_line = entry.message.lines().next().unwrap_or_default();
+            let _ = match entry.status {
+                Status::Pass => writeln!(xml, "{open}/>"),
+                Status::Skip => writeln!(
+                    xml,
+                    "{open}>\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    escape(&entry.message)
+                ),
+                Status::Fail | Status::Error => {
+                    let element = if entry.status == Status::Fail {
+                        "failure"
+                    } else {
+                        "error"
+                    };
+                    writeln!(
+                        xml,
+                        "{open}>\n      <{element} message=\"{}\">{}</{element}>\n    </testcase>",
+                        escape(first_line),
+                        escape(&entry.message)
+                    )
+                }
+            };
+        }
+        xml.push_str("  </testsuite>\n</testsuites>\n");
+        xml
+    }
+}
+
+/// Text as XML 1.0 character data or an attribute value: markup characters as references,
+/// line ends in attributes kept as references, characters XML 1.0 cannot hold replaced by U+FFFD.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            '\n' => escaped.push_str("&#10;"),
+            '\r' => escaped.push_str("&#13;"),
+            '\t' => escaped.push_str("&#9;"),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => escaped.push('\u{fffd}'),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> CheckReport {
+        let mut report = CheckReport::default();
+        report.pass(Step::Integrity, None, "integrity: 2 migrations");
+        report.skip(Step::Lock, None, "lock: no migrations.lock in <dir>");
+        report.fail(
+            Step::Staircase,
+            Some(Kind::Sqlite),
+            "sqlite: 0002_t.down.sql (version 2) does not restore:\n  t.a < 3 & \"b\"",
+            false,
+        );
+        report
+    }
+
+    #[test]
+    fn the_text_is_rendered_from_the_entries_as_before() {
+        let report = report();
+        assert_eq!(
+            report.text,
+            "ok   integrity: 2 migrations\n\
+             skip lock: no migrations.lock in <dir>\n\
+             FAIL sqlite: 0002_t.down.sql (version 2) does not restore:\n  t.a < 3 & \"b\"\n"
+        );
+        assert!(!report.ok);
+        assert_eq!(report.exit_code(), EXIT_FINDINGS);
+    }
+
+    #[test]
+    fn a_step_that_could_not_run_exits_2_even_beside_findings() {
+        let mut report = report();
+        report.fail(
+            Step::Staircase,
+            Some(Kind::Postgres),
+            "postgres: no Docker",
+            true,
+        );
+        assert!(report.text.ends_with("FAIL postgres: no Docker\n"));
+        assert_eq!(report.exit_code(), EXIT_CANNOT_CHECK);
+        assert_eq!(CheckReport::default().exit_code(), EXIT_OK);
+    }
+
+    #[test]
+    fn escape_leaves_no_markup_and_no_character_xml_forbids() {
+        assert_eq!(
+            escape("a<b>&\"c'\n\u{1}"),
+            "a&lt;b&gt;&amp;&quot;c&apos;&#10;\u{fffd}"
+        );
+    }
+}
