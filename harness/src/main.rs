@@ -47,9 +47,25 @@ impl Target {
     }
 }
 
-const EXIT_STATUS: &str = "Exit status: 0 every check passed; 1 a check found something; \
-2 usage error, or a check could not run (no Docker daemon, a server that does not start, an \
-unreadable migrations folder or settings file).";
+/// The exit status contract, after each checking command's example.
+macro_rules! exit_status {
+    () => {
+        "Exit status: 0 every check passed; 1 a check found something; 2 usage error, or a \
+         check could not run (no Docker daemon, a server that does not start, an unreadable \
+         migrations folder or settings file)."
+    };
+}
+const EXIT_STATUS: &str = exit_status!();
+
+/// `--help`'s example for a command, and the exit status where it checks.
+macro_rules! example {
+    ($($line:literal),+ ; checks) => {
+        concat!("Examples:\n", $("  ", $line, "\n",)+ "\n", exit_status!())
+    };
+    ($($line:literal),+) => {
+        concat!("Examples:\n", $("  ", $line, "\n",)+)
+    };
+}
 
 /// How to print a report.
 #[derive(Args)]
@@ -94,7 +110,12 @@ impl ParityArgs {
 enum Command {
     /// Integrity of the folders, the lock file and the lint; the up/down staircase and the data
     /// staircase on each backend; parity across them.
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = example!(
+        "didhub-harness check --migrations src --db sqlite      # no Docker needed",
+        "didhub-harness check --migrations migrations           # every backend it has",
+        "didhub-harness check --format junit > harness-report.xml";
+        checks
+    ))]
     Check {
         #[command(flatten)]
         target: Target,
@@ -117,7 +138,10 @@ enum Command {
     },
     /// Flags statements that lock or rewrite big tables, lose data, are not atomic or do not
     /// exist in the dialect (no database needed).
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = example!(
+        "didhub-harness lint --migrations migrations --db postgres";
+        checks
+    ))]
     Lint {
         #[command(flatten)]
         target: Target,
@@ -129,7 +153,10 @@ enum Command {
         output: Output,
     },
     /// Only parity: walks each backend's staircase and compares the schemas.
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = example!(
+        "didhub-harness parity --migrations migrations --name-parity";
+        checks
+    ))]
     Parity {
         #[command(flatten)]
         target: Target,
@@ -143,6 +170,7 @@ enum Command {
         output: Output,
     },
     /// Prints the normalised schema of each backend after the migrations (up to --version).
+    #[command(after_help = example!("didhub-harness snapshot --migrations migrations --db sqlite --version 3"))]
     Snapshot {
         #[command(flatten)]
         target: Target,
@@ -152,6 +180,10 @@ enum Command {
     },
     /// Records the SHA-384 of every migration file in migrations.lock: adds new versions, and
     /// refuses to rewrite a released (locked) file that changed unless told to.
+    #[command(after_help = example!(
+        "didhub-harness lock --migrations migrations",
+        "didhub-harness lock --migrations migrations --update 0014_add_pronouns"
+    ))]
     Lock {
         /// The migrations folder (its lock file is migrations.lock there).
         #[arg(long, default_value = "migrations")]
@@ -165,6 +197,7 @@ enum Command {
         force: bool,
     },
     /// Creates the up and down files of the next version in every driver folder.
+    #[command(after_help = example!("didhub-harness new-migration add_alter_colour --migrations migrations"))]
     NewMigration {
         /// The migration's name, lower-case snake_case (e.g. add_alter_colour).
         name: String,

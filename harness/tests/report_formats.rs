@@ -375,3 +375,33 @@ fn lint_as_junit_is_one_testcase_with_the_finding() {
         "{xml}"
     );
 }
+
+/// The tool says its version, and every command's `--help` ends with an example of its use
+/// (and, where it checks, the exit status contract).
+#[test]
+fn the_version_and_every_commands_help_with_an_example() {
+    let version = harness(&["--version"]);
+    assert_eq!(version.status.code(), Some(0), "{version:?}");
+    assert!(
+        stdout(&version).starts_with(&format!("didhub-harness {}", env!("CARGO_PKG_VERSION"))),
+        "{version:?}"
+    );
+    for command in [
+        "check",
+        "lint",
+        "parity",
+        "snapshot",
+        "lock",
+        "new-migration",
+    ] {
+        let help = harness(&[command, "--help"]);
+        let text = stdout(&help);
+        assert_eq!(help.status.code(), Some(0), "{text}");
+        assert!(
+            text.contains(&format!("Examples:\n  didhub-harness {command} ")),
+            "{command}: {text}"
+        );
+        let checks = ["check", "lint", "parity"].contains(&command);
+        assert_eq!(text.contains("Exit status: 0"), checks, "{command}: {text}");
+    }
+}
