@@ -9,11 +9,13 @@ use didhub_harness::migrations::MigrationSet;
 use didhub_harness::project::{SETTINGS_FILE, Settings};
 use didhub_harness::{Kind, lint, staircase};
 
+mod support;
+
 /// A temporary copy of DIDHub's migration folders and settings (without the fixtures, whose
 /// path is relative to the real folder: tests that want them say so).
 fn copy_of_migrations() -> tempfile::TempDir {
     let source = check::didhub_migrations();
-    let copy = tempfile::tempdir().unwrap();
+    let copy = support::copy_folders(&source, Kind::name);
     let settings = std::fs::read_to_string(source.join(SETTINGS_FILE)).unwrap();
     assert!(settings.contains("\nfixtures = \"../fixtures/data\"\n"));
     std::fs::write(
@@ -21,14 +23,6 @@ fn copy_of_migrations() -> tempfile::TempDir {
         settings.replace("\nfixtures = \"../fixtures/data\"\n", "\n"),
     )
     .unwrap();
-    for kind in Kind::ALL {
-        let dir = copy.path().join(kind.name());
-        std::fs::create_dir(&dir).unwrap();
-        for entry in std::fs::read_dir(source.join(kind.name())).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-        }
-    }
     copy
 }
 

@@ -11,6 +11,8 @@ use didhub_harness::Kind;
 use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::project::SETTINGS_FILE;
 
+mod support;
+
 fn set(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/foreign")
@@ -20,16 +22,7 @@ fn set(name: &str) -> PathBuf {
 /// `unnamed_reversible/` with three changes in PostgreSQL's files: a column made nullable, a
 /// foreign key's ON DELETE action, an index's columns.
 fn drifted() -> tempfile::TempDir {
-    let copy = tempfile::tempdir().unwrap();
-    for kind in Kind::ALL {
-        let from = set("unnamed_reversible").join(kind.name());
-        let to = copy.path().join(kind.name());
-        std::fs::create_dir(&to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    let copy = support::copy_folders(&set("unnamed_reversible"), Kind::name);
     let edit = |file: &str, from: &str, to: &str| {
         let path = copy.path().join("postgres").join(file);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -111,19 +104,11 @@ async fn every_foreign_set_walks_on_sqlite() {
 /// nor its fixtures: found without being told, and as clean as in DIDHub's own layout.
 fn didhub_in_the_guides_layout() -> tempfile::TempDir {
     let source = check::didhub_migrations();
-    let copy = tempfile::tempdir().unwrap();
-    for (kind, folder) in [
-        (Kind::Sqlite, "migrations"),
-        (Kind::Postgres, "migrations_postgres"),
-        (Kind::MySql, "migrations_mysql"),
-    ] {
-        let to = copy.path().join(folder);
-        std::fs::create_dir(&to).unwrap();
-        for entry in std::fs::read_dir(source.join(kind.name())).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    let copy = support::copy_folders(&source, |kind| match kind {
+        Kind::Sqlite => "migrations",
+        Kind::Postgres => "migrations_postgres",
+        Kind::MySql => "migrations_mysql",
+    });
     let settings = std::fs::read_to_string(source.join(SETTINGS_FILE)).unwrap();
     let (before, after) = settings.split_once("[folders]").unwrap();
     let after = &after[after.find("\n\n").unwrap()..];

@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 use didhub_harness::Kind;
 
+mod support;
+
 fn set(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/foreign")
@@ -17,16 +19,7 @@ fn set(name: &str) -> PathBuf {
 /// `unnamed_reversible/` whose SQLite down of version 4 drops the index and forgets the column:
 /// one staircase finding, on SQLite, over several lines.
 fn down_forgets_a_column() -> tempfile::TempDir {
-    let copy = tempfile::tempdir().unwrap();
-    for kind in Kind::ALL {
-        let from = set("unnamed_reversible").join(kind.name());
-        let to = copy.path().join(kind.name());
-        std::fs::create_dir(&to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    let copy = support::copy_folders(&set("unnamed_reversible"), Kind::name);
     std::fs::write(
         copy.path().join("sqlite/0004_add_task_sort_order.down.sql"),
         "DROP INDEX tasks_project_id_sort_order_idx;\n",
@@ -44,6 +37,16 @@ fn harness(args: &[&str]) -> Output {
         .env_remove("DIDHUB_TEST_SESSION")
         .output()
         .unwrap()
+}
+
+/// The whole of `xml` as a document: it must parse, so nothing but the report was printed.
+fn junit(xml: &str) -> roxmltree::Document<'_> {
+    roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"))
+}
+
+/// Every element of `doc` named `tag`, in document order.
+fn tagged<'a, 'i>(doc: &'a roxmltree::Document<'i>, tag: &str) -> Vec<roxmltree::Node<'a, 'i>> {
+    doc.descendants().filter(|n| n.has_tag_name(tag)).collect()
 }
 
 fn stdout(output: &Output) -> String {
@@ -69,12 +72,9 @@ fn check_as_junit_is_one_testcase_per_entry_with_the_finding_as_a_failure() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     // The whole of stdout parses: nothing but the report is printed there.
     let xml = stdout(&output);
-    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+    let doc = junit(&xml);
 
-    let suites: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("testsuite"))
-        .collect();
+    let suites: Vec<_> = tagged(&doc, "testsuite");
     assert_eq!(suites.len(), 1, "{xml}");
     let suite = suites[0];
     for (attribute, value) in [
@@ -116,10 +116,7 @@ fn check_as_junit_is_one_testcase_per_entry_with_the_finding_as_a_failure() {
         ]
     );
 
-    let failures: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("failure"))
-        .collect();
+    let failures: Vec<_> = tagged(&doc, "failure");
     assert_eq!(failures.len(), 1, "{xml}");
     let failure = failures[0];
     assert_eq!(
@@ -139,9 +136,8 @@ fn check_as_junit_is_one_testcase_per_entry_with_the_finding_as_a_failure() {
         "the failure's text is the whole message: {text}"
     );
 
-    let skipped: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("skipped"))
+    let skipped: Vec<_> = tagged(&doc, "skipped")
+        .iter()
         .map(|n| n.attribute("message").unwrap())
         .collect();
     assert_eq!(skipped.len(), 3, "{xml}");
@@ -324,11 +320,8 @@ fn exit_status_is_2_when_docker_cannot_be_reached() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let xml = stdout(&output);
-    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
-    let errors: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("error"))
-        .collect();
+    let doc = junit(&xml);
+    let errors: Vec<_> = tagged(&doc, "error");
     assert_eq!(errors.len(), 1, "{xml}");
     assert_eq!(
         errors[0].parent().unwrap().attribute("name"),
@@ -356,11 +349,8 @@ fn lint_as_junit_is_one_testcase_with_the_finding() {
     ]);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let xml = stdout(&output);
-    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
-    let cases: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("testcase"))
-        .collect();
+    let doc = junit(&xml);
+    let cases: Vec<_> = tagged(&doc, "testcase");
     assert_eq!(cases.len(), 1, "{xml}");
     let failure = cases[0]
         .children()

@@ -1,0 +1,21 @@
+//! What the harness's test binaries share.
+
+use std::path::Path;
+
+use didhub_harness::Kind;
+
+/// A temporary folder with a copy of each backend's folder of the migrations folder `from`
+/// (in DIDHub's layout, `sqlite/`, `postgres/`, `mysql/`), named as `folder` says: the same
+/// names, or another layout's.
+pub fn copy_folders(from: &Path, folder: impl Fn(Kind) -> &'static str) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for kind in Kind::ALL {
+        let to = copy.path().join(folder(kind));
+        std::fs::create_dir(&to).unwrap();
+        for entry in std::fs::read_dir(from.join(kind.name())).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    copy
+}
