@@ -63,6 +63,18 @@ struct Effective {
 }
 
 impl Effective {
+    /// [`Effective::of`], or `None` with the reason recorded in `report`: the settings file
+    /// cannot be used, which is how the check was asked, not a finding.
+    fn recorded(options: &CheckOptions, report: &mut CheckReport) -> Option<Effective> {
+        match Effective::of(options) {
+            Ok(effective) => Some(effective),
+            Err(e) => {
+                report.fail(Step::Settings, None, format!("settings: {e}"), true);
+                None
+            }
+        }
+    }
+
     fn of(options: &CheckOptions) -> Result<Effective, String> {
         let settings = Settings::load(&options.migrations)?;
         let parity_allow = match &options.allow_list {
@@ -101,13 +113,8 @@ impl Effective {
 /// Runs every check and reports all failures, not only the first.
 pub async fn run(options: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::default();
-    let effective = match Effective::of(options) {
-        Ok(effective) => effective,
-        Err(e) => {
-            // How it was asked, not a finding: the settings file cannot be used.
-            report.fail(Step::Settings, None, format!("settings: {e}"), true);
-            return report;
-        }
+    let Some(effective) = Effective::recorded(options, &mut report) else {
+        return report;
     };
     static_checks(options, &effective, &mut report);
     let fixtures = match &effective.fixtures {
@@ -150,13 +157,8 @@ pub async fn parity(options: &CheckOptions) -> CheckReport {
         );
         return report;
     }
-    let effective = match Effective::of(options) {
-        Ok(effective) => effective,
-        Err(e) => {
-            // How it was asked, not a finding: the settings file cannot be used.
-            report.fail(Step::Settings, None, format!("settings: {e}"), true);
-            return report;
-        }
+    let Some(effective) = Effective::recorded(options, &mut report) else {
+        return report;
     };
     let walked = walk(options, None, &mut report).await;
     compare_backends(options, &effective, &walked, &mut report);
@@ -213,15 +215,20 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
 /// `[[allow]]` entries) instead of the settings' list when given.
 pub fn lint(root: &Path, kinds: &[Kind], allow: Option<&Path>) -> CheckReport {
     let mut report = CheckReport::default();
-    let list = match allow {
-        Some(path) => lint::AllowList::load(path),
-        None => Settings::load(root).map(|s| s.lint),
-    };
-    match list {
+    match lint_allow(root, allow) {
         Ok(list) => record_lint(&mut report, root, kinds, &list),
         Err(e) => report.fail(Step::Settings, None, format!("lint: {e}"), true),
     }
     report
+}
+
+/// The lint allow-list of the migrations folder `root`: the file `allow` when given, else its
+/// settings' `[[lint.allow]]`.
+pub fn lint_allow(root: &Path, allow: Option<&Path>) -> Result<lint::AllowList, String> {
+    match allow {
+        Some(path) => lint::AllowList::load(path),
+        None => Settings::load(root).map(|s| s.lint),
+    }
 }
 
 fn record_lint(report: &mut CheckReport, root: &Path, kinds: &[Kind], allow: &lint::AllowList) {

@@ -8,7 +8,7 @@ use didhub_harness::backend::{Kind, Selection};
 use didhub_harness::check::{self, CheckOptions, CheckReport};
 use didhub_harness::lock::{self, Relock};
 use didhub_harness::migrations::MigrationSet;
-use didhub_harness::project::{Layout, Settings};
+use didhub_harness::project::Layout;
 use didhub_harness::report::{EXIT_CANNOT_CHECK, EXIT_FINDINGS, EXIT_OK};
 use didhub_harness::staircase::{self, StaircaseError};
 use didhub_harness::{lint, parity, scaffold};
@@ -264,11 +264,7 @@ async fn run(command: Command) -> (u8, String) {
             if output.format != Format::Human {
                 return output.print(&check::lint(root, &kinds, lint_allow.as_deref()), "lint");
             }
-            let allow = match lint_allow {
-                Some(path) => lint::AllowList::load(&path),
-                None => Settings::load(root).map(|s| s.lint),
-            };
-            let linted = match allow {
+            let linted = match check::lint_allow(root, lint_allow.as_deref()) {
                 Ok(allow) => lint::run(root, &kinds, &allow),
                 Err(e) => return (EXIT_CANNOT_CHECK, format!("lint: {e}")),
             };
