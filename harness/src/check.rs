@@ -57,7 +57,7 @@ impl CheckOptions {
 /// What a run uses: the options, with the settings file filling in what they leave out.
 struct Effective {
     parity_allow: AllowList,
-    lint_allow: lint::AllowList,
+    lint: lint::Policy,
     fixtures: Option<PathBuf>,
     rules: parity::Rules,
 }
@@ -81,10 +81,7 @@ impl Effective {
             Some(path) => AllowList::load(path)?,
             None => settings.parity_allow(),
         };
-        let lint_allow = match &options.lint_allow {
-            Some(path) => lint::AllowList::load(path)?,
-            None => settings.lint.clone(),
-        };
+        let lint = settings.lint_policy(&options.migrations, options.lint_allow.as_deref())?;
         let fixtures = options.fixtures.clone().or_else(|| {
             settings
                 .fixtures
@@ -103,7 +100,7 @@ impl Effective {
         };
         Ok(Effective {
             parity_allow,
-            lint_allow,
+            lint,
             fixtures,
             rules,
         })
@@ -207,7 +204,7 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
         report,
         &options.migrations,
         &options.backends,
-        &effective.lint_allow,
+        &effective.lint,
     );
 }
 
@@ -215,24 +212,21 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
 /// `[[allow]]` entries) instead of the settings' list when given.
 pub fn lint(root: &Path, kinds: &[Kind], allow: Option<&Path>) -> CheckReport {
     let mut report = CheckReport::default();
-    match lint_allow(root, allow) {
-        Ok(list) => record_lint(&mut report, root, kinds, &list),
+    match lint_policy(root, allow) {
+        Ok(policy) => record_lint(&mut report, root, kinds, &policy),
         Err(e) => report.fail(Step::Settings, None, format!("lint: {e}"), true),
     }
     report
 }
 
-/// The lint allow-list of the migrations folder `root`: the file `allow` when given, else its
-/// settings' `[[lint.allow]]`.
-pub fn lint_allow(root: &Path, allow: Option<&Path>) -> Result<lint::AllowList, String> {
-    match allow {
-        Some(path) => lint::AllowList::load(path),
-        None => Settings::load(root).map(|s| s.lint),
-    }
+/// The lint policy of the migrations folder `root`: its settings' `[lint]`, with the allow-list
+/// of the file `allow` instead of theirs when given.
+pub fn lint_policy(root: &Path, allow: Option<&Path>) -> Result<lint::Policy, String> {
+    Settings::load(root)?.lint_policy(root, allow)
 }
 
-fn record_lint(report: &mut CheckReport, root: &Path, kinds: &[Kind], allow: &lint::AllowList) {
-    match lint::run(root, kinds, allow) {
+fn record_lint(report: &mut CheckReport, root: &Path, kinds: &[Kind], policy: &lint::Policy) {
+    match lint::run(root, kinds, policy) {
         Ok(lint) if lint.is_ok() => report.pass(Step::Lint, None, format!("lint: {lint}")),
         Ok(lint) => report.fail(Step::Lint, None, format!("lint:{lint}"), false),
         Err(e) => report.fail(Step::Lint, None, format!("lint: {e}"), false),

@@ -264,8 +264,8 @@ async fn run(command: Command) -> (u8, String) {
             if output.format != Format::Human {
                 return output.print(&check::lint(root, &kinds, lint_allow.as_deref()), "lint");
             }
-            let linted = match check::lint_allow(root, lint_allow.as_deref()) {
-                Ok(allow) => lint::run(root, &kinds, &allow),
+            let linted = match check::lint_policy(root, lint_allow.as_deref()) {
+                Ok(policy) => lint::run(root, &kinds, &policy),
                 Err(e) => return (EXIT_CANNOT_CHECK, format!("lint: {e}")),
             };
             match linted {

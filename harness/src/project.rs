@@ -30,7 +30,7 @@ pub struct Settings {
     #[serde(default)]
     pub parity: ParitySettings,
     #[serde(default)]
-    pub lint: lint::AllowList,
+    pub lint: lint::Settings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -60,7 +60,7 @@ impl Settings {
             allow: settings.parity.allow.clone(),
         }
         .validate(&origin)?;
-        settings.lint.validate(&origin)?;
+        settings.lint.policy(&origin)?;
         Ok(settings)
     }
 
@@ -69,6 +69,18 @@ impl Settings {
             names: self.parity.names,
             sqlite_types: self.parity.sqlite_types,
         }
+    }
+
+    /// The lint policy of the migrations folder `root` these settings belong to, with the
+    /// allow-list of the file `allow` instead of theirs when given.
+    pub fn lint_policy(&self, root: &Path, allow: Option<&Path>) -> Result<lint::Policy, String> {
+        let mut policy = self
+            .lint
+            .policy(&root.join(SETTINGS_FILE).display().to_string())?;
+        if let Some(path) = allow {
+            policy.allow = lint::AllowList::load(path)?;
+        }
+        Ok(policy)
     }
 
     pub fn parity_allow(&self) -> parity::AllowList {

@@ -133,7 +133,8 @@ fn up_template(kind: Kind) -> &'static str {
         Kind::Postgres => {
             "-- {migration}: what this changes, and why.\n\
              -- An index on an existing table: CREATE INDEX CONCURRENTLY, in a migration of its own\n\
-             -- whose first line is `-- no-transaction` (didhub-harness lint, PG001).\n"
+             -- whose first line is `-- no-transaction` (didhub-harness lint: squawk's\n\
+             -- require-concurrent-index-creation).\n"
         }
         Kind::MySql => {
             "-- {migration}: what this changes, and why.\n\

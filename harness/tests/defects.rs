@@ -223,13 +223,13 @@ async fn an_edited_released_migration_fails_check_and_lock_refuses_it() {
 #[test]
 fn didhubs_own_migrations_lint_clean_with_the_checked_in_allow_list() {
     let migrations = check::didhub_migrations();
-    let allow = Settings::load(&migrations).unwrap().lint;
-    let report = lint::run(&migrations, &Kind::ALL, &allow).unwrap();
+    let policy = check::lint_policy(&migrations, None).unwrap();
+    let report = lint::run(&migrations, &Kind::ALL, &policy).unwrap();
     assert!(report.is_ok(), "{report}");
     assert_eq!(report.notes, Vec::<String>::new());
     // Every entry silences something (a stale one would fail), so the list is no larger than
     // what the released files need.
-    assert!(report.silenced >= allow.allow.len(), "{report}");
+    assert!(report.silenced >= policy.allow.allow.len(), "{report}");
 }
 
 #[test]
@@ -239,8 +239,8 @@ fn a_stale_lint_allow_list_entry_fails() {
     let text = std::fs::read_to_string(&settings).unwrap()
         + "\n[[lint.allow]]\nrule = \"ALL001\"\nfile = \"sqlite/0001_users.up.sql\"\nreason = \"drops nothing\"\n";
     std::fs::write(&settings, text).unwrap();
-    let allow = Settings::load(copy.path()).unwrap().lint;
-    let report = lint::run(copy.path(), &Kind::ALL, &allow).unwrap();
+    let policy = check::lint_policy(copy.path(), None).unwrap();
+    let report = lint::run(copy.path(), &Kind::ALL, &policy).unwrap();
     assert!(!report.is_ok());
     assert_eq!(
         report.to_string(),
@@ -319,19 +319,27 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
     }
     let (ok, text) = cli(&["lint"], root);
     assert!(!ok, "{text}");
-    assert!(
-        text.contains(
-            "- postgres/0014_alter_colour.up.sql:2: PG001 CREATE INDEX without CONCURRENTLY"
-        ),
+    // squawk's findings, by squawk's rule names.
+    let found: Vec<&str> = text.lines().filter(|l| l.starts_with("- ")).collect();
+    assert_eq!(
+        found,
+        [
+            "- postgres/0014_alter_colour.down.sql:1: require-concurrent-index-deletion: \
+             DROP INDEX idx_alters_colour;",
+            "- postgres/0014_alter_colour.up.sql:2: require-concurrent-index-creation: \
+             CREATE INDEX idx_alters_colour ON alters (colour);"
+        ],
         "{text}"
     );
-    let postgres_up = root.join("postgres/0014_alter_colour.up.sql");
-    let sql = std::fs::read_to_string(&postgres_up).unwrap();
-    std::fs::write(
-        &postgres_up,
-        format!("-- lint: allow PG001 alters holds a few rows per system\n{sql}"),
-    )
-    .unwrap();
+    for (file, rule) in [
+        ("up", "require-concurrent-index-creation"),
+        ("down", "require-concurrent-index-deletion"),
+    ] {
+        let path = root.join(format!("postgres/0014_alter_colour.{file}.sql"));
+        let sql = std::fs::read_to_string(&path).unwrap();
+        let allow = format!("-- lint: allow {rule} alters holds a few rows per system\n");
+        std::fs::write(&path, allow + &sql).unwrap();
+    }
     let (ok, text) = cli(&["lint"], root);
     assert!(ok, "{text}");
 
@@ -425,6 +433,7 @@ fn the_cli_exits_non_zero_and_says_why() {
 /// A migration set with the same `files` in every dialect folder.
 fn same_in_every_dialect(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    support::plain_sql_settings(dir.path());
     for kind in Kind::ALL {
         let folder = dir.path().join(kind.name());
         std::fs::create_dir(&folder).unwrap();

@@ -167,6 +167,7 @@ mod all_backends {
     /// text of `name` in PostgreSQL's and MySQL's.
     fn named_fk_set(name: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
+        support::plain_sql_settings(dir.path());
         for kind in Kind::ALL {
             let folder = dir.path().join(kind.name());
             std::fs::create_dir(&folder).unwrap();

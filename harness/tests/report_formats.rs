@@ -361,7 +361,7 @@ fn lint_as_junit_is_one_testcase_with_the_finding() {
         failure
             .text()
             .unwrap()
-            .contains("- postgres/0004_add_task_sort_order.up.sql:3: PG001"),
+            .contains("- postgres/0004_add_task_sort_order.up.sql:3: require-concurrent-index-creation: CREATE INDEX"),
         "{xml}"
     );
 }

@@ -19,3 +19,19 @@ pub fn copy_folders(from: &Path, folder: impl Fn(Kind) -> &'static str) -> tempf
     }
     copy
 }
+
+/// Writes settings into the migrations folder `root` for a test set of plain SQL written once for
+/// every dialect: squawk's PostgreSQL rules that such SQL breaks (INTEGER keys, no `SET
+/// lock_timeout`, which the other dialects do not have), and that the set is not about, are off.
+#[allow(
+    dead_code,
+    reason = "report_formats.rs, which includes this module too, has no such set"
+)]
+pub fn plain_sql_settings(root: &Path) {
+    std::fs::write(
+        root.join(didhub_harness::project::SETTINGS_FILE),
+        "[[lint.exclude]]\nrule = \"prefer-bigint-over-int\"\nreason = \"INTEGER in every dialect\"\n\
+         [[lint.exclude]]\nrule = \"require-timeout-settings\"\nreason = \"SET is PostgreSQL's\"\n",
+    )
+    .unwrap();
+}

@@ -1,0 +1,278 @@
+//! PostgreSQL's lint is squawk's (<https://squawkhq.com/docs/rules>), the linter PostgreSQL
+//! migration authors already run, through its crate `squawk-linter`: its parser, its rules and
+//! their documentation, rather than rules of our own that would cover less and drift.
+//!
+//! Run as sqlx runs a migration: in a transaction (squawk's "assume in transaction", which, for
+//! example, lets an index on a table created earlier in the same file pass), except for a file
+//! whose first line is `-- no-transaction`. A down migration undoes its up, so squawk's rules
+//! against dropping things ([`NOT_IN_DOWN`]) are skipped there; every other rule (locks,
+//! rewrites, timeouts) applies to both directions.
+
+use std::str::FromStr;
+
+use squawk_linter::{Linter, LinterSettings, Rule, Version};
+use squawk_syntax::SourceFile;
+
+use crate::integrity::Direction;
+
+/// Rules about dropping what exists: in a down file that is what the down is for (it drops what
+/// its up created). `ban-drop-database` stays: no migration drops its database.
+pub const NOT_IN_DOWN: [Rule; 16] = [
+    Rule::BanDropTable,
+    Rule::BanDropColumn,
+    Rule::BanDropView,
+    Rule::BanDropFunction,
+    Rule::BanDropType,
+    Rule::BanDropDefault,
+    Rule::BanDropTrigger,
+    Rule::BanDropSchema,
+    Rule::BanDropSequence,
+    Rule::BanDropDomain,
+    Rule::BanDropConstraint,
+    Rule::BanDropGeneratedExpression,
+    Rule::BanDropExtension,
+    Rule::BanDropIndex,
+    Rule::BanDropPolicy,
+    Rule::BanDropNotNull,
+];
+
+/// The rules that run, as squawk's configuration states them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// The PostgreSQL version the rules assume (squawk's `pg_version`; 15 unless set).
+    pub pg_version: Version,
+    /// squawk's opt-in rules to turn on.
+    pub include: Vec<Rule>,
+    /// Rules to turn off.
+    pub exclude: Vec<Rule>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            pg_version: Version::from_str("15").expect("a version"),
+            include: Vec::new(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// What a squawk rule found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub rule: Rule,
+    pub line: usize,
+    /// squawk's message.
+    pub message: String,
+    /// squawk's advice, when it gives one.
+    pub help: Option<String>,
+    /// The start of the statement (or part) it is about, on one line.
+    pub excerpt: String,
+}
+
+/// The page that documents `rule`.
+pub fn doc_url(rule: Rule) -> String {
+    format!("https://squawkhq.com/docs/{rule}")
+}
+
+/// squawk's findings in one PostgreSQL file. SQL squawk cannot parse is an error: a file the
+/// lint did not understand is not a file without findings.
+pub fn check(sql: &str, direction: Direction, options: &Options) -> Result<Vec<Violation>, String> {
+    let parse = SourceFile::parse(sql);
+    if let Some(error) = parse.errors().first() {
+        let at = usize::from(error.range().start());
+        return Err(format!(
+            "line {}: squawk cannot parse it: {}",
+            line_of(sql, at),
+            error.message()
+        ));
+    }
+    let mut linter = Linter::with_rules(&options.include, &options.exclude);
+    if !direction.is_up() {
+        linter.rules.retain(|r| !NOT_IN_DOWN.contains(r));
+    }
+    linter.settings = LinterSettings {
+        pg_version: options.pg_version,
+        assume_in_transaction: !sql.starts_with("-- no-transaction"),
+    };
+    Ok(linter
+        .lint(&parse, sql)
+        .into_iter()
+        .map(|v| {
+            let (start, end) = (usize::from(v.text_range.start()), v.text_range.end());
+            Violation {
+                rule: v.code,
+                line: line_of(sql, start),
+                message: v.message,
+                help: v.help,
+                excerpt: excerpt(&sql[start..usize::from(end)]),
+            }
+        })
+        .collect())
+}
+
+/// The 1-based line of byte offset `at`.
+fn line_of(sql: &str, at: usize) -> usize {
+    sql[..at].matches('\n').count() + 1
+}
+
+/// `text` on one line, whitespace collapsed, cut after 80 characters.
+fn excerpt(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let one_line = words.join(" ");
+    match one_line.char_indices().nth(80) {
+        Some((at, _)) => format!("{} …", &one_line[..at]),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rules squawk finds in `sql` as an up file, with their lines.
+    fn found(sql: &str) -> Vec<(String, usize)> {
+        found_in(sql, Direction::Up)
+    }
+
+    fn found_in(sql: &str, direction: Direction) -> Vec<(String, usize)> {
+        let options = Options {
+            exclude: vec![Rule::RequireTimeoutSettings],
+            ..Options::default()
+        };
+        check(sql, direction, &options)
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.rule.to_string(), v.line))
+            .collect()
+    }
+
+    fn rule(name: &str, line: usize) -> (String, usize) {
+        (name.to_owned(), line)
+    }
+
+    #[test]
+    fn a_varchar_column_is_prefer_text_field() {
+        let sql = "-- a comment\nALTER TABLE users ADD COLUMN locale VARCHAR(20);\n";
+        assert_eq!(found(sql), [rule("prefer-text-field", 2)]);
+    }
+
+    #[test]
+    fn an_index_is_dropped_and_built_concurrently_on_an_existing_table() {
+        let sql = "DROP INDEX idx_users_email;\nCREATE INDEX idx_users_email ON users (email);\n";
+        assert_eq!(
+            found(sql),
+            [
+                rule("require-concurrent-index-deletion", 1),
+                rule("require-concurrent-index-creation", 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_index_on_a_table_created_in_the_same_migration_passes() {
+        let sql = "CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT);\n\
+                   CREATE INDEX idx_notes_body ON notes (body);\n";
+        assert_eq!(found(sql), []);
+    }
+
+    #[test]
+    fn a_foreign_key_on_an_existing_table_needs_not_valid() {
+        let sql = "ALTER TABLE alters ADD CONSTRAINT fk_alters_owner \
+                   FOREIGN KEY (owner_id) REFERENCES users (id);\n";
+        assert_eq!(
+            found(sql),
+            [
+                rule("constraint-missing-not-valid", 1),
+                rule("adding-foreign-key-constraint", 1)
+            ]
+        );
+        let not_valid = "ALTER TABLE alters ADD CONSTRAINT fk_alters_owner \
+                         FOREIGN KEY (owner_id) REFERENCES users (id) NOT VALID;\n";
+        assert_eq!(found(not_valid), []);
+    }
+
+    #[test]
+    fn a_not_null_column_without_default_and_a_type_change_are_found() {
+        let sql = "ALTER TABLE users ADD COLUMN locale TEXT NOT NULL;\n\
+                   ALTER TABLE alters ALTER COLUMN name TYPE TEXT;\n";
+        assert_eq!(
+            found(sql),
+            [
+                rule("adding-required-field", 1),
+                rule("changing-column-type", 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_concurrent_index_needs_a_file_without_transaction() {
+        let sql = "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_email ON users (email);\n\
+                   CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_name ON users (name);\n";
+        assert_eq!(
+            found(sql),
+            [
+                rule("ban-concurrent-index-creation-in-transaction", 1),
+                rule("ban-concurrent-index-creation-in-transaction", 2)
+            ]
+        );
+        assert_eq!(found(&format!("-- no-transaction\n{sql}")), []);
+        // Outside a transaction, a failed concurrent build leaves an invalid index behind: the
+        // statement must be safe to run again.
+        let not_robust = "-- no-transaction\nCREATE INDEX CONCURRENTLY idx_a ON users (a);\n";
+        assert_eq!(found(not_robust), [rule("prefer-robust-stmts", 2)]);
+    }
+
+    #[test]
+    fn drops_are_what_a_down_is_for() {
+        let sql = "DROP TABLE notes;\nALTER TABLE users DROP COLUMN locale;\nDROP INDEX idx_a;\n";
+        assert_eq!(
+            found(sql),
+            [
+                rule("ban-drop-table", 1),
+                rule("ban-drop-column", 2),
+                rule("require-concurrent-index-deletion", 3)
+            ]
+        );
+        // The index still locks the table when a down drops it.
+        assert_eq!(
+            found_in(sql, Direction::Down),
+            [rule("require-concurrent-index-deletion", 3)]
+        );
+    }
+
+    #[test]
+    fn timeouts_are_required_unless_excluded() {
+        let sql = "ALTER TABLE users ADD COLUMN bio TEXT;\n";
+        let all = check(sql, Direction::Up, &Options::default()).unwrap();
+        let rules: Vec<String> = all.iter().map(|v| v.rule.to_string()).collect();
+        assert_eq!(rules, ["require-lock-timeout", "require-statement-timeout"]);
+        let set = "SET lock_timeout = '5s';\nSET statement_timeout = '60s';\n";
+        assert_eq!(
+            check(&format!("{set}{sql}"), Direction::Up, &Options::default()).unwrap(),
+            []
+        );
+    }
+
+    #[test]
+    fn sql_squawk_cannot_parse_is_an_error_naming_the_line() {
+        let error = check(
+            "SELECT 1;\nCREATE TABEL x (a INT);\n",
+            Direction::Up,
+            &Options::default(),
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("line 2: squawk cannot parse it"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_long_statement_is_excerpted_on_one_line() {
+        let long = format!("CREATE INDEX i ON users\n  ({})", "a, ".repeat(40));
+        let text = excerpt(&long);
+        assert!(text.starts_with("CREATE INDEX i ON users (a, a,"), "{text}");
+        assert!(text.ends_with(" …") && !text.contains('\n'), "{text}");
+    }
+}
