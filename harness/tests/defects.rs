@@ -261,6 +261,46 @@ fn cli(args: &[&str], migrations: &Path) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// A new PostgreSQL migration of DIDHub's is linted by squawk, under DIDHub's settings: a
+/// `varchar` column, an index dropped without CONCURRENTLY and a foreign key added to an
+/// existing table without NOT VALID are each reported by squawk's rule name; an index on a table
+/// the same migration creates is not.
+#[test]
+fn a_new_postgres_migration_is_linted_by_squawk() {
+    let copy = copy_of_migrations();
+    std::fs::write(
+        copy.path().join("postgres/0014_alter_colour.up.sql"),
+        "ALTER TABLE alters ADD COLUMN colour VARCHAR(7);\n\
+         DROP INDEX idx_alters_name;\n\
+         ALTER TABLE alters ADD CONSTRAINT fk_alters_owner FOREIGN KEY (owner_user_id) REFERENCES users (id);\n\
+         CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT);\n\
+         CREATE INDEX idx_notes_body ON notes (body);\n",
+    )
+    .unwrap();
+    let (ok, text) = cli(&["lint", "--db", "postgres"], copy.path());
+    assert!(!ok, "{text}");
+    // Line and rule of each finding in the new file.
+    let found: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("- postgres/0014_alter_colour.up.sql:"))
+        .map(|l| l.split(':').take(2).collect::<Vec<_>>().join(":"))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            "1: prefer-text-field",
+            "2: require-concurrent-index-deletion",
+            "3: constraint-missing-not-valid",
+            "3: adding-foreign-key-constraint"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("    rule: https://squawkhq.com/docs/constraint-missing-not-valid\n"),
+        "{text}"
+    );
+}
+
 /// The workflow of docs/migrations.md, on a copy of DIDHub's migrations: scaffold, write,
 /// lint, check, lock; then the new migration is released like the others.
 #[test]
@@ -326,19 +366,26 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
         [
             "- postgres/0014_alter_colour.down.sql:1: require-concurrent-index-deletion: \
              DROP INDEX idx_alters_colour;",
+            "- postgres/0014_alter_colour.up.sql:1: prefer-text-field: VARCHAR(7)",
             "- postgres/0014_alter_colour.up.sql:2: require-concurrent-index-creation: \
              CREATE INDEX idx_alters_colour ON alters (colour);"
         ],
         "{text}"
     );
-    for (file, rule) in [
-        ("up", "require-concurrent-index-creation"),
-        ("down", "require-concurrent-index-deletion"),
+    for (file, allow) in [
+        (
+            "up",
+            "-- lint: allow require-concurrent-index-creation alters holds a few rows per system\n\
+             -- lint: allow prefer-text-field VARCHAR(7) as on MySQL, for parity\n",
+        ),
+        (
+            "down",
+            "-- lint: allow require-concurrent-index-deletion alters holds a few rows per system\n",
+        ),
     ] {
         let path = root.join(format!("postgres/0014_alter_colour.{file}.sql"));
         let sql = std::fs::read_to_string(&path).unwrap();
-        let allow = format!("-- lint: allow {rule} alters holds a few rows per system\n");
-        std::fs::write(&path, allow + &sql).unwrap();
+        std::fs::write(&path, format!("{allow}{sql}")).unwrap();
     }
     let (ok, text) = cli(&["lint"], root);
     assert!(ok, "{text}");

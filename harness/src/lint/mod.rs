@@ -294,7 +294,7 @@ pub struct Settings {
     pub exclude: Vec<Excluded>,
     /// Findings allowed in released files.
     #[serde(default)]
-    pub allow: Vec<Allowed>,
+    pub allow: Vec<AllowEntry>,
 }
 
 /// A rule turned off for a project.
@@ -340,10 +340,7 @@ impl Settings {
             }
             policy.excluded.push(rule);
         }
-        policy.allow = AllowList {
-            allow: self.allow.clone(),
-        };
-        policy.allow.validate(origin)?;
+        policy.allow = AllowList::of(&self.allow, origin)?;
         Ok(policy)
     }
 }
@@ -363,22 +360,28 @@ impl Policy {
     }
 }
 
-/// Findings allowed in released files, which must not change (TOML, `[[allow]]` entries).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AllowList {
-    #[serde(default)]
-    pub allow: Vec<Allowed>,
-}
-
+/// An allow-list entry as written: a finding of `rule` allowed in `file`, or in each of `files`
+/// (a project that adopts the lint has many released files with the same finding), and why.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Allowed {
+pub struct AllowEntry {
     /// The rule's id or squawk name.
     pub rule: String,
     /// `folder/file`, relative to the migrations folder.
-    pub file: String,
+    pub file: Option<String>,
+    /// Several files, instead of `file`.
+    #[serde(default)]
+    pub files: Vec<String>,
     /// Why the finding is acceptable there.
+    pub reason: String,
+}
+
+/// A finding of `rule` allowed in one released file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed {
+    pub rule: String,
+    /// `folder/file`, relative to the migrations folder.
+    pub file: String,
     pub reason: String,
 }
 
@@ -389,30 +392,58 @@ impl Allowed {
     }
 }
 
+/// Findings allowed in released files, which must not change, one file each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AllowList {
+    pub allow: Vec<Allowed>,
+}
+
+/// A file of `[[allow]]` entries (`--lint-allow F`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllowFile {
+    #[serde(default)]
+    allow: Vec<AllowEntry>,
+}
+
 impl AllowList {
     pub fn load(path: &Path) -> Result<AllowList, String> {
-        let list: AllowList = crate::read_toml(path)?;
-        list.validate(&path.display().to_string())?;
-        Ok(list)
+        let file: AllowFile = crate::read_toml(path)?;
+        AllowList::of(&file.allow, &path.display().to_string())
     }
 
-    /// Every entry names a rule and gives a reason; `origin` names the file in the error.
-    pub fn validate(&self, origin: &str) -> Result<(), String> {
-        for entry in &self.allow {
+    /// The list `entries` state, checked: every entry names a rule, one `file` or some `files`,
+    /// and gives a reason; `origin` names the file in errors.
+    pub fn of(entries: &[AllowEntry], origin: &str) -> Result<AllowList, String> {
+        let mut allow = Vec::new();
+        for entry in entries {
+            let files: Vec<&String> = entry.file.iter().chain(&entry.files).collect();
+            let named = files.first().map_or("(no file)", |f| f.as_str());
             if RuleId::named(&entry.rule).is_none() {
                 return Err(format!(
-                    "{origin}: the entry for {} names no rule {:?}",
-                    entry.file, entry.rule
+                    "{origin}: the entry for {named} names no rule {:?}",
+                    entry.rule
                 ));
             }
             if entry.reason.trim().is_empty() {
                 return Err(format!(
-                    "{origin}: the entry for {} {} gives no reason",
-                    entry.rule, entry.file
+                    "{origin}: the entry for {} {named} gives no reason",
+                    entry.rule
                 ));
             }
+            if files.is_empty() || (entry.file.is_some() && !entry.files.is_empty()) {
+                return Err(format!(
+                    "{origin}: the entry for {} needs either `file` or `files`",
+                    entry.rule
+                ));
+            }
+            allow.extend(files.into_iter().map(|file| Allowed {
+                rule: entry.rule.clone(),
+                file: file.clone(),
+                reason: entry.reason.clone(),
+            }));
         }
-        Ok(())
+        Ok(AllowList { allow })
     }
 }
 
@@ -639,6 +670,24 @@ mod tests {
             let error = policy(toml).unwrap_err();
             assert!(error.contains(expected), "{toml}: {error}");
         }
+    }
+
+    #[test]
+    fn an_entry_with_files_allows_the_finding_in_each() {
+        let policy = policy(
+            "[[allow]]\nrule = \"PG001\"\nfiles = [\"postgres/a.up.sql\", \"postgres/b.up.sql\"]\n\
+             reason = \"small tables\"\n",
+        )
+        .unwrap();
+        let files: Vec<&str> = policy.allow.allow.iter().map(|a| a.file.as_str()).collect();
+        assert_eq!(files, ["postgres/a.up.sql", "postgres/b.up.sql"]);
+        assert!(
+            policy
+                .allow
+                .allow
+                .iter()
+                .all(|a| a.rule == "PG001" && a.reason == "small tables")
+        );
     }
 
     #[test]
