@@ -34,7 +34,12 @@ fn http(c: &mut Criterion) {
             b"benchmark secret, not for production",
             Duration::from_secs(3600),
         );
-        let token = tokens.issue(sample.user).expect("token");
+        let hash = rt
+            .block_on(didhub_server::store::users::credentials(&db, sample.user))
+            .expect("credentials")
+            .expect("the sample user exists")
+            .password_hash;
+        let token = tokens.issue(sample.user, &hash).expect("token");
         let state = AppState {
             db: db.clone(),
             tokens,

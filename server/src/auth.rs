@@ -289,23 +289,51 @@ pub struct Claims {
     pub sub: Id,
     pub iat: i64,
     pub exp: i64,
+    /// When the session began: the login this token descends from by refreshes (Unix seconds).
+    pub auth_time: i64,
+    /// The fingerprint of the account's password hash when the session began
+    /// ([`Tokens::fingerprint`]): a new password makes it, and so every earlier token, stale.
+    pub pwd: String,
 }
 
 /// Issues and checks HS256 tokens.
+///
+/// A token is revoked by what revokes a session: each one carries a keyed fingerprint of the
+/// account's password hash (as Django's session auth hash does), so changing the password
+/// (`POST /api/me/password`, an admin's change, a reset) makes every token issued before it
+/// fail the caller check ([`crate::api`]'s `caller`), on every server sharing the database,
+/// without a list of revoked tokens. A refresh keeps the session's start (`auth_time`); no
+/// session outlives `max_session`, however often it is refreshed.
 #[derive(Clone)]
 pub struct Tokens {
     encoding: Arc<EncodingKey>,
     decoding: Arc<DecodingKey>,
+    /// Keys the password fingerprints.
+    fingerprint_key: Arc<[u8]>,
     ttl: Duration,
+    max_session: Duration,
 }
+
+/// How long a session lasts by refreshes unless configured (`max_session_secs`).
+pub const DEFAULT_MAX_SESSION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Tokens {
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        let mut key = b"didhub token password fingerprint\0".to_vec();
+        key.extend_from_slice(secret);
         Tokens {
             encoding: Arc::new(EncodingKey::from_secret(secret)),
             decoding: Arc::new(DecodingKey::from_secret(secret)),
+            fingerprint_key: key.into(),
             ttl,
+            max_session: DEFAULT_MAX_SESSION,
         }
+    }
+
+    /// The same, with sessions ending `max_session` after their login.
+    pub fn with_max_session(mut self, max_session: Duration) -> Self {
+        self.max_session = max_session;
+        self
     }
 
     /// A fresh random secret, for a server started without one (tokens die with the process).
@@ -319,19 +347,57 @@ impl Tokens {
         self.ttl
     }
 
-    /// A token for `user`, valid from now for the configured lifetime.
-    pub fn issue(&self, user: Id) -> Result<String, ApiError> {
-        self.issue_at(user, Utc::now().timestamp())
+    /// What a token carries of the password hash `password_hash`: 16 hex digits of a SHA-256
+    /// keyed with the signing secret (the token's payload is readable by its holder).
+    pub fn fingerprint(&self, password_hash: &str) -> String {
+        let mut digest = Sha256::new();
+        digest.update(&self.fingerprint_key);
+        digest.update(password_hash.as_bytes());
+        hex(&digest.finalize()[..8])
     }
 
-    /// A token as if issued at `iat` (Unix seconds).
-    pub fn issue_at(&self, user: Id, iat: i64) -> Result<String, ApiError> {
-        let claims = Claims {
+    /// A token for a new session of `user`, whose password hash is `password_hash`, valid from
+    /// now for the configured lifetime.
+    pub fn issue(&self, user: Id, password_hash: &str) -> Result<String, ApiError> {
+        self.issue_at(user, password_hash, Utc::now().timestamp())
+    }
+
+    /// A token for a session begun at `iat` (Unix seconds).
+    pub fn issue_at(&self, user: Id, password_hash: &str, iat: i64) -> Result<String, ApiError> {
+        self.sign(&Claims {
             sub: user,
             iat,
             exp: iat + self.ttl.as_secs() as i64,
+            auth_time: iat,
+            pwd: self.fingerprint(password_hash),
+        })
+    }
+
+    /// A new token for the session `claims` belong to: issued now, with the session's start and
+    /// fingerprint, expiring after the lifetime or at the session's end, whichever is first.
+    /// 401 `session_expired` once the session is over.
+    pub fn refresh(&self, claims: &Claims) -> Result<(String, Claims), ApiError> {
+        let now = Utc::now().timestamp();
+        let end = claims
+            .auth_time
+            .saturating_add(self.max_session.as_secs() as i64);
+        if now >= end {
+            return Err(ApiError::unauthorized(
+                "session_expired",
+                "the session is older than the longest a session lasts; log in again",
+            ));
+        }
+        let claims = Claims {
+            iat: now,
+            exp: (now + self.ttl.as_secs() as i64).min(end),
+            ..claims.clone()
         };
-        jsonwebtoken::encode(&Header::default(), &claims, &self.encoding).map_err(|e| {
+        Ok((self.sign(&claims)?, claims))
+    }
+
+    /// A token saying `claims`, signed.
+    pub fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
+        jsonwebtoken::encode(&Header::default(), claims, &self.encoding).map_err(|e| {
             tracing::error!(error = %e, "cannot sign token");
             ApiError::internal()
         })
@@ -342,6 +408,7 @@ impl Tokens {
         let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // A token without `auth_time` or `pwd` (one issued before they existed) fails to decode.
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
@@ -474,16 +541,64 @@ mod tests {
     fn tokens_round_trip_and_expire() {
         let tokens = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
         let id = Id::new();
-        assert_eq!(tokens.verify(&tokens.issue(id).unwrap()).unwrap().sub, id);
+        let claims = tokens.verify(&tokens.issue(id, "hash").unwrap()).unwrap();
+        assert_eq!(claims.sub, id);
+        assert_eq!(claims.pwd, tokens.fingerprint("hash"));
 
-        let old = tokens.issue_at(id, Utc::now().timestamp() - 120).unwrap();
+        let old = tokens
+            .issue_at(id, "hash", Utc::now().timestamp() - 120)
+            .unwrap();
         assert_eq!(tokens.verify(&old).unwrap_err().code, "token_expired");
 
         let other = Tokens::new(b"another secret, another secret!!", Duration::from_secs(60));
         assert_eq!(
-            other.verify(&tokens.issue(id).unwrap()).unwrap_err().code,
+            other
+                .verify(&tokens.issue(id, "hash").unwrap())
+                .unwrap_err()
+                .code,
             "invalid_token"
         );
         assert_eq!(tokens.verify("garbage").unwrap_err().code, "invalid_token");
+    }
+
+    #[test]
+    fn fingerprints_differ_by_password_hash_and_by_secret() {
+        let tokens = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
+        let other = Tokens::new(b"another secret, another secret!!", Duration::from_secs(60));
+        let print = tokens.fingerprint("$argon2id$v=19$a");
+        assert_eq!(print.len(), 16);
+        assert_eq!(print, tokens.fingerprint("$argon2id$v=19$a"));
+        assert_ne!(print, tokens.fingerprint("$argon2id$v=19$b"));
+        assert_ne!(print, other.fingerprint("$argon2id$v=19$a"));
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_session_start_and_ends_with_the_session() {
+        let tokens = Tokens::new(
+            b"0123456789abcdef0123456789abcdef",
+            Duration::from_secs(3600),
+        )
+        .with_max_session(Duration::from_secs(7200));
+        let id = Id::new();
+        let now = Utc::now().timestamp();
+        // Logged in 100 minutes ago: the refreshed token ends with the session, in 20 minutes.
+        let claims = Claims {
+            sub: id,
+            iat: now - 60,
+            exp: now + 60,
+            auth_time: now - 6000,
+            pwd: tokens.fingerprint("hash"),
+        };
+        let (token, refreshed) = tokens.refresh(&claims).unwrap();
+        assert_eq!(refreshed.auth_time, now - 6000);
+        assert!(refreshed.exp <= now - 6000 + 7200, "{refreshed:?}");
+        assert!(refreshed.iat >= now);
+        assert_eq!(tokens.verify(&token).unwrap().auth_time, now - 6000);
+        // Logged in more than two hours ago: no refresh.
+        let over = Claims {
+            auth_time: now - 7201,
+            ..claims
+        };
+        assert_eq!(tokens.refresh(&over).unwrap_err().code, "session_expired");
     }
 }

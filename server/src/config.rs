@@ -30,6 +30,8 @@ pub struct Config {
     /// The JWT signing secret; a random one is made at startup when absent.
     pub secret: Option<Secret>,
     pub token_ttl: Duration,
+    /// How long a session lasts by refreshes, from its login.
+    pub max_session: Duration,
     pub bootstrap_admin: Option<BootstrapAdmin>,
     /// Limits on password guessing and reset requests (file only: `rate_limit`).
     pub rate_limit: RateLimitConfig,
@@ -124,6 +126,7 @@ struct FileConfig {
     port: Option<u16>,
     secret: Option<String>,
     token_ttl_secs: Option<u64>,
+    max_session_secs: Option<u64>,
     bootstrap_admin: Option<FileBootstrapAdmin>,
     #[serde(default)]
     rate_limit: FileRateLimit,
@@ -265,17 +268,31 @@ impl Config {
                 "the signing secret (DIDHUB_SECRET / \"secret\") must be at least {MIN_SECRET_LEN} characters"
             )));
         }
-        let token_ttl = match env("DIDHUB_TOKEN_TTL_SECS") {
-            Some(s) => s.parse().map_err(|_| {
-                ConfigError::Invalid(format!("DIDHUB_TOKEN_TTL_SECS must be seconds, got {s:?}"))
-            })?,
-            None => file_config.token_ttl_secs.unwrap_or(3600),
+        // Positive seconds, from the environment variable `var`, else the file, else `default`.
+        let seconds = |var: &str, file: Option<u64>, default: u64, what: &str| {
+            let secs = match env(var) {
+                Some(s) => s.parse().map_err(|_| {
+                    ConfigError::Invalid(format!("{var} must be seconds, got {s:?}"))
+                })?,
+                None => file.unwrap_or(default),
+            };
+            if secs == 0 {
+                return Err(ConfigError::Invalid(format!("{what} must be positive")));
+            }
+            Ok(Duration::from_secs(secs))
         };
-        if token_ttl == 0 {
-            return Err(ConfigError::Invalid(
-                "the token lifetime must be positive".into(),
-            ));
-        }
+        let token_ttl = seconds(
+            "DIDHUB_TOKEN_TTL_SECS",
+            file_config.token_ttl_secs,
+            3600,
+            "the token lifetime",
+        )?;
+        let max_session = seconds(
+            "DIDHUB_MAX_SESSION_SECS",
+            file_config.max_session_secs,
+            crate::auth::DEFAULT_MAX_SESSION.as_secs(),
+            "the longest session (max_session_secs)",
+        )?;
 
         let rate_limit = file_config.rate_limit.resolve()?;
         let password_hash = file_config.password_hash.resolve()?;
@@ -307,7 +324,8 @@ impl Config {
             host,
             port,
             secret,
-            token_ttl: Duration::from_secs(token_ttl),
+            token_ttl,
+            max_session,
             bootstrap_admin,
             rate_limit,
             password_hash,

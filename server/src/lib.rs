@@ -84,7 +84,7 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
     }
     let state = AppState {
         db,
-        tokens: Tokens::new(&secret, config.token_ttl),
+        tokens: Tokens::new(&secret, config.token_ttl).with_max_session(config.max_session),
         passwords: Passwords::new(config.password_hash).map_err(StartupError::PasswordHash)?,
         limits: std::sync::Arc::new(rate_limit::RateLimits::new(
             &config.rate_limit,

@@ -40,15 +40,15 @@ struct PasswordChange {
     new_password: String,
 }
 
-impl AppState {
-    fn token_response(&self, user: User) -> ApiResult<Json<TokenResponse>> {
-        Ok(Json(TokenResponse {
-            token: self.tokens.issue(user.id)?,
-            token_type: "Bearer".into(),
-            expires_in: self.tokens.ttl().as_secs(),
-            user,
-        }))
-    }
+/// The answer to a login or a refresh: `token`, which expires at `exp`, for `user`.
+fn token_response(token: String, exp: i64, user: User) -> Json<TokenResponse> {
+    let left = exp - chrono::Utc::now().timestamp();
+    Json(TokenResponse {
+        token,
+        token_type: "Bearer".into(),
+        expires_in: u64::try_from(left).unwrap_or(0),
+        user,
+    })
 }
 
 /// Creates an account after checking the username and password rules; 409 when taken.
@@ -202,10 +202,16 @@ impl AccountApi {
         let user = users::get(&state.db, credentials.id)
             .await?
             .ok_or_else(ApiError::internal)?;
-        state.token_response(user)
+        let token = state
+            .tokens
+            .issue(credentials.id, &credentials.password_hash)?;
+        let exp = chrono::Utc::now().timestamp() + state.tokens.ttl().as_secs() as i64;
+        Ok(token_response(token, exp, user))
     }
 
-    /// A fresh token for the holder of a valid one.
+    /// A fresh token for the holder of a valid one, in the same session: it expires after the
+    /// token lifetime or when the session reaches `max_session_secs` from its login, whichever
+    /// comes first (then 401 `session_expired`: log in again).
     #[oai(path = "/api/auth/refresh", method = "post")]
     async fn refresh(
         &self,
@@ -213,7 +219,8 @@ impl AccountApi {
         auth: BearerAuth,
     ) -> ApiResult<Json<TokenResponse>> {
         let user = state.caller(&auth).await?;
-        state.token_response(user)
+        let (token, claims) = state.tokens.refresh(&auth.0.claims)?;
+        Ok(token_response(token, claims.exp, user))
     }
 
     /// The caller's account.

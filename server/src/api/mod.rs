@@ -240,20 +240,23 @@ enum Done {
 }
 
 impl AppState {
-    /// The user a token speaks for; 401 when that account no longer exists.
+    /// The user a token speaks for; 401 when that account no longer exists, or when its
+    /// password changed since the token's session began (the token is revoked).
     async fn caller(&self, auth: &BearerAuth) -> ApiResult<User> {
-        let sub = auth.0.claims.sub;
-        match crate::store::users::get(&self.db, sub).await? {
-            Some(user) => Ok(user),
-            None => {
-                let entry = token_rejected(auth.0.ip.clone(), "unknown_user", Some(sub), "");
-                self.record_refusal(entry).await;
-                Err(ApiError::unauthorized(
-                    "unknown_user",
-                    "the token's account no longer exists",
-                ))
+        let claims = &auth.0.claims;
+        let refusal = match crate::store::users::account(&self.db, claims.sub).await? {
+            Some(account) if self.tokens.fingerprint(&account.password_hash) == claims.pwd => {
+                return Ok(account.user);
             }
-        }
+            Some(_) => ApiError::unauthorized(
+                "token_revoked",
+                "the password changed since this token was issued; log in again",
+            ),
+            None => ApiError::unauthorized("unknown_user", "the token's account no longer exists"),
+        };
+        let entry = token_rejected(auth.0.ip.clone(), refusal.code, Some(claims.sub), "");
+        self.record_refusal(entry).await;
+        Err(refusal)
     }
 
     /// Records a refused request in the audit log. The refusal stands even when the record

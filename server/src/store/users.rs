@@ -22,6 +22,14 @@ pub struct User {
     pub last_login_at: Option<Timestamp>,
 }
 
+/// An account with its password hash: what checking a token needs.
+#[derive(Debug, Clone, FromRow)]
+pub struct Account {
+    #[sqlx(flatten)]
+    pub user: User,
+    pub password_hash: String,
+}
+
 /// What login needs.
 #[derive(Debug, Clone, FromRow)]
 pub struct Credentials {
@@ -65,6 +73,20 @@ macro_rules! select_users {
 pub async fn get(db: &Db, id: Id) -> Result<Option<User>, sqlx::Error> {
     db.conn()
         .fetch_optional(Stmt::new(select_users!("WHERE id = ?")).bind(id))
+        .await
+}
+
+/// One user with its password hash, in one query.
+pub async fn account(db: &Db, id: Id) -> Result<Option<Account>, sqlx::Error> {
+    db.conn()
+        .fetch_optional(
+            Stmt::new(
+                "SELECT id, username, email, is_admin, is_system, is_approved, \
+                 must_change_password, avatar, created_at, updated_at, last_login_at, \
+                 password_hash FROM users WHERE id = ?",
+            )
+            .bind(id),
+        )
         .await
 }
 

@@ -1,7 +1,25 @@
 use poem::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{ADMIN, backend_tests, password_of};
+use crate::support::{ADMIN, TestApp, backend_tests, password_of};
+
+/// A token for `username` with `password`.
+async fn token_with(app: &TestApp, username: &str, password: &str) -> String {
+    app.login(username, password).await.expect(StatusCode::OK)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The token is refused as revoked, for a request and for a refresh alike.
+async fn assert_revoked(app: &TestApp, token: &str) {
+    app.get("/api/me", token)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "token_revoked");
+    app.call(Method::POST, "/api/auth/refresh", Some(token), None)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "token_revoked");
+}
 
 backend_tests! {
     async fn register_creates_an_unapproved_account_without_exposing_the_hash(app) {
@@ -98,11 +116,11 @@ backend_tests! {
         app.get("/api/me", "not-a-jwt").await
             .expect_error(StatusCode::UNAUTHORIZED, "invalid_token");
         let id = app.register("robin").await;
-        let expired = app.state.tokens.issue_at(id, chrono::Utc::now().timestamp() - 7200).unwrap();
+        let expired = app.state.tokens.issue_at(id, "", chrono::Utc::now().timestamp() - 7200).unwrap();
         app.get("/api/me", &expired).await
             .expect_error(StatusCode::UNAUTHORIZED, "token_expired");
         let forged = didhub_server::auth::Tokens::new(b"someone else's secret, 32 bytes!!", std::time::Duration::from_secs(60))
-            .issue(id).unwrap();
+            .issue(id, "").unwrap();
         app.get("/api/me", &forged).await
             .expect_error(StatusCode::UNAUTHORIZED, "invalid_token");
     }
@@ -150,5 +168,60 @@ backend_tests! {
         // Starting again with the same bootstrap settings creates nothing.
         didhub_server::prepare(&app.config).await.unwrap();
         assert_eq!(app.audit_actions("action=user.bootstrap").await.len(), 1);
+    }
+
+    async fn every_kind_of_password_change_revokes_the_tokens_issued_before_it(app) {
+        let admin = app.admin_token().await;
+        let (id, _) = app.approved_user("robin").await;
+        // The user's own change: the token that made it, and any other, stop working.
+        let first = app.token_of("robin").await;
+        let second = app.token_of("robin").await;
+        app.post("/api/me/password", &first,
+                 json!({ "current_password": password_of("robin"), "new_password": "passphrase-two" }))
+            .await.expect(StatusCode::NO_CONTENT);
+        assert_revoked(&app, &first).await;
+        assert_revoked(&app, &second).await;
+        // An administrator's change.
+        let before = token_with(&app, "robin", "passphrase-two").await;
+        app.put(&format!("/api/users/{id}"), &admin, json!({ "password": "passphrase-three" }))
+            .await.expect(StatusCode::OK);
+        assert_revoked(&app, &before).await;
+        // A reset.
+        let before = token_with(&app, "robin", "passphrase-three").await;
+        let issued = app.post(&format!("/api/users/{id}/password-reset"), &admin, json!({}))
+            .await.expect(StatusCode::CREATED);
+        app.call(Method::POST, "/api/auth/password-reset/consume", None,
+                 Some(json!({ "token": issued["token"], "new_password": "passphrase-four" })))
+            .await.expect(StatusCode::NO_CONTENT);
+        assert_revoked(&app, &before).await;
+        // A token of the new password works; other accounts' tokens were never touched.
+        let after = token_with(&app, "robin", "passphrase-four").await;
+        app.get("/api/me", &after).await.expect(StatusCode::OK);
+        app.get("/api/me", &admin).await.expect(StatusCode::OK);
+        assert_eq!(app.audit_actions("action=auth.token_rejected").await.len(), 8);
+    }
+
+    async fn a_refresh_stays_in_its_session_and_a_session_ends(app) {
+        let (id, token) = app.approved_user("robin").await;
+        let refreshed = app.call(Method::POST, "/api/auth/refresh", Some(&token), None)
+            .await.expect(StatusCode::OK);
+        let fresh = refreshed["token"].as_str().unwrap();
+        let claims = |token: &str| app.state.tokens.verify(token).unwrap();
+        assert_eq!(claims(fresh).auth_time, claims(&token).auth_time, "the session's start is kept");
+        // A session begun longer ago than the longest a session lasts (7 days by default) is
+        // not refreshed, though its token has not expired; one a little younger is, and its new
+        // token ends with the session.
+        let hash = didhub_server::store::users::credentials(&app.state.db, id)
+            .await.unwrap().unwrap().password_hash;
+        let now = chrono::Utc::now().timestamp();
+        let week = 7 * 24 * 3600;
+        let session = |auth_time: i64| app.state.tokens.sign(&didhub_server::auth::Claims {
+            sub: id, iat: now, exp: now + 600, auth_time, pwd: app.state.tokens.fingerprint(&hash),
+        }).unwrap();
+        app.call(Method::POST, "/api/auth/refresh", Some(&session(now - week - 60)), None)
+            .await.expect_error(StatusCode::UNAUTHORIZED, "session_expired");
+        let body = app.call(Method::POST, "/api/auth/refresh", Some(&session(now - week + 300)), None)
+            .await.expect(StatusCode::OK);
+        assert!(body["expires_in"].as_u64().unwrap() <= 300, "{body}");
     }
 }

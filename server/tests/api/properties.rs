@@ -729,13 +729,13 @@ async fn world(backend: Backend) -> (World, TestDatabase) {
     let tokens = Tokens::new(SECRET.as_bytes(), Duration::from_secs(3600));
     let admin_uuid: Id = ids[0].parse().unwrap();
     let expired = tokens
-        .issue_at(admin_uuid, chrono::Utc::now().timestamp() - 7200)
+        .issue_at(admin_uuid, "", chrono::Utc::now().timestamp() - 7200)
         .unwrap();
     let forged = Tokens::new(
         b"not the server's secret, not it!",
         Duration::from_secs(3600),
     )
-    .issue(admin_uuid)
+    .issue(admin_uuid, "")
     .unwrap();
     let world = World {
         base,

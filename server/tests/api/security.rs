@@ -172,14 +172,14 @@ pub fn bad_tokens(
         ),
         (
             "expired",
-            app.state.tokens.issue_at(user, now - 7200).unwrap(),
+            app.state.tokens.issue_at(user, "", now - 7200).unwrap(),
             "token_expired",
         ),
         (
             "expired a second ago",
             token_with(
                 json!({ "alg": "HS256" }),
-                json!({ "sub": user, "iat": now - 60, "exp": now - 1 }),
+                json!({ "sub": user, "iat": now - 60, "exp": now - 1, "auth_time": now - 60, "pwd": "0123456789abcdef" }),
                 secret,
             ),
             "token_expired",
@@ -431,6 +431,8 @@ backend_tests! {
         // hashes, and only administrators may take it (see backup.rs).
         let backup = app.post("/api/admin/backup", &admin, json!({})).await;
         assert!(backup.text.contains("$argon2id$"));
+        // The admin's change revoked robin's token; a new one is still not an admin's.
+        let token = app.login("robin", "changed-by-admin").await.body["token"].as_str().unwrap().to_owned();
         app.post("/api/admin/backup", &token, json!({})).await
             .expect_error(StatusCode::FORBIDDEN, "forbidden");
     }
