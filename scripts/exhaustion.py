@@ -110,7 +110,7 @@ def request(port, raw, timeout=OUTER):
 
 
 def register_raw(username):
-    body = json.dumps({"username": username, "password": f"pw-{username}-long-enough"})
+    body = json.dumps({"username": username, "password": "correct-horse-battery-staple"})
     return (
         "POST /api/auth/register HTTP/1.1\r\nHost: didhub\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
@@ -178,10 +178,13 @@ def partial_requests(binary, count):
         # Wait for the server to close every partial connection (bounded by OUTER).
         open_ = {s.fileno(): (s, t) for s, t in sockets}
         closed_after = []
+        poller = select.poll()
+        for fd in open_:
+            poller.register(fd, select.POLLIN)
         deadline = time.monotonic() + OUTER
         while open_ and time.monotonic() < deadline:
-            ready, _, _ = select.select(list(open_)[:1000], [], [], 1.0)
-            for fd in ready:
+            for fd, _ in poller.poll(1000):
+                poller.unregister(fd)
                 s, sent = open_.pop(fd)
                 try:
                     data = s.recv(1)
