@@ -464,10 +464,13 @@ fn out_of_file_descriptors_the_server_waits_without_spinning_and_recovers() {
     drop(held);
     server.wait_for("accepting connections again");
     healthy(server.addr);
-    assert_eq!(
-        server.count("cannot accept connections"),
-        1,
-        "one warning per burst"
+    // While the held connections drain, accepts may run out again: each burst is one warning
+    // when it starts and one line when it ends, never a line per failed accept.
+    let bursts = server.count("cannot accept connections");
+    let ends = server.count("accepting connections again");
+    assert!(
+        bursts >= 1 && bursts == ends,
+        "{bursts} warnings for {ends} bursts"
     );
 }
 
