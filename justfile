@@ -83,6 +83,12 @@ bench db="all" sizes="10000,100000" *ARGS:
 load db="all" seconds="30" writers="64":
     cargo run --release -p didhub-benches --bin writers -- --db {{db}} --seconds {{seconds}} --writers {{writers}}
 
+# Resource exhaustion on a release build over SQLite (issue 14): concurrent registrations (memory,
+# answers) and partial requests (when they are closed, /health meanwhile, CPU, accept errors)
+exhaustion registrations="150" partial="1100":
+    cargo build --release -p didhub-server
+    python3 scripts/exhaustion.py --binary "${CARGO_TARGET_DIR:-target}/release/didhub-server" --registrations {{registrations}} --partial {{partial}}
+
 # Build the local PostgreSQL 15 and MariaDB 10.11 images (Debian packages, no registry needed)
 images:
     bash fixtures/images/build.sh

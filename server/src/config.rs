@@ -38,6 +38,9 @@ pub struct Config {
     /// The Argon2id cost of new password hashes (file only: `password_hash`); the default is
     /// the production cost.
     pub password_hash: PasswordCost,
+    /// Bounds on what clients can hold: connections, timeouts, hashes at once (file only:
+    /// `server`).
+    pub server: ServerLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +135,104 @@ struct FileConfig {
     rate_limit: FileRateLimit,
     #[serde(default)]
     password_hash: FilePasswordHash,
+    #[serde(default)]
+    server: FileServer,
+}
+
+/// What one client, or many, may hold of the server (config file key `server`): see
+/// [`crate::listener`] for the connection side and [`crate::auth::Passwords`] for hashing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// A request head (request line and headers) must be complete this long after the
+    /// connection opens, or after its first byte on a kept-alive connection.
+    pub header_timeout: Duration,
+    /// A request body must be complete this long after the handler starts reading it (408).
+    pub body_timeout: Duration,
+    /// A kept-alive connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections at most; more wait in the listen queue until one closes.
+    pub max_connections: usize,
+    /// Password hashes and verifications at once (Argon2 takes `password_hash.memory_kib`
+    /// each); the default is one per core.
+    pub max_concurrent_hashes: usize,
+    /// How long a hash waits for its turn before the request is answered 503 with
+    /// `Retry-After`.
+    pub hash_wait: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            max_concurrent_hashes: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            hash_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `server` in the file; absent keys keep their defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServer {
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_concurrent_hashes: Option<usize>,
+    hash_wait_ms: Option<u64>,
+}
+
+impl FileServer {
+    fn resolve(&self) -> Result<ServerLimits, ConfigError> {
+        let defaults = ServerLimits::default();
+        let positive = |key: &str, value: Option<u64>, default: Duration| match value {
+            Some(0) => Err(ConfigError::Invalid(format!(
+                "server.{key} must be positive"
+            ))),
+            Some(secs) => Ok(Duration::from_secs(secs)),
+            None => Ok(default),
+        };
+        let at_least_one = |key: &str, value: Option<usize>, default: usize| match value {
+            Some(0) => Err(ConfigError::Invalid(format!(
+                "server.{key} must be at least 1"
+            ))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        Ok(ServerLimits {
+            header_timeout: positive(
+                "header_timeout_secs",
+                self.header_timeout_secs,
+                defaults.header_timeout,
+            )?,
+            body_timeout: positive(
+                "body_timeout_secs",
+                self.body_timeout_secs,
+                defaults.body_timeout,
+            )?,
+            idle_timeout: positive(
+                "idle_timeout_secs",
+                self.idle_timeout_secs,
+                defaults.idle_timeout,
+            )?,
+            max_connections: at_least_one(
+                "max_connections",
+                self.max_connections,
+                defaults.max_connections,
+            )?,
+            max_concurrent_hashes: at_least_one(
+                "max_concurrent_hashes",
+                self.max_concurrent_hashes,
+                defaults.max_concurrent_hashes,
+            )?,
+            hash_wait: self
+                .hash_wait_ms
+                .map_or(defaults.hash_wait, Duration::from_millis),
+        })
+    }
 }
 
 /// `password_hash` in the file; absent keys keep the production cost.
@@ -165,6 +266,7 @@ struct FileRateLimit {
     login_failures_per_ip: Option<u32>,
     reset_requests_per_username: Option<u32>,
     reset_requests_per_ip: Option<u32>,
+    registrations_per_ip: Option<u32>,
 }
 
 impl FileRateLimit {
@@ -193,6 +295,9 @@ impl FileRateLimit {
             reset_requests_per_ip: self
                 .reset_requests_per_ip
                 .unwrap_or(defaults.reset_requests_per_ip),
+            registrations_per_ip: self
+                .registrations_per_ip
+                .unwrap_or(defaults.registrations_per_ip),
         })
     }
 }
@@ -296,6 +401,7 @@ impl Config {
 
         let rate_limit = file_config.rate_limit.resolve()?;
         let password_hash = file_config.password_hash.resolve()?;
+        let server = file_config.server.resolve()?;
 
         let (file_user, file_password) = match file_config.bootstrap_admin {
             Some(b) => (Some(b.username), Some(b.password)),
@@ -329,6 +435,7 @@ impl Config {
             bootstrap_admin,
             rate_limit,
             password_hash,
+            server,
         })
     }
 }
@@ -441,6 +548,39 @@ mod tests {
         assert!(config.bootstrap_admin.is_none());
         assert_eq!(config.rate_limit, RateLimitConfig::default());
         assert_eq!(config.password_hash, PasswordCost::PRODUCTION);
+        assert_eq!(config.server, ServerLimits::default());
+    }
+
+    #[test]
+    fn server_limits_come_from_the_file_and_zero_is_refused() {
+        let file = r#"{"server":{"header_timeout_secs":1,"body_timeout_secs":2,"idle_timeout_secs":3,
+                       "max_connections":8,"max_concurrent_hashes":1,"hash_wait_ms":0}}"#;
+        assert_eq!(
+            load(Some(file), &[]).unwrap().server,
+            ServerLimits {
+                header_timeout: Duration::from_secs(1),
+                body_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(3),
+                max_connections: 8,
+                max_concurrent_hashes: 1,
+                hash_wait: Duration::ZERO,
+            }
+        );
+        let example = include_str!("../../fixtures/config.example.json");
+        assert_eq!(
+            load(Some(example), &[]).unwrap().server,
+            ServerLimits::default(),
+            "the example shows the defaults"
+        );
+        for (key, value) in [
+            ("header_timeout_secs", 0),
+            ("max_connections", 0),
+            ("max_concurrent_hashes", 0),
+        ] {
+            let file = format!(r#"{{"server":{{"{key}":{value}}}}}"#);
+            let err = load(Some(&file), &[]).unwrap_err().to_string();
+            assert!(err.contains(&format!("server.{key}")), "{err}");
+        }
     }
 
     #[test]
@@ -459,10 +599,11 @@ mod tests {
 
     #[test]
     fn rate_limits_come_from_the_file_and_zero_turns_one_off() {
-        let file = r#"{"rate_limit":{"window_secs":60,"login_failures_per_ip":0}}"#;
+        let file = r#"{"rate_limit":{"window_secs":60,"login_failures_per_ip":0,"registrations_per_ip":4}}"#;
         let limits = load(Some(file), &[]).unwrap().rate_limit;
         assert_eq!(limits.window, Duration::from_secs(60));
         assert_eq!(limits.login_failures_per_ip, 0);
+        assert_eq!(limits.registrations_per_ip, 4);
         assert_eq!(
             limits.login_failures_per_username,
             RateLimitConfig::default().login_failures_per_username

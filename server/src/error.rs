@@ -26,7 +26,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Seconds to wait before trying again, sent as `Retry-After` (429).
+    /// Seconds to wait before trying again, sent as `Retry-After` (429, 503 when busy).
     pub retry_after: Option<u64>,
 }
 
@@ -97,6 +97,15 @@ impl ApiError {
         )
     }
 
+    /// 503: the server has no capacity for this now (every password hashing turn is taken);
+    /// try again after `retry_after` seconds.
+    pub fn busy(message: impl Into<String>, retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_busy", message)
+        }
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -124,6 +133,7 @@ impl ApiError {
             StatusCode::UNAUTHORIZED => "unauthorized",
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::NOT_FOUND => "not_found",
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
             StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
             StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
@@ -193,14 +203,14 @@ impl ApiResponse for ApiError {
         MetaResponses {
             responses: vec![
                 MetaResponse {
-                    description: "The request was refused: bad input (400), no or invalid token (401), not allowed (403), not found (404), conflict (409), no longer usable (410), too large (413), wrong content type (415), rule broken (422), too many attempts (429, with Retry-After)",
+                    description: "The request was refused: bad input (400), no or invalid token (401), not allowed (403), not found (404), body too slow (408), conflict (409), no longer usable (410), too large (413), wrong content type (415), rule broken (422), too many attempts (429, with Retry-After)",
                     status: None,
                     status_range: Some("4XX".to_owned()),
                     content: content(),
                     headers: vec![],
                 },
                 MetaResponse {
-                    description: "The database is unavailable (503) or the server failed (500)",
+                    description: "The database is unavailable or the server is too busy (503, the latter with Retry-After), or the server failed (500)",
                     status: None,
                     status_range: Some("5XX".to_owned()),
                     content: content(),

@@ -8,7 +8,8 @@
 //! - [`settings`]: the registry of instance settings (key, type, default, validation).
 //! - [`api`]: the poem-openapi handlers; [`app`] builds the whole HTTP application, which tests
 //!   drive in process with poem's `TestClient`.
-//! - [`rate_limit`]: in-process limits on password guessing and reset requests.
+//! - [`rate_limit`]: in-process limits on password guessing, reset requests and registrations.
+//! - [`listener`]: the connection cap, header and idle timeouts, and surviving EMFILE.
 //! - [`error`]: the one mapping from failures to HTTP statuses and `{error, code}` bodies.
 //! - [`data`]: the data as a whole — every table in dependency order, content digests — and
 //!   `db copy` between backends.
@@ -24,6 +25,7 @@ pub mod data;
 pub mod db;
 pub mod error;
 pub mod generate;
+pub mod listener;
 pub mod rate_limit;
 pub mod seed;
 pub mod settings;
@@ -31,13 +33,14 @@ pub mod store;
 
 use std::net::SocketAddr;
 
-use poem::Server;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{EndpointExt, Server};
 
 pub use api::{AppState, app};
 use auth::{Passwords, Tokens};
-use config::Config;
+use config::{Config, ServerLimits};
 use db::Db;
+use listener::GuardedAcceptor;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +88,12 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
     let state = AppState {
         db,
         tokens: Tokens::new(&secret, config.token_ttl).with_max_session(config.max_session),
-        passwords: Passwords::new(config.password_hash).map_err(StartupError::PasswordHash)?,
+        passwords: Passwords::bounded(
+            config.password_hash,
+            config.server.max_concurrent_hashes,
+            config.server.hash_wait,
+        )
+        .map_err(StartupError::PasswordHash)?,
         limits: std::sync::Arc::new(rate_limit::RateLimits::new(
             &config.rate_limit,
             std::sync::Arc::new(rate_limit::SystemClock),
@@ -102,8 +110,9 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
 /// A prepared server bound to its port, not yet serving.
 pub struct Application {
     state: AppState,
-    acceptor: TcpAcceptor,
+    acceptor: GuardedAcceptor,
     addr: SocketAddr,
+    limits: ServerLimits,
 }
 
 impl Application {
@@ -128,8 +137,9 @@ impl Application {
             })?;
         Ok(Application {
             state,
-            acceptor,
+            acceptor: GuardedAcceptor::new(acceptor, &config.server),
             addr,
+            limits: config.server.clone(),
         })
     }
 
@@ -148,9 +158,10 @@ impl Application {
             self.addr
         );
         let db = self.state.db.clone();
+        let body_timeout = api::BodyTimeout(self.limits.body_timeout);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
-                app(self.state),
+                app(self.state).data(body_timeout),
                 shutdown_signal(),
                 Some(std::time::Duration::from_secs(10)),
             )

@@ -1,5 +1,6 @@
-//! In-process rate limits against credential guessing: failed logins per username and per client
-//! IP, and password-reset requests per username and per client IP.
+//! In-process rate limits against credential guessing and resource abuse: failed logins per
+//! username and per client IP, password-reset requests per username and per client IP, and
+//! registrations per client IP (each one costs an Argon2 hash).
 //!
 //! Each limit is a sliding window: a key (a username, an IP address) may have at most `max`
 //! events within `window`; one more is refused with the time until the oldest of them leaves the
@@ -82,6 +83,8 @@ pub struct RateLimitConfig {
     pub reset_requests_per_username: u32,
     /// Password-reset requests per client IP address.
     pub reset_requests_per_ip: u32,
+    /// Registration attempts per client IP address.
+    pub registrations_per_ip: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -92,6 +95,7 @@ impl Default for RateLimitConfig {
             login_failures_per_ip: 20,
             reset_requests_per_username: 3,
             reset_requests_per_ip: 10,
+            registrations_per_ip: 10,
         }
     }
 }
@@ -239,6 +243,7 @@ pub struct RateLimits {
     login_ip: Limiter,
     reset_user: Limiter,
     reset_ip: Limiter,
+    register_ip: Limiter,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -248,6 +253,7 @@ impl std::fmt::Debug for RateLimits {
             .field("login_ip", &self.login_ip.limit)
             .field("reset_user", &self.reset_user.limit)
             .field("reset_ip", &self.reset_ip.limit)
+            .field("register_ip", &self.register_ip.limit)
             .finish()
     }
 }
@@ -267,6 +273,7 @@ impl RateLimits {
             login_ip: limiter(config.login_failures_per_ip),
             reset_user: limiter(config.reset_requests_per_username),
             reset_ip: limiter(config.reset_requests_per_ip),
+            register_ip: limiter(config.registrations_per_ip),
         }
     }
 
@@ -319,6 +326,28 @@ impl RateLimits {
     }
 }
 
+impl RateLimits {
+    /// Counts a registration attempt from `ip`, unless the address is at its limit. Requests
+    /// without an address (in-process tests) are not limited.
+    pub fn registration(&self, ip: Option<&str>) -> Result<(), Limited> {
+        let Some(ip) = ip else { return Ok(()) };
+        self.register_ip
+            .acquire(ip, self.clock.now())
+            .map_err(|retry_after| Limited {
+                scope: Scope::Ip,
+                retry_after,
+            })
+    }
+
+    /// A registration that hashed no password (refused by the password policy, or the server
+    /// was too busy to hash): given back to the address.
+    pub fn registration_void(&self, ip: Option<&str>) {
+        if let Some(ip) = ip {
+            self.register_ip.release(ip);
+        }
+    }
+}
+
 /// Acquires the IP's limit, then the username's; neither is counted unless both allow it.
 fn acquire_both(
     now: Instant,
@@ -356,6 +385,7 @@ mod tests {
             login_failures_per_ip: per_ip,
             reset_requests_per_username: per_user,
             reset_requests_per_ip: per_ip,
+            registrations_per_ip: per_ip,
         };
         (RateLimits::new(&config, Arc::new(clock.clone())), clock)
     }
@@ -415,11 +445,30 @@ mod tests {
     }
 
     #[test]
+    fn registrations_are_limited_per_address_and_voided_ones_given_back() {
+        let (limits, clock) = limits(100, 2);
+        limits.registration(Some("10.0.0.1")).unwrap();
+        limits.registration(Some("10.0.0.1")).unwrap();
+        let refused = limits.registration(Some("10.0.0.1")).unwrap_err();
+        assert_eq!(refused.scope, Scope::Ip);
+        assert_eq!(refused.retry_after, MINUTE);
+        limits.registration(Some("10.0.0.2")).unwrap();
+        for _ in 0..10 {
+            limits.registration(None).unwrap();
+        }
+        limits.registration_void(Some("10.0.0.1"));
+        limits.registration(Some("10.0.0.1")).unwrap();
+        clock.advance(MINUTE);
+        limits.registration(Some("10.0.0.1")).unwrap();
+    }
+
+    #[test]
     fn zero_turns_a_limit_off() {
         let (limits, _) = limits(0, 0);
         for _ in 0..100 {
             limits.guess("robin", Some("10.0.0.1")).unwrap();
             limits.reset_request("robin", Some("10.0.0.1")).unwrap();
+            limits.registration(Some("10.0.0.1")).unwrap();
         }
     }
 

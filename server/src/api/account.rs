@@ -105,7 +105,8 @@ pub(crate) async fn create_user(
 #[OpenApi(tag = "Tag::Auth")]
 impl AccountApi {
     /// Creates an account, unless the `registration.enabled` setting is off (403
-    /// `registration_disabled`). While `registration.require_approval` is on (the default), new
+    /// `registration_disabled`). After too many registrations from the client's address within
+    /// the window, 429 `too_many_requests` with `Retry-After`. While `registration.require_approval` is on (the default), new
     /// accounts can log in but need an administrator's approval before they can create systems.
     #[oai(path = "/api/auth/register", method = "post")]
     async fn register(
@@ -123,10 +124,15 @@ impl AccountApi {
             ));
         }
         let needs_approval = REGISTRATION_REQUIRE_APPROVAL.read_bool(&state.db).await?;
+        let ip = client_ip(remote);
+        if let Err(limited) = state.limits.registration(ip.as_deref()) {
+            let username = body.username.trim().to_lowercase();
+            return Err(state.rate_limited(ip, "register", &username, limited).await);
+        }
         let user = create_user(
             &state,
             None,
-            client_ip(remote),
+            ip.clone(),
             "auth.register",
             &body.username,
             &body.password,
@@ -135,7 +141,14 @@ impl AccountApi {
                 ..NewUser::default()
             },
         )
-        .await?;
+        .await
+        .inspect_err(|refused| {
+            // Nothing was hashed: a broken rule or no hashing turn is not held against the
+            // address.
+            if matches!(refused.status.as_u16(), 422 | 503) {
+                state.limits.registration_void(ip.as_deref());
+            }
+        })?;
         Ok(Created::Created(Json(user)))
     }
 
@@ -161,13 +174,20 @@ impl AccountApi {
                 return Err(e.into());
             }
         };
-        let verified = state
+        let verified = match state
             .passwords
             .verify(
                 &body.password,
                 found.as_ref().map(|c| c.password_hash.as_str()),
             )
-            .await;
+            .await
+        {
+            Ok(verified) => verified,
+            Err(busy) => {
+                state.limits.guess_void(&username, ip.as_deref());
+                return Err(busy);
+            }
+        };
         let Some(credentials) = found.filter(|_| verified) else {
             // The guess stays counted against the username and the address.
             state
@@ -254,11 +274,12 @@ impl AccountApi {
                 return Err(failed.err().map_or_else(ApiError::internal, ApiError::from));
             }
         };
-        if !state
+        let verified = state
             .passwords
             .verify(&body.current_password, Some(&stored.password_hash))
             .await
-        {
+            .inspect_err(|_| state.limits.guess_void(&user.username, ip.as_deref()))?;
+        if !verified {
             state
                 .record_refusal(audit_entry(
                     Some(user.id),

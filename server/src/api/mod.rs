@@ -37,6 +37,12 @@ use crate::store::{DEFAULT_LIMIT, Window};
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// How long a request body may take to arrive once its handler starts reading it
+/// (`server.body_timeout_secs`); 408 after that. Added by [`crate::Application`], which serves
+/// over TCP; without it (in-process tests) bodies are not timed.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -85,7 +91,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .catch_all_error(crate::error::render)
 }
 
-/// Refuses bodies over [`MAX_BODY_BYTES`] (a restore: [`admin::MAX_RESTORE_BYTES`]) with 413,
+/// Refuses a body that takes longer than [`BodyTimeout`] to arrive with 408, and bodies over
+/// [`MAX_BODY_BYTES`] (a restore: [`admin::MAX_RESTORE_BYTES`]) with 413,
 /// whether announced by `Content-Length` or streamed without one (poem's `SizeLimit` would also
 /// refuse every request that has no `Content-Length`, GETs included), and text holding a NUL
 /// character, in the query string or anywhere in the body, with 400: PostgreSQL cannot store
@@ -109,14 +116,24 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
     {
         return Err(too_large().into());
     }
-    let body = req
-        .take_body()
-        .into_bytes_limit(limit)
-        .await
-        .map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => too_large().into(),
-            other => poem::Error::from(other),
-        })?;
+    let read = req.take_body().into_bytes_limit(limit);
+    let read = match req.data::<BodyTimeout>() {
+        Some(&BodyTimeout(timeout)) => tokio::time::timeout(timeout, read).await.map_err(|_| {
+            ApiError::new(
+                poem::http::StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {} seconds",
+                    timeout.as_secs()
+                ),
+            )
+        })?,
+        None => read.await,
+    };
+    let body = read.map_err(|e| match e {
+        poem::error::ReadBodyError::PayloadTooLarge => too_large().into(),
+        other => poem::Error::from(other),
+    })?;
     let query_has_nul = req.uri().query().is_some_and(|q| {
         q.as_bytes()
             .windows(3)

@@ -9,6 +9,7 @@ mod auth;
 mod backup;
 mod bulk;
 mod copy;
+mod exhaustion;
 mod faults;
 mod groups;
 mod hostile;

@@ -15,14 +15,13 @@ use didhub_harness::{Kind, TestDatabase};
 use didhub_migrations::Backend;
 use didhub_server::Application;
 use didhub_server::auth::Tokens;
-use didhub_server::config::Config;
 use didhub_server::db::Id;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
 
 use crate::hostile::{LEAKS, url_encode};
-use crate::support::{ADMIN, ADMIN_PASSWORD, SECRET, password_of};
+use crate::support::{ADMIN, ADMIN_PASSWORD, SECRET, password_of, test_config};
 
 /// Requests per backend when `PROPTEST_CASES` is not set: enough to reach every route several
 /// times, a few seconds per backend.
@@ -603,15 +602,7 @@ async fn world(backend: Backend) -> (World, TestDatabase) {
     let database = TestDatabase::migrated(kind, "didhub", backend.migrator())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let env = std::collections::HashMap::from([
-        ("DIDHUB_DB", database.url.clone()),
-        ("DIDHUB_SECRET", SECRET.to_owned()),
-        ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.to_owned()),
-        ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
-        ("PORT", "0".to_owned()),
-    ]);
-    let mut config = Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
-    config.password_hash = didhub_server::auth::PasswordCost::MINIMUM;
+    let config = test_config(&database.url);
     let server = Application::build(&config).await.unwrap();
     let base = format!("http://{}", server.local_addr());
     tokio::spawn(server.run_until_stopped());

@@ -19,6 +19,7 @@ fn limits(per_username: u32, per_ip: u32) -> RateLimitConfig {
         login_failures_per_ip: per_ip,
         reset_requests_per_username: per_username,
         reset_requests_per_ip: per_ip,
+        registrations_per_ip: per_ip,
     }
 }
 

@@ -128,6 +128,23 @@ pub fn server_log_in_failures() {
     });
 }
 
+/// The configuration the tests serve with: the database at `url`, the test secret and admin,
+/// port 0 (a free one, for the tests that serve over TCP).
+pub fn test_config(url: &str) -> Config {
+    let env: HashMap<&str, String> = HashMap::from([
+        ("DIDHUB_DB", url.to_owned()),
+        ("DIDHUB_SECRET", SECRET.to_owned()),
+        ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.to_owned()),
+        ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+        ("PORT", "0".to_owned()),
+    ]);
+    let mut config = Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
+    // Thousands of passwords are hashed in the suite: at the least cost Argon2 allows
+    // (`auth::tests` prove the production default).
+    config.password_hash = PasswordCost::MINIMUM;
+    config
+}
+
 impl TestApp {
     pub async fn start(backend: Backend) -> TestApp {
         let kind: didhub_harness::Kind = backend.name().parse().unwrap();
@@ -141,16 +158,7 @@ impl TestApp {
     /// (`?query_timeout=2…`) added to its URL.
     pub async fn over(database: didhub_harness::TestDatabase, pool_parameters: &str) -> TestApp {
         server_log_in_failures();
-        let env: HashMap<&str, String> = HashMap::from([
-            ("DIDHUB_DB", format!("{}{pool_parameters}", database.url)),
-            ("DIDHUB_SECRET", SECRET.to_owned()),
-            ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.to_owned()),
-            ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
-        ]);
-        let mut config = Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
-        // Thousands of passwords are hashed in the suite: at the least cost Argon2 allows
-        // (`auth::tests` prove the production default).
-        config.password_hash = PasswordCost::MINIMUM;
+        let config = test_config(&format!("{}{pool_parameters}", database.url));
         let state = timings::timed(
             "app start",
             database.kind.name(),
