@@ -168,6 +168,22 @@ impl From<sqlx::Error> for ApiError {
                 tracing::debug!(error = %err, "foreign key violation");
                 ApiError::conflict("the record refers to, or is referred to by, another record")
             }
+            // What the handlers' checks should have refused first; still the client's input,
+            // never a 500. The constraint's name stays in the log.
+            sqlx::Error::Database(db)
+                if matches!(
+                    db.kind(),
+                    sqlx::error::ErrorKind::NotNullViolation
+                        | sqlx::error::ErrorKind::CheckViolation
+                        | sqlx::error::ErrorKind::ExclusionViolation
+                ) =>
+            {
+                tracing::debug!(error = %err, "constraint violation");
+                ApiError::invalid(
+                    "the record breaks a rule of the schema: a required value is missing or a \
+                     value is not allowed",
+                )
+            }
             _ => {
                 tracing::error!(error = %err, "database error");
                 ApiError::internal()

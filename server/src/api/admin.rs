@@ -1,20 +1,86 @@
 //! Administration of the whole instance: backup (every table as one JSON document) and restore
 //! (replace all data with such a document). See `crate::data::backup`.
+//!
+//! A restore's body may be far larger than other requests' ([`MAX_RESTORE_BYTES`]), so who
+//! sends it is settled before a byte of it is read ([`admit_restore`], called by the body
+//! limit in `api::limit_body`): anyone but an administrator is answered 401/403 at once, and
+//! while one restore runs, a second is answered 409 `restore_in_progress` with `Retry-After`.
+//! Reading a body, even to throw it away, would let anyone make the server hold 64 MiB (and
+//! parse it, many times that) per connection.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use poem::Request;
 use poem::web::{Data, RemoteAddr};
+use poem_openapi::auth::{Bearer, BearerAuthorization};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Tag, audit_entry, client_ip};
+use super::{AppState, BearerAuth, Tag, audit_entry, check_bearer, client_ip};
 use crate::data::backup::{self, Backup, RestoreError};
 use crate::error::{ApiError, ApiResult};
 use crate::store::audit;
 
 pub struct AdminApi;
 
+/// The restore endpoint, whose body limit is [`MAX_RESTORE_BYTES`] for an administrator.
+pub const RESTORE_PATH: &str = "/api/admin/restore";
+
 /// Bodies of `POST /api/admin/restore` may be this large (other requests: `MAX_BODY_BYTES`).
 pub const MAX_RESTORE_BYTES: usize = 64 * 1024 * 1024;
+
+/// `Retry-After` of a restore refused because another is running.
+pub const RESTORE_RETRY_AFTER_SECS: u64 = 10;
+
+/// The one restore that may run at a time in a server (`api::app` makes one): taken while a
+/// restore's body is read and the restore runs.
+#[derive(Clone, Default)]
+pub struct RestoreSlot(Arc<AtomicBool>);
+
+/// A restore's turn; the slot frees when it drops (answered, failed or disconnected alike).
+pub struct RestoreTurn(Arc<AtomicBool>);
+
+impl RestoreSlot {
+    fn take(&self) -> Option<RestoreTurn> {
+        self.0
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| RestoreTurn(self.0.clone()))
+    }
+}
+
+impl Drop for RestoreTurn {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Lets a restore's body be read: the request must carry a valid token of an administrator's
+/// (401/403 otherwise, as the handler would answer) and no other restore may be running (409
+/// `restore_in_progress`, with `Retry-After`). Nothing of the body is read here.
+pub(super) async fn admit_restore(req: &Request) -> poem::Result<RestoreTurn> {
+    let state = req.data::<AppState>().ok_or_else(ApiError::internal)?;
+    let slot = req.data::<RestoreSlot>().ok_or_else(ApiError::internal)?;
+    let bearer = Bearer::from_request(req).map_err(|_| {
+        ApiError::unauthorized(
+            "unauthorized",
+            "a restore needs an administrator's token (Authorization: Bearer <token>)",
+        )
+    })?;
+    let auth = BearerAuth(check_bearer(req, bearer).await?);
+    state.admin(&auth).await?;
+    let turn = slot.take().ok_or_else(|| ApiError {
+        retry_after: Some(RESTORE_RETRY_AFTER_SECS),
+        ..ApiError::new(
+            poem::http::StatusCode::CONFLICT,
+            "restore_in_progress",
+            "another restore is running; try again when it has finished",
+        )
+    })?;
+    Ok(turn)
+}
 
 /// What a restore loaded.
 #[derive(Object)]
@@ -71,7 +137,9 @@ impl AdminApi {
 
     /// Replaces all data with a backup's, in one transaction: the document is checked whole
     /// first (422 naming the table, row and column of a bad value; 409 for another schema
-    /// version), and every table is verified after loading. Bodies up to 64 MiB.
+    /// version), and every table is verified after loading. Bodies up to 64 MiB. The token is
+    /// checked before the body is read; while another restore runs, 409 `restore_in_progress`
+    /// with `Retry-After`.
     #[oai(path = "/api/admin/restore", method = "post")]
     async fn restore(
         &self,

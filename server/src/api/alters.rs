@@ -76,7 +76,7 @@ struct AlterUpdate {
 }
 
 /// Trims interests, drops blank ones and enforces the size rules.
-fn interests(list: Vec<String>) -> ApiResult<Vec<String>> {
+pub(crate) fn interests(list: Vec<String>) -> ApiResult<Vec<String>> {
     let list: Vec<String> = list
         .into_iter()
         .map(|i| i.trim().to_owned())

@@ -6,7 +6,7 @@
 
 pub(crate) mod account;
 mod admin;
-mod alters;
+pub(crate) mod alters;
 mod audit;
 mod groupings;
 mod password_reset;
@@ -33,6 +33,8 @@ use crate::rate_limit::{Limited, RateLimits};
 use crate::store::audit::NewEntry;
 use crate::store::users::User;
 use crate::store::{DEFAULT_LIMIT, Window};
+
+pub use admin::{MAX_RESTORE_BYTES, RESTORE_RETRY_AFTER_SECS};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -88,21 +90,29 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .around(limit_body)
         .with(Tracing)
         .data(state)
+        .data(admin::RestoreSlot::default())
         .catch_all_error(crate::error::render)
 }
 
 /// Refuses a body that takes longer than [`BodyTimeout`] to arrive with 408, and bodies over
-/// [`MAX_BODY_BYTES`] (a restore: [`admin::MAX_RESTORE_BYTES`]) with 413,
+/// [`MAX_BODY_BYTES`] (an administrator's restore: [`admin::MAX_RESTORE_BYTES`]) with 413,
 /// whether announced by `Content-Length` or streamed without one (poem's `SizeLimit` would also
 /// refuse every request that has no `Content-Length`, GETs included), and text holding a NUL
 /// character, in the query string or anywhere in the body, with 400: PostgreSQL cannot store
 /// one in text or JSON, so it is refused the same way on every backend, before it reaches a
-/// handler.
+/// handler. A restore is admitted ([`admin::admit_restore`]: an administrator's token, no other
+/// restore running) before any of its body is read, and holds its turn until it has been
+/// answered.
 async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let limit = if req.uri().path() == "/api/admin/restore" {
-        admin::MAX_RESTORE_BYTES
+    let restore =
+        req.method() == poem::http::Method::POST && req.uri().path() == admin::RESTORE_PATH;
+    let (limit, _turn) = if restore {
+        (
+            admin::MAX_RESTORE_BYTES,
+            Some(admin::admit_restore(&req).await?),
+        )
     } else {
-        MAX_BODY_BYTES
+        (MAX_BODY_BYTES, None)
     };
     let too_large = || {
         ApiError::new(
@@ -372,7 +382,7 @@ fn change<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
 }
 
 /// A required text field after trimming; 422 when it is blank.
-fn required(field: &str, value: String) -> ApiResult<String> {
+pub(crate) fn required(field: &str, value: String) -> ApiResult<String> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(ApiError::invalid(format!("{field} must not be blank")));

@@ -3,14 +3,15 @@
 //! The document is backend-independent — a backup taken on SQLite restores on PostgreSQL — and
 //! says which schema version it was taken at; it restores only at that version. Restoring
 //! replaces all data in one write transaction: the document is checked whole (tables, columns,
-//! every value's type) before anything is deleted, and after loading, each table's row count and
-//! content digest must equal the document's, or nothing changes. For large deployments the
-//! native tools (`docs/operations.md`) are faster; this is the portable, in-band way.
+//! every value's type and NULL, every row against the API's rules, see `data::rules`) before
+//! anything is deleted, and after loading, each table's row count and content digest must equal
+//! the document's, or nothing changes. For large deployments the native tools
+//! (`docs/operations.md`) are faster; this is the portable, in-band way.
 
 use poem_openapi::Object;
 use serde_json::Value;
 
-use super::{Digest, Digester, SCAN_BATCH, Scan, TABLES, Table};
+use super::{Digest, Digester, SCAN_BATCH, Scan, TABLES, Table, rules};
 use crate::db::{Arg, ArgKind, Db, Id, Timestamp, Tx};
 
 /// The document's format marker, checked on restore.
@@ -127,7 +128,9 @@ pub async fn restore(db: &Db, tx: &mut Tx, backup: Backup) -> Result<Restored, R
     Ok(Restored { tables: restored })
 }
 
-/// The backup's rows as arguments, table by table in [`TABLES`] order, or what is wrong with it.
+/// The backup's rows as arguments, table by table in [`TABLES`] order, or what is wrong with it:
+/// its shape, a value of the wrong kind or a NULL in a NOT NULL column, or a row that breaks
+/// the API's rules (`data::rules`).
 async fn check(db: &Db, backup: Backup) -> Result<Vec<Vec<Vec<Arg>>>, RestoreError> {
     if backup.format != FORMAT {
         return Err(RestoreError::Format(backup.format));
@@ -164,6 +167,7 @@ async fn check(db: &Db, backup: Backup) -> Result<Vec<Vec<Vec<Arg>>>, RestoreErr
             .collect::<Result<Vec<_>, _>>()?;
         all.push(rows);
     }
+    rules::check(&all)?;
     Ok(all)
 }
 
@@ -192,17 +196,24 @@ fn from_json_row(table: Table, row: usize, values: Vec<Value>) -> Result<Vec<Arg
         .iter()
         .zip(values)
         .map(|(column, value)| {
-            from_json(column.kind, value).map_err(|problem| RestoreError::Value {
+            let refused = |problem| RestoreError::Value {
                 table: table.name,
                 row,
                 column: column.name,
                 problem,
-            })
+            };
+            if value.is_null() && !column.nullable {
+                return Err(refused(
+                    "must not be null (the column is NOT NULL)".to_owned(),
+                ));
+            }
+            from_json(column.kind, value).map_err(refused)
         })
         .collect()
 }
 
-/// A value of the backup as the argument its column takes. NOT NULL is left to the database.
+/// A value of the backup as the argument its column takes (NULL where the column allows it is
+/// checked by the caller).
 fn from_json(kind: ArgKind, value: Value) -> Result<Arg, String> {
     let text = |value: Value| match value {
         Value::Null => Ok(None),

@@ -9,6 +9,7 @@
 
 pub mod backup;
 pub mod copy;
+mod rules;
 
 use std::fmt;
 
@@ -16,11 +17,22 @@ use sha2::{Digest as _, Sha256};
 
 use crate::db::{Arg, ArgKind, Conn, Stmt, Tx};
 
-/// A column and the kind of value it holds.
+/// A column, the kind of value it holds, and whether it may hold NULL.
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub name: &'static str,
     pub kind: ArgKind,
+    pub nullable: bool,
+}
+
+/// `true` for a column written `name: Kind | null`.
+macro_rules! nullable {
+    () => {
+        false
+    };
+    (null) => {
+        true
+    };
 }
 
 /// A table: name, primary key, columns in order.
@@ -32,42 +44,53 @@ pub struct Table {
 }
 
 macro_rules! tables {
-    ($($table:ident [$($key:ident),+] { $($column:ident: $kind:ident),+ $(,)? })*) => {
+    ($($table:ident [$($key:ident),+] {
+        $($column:ident: $kind:ident $(| $null:ident)?),+ $(,)?
+    })*) => {
         /// Every table of the schema at head, each after the tables its foreign keys point to.
         pub const TABLES: &[Table] = &[$(Table {
             name: stringify!($table),
             key: &[$(stringify!($key)),+],
-            columns: &[$(Column { name: stringify!($column), kind: ArgKind::$kind }),+],
+            columns: &[$(Column {
+                name: stringify!($column),
+                kind: ArgKind::$kind,
+                nullable: nullable!($($null)?),
+            }),+],
         }),*];
     };
 }
 
 tables! {
     users [id] {
-        id: Id, username: Text, email: Text, password_hash: Text, is_admin: Bool,
-        is_system: Bool, is_approved: Bool, must_change_password: Bool, avatar: Text,
-        created_at: Time, updated_at: Time, last_login_at: Time, display_name: Text,
+        id: Id, username: Text, email: Text | null, password_hash: Text, is_admin: Bool,
+        is_system: Bool, is_approved: Bool, must_change_password: Bool, avatar: Text | null,
+        created_at: Time, updated_at: Time, last_login_at: Time | null,
+        display_name: Text | null,
     }
     systems [id] {
-        id: Id, user_id: Id, name: Text, description: Text, created_at: Time, updated_at: Time,
+        id: Id, user_id: Id, name: Text, description: Text | null, created_at: Time,
+        updated_at: Time,
     }
     alters [id] {
-        id: Id, system_id: Id, name: Text, pronouns: Text, description: Text, age: Text,
-        gender: Text, birthday: Text, species: Text, alter_type: Text, interests: Json,
-        is_host: Bool, is_dormant: Bool, created_at: Time, updated_at: Time,
+        id: Id, system_id: Id, name: Text, pronouns: Text | null, description: Text | null,
+        age: Text | null, gender: Text | null, birthday: Text | null, species: Text | null,
+        alter_type: Text | null, interests: Json, is_host: Bool, is_dormant: Bool,
+        created_at: Time, updated_at: Time,
     }
     audit_logs [id] {
-        id: Id, user_id: Id, action: Text, entity_type: Text, entity_id: Text, ip: Text,
-        metadata: Json, created_at: Time,
+        id: Id, user_id: Id | null, action: Text, entity_type: Text | null,
+        entity_id: Text | null, ip: Text | null, metadata: Json, created_at: Time,
     }
     alter_groups [id] {
-        id: Id, system_id: Id, name: Text, description: Text, created_at: Time, updated_at: Time,
+        id: Id, system_id: Id, name: Text, description: Text | null, created_at: Time,
+        updated_at: Time,
     }
     alter_group_members [group_id, alter_id] {
         group_id: Id, alter_id: Id, is_leader: Bool, created_at: Time,
     }
     subsystems [id] {
-        id: Id, system_id: Id, name: Text, description: Text, created_at: Time, updated_at: Time,
+        id: Id, system_id: Id, name: Text, description: Text | null, created_at: Time,
+        updated_at: Time,
     }
     subsystem_members [subsystem_id, alter_id] {
         subsystem_id: Id, alter_id: Id, is_leader: Bool, created_at: Time,
@@ -79,11 +102,12 @@ tables! {
         name: Text, value: Json, updated_at: Time,
     }
     system_requests [id] {
-        id: Id, user_id: Id, status: Text, note: Text, decided_by: Id, decided_at: Time,
-        created_at: Time,
+        id: Id, user_id: Id, status: Text, note: Text | null, decided_by: Id | null,
+        decided_at: Time | null, created_at: Time,
     }
     password_reset_tokens [id] {
-        id: Id, user_id: Id, token_hash: Text, expires_at: Time, used_at: Time, created_at: Time,
+        id: Id, user_id: Id, token_hash: Text, expires_at: Time, used_at: Time | null,
+        created_at: Time,
     }
 }
 

@@ -69,6 +69,11 @@ impl Canonical {
         }
     }
 
+    /// The row as stored: `(alter_id, related_alter_id, relationship_type)`.
+    pub fn stored(self) -> (Id, Id, &'static str) {
+        (self.alter_id, self.related_alter_id, self.stored_type())
+    }
+
     fn stored_type(self) -> &'static str {
         if self.parent {
             RelationshipType::Parent.as_str()

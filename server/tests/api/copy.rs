@@ -353,7 +353,7 @@ mod registry {
 
     backend_tests! {
         /// `data::TABLES` names every table and column of the migrated schema, with fitting
-        /// kinds and keys, each table after the tables its foreign keys point to.
+        /// kinds, nullability and keys, each table after the tables its foreign keys point to.
         async fn the_table_registry_matches_the_migrated_schema(app) {
             let kind: didhub_harness::Kind = app.state.db.backend().name().parse().unwrap();
             let pool = didhub_harness::Pool::connect(kind, &app.config.database.url).await.unwrap();
@@ -377,6 +377,10 @@ mod registry {
                         fits(column.kind, &actual.logical),
                         "{}.{}: {:?} does not hold {}",
                         table.name, column.name, column.kind, actual.logical
+                    );
+                    assert_eq!(
+                        column.nullable, actual.nullable,
+                        "{}.{}: nullable", table.name, column.name
                     );
                 }
                 assert_eq!(table.key, actual.primary_key, "{}: primary key", table.name);

@@ -74,6 +74,23 @@ pub struct Reply {
 }
 
 impl Reply {
+    async fn of(response: poem::test::TestResponse) -> Reply {
+        let status = response.0.status();
+        let retry_after = response
+            .0
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
+        let text = response.0.into_body().into_string().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            text,
+            retry_after,
+        }
+    }
+
     /// The body, after checking the status.
     #[track_caller]
     pub fn expect(self, status: StatusCode) -> Value {
@@ -244,21 +261,30 @@ impl TestApp {
             "request"
         };
         let backend = self.config.database.backend.name();
-        let response = timings::timed(phase, backend, request.send()).await;
-        let status = response.0.status();
-        let retry_after = response
-            .0
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap().parse().unwrap());
-        let text = response.0.into_body().into_string().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
-            status,
-            body,
-            text,
-            retry_after,
+        Reply::of(timings::timed(phase, backend, request.send()).await).await
+    }
+
+    /// A JSON `POST` whose body is read from `body` as the server asks for it, announced as
+    /// `length` bytes when given (the test decides how much of it ever arrives).
+    pub async fn streamed(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        length: Option<u64>,
+        body: poem::Body,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .post(path)
+            .content_type("application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
         }
+        if let Some(length) = length {
+            request = request.header("content-length", length);
+        }
+        Reply::of(request.send().await).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
