@@ -9,6 +9,8 @@
 //! - [`api`]: the poem-openapi handlers; [`app`] builds the whole HTTP application, which tests
 //!   drive in process with poem's `TestClient`.
 //! - [`rate_limit`]: in-process limits on password guessing and reset requests.
+//! - [`refusals`]: refused requests counted in memory and audited once per window;
+//!   [`upkeep`]: the periodic task that writes their summaries and purges old audit entries.
 //! - [`error`]: the one mapping from failures to HTTP statuses and `{error, code}` bodies.
 //! - [`data`]: the data as a whole — every table in dependency order, content digests — and
 //!   `db copy` between backends.
@@ -25,9 +27,11 @@ pub mod db;
 pub mod error;
 pub mod generate;
 pub mod rate_limit;
+pub mod refusals;
 pub mod seed;
 pub mod settings;
 pub mod store;
+pub mod upkeep;
 
 use std::net::SocketAddr;
 
@@ -90,6 +94,10 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
             &config.rate_limit,
             std::sync::Arc::new(rate_limit::SystemClock),
         )),
+        refusals: std::sync::Arc::new(refusals::Refusals::new(
+            config.audit.refusal_window,
+            std::sync::Arc::new(rate_limit::SystemClock),
+        )),
     };
     if let Some(admin) = &config.bootstrap_admin {
         seed::ensure_admin(&state, admin)
@@ -102,6 +110,7 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
 /// A prepared server bound to its port, not yet serving.
 pub struct Application {
     state: AppState,
+    audit: upkeep::AuditConfig,
     acceptor: TcpAcceptor,
     addr: SocketAddr,
 }
@@ -128,6 +137,7 @@ impl Application {
             })?;
         Ok(Application {
             state,
+            audit: config.audit.clone(),
             acceptor,
             addr,
         })
@@ -141,21 +151,35 @@ impl Application {
         &self.state
     }
 
-    /// Serves until Ctrl-C (or SIGTERM), then lets requests in flight finish.
+    /// Serves until Ctrl-C (or SIGTERM), then lets requests in flight finish. The audit upkeep
+    /// ([`upkeep::run`]) runs alongside; at shutdown the refusal windows still open are written
+    /// before the database closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// [`Application::run_until_stopped`], stopping when `stop` completes instead of on a signal.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
         tracing::info!(
             "DIDHub listening on http://{} (API docs at /api/docs)",
             self.addr
         );
-        let db = self.state.db.clone();
+        let state = self.state.clone();
+        let upkeep = tokio::spawn(upkeep::run(self.state.clone(), self.audit));
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 app(self.state),
-                shutdown_signal(),
+                stop,
                 Some(std::time::Duration::from_secs(10)),
             )
             .await;
-        db.close().await;
+        upkeep.abort();
+        let _ = upkeep.await;
+        state.refusals.write_all(&state.db).await;
+        state.db.close().await;
         result
     }
 }
