@@ -45,6 +45,7 @@ fn http(c: &mut Criterion) {
             tokens,
             passwords: Passwords::new(PasswordCost::PRODUCTION).expect("production cost"),
             limits: Default::default(),
+            refusals: Default::default(),
         };
         let base = rt.block_on(serve(state));
         let client = reqwest::Client::new();

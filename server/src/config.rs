@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::auth::PasswordCost;
 use crate::rate_limit::RateLimitConfig;
+use crate::upkeep::AuditConfig;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/didhub.sqlite";
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -41,6 +42,8 @@ pub struct Config {
     /// Bounds on what clients can hold: connections, timeouts, hashes at once (file only:
     /// `server`).
     pub server: ServerLimits,
+    /// Audit retention and refusal summaries (file only: `audit`).
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +140,8 @@ struct FileConfig {
     password_hash: FilePasswordHash,
     #[serde(default)]
     server: FileServer,
+    #[serde(default)]
+    audit: FileAudit,
 }
 
 /// What one client, or many, may hold of the server (config file key `server`): see
@@ -231,6 +236,34 @@ impl FileServer {
             hash_wait: self
                 .hash_wait_ms
                 .map_or(defaults.hash_wait, Duration::from_millis),
+        })
+    }
+}
+
+/// `audit` in the file; absent keys keep their defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAudit {
+    /// 0 keeps entries forever.
+    retention_days: Option<u32>,
+    refusal_window_secs: Option<u64>,
+}
+
+impl FileAudit {
+    fn resolve(&self) -> Result<AuditConfig, ConfigError> {
+        let defaults = AuditConfig::default();
+        let refusal_window = match self.refusal_window_secs {
+            Some(0) => {
+                return Err(ConfigError::Invalid(
+                    "audit.refusal_window_secs must be positive".into(),
+                ));
+            }
+            Some(secs) => Duration::from_secs(secs),
+            None => defaults.refusal_window,
+        };
+        Ok(AuditConfig {
+            retention_days: self.retention_days.unwrap_or(defaults.retention_days),
+            refusal_window,
         })
     }
 }
@@ -402,6 +435,7 @@ impl Config {
         let rate_limit = file_config.rate_limit.resolve()?;
         let password_hash = file_config.password_hash.resolve()?;
         let server = file_config.server.resolve()?;
+        let audit = file_config.audit.resolve()?;
 
         let (file_user, file_password) = match file_config.bootstrap_admin {
             Some(b) => (Some(b.username), Some(b.password)),
@@ -436,6 +470,7 @@ impl Config {
             rate_limit,
             password_hash,
             server,
+            audit,
         })
     }
 }
@@ -612,6 +647,23 @@ mod tests {
         assert!(err.to_string().contains("window_secs"), "{err}");
         let err = load(Some(r#"{"rate_limit":{"logins":3}}"#), &[]).unwrap_err();
         assert!(err.to_string().contains("unknown field `logins`"), "{err}");
+    }
+
+    #[test]
+    fn audit_retention_and_refusal_window_come_from_the_file() {
+        assert_eq!(load(None, &[]).unwrap().audit, AuditConfig::default());
+        assert_eq!(AuditConfig::default().retention_days, 365);
+        let file = r#"{"audit":{"retention_days":0,"refusal_window_secs":300}}"#;
+        let audit = load(Some(file), &[]).unwrap().audit;
+        assert_eq!(audit.retention_days, 0, "0 keeps entries forever");
+        assert_eq!(audit.refusal_window, Duration::from_secs(300));
+        let err = load(Some(r#"{"audit":{"refusal_window_secs":0}}"#), &[]).unwrap_err();
+        assert!(err.to_string().contains("refusal_window_secs"), "{err}");
+        let err = load(Some(r#"{"audit":{"retention":3}}"#), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `retention`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //!   drive in process with poem's `TestClient`.
 //! - [`rate_limit`]: in-process limits on password guessing, reset requests and registrations.
 //! - [`listener`]: the connection cap, header and idle timeouts, and surviving EMFILE.
+//! - [`refusals`]: refused requests counted in memory and audited once per window;
+//!   [`upkeep`]: the periodic task that writes their summaries and purges old audit entries.
 //! - [`error`]: the one mapping from failures to HTTP statuses and `{error, code}` bodies.
 //! - [`data`]: the data as a whole — every table in dependency order, content digests — and
 //!   `db copy` between backends.
@@ -27,9 +29,11 @@ pub mod error;
 pub mod generate;
 pub mod listener;
 pub mod rate_limit;
+pub mod refusals;
 pub mod seed;
 pub mod settings;
 pub mod store;
+pub mod upkeep;
 
 use std::net::SocketAddr;
 
@@ -98,6 +102,10 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
             &config.rate_limit,
             std::sync::Arc::new(rate_limit::SystemClock),
         )),
+        refusals: std::sync::Arc::new(refusals::Refusals::new(
+            config.audit.refusal_window,
+            std::sync::Arc::new(rate_limit::SystemClock),
+        )),
     };
     if let Some(admin) = &config.bootstrap_admin {
         seed::ensure_admin(&state, admin)
@@ -110,6 +118,7 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
 /// A prepared server bound to its port, not yet serving.
 pub struct Application {
     state: AppState,
+    audit: upkeep::AuditConfig,
     acceptor: GuardedAcceptor,
     addr: SocketAddr,
     limits: ServerLimits,
@@ -138,6 +147,7 @@ impl Application {
         Ok(Application {
             state,
             acceptor: GuardedAcceptor::new(acceptor, &config.server),
+            audit: config.audit.clone(),
             addr,
             limits: config.server.clone(),
         })
@@ -151,22 +161,36 @@ impl Application {
         &self.state
     }
 
-    /// Serves until Ctrl-C (or SIGTERM), then lets requests in flight finish.
+    /// Serves until Ctrl-C (or SIGTERM), then lets requests in flight finish. The audit upkeep
+    /// ([`upkeep::run`]) runs alongside; at shutdown the refusal windows still open are written
+    /// before the database closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// [`Application::run_until_stopped`], stopping when `stop` completes instead of on a signal.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
         tracing::info!(
             "DIDHub listening on http://{} (API docs at /api/docs)",
             self.addr
         );
-        let db = self.state.db.clone();
+        let state = self.state.clone();
         let body_timeout = api::BodyTimeout(self.limits.body_timeout);
+        let upkeep = tokio::spawn(upkeep::run(self.state.clone(), self.audit));
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 app(self.state).data(body_timeout),
-                shutdown_signal(),
+                stop,
                 Some(std::time::Duration::from_secs(10)),
             )
             .await;
-        db.close().await;
+        upkeep.abort();
+        let _ = upkeep.await;
+        state.refusals.write_all(&state.db).await;
+        state.db.close().await;
         result
     }
 }

@@ -9,7 +9,8 @@
 //! Settings that change the server's behaviour: `registration.enabled` and
 //! `registration.require_approval` (read by `POST /api/auth/register`) and
 //! `password_reset.token_ttl_minutes` (the lifetime of new reset tokens). `instance.name` and
-//! `audit.retention_days` are kept for clients and operators; the server does not act on them.
+//! `audit.retention_days` are kept for clients and operators; the server does not act on them
+//! (its own audit purge follows `audit.retention_days` in the configuration file, [`crate::upkeep`]).
 
 use serde_json::Value;
 
@@ -98,7 +99,8 @@ pub static AUDIT_RETENTION_DAYS: Setting = Setting {
     default: Literal::Null,
     description: "How many days audit entries are meant to be kept before an administrator \
                   purges them (POST /api/audit/purge); null keeps them forever. \
-                  The server does not purge on its own.",
+                  The server's own periodic purge follows audit.retention_days in its \
+                  configuration file, not this setting.",
 };
 
 pub static PASSWORD_RESET_TOKEN_TTL_MINUTES: Setting = Setting {

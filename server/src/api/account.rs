@@ -5,7 +5,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip};
+use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip, typed_account};
 use crate::auth::{check_password_policy, normalize_username};
 use crate::db::Timestamp;
 use crate::error::{ApiError, ApiResult};
@@ -188,21 +188,24 @@ impl AccountApi {
                 return Err(busy);
             }
         };
-        let Some(credentials) = found.filter(|_| verified) else {
-            // The guess stays counted against the username and the address.
-            state
-                .record_refusal(audit_entry(
-                    None,
-                    ip,
-                    "auth.login_failed",
-                    None,
-                    json!({ "username": username }),
-                ))
-                .await;
-            return Err(ApiError::unauthorized(
-                "invalid_credentials",
-                "wrong username or password",
-            ));
+        let credentials = match found {
+            Some(credentials) if verified => credentials,
+            found => {
+                // The guess stays counted against the username and the address. Audited per
+                // address and account (all unknown names together), never naming an unknown one.
+                let account = found.as_ref().map(|c| (c.id, c.username.as_str()));
+                let kind = account.map_or_else(
+                    || "unknown_account".to_owned(),
+                    |(id, _)| format!("account/{id}"),
+                );
+                let (entity, metadata) = typed_account(account);
+                let entry = audit_entry(None, ip, "auth.login_failed", entity, metadata);
+                state.record_refusal(&kind, entry).await;
+                return Err(ApiError::unauthorized(
+                    "invalid_credentials",
+                    "wrong username or password",
+                ));
+            }
         };
         state.limits.guess_succeeded(&username, ip.as_deref());
         let mut tx = state.db.begin_write().await?;
@@ -280,14 +283,15 @@ impl AccountApi {
             .await
             .inspect_err(|_| state.limits.guess_void(&user.username, ip.as_deref()))?;
         if !verified {
+            let entry = audit_entry(
+                Some(user.id),
+                ip,
+                "user.password_change_failed",
+                Some(("user", user.id.to_string())),
+                json!({ "reason": "wrong_current_password" }),
+            );
             state
-                .record_refusal(audit_entry(
-                    Some(user.id),
-                    ip,
-                    "user.password_change_failed",
-                    Some(("user", user.id.to_string())),
-                    json!({ "reason": "wrong_current_password" }),
-                ))
+                .record_refusal(&format!("account/{}", user.id), entry)
                 .await;
             return Err(ApiError::new(
                 poem::http::StatusCode::FORBIDDEN,

@@ -30,6 +30,7 @@ use crate::auth::{Claims, Passwords, Tokens};
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Limited, RateLimits};
+use crate::refusals::{RefusalKey, Refusals};
 use crate::store::audit::NewEntry;
 use crate::store::users::User;
 use crate::store::{DEFAULT_LIMIT, Window};
@@ -54,6 +55,8 @@ pub struct AppState {
     pub passwords: Passwords,
     /// Limits on password guessing and reset requests, shared by every request.
     pub limits: std::sync::Arc<RateLimits>,
+    /// Refused requests, counted and audited once per window ([`crate::refusals`]).
+    pub refusals: std::sync::Arc<Refusals>,
 }
 
 /// The whole HTTP application: API, OpenAPI document, Swagger UI, error rendering.
@@ -220,7 +223,7 @@ struct Bearing {
 }
 
 /// Checks the token's signature, algorithm and expiry; a token that fails is recorded in the
-/// audit log (`auth.token_rejected`) before the 401.
+/// audit log (`auth.token_rejected`, counted per address and reason) before the 401.
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Bearing> {
     let state = req.data::<AppState>().ok_or_else(ApiError::internal)?;
     let ip = req
@@ -230,9 +233,8 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Bearing> {
     match state.tokens.verify(&bearer.token) {
         Ok(claims) => Ok(Bearing { claims, ip }),
         Err(refusal) => {
-            state
-                .record_refusal(token_rejected(ip, refusal.code, None, req.uri().path()))
-                .await;
+            let entry = token_rejected(ip, refusal.code, None, req.uri().path());
+            state.record_refusal(refusal.code, entry).await;
             Err(refusal.into())
         }
     }
@@ -282,20 +284,32 @@ impl AppState {
             None => ApiError::unauthorized("unknown_user", "the token's account no longer exists"),
         };
         let entry = token_rejected(auth.0.ip.clone(), refusal.code, Some(claims.sub), "");
-        self.record_refusal(entry).await;
+        self.record_refusal(refusal.code, entry).await;
         Err(refusal)
     }
 
-    /// Records a refused request in the audit log. The refusal stands even when the record
-    /// cannot be written (a database outage must not turn a 401 or 429 into something else).
-    pub(crate) async fn record_refusal(&self, entry: NewEntry) {
+    /// Records a refused request: the first of its window (same action, address and `kind`)
+    /// as its own audit entry, the rest counted into one summary ([`crate::refusals`]). The
+    /// refusal stands even when the entry cannot be written (a database outage must not turn a
+    /// 401 or 429 into something else).
+    pub(crate) async fn record_refusal(&self, kind: &str, entry: NewEntry) {
+        if self
+            .refusals
+            .note(RefusalKey::new(entry.action, entry.ip.clone(), kind))
+        {
+            self.write_refusal(entry).await;
+        }
+    }
+
+    async fn write_refusal(&self, entry: NewEntry) {
         let action = entry.action;
         if let Err(error) = crate::store::audit::record_alone(&self.db, entry).await {
             tracing::warn!(%error, action, "cannot record a refused request in the audit log");
         }
     }
 
-    /// Records a request refused by a rate limit and returns the 429 to send.
+    /// Records a request refused by a rate limit (counted per address, endpoint and scope; the
+    /// typed username is named only when it is an account's) and returns the 429 to send.
     pub(crate) async fn rate_limited(
         &self,
         ip: Option<String>,
@@ -304,19 +318,26 @@ impl AppState {
         limited: Limited,
     ) -> ApiError {
         let secs = limited.retry_after_secs();
-        self.record_refusal(audit_entry(
-            None,
-            ip,
+        let scope = limited.scope.as_str();
+        let key = RefusalKey::new(
             "auth.rate_limited",
-            None,
-            serde_json::json!({
-                "endpoint": endpoint,
-                "username": username,
-                "scope": limited.scope.as_str(),
-                "retry_after": secs,
-            }),
-        ))
-        .await;
+            ip.clone(),
+            format!("{endpoint}/{scope}"),
+        );
+        if self.refusals.note(key) {
+            // Only the first of a window looks the name up, so a flood costs no queries.
+            let account = crate::store::users::get_by_username(&self.db, username)
+                .await
+                .ok()
+                .flatten();
+            let (entity, mut metadata) =
+                typed_account(account.as_ref().map(|u| (u.id, u.username.as_str())));
+            metadata["endpoint"] = endpoint.into();
+            metadata["scope"] = scope.into();
+            metadata["retry_after"] = secs.into();
+            self.write_refusal(audit_entry(None, ip, "auth.rate_limited", entity, metadata))
+                .await;
+        }
         let whom = match limited.scope {
             crate::rate_limit::Scope::Username => "this username",
             crate::rate_limit::Scope::Ip => "your address",
@@ -333,6 +354,21 @@ impl AppState {
             return Err(ApiError::forbidden("this needs an administrator"));
         }
         Ok(user)
+    }
+}
+
+/// How an audit entry names the account a client typed: its id and username when it is an
+/// account's, otherwise only that it is unknown. A typed name that matches no account is never
+/// stored: it is sometimes the user's password, typed into the wrong field.
+pub(crate) fn typed_account(
+    account: Option<(Id, &str)>,
+) -> (Option<(&'static str, String)>, serde_json::Value) {
+    match account {
+        Some((id, username)) => (
+            Some(("user", id.to_string())),
+            serde_json::json!({ "username": username }),
+        ),
+        None => (None, serde_json::json!({ "account": "unknown" })),
     }
 }
 

@@ -26,7 +26,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip};
+use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip, typed_account};
 use crate::auth::{self, check_password_policy, reset_token_hash};
 use crate::db::{Id, Timestamp};
 use crate::error::{ApiError, ApiResult};
@@ -119,7 +119,8 @@ fn usable(token: Option<ResetToken>, now: Timestamp) -> Result<ResetToken, (ApiE
     }
 }
 
-/// Records a refused token in the audit log and returns the refusal.
+/// Records a refused token in the audit log (counted per address, stage and reason) and
+/// returns the refusal.
 async fn refuse(
     state: &AppState,
     ip: Option<String>,
@@ -133,10 +134,10 @@ async fn refuse(
         user.map(|u| ("user", u.to_string())),
         json!({ "stage": stage, "reason": error.code }),
     );
-    match audit::record_alone(&state.db, entry).await {
-        Ok(()) => error,
-        Err(e) => e.into(),
-    }
+    state
+        .record_refusal(&format!("{stage}/{}", error.code), entry)
+        .await;
+    error
 }
 
 /// The token's state if it can be used now; otherwise the refusal, recorded.
@@ -215,14 +216,12 @@ impl PasswordResetApi {
                 );
             }
             None => {
-                let entry = audit_entry(
-                    None,
-                    ip,
-                    "auth.password_reset_request",
-                    None,
-                    json!({ "username": username, "unknown_user": true }),
-                );
-                audit::record_alone(&state.db, entry).await?;
+                // Never the typed name (it may be a password), and counted per address like a
+                // refusal: each one is also limited per address, but limits can be turned off.
+                let (entity, mut metadata) = typed_account(None);
+                metadata["unknown_user"] = true.into();
+                let entry = audit_entry(None, ip, "auth.password_reset_request", entity, metadata);
+                state.record_refusal("unknown_account", entry).await;
             }
         }
         Ok(Accepted::Accepted(Json(RequestReceived {

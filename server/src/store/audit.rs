@@ -109,3 +109,19 @@ pub async fn purge(tx: &mut Tx, before: Timestamp) -> Result<u64, sqlx::Error> {
         .execute(Stmt::new("DELETE FROM audit_logs WHERE created_at < ?").bind(before))
         .await
 }
+
+/// Deletes at most `limit` entries older than `before`; returns how many. The inner query is
+/// wrapped in a derived table because MySQL and MariaDB refuse `LIMIT` in an `IN` subquery, and
+/// PostgreSQL and SQLite have no `DELETE … LIMIT`: this one statement runs on all three.
+pub async fn purge_batch(tx: &mut Tx, before: Timestamp, limit: i64) -> Result<u64, sqlx::Error> {
+    tx.conn()
+        .execute(
+            Stmt::new(
+                "DELETE FROM audit_logs WHERE id IN (SELECT id FROM (SELECT id FROM audit_logs \
+                 WHERE created_at < ? ORDER BY created_at LIMIT ?) AS batch)",
+            )
+            .bind(before)
+            .bind(limit),
+        )
+        .await
+}

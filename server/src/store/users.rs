@@ -34,6 +34,7 @@ pub struct Account {
 #[derive(Debug, Clone, FromRow)]
 pub struct Credentials {
     pub id: Id,
+    pub username: String,
     pub password_hash: String,
 }
 
@@ -90,29 +91,44 @@ pub async fn account(db: &Db, id: Id) -> Result<Option<Account>, sqlx::Error> {
         .await
 }
 
-/// One user by (lower-case) username.
+/// One user by (lower-case) username. The database's answer is only a candidate: see
+/// [`get_by_username`].
 pub fn by_username(username: &str) -> Stmt {
     Stmt::new(select_users!("WHERE username = ?")).bind(username)
 }
 
+/// The user whose username is exactly `username`, byte for byte. Every lookup by username
+/// (login, password reset, the registration conflict check, the bootstrap admin) goes through
+/// here or [`credentials_by_username`], because the database's `=` is not byte equality on every
+/// backend: MySQL's `utf8mb4_unicode_ci` finds `robin` for `róbin` (accents ignored, and
+/// ignorable characters such as a soft hyphen skipped), which would log `róbin` in as `robin`
+/// with a fresh failed-login counter. The row the database finds is kept only when its username
+/// is the one asked for, so every backend answers as SQLite and PostgreSQL do.
 pub async fn get_by_username(db: &Db, username: &str) -> Result<Option<User>, sqlx::Error> {
-    db.conn().fetch_optional(by_username(username)).await
+    let found: Option<User> = db.conn().fetch_optional(by_username(username)).await?;
+    Ok(found.filter(|user| user.username == username))
 }
 
+/// A user's id and password hash by username, byte for byte as [`get_by_username`].
 pub async fn credentials_by_username(
     db: &Db,
     username: &str,
 ) -> Result<Option<Credentials>, sqlx::Error> {
-    db.conn()
+    let found: Option<Credentials> = db
+        .conn()
         .fetch_optional(
-            Stmt::new("SELECT id, password_hash FROM users WHERE username = ?").bind(username),
+            Stmt::new("SELECT id, username, password_hash FROM users WHERE username = ?")
+                .bind(username),
         )
-        .await
+        .await?;
+    Ok(found.filter(|c| c.username == username))
 }
 
 pub async fn credentials(db: &Db, id: Id) -> Result<Option<Credentials>, sqlx::Error> {
     db.conn()
-        .fetch_optional(Stmt::new("SELECT id, password_hash FROM users WHERE id = ?").bind(id))
+        .fetch_optional(
+            Stmt::new("SELECT id, username, password_hash FROM users WHERE id = ?").bind(id),
+        )
         .await
 }
 

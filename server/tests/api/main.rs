@@ -5,6 +5,7 @@ mod support;
 
 mod alters;
 mod audit;
+mod audit_upkeep;
 mod auth;
 mod backup;
 mod bulk;
@@ -24,4 +25,5 @@ mod settings;
 mod startup;
 mod system_requests;
 mod systems;
+mod usernames;
 mod users;

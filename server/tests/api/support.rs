@@ -10,6 +10,7 @@ use didhub_server::auth::PasswordCost;
 use didhub_server::config::Config;
 use didhub_server::db::Id;
 use didhub_server::rate_limit::{ManualClock, RateLimitConfig, RateLimits};
+use didhub_server::refusals::Refusals;
 use didhub_server::{AppState, app};
 use poem::endpoint::BoxEndpoint;
 use poem::http::{Method, StatusCode};
@@ -196,6 +197,15 @@ impl TestApp {
         let clock = ManualClock::default();
         self.state.limits = Arc::new(RateLimits::new(&limits, Arc::new(clock.clone())));
         self.config.rate_limit = limits;
+        self.client = client(self.state.clone());
+        (self, clock)
+    }
+
+    /// The same server counting refusals ([`Refusals`]) in `window` on a clock the test moves.
+    pub fn with_refusal_window(mut self, window: std::time::Duration) -> (TestApp, ManualClock) {
+        let clock = ManualClock::default();
+        self.state.refusals = Arc::new(Refusals::new(window, Arc::new(clock.clone())));
+        self.config.audit.refusal_window = window;
         self.client = client(self.state.clone());
         (self, clock)
     }

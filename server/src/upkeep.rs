@@ -1,0 +1,121 @@
+//! The audit log's upkeep, done by the server itself on a timer: summaries of refusal windows
+//! that have closed ([`crate::refusals`]) and the retention purge.
+//!
+//! Retention (`audit.retention_days` in the config file; 365 by default, 0 keeps entries
+//! forever): once at startup and then every [`PURGE_EVERY`], entries older than the retention are
+//! deleted in batches of [`PURGE_BATCH`] rows, each batch its own short write transaction, so a
+//! large backlog never holds a long lock or a huge transaction. A purge that deleted anything is
+//! itself recorded as one `audit.retention_purge` entry (rows deleted, cutoff, retention,
+//! batches); a purge with nothing to delete writes nothing.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::api::AppState;
+use crate::db::{Db, Timestamp};
+use crate::store::audit::{self, NewEntry};
+
+/// Rows deleted per transaction by the retention purge.
+pub const PURGE_BATCH: i64 = 1000;
+/// How often the retention purge runs.
+pub const PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
+/// The longest the periodic task waits between looks at the refusal windows.
+const MAX_TICK: Duration = Duration::from_secs(60);
+
+/// The audit settings (config file key `audit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Days an entry is kept; 0 keeps entries forever.
+    pub retention_days: u32,
+    /// How long refusals with the same key are counted into one summary.
+    pub refusal_window: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: 365,
+            refusal_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What one retention purge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    pub deleted: u64,
+    pub cutoff: Timestamp,
+    pub batches: u64,
+}
+
+/// Deletes the entries older than `retention_days` before now (nothing when it is 0), in
+/// batches, and records the purge when it deleted anything.
+pub async fn purge_expired(db: &Db, retention_days: u32) -> Result<Option<Purged>, sqlx::Error> {
+    if retention_days == 0 {
+        return Ok(None);
+    }
+    let cutoff = Timestamp::from(Utc::now() - chrono::Duration::days(retention_days.into()));
+    let (mut deleted, mut batches) = (0, 0);
+    loop {
+        let mut tx = db.begin_write().await?;
+        let batch = audit::purge_batch(&mut tx, cutoff, PURGE_BATCH).await?;
+        tx.commit().await?;
+        deleted += batch;
+        batches += 1;
+        if batch < PURGE_BATCH as u64 {
+            break;
+        }
+    }
+    if deleted == 0 {
+        return Ok(None);
+    }
+    let entry = NewEntry {
+        user_id: None,
+        action: "audit.retention_purge",
+        entity_type: None,
+        entity_id: None,
+        ip: None,
+        metadata: json!({
+            "deleted": deleted,
+            "cutoff": cutoff.to_string(),
+            "retention_days": retention_days,
+            "batches": batches,
+        }),
+    };
+    audit::record_alone(db, entry).await?;
+    Ok(Some(Purged {
+        deleted,
+        cutoff,
+        batches,
+    }))
+}
+
+/// Runs the upkeep until the task is aborted: refusal summaries as windows close, the
+/// retention purge at once and then every [`PURGE_EVERY`].
+pub async fn run(state: AppState, config: AuditConfig) {
+    let tick = config.refusal_window.min(MAX_TICK);
+    let mut refusals = tokio::time::interval(tick);
+    let mut purge = tokio::time::interval(PURGE_EVERY);
+    refusals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = refusals.tick() => {
+                state.refusals.write_closed(&state.db).await;
+            }
+            _ = purge.tick() => {
+                match purge_expired(&state.db, config.retention_days).await {
+                    Ok(Some(purged)) => tracing::info!(
+                        deleted = purged.deleted,
+                        cutoff = %purged.cutoff,
+                        "audit entries past their retention purged"
+                    ),
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(%error, "the audit retention purge failed"),
+                }
+            }
+        }
+    }
+}
