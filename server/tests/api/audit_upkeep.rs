@@ -14,7 +14,7 @@ use poem::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::security::bad_tokens;
-use crate::support::{TestApp, backend_tests, password_of};
+use crate::support::{TestApp, backend_tests};
 
 const WINDOW: Duration = Duration::from_secs(60);
 const ATTACKER: &str = "203.0.113.66";
@@ -126,6 +126,7 @@ backend_tests! {
             login_failures_per_ip: 0,
             reset_requests_per_username: 0,
             reset_requests_per_ip: 0,
+            registrations_per_ip: 0,
         });
         let (app, _clock) = app.with_refusal_window(WINDOW);
         app.register("robin").await;
@@ -157,6 +158,7 @@ backend_tests! {
             login_failures_per_ip: 0,
             reset_requests_per_username: 2,
             reset_requests_per_ip: 0,
+            registrations_per_ip: 0,
         });
         app.register("robin").await;
         // A password typed into the username field.

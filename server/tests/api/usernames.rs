@@ -39,6 +39,7 @@ backend_tests! {
             login_failures_per_ip: 0,
             reset_requests_per_username: 2,
             reset_requests_per_ip: 0,
+            registrations_per_ip: 0,
         });
         app.register("robin").await;
         for _ in 0..2 {
