@@ -22,7 +22,7 @@ pub mod types;
 use std::borrow::Cow;
 use std::time::Duration;
 
-use didhub_migrations::{Backend, MigrationFailed, PreflightFailed};
+use didhub_migrations::{Backend, LockTimeout, MigrationFailed, PreflightFailed};
 use sqlx::error::BoxDynError;
 use sqlx::mysql::MySqlRow;
 use sqlx::pool::PoolOptions;
@@ -550,21 +550,23 @@ impl Db {
 
     /// Applies every pending migration of this backend, after refusing a database whose
     /// migration history disagrees with this build's migrations (a dirty row, a changed
-    /// checksum, an unknown version: see [`didhub_migrations::preflight`]).
+    /// checksum, an unknown version: see [`didhub_migrations::preflight`]). Every lock wait of
+    /// the migrations is bounded ([`didhub_migrations::migrate`]).
     pub async fn migrate(&self) -> Result<(), MigrateError> {
         let backend = self.backend();
+        let timeout = LockTimeout::default();
         match &self.pool {
             Pool::Sqlite(p, _) => {
                 didhub_migrations::preflight(backend, p).await?;
-                didhub_migrations::migrate_up(backend, p, None).await?
+                didhub_migrations::migrate_up(p, None, timeout).await?
             }
             Pool::Postgres(p) => {
                 didhub_migrations::preflight(backend, p).await?;
-                didhub_migrations::migrate_up(backend, p, None).await?
+                didhub_migrations::migrate_up(p, None, timeout).await?
             }
             Pool::MySql(p) => {
                 didhub_migrations::preflight(backend, p).await?;
-                didhub_migrations::migrate_up(backend, p, None).await?
+                didhub_migrations::migrate_up(p, None, timeout).await?
             }
         }
         Ok(())
