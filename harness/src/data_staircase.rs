@@ -15,8 +15,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use didhub_migrations::MigrationFailed;
+
 use crate::HarnessError;
-use crate::backend::{Kind, Pool, TestDatabase};
+use crate::backend::{Kind, Pool, TestDatabase, why};
 use crate::data::{self, Fixture, Row, TableData, TableRows};
 use crate::migrations::MigrationSet;
 use crate::schema::{Column, Schema};
@@ -248,10 +250,14 @@ async fn climb(
     for (i, &version) in steps.iter().enumerate() {
         pool.migrate_up(&set.migrator, version).await.map_err(|e| {
             let failed = match &e {
-                sqlx::migrate::MigrateError::ExecuteMigration(_, v) => *v,
-                _ => version,
+                MigrationFailed::Error {
+                    source: sqlx::migrate::MigrateError::ExecuteMigration(_, v),
+                    ..
+                } => *v,
+                MigrationFailed::LockTimeout(lock) => lock.version.unwrap_or(version),
+                MigrationFailed::Error { .. } => version,
             };
-            on.migration_failed(failed, set.up_file(failed), e.to_string())
+            on.migration_failed(failed, set.up_file(failed), why(&e))
         })?;
         let schema = pool.introspect().await?;
         // At the fixture's version the fixture itself is what the tables must hold.
@@ -283,7 +289,7 @@ async fn climb(
         let file = set.down_file(version);
         pool.migrate_down(&set.migrator, previous)
             .await
-            .map_err(|e| on.migration_failed(version, file.clone(), e.to_string()))?;
+            .map_err(|e| on.migration_failed(version, file.clone(), why(&e)))?;
         let schema = pool.introspect().await?;
         let after = snapshot(pool, &schema).await?;
         compare(on, version, &file, &snapshots[&previous], &after)?;

@@ -13,10 +13,11 @@
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
+use didhub_migrations::{MigrationFailed, excerpt};
 use sqlx::migrate::MigrateError;
 
 use crate::HarnessError;
-use crate::backend::{Kind, Pool, TestDatabase};
+use crate::backend::{Kind, Pool, TestDatabase, why};
 use crate::migrations::MigrationSet;
 use crate::once_map::OnceMap;
 use crate::schema::Schema;
@@ -254,8 +255,12 @@ pub async fn schema_at(set: &MigrationSet, version: Option<i64>) -> Result<Schem
         Ok(()) => pool.introspect().await.map_err(StaircaseError::from),
         Err(e) => {
             let version = match &e {
-                MigrateError::ExecuteMigration(_, v) => *v,
-                _ => target,
+                MigrationFailed::Error {
+                    source: MigrateError::ExecuteMigration(_, v),
+                    ..
+                } => *v,
+                MigrationFailed::LockTimeout(lock) => lock.version.unwrap_or(target),
+                MigrationFailed::Error { .. } => target,
             };
             Err(failed(set, Failed::Up(version), e).await)
         }
@@ -325,9 +330,21 @@ impl Failed {
 /// The error for a migration file that failed: every failure site goes through here. When the
 /// database refused a statement, the file is replayed on a fresh database, statement by
 /// statement, from where it failed, and the first statement that fails is named by its line,
-/// its text and the database's message. A replay that finds none says so.
-async fn failed(set: &MigrationSet, failed: Failed, error: MigrateError) -> StaircaseError {
+/// its text and the database's message. A replay that finds none says so. A lock wait that
+/// gave up is reported as it is: a replay on a fresh database would wait for nothing.
+async fn failed(set: &MigrationSet, failed: Failed, error: MigrationFailed) -> StaircaseError {
     let file = failed.file(set);
+    let error = match error {
+        MigrationFailed::Error { source, .. } => source,
+        lock @ MigrationFailed::LockTimeout(_) => {
+            return StaircaseError::MigrationFailed {
+                backend: set.kind,
+                version: failed.version(),
+                file,
+                reason: format!("{}{}", failed.doing(), why(&lock)),
+            };
+        }
+    };
     // The database refused the file's SQL (MySQL's revert reports it without the version).
     let refused = match &error {
         MigrateError::ExecuteMigration(..) => true,
@@ -375,7 +392,9 @@ async fn failing_statement(
                 Move::Up(v) => pool.migrate_up(&set.migrator, v).await,
                 Move::Down(v) => pool.migrate_down(&set.migrator, v).await,
             };
-            moved.map_err(|e| format!("the replay did not get to where {file} failed: {e}"))?;
+            moved.map_err(|e| {
+                format!("the replay did not get to where {file} failed: {}", why(&e))
+            })?;
         }
         for statement in &statements {
             if let Err(e) = pool.execute(&statement.text).await {
@@ -400,28 +419,4 @@ async fn failing_statement(
     // Best effort: a database left behind goes with its server.
     let _ = db.discard().await;
     found
-}
-
-/// The first 80 characters of a statement, on one line.
-fn excerpt(statement: &str) -> String {
-    let one_line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(80) {
-        Some((cut, _)) => format!("{}…", &one_line[..cut]),
-        None => one_line,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_excerpt_is_one_line_of_at_most_80_characters() {
-        let long = format!("SELECT {}", "1, ".repeat(40));
-        let cut = excerpt(&long);
-        assert!(cut.starts_with("SELECT 1, 1,"), "{cut}");
-        assert_eq!(cut.chars().count(), 81, "{cut}");
-        assert!(cut.ends_with('…'));
-        assert_eq!(excerpt("DROP\n\tTABLE  t"), "DROP TABLE t");
-    }
 }

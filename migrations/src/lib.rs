@@ -13,13 +13,25 @@
 //! server runs [`preflight`]: a database whose migration history disagrees with the files (a
 //! migration left dirty half way, an applied file that has changed since, a version from a newer
 //! build) is refused with the file, the version and what to do.
+//!
+//! Both also migrate through one function, [`migrate`], which bounds every lock wait of the
+//! migrations by a [`LockTimeout`] on the one connection that runs them: a migration that would
+//! queue behind a long transaction (and make every query on its table queue behind it) fails
+//! instead, with [`LockTimedOut`] naming the file, the tables it locks, the backend and the
+//! setting.
+
+mod lock_timeout;
+mod statements;
 
 use std::fmt;
 use std::ops::Deref;
 use std::path::PathBuf;
 
-use sqlx::Acquire;
-use sqlx::migrate::{AppliedMigration, Migrate, MigrateError, Migration, MigrationType, Migrator};
+use sqlx::migrate::{AppliedMigration, Migrate, MigrateError, Migration, Migrator};
+use sqlx::{Acquire, Database, Pool};
+
+pub use lock_timeout::{Direction, LockTimedOut, LockTimeout, LockWaits, Outcome, migrate};
+pub use statements::{LockTarget, excerpt};
 
 /// The SQLite migration set (`migrations/sqlite`).
 pub static SQLITE: Migrator = sqlx::migrate!("./sqlite");
@@ -110,19 +122,30 @@ pub fn file_name(migration: &Migration) -> String {
 
 /// A migration run that failed, with enough context to find the broken file.
 #[derive(Debug, thiserror::Error)]
-#[error("{backend}: {}: {source}", self.location())]
-pub struct MigrationFailed {
-    pub backend: Backend,
-    /// The version whose file failed, when the failure is tied to one.
-    pub version: Option<i64>,
-    /// That version's file name in the direction that was being run.
-    pub file: Option<String>,
-    #[source]
-    pub source: MigrateError,
+pub enum MigrationFailed {
+    /// A statement waited for a lock longer than the lock timeout: see [`LockTimedOut`].
+    #[error(transparent)]
+    LockTimeout(#[from] LockTimedOut),
+    /// Anything else, as sqlx reports it.
+    #[error("{backend}: {}: {source}", location(.file, *.version))]
+    Error {
+        backend: Backend,
+        /// The version whose file failed, when the failure is tied to one.
+        version: Option<i64>,
+        /// That version's file name in the direction that was being run.
+        file: Option<String>,
+        #[source]
+        source: MigrateError,
+    },
 }
 
 impl MigrationFailed {
-    fn new(backend: Backend, direction: MigrationType, source: MigrateError) -> Self {
+    fn error(
+        backend: Backend,
+        migrator: &Migrator,
+        direction: Direction,
+        source: MigrateError,
+    ) -> Self {
         let version = match &source {
             MigrateError::ExecuteMigration(_, v)
             | MigrateError::VersionMissing(v)
@@ -133,14 +156,14 @@ impl MigrationFailed {
             | MigrateError::Dirty(v) => Some(*v),
             _ => None,
         };
+        let down = matches!(direction, Direction::Down(_));
         let file = version.and_then(|v| {
-            backend
-                .migrator()
+            migrator
                 .iter()
-                .find(|m| m.version == v && m.migration_type == direction)
+                .find(|m| m.version == v && m.migration_type.is_down_migration() == down)
                 .map(file_name)
         });
-        MigrationFailed {
+        MigrationFailed::Error {
             backend,
             version,
             file,
@@ -148,48 +171,67 @@ impl MigrationFailed {
         }
     }
 
-    fn location(&self) -> String {
-        match (&self.file, self.version) {
-            (Some(file), Some(v)) => format!("migration {file} (version {v})"),
-            (None, Some(v)) => format!("migration version {v}"),
-            _ => "migrating".to_owned(),
+    pub fn backend(&self) -> Backend {
+        match self {
+            MigrationFailed::LockTimeout(e) => e.backend,
+            MigrationFailed::Error { backend, .. } => *backend,
+        }
+    }
+
+    /// The version whose file failed, when the failure is tied to one.
+    pub fn version(&self) -> Option<i64> {
+        match self {
+            MigrationFailed::LockTimeout(e) => e.version,
+            MigrationFailed::Error { version, .. } => *version,
+        }
+    }
+
+    /// That version's file name in the direction that was being run.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            MigrationFailed::LockTimeout(e) => e.file.as_deref(),
+            MigrationFailed::Error { file, .. } => file.as_deref(),
         }
     }
 }
 
-/// Applies this backend's migrations up to and including `target` (all when `None`).
-pub async fn migrate_up<'a, A>(
-    backend: Backend,
-    conn: A,
-    target: Option<i64>,
-) -> Result<(), MigrationFailed>
-where
-    A: Acquire<'a>,
-    <A::Connection as Deref>::Target: Migrate,
-{
-    let migrator = backend.migrator();
-    let result = match target {
-        Some(target) => migrator.run_to(target, conn).await,
-        None => migrator.run(conn).await,
-    };
-    result.map_err(|e| MigrationFailed::new(backend, MigrationType::ReversibleUp, e))
+fn location(file: &Option<String>, version: Option<i64>) -> String {
+    match (file, version) {
+        (Some(file), Some(v)) => format!("migration {file} (version {v})"),
+        (None, Some(v)) => format!("migration version {v}"),
+        _ => "migrating".to_owned(),
+    }
 }
 
-/// Reverts this backend's applied migrations newer than `target` (0 reverts everything).
-pub async fn migrate_down<'a, A>(
-    backend: Backend,
-    conn: A,
-    target: i64,
+/// Applies this backend's migrations up to and including `target` (all when `None`), every
+/// lock wait bounded by `timeout` (see [`migrate`]).
+pub async fn migrate_up<DB>(
+    pool: &Pool<DB>,
+    target: Option<i64>,
+    timeout: LockTimeout,
 ) -> Result<(), MigrationFailed>
 where
-    A: Acquire<'a>,
-    <A::Connection as Deref>::Target: Migrate,
+    DB: Database,
+    DB::Connection: LockWaits,
 {
-    backend
-        .migrator()
-        .undo(conn, target)
-        .await
-        .map_err(|e| MigrationFailed::new(backend, MigrationType::ReversibleDown, e))
+    let migrator = <DB::Connection as LockWaits>::BACKEND.migrator();
+    let direction = Direction::Up(target.unwrap_or(i64::MAX));
+    lock_timeout::migrate(migrator, pool, direction, timeout).await
+}
+
+/// Reverts this backend's applied migrations newer than `target` (0 reverts everything), every
+/// lock wait bounded by `timeout`.
+pub async fn migrate_down<DB>(
+    pool: &Pool<DB>,
+    target: i64,
+    timeout: LockTimeout,
+) -> Result<(), MigrationFailed>
+where
+    DB: Database,
+    DB::Connection: LockWaits,
+{
+    let migrator = <DB::Connection as LockWaits>::BACKEND.migrator();
+    lock_timeout::migrate(migrator, pool, Direction::Down(target), timeout).await
 }
 
 /// How the database's migration history (`_sqlx_migrations`) disagrees with the migration files.

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use didhub_migrations::{Backend, migrate_down, migrate_up};
+use didhub_migrations::{LockTimeout, migrate_down, migrate_up};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 async fn fresh_db(dir: &tempfile::TempDir) -> SqlitePool {
@@ -28,7 +28,9 @@ async fn tables(pool: &SqlitePool) -> Vec<String> {
 async fn every_migration_applies_and_reverting_all_leaves_no_table() {
     let dir = tempfile::tempdir().unwrap();
     let pool = fresh_db(&dir).await;
-    migrate_up(Backend::Sqlite, &pool, None).await.unwrap();
+    migrate_up(&pool, None, LockTimeout::default())
+        .await
+        .unwrap();
     let created = tables(&pool).await;
     for table in [
         "users",
@@ -43,7 +45,9 @@ async fn every_migration_applies_and_reverting_all_leaves_no_table() {
             "{table} missing: {created:?}"
         );
     }
-    migrate_down(Backend::Sqlite, &pool, 0).await.unwrap();
+    migrate_down(&pool, 0, LockTimeout::default())
+        .await
+        .unwrap();
     assert_eq!(tables(&pool).await, Vec::<String>::new());
 }
 
@@ -55,9 +59,11 @@ async fn a_failing_migration_is_named_with_backend_version_and_file() {
         .execute(&pool)
         .await
         .unwrap();
-    let err = migrate_up(Backend::Sqlite, &pool, None).await.unwrap_err();
-    assert_eq!(err.version, Some(2));
-    assert_eq!(err.file.as_deref(), Some("0002_systems.up.sql"));
+    let err = migrate_up(&pool, None, LockTimeout::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.version(), Some(2));
+    assert_eq!(err.file(), Some("0002_systems.up.sql"));
     let message = err.to_string();
     assert!(
         message.starts_with("sqlite: migration 0002_systems.up.sql (version 2): "),

@@ -64,6 +64,10 @@ pub struct PoolConfig {
     /// How long one database call (a statement, BEGIN, COMMIT) may go unanswered before the
     /// request is answered 503: a database that stops answering must not hang requests forever.
     pub query_timeout: Duration,
+    /// How long a migration's statement may wait for a lock (at startup, `db copy`, `db
+    /// generate`) before the migration gives up: one waiting behind a long transaction would
+    /// make every query on its table wait behind it.
+    pub migration_lock_timeout: Duration,
 }
 
 impl Default for PoolConfig {
@@ -74,6 +78,7 @@ impl Default for PoolConfig {
             acquire_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             query_timeout: Duration::from_secs(30),
+            migration_lock_timeout: didhub_migrations::LockTimeout::DEFAULT,
         }
     }
 }
@@ -347,6 +352,8 @@ struct FileDatabase {
     connect_timeout: Option<u64>,
     /// Seconds.
     query_timeout: Option<u64>,
+    /// Seconds.
+    migration_lock_timeout: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -493,6 +500,7 @@ fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig,
         acquire_timeout: secs(file.acquire_timeout, defaults.acquire_timeout),
         connect_timeout: secs(file.connect_timeout, defaults.connect_timeout),
         query_timeout: secs(file.query_timeout, defaults.query_timeout),
+        migration_lock_timeout: secs(file.migration_lock_timeout, defaults.migration_lock_timeout),
     };
 
     let (base, query) = match raw_url.split_once('?') {
@@ -521,6 +529,9 @@ fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig,
             "acquire_timeout" => pool.acquire_timeout = Duration::from_secs(number()?),
             "connect_timeout" => pool.connect_timeout = Duration::from_secs(number()?),
             "query_timeout" => pool.query_timeout = Duration::from_secs(number()?),
+            "migration_lock_timeout" => {
+                pool.migration_lock_timeout = Duration::from_secs(number()?)
+            }
             _ => {
                 kept.append_pair(&key, &value);
             }
@@ -547,9 +558,12 @@ fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig,
     if pool.acquire_timeout.is_zero()
         || pool.connect_timeout.is_zero()
         || pool.query_timeout.is_zero()
+        || pool.migration_lock_timeout.is_zero()
     {
         return Err(ConfigError::Invalid(
-            "acquire_timeout, connect_timeout and query_timeout must be positive".into(),
+            "acquire_timeout, connect_timeout, query_timeout and migration_lock_timeout must be \
+             positive"
+                .into(),
         ));
     }
     Ok(DatabaseConfig { url, backend, pool })
@@ -672,7 +686,7 @@ mod tests {
             None,
             &[(
                 "DATABASE_URL",
-                "postgres://u:p@h/db?sslmode=disable&max_connections=32&min_connections=2&acquire_timeout=3&connect_timeout=4&query_timeout=5",
+                "postgres://u:p@h/db?sslmode=disable&max_connections=32&min_connections=2&acquire_timeout=3&connect_timeout=4&query_timeout=5&migration_lock_timeout=6",
             )],
         )
         .unwrap();
@@ -686,7 +700,63 @@ mod tests {
                 acquire_timeout: Duration::from_secs(3),
                 connect_timeout: Duration::from_secs(4),
                 query_timeout: Duration::from_secs(5),
+                migration_lock_timeout: Duration::from_secs(6),
             }
+        );
+    }
+
+    #[test]
+    fn the_migration_lock_timeout_comes_from_the_file_or_the_url_and_is_never_zero() {
+        assert_eq!(
+            load(None, &[])
+                .unwrap()
+                .database
+                .pool
+                .migration_lock_timeout,
+            Duration::from_secs(5),
+            "the default"
+        );
+        let file = r#"{"database":{"url":"sqlite://x.sqlite","migration_lock_timeout":20}}"#;
+        let config = load(Some(file), &[]).unwrap();
+        assert_eq!(
+            config.database.pool.migration_lock_timeout,
+            Duration::from_secs(20)
+        );
+        let config = load(
+            Some(file),
+            &[("DIDHUB_DB", "sqlite://y.sqlite?migration_lock_timeout=2")],
+        )
+        .unwrap();
+        assert_eq!(
+            config.database.pool.migration_lock_timeout,
+            Duration::from_secs(2),
+            "the URL wins over the file"
+        );
+        assert_eq!(
+            config.database.url, "sqlite://y.sqlite",
+            "and leaves the URL"
+        );
+
+        let err =
+            |file: Option<&str>, env: &[(&str, &str)]| load(file, env).unwrap_err().to_string();
+        for refused in [
+            err(
+                None,
+                &[("DIDHUB_DB", "sqlite://x?migration_lock_timeout=0")],
+            ),
+            err(Some(r#"{"database":{"migration_lock_timeout":0}}"#), &[]),
+        ] {
+            assert!(
+                refused.contains("migration_lock_timeout must be positive"),
+                "{refused}"
+            );
+        }
+        assert!(
+            err(
+                None,
+                &[("DIDHUB_DB", "sqlite://x?migration_lock_timeout=soon")]
+            )
+            .contains("migration_lock_timeout=\"soon\" must be a whole number")
         );
     }
 

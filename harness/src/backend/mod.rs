@@ -17,13 +17,13 @@ pub mod postgres;
 pub mod sqlite;
 
 use std::fmt;
-use std::ops::Deref;
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use sqlx::migrate::{Migrate, Migrator};
-use sqlx::{Acquire, MySqlPool, PgPool, SqlitePool};
+use didhub_migrations::{Direction, LockTimeout, MigrationFailed};
+use sqlx::migrate::Migrator;
+use sqlx::{MySqlPool, PgPool, SqlitePool};
 use tokio::sync::OnceCell;
 
 use crate::HarnessError;
@@ -31,6 +31,20 @@ use crate::images::{self, ImageChoice, Owner, ServerImage};
 use crate::once_map::OnceMap;
 use crate::plans::{self, Plan};
 use crate::schema::{Column, Logical, Schema, Table};
+
+/// How long a statement of a migration the harness applies may wait for a lock. Nothing but
+/// the test itself uses a test database, so a wait means a test holds a lock it forgot: it
+/// fails after this instead of hanging.
+pub const MIGRATION_LOCK_TIMEOUT: LockTimeout = LockTimeout::new(LockTimeout::DEFAULT);
+
+/// Why a migration failed, for a message that names the backend and the file itself: sqlx's
+/// words, or a lock timeout's (what waited for what, and what to do).
+pub(crate) fn why(failed: &MigrationFailed) -> String {
+    match failed {
+        MigrationFailed::Error { source, .. } => source.to_string(),
+        MigrationFailed::LockTimeout(lock) => lock.reason(),
+    }
+}
 
 /// A backend the harness can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
@@ -624,29 +638,40 @@ impl Pool {
         result.map_err(|e| HarnessError::database(self.kind(), e))
     }
 
-    /// Applies migrations up to and including `target`.
+    /// Applies migrations up to and including `target`, each lock wait bounded by
+    /// [`MIGRATION_LOCK_TIMEOUT`].
     pub async fn migrate_up(
         &self,
         migrator: &Migrator,
         target: i64,
-    ) -> Result<(), sqlx::migrate::MigrateError> {
-        match self {
-            Pool::Sqlite(p) => run_to(migrator, p, target).await,
-            Pool::Postgres(p) => run_to(migrator, p, target).await,
-            Pool::MySql(p) => run_to(migrator, p, target).await,
-        }
+    ) -> Result<(), MigrationFailed> {
+        self.migrate(migrator, Direction::Up(target), MIGRATION_LOCK_TIMEOUT)
+            .await
     }
 
-    /// Reverts migrations newer than `target`.
+    /// Reverts migrations newer than `target`, each lock wait bounded by
+    /// [`MIGRATION_LOCK_TIMEOUT`].
     pub async fn migrate_down(
         &self,
         migrator: &Migrator,
         target: i64,
-    ) -> Result<(), sqlx::migrate::MigrateError> {
+    ) -> Result<(), MigrationFailed> {
+        self.migrate(migrator, Direction::Down(target), MIGRATION_LOCK_TIMEOUT)
+            .await
+    }
+
+    /// Migrates as the server does ([`didhub_migrations::migrate`]): on one connection, every
+    /// lock wait bounded by `timeout`, which is put back afterwards.
+    pub async fn migrate(
+        &self,
+        migrator: &Migrator,
+        direction: Direction,
+        timeout: LockTimeout,
+    ) -> Result<(), MigrationFailed> {
         match self {
-            Pool::Sqlite(p) => migrator.undo(p, target).await,
-            Pool::Postgres(p) => migrator.undo(p, target).await,
-            Pool::MySql(p) => migrator.undo(p, target).await,
+            Pool::Sqlite(p) => didhub_migrations::migrate(migrator, p, direction, timeout).await,
+            Pool::Postgres(p) => didhub_migrations::migrate(migrator, p, direction, timeout).await,
+            Pool::MySql(p) => didhub_migrations::migrate(migrator, p, direction, timeout).await,
         }
     }
 
@@ -797,18 +822,6 @@ where
     rows.iter()
         .map(|row| (0..row.len()).map(|i| row.try_get(i)).collect())
         .collect()
-}
-
-async fn run_to<'a, A>(
-    migrator: &Migrator,
-    conn: A,
-    target: i64,
-) -> Result<(), sqlx::migrate::MigrateError>
-where
-    A: Acquire<'a>,
-    <A::Connection as Deref>::Target: Migrate,
-{
-    migrator.run_to(target, conn).await
 }
 
 /// A unique database name for this process: `h<pid>_<n>`.

@@ -22,7 +22,7 @@ pub mod types;
 use std::borrow::Cow;
 use std::time::Duration;
 
-use didhub_migrations::{Backend, MigrationFailed, PreflightFailed};
+use didhub_migrations::{Backend, LockTimeout, MigrationFailed, PreflightFailed};
 use sqlx::error::BoxDynError;
 use sqlx::mysql::MySqlRow;
 use sqlx::pool::PoolOptions;
@@ -84,6 +84,8 @@ enum Pool {
 struct Limits {
     acquire: Duration,
     query: Duration,
+    /// How long a migration's statement may wait for a lock.
+    migration_lock: LockTimeout,
 }
 
 /// An open transaction; dropped without [`Tx::commit`], it rolls back.
@@ -121,6 +123,9 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// The setting that bounds a migration's lock waits, as a migration that gave up names it.
+pub const MIGRATION_LOCK_TIMEOUT: &str = "database.migration_lock_timeout";
 
 /// Why [`Db::migrate`] could not bring the schema up to date.
 #[derive(Debug, thiserror::Error)]
@@ -531,6 +536,8 @@ impl Db {
                 limits: Limits {
                     acquire: config.pool.acquire_timeout,
                     query: config.pool.query_timeout,
+                    migration_lock: LockTimeout::new(config.pool.migration_lock_timeout)
+                        .set_by(MIGRATION_LOCK_TIMEOUT),
                 },
             }),
             Err(_) => Err(ConnectError::Timeout {
@@ -550,21 +557,25 @@ impl Db {
 
     /// Applies every pending migration of this backend, after refusing a database whose
     /// migration history disagrees with this build's migrations (a dirty row, a changed
-    /// checksum, an unknown version: see [`didhub_migrations::preflight`]).
+    /// checksum, an unknown version: see [`didhub_migrations::preflight`]). Every lock wait of
+    /// the migrations is bounded by `migration_lock_timeout`, on the one connection that runs
+    /// them ([`didhub_migrations::migrate`]): a migration that cannot get its lock fails,
+    /// naming its file and tables, instead of making every query on its table wait behind it.
     pub async fn migrate(&self) -> Result<(), MigrateError> {
         let backend = self.backend();
+        let timeout = self.limits.migration_lock;
         match &self.pool {
             Pool::Sqlite(p, _) => {
                 didhub_migrations::preflight(backend, p).await?;
-                didhub_migrations::migrate_up(backend, p, None).await?
+                didhub_migrations::migrate_up(p, None, timeout).await?
             }
             Pool::Postgres(p) => {
                 didhub_migrations::preflight(backend, p).await?;
-                didhub_migrations::migrate_up(backend, p, None).await?
+                didhub_migrations::migrate_up(p, None, timeout).await?
             }
             Pool::MySql(p) => {
                 didhub_migrations::preflight(backend, p).await?;
-                didhub_migrations::migrate_up(backend, p, None).await?
+                didhub_migrations::migrate_up(p, None, timeout).await?
             }
         }
         Ok(())

@@ -16,7 +16,7 @@ use didhub_server::error::ApiError;
 use poem::http::StatusCode;
 use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, start_server};
 
 /// Timeouts short enough that an outage shows within a couple of seconds.
 const IMPATIENT: &str = "?acquire_timeout=2&query_timeout=2";
@@ -495,48 +495,6 @@ fn wait_for_line(child: &mut std::process::Child, expected: &str) {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), expected);
-}
-
-/// How the server binary ends when its database cannot be reached at startup.
-struct Startup {
-    success: bool,
-    stderr: String,
-}
-
-/// Starts `didhub-server` on `url` and waits for it to give up. It must end on its own: it is
-/// killed, and the test fails, if it is still running after a minute.
-fn start_server(url: &str) -> Startup {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_didhub-server"))
-        .env("DIDHUB_DB", url)
-        .env("PORT", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("didhub-server still waits for {url} after a minute");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stderr = String::new();
-    use std::io::Read as _;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    Startup {
-        success: status.success(),
-        stderr,
-    }
 }
 
 /// Nothing listens on the port: the server exits non-zero with the backend and the reason.

@@ -101,3 +101,147 @@ backend_tests! {
         assert!(message.contains(&expected), "{message}");
     }
 }
+
+/// A database one version behind (0013, which alters `users`, still to apply), and a connection
+/// that holds a lock on `users` an ALTER TABLE must wait for while reads go on: an open
+/// transaction that has read the table, or on SQLite the write lock (in WAL mode, which the
+/// server would otherwise switch to, and that switch needs the lock too).
+async fn behind_a_held_lock(
+    kind: didhub_harness::Kind,
+) -> (didhub_harness::TestDatabase, didhub_harness::Pool) {
+    let backend = didhub_migrations::Backend::ALL
+        .into_iter()
+        .find(|b| b.name() == kind.name())
+        .unwrap();
+    let database = didhub_harness::TestDatabase::create(kind).await.unwrap();
+    let pool = database.connect().await.unwrap();
+    pool.migrate_up(backend.migrator(), 12).await.unwrap();
+    pool.close().await;
+    let holder = database.connect().await.unwrap();
+    let hold = match kind {
+        didhub_harness::Kind::Sqlite => "PRAGMA journal_mode = WAL; BEGIN IMMEDIATE",
+        _ => "BEGIN; SELECT count(*) FROM users",
+    };
+    holder.execute(hold).await.unwrap();
+    (database, holder)
+}
+
+/// A migration lock timeout of 1 s, and every other wait longer than the test's patience (on
+/// SQLite the pool's busy timeout is `acquire_timeout`): only the migration's bound can end the
+/// wait.
+const PATIENT_BUT_FOR_THE_LOCK: &str = "?migration_lock_timeout=1&acquire_timeout=120";
+
+/// What a migration that gave up says, whichever way the server was started.
+fn names_the_file_the_table_and_the_setting(backend: &str, message: &str) {
+    for expected in [
+        format!(
+            "{backend}: migration 0013_lowercase_usernames.up.sql (version 13) gave up waiting \
+             for a lock after 1s (database.migration_lock_timeout = 1s): it waited for users \
+             (line "
+        ),
+        "or raise database.migration_lock_timeout to wait longer".to_owned(),
+    ] {
+        assert!(message.contains(&expected), "{expected:?} in\n{message}");
+    }
+}
+
+/// Startup on a database whose next migration waits for a lock: it gives up after
+/// `migration_lock_timeout` (from the URL here) and says which file waited for which table.
+async fn startup_gives_up_a_migration_behind_a_held_lock(kind: didhub_harness::Kind) {
+    let (database, holder) = behind_a_held_lock(kind).await;
+    let env = std::collections::HashMap::from([(
+        "DIDHUB_DB",
+        format!("{}{PATIENT_BUT_FOR_THE_LOCK}", database.url),
+    )]);
+    let config =
+        didhub_server::config::Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
+    let started = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        didhub_server::prepare(&config),
+    )
+    .await
+    .expect("startup still waits for its migration's lock after a minute");
+    let error = match started {
+        Ok(_) => panic!("the server migrated behind a held lock"),
+        Err(e) => e,
+    };
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            didhub_server::StartupError::Migrate(didhub_server::db::MigrateError::Migration(
+                didhub_migrations::MigrationFailed::LockTimeout(_)
+            ))
+        ),
+        "{message}"
+    );
+    names_the_file_the_table_and_the_setting(kind.name(), &message);
+
+    // Once the lock is released, starting again applies the migration — except on MySQL, where
+    // 0013's ALTER committed sqlx's record of it before it waited, and of its two statements
+    // the first may have applied: it is dirty, and refused as any dirty migration is.
+    holder.execute("ROLLBACK").await.unwrap();
+    holder.close().await;
+    let again = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        didhub_server::prepare(&config),
+    )
+    .await
+    .expect("startup still waits after a minute with nothing holding a lock");
+    match kind {
+        didhub_harness::Kind::MySql => {
+            assert!(message.contains("it is recorded as dirty"), "{message}");
+            let refused = again.err().expect("MySQL started on a dirty migration");
+            assert!(
+                refused.to_string().contains(
+                    "migration 0013_lowercase_usernames.up.sql (version 13) failed part way"
+                ),
+                "{refused}"
+            );
+        }
+        _ => {
+            assert!(
+                message.contains("It was rolled back: nothing of it is applied."),
+                "{message}"
+            );
+            again.unwrap_or_else(|e| panic!("once the lock is released: {e}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_startup_gives_up_a_migration_behind_the_write_lock() {
+    startup_gives_up_a_migration_behind_a_held_lock(didhub_harness::Kind::Sqlite).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn postgres_startup_gives_up_a_migration_behind_a_held_lock() {
+    startup_gives_up_a_migration_behind_a_held_lock(didhub_harness::Kind::Postgres).await;
+}
+
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn mysql_startup_gives_up_a_migration_behind_a_held_lock() {
+    startup_gives_up_a_migration_behind_a_held_lock(didhub_harness::Kind::MySql).await;
+}
+
+/// The binary: `didhub-server` exits non-zero with the message, its file, table and setting.
+#[tokio::test]
+async fn the_server_binary_exits_non_zero_when_a_migration_gives_up_its_lock_wait() {
+    let (database, holder) = behind_a_held_lock(didhub_harness::Kind::Sqlite).await;
+    let url = format!("{}{PATIENT_BUT_FOR_THE_LOCK}", database.url);
+    let ended = tokio::task::spawn_blocking(move || crate::support::start_server(&url))
+        .await
+        .unwrap();
+    assert!(!ended.success, "the server started: {}", ended.stderr);
+    assert!(
+        ended.stderr.contains("the server could not start"),
+        "{}",
+        ended.stderr
+    );
+    names_the_file_the_table_and_the_setting("sqlite", &ended.stderr);
+    eprintln!("{}", ended.stderr);
+    holder.execute("ROLLBACK").await.unwrap();
+    holder.close().await;
+}

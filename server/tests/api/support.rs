@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use didhub_harness::timings;
 use didhub_migrations::Backend;
@@ -478,4 +480,46 @@ pub fn names(page: &Value) -> Vec<String> {
         .iter()
         .map(|i| i["name"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// How the server binary ended when it could not start.
+pub struct Startup {
+    pub success: bool,
+    pub stderr: String,
+}
+
+/// Starts `didhub-server` on `url` and waits for it to give up. It must end on its own: it is
+/// killed, and the test fails, if it is still running after a minute.
+pub fn start_server(url: &str) -> Startup {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_didhub-server"))
+        .env("DIDHUB_DB", url)
+        .env("PORT", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("didhub-server still waits for {url} after a minute");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    Startup {
+        success: status.success(),
+        stderr,
+    }
 }
