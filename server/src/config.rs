@@ -195,16 +195,24 @@ struct FileServer {
     hash_wait_ms: Option<u64>,
 }
 
+/// The file's `key` in seconds, `default` when absent; zero is refused.
+fn positive_secs(
+    key: &str,
+    value: Option<u64>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match value {
+        Some(0) => Err(ConfigError::Invalid(format!("{key} must be positive"))),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Ok(default),
+    }
+}
+
 impl FileServer {
     fn resolve(&self) -> Result<ServerLimits, ConfigError> {
         let defaults = ServerLimits::default();
-        let positive = |key: &str, value: Option<u64>, default: Duration| match value {
-            Some(0) => Err(ConfigError::Invalid(format!(
-                "server.{key} must be positive"
-            ))),
-            Some(secs) => Ok(Duration::from_secs(secs)),
-            None => Ok(default),
-        };
+        let positive =
+            |key: &str, value, default| positive_secs(&format!("server.{key}"), value, default);
         let at_least_one = |key: &str, value: Option<usize>, default: usize| match value {
             Some(0) => Err(ConfigError::Invalid(format!(
                 "server.{key} must be at least 1"
@@ -257,15 +265,11 @@ struct FileAudit {
 impl FileAudit {
     fn resolve(&self) -> Result<AuditConfig, ConfigError> {
         let defaults = AuditConfig::default();
-        let refusal_window = match self.refusal_window_secs {
-            Some(0) => {
-                return Err(ConfigError::Invalid(
-                    "audit.refusal_window_secs must be positive".into(),
-                ));
-            }
-            Some(secs) => Duration::from_secs(secs),
-            None => defaults.refusal_window,
-        };
+        let refusal_window = positive_secs(
+            "audit.refusal_window_secs",
+            self.refusal_window_secs,
+            defaults.refusal_window,
+        )?;
         Ok(AuditConfig {
             retention_days: self.retention_days.unwrap_or(defaults.retention_days),
             refusal_window,
