@@ -8,9 +8,9 @@
 //!
 //! Settings that change the server's behaviour: `registration.enabled` and
 //! `registration.require_approval` (read by `POST /api/auth/register`) and
-//! `password_reset.token_ttl_minutes` (the lifetime of new reset tokens). `instance.name` and
-//! `audit.retention_days` are kept for clients and operators; the server does not act on them
-//! (its own audit purge follows `audit.retention_days` in the configuration file, [`crate::upkeep`]).
+//! `password_reset.token_ttl_minutes` (the lifetime of new reset tokens) and `audit.retention_days`
+//! (the server's retention purge, [`crate::upkeep`]; while it is null the configuration file's
+//! `audit.retention_days` applies). `instance.name` is kept for clients.
 
 use serde_json::Value;
 
@@ -94,13 +94,12 @@ pub static AUDIT_RETENTION_DAYS: Setting = Setting {
     kind: Kind::Integer {
         min: 1,
         max: None,
-        null_means: Some("keep entries forever"),
+        null_means: Some("the configuration file's audit.retention_days applies"),
     },
     default: Literal::Null,
-    description: "How many days audit entries are meant to be kept before an administrator \
-                  purges them (POST /api/audit/purge); null keeps them forever. \
-                  The server's own periodic purge follows audit.retention_days in its \
-                  configuration file, not this setting.",
+    description: "How many days audit entries are kept: the server deletes older ones at \
+                  startup and hourly. Null: the configuration file's audit.retention_days \
+                  applies (365 days unless configured; 0 there keeps entries forever).",
 };
 
 pub static PASSWORD_RESET_TOKEN_TTL_MINUTES: Setting = Setting {

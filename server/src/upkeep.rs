@@ -1,8 +1,9 @@
 //! The audit log's upkeep, done by the server itself on a timer: summaries of refusal windows
 //! that have closed ([`crate::refusals`]) and the retention purge.
 //!
-//! Retention (`audit.retention_days` in the config file; 365 by default, 0 keeps entries
-//! forever): once at startup and then every [`PURGE_EVERY`], entries older than the retention are
+//! Retention ([`retention_days`]: the run-time setting `audit.retention_days` when an
+//! administrator has set it, otherwise `audit.retention_days` in the config file; 365 by default,
+//! 0 there keeps entries forever): once at startup and then every [`PURGE_EVERY`], entries older than the retention are
 //! deleted in batches of [`PURGE_BATCH`] rows, each batch its own short write transaction, so a
 //! large backlog never holds a long lock or a huge transaction. A purge that deleted anything is
 //! itself recorded as one `audit.retention_purge` entry (rows deleted, cutoff, retention,
@@ -48,6 +49,16 @@ pub struct Purged {
     pub deleted: u64,
     pub cutoff: Timestamp,
     pub batches: u64,
+}
+
+/// The retention in force: the run-time setting `audit.retention_days` when set, otherwise
+/// `configured` (the config file's value).
+pub async fn retention_days(db: &Db, configured: u32) -> Result<u32, sqlx::Error> {
+    let set = crate::settings::AUDIT_RETENTION_DAYS.read(db).await?;
+    Ok(set
+        .as_u64()
+        .and_then(|days| u32::try_from(days).ok())
+        .unwrap_or(configured))
 }
 
 /// Deletes the entries older than `retention_days` before now (nothing when it is 0), in
@@ -106,7 +117,11 @@ pub async fn run(state: AppState, config: AuditConfig) {
                 state.refusals.write_closed(&state.db).await;
             }
             _ = purge.tick() => {
-                match purge_expired(&state.db, config.retention_days).await {
+                let purged = match retention_days(&state.db, config.retention_days).await {
+                    Ok(days) => purge_expired(&state.db, days).await,
+                    Err(error) => Err(error),
+                };
+                match purged {
                     Ok(Some(purged)) => tracing::info!(
                         deleted = purged.deleted,
                         cutoff = %purged.cutoff,

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use didhub_server::db::{Arg, Id, Stmt, Timestamp};
-use didhub_server::rate_limit::RateLimitConfig;
 use didhub_server::store::Window;
 use didhub_server::store::audit::{self, AuditFilter};
 use didhub_server::upkeep::{self, PURGE_BATCH};
@@ -14,7 +13,7 @@ use poem::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::security::bad_tokens;
-use crate::support::{TestApp, backend_tests};
+use crate::support::{TestApp, backend_tests, limits, login_from};
 
 const WINDOW: Duration = Duration::from_secs(60);
 const ATTACKER: &str = "203.0.113.66";
@@ -57,18 +56,6 @@ fn single(entries: &[Value]) -> &Value {
         .collect();
     assert_eq!(singles.len(), 1, "{entries:?}");
     singles[0]
-}
-
-async fn login_from(app: &TestApp, ip: &str, username: &str, password: &str) -> StatusCode {
-    app.call_from(
-        ip,
-        Method::POST,
-        "/api/auth/login",
-        None,
-        Some(json!({ "username": username, "password": password })),
-    )
-    .await
-    .status
 }
 
 /// The sum of `count` over the summaries among `entries`, and how many entries are not summaries.
@@ -120,22 +107,15 @@ backend_tests! {
     }
 
     async fn rate_limited_logins_do_not_add_one_row_each(app) {
-        let (app, _clock) = app.with_limits(RateLimitConfig {
-            window: WINDOW,
-            login_failures_per_username: 3,
-            login_failures_per_ip: 0,
-            reset_requests_per_username: 0,
-            reset_requests_per_ip: 0,
-            registrations_per_ip: 0,
-        });
+        let (app, _clock) = app.with_limits(limits(3, 0));
         let (app, _clock) = app.with_refusal_window(WINDOW);
         app.register("robin").await;
         let before = audit_rows(&app).await;
         for _ in 0..3 {
-            assert_eq!(login_from(&app, ATTACKER, "robin", "not-the-password").await, StatusCode::UNAUTHORIZED);
+            assert_eq!(login_from(&app, ATTACKER, "robin", "not-the-password").await.status, StatusCode::UNAUTHORIZED);
         }
         for _ in 0..200 {
-            assert_eq!(login_from(&app, ATTACKER, "robin", "not-the-password").await, StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(login_from(&app, ATTACKER, "robin", "not-the-password").await.status, StatusCode::TOO_MANY_REQUESTS);
         }
         let during = audit_rows(&app).await - before;
         assert_eq!(during, 2, "one failed login and one rate-limited row");
@@ -152,14 +132,7 @@ backend_tests! {
     }
 
     async fn an_unknown_username_never_reaches_the_audit_log(app) {
-        let (app, _clock) = app.with_limits(RateLimitConfig {
-            window: WINDOW,
-            login_failures_per_username: 2,
-            login_failures_per_ip: 0,
-            reset_requests_per_username: 2,
-            reset_requests_per_ip: 0,
-            registrations_per_ip: 0,
-        });
+        let (app, _clock) = app.with_limits(limits(2, 0));
         app.register("robin").await;
         // A password typed into the username field.
         let typed = "Tr0ub4dor&3-correct-horse";
@@ -227,6 +200,18 @@ backend_tests! {
 
         assert_eq!(upkeep::purge_expired(&app.state.db, 30).await.unwrap(), None, "nothing left, nothing recorded");
         assert_eq!(entries(&app, "audit.retention_purge").await.len(), 1);
+    }
+
+    /// The run-time setting decides the retention once set; while it is null the configuration
+    /// file's value applies.
+    async fn the_retention_setting_overrides_the_configured_retention(app) {
+        let admin = app.admin_token().await;
+        assert_eq!(upkeep::retention_days(&app.state.db, 365).await.unwrap(), 365);
+        app.put("/api/settings/audit.retention_days", &admin, json!({ "value": 30 })).await.expect(StatusCode::OK);
+        assert_eq!(upkeep::retention_days(&app.state.db, 365).await.unwrap(), 30);
+        assert_eq!(upkeep::retention_days(&app.state.db, 0).await.unwrap(), 30, "even over 0 (forever)");
+        app.put("/api/settings/audit.retention_days", &admin, json!({ "value": null })).await.expect(StatusCode::OK);
+        assert_eq!(upkeep::retention_days(&app.state.db, 0).await.unwrap(), 0);
     }
 }
 

@@ -5,35 +5,14 @@
 use std::time::Duration;
 
 use didhub_server::db::{Id, Stmt};
-use didhub_server::rate_limit::RateLimitConfig;
 use poem::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN, ADMIN_PASSWORD, Reply, TestApp, backend_tests, password_of};
+use crate::support::{
+    ADMIN, ADMIN_PASSWORD, Reply, TestApp, backend_tests, limits, login_from, password_of,
+};
 
 /// A one-minute window; each test names the limits it exercises, the others are off.
-fn limits(per_username: u32, per_ip: u32) -> RateLimitConfig {
-    RateLimitConfig {
-        window: Duration::from_secs(60),
-        login_failures_per_username: per_username,
-        login_failures_per_ip: per_ip,
-        reset_requests_per_username: per_username,
-        reset_requests_per_ip: per_ip,
-        registrations_per_ip: per_ip,
-    }
-}
-
-async fn login_from(app: &TestApp, ip: &str, username: &str, password: &str) -> Reply {
-    app.call_from(
-        ip,
-        Method::POST,
-        "/api/auth/login",
-        None,
-        Some(json!({ "username": username, "password": password })),
-    )
-    .await
-}
-
 async fn reset_request_from(app: &TestApp, ip: &str, username: &str) -> Reply {
     app.call_from(
         ip,

@@ -458,6 +458,31 @@ fn client(state: AppState) -> TestClient<BoxEndpoint<'static, Response>> {
     TestClient::new(endpoint.boxed())
 }
 
+/// Rate limits over a one-minute window: `per_username` failed logins and reset requests per
+/// username, `per_ip` of each (and registrations) per address; 0 is no limit.
+pub fn limits(per_username: u32, per_ip: u32) -> RateLimitConfig {
+    RateLimitConfig {
+        window: Duration::from_secs(60),
+        login_failures_per_username: per_username,
+        login_failures_per_ip: per_ip,
+        reset_requests_per_username: per_username,
+        reset_requests_per_ip: per_ip,
+        registrations_per_ip: per_ip,
+    }
+}
+
+/// A login attempt from address `ip`.
+pub async fn login_from(app: &TestApp, ip: &str, username: &str, password: &str) -> Reply {
+    app.call_from(
+        ip,
+        Method::POST,
+        "/api/auth/login",
+        None,
+        Some(json!({ "username": username, "password": password })),
+    )
+    .await
+}
+
 pub fn password_of(username: &str) -> String {
     format!("pw-{}-secret-1", username.len())
 }

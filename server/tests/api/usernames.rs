@@ -3,15 +3,12 @@
 //! of `róbin` found `robin`, logging in with robin's password under a fresh failed-login counter.
 //! Usernames are case-insensitive by design (stored lower-case), so `ROBIN` is robin everywhere.
 
-use std::time::Duration;
-
 use didhub_server::db::Stmt;
-use didhub_server::rate_limit::RateLimitConfig;
 use didhub_server::store::users;
 use poem::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{backend_tests, password_of};
+use crate::support::{backend_tests, limits, password_of};
 
 /// Names a database collation may take for `robin`, but are not robin.
 const LOOKALIKES: [&str; 4] = ["róbin", "robín", "rob\u{00AD}in", "robin\u{200B}"];
@@ -33,14 +30,7 @@ backend_tests! {
     }
 
     async fn a_lookalike_username_gets_no_fresh_failure_counter(app) {
-        let (app, _clock) = app.with_limits(RateLimitConfig {
-            window: Duration::from_secs(60),
-            login_failures_per_username: 2,
-            login_failures_per_ip: 0,
-            reset_requests_per_username: 2,
-            reset_requests_per_ip: 0,
-            registrations_per_ip: 0,
-        });
+        let (app, _clock) = app.with_limits(limits(2, 0));
         app.register("robin").await;
         for _ in 0..2 {
             app.login("robin", "not-the-password").await
