@@ -68,6 +68,9 @@ pub struct PoolConfig {
     /// generate`) before the migration gives up: one waiting behind a long transaction would
     /// make every query on its table wait behind it.
     pub migration_lock_timeout: Duration,
+    /// A pooled connection idle for longer than this is pinged before it is handed out; one
+    /// used more recently is handed out as it is (zero pings every connection before use).
+    pub check_idle_after: Duration,
 }
 
 impl Default for PoolConfig {
@@ -79,6 +82,7 @@ impl Default for PoolConfig {
             connect_timeout: Duration::from_secs(10),
             query_timeout: Duration::from_secs(30),
             migration_lock_timeout: didhub_migrations::LockTimeout::DEFAULT,
+            check_idle_after: Duration::from_secs(5),
         }
     }
 }
@@ -358,6 +362,8 @@ struct FileDatabase {
     query_timeout: Option<u64>,
     /// Seconds.
     migration_lock_timeout: Option<u64>,
+    /// Seconds.
+    check_idle_after: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -505,6 +511,7 @@ fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig,
         connect_timeout: secs(file.connect_timeout, defaults.connect_timeout),
         query_timeout: secs(file.query_timeout, defaults.query_timeout),
         migration_lock_timeout: secs(file.migration_lock_timeout, defaults.migration_lock_timeout),
+        check_idle_after: secs(file.check_idle_after, defaults.check_idle_after),
     };
 
     let (base, query) = match raw_url.split_once('?') {
@@ -536,6 +543,7 @@ fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig,
             "migration_lock_timeout" => {
                 pool.migration_lock_timeout = Duration::from_secs(number()?)
             }
+            "check_idle_after" => pool.check_idle_after = Duration::from_secs(number()?),
             _ => {
                 kept.append_pair(&key, &value);
             }
@@ -690,7 +698,7 @@ mod tests {
             None,
             &[(
                 "DATABASE_URL",
-                "postgres://u:p@h/db?sslmode=disable&max_connections=32&min_connections=2&acquire_timeout=3&connect_timeout=4&query_timeout=5&migration_lock_timeout=6",
+                "postgres://u:p@h/db?sslmode=disable&max_connections=32&min_connections=2&acquire_timeout=3&connect_timeout=4&query_timeout=5&migration_lock_timeout=6&check_idle_after=0",
             )],
         )
         .unwrap();
@@ -705,6 +713,7 @@ mod tests {
                 connect_timeout: Duration::from_secs(4),
                 query_timeout: Duration::from_secs(5),
                 migration_lock_timeout: Duration::from_secs(6),
+                check_idle_after: Duration::ZERO,
             }
         );
     }

@@ -786,11 +786,34 @@ pub const INSERT_BATCH: usize = 400;
 pub const ROWS_PER_TX: usize = 10_000;
 
 /// Pool options shared by every backend.
+/// How long a pooled connection may sit unused before it is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// How long a connection lives before it is replaced.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// The pool's settings. A connection is not pinged before every use (sqlx's
+/// `test_before_acquire`, one more round trip per query): sqlx already pings it when it goes
+/// back to the pool (off the request's path), and closes it when that fails, so only a
+/// connection that sat idle for longer than `check_idle_after` — long enough for the database
+/// to have restarted or a firewall to have dropped it — is pinged before it is handed out.
 fn pool_options<DB: Database>(pool: &PoolConfig) -> PoolOptions<DB> {
+    let check_idle_after = pool.check_idle_after;
     PoolOptions::new()
         .max_connections(pool.max_connections)
         .min_connections(pool.min_connections)
         .acquire_timeout(pool.acquire_timeout)
+        .idle_timeout(IDLE_TIMEOUT)
+        .max_lifetime(MAX_LIFETIME)
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= check_idle_after {
+                    // An error closes this connection; the pool then hands out another.
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 #[cfg(test)]

@@ -381,6 +381,79 @@ mod containers {
     async fn mysql_deadlock_victim_is_unavailable() {
         deadlock_victim_is_unavailable(Kind::MySql).await;
     }
+
+    /// The database drops the pool's only connection while it sits idle (a restart, a firewall,
+    /// an operator's kill); then one query runs. What it answers, and the connection it ran on.
+    async fn query_after_the_idle_connection_is_killed(
+        kind: Kind,
+        pool_parameters: &str,
+    ) -> (Result<i64, sqlx::Error>, i64, i64) {
+        let database = TestDatabase::create(kind).await.unwrap();
+        let url = database.url.clone();
+        let app = TestApp::over(database, pool_parameters).await;
+        let db = &app.state.db;
+        let (whoami, kill) = match kind {
+            Kind::Postgres => (
+                "SELECT CAST(pg_backend_pid() AS BIGINT)",
+                "SELECT pg_terminate_backend",
+            ),
+            Kind::MySql => ("SELECT CAST(CONNECTION_ID() AS SIGNED)", "KILL"),
+            Kind::Sqlite => unreachable!("SQLite has no connection to kill"),
+        };
+        let killed = db.conn().fetch_int(Stmt::new(whoami)).await.unwrap();
+        let operator = didhub_harness::backend::Pool::connect(kind, &url)
+            .await
+            .unwrap();
+        let statement = match kind {
+            // Waits (up to 5 s) until the backend has exited.
+            Kind::Postgres => format!("{kill}({killed}, 5000)"),
+            _ => format!("{kill} {killed}"),
+        };
+        operator.execute(&statement).await.unwrap();
+        operator.close().await;
+        // Long enough for MySQL to have closed the socket, and for the connection to count as
+        // idle past a one-second `check_idle_after`.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let answer = db.conn().fetch_int(Stmt::new(whoami)).await;
+        let next = db.conn().fetch_int(Stmt::new(whoami)).await.unwrap();
+        (answer, killed, next)
+    }
+
+    /// Connections are not pinged before every use (one round trip per query, issue 16), but one
+    /// idle for longer than `check_idle_after` is: the dead connection is replaced before the
+    /// query runs, and nothing fails. With the check out of reach (an hour), the query runs on
+    /// the dead connection and fails as unavailable (503) — what the check protects against —
+    /// and the pool has replaced the connection by the next query.
+    async fn an_idle_connection_the_database_dropped_is_replaced_before_use(kind: Kind) {
+        let (answer, killed, next) = query_after_the_idle_connection_is_killed(
+            kind,
+            "?max_connections=1&check_idle_after=1",
+        )
+        .await;
+        let replaced =
+            answer.unwrap_or_else(|e| panic!("{kind}: the dead connection was used: {e}"));
+        assert_ne!(replaced, killed, "{kind}: a new connection");
+        assert_eq!(next, replaced, "{kind}: and it is kept");
+
+        let (answer, killed, next) = query_after_the_idle_connection_is_killed(
+            kind,
+            "?max_connections=1&check_idle_after=3600",
+        )
+        .await;
+        let err = answer.expect_err("unchecked, the dead connection is used");
+        assert!(is_unavailable(&err), "{kind}: {err}");
+        assert_ne!(next, killed, "{kind}: the dead connection was closed");
+    }
+
+    #[tokio::test]
+    async fn postgres_idle_connection_the_database_dropped_is_replaced_before_use() {
+        an_idle_connection_the_database_dropped_is_replaced_before_use(Kind::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn mysql_idle_connection_the_database_dropped_is_replaced_before_use() {
+        an_idle_connection_the_database_dropped_is_replaced_before_use(Kind::MySql).await;
+    }
 }
 
 /// A database call that goes unanswered is abandoned after `query_timeout` as unavailable (503),
