@@ -2,15 +2,18 @@
 //! real HTTP client (reqwest, keep-alive), for `GET /api/alters/{id}` and the paged list
 //! `GET /api/alters?system_id=…&limit=50`. The same reads made straight through the store sit
 //! beside them in the group, so the server's overhead (HTTP, JSON, authentication) is the
-//! difference.
+//! difference. Then the throughput of `GET /api/alters/{id}` with 32 requests in flight against
+//! its anchor, a bare poem route answering the same document (`bench-report` prints the ratio).
 //!
 //! `just bench` (or `cargo bench -p didhub-benches --features containers --bench http`);
 //! backends and the data size (the first of the sizes): see `didhub_benches::settings`.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use didhub_benches::{Settings, load, serve};
+use didhub_benches::{Settings, anchors, load, serve};
 use didhub_server::api::AppState;
 use didhub_server::auth::{PasswordCost, Passwords, Tokens};
 use didhub_server::store::Window;
@@ -86,7 +89,62 @@ fn http(c: &mut Criterion) {
             b.to_async(&rt).iter(|| get(&client, &paged, &token))
         });
         group.finish();
+
+        // Throughput with requests in flight, as wrk measures it: the API's point read against a
+        // bare poem route answering the same document in the same process.
+        let document: serde_json::Value = rt
+            .block_on(async {
+                client
+                    .get(&by_id)
+                    .bearer_auth(&token)
+                    .send()
+                    .await?
+                    .json()
+                    .await
+            })
+            .expect("the alter's document");
+        let bare = rt.block_on(anchors::bare(document));
+        let mut group = c.benchmark_group(format!("{backend}/http, {IN_FLIGHT} in flight"));
+        group.sample_size(20);
+        group.measurement_time(Duration::from_secs(4));
+        for (name, url) in [
+            ("GET /api/alters/{id}", &by_id),
+            ("anchor: bare poem JSON", &bare),
+        ] {
+            group.bench_function(name, |b| {
+                b.iter_custom(|n| rt.block_on(in_flight(&client, url, &token, n)))
+            });
+        }
+        group.finish();
     }
+}
+
+/// Requests kept in flight by [`in_flight`].
+const IN_FLIGHT: usize = 32;
+
+/// `n` GETs of `url` made by [`IN_FLIGHT`] clients at once, each sending its next request as
+/// soon as the last is answered; how long they all took.
+async fn in_flight(client: &reqwest::Client, url: &str, token: &str, n: u64) -> Duration {
+    let sent = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..IN_FLIGHT {
+        let (client, url, token, sent) = (
+            client.clone(),
+            url.to_owned(),
+            token.to_owned(),
+            sent.clone(),
+        );
+        clients.spawn(async move {
+            while sent.fetch_add(1, Ordering::Relaxed) < n {
+                get(&client, &url, &token).await;
+            }
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.expect("a client panicked");
+    }
+    started.elapsed()
 }
 
 /// One GET, its body read in full.

@@ -5,11 +5,14 @@
 //! `just bench` (or `cargo bench -p didhub-benches --features containers --bench queries`);
 //! backends and sizes: see `didhub_benches::settings`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use didhub_benches::anchors::{self, Driver};
 use didhub_benches::plans::audit_day;
 use didhub_benches::{Loaded, Settings, load};
+use didhub_migrations::Backend;
+use didhub_server::store::alters;
 use didhub_server::store::hot::hot_queries;
 use tokio::runtime::Runtime;
 
@@ -28,6 +31,7 @@ fn queries(c: &mut Criterion) {
                 loaded.data.rows_per_second()
             );
             time_hot_queries(c, &rt, &loaded, size, "indexed");
+            time_anchors(c, &rt, &loaded, size);
 
             let secondary: Vec<(&str, String)> =
                 hot_queries(backend, &loaded.data.sample, audit_day())
@@ -73,6 +77,44 @@ fn time_hot_queries(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usiz
         });
         group.finish();
     }
+}
+
+/// Next to the point lookup (`alter by id`, indexed), the same statement on one connection of
+/// the bare driver and, on PostgreSQL, through pgbench on the same container: `bench-report`
+/// prints the store's time as a ratio of each.
+fn time_anchors(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usize) {
+    let backend = loaded.backend;
+    let lookup = alters::by_id(loaded.data.sample.alter);
+    let sql = anchors::inline(
+        &lookup.text(backend),
+        &[format!("'{}'", loaded.data.sample.alter)],
+    )
+    .expect("the point lookup has one argument");
+    let mut driver = rt
+        .block_on(Driver::connect(backend, loaded.url()))
+        .expect("bare driver");
+    let mut group = c.benchmark_group(format!("{backend}/alter by id"));
+    group.sample_size(30);
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    group.bench_function(BenchmarkId::new("anchor: bare driver", size), |b| {
+        b.iter_custom(|n| {
+            rt.block_on(async {
+                let started = Instant::now();
+                for _ in 0..n {
+                    let rows = driver.fetch(&sql).await.expect("point lookup");
+                    assert_eq!(rows, 1);
+                }
+                started.elapsed()
+            })
+        })
+    });
+    if backend == Backend::Postgres {
+        group.bench_function(BenchmarkId::new("anchor: pgbench", size), |b| {
+            b.iter_custom(|n| anchors::pgbench(loaded.url(), &sql, n).expect("pgbench"))
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, queries);

@@ -1,5 +1,7 @@
 //! Query plans and benchmarks of DIDHub's hot queries on every backend (SPEC §5).
 //!
+//! - [`anchors`]: the floors a benchmark is compared with in the same run (the bare driver,
+//!   pgbench, a bare poem route).
 //! - [`load`]: the shared set-up — a fresh migrated database on a backend (through the harness),
 //!   generated data of a given size and fresh planner statistics; indexes can be dropped from it
 //!   to measure what they are worth.
@@ -11,6 +13,7 @@
 //!
 //! The criterion benches themselves are in `benches/` (`just bench`).
 
+pub mod anchors;
 pub mod load;
 pub mod plans;
 pub mod settings;

@@ -37,6 +37,11 @@ pub async fn load(backend: Backend, alters: usize) -> anyhow::Result<Loaded> {
 }
 
 impl Loaded {
+    /// The loaded database's URL.
+    pub fn url(&self) -> &str {
+        &self.database.url
+    }
+
     /// Another pool on the loaded database, of at most `max_connections`.
     pub async fn pool(&self, max_connections: u32) -> anyhow::Result<Db> {
         connect(&self.database.url, max_connections).await

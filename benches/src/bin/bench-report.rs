@@ -1,6 +1,7 @@
 //! `just bench` ends with this: the medians of the last criterion run, read from
 //! `target/criterion/**/new/{benchmark,estimates}.json`, as Markdown tables — every benchmark,
-//! then each hot query's indexed against unindexed time.
+//! then each hot query's indexed against unindexed time, then each benchmark against the anchors
+//! measured next to it (`didhub_benches::anchors`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,8 +101,46 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+    print_anchored(&found);
     Ok(())
 }
+
+/// Each benchmark as a ratio of the anchors measured in the same run: the functions of its
+/// group (and data size) named `anchor: …`.
+fn print_anchored(found: &[Measured]) {
+    let is_anchor = |m: &Measured| m.function.starts_with(ANCHOR);
+    let rows: Vec<(&Measured, &Measured)> = found
+        .iter()
+        .filter(|m| !is_anchor(m))
+        .flat_map(|m| {
+            found
+                .iter()
+                .filter(move |a| is_anchor(a) && a.group == m.group && a.value == m.value)
+                .map(move |a| (m, a))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "\n| benchmark | size | median | anchor | anchor's median | ratio |\n| --- | ---: | ---: | --- | ---: | ---: |"
+    );
+    for (m, anchor) in rows {
+        println!(
+            "| {} / {} | {} | {} | {} | {} | {:.2}× |",
+            m.group,
+            m.function,
+            m.value.as_deref().unwrap_or(""),
+            duration(m.median_ns),
+            &anchor.function[ANCHOR.len()..],
+            duration(anchor.median_ns),
+            m.median_ns / anchor.median_ns,
+        );
+    }
+}
+
+/// How a benchmark that others are measured against is named.
+const ANCHOR: &str = "anchor: ";
 
 fn collect(dir: &Path, found: &mut Vec<Measured>) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir)? {

@@ -313,7 +313,7 @@ impl Stmt {
     }
 
     /// The SQL as `backend` is sent it, before placeholders are rewritten.
-    fn text(&self, backend: Backend) -> String {
+    pub fn text(&self, backend: Backend) -> String {
         self.parts
             .iter()
             .map(|part| match (part, backend) {
