@@ -49,6 +49,7 @@ fn http(c: &mut Criterion) {
             passwords: Passwords::new(PasswordCost::PRODUCTION).expect("production cost"),
             limits: Default::default(),
             refusals: Default::default(),
+            callers: Default::default(),
         };
         let base = rt.block_on(serve(state));
         let client = reqwest::Client::new();

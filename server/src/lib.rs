@@ -22,6 +22,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod callers;
 pub mod config;
 pub mod data;
 pub mod db;
@@ -106,6 +107,7 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
             config.audit.refusal_window,
             std::sync::Arc::new(rate_limit::SystemClock),
         )),
+        callers: Default::default(),
     };
     if let Some(admin) = &config.bootstrap_admin {
         seed::ensure_admin(&state, admin)

@@ -92,13 +92,10 @@ pub(crate) fn interests(list: Vec<String>) -> ApiResult<Vec<String>> {
 
 /// An alter the caller may see and change; 404 otherwise.
 pub(super) async fn alter_for(state: &AppState, caller: &User, id: Id) -> ApiResult<Alter> {
-    let alter = alters::get(&state.db, id)
+    let owner = (!caller.is_admin).then_some(caller.id);
+    alters::get_owned(&state.db, id, owner)
         .await?
-        .ok_or_else(|| ApiError::not_found("alter"))?;
-    system_for(state, caller, alter.system_id)
-        .await
-        .map_err(|_| ApiError::not_found("alter"))?;
-    Ok(alter)
+        .ok_or_else(|| ApiError::not_found("alter"))
 }
 
 /// Lists the caller's alters (everyone's for an administrator) under a filter.

@@ -57,6 +57,8 @@ pub struct AppState {
     pub limits: std::sync::Arc<RateLimits>,
     /// Refused requests, counted and audited once per window ([`crate::refusals`]).
     pub refusals: std::sync::Arc<Refusals>,
+    /// The accounts behind tokens, remembered for a moment ([`crate::callers`]).
+    pub callers: std::sync::Arc<crate::callers::Callers>,
 }
 
 /// The whole HTTP application: API, OpenAPI document, Swagger UI, error rendering.
@@ -273,7 +275,7 @@ impl AppState {
     /// password changed since the token's session began (the token is revoked).
     async fn caller(&self, auth: &BearerAuth) -> ApiResult<User> {
         let claims = &auth.0.claims;
-        let refusal = match crate::store::users::account(&self.db, claims.sub).await? {
+        let refusal = match self.callers.account(&self.db, claims.sub).await? {
             Some(account) if self.tokens.fingerprint(&account.password_hash) == claims.pwd => {
                 return Ok(account.user);
             }

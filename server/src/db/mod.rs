@@ -20,6 +20,8 @@ mod sqlite;
 pub mod types;
 
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use didhub_migrations::{Backend, LockTimeout, MigrationFailed, PreflightFailed};
@@ -71,6 +73,8 @@ trait Dialect: Database {
 pub struct Db {
     pool: Pool,
     limits: Limits,
+    /// Writes committed through this handle (and its clones) so far: see [`Db::writes`].
+    writes: Arc<AtomicU64>,
 }
 
 #[derive(Clone, Debug)]
@@ -92,6 +96,8 @@ struct Limits {
 pub struct Tx {
     inner: TxInner,
     query_timeout: Duration,
+    /// The counter a write transaction's commit advances ([`Db::writes`]).
+    writes: Option<Arc<AtomicU64>>,
 }
 
 enum TxInner {
@@ -359,6 +365,8 @@ impl Stmt {
 pub struct Conn<'a> {
     target: Target<'a>,
     query_timeout: Duration,
+    /// On the pool, the counter [`Conn::execute`] advances ([`Db::writes`]).
+    writes: Option<&'a AtomicU64>,
 }
 
 enum Target<'a> {
@@ -377,6 +385,7 @@ macro_rules! dispatch {
         let Conn {
             target,
             query_timeout,
+            ..
         } = $conn;
         within(query_timeout, async move {
             match target {
@@ -503,6 +512,7 @@ impl Conn<'_> {
 
     /// Runs a statement and returns how many rows it affected.
     pub async fn execute(self, stmt: Stmt) -> Result<u64, sqlx::Error> {
+        let _counted = self.writes.map(Counted);
         dispatch!(self, |e, DB| {
             let (sql, args) = prepare!(stmt, DB);
             Ok(sqlx::query_with::<DB, _>(sql, args)
@@ -533,6 +543,7 @@ impl Db {
         match tokio::time::timeout(config.pool.connect_timeout, connecting).await {
             Ok(result) => result.map(|pool| Db {
                 pool,
+                writes: Arc::default(),
                 limits: Limits {
                     acquire: config.pool.acquire_timeout,
                     query: config.pool.query_timeout,
@@ -620,7 +631,7 @@ impl Db {
             Pool::Postgres(p) => TxInner::Postgres(self.begin(p, Postgres::BEGIN_WRITE).await?),
             Pool::MySql(p) => TxInner::MySql(self.begin(p, MySql::BEGIN_WRITE).await?),
         };
-        Ok(self.tx(inner))
+        Ok(self.tx(inner, Some(self.writes.clone())))
     }
 
     /// Opens a read-only transaction: every read in it sees the same snapshot of the data.
@@ -630,7 +641,7 @@ impl Db {
             Pool::Postgres(p) => TxInner::Postgres(self.begin(p, Postgres::BEGIN_READ).await?),
             Pool::MySql(p) => TxInner::MySql(self.begin(p, MySql::BEGIN_READ).await?),
         };
-        Ok(self.tx(inner))
+        Ok(self.tx(inner, None))
     }
 
     /// A connection from the pool and `statement` on it, within the time to get a connection
@@ -647,11 +658,19 @@ impl Db {
         .await
     }
 
-    fn tx(&self, inner: TxInner) -> Tx {
+    fn tx(&self, inner: TxInner, writes: Option<Arc<AtomicU64>>) -> Tx {
         Tx {
             inner,
             query_timeout: self.limits.query,
+            writes,
         }
+    }
+
+    /// How many writes this handle (with its clones) has committed or attempted: write
+    /// transactions' commits and statements executed on the pool. It only grows; what was read
+    /// while it stood still is still what the database holds, unless another process wrote.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
     }
 
     /// Takes a connection from the pool and gives it back: what every statement on the pool
@@ -683,6 +702,7 @@ impl Db {
         Conn {
             target,
             query_timeout: self.limits.query,
+            writes: Some(&self.writes),
         }
     }
 }
@@ -736,6 +756,7 @@ impl Tx {
         Conn {
             target,
             query_timeout: self.query_timeout,
+            writes: None,
         }
     }
 
@@ -743,11 +764,22 @@ impl Tx {
     /// server side — it is atomic either way — and the caller gets 503.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         let limit = self.query_timeout;
+        let _counted = self.writes.as_deref().map(Counted);
         match self.inner {
             TxInner::Sqlite(tx, _turn) => within(limit, tx.commit()).await,
             TxInner::Postgres(tx) => within(limit, tx.commit()).await,
             TxInner::MySql(tx) => within(limit, tx.commit()).await,
         }
+    }
+}
+
+/// Advances the write counter when dropped: after the write's answer, whatever it was (a commit
+/// that timed out may have happened), or when the call is abandoned.
+struct Counted<'a>(&'a AtomicU64);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -785,7 +817,6 @@ pub const INSERT_BATCH: usize = 400;
 /// Rows per transaction in [`Db::insert_rows`].
 pub const ROWS_PER_TX: usize = 10_000;
 
-/// Pool options shared by every backend.
 /// How long a pooled connection may sit unused before it is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How long a connection lives before it is replaced.

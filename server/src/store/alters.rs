@@ -79,6 +79,23 @@ pub async fn get(db: &Db, id: Id) -> Result<Option<Alter>, sqlx::Error> {
     db.conn().fetch_optional(by_id(id)).await
 }
 
+/// One alter by id, when its system belongs to `owner` (any alter when `owner` is `None`): the
+/// ownership check and the read in one statement.
+pub async fn get_owned(db: &Db, id: Id, owner: Option<Id>) -> Result<Option<Alter>, sqlx::Error> {
+    let Some(owner) = owner else {
+        return get(db, id).await;
+    };
+    let stmt = Stmt::new(concat!(
+        "SELECT ",
+        alter_columns!(),
+        " FROM alters JOIN systems ON systems.id = alters.system_id \
+         WHERE alters.id = ? AND systems.user_id = ?"
+    ))
+    .bind(id)
+    .bind(owner);
+    db.conn().fetch_optional(stmt).await
+}
+
 /// A case-insensitive name prefix, spelled so that `idx_alters_name` (migration 0011) serves it.
 const NAME_STARTS_WITH: Spelling = Spelling {
     // LIKE ignores ASCII case; the index is on `name COLLATE NOCASE`, which LIKE can use.

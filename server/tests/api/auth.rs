@@ -203,6 +203,23 @@ backend_tests! {
         assert_eq!(app.audit_actions("action=auth.token_rejected").await.len(), 1);
     }
 
+    /// Another server on the same database changes the password: this one remembers the
+    /// account for at most `callers::TTL`, then refuses the old token.
+    async fn another_servers_password_change_is_seen_within_a_second(app) {
+        use didhub_server::callers::TTL;
+        use didhub_server::db::Db;
+        use didhub_server::store::users;
+        let (id, _) = app.approved_user("robin").await;
+        let token = app.token_of("robin").await;
+        app.get("/api/me", &token).await.expect(StatusCode::OK);
+        let other = Db::connect(&app.config.database).await.unwrap();
+        let mut tx = other.begin_write().await.unwrap();
+        users::set_password(&mut tx, id, "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()).await.unwrap();
+        tx.commit().await.unwrap();
+        tokio::time::sleep(TTL + std::time::Duration::from_millis(100)).await;
+        assert_revoked(&app, &token).await;
+    }
+
     async fn a_refresh_stays_in_its_session_and_a_session_ends(app) {
         let (id, token) = app.approved_user("robin").await;
         let refreshed = app.call(Method::POST, "/api/auth/refresh", Some(&token), None)
