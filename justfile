@@ -89,6 +89,11 @@ exhaustion registrations="150" partial="1100":
     cargo build --release -p didhub-server
     python3 scripts/exhaustion.py --binary "${CARGO_TARGET_DIR:-target}/release/didhub-server" --registrations {{registrations}} --partial {{partial}}
 
+# GET /api/alters/{id} and /health under wrk (32 connections) on a release build over SQLite
+wrk:
+    cargo build --release -p didhub-server
+    bash scripts/wrk.sh "${CARGO_TARGET_DIR:-target}/release/didhub-server"
+
 # Build the local PostgreSQL 15 and MariaDB 10.11 images (Debian packages, no registry needed)
 images:
     bash fixtures/images/build.sh
