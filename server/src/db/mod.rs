@@ -684,6 +684,16 @@ impl Db {
         Ok(())
     }
 
+    /// How many connections sit idle in the pool: back from their last use, and pinged on the
+    /// way back.
+    pub fn idle_connections(&self) -> usize {
+        match &self.pool {
+            Pool::Sqlite(p, _) => p.num_idle(),
+            Pool::Postgres(p) => p.num_idle(),
+            Pool::MySql(p) => p.num_idle(),
+        }
+    }
+
     pub async fn close(&self) {
         match &self.pool {
             Pool::Sqlite(p, _) => p.close().await,

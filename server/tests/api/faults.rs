@@ -401,6 +401,16 @@ mod containers {
             Kind::Sqlite => unreachable!("SQLite has no connection to kill"),
         };
         let killed = db.conn().fetch_int(Stmt::new(whoami)).await.unwrap();
+        // sqlx gives the connection back (and pings it) in a task of its own: wait until it is
+        // back, or the kill could come first and the ping on the way back would catch it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while db.idle_connections() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{kind}: the connection never came back to the pool"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let operator = didhub_harness::backend::Pool::connect(kind, &url)
             .await
             .unwrap();
