@@ -206,12 +206,17 @@ impl Passwords {
     ) -> Result<T, ApiError> {
         let permit = self.turn().await?;
         let memory = self.memory.clone();
+        let own_blocks = self.params.block_count();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let taken = memory.lock().map(|mut free| free.pop());
             let mut blocks = taken.ok().flatten().unwrap_or_default();
             let done = job(&mut blocks);
-            if let Ok(mut free) = memory.lock() {
+            // A stored hash of a higher cost than the server's (an earlier setting, a restored
+            // backup) grew the buffer for its verification: that memory is not kept.
+            if blocks.len() <= own_blocks
+                && let Ok(mut free) = memory.lock()
+            {
                 free.push(blocks);
             }
             done
@@ -629,6 +634,14 @@ mod tests {
                 .await
                 .unwrap()
         );
+        let own = PasswordCost::MINIMUM.params().unwrap().block_count();
+        let within_own = passwords
+            .memory
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|b| b.len() <= own);
+        assert!(within_own, "the bigger cost's memory was kept");
         assert!(
             !passwords
                 .verify(

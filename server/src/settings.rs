@@ -93,8 +93,10 @@ pub static AUDIT_RETENTION_DAYS: Setting = Setting {
     key: "audit.retention_days",
     kind: Kind::Integer {
         min: 1,
-        max: None,
-        null_means: Some("the configuration file's audit.retention_days applies"),
+        // A hundred years: far more than anyone keeps, far less than the dates the server can
+        // count back to.
+        max: Some(36_500),
+        null_means: Some("use the configuration file's audit.retention_days"),
     },
     default: Literal::Null,
     description: "How many days audit entries are kept: the server deletes older ones at \
@@ -339,7 +341,7 @@ mod tests {
         message(&PASSWORD_RESET_TOKEN_TTL_MINUTES, json!(60.5));
         message(&PASSWORD_RESET_TOKEN_TTL_MINUTES, Value::Null);
         let m = message(&AUDIT_RETENTION_DAYS, json!(0));
-        assert!(m.contains("at least 1, or null"), "{m}");
+        assert!(m.contains("from 1 to 36500, or null to use the configuration file"), "{m}");
     }
 
     #[test]

@@ -67,7 +67,12 @@ pub async fn purge_expired(db: &Db, retention_days: u32) -> Result<Option<Purged
     if retention_days == 0 {
         return Ok(None);
     }
-    let cutoff = Timestamp::from(Utc::now() - chrono::Duration::days(retention_days.into()));
+    // A retention reaching back before the earliest date chrono counts keeps everything.
+    let Some(cutoff) = Utc::now().checked_sub_signed(chrono::Duration::days(retention_days.into()))
+    else {
+        return Ok(None);
+    };
+    let cutoff = Timestamp::from(cutoff);
     let (mut deleted, mut batches) = (0, 0);
     loop {
         let mut tx = db.begin_write().await?;

@@ -185,6 +185,7 @@ backend_tests! {
         let before = audit_rows(&app).await;
 
         assert_eq!(upkeep::purge_expired(&app.state.db, 0).await.unwrap(), None, "0 keeps everything");
+        assert_eq!(upkeep::purge_expired(&app.state.db, u32::MAX).await.unwrap(), None, "before any date: nothing");
         assert_eq!(audit_rows(&app).await, before);
 
         let purged = upkeep::purge_expired(&app.state.db, 30).await.unwrap().expect("a purge");
