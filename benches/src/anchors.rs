@@ -73,12 +73,13 @@ pub fn inline(statement: &str, literals: &[String]) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// Runs `sql` `transactions` times with `pgbench` (one client, prepared statements, no vacuum)
-/// against `url`, and returns `transactions` times the statement's own latency as pgbench reports
-/// it per command (`--report-per-command`): its "latency average" divides the whole run, thread
-/// start and first PREPARE included, which at criterion's small iteration counts tripled it.
-/// Fails, naming it, when pgbench is not installed.
-pub fn pgbench(url: &str, sql: &str, transactions: u64) -> anyhow::Result<Duration> {
+/// The latency of `sql` as `pgbench` measures it over `duration` (one client, prepared
+/// statements, no vacuum) against `url`: the statement's own latency, reported per command
+/// (`--report-per-command`). One long run rather than one per criterion sample: each run is a
+/// new connection, so a new PostgreSQL backend with cold caches, which at criterion's small
+/// counts made pgbench look three times slower than it is. Fails, naming it, when pgbench is
+/// not installed.
+pub fn pgbench(url: &str, sql: &str, duration: Duration) -> anyhow::Result<Duration> {
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("statement.sql");
     std::fs::write(&script, format!("{sql};\n"))?;
@@ -89,7 +90,7 @@ pub fn pgbench(url: &str, sql: &str, transactions: u64) -> anyhow::Result<Durati
             "--client=1",
             "--report-per-command",
         ])
-        .arg(format!("--transactions={}", transactions.max(1)))
+        .arg(format!("--time={}", duration.as_secs().max(1)))
         .arg(format!("--file={}", script.display()))
         .arg(url)
         .output()
@@ -103,16 +104,14 @@ pub fn pgbench(url: &str, sql: &str, transactions: u64) -> anyhow::Result<Durati
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let average_ms: f64 = stdout
+    let ms: f64 = stdout
         .lines()
         .skip_while(|line| !line.starts_with("statement latencies in milliseconds"))
         .nth(1)
         .and_then(|line| line.split_whitespace().next())
         .and_then(|ms| ms.parse().ok())
         .with_context(|| format!("no statement latency in pgbench's output: {stdout}"))?;
-    Ok(Duration::from_secs_f64(
-        average_ms / 1e3 * transactions.max(1) as f64,
-    ))
+    Ok(Duration::from_secs_f64(ms / 1e3))
 }
 
 /// Serves `GET /bare` answering `document` as JSON, with nothing else on the route (no
