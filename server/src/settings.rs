@@ -341,7 +341,10 @@ mod tests {
         message(&PASSWORD_RESET_TOKEN_TTL_MINUTES, json!(60.5));
         message(&PASSWORD_RESET_TOKEN_TTL_MINUTES, Value::Null);
         let m = message(&AUDIT_RETENTION_DAYS, json!(0));
-        assert!(m.contains("from 1 to 36500, or null to use the configuration file"), "{m}");
+        assert!(
+            m.contains("from 1 to 36500, or null to use the configuration file"),
+            "{m}"
+        );
     }
 
     #[test]
