@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use didhub_migrations::Backend;
-use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{EndpointExt, Route, Server, get, handler};
+use poem::{EndpointExt, Route, get, handler};
 use sqlx::{Connection, MySqlConnection, PgConnection, SqliteConnection};
 
 /// One connection of the bare driver.
@@ -123,18 +122,8 @@ pub async fn bare(document: serde_json::Value) -> String {
     ) -> poem::web::Json<serde_json::Value> {
         poem::web::Json(document.clone())
     }
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .expect("local address");
     let route = Route::new().at("/bare", get(answer)).data(document);
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(route));
-    format!("http://{addr}/bare")
+    format!("{}/bare", crate::serve_endpoint(route).await)
 }
 
 #[cfg(test)]

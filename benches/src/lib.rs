@@ -37,6 +37,12 @@ fn kind(backend: Backend) -> anyhow::Result<Kind> {
 /// Serves the API over `state` on a free port of 127.0.0.1 (in a background task) and returns
 /// its base URL.
 pub async fn serve(state: AppState) -> String {
+    serve_endpoint(app(state)).await
+}
+
+/// Serves `endpoint` on a free port of 127.0.0.1 (in a background task) and returns its base
+/// URL.
+pub async fn serve_endpoint(endpoint: impl poem::Endpoint + 'static) -> String {
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
@@ -46,6 +52,6 @@ pub async fn serve(state: AppState) -> String {
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .expect("local address");
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(app(state)));
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(endpoint));
     format!("http://{addr}")
 }
