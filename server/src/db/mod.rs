@@ -12,8 +12,10 @@
 //! the small [`Dialect`] trait: how to connect, how to spell placeholders, and how a write
 //! transaction begins (`BEGIN IMMEDIATE` on SQLite, so concurrent writers never fail with
 //! "database is locked" when a read lock would need upgrading; they also queue in the process,
-//! see [`sqlite::Writers`]).
+//! see [`sqlite::Writers`]). A request's change goes through [`Db::write`], which on SQLite
+//! commits the writes waiting at the same moment together ([`group`]).
 
+mod group;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -36,6 +38,7 @@ use sqlx::{
     Sqlite, SqlitePool, Transaction, Type,
 };
 
+pub use group::Written;
 pub use types::{Id, Timestamp};
 
 use crate::config::{DatabaseConfig, PoolConfig};
@@ -75,6 +78,8 @@ pub struct Db {
     limits: Limits,
     /// Writes committed through this handle (and its clones) so far: see [`Db::writes`].
     writes: Arc<AtomicU64>,
+    /// On SQLite, where [`Db::write`] queues its writes to be committed in groups.
+    group: Option<group::Queue>,
 }
 
 #[derive(Clone, Debug)]
@@ -541,15 +546,24 @@ impl Db {
             })
         };
         match tokio::time::timeout(config.pool.connect_timeout, connecting).await {
-            Ok(result) => result.map(|pool| Db {
-                pool,
-                writes: Arc::default(),
-                limits: Limits {
-                    acquire: config.pool.acquire_timeout,
-                    query: config.pool.query_timeout,
-                    migration_lock: LockTimeout::new(config.pool.migration_lock_timeout)
-                        .set_by(MIGRATION_LOCK_TIMEOUT),
-                },
+            Ok(result) => result.map(|pool| {
+                let mut db = Db {
+                    pool,
+                    writes: Arc::default(),
+                    limits: Limits {
+                        acquire: config.pool.acquire_timeout,
+                        query: config.pool.query_timeout,
+                        migration_lock: LockTimeout::new(config.pool.migration_lock_timeout)
+                            .set_by(MIGRATION_LOCK_TIMEOUT),
+                    },
+                    group: None,
+                };
+                if let Pool::Sqlite(pool, _) = &db.pool {
+                    let writes = Arc::downgrade(&db.writes);
+                    tokio::spawn(sqlite::checkpoints(pool.clone(), writes, db.limits.query));
+                    db.group = Some(group::Queue::start(db.clone()));
+                }
+                db
             }),
             Err(_) => Err(ConnectError::Timeout {
                 backend,
@@ -619,6 +633,27 @@ impl Db {
                 "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success = TRUE",
             ))
             .await
+    }
+
+    /// Runs `write` in a write transaction and commits it: the way a request changes data.
+    ///
+    /// On SQLite the writes waiting at the same moment are committed together (see [`group`]),
+    /// so `write` may run more than once and must touch nothing but its transaction; its answer
+    /// comes after the COMMIT that made it durable. Elsewhere it runs once, in a transaction of
+    /// its own.
+    pub async fn write<F, T, E>(&self, write: F) -> Result<T, E>
+    where
+        F: for<'t> Fn(&'t mut Tx) -> Written<'t, T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+    {
+        if let Some(queue) = &self.group {
+            return queue.write(write).await;
+        }
+        let mut tx = self.begin_write().await?;
+        let value = write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(value)
     }
 
     /// Opens a transaction for writing.

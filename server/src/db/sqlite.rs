@@ -7,9 +7,15 @@
 //! connection, so under contention writers sleep past the moment the lock frees and crowd
 //! readers out of the pool. Writers of one process therefore first queue in [`Writers`], in
 //! order, without a connection; the busy timeout remains for other processes on the same file.
+//!
+//! SQLite copies the write-ahead log back into the database file (a checkpoint) by itself, inside
+//! the COMMIT that crosses 1000 pages of log: that one writer then waits for the copy, and every
+//! writer queued behind it. Here no connection checkpoints on commit; [`checkpoints`] does it in
+//! the background instead, once a second while there are new writes, without blocking writers.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sqlx::error::DatabaseError as _;
@@ -91,7 +97,9 @@ pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<SqlitePool, 
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(pool.acquire_timeout)
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // Checkpoints are [`checkpoints`]' work.
+        .pragma("wal_autocheckpoint", "0");
     if let Some(dir) = options
         .get_filename()
         .parent()
@@ -106,4 +114,31 @@ pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<SqlitePool, 
         .connect_with(options)
         .await
         .map_err(error)
+}
+
+/// How often [`checkpoints`] copies new writes from the write-ahead log into the database file.
+pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints the write-ahead log every [`CHECKPOINT_EVERY`] when `writes` (the handle's write
+/// counter) has moved, and once at the start; passive, so that readers and writers go on. Ends
+/// when the last handle is gone or the pool is closed.
+pub(super) async fn checkpoints(pool: SqlitePool, writes: Weak<AtomicU64>, limit: Duration) {
+    let mut done = None;
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(now) = writes.upgrade().map(|w| w.load(Ordering::SeqCst)) else {
+            return;
+        };
+        if done == Some(now) {
+            continue;
+        }
+        let checkpoint = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool);
+        match super::within(limit, checkpoint).await {
+            Ok(_) => done = Some(now),
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(err) => tracing::warn!(%err, "cannot checkpoint the write-ahead log"),
+        }
+    }
 }

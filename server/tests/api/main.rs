@@ -27,3 +27,4 @@ mod system_requests;
 mod systems;
 mod usernames;
 mod users;
+mod writes;
