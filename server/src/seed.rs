@@ -6,12 +6,12 @@ use std::fmt;
 use serde_json::json;
 
 use crate::api::account::create_user;
-use crate::api::{AppState, audit_entry};
+use crate::api::{AppState, Change, Outcome};
 use crate::config::{BootstrapAdmin, Config};
 use crate::error::ApiError;
 use crate::store::alters::{self, AlterFields, AlterFilter};
 use crate::store::users::{self, NewUser, User};
-use crate::store::{Window, audit, systems};
+use crate::store::{Window, systems};
 
 pub const DEMO_USERNAME: &str = "demo";
 pub const DEMO_PASSWORD: &str = "correct-horse-battery";
@@ -164,7 +164,6 @@ pub async fn seed(state: &AppState, admin: &BootstrapAdmin) -> Result<SeedReport
         if existing.iter().any(|a| a.name == name) {
             continue;
         }
-        let mut tx = state.db.begin_write().await?;
         let fields = AlterFields {
             name: name.to_owned(),
             pronouns: Some(pronouns.to_owned()),
@@ -172,19 +171,17 @@ pub async fn seed(state: &AppState, admin: &BootstrapAdmin) -> Result<SeedReport
             is_host,
             ..AlterFields::default()
         };
-        let id = alters::insert(&mut tx, system_id, fields).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(demo.id),
-                None,
-                "alter.create",
-                Some(("alter", id.to_string())),
-                json!({ "name": name, "seed": true }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let change = Change::by_id(Some(demo.id), None, "alter.create");
+        state
+            .audited(change, move |tx| {
+                let fields = fields.clone();
+                Box::pin(async move {
+                    let metadata = json!({ "name": fields.name, "seed": true });
+                    let id = alters::insert(tx, system_id, fields).await?;
+                    Ok(Outcome::of(id, "alter", id, metadata))
+                })
+            })
+            .await?;
         report.alters_created += 1;
     }
     Ok(report)
@@ -203,26 +200,19 @@ async fn demo_system(
     if let Some(system) = owned.into_iter().find(|s| s.name == DEMO_SYSTEM) {
         return Ok(system.id);
     }
-    let mut tx = state.db.begin_write().await?;
-    let id = systems::insert(
-        &mut tx,
-        demo.id,
-        DEMO_SYSTEM.to_owned(),
-        Some("A small example system created by `seed`.".to_owned()),
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        audit_entry(
-            Some(demo.id),
-            None,
-            "system.create",
-            Some(("system", id.to_string())),
-            json!({ "name": DEMO_SYSTEM, "seed": true }),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+    let change = Change::by_id(Some(demo.id), None, "system.create");
+    let owner = demo.id;
+    let id = state
+        .audited(change, move |tx| {
+            Box::pin(async move {
+                let description = Some("A small example system created by `seed`.".to_owned());
+                let name = DEMO_SYSTEM.to_owned();
+                let id = systems::insert(tx, owner, name, description).await?;
+                let metadata = json!({ "name": DEMO_SYSTEM, "seed": true });
+                Ok(Outcome::of(id, "system", id, metadata))
+            })
+        })
+        .await?;
     report.demo_system_created = true;
     Ok(id)
 }

@@ -5,13 +5,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip, typed_account};
+use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, client_ip, typed_account};
 use crate::auth::{check_password_policy, normalize_username};
 use crate::db::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::settings::{REGISTRATION_ENABLED, REGISTRATION_REQUIRE_APPROVAL};
 use crate::store::users::{NewUser, User};
-use crate::store::{audit, password_resets, users};
+use crate::store::{password_resets, users};
 
 pub struct AccountApi;
 
@@ -70,33 +70,29 @@ pub(crate) async fn create_user(
         return Err(ApiError::conflict("that username is taken"));
     }
     let password_hash = state.passwords.hash(password).await?;
-    let mut tx = state.db.begin_write().await?;
-    let id = users::insert(
-        &mut tx,
-        NewUser {
-            username: username.clone(),
-            password_hash,
-            ..template
-        },
-    )
-    .await
-    .map_err(|e| match ApiError::from(e) {
-        conflict if conflict.code == "conflict" => ApiError::conflict("that username is taken"),
-        other => other,
-    })?;
-    let actor_id = actor.map(|a| a.id).or(Some(id));
-    audit::record(
-        &mut tx,
-        audit_entry(
-            actor_id,
-            ip,
-            action,
-            Some(("user", id.to_string())),
-            json!({ "username": username }),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+    let new = NewUser {
+        username: username.clone(),
+        password_hash,
+        ..template
+    };
+    let change = Change::by_id(actor.map(|a| a.id), ip, action);
+    let id = state
+        .audited(change, move |tx| {
+            let new = new.clone();
+            Box::pin(async move {
+                let metadata = json!({ "username": new.username });
+                let id = users::insert(tx, new)
+                    .await
+                    .map_err(|e| match ApiError::from(e) {
+                        conflict if conflict.code == "conflict" => {
+                            ApiError::conflict("that username is taken")
+                        }
+                        other => other,
+                    })?;
+                Ok(Outcome::of(id, "user", id, metadata).by_default(id))
+            })
+        })
+        .await?;
     users::get(&state.db, id)
         .await?
         .ok_or_else(ApiError::internal)
@@ -199,7 +195,7 @@ impl AccountApi {
                     |(id, _)| format!("account/{id}"),
                 );
                 let (entity, metadata) = typed_account(account);
-                let entry = audit_entry(None, ip, "auth.login_failed", entity, metadata);
+                let entry = Change::by_id(None, ip, "auth.login_failed").entry(entity, metadata);
                 state.record_refusal(&kind, entry).await;
                 return Err(ApiError::unauthorized(
                     "invalid_credentials",
@@ -208,20 +204,18 @@ impl AccountApi {
             }
         };
         state.limits.guess_succeeded(&username, ip.as_deref());
-        let mut tx = state.db.begin_write().await?;
-        users::record_login(&mut tx, credentials.id).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(credentials.id),
-                ip,
-                "auth.login",
-                Some(("user", credentials.id.to_string())),
-                json!({}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let (change, id) = (
+            Change::by_id(Some(credentials.id), ip, "auth.login"),
+            credentials.id,
+        );
+        state
+            .audited(change, move |tx| {
+                Box::pin(async move {
+                    users::record_login(tx, id).await?;
+                    Ok(Outcome::of((), "user", id, json!({})))
+                })
+            })
+            .await?;
         let user = users::get(&state.db, credentials.id)
             .await?
             .ok_or_else(ApiError::internal)?;
@@ -283,10 +277,7 @@ impl AccountApi {
             .await
             .inspect_err(|_| state.limits.guess_void(&user.username, ip.as_deref()))?;
         if !verified {
-            let entry = audit_entry(
-                Some(user.id),
-                ip,
-                "user.password_change_failed",
+            let entry = Change::by_id(Some(user.id), ip, "user.password_change_failed").entry(
                 Some(("user", user.id.to_string())),
                 json!({ "reason": "wrong_current_password" }),
             );
@@ -302,22 +293,21 @@ impl AccountApi {
         state.limits.guess_succeeded(&user.username, ip.as_deref());
         check_password_policy(&user.username, &body.new_password)?;
         let hash = state.passwords.hash(&body.new_password).await?;
-        let mut tx = state.db.begin_write().await?;
-        users::set_password(&mut tx, user.id, hash).await?;
-        // Reset tokens issued before the change must not be able to undo it.
-        password_resets::revoke_outstanding(&mut tx, user.id, Timestamp::now()).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(user.id),
-                ip,
-                "user.password_change",
-                Some(("user", user.id.to_string())),
-                json!({}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let (change, id) = (
+            Change::by_id(Some(user.id), ip, "user.password_change"),
+            user.id,
+        );
+        state
+            .audited(change, move |tx| {
+                let hash = hash.clone();
+                Box::pin(async move {
+                    users::set_password(tx, id, hash).await?;
+                    // Reset tokens issued before the change must not be able to undo it.
+                    password_resets::revoke_outstanding(tx, id, Timestamp::now()).await?;
+                    Ok(Outcome::of((), "user", id, json!({})))
+                })
+            })
+            .await?;
         Ok(Done::Done)
     }
 }

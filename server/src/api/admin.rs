@@ -18,7 +18,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Tag, audit_entry, check_bearer, client_ip};
+use super::{AppState, BearerAuth, Change, Tag, check_bearer, client_ip};
 use crate::data::backup::{self, Backup, RestoreError};
 use crate::error::{ApiError, ApiResult};
 use crate::store::audit;
@@ -123,13 +123,8 @@ impl AdminApi {
     ) -> ApiResult<Json<Backup>> {
         let caller = state.admin(&auth).await?;
         // Recorded first, so that the backup holds the record of its own making.
-        let entry = audit_entry(
-            Some(caller.id),
-            client_ip(remote),
-            "admin.backup",
-            None,
-            json!({}),
-        );
+        let entry = Change::by_id(Some(caller.id), client_ip(remote), "admin.backup")
+            .entry(None, json!({}));
         audit::record_alone(&state.db, entry).await?;
         let backup = backup::dump(&state.db).await?;
         Ok(Json(backup))
@@ -149,16 +144,15 @@ impl AdminApi {
         body: Json<Backup>,
     ) -> ApiResult<Json<RestoreReport>> {
         let caller = state.admin(&auth).await?;
+        // A bulk load that must run exactly once: it takes a write transaction of its own
+        // rather than joining other writes in `AppState::audited`.
         let mut tx = state.db.begin_write().await?;
         let restored = backup::restore(&state.db, &mut tx, body.0).await?;
         // The restored accounts may not include the caller, so the entry names them in its
         // metadata rather than by a foreign key.
         audit::record(
             &mut tx,
-            audit_entry(
-                None,
-                client_ip(remote),
-                "admin.restore",
+            Change::by_id(None, client_ip(remote), "admin.restore").entry(
                 None,
                 json!({
                     "by": caller.username,

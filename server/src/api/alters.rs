@@ -8,14 +8,12 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
 use super::systems::system_for;
-use super::{
-    AppState, BearerAuth, Created, Done, Tag, audit_entry, change, client_ip, required, window,
-};
+use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, required, window};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
+use crate::store::Page;
 use crate::store::alters::{self, Alter, AlterFields, AlterFilter};
 use crate::store::users::User;
-use crate::store::{Page, audit};
 
 pub struct AltersApi;
 
@@ -182,21 +180,18 @@ impl AltersApi {
             is_host: body.is_host,
             is_dormant: body.is_dormant,
         };
-        let name = fields.name.clone();
-        let mut tx = state.db.begin_write().await?;
-        let id = alters::insert(&mut tx, system.id, fields).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(caller.id),
-                client_ip(remote),
-                "alter.create",
-                Some(("alter", id.to_string())),
-                json!({ "name": name, "system_id": system.id }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let system_id = system.id;
+        let change = Change::by(&caller, remote, "alter.create");
+        let id = state
+            .audited(change, move |tx| {
+                let fields = fields.clone();
+                Box::pin(async move {
+                    let metadata = json!({ "name": fields.name, "system_id": system_id });
+                    let id = alters::insert(tx, system_id, fields).await?;
+                    Ok(Outcome::of(id, "alter", id, metadata))
+                })
+            })
+            .await?;
         let alter = alters::get(&state.db, id)
             .await?
             .ok_or_else(ApiError::internal)?;
@@ -252,20 +247,16 @@ impl AltersApi {
         fields.is_host = body.is_host.unwrap_or(fields.is_host);
         fields.is_dormant = body.is_dormant.unwrap_or(fields.is_dormant);
 
-        let mut tx = state.db.begin_write().await?;
-        alters::update(&mut tx, id, fields).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(caller.id),
-                client_ip(remote),
-                "alter.update",
-                Some(("alter", id.to_string())),
-                json!({}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, "alter.update");
+        state
+            .audited(change, move |tx| {
+                let fields = fields.clone();
+                Box::pin(async move {
+                    alters::update(tx, id, fields).await?;
+                    Ok(Outcome::of((), "alter", id, json!({})))
+                })
+            })
+            .await?;
         let alter = alters::get(&state.db, id).await?;
         Ok(Json(alter.ok_or_else(|| ApiError::not_found("alter"))?))
     }
@@ -281,20 +272,17 @@ impl AltersApi {
     ) -> ApiResult<Done> {
         let caller = state.caller(&auth).await?;
         let alter = alter_for(&state, &caller, id.0).await?;
-        let mut tx = state.db.begin_write().await?;
-        alters::delete(&mut tx, alter.id).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(caller.id),
-                client_ip(remote),
-                "alter.delete",
-                Some(("alter", alter.id.to_string())),
-                json!({ "name": alter.name, "system_id": alter.system_id }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, "alter.delete");
+        let metadata = json!({ "name": alter.name, "system_id": alter.system_id });
+        state
+            .audited(change, move |tx| {
+                let metadata = metadata.clone();
+                Box::pin(async move {
+                    alters::delete(tx, alter.id).await?;
+                    Ok(Outcome::of((), "alter", alter.id, metadata))
+                })
+            })
+            .await?;
         Ok(Done::Done)
     }
 }

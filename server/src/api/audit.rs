@@ -6,7 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Tag, audit_entry, client_ip, window};
+use super::{AppState, BearerAuth, Change, Outcome, Tag, window};
 use crate::db::{Id, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::Page;
@@ -69,20 +69,16 @@ impl AuditApi {
         body: Json<PurgeRequest>,
     ) -> ApiResult<Json<PurgeResult>> {
         let admin = state.admin(&auth).await?;
-        let mut tx = state.db.begin_write().await?;
-        let deleted = audit::purge(&mut tx, body.before).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(admin.id),
-                client_ip(remote),
-                "audit.purge",
-                None,
-                json!({ "before": body.before.to_string(), "deleted": deleted }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let (change, before) = (Change::by(&admin, remote, "audit.purge"), body.before);
+        let deleted = state
+            .audited(change, move |tx| {
+                Box::pin(async move {
+                    let deleted = audit::purge(tx, before).await?;
+                    let metadata = json!({ "before": before.to_string(), "deleted": deleted });
+                    Ok(Outcome::unnamed(deleted, metadata))
+                })
+            })
+            .await?;
         Ok(Json(PurgeResult { deleted }))
     }
 }

@@ -18,14 +18,12 @@ use serde_json::json;
 
 use super::alters::alter_for;
 use super::systems::system_for;
-use super::{
-    AppState, BearerAuth, Created, Done, Tag, audit_entry, change, client_ip, required, window,
-};
+use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, required, window};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
+use crate::store::Page;
 use crate::store::groupings::{self, GROUPS, Grouping, GroupingFilter, Kind, Member, SUBSYSTEMS};
 use crate::store::users::User;
-use crate::store::{Page, audit};
 
 /// The audit log's names for an area's writes.
 pub(super) struct Actions {
@@ -161,23 +159,6 @@ impl<A: Area> GroupingsApi<A> {
             .await?
             .ok_or_else(|| ApiError::not_found("member"))
     }
-
-    /// The audit entry for a write to `grouping`.
-    fn audit(
-        caller: &User,
-        remote: &RemoteAddr,
-        action: &'static str,
-        grouping: Id,
-        metadata: serde_json::Value,
-    ) -> audit::NewEntry {
-        audit_entry(
-            Some(caller.id),
-            client_ip(remote),
-            action,
-            Some((A::KIND.entity, grouping.to_string())),
-            metadata,
-        )
-    }
 }
 
 #[OpenApi(prefix_path = A::PATH, tag = "A::TAG")]
@@ -216,19 +197,20 @@ impl<A: Area> GroupingsApi<A> {
         let body = body.0;
         let system = system_for(&state, &caller, body.system_id).await?;
         let name = required("name", body.name)?;
-        let mut tx = state.db.begin_write().await?;
-        let id = groupings::insert(&mut tx, &A::KIND, system.id, name.clone(), body.description)
-            .await
-            .map_err(name_taken::<A>(&name))?;
-        let entry = Self::audit(
-            &caller,
-            remote,
-            A::ACTIONS.create,
-            id,
-            json!({ "name": name, "system_id": system.id }),
-        );
-        audit::record(&mut tx, entry).await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, A::ACTIONS.create);
+        let (system_id, description) = (system.id, body.description);
+        let id = state
+            .audited(change, move |tx| {
+                let (name, description) = (name.clone(), description.clone());
+                Box::pin(async move {
+                    let metadata = json!({ "name": name, "system_id": system_id });
+                    let id = groupings::insert(tx, &A::KIND, system_id, name.clone(), description)
+                        .await
+                        .map_err(name_taken::<A>(&name))?;
+                    Ok(Outcome::of(id, A::KIND.entity, id, metadata))
+                })
+            })
+            .await?;
         let grouping = groupings::get(&state.db, &A::KIND, id)
             .await?
             .ok_or_else(ApiError::internal)?;
@@ -261,28 +243,22 @@ impl<A: Area> GroupingsApi<A> {
         let grouping = Self::grouping_for(&state, &caller, id.0).await?;
         let body = body.0;
         let name = body.name.map(|n| required("name", n)).transpose()?;
-        let mut tx = state.db.begin_write().await?;
-        let found = groupings::update(
-            &mut tx,
-            &A::KIND,
-            grouping.id,
-            name.clone(),
-            change(body.description),
-        )
-        .await
-        .map_err(name_taken::<A>(name.as_deref().unwrap_or_default()))?;
-        if !found {
-            return Err(Self::not_found());
-        }
-        let entry = Self::audit(
-            &caller,
-            remote,
-            A::ACTIONS.update,
-            grouping.id,
-            json!({ "name": name }),
-        );
-        audit::record(&mut tx, entry).await?;
-        tx.commit().await?;
+        let (id, description) = (grouping.id, change(body.description));
+        let change = Change::by(&caller, remote, A::ACTIONS.update);
+        state
+            .audited(change, move |tx| {
+                let (name, description) = (name.clone(), description.clone());
+                Box::pin(async move {
+                    let found = groupings::update(tx, &A::KIND, id, name.clone(), description)
+                        .await
+                        .map_err(name_taken::<A>(name.as_deref().unwrap_or_default()))?;
+                    if !found {
+                        return Err(Self::not_found());
+                    }
+                    Ok(Outcome::of((), A::KIND.entity, id, json!({ "name": name })))
+                })
+            })
+            .await?;
         let grouping = groupings::get(&state.db, &A::KIND, grouping.id).await?;
         Ok(Json(grouping.ok_or_else(Self::not_found)?))
     }
@@ -298,17 +274,18 @@ impl<A: Area> GroupingsApi<A> {
     ) -> ApiResult<Done> {
         let caller = state.caller(&auth).await?;
         let grouping = Self::grouping_for(&state, &caller, id.0).await?;
-        let mut tx = state.db.begin_write().await?;
-        groupings::delete(&mut tx, &A::KIND, grouping.id).await?;
-        let entry = Self::audit(
-            &caller,
-            remote,
-            A::ACTIONS.delete,
-            grouping.id,
-            json!({ "name": grouping.name, "system_id": grouping.system_id }),
-        );
-        audit::record(&mut tx, entry).await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, A::ACTIONS.delete);
+        let metadata = json!({ "name": grouping.name, "system_id": grouping.system_id });
+        let id = grouping.id;
+        state
+            .audited(change, move |tx| {
+                let metadata = metadata.clone();
+                Box::pin(async move {
+                    groupings::delete(tx, &A::KIND, id).await?;
+                    Ok(Outcome::of((), A::KIND.entity, id, metadata))
+                })
+            })
+            .await?;
         Ok(Done::Done)
     }
 
@@ -354,38 +331,41 @@ impl<A: Area> GroupingsApi<A> {
             )));
         }
 
-        let mut tx = state.db.begin_write().await?;
-        if !groupings::touch(&mut tx, &A::KIND, grouping.id).await? {
-            return Err(Self::not_found());
-        }
-        let current = groupings::leadership(&mut tx, &A::KIND, grouping.id, alter.id).await?;
-        let (action, is_leader) = match (current, body.is_leader) {
-            (None, wanted) => {
-                let is_leader = wanted.unwrap_or(false);
-                groupings::add_member(&mut tx, &A::KIND, grouping.id, alter.id, is_leader).await?;
-                (A::ACTIONS.member_add, is_leader)
-            }
-            (Some(was), Some(wanted)) if was != wanted => {
-                groupings::set_leader(&mut tx, &A::KIND, grouping.id, alter.id, wanted).await?;
-                (A::ACTIONS.member_update, wanted)
-            }
-            // Nothing to change: the transaction rolls back, nothing is recorded.
-            (Some(_), _) => {
-                drop(tx);
-                return Ok(MemberSaved::Kept(Json(
-                    Self::member(&state, grouping.id, alter.id).await?,
-                )));
-            }
-        };
-        let entry = Self::audit(
-            &caller,
-            remote,
-            action,
-            grouping.id,
-            json!({ "alter_id": alter.id, "is_leader": is_leader }),
-        );
-        audit::record(&mut tx, entry).await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, A::ACTIONS.member_add);
+        let (id, alter_id, wanted) = (grouping.id, alter.id, body.is_leader);
+        let current = state
+            .audited(change, move |tx| {
+                Box::pin(async move {
+                    let current = groupings::leadership(tx, &A::KIND, id, alter_id).await?;
+                    if let Some(was) = current
+                        && wanted.is_none_or(|wanted| wanted == was)
+                    {
+                        // Nothing to change: nothing is written, nothing is recorded.
+                        return Ok(Outcome::unrecorded(current));
+                    }
+                    // Changes to one grouping's members queue behind each other here (and move
+                    // its updated_at); what was read before may have changed meanwhile.
+                    if !groupings::touch(tx, &A::KIND, id).await? {
+                        return Err(Self::not_found());
+                    }
+                    let current = groupings::leadership(tx, &A::KIND, id, alter_id).await?;
+                    let (action, is_leader) = match (current, wanted) {
+                        (None, wanted) => {
+                            let is_leader = wanted.unwrap_or(false);
+                            groupings::add_member(tx, &A::KIND, id, alter_id, is_leader).await?;
+                            (A::ACTIONS.member_add, is_leader)
+                        }
+                        (Some(was), Some(wanted)) if was != wanted => {
+                            groupings::set_leader(tx, &A::KIND, id, alter_id, wanted).await?;
+                            (A::ACTIONS.member_update, wanted)
+                        }
+                        (Some(_), _) => return Ok(Outcome::unrecorded(current)),
+                    };
+                    let metadata = json!({ "alter_id": alter_id, "is_leader": is_leader });
+                    Ok(Outcome::of(current, A::KIND.entity, id, metadata).recorded_as(action))
+                })
+            })
+            .await?;
         let member = Self::member(&state, grouping.id, alter.id).await?;
         Ok(if current.is_none() {
             MemberSaved::Added(Json(member))
@@ -406,22 +386,22 @@ impl<A: Area> GroupingsApi<A> {
     ) -> ApiResult<Done> {
         let caller = state.caller(&auth).await?;
         let grouping = Self::grouping_for(&state, &caller, id.0).await?;
-        let mut tx = state.db.begin_write().await?;
-        if !groupings::touch(&mut tx, &A::KIND, grouping.id).await? {
-            return Err(Self::not_found());
-        }
-        if !groupings::remove_member(&mut tx, &A::KIND, grouping.id, alter_id.0).await? {
-            return Err(ApiError::not_found("member"));
-        }
-        let entry = Self::audit(
-            &caller,
-            remote,
-            A::ACTIONS.member_remove,
-            grouping.id,
-            json!({ "alter_id": alter_id.0 }),
-        );
-        audit::record(&mut tx, entry).await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, A::ACTIONS.member_remove);
+        let (id, alter_id) = (grouping.id, alter_id.0);
+        state
+            .audited(change, move |tx| {
+                Box::pin(async move {
+                    if !groupings::touch(tx, &A::KIND, id).await? {
+                        return Err(Self::not_found());
+                    }
+                    if !groupings::remove_member(tx, &A::KIND, id, alter_id).await? {
+                        return Err(ApiError::not_found("member"));
+                    }
+                    let metadata = json!({ "alter_id": alter_id });
+                    Ok(Outcome::of((), A::KIND.entity, id, metadata))
+                })
+            })
+            .await?;
         Ok(Done::Done)
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod account;
 mod admin;
 pub(crate) mod alters;
 mod audit;
+mod audited;
 mod groupings;
 mod password_reset;
 mod relationships;
@@ -36,6 +37,7 @@ use crate::store::users::User;
 use crate::store::{DEFAULT_LIMIT, Window};
 
 pub use admin::{MAX_RESTORE_BYTES, RESTORE_RETRY_AFTER_SECS};
+pub(crate) use audited::{Change, Outcome};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -245,10 +247,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Bearing> {
 /// The audit entry for a token that was refused.
 fn token_rejected(ip: Option<String>, reason: &str, user: Option<Id>, path: &str) -> NewEntry {
     let path: String = path.chars().take(200).collect();
-    audit_entry(
-        None,
-        ip,
-        "auth.token_rejected",
+    Change::by_id(None, ip, "auth.token_rejected").entry(
         user.map(|u| ("user", u.to_string())),
         serde_json::json!({ "reason": reason, "path": path }),
     )
@@ -337,8 +336,10 @@ impl AppState {
             metadata["endpoint"] = endpoint.into();
             metadata["scope"] = scope.into();
             metadata["retry_after"] = secs.into();
-            self.write_refusal(audit_entry(None, ip, "auth.rate_limited", entity, metadata))
-                .await;
+            self.write_refusal(
+                Change::by_id(None, ip, "auth.rate_limited").entry(entity, metadata),
+            )
+            .await;
         }
         let whom = match limited.scope {
             crate::rate_limit::Scope::Username => "this username",
@@ -385,28 +386,6 @@ fn window(limit: Option<i64>, offset: Option<i64>) -> Window {
 /// The client's IP address, as recorded in the audit log.
 fn client_ip(remote: &RemoteAddr) -> Option<String> {
     remote.as_socket_addr().map(|a| a.ip().to_string())
-}
-
-/// An audit entry about `entity` made by `actor` from `ip`.
-pub(crate) fn audit_entry(
-    actor: Option<Id>,
-    ip: Option<String>,
-    action: &'static str,
-    entity: Option<(&'static str, String)>,
-    metadata: serde_json::Value,
-) -> NewEntry {
-    let (entity_type, entity_id) = match entity {
-        Some((kind, id)) => (Some(kind), Some(id)),
-        None => (None, None),
-    };
-    NewEntry {
-        user_id: actor,
-        action,
-        entity_type,
-        entity_id,
-        ip,
-        metadata,
-    }
 }
 
 /// A field change from a partial update: absent → `None` (keep), `null` → `Some(None)` (clear),

@@ -26,14 +26,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip, typed_account};
+use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, client_ip, typed_account};
 use crate::auth::{self, check_password_policy, reset_token_hash};
 use crate::db::{Id, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::settings::PASSWORD_RESET_TOKEN_TTL_MINUTES;
 use crate::store::password_resets::{self, ResetToken};
+use crate::store::users;
 use crate::store::users::User;
-use crate::store::{audit, users};
 
 pub struct PasswordResetApi;
 
@@ -127,10 +127,7 @@ async fn refuse(
     stage: &'static str,
     (error, user): (ApiError, Option<Id>),
 ) -> ApiError {
-    let entry = audit_entry(
-        None,
-        ip,
-        "auth.password_reset_failed",
+    let entry = Change::by_id(None, ip, "auth.password_reset_failed").entry(
         user.map(|u| ("user", u.to_string())),
         json!({ "stage": stage, "reason": error.code }),
     );
@@ -166,20 +163,21 @@ async fn issue(
     let minutes = PASSWORD_RESET_TOKEN_TTL_MINUTES.read_int(&state.db).await?;
     let token = auth::new_reset_token();
     let expires_at = Timestamp::from(Utc::now() + chrono::Duration::minutes(minutes));
-    let mut tx = state.db.begin_write().await?;
-    password_resets::insert(&mut tx, user.id, reset_token_hash(&token), expires_at).await?;
-    audit::record(
-        &mut tx,
-        audit_entry(
-            actor,
-            ip,
-            action,
-            Some(("user", user.id.to_string())),
-            json!({ "expires_at": expires_at.to_string() }),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+    let (change, id, hash) = (
+        Change::by_id(actor, ip, action),
+        user.id,
+        reset_token_hash(&token),
+    );
+    state
+        .audited(change, move |tx| {
+            let hash = hash.clone();
+            Box::pin(async move {
+                password_resets::insert(tx, id, hash, expires_at).await?;
+                let metadata = json!({ "expires_at": expires_at.to_string() });
+                Ok(Outcome::of((), "user", id, metadata))
+            })
+        })
+        .await?;
     Ok((token, expires_at))
 }
 
@@ -220,7 +218,8 @@ impl PasswordResetApi {
                 // refusal: each one is also limited per address, but limits can be turned off.
                 let (entity, mut metadata) = typed_account(None);
                 metadata["unknown_user"] = true.into();
-                let entry = audit_entry(None, ip, "auth.password_reset_request", entity, metadata);
+                let entry =
+                    Change::by_id(None, ip, "auth.password_reset_request").entry(entity, metadata);
                 state.record_refusal("unknown_account", entry).await;
             }
         }
@@ -266,30 +265,29 @@ impl PasswordResetApi {
         let password_hash = state.passwords.hash(&body.new_password).await?;
 
         let now = Timestamp::now();
-        let mut tx = state.db.begin_write().await?;
-        if !password_resets::consume(&mut tx, &hash, now).await? {
+        let change = Change::by_id(Some(user.id), ip.clone(), "auth.password_reset");
+        let (id, token_hash) = (user.id, hash.clone());
+        let consumed = state
+            .audited(change, move |tx| {
+                let (token_hash, password_hash) = (token_hash.clone(), password_hash.clone());
+                Box::pin(async move {
+                    if !password_resets::consume(tx, &token_hash, now).await? {
+                        return Ok(Outcome::unrecorded(false));
+                    }
+                    password_resets::revoke_outstanding(tx, id, now).await?;
+                    users::set_password(tx, id, password_hash).await?;
+                    Ok(Outcome::of(true, "user", id, json!({})))
+                })
+            })
+            .await?;
+        if !consumed {
             // Another request used the token (or it expired) since `check`.
-            drop(tx);
             let found = password_resets::by_hash(&state.db, &hash).await?;
             let refusal = usable(found, now)
                 .err()
                 .unwrap_or((used_token(), Some(user.id)));
             return Err(refuse(&state, ip, "consume", refusal).await);
         }
-        password_resets::revoke_outstanding(&mut tx, user.id, now).await?;
-        users::set_password(&mut tx, user.id, password_hash).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(user.id),
-                ip,
-                "auth.password_reset",
-                Some(("user", user.id.to_string())),
-                json!({}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
         Ok(Done::Done)
     }
 

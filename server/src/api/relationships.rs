@@ -13,11 +13,11 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
 use super::alters::alter_for;
-use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, client_ip, window};
+use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, window};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::relationships::{self, Canonical, Relationship, RelationshipType};
-use crate::store::{Page, audit, lock_row};
+use crate::store::{Page, lock_row};
 
 pub struct RelationshipsApi;
 
@@ -84,42 +84,39 @@ impl RelationshipsApi {
 
         let row = Canonical::new(alter.id, kind, related.id);
         let already = || ApiError::conflict("that relationship already exists");
-        let mut tx = state.db.begin_write().await?;
-        // Two requests that each make one alter the other's parent would otherwise both find
-        // no contradiction.
-        lock_row(&mut tx, "systems", alter.system_id).await?;
-        if relationships::exists(&mut tx, row).await? {
-            return Err(already());
-        }
-        let contradiction = Canonical::new(alter.id, kind.reversed(), related.id);
-        if contradiction != row && relationships::exists(&mut tx, contradiction).await? {
-            return Err(ApiError::conflict(format!(
-                "{} is already {}'s {}",
-                related.name,
-                alter.name,
-                kind.reversed().as_str()
-            )));
-        }
-        // Should the row appear regardless (a writer that did not take the lock), the primary
-        // key refuses it.
-        relationships::insert(&mut tx, row)
-            .await
-            .map_err(|e| match ApiError::from(e) {
-                conflict if conflict.status == StatusCode::CONFLICT => already(),
-                other => other,
-            })?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(caller.id),
-                client_ip(remote),
-                "relationship.create",
-                Some(("alter", alter.id.to_string())),
-                json!({ "related_alter_id": related.id, "type": kind.as_str() }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, "relationship.create");
+        let (alter_name, related_name) = (alter.name, related.name.clone());
+        let (system_id, alter_id, related_id) = (alter.system_id, alter.id, related.id);
+        state
+            .audited(change, move |tx| {
+                let (alter_name, related_name) = (alter_name.clone(), related_name.clone());
+                Box::pin(async move {
+                    // Two requests that each make one alter the other's parent would otherwise
+                    // both find no contradiction.
+                    lock_row(tx, "systems", system_id).await?;
+                    if relationships::exists(tx, row).await? {
+                        return Err(already());
+                    }
+                    let contradiction = Canonical::new(alter_id, kind.reversed(), related_id);
+                    if contradiction != row && relationships::exists(tx, contradiction).await? {
+                        return Err(ApiError::conflict(format!(
+                            "{related_name} is already {alter_name}'s {}",
+                            kind.reversed().as_str()
+                        )));
+                    }
+                    // Should the row appear regardless (a writer that did not take the lock),
+                    // the primary key refuses it.
+                    relationships::insert(tx, row)
+                        .await
+                        .map_err(|e| match ApiError::from(e) {
+                            conflict if conflict.status == StatusCode::CONFLICT => already(),
+                            other => other,
+                        })?;
+                    let metadata = json!({ "related_alter_id": related_id, "type": kind.as_str() });
+                    Ok(Outcome::of((), "alter", alter_id, metadata))
+                })
+            })
+            .await?;
         Ok(Created::Created(Json(Relationship {
             kind,
             alter_id: related.id,
@@ -140,22 +137,19 @@ impl RelationshipsApi {
     ) -> ApiResult<Done> {
         let caller = state.caller(&auth).await?;
         let alter = alter_for(&state, &caller, id.0).await?;
-        let mut tx = state.db.begin_write().await?;
-        if !relationships::delete(&mut tx, Canonical::new(alter.id, kind.0, other.0)).await? {
-            return Err(ApiError::not_found("relationship"));
-        }
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(caller.id),
-                client_ip(remote),
-                "relationship.delete",
-                Some(("alter", alter.id.to_string())),
-                json!({ "related_alter_id": other.0, "type": kind.0.as_str() }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, "relationship.delete");
+        let (alter_id, kind, other) = (alter.id, kind.0, other.0);
+        state
+            .audited(change, move |tx| {
+                Box::pin(async move {
+                    if !relationships::delete(tx, Canonical::new(alter_id, kind, other)).await? {
+                        return Err(ApiError::not_found("relationship"));
+                    }
+                    let metadata = json!({ "related_alter_id": other, "type": kind.as_str() });
+                    Ok(Outcome::of((), "alter", alter_id, metadata))
+                })
+            })
+            .await?;
         Ok(Done::Done)
     }
 }

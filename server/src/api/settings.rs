@@ -11,11 +11,10 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 use serde_json::{Value, json};
 
-use super::{AppState, BearerAuth, Tag, audit_entry, client_ip};
+use super::{AppState, BearerAuth, Change, Outcome, Tag, client_ip};
 use crate::db::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::settings::{self, Setting};
-use crate::store::audit;
 use crate::store::settings::{self as stored, StoredSetting};
 use crate::store::users::User;
 
@@ -95,27 +94,26 @@ async fn store(
     ip: Option<String>,
     changes: Vec<(&'static Setting, Value)>,
 ) -> ApiResult<()> {
-    let mut tx = state.db.begin_write().await?;
-    for (setting, value) in changes {
-        let before: Option<StoredSetting> = tx
-            .conn()
-            .fetch_optional(stored::by_name(setting.key))
-            .await?;
-        let old = setting.in_force(before.map(|r| r.value));
-        stored::put(&mut tx, setting.key, value.clone()).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(admin.id),
-                ip.clone(),
-                "setting.update",
-                Some(("setting", setting.key.to_owned())),
-                json!({ "old": old, "new": value }),
-            ),
-        )
+    let change = Change::by_id(Some(admin.id), ip, "setting.update");
+    state
+        .audited(change, move |tx| {
+            let changes = changes.clone();
+            Box::pin(async move {
+                let mut outcome = Outcome::unrecorded(());
+                for (setting, value) in changes {
+                    let before: Option<StoredSetting> = tx
+                        .conn()
+                        .fetch_optional(stored::by_name(setting.key))
+                        .await?;
+                    let old = setting.in_force(before.map(|r| r.value));
+                    stored::put(tx, setting.key, value.clone()).await?;
+                    let metadata = json!({ "old": old, "new": value });
+                    outcome = outcome.also("setting", setting.key, metadata);
+                }
+                Ok(outcome)
+            })
+        })
         .await?;
-    }
-    tx.commit().await?;
     Ok(())
 }
 

@@ -11,12 +11,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Created, Tag, audit_entry, client_ip, window};
+use super::{AppState, BearerAuth, Change, Created, Outcome, Tag, window};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::system_requests::{self, RequestFilter, RequestStatus, SystemRequest};
 use crate::store::users::UserChanges;
-use crate::store::{Page, audit, lock_row, users};
+use crate::store::{Page, lock_row, users};
 
 pub struct SystemRequestsApi;
 
@@ -37,6 +37,14 @@ struct Decision {
 }
 
 /// A note after trimming; a blank one is no note.
+/// 409: the request was decided before, with `status`.
+fn already(status: RequestStatus) -> ApiError {
+    ApiError::conflict(format!(
+        "the request has already been decided ({})",
+        status.as_str()
+    ))
+}
+
 fn trimmed_note(text: Option<String>) -> Option<String> {
     text.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty())
 }
@@ -58,27 +66,31 @@ impl SystemRequestsApi {
             return Err(ApiError::conflict("your account already has system rights"));
         }
         let note = trimmed_note(body.0.note);
-        let mut tx = state.db.begin_write().await?;
-        // Two requests sent at once would otherwise both find nothing pending.
-        lock_row(&mut tx, "users", caller.id).await?;
-        if system_requests::has_pending(&mut tx, caller.id).await? {
-            return Err(ApiError::conflict(
-                "you already have a request waiting for a decision",
-            ));
-        }
-        let id = system_requests::insert(&mut tx, caller.id, note.clone()).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(caller.id),
-                client_ip(remote),
-                "system_request.create",
-                Some(("system_request", id.to_string())),
-                json!({ "note": note }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let (change, user) = (
+            Change::by(&caller, remote, "system_request.create"),
+            caller.id,
+        );
+        let id = state
+            .audited(change, move |tx| {
+                let note = note.clone();
+                Box::pin(async move {
+                    // Two requests sent at once would otherwise both find nothing pending.
+                    lock_row(tx, "users", user).await?;
+                    if system_requests::has_pending(tx, user).await? {
+                        return Err(ApiError::conflict(
+                            "you already have a request waiting for a decision",
+                        ));
+                    }
+                    let id = system_requests::insert(tx, user, note.clone()).await?;
+                    Ok(Outcome::of(
+                        id,
+                        "system_request",
+                        id,
+                        json!({ "note": note }),
+                    ))
+                })
+            })
+            .await?;
         let request = system_requests::get(&state.db, id)
             .await?
             .ok_or_else(ApiError::internal)?;
@@ -140,12 +152,6 @@ impl SystemRequestsApi {
         let request = system_requests::get(&state.db, id.0)
             .await?
             .ok_or_else(|| ApiError::not_found("system request"))?;
-        let already = |status: RequestStatus| {
-            ApiError::conflict(format!(
-                "the request has already been decided ({})",
-                status.as_str()
-            ))
-        };
         if request.status != RequestStatus::Pending {
             return Err(already(request.status));
         }
@@ -155,40 +161,33 @@ impl SystemRequestsApi {
         } else {
             (RequestStatus::Rejected, "system_request.reject")
         };
-        let mut tx = state.db.begin_write().await?;
-        // Another administrator may have decided it since it was read.
-        if !system_requests::decide(&mut tx, request.id, status, admin.id).await? {
-            drop(tx);
-            let now = system_requests::get(&state.db, request.id).await?;
-            return Err(match now {
-                Some(decided) => already(decided.status),
-                None => ApiError::not_found("system request"),
-            });
-        }
-        if approve {
-            users::update(
-                &mut tx,
-                request.user_id,
-                UserChanges {
-                    is_system: Some(true),
-                    is_approved: Some(true),
-                    ..UserChanges::default()
-                },
-            )
+        let change = Change::by(&admin, remote, action);
+        let (id, user, admin_id) = (request.id, request.user_id, admin.id);
+        let metadata = json!({ "user_id": user, "note": trimmed_note(note) });
+        state
+            .audited(change, move |tx| {
+                let metadata = metadata.clone();
+                Box::pin(async move {
+                    // Another administrator may have decided it since it was read.
+                    if !system_requests::decide(tx, id, status, admin_id).await? {
+                        let now = tx.conn().fetch_optional(system_requests::by_id(id)).await?;
+                        return Err(match now {
+                            Some(SystemRequest { status, .. }) => already(status),
+                            None => ApiError::not_found("system request"),
+                        });
+                    }
+                    if approve {
+                        let rights = UserChanges {
+                            is_system: Some(true),
+                            is_approved: Some(true),
+                            ..UserChanges::default()
+                        };
+                        users::update(tx, user, rights).await?;
+                    }
+                    Ok(Outcome::of((), "system_request", id, metadata))
+                })
+            })
             .await?;
-        }
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(admin.id),
-                client_ip(remote),
-                action,
-                Some(("system_request", request.id.to_string())),
-                json!({ "user_id": request.user_id, "note": trimmed_note(note) }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
         let decided = system_requests::get(&state.db, request.id)
             .await?
             .ok_or_else(ApiError::internal)?;

@@ -8,14 +8,12 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{
-    AppState, BearerAuth, Created, Done, Tag, audit_entry, change, client_ip, required, window,
-};
+use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, required, window};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
+use crate::store::Page;
 use crate::store::systems::{self, System};
 use crate::store::users::User;
-use crate::store::{Page, audit};
 
 pub struct SystemsApi;
 
@@ -89,20 +87,18 @@ impl SystemsApi {
         }
         let body = body.0;
         let name = required("name", body.name)?;
-        let mut tx = state.db.begin_write().await?;
-        let id = systems::insert(&mut tx, caller.id, name.clone(), body.description).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(caller.id),
-                client_ip(remote),
-                "system.create",
-                Some(("system", id.to_string())),
-                json!({ "name": name }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, "system.create");
+        let (owner, description) = (caller.id, body.description);
+        let id = state
+            .audited(change, move |tx| {
+                let (name, description) = (name.clone(), description.clone());
+                Box::pin(async move {
+                    let metadata = json!({ "name": name });
+                    let id = systems::insert(tx, owner, name, description).await?;
+                    Ok(Outcome::of(id, "system", id, metadata))
+                })
+            })
+            .await?;
         let system = systems::get(&state.db, id)
             .await?
             .ok_or_else(ApiError::internal)?;
@@ -136,20 +132,17 @@ impl SystemsApi {
         let body = body.0;
         let name = body.name.map(|n| required("name", n)).transpose()?;
         let description = change(body.description);
-        let mut tx = state.db.begin_write().await?;
-        systems::update(&mut tx, system.id, name, description).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(caller.id),
-                client_ip(remote),
-                "system.update",
-                Some(("system", system.id.to_string())),
-                json!({}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, "system.update");
+        let id = system.id;
+        state
+            .audited(change, move |tx| {
+                let (name, description) = (name.clone(), description.clone());
+                Box::pin(async move {
+                    systems::update(tx, id, name, description).await?;
+                    Ok(Outcome::of((), "system", id, json!({})))
+                })
+            })
+            .await?;
         let system = systems::get(&state.db, system.id).await?;
         Ok(Json(system.ok_or_else(|| ApiError::not_found("system"))?))
     }
@@ -165,20 +158,17 @@ impl SystemsApi {
     ) -> ApiResult<Done> {
         let caller = state.caller(&auth).await?;
         let system = system_for(&state, &caller, id.0).await?;
-        let mut tx = state.db.begin_write().await?;
-        systems::delete(&mut tx, system.id).await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(caller.id),
-                client_ip(remote),
-                "system.delete",
-                Some(("system", system.id.to_string())),
-                json!({ "name": system.name }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let change = Change::by(&caller, remote, "system.delete");
+        let metadata = json!({ "name": system.name });
+        state
+            .audited(change, move |tx| {
+                let metadata = metadata.clone();
+                Box::pin(async move {
+                    systems::delete(tx, system.id).await?;
+                    Ok(Outcome::of((), "system", system.id, metadata))
+                })
+            })
+            .await?;
         Ok(Done::Done)
     }
 }

@@ -8,12 +8,12 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
 use super::account::create_user;
-use super::{AppState, BearerAuth, Created, Done, Tag, audit_entry, change, client_ip, window};
+use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, client_ip, window};
 use crate::auth::check_password_policy;
 use crate::db::{Id, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::users::{NewUser, User, UserChanges, UserFilter};
-use crate::store::{Page, audit, password_resets, users};
+use crate::store::{Page, password_resets, users};
 
 pub struct UsersApi;
 
@@ -163,36 +163,30 @@ impl UsersApi {
         .filter_map(|(name, changed)| changed.then_some(name))
         .collect();
 
-        let mut tx = state.db.begin_write().await?;
-        if let Some(hash) = new_hash {
-            users::set_password(&mut tx, target.id, hash).await?;
-            password_resets::revoke_outstanding(&mut tx, target.id, Timestamp::now()).await?;
-        }
-        users::update(
-            &mut tx,
-            target.id,
-            UserChanges {
-                email: change(body.email),
-                avatar: change(body.avatar),
-                is_admin: body.is_admin,
-                is_system: body.is_system,
-                is_approved: body.is_approved,
-                must_change_password: body.must_change_password,
-            },
-        )
-        .await?;
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(admin.id),
-                client_ip(remote),
-                "user.update",
-                Some(("user", target.id.to_string())),
-                json!({ "fields": changed }),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let changes = UserChanges {
+            email: change(body.email),
+            avatar: change(body.avatar),
+            is_admin: body.is_admin,
+            is_system: body.is_system,
+            is_approved: body.is_approved,
+            must_change_password: body.must_change_password,
+        };
+        let change = Change::by(&admin, remote, "user.update");
+        let (id, metadata) = (target.id, json!({ "fields": changed }));
+        state
+            .audited(change, move |tx| {
+                let (new_hash, changes) = (new_hash.clone(), changes.clone());
+                let metadata = metadata.clone();
+                Box::pin(async move {
+                    if let Some(hash) = new_hash {
+                        users::set_password(tx, id, hash).await?;
+                        password_resets::revoke_outstanding(tx, id, Timestamp::now()).await?;
+                    }
+                    users::update(tx, id, changes).await?;
+                    Ok(Outcome::of((), "user", id, metadata))
+                })
+            })
+            .await?;
         let user = users::get(&state.db, target.id).await?;
         Ok(Json(user.ok_or_else(|| ApiError::not_found("user"))?))
     }
@@ -211,22 +205,17 @@ impl UsersApi {
         if id.0 == admin.id {
             return Err(ApiError::conflict("you cannot delete your own account"));
         }
-        let mut tx = state.db.begin_write().await?;
-        if !users::delete(&mut tx, id.0).await? {
-            return Err(ApiError::not_found("user"));
-        }
-        audit::record(
-            &mut tx,
-            audit_entry(
-                Some(admin.id),
-                client_ip(remote),
-                "user.delete",
-                Some(("user", id.0.to_string())),
-                json!({}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let (change, id) = (Change::by(&admin, remote, "user.delete"), id.0);
+        state
+            .audited(change, move |tx| {
+                Box::pin(async move {
+                    if !users::delete(tx, id).await? {
+                        return Err(ApiError::not_found("user"));
+                    }
+                    Ok(Outcome::of((), "user", id, json!({})))
+                })
+            })
+            .await?;
         Ok(Done::Done)
     }
 }

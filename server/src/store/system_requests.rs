@@ -42,10 +42,15 @@ const SELECT_REQUESTS: &str = "SELECT r.id, r.user_id, u.username, r.status, r.n
                                r.decided_by, r.decided_at, r.created_at";
 const FROM_REQUESTS: &str = " FROM system_requests r JOIN users u ON u.id = r.user_id";
 
-pub async fn get(db: &Db, id: Id) -> Result<Option<SystemRequest>, sqlx::Error> {
+/// One request by id.
+pub fn by_id(id: Id) -> Stmt {
     let mut stmt = Stmt::new(SELECT_REQUESTS);
     stmt.push(FROM_REQUESTS).push_bind(" WHERE r.id = ?", id);
-    db.conn().fetch_optional(stmt).await
+    stmt
+}
+
+pub async fn get(db: &Db, id: Id) -> Result<Option<SystemRequest>, sqlx::Error> {
+    db.conn().fetch_optional(by_id(id)).await
 }
 
 /// The query behind [`list`].
