@@ -177,7 +177,7 @@ pub async fn seed(state: &AppState, admin: &BootstrapAdmin) -> Result<SeedReport
                 let fields = fields.clone();
                 Box::pin(async move {
                     let metadata = json!({ "name": fields.name, "seed": true });
-                    let id = alters::insert(tx, system_id, fields).await?;
+                    let id = alters::insert(tx, system_id, fields).await?.id;
                     Ok(Outcome::of(id, "alter", id, metadata))
                 })
             })

@@ -182,19 +182,17 @@ impl AltersApi {
         };
         let system_id = system.id;
         let change = Change::by(&caller, remote, "alter.create");
-        let id = state
+        let alter = state
             .audited(change, move |tx| {
                 let fields = fields.clone();
                 Box::pin(async move {
                     let metadata = json!({ "name": fields.name, "system_id": system_id });
-                    let id = alters::insert(tx, system_id, fields).await?;
-                    Ok(Outcome::of(id, "alter", id, metadata))
+                    let alter = alters::insert(tx, system_id, fields).await?;
+                    let id = alter.id;
+                    Ok(Outcome::of(alter, "alter", id, metadata))
                 })
             })
             .await?;
-        let alter = alters::get(&state.db, id)
-            .await?
-            .ok_or_else(ApiError::internal)?;
         Ok(Created::Created(Json(alter)))
     }
 
@@ -221,10 +219,9 @@ impl AltersApi {
         body: Json<AlterUpdate>,
     ) -> ApiResult<Json<Alter>> {
         let caller = state.caller(&auth).await?;
-        let alter = alter_for(&state, &caller, id.0).await?;
+        let previous = alter_for(&state, &caller, id.0).await?;
         let body = body.0;
-        let id = alter.id;
-        let mut fields = AlterFields::from(alter);
+        let mut fields = AlterFields::from(previous.clone());
         if let Some(name) = body.name {
             fields.name = required("name", name)?;
         }
@@ -248,17 +245,18 @@ impl AltersApi {
         fields.is_dormant = body.is_dormant.unwrap_or(fields.is_dormant);
 
         let change = Change::by(&caller, remote, "alter.update");
-        state
+        let alter = state
             .audited(change, move |tx| {
-                let fields = fields.clone();
+                let (previous, fields) = (previous.clone(), fields.clone());
                 Box::pin(async move {
-                    alters::update(tx, id, fields).await?;
-                    Ok(Outcome::of((), "alter", id, json!({})))
+                    let alter = alters::update(tx, &previous, fields)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("alter"))?;
+                    Ok(Outcome::of(alter, "alter", previous.id, json!({})))
                 })
             })
             .await?;
-        let alter = alters::get(&state.db, id).await?;
-        Ok(Json(alter.ok_or_else(|| ApiError::not_found("alter"))?))
+        Ok(Json(alter))
     }
 
     /// Deletes an alter.

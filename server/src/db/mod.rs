@@ -791,6 +791,14 @@ impl Tx {
         Ok(inserted)
     }
 
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            TxInner::Sqlite(..) => Backend::Sqlite,
+            TxInner::Postgres(_) => Backend::Postgres,
+            TxInner::MySql(_) => Backend::MySql,
+        }
+    }
+
     /// Statements inside the transaction.
     pub fn conn(&mut self) -> Conn<'_> {
         let target = match &mut self.inner {

@@ -152,9 +152,11 @@ pub async fn list(
     list_query(filter, window).fetch(db).await
 }
 
-pub async fn insert(tx: &mut Tx, system_id: Id, fields: AlterFields) -> Result<Id, sqlx::Error> {
+/// Inserts an alter and returns it as stored, without reading it back.
+pub async fn insert(tx: &mut Tx, system_id: Id, fields: AlterFields) -> Result<Alter, sqlx::Error> {
     let id = Id::new();
     let now = Timestamp::now();
+    let alter = Alter::written(id, system_id, fields.clone(), now, now);
     tx.conn()
         .execute(
             Stmt::new(
@@ -179,12 +181,26 @@ pub async fn insert(tx: &mut Tx, system_id: Id, fields: AlterFields) -> Result<I
             .bind(now),
         )
         .await?;
-    Ok(id)
+    Ok(alter)
 }
 
-/// Replaces the descriptive fields of an alter.
-pub async fn update(tx: &mut Tx, id: Id, fields: AlterFields) -> Result<(), sqlx::Error> {
-    tx.conn()
+/// Replaces the descriptive fields of `previous` and returns the alter as stored, without
+/// reading it back; `None` when it no longer exists.
+pub async fn update(
+    tx: &mut Tx,
+    previous: &Alter,
+    fields: AlterFields,
+) -> Result<Option<Alter>, sqlx::Error> {
+    let now = Timestamp::now();
+    let alter = Alter::written(
+        previous.id,
+        previous.system_id,
+        fields.clone(),
+        previous.created_at,
+        now,
+    );
+    let updated = tx
+        .conn()
         .execute(
             Stmt::new(
                 "UPDATE alters SET name = ?, pronouns = ?, description = ?, age = ?, gender = ?, \
@@ -202,11 +218,11 @@ pub async fn update(tx: &mut Tx, id: Id, fields: AlterFields) -> Result<(), sqlx
             .bind(json!(fields.interests))
             .bind(fields.is_host)
             .bind(fields.is_dormant)
-            .bind(Timestamp::now())
-            .bind(id),
+            .bind(now)
+            .bind(previous.id),
         )
         .await?;
-    Ok(())
+    Ok((updated > 0).then_some(alter))
 }
 
 pub async fn delete(tx: &mut Tx, id: Id) -> Result<(), sqlx::Error> {
@@ -214,6 +230,48 @@ pub async fn delete(tx: &mut Tx, id: Id) -> Result<(), sqlx::Error> {
         .execute(Stmt::new("DELETE FROM alters WHERE id = ?").bind(id))
         .await?;
     Ok(())
+}
+
+impl Alter {
+    /// The alter a write of `fields` stores.
+    fn written(
+        id: Id,
+        system_id: Id,
+        fields: AlterFields,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+    ) -> Alter {
+        let AlterFields {
+            name,
+            pronouns,
+            description,
+            age,
+            gender,
+            birthday,
+            species,
+            alter_type,
+            interests,
+            is_host,
+            is_dormant,
+        } = fields;
+        Alter {
+            id,
+            system_id,
+            name,
+            pronouns,
+            description,
+            age,
+            gender,
+            birthday,
+            species,
+            alter_type,
+            interests,
+            is_host,
+            is_dormant,
+            created_at,
+            updated_at,
+        }
+    }
 }
 
 impl From<Alter> for AlterFields {

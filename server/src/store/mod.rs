@@ -17,7 +17,9 @@ pub mod users;
 use poem_openapi::Object;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 
-use crate::db::{Db, Id, Record, Spelling, Stmt, Tx};
+use didhub_migrations::Backend;
+
+use crate::db::{Db, Id, Record, Stmt, Tx};
 
 /// Paging bounds every list accepts.
 pub const MAX_LIMIT: i64 = 200;
@@ -89,13 +91,11 @@ impl ListQuery {
 /// parent" under the system's. A missing row locks nothing. SQLite needs no lock: its writers
 /// already run one at a time (`BEGIN IMMEDIATE`).
 pub async fn lock_row(tx: &mut Tx, table: &'static str, id: Id) -> Result<(), sqlx::Error> {
-    const WHERE_ID: Spelling = Spelling {
-        sqlite: " WHERE id = ?",
-        postgres: " WHERE id = ? FOR UPDATE",
-        mysql: " WHERE id = ? FOR UPDATE",
-    };
+    if tx.backend() == Backend::Sqlite {
+        return Ok(());
+    }
     let mut stmt = Stmt::new("SELECT id FROM ");
-    stmt.push(table).push_bind_spelled(WHERE_ID, id);
+    stmt.push(table).push_bind(" WHERE id = ? FOR UPDATE", id);
     tx.conn().execute(stmt).await?;
     Ok(())
 }

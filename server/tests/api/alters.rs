@@ -126,6 +126,7 @@ backend_tests! {
         assert!(cleared["pronouns"].is_null());
         assert_eq!(cleared["interests"], json!([]));
         assert_eq!(cleared["name"], "Ashley");
+        assert_eq!(app.get(&path, &token).await.expect(StatusCode::OK), cleared, "the answer is what was stored");
         app.put(&path, &token, json!({ "name": " " })).await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(app.get(&path, &token).await.expect(StatusCode::OK)["name"], "Ashley");
     }
