@@ -12,6 +12,7 @@ use didhub_benches::anchors::{self, Driver};
 use didhub_benches::plans::audit_day;
 use didhub_benches::{Loaded, Settings, load};
 use didhub_migrations::Backend;
+use didhub_server::config::PoolConfig;
 use didhub_server::store::alters;
 use didhub_server::store::hot::hot_queries;
 use tokio::runtime::Runtime;
@@ -79,9 +80,11 @@ fn time_hot_queries(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usiz
     }
 }
 
-/// Next to the point lookup (`alter by id`, indexed), the same statement on one connection of
-/// the bare driver and, on PostgreSQL, through pgbench on the same container: `bench-report`
-/// prints the store's time as a ratio of each.
+/// Next to the point lookup (`alter by id`, indexed, on the loading pool's one connection), the
+/// lookup on a pool of the server's size (10, the default `max_connections`: a connection goes
+/// back to the pool, pinged by sqlx, while the next lookup takes another), the same statement on
+/// one connection of the bare driver and, on PostgreSQL, through pgbench on the same container:
+/// `bench-report` prints the store's times as ratios of each anchor.
 fn time_anchors(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usize) {
     let backend = loaded.backend;
     let lookup = alters::by_id(loaded.data.sample.alter);
@@ -93,10 +96,26 @@ fn time_anchors(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usize) {
     let mut driver = rt
         .block_on(Driver::connect(backend, loaded.url()))
         .expect("bare driver");
+    let server_pool = rt
+        .block_on(loaded.pool(PoolConfig::default().max_connections))
+        .expect("a pool of the server's size");
     let mut group = c.benchmark_group(format!("{backend}/alter by id"));
     group.sample_size(30);
     group.measurement_time(Duration::from_secs(2));
     group.warm_up_time(Duration::from_millis(500));
+    group.bench_with_input(
+        BenchmarkId::new("server pool", size),
+        &alters::by_id(loaded.data.sample.alter),
+        |b, stmt| {
+            b.to_async(rt).iter(|| async {
+                server_pool
+                    .conn()
+                    .execute(stmt.clone())
+                    .await
+                    .expect("point lookup")
+            })
+        },
+    );
     group.bench_function(BenchmarkId::new("anchor: bare driver", size), |b| {
         b.iter_custom(|n| {
             rt.block_on(async {
@@ -123,6 +142,7 @@ fn time_anchors(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usize) {
         });
     }
     group.finish();
+    rt.block_on(server_pool.close());
 }
 
 criterion_group!(benches, queries);
