@@ -21,9 +21,9 @@ use super::systems::system_for;
 use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, required, window};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
-use crate::store::Page;
 use crate::store::groupings::{self, GROUPS, Grouping, GroupingFilter, Kind, Member, SUBSYSTEMS};
 use crate::store::users::User;
+use crate::store::{Page, WriteError, lock_row};
 
 /// The audit log's names for an area's writes.
 pub(super) struct Actions {
@@ -126,13 +126,13 @@ enum MemberSaved {
 }
 
 /// A unique violation on a grouping's name becomes a 409 that says so.
-fn name_taken<A: Area>(name: &str) -> impl FnOnce(sqlx::Error) -> ApiError + '_ {
-    move |err| match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::conflict(format!(
+fn name_taken<A: Area>(name: &str) -> impl FnOnce(WriteError) -> ApiError + '_ {
+    move |err| match err {
+        WriteError::Duplicate => ApiError::conflict(format!(
             "this system already has a {} named \"{name}\"",
             A::KIND.entity
         )),
-        _ => err.into(),
+        WriteError::Database(err) => err.into(),
     }
 }
 
@@ -336,6 +336,10 @@ impl<A: Area> GroupingsApi<A> {
         let current = state
             .audited(change, move |tx| {
                 Box::pin(async move {
+                    // Changes to one grouping's members queue behind each other here. The lock
+                    // comes before the first read: on MySQL that read fixes the transaction's
+                    // snapshot, which must include the change the lock waited for.
+                    lock_row(tx, A::KIND.table, id).await?;
                     let current = groupings::leadership(tx, &A::KIND, id, alter_id).await?;
                     if let Some(was) = current
                         && wanted.is_none_or(|wanted| wanted == was)
@@ -343,12 +347,10 @@ impl<A: Area> GroupingsApi<A> {
                         // Nothing to change: nothing is written, nothing is recorded.
                         return Ok(Outcome::unrecorded(current));
                     }
-                    // Changes to one grouping's members queue behind each other here (and move
-                    // its updated_at); what was read before may have changed meanwhile.
+                    // A change moves the grouping's updated_at.
                     if !groupings::touch(tx, &A::KIND, id).await? {
                         return Err(Self::not_found());
                     }
-                    let current = groupings::leadership(tx, &A::KIND, id, alter_id).await?;
                     let (action, is_leader) = match (current, wanted) {
                         (None, wanted) => {
                             let is_leader = wanted.unwrap_or(false);
