@@ -15,7 +15,11 @@
 //! is run again alone, in a transaction of its own, and answered from that run. A write may
 //! therefore run twice; it must touch nothing but its transaction. A failed COMMIT has an
 //! unknown outcome (it may have happened), so then every write of the group is answered as
-//! unavailable and none is run again.
+//! unavailable and none is run again; so is every write of a group whose BEGIN failed.
+//!
+//! A write whose request is abandoned while it waits in the queue never happens. Once its group
+//! has begun it runs to its end, as if the client had gone away just after the answer: the
+//! handler's future no longer holds the transaction, so dropping it cannot roll the write back.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -127,62 +131,86 @@ impl Queue {
 }
 
 /// Takes whatever is queued, up to [`MOST`] writes, and writes it as one group, until every
-/// handle on the queue is gone.
+/// handle on the queue is gone. Each group runs in a task of its own, so that a write that
+/// panics takes down its group's answers (503) but not the writes after it.
 async fn serve(db: Db, mut queue: mpsc::UnboundedReceiver<Box<dyn Queued>>) {
     let mut taken = Vec::with_capacity(MOST);
     while queue.recv_many(&mut taken, MOST).await > 0 {
-        let mut group = Vec::with_capacity(taken.len());
-        for write in taken.drain(..) {
-            if !write.wanted() {
-                // Its request was abandoned before it began: it never happened.
-                continue;
-            }
-            if write.waited() > db.limits.acquire {
-                // As long as a connection may take: the writer is told to try later (503).
-                write.fail(sqlx::Error::PoolTimedOut);
-                continue;
-            }
-            group.push(write);
+        let group: Vec<_> = taken
+            .drain(..)
+            .filter_map(|write| ready(&db, write))
+            .collect();
+        if let Err(err) = tokio::spawn(run(db.clone(), group)).await {
+            tracing::error!(%err, "a write failed unexpectedly; its group was answered 503");
         }
-        run(&db, group).await;
     }
 }
 
+/// `write`, unless it should not run (any more): when its request was abandoned before it began,
+/// it never happens; when it waited longer than a connection may take, it is answered as a
+/// pool timeout (503, try later).
+fn ready(db: &Db, write: Box<dyn Queued>) -> Option<Box<dyn Queued>> {
+    if !write.wanted() {
+        return None;
+    }
+    if write.waited() > db.limits.acquire {
+        write.fail(sqlx::Error::PoolTimedOut);
+        return None;
+    }
+    Some(write)
+}
+
+/// How a group's transaction ended.
+enum Together {
+    /// Every write ran and the COMMIT succeeded.
+    Committed,
+    /// A write failed: the transaction was rolled back, nothing happened.
+    WriteFailed,
+    /// BEGIN or COMMIT failed: the database cannot write now, or (COMMIT) the outcome is unknown.
+    Failed(sqlx::Error),
+}
+
 /// Writes `group` in one transaction; when one of them fails, each alone.
-async fn run(db: &Db, mut group: Vec<Box<dyn Queued>>) {
+async fn run(db: Db, mut group: Vec<Box<dyn Queued>>) {
     if group.len() > 1 {
-        match together(db, &mut group).await {
-            Ok(true) => {
+        match together(&db, &mut group).await {
+            Together::Committed => {
                 group.into_iter().for_each(|write| write.answer());
                 return;
             }
-            Ok(false) => {}
-            Err(err) => {
+            Together::WriteFailed => {}
+            Together::Failed(err) => {
                 for write in group {
-                    write.fail(commit_failed(&err));
+                    write.fail(group_failed(&err));
                 }
                 return;
             }
         }
     }
     for write in group {
-        alone(db, write).await;
+        // Run again only what is still wanted and in time: after a write that failed because
+        // the database stopped answering, the others give up within `acquire_timeout`.
+        if let Some(write) = ready(&db, write) {
+            alone(&db, write).await;
+        }
     }
 }
 
-/// Runs every write of `group` in one transaction: `Ok(true)` when all of them ran and the
-/// transaction committed, `Ok(false)` when one failed or the transaction could not begin (it is
-/// rolled back, nothing happened), `Err` when the COMMIT failed.
-async fn together(db: &Db, group: &mut [Box<dyn Queued>]) -> Result<bool, sqlx::Error> {
-    let Ok(mut tx) = db.begin_write().await else {
-        return Ok(false);
+/// Runs every write of `group` in one transaction.
+async fn together(db: &Db, group: &mut [Box<dyn Queued>]) -> Together {
+    let mut tx = match db.begin_write().await {
+        Ok(tx) => tx,
+        Err(err) => return Together::Failed(err),
     };
     for write in group.iter_mut() {
         if !write.run(&mut tx).await {
-            return Ok(false);
+            return Together::WriteFailed;
         }
     }
-    tx.commit().await.map(|()| true)
+    match tx.commit().await {
+        Ok(()) => Together::Committed,
+        Err(err) => Together::Failed(err),
+    }
 }
 
 /// Runs one write in a transaction of its own and answers it.
@@ -201,10 +229,10 @@ async fn alone(db: &Db, mut write: Box<dyn Queued>) {
     write.answer();
 }
 
-/// What each write of a group is told when the group's COMMIT failed: the outcome is unknown,
-/// try again (503).
-fn commit_failed(err: &sqlx::Error) -> sqlx::Error {
+/// What each write of a group is told when the group's BEGIN or COMMIT failed: unavailable, try
+/// again (503); after a failed COMMIT the outcome is unknown.
+fn group_failed(err: &sqlx::Error) -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::other(format!(
-        "the commit of this write, made together with others, failed: {err}"
+        "the transaction of this write, made together with others, failed: {err}"
     )))
 }

@@ -120,7 +120,7 @@ pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<SqlitePool, 
 pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Checkpoints the write-ahead log every [`CHECKPOINT_EVERY`] when `writes` (the handle's write
-/// counter) has moved, and once at the start; passive, so that readers and writers go on. Ends
+/// counter) has moved or the last checkpoint could not copy everything, and once at the start; passive, so that readers and writers go on. Ends
 /// when the last handle is gone or the pool is closed.
 pub(super) async fn checkpoints(pool: SqlitePool, writes: Weak<AtomicU64>, limit: Duration) {
     let mut done = None;
@@ -134,9 +134,13 @@ pub(super) async fn checkpoints(pool: SqlitePool, writes: Weak<AtomicU64>, limit
         if done == Some(now) {
             continue;
         }
-        let checkpoint = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool);
+        // (busy, frames in the log, frames copied into the database file)
+        let checkpoint =
+            sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool);
         match super::within(limit, checkpoint).await {
-            Ok(_) => done = Some(now),
+            Ok((_, log, copied)) if copied >= log => done = Some(now),
+            // A reader still needs part of the log: the rest at the next tick.
+            Ok(_) => {}
             Err(sqlx::Error::PoolClosed) => return,
             Err(err) => tracing::warn!(%err, "cannot checkpoint the write-ahead log"),
         }

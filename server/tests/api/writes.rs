@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use didhub_server::db::{Db, Id, Stmt, Timestamp};
+use didhub_server::db::{Db, Id, Stmt, Timestamp, Written};
 
 use crate::support::{TestApp, backend_tests};
 
@@ -137,6 +137,73 @@ async fn sqlite_writes_queued_together_commit_together_and_a_failure_is_run_agai
     );
 }
 
+/// Writes that queue while the writers' turn is taken, and all succeed, are committed in fewer
+/// transactions than there are writes.
+#[tokio::test]
+async fn sqlite_writes_queued_together_are_committed_in_one_transaction() {
+    let app = TestApp::start(didhub_migrations::Backend::Sqlite).await;
+    let db = &app.state.db;
+    let held = db.begin_write().await.unwrap();
+    let before = db.writes();
+    let writes: Vec<_> = (0..WRITES)
+        .map(|n| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |tx| {
+                    Box::pin(async move {
+                        tx.conn()
+                            .execute(
+                                Stmt::new(
+                                    "INSERT INTO audit_logs (id, action, entity_id, metadata, \
+                                     created_at) VALUES (?, 'test.write', ?, ?, ?)",
+                                )
+                                .bind(Id::new())
+                                .bind(n.to_string())
+                                .bind(serde_json::json!({}))
+                                .bind(Timestamp::now()),
+                            )
+                            .await
+                    })
+                })
+                .await
+            })
+        })
+        .collect();
+    // Let every write reach the queue (spawned tasks run when this one waits).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(held);
+    for write in writes {
+        write.await.unwrap().unwrap();
+    }
+    let commits = db.writes() - before;
+    assert_eq!(written(db).await.len(), WRITES);
+    assert!(
+        commits < WRITES as u64 / 2,
+        "{commits} commits for {WRITES} writes queued together"
+    );
+}
+
+/// A write that panics is answered (as unavailable) and the writes after it go on.
+#[tokio::test]
+async fn sqlite_a_write_that_panics_does_not_stop_the_writes_after_it() {
+    let app = TestApp::start(didhub_migrations::Backend::Sqlite).await;
+    let db = &app.state.db;
+    let panicked = db
+        .write(|_tx| -> Written<'_, (), sqlx::Error> {
+            Box::pin(async { panic!("a bug in a write") })
+        })
+        .await;
+    assert!(panicked.is_err(), "{panicked:?}");
+    let counts = Arc::new(Counts::default());
+    let id = write(db.clone(), 1, counts).await.unwrap();
+    let stored: Option<(Id,)> = db
+        .conn()
+        .fetch_optional(Stmt::new("SELECT id FROM audit_logs WHERE id = ?").bind(id))
+        .await
+        .unwrap();
+    assert_eq!(stored, Some((id,)));
+}
+
 /// On SQLite no commit copies the write-ahead log into the database file (that would make the
 /// writers queued behind it wait); a background task does, so the file still takes the writes.
 #[tokio::test]
@@ -148,6 +215,14 @@ async fn sqlite_writes_reach_the_database_file_through_background_checkpoints() 
         .split('?')
         .next()
         .unwrap();
+    let autocheckpoint = app
+        .state
+        .db
+        .conn()
+        .fetch_int(Stmt::new("PRAGMA wal_autocheckpoint"))
+        .await
+        .unwrap();
+    assert_eq!(autocheckpoint, 0, "commits must not checkpoint");
     let size = || std::fs::metadata(path).unwrap().len();
     let before = size();
     const ROWS: usize = 200;
