@@ -6,7 +6,10 @@
 //!   once and dispatched per dialect.
 //! - [`store`]: the queries, one module per table.
 //! - [`settings`]: the registry of instance settings (key, type, default, validation).
-//! - [`api`]: the poem-openapi handlers; [`app`] builds the whole HTTP application, which tests
+//! - [`accounts`]: the username and password rules and the one way an account is made;
+//!   [`auth`]: password hashes and tokens.
+//! - [`api`]: the poem-openapi handlers, each change through `AppState::audited` (the change
+//!   and its audit entry in one transaction, via [`db::Db::write`]); [`app`] builds the whole HTTP application, which tests
 //!   drive in process with poem's `TestClient`.
 //! - [`rate_limit`]: in-process limits on password guessing, reset requests and registrations.
 //! - [`listener`]: the connection cap, header and idle timeouts, and surviving EMFILE.
@@ -20,6 +23,7 @@
 //!
 //! The binaries only read configuration and call [`Application`] or [`seed::run`].
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod callers;

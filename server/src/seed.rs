@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::json;
 
-use crate::api::account::create_user;
+use crate::accounts;
 use crate::api::{AppState, Change, Outcome};
 use crate::config::{BootstrapAdmin, Config};
 use crate::error::ApiError;
@@ -84,14 +84,14 @@ impl From<sqlx::Error> for SeedError {
 /// Makes sure the bootstrap admin exists; true when it was created now. An existing account of
 /// that name is left exactly as it is.
 pub async fn ensure_admin(state: &AppState, admin: &BootstrapAdmin) -> Result<bool, ApiError> {
-    let username = crate::auth::normalize_username(&admin.username)?;
+    let username = accounts::normalize_username(&admin.username)?;
     if let Some(existing) = users::get_by_username(&state.db, &username).await? {
         if !existing.is_admin {
             tracing::warn!(%username, "the bootstrap admin's username belongs to a non-admin account; left unchanged");
         }
         return Ok(false);
     }
-    create_user(
+    accounts::create(
         state,
         None,
         None,
@@ -133,7 +133,7 @@ pub async fn seed(state: &AppState, admin: &BootstrapAdmin) -> Result<SeedReport
         Some(user) => user,
         None => {
             report.demo_user_created = true;
-            create_user(
+            accounts::create(
                 state,
                 None,
                 None,

@@ -6,7 +6,7 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
 use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, client_ip, typed_account};
-use crate::auth::{check_password_policy, normalize_username};
+use crate::accounts::{self, check_password_policy};
 use crate::db::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::settings::{REGISTRATION_ENABLED, REGISTRATION_REQUIRE_APPROVAL};
@@ -51,53 +51,6 @@ fn token_response(token: String, exp: i64, user: User) -> Json<TokenResponse> {
     })
 }
 
-/// Creates an account after checking the username and password rules; 409 when taken.
-pub(crate) async fn create_user(
-    state: &AppState,
-    actor: Option<&User>,
-    ip: Option<String>,
-    action: &'static str,
-    username: &str,
-    password: &str,
-    template: NewUser,
-) -> ApiResult<User> {
-    let username = normalize_username(username)?;
-    check_password_policy(&username, password)?;
-    if users::get_by_username(&state.db, &username)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::conflict("that username is taken"));
-    }
-    let password_hash = state.passwords.hash(password).await?;
-    let new = NewUser {
-        username: username.clone(),
-        password_hash,
-        ..template
-    };
-    let change = Change::by_id(actor.map(|a| a.id), ip, action);
-    let id = state
-        .audited(change, move |tx| {
-            let new = new.clone();
-            Box::pin(async move {
-                let metadata = json!({ "username": new.username });
-                let id = users::insert(tx, new)
-                    .await
-                    .map_err(|e| match ApiError::from(e) {
-                        conflict if conflict.code == "conflict" => {
-                            ApiError::conflict("that username is taken")
-                        }
-                        other => other,
-                    })?;
-                Ok(Outcome::of(id, "user", id, metadata).by_default(id))
-            })
-        })
-        .await?;
-    users::get(&state.db, id)
-        .await?
-        .ok_or_else(ApiError::internal)
-}
-
 #[OpenApi(tag = "Tag::Auth")]
 impl AccountApi {
     /// Creates an account, unless the `registration.enabled` setting is off (403
@@ -125,7 +78,7 @@ impl AccountApi {
             let username = body.username.trim().to_lowercase();
             return Err(state.rate_limited(ip, "register", &username, limited).await);
         }
-        let user = create_user(
+        let user = accounts::create(
             &state,
             None,
             ip.clone(),

@@ -27,7 +27,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::json;
 
 use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, client_ip, typed_account};
-use crate::auth::{self, check_password_policy, reset_token_hash};
+use crate::accounts::check_password_policy;
+use crate::auth::{self, reset_token_hash};
 use crate::db::{Id, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::settings::PASSWORD_RESET_TOKEN_TTL_MINUTES;

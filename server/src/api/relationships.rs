@@ -17,7 +17,7 @@ use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, window};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::relationships::{self, Canonical, Relationship, RelationshipType};
-use crate::store::{Page, lock_row};
+use crate::store::{Page, WriteError, lock_row};
 
 pub struct RelationshipsApi;
 
@@ -106,12 +106,10 @@ impl RelationshipsApi {
                     }
                     // Should the row appear regardless (a writer that did not take the lock),
                     // the primary key refuses it.
-                    relationships::insert(tx, row)
-                        .await
-                        .map_err(|e| match ApiError::from(e) {
-                            conflict if conflict.status == StatusCode::CONFLICT => already(),
-                            other => other,
-                        })?;
+                    relationships::insert(tx, row).await.map_err(|e| match e {
+                        WriteError::Duplicate => already(),
+                        WriteError::Database(e) => ApiError::from(e),
+                    })?;
                     let metadata = json!({ "related_alter_id": related_id, "type": kind.as_str() });
                     Ok(Outcome::of((), "alter", alter_id, metadata))
                 })

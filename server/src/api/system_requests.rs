@@ -36,7 +36,6 @@ struct Decision {
     note: Option<String>,
 }
 
-/// A note after trimming; a blank one is no note.
 /// 409: the request was decided before, with `status`.
 fn already(status: RequestStatus) -> ApiError {
     ApiError::conflict(format!(
@@ -45,6 +44,7 @@ fn already(status: RequestStatus) -> ApiError {
     ))
 }
 
+/// A note after trimming; a blank one is no note.
 fn trimmed_note(text: Option<String>) -> Option<String> {
     text.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty())
 }

@@ -7,9 +7,8 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::account::create_user;
 use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, client_ip, window};
-use crate::auth::check_password_policy;
+use crate::accounts::{self, check_password_policy};
 use crate::db::{Id, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::store::users::{NewUser, User, UserChanges, UserFilter};
@@ -90,7 +89,7 @@ impl UsersApi {
     ) -> ApiResult<Created<User>> {
         let admin = state.admin(&auth).await?;
         let body = body.0;
-        let user = create_user(
+        let user = accounts::create(
             &state,
             Some(&admin),
             client_ip(remote),

@@ -16,9 +16,9 @@ use serde_json::Value;
 
 use super::backup::RestoreError;
 use super::{TABLES, Table};
+use crate::accounts::normalize_username;
 use crate::api::alters::interests;
 use crate::api::required;
-use crate::auth::normalize_username;
 use crate::db::{Arg, Id};
 use crate::error::ApiError;
 use crate::settings;

@@ -10,7 +10,7 @@ use poem_openapi::Object;
 use sqlx::FromRow;
 
 use super::alters::{Alter, alter_columns};
-use super::{ListQuery, Window};
+use super::{ListQuery, Window, WriteError};
 use crate::db::{Db, Id, Stmt, Timestamp, Tx};
 
 /// What tells one kind of grouping from the other: its name and its tables.
@@ -125,14 +125,14 @@ pub async fn list(
     list_query(kind, filter, window).fetch(db).await
 }
 
-/// Fails with a unique violation when the system already has one of that name.
+/// [`WriteError::Duplicate`] when the system already has one of that name.
 pub async fn insert(
     tx: &mut Tx,
     kind: &Kind,
     system_id: Id,
     name: String,
     description: Option<String>,
-) -> Result<Id, sqlx::Error> {
+) -> Result<Id, WriteError> {
     let id = Id::new();
     let now = Timestamp::now();
     let stmt = sql(&[
@@ -151,8 +151,19 @@ pub async fn insert(
 }
 
 /// Changes the fields given (`Some`) and `updated_at`; returns whether the grouping exists.
-/// Fails with a unique violation when the new name is taken in the system.
+/// [`WriteError::Duplicate`] when the new name is taken in the system.
 pub async fn update(
+    tx: &mut Tx,
+    kind: &Kind,
+    id: Id,
+    name: Option<String>,
+    description: Option<Option<String>>,
+) -> Result<bool, WriteError> {
+    Ok(changed(tx, kind, id, name, description).await?)
+}
+
+/// [`update`], as the database answers it.
+async fn changed(
     tx: &mut Tx,
     kind: &Kind,
     id: Id,
@@ -177,7 +188,7 @@ pub async fn update(
 /// other: "is the alter a member yet?" is then answered reliably, and the grouping cannot be
 /// deleted halfway through.
 pub async fn touch(tx: &mut Tx, kind: &Kind, id: Id) -> Result<bool, sqlx::Error> {
-    update(tx, kind, id, None, None).await
+    changed(tx, kind, id, None, None).await
 }
 
 /// Deletes a grouping and, by cascade, its memberships.

@@ -85,6 +85,26 @@ impl ListQuery {
     }
 }
 
+/// Why a write that may collide with a unique key failed: a row with the same unique value
+/// exists — which the API answers 409 in its own words ("that username is taken") — or anything
+/// else the database said.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("a row with the same unique value exists")]
+    Duplicate,
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => WriteError::Duplicate,
+            _ => WriteError::Database(err),
+        }
+    }
+}
+
 /// Locks one row of `table` (by its `id`) until the transaction ends, so that transactions that
 /// check something and then write, each under the same row, run one after the other instead of
 /// both passing the check: "no pending request yet" under the user's row, "not each other's

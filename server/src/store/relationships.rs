@@ -8,7 +8,7 @@
 use poem_openapi::Object;
 use sqlx::FromRow;
 
-use super::{ListQuery, Window, text_enum};
+use super::{ListQuery, Window, WriteError, text_enum};
 use crate::db::{Db, Id, Stmt, Timestamp, Tx};
 
 text_enum! {
@@ -139,8 +139,8 @@ pub async fn exists(tx: &mut Tx, row: Canonical) -> Result<bool, sqlx::Error> {
     Ok(count > 0)
 }
 
-/// Records the relationship; a unique violation when it is already there.
-pub async fn insert(tx: &mut Tx, row: Canonical) -> Result<(), sqlx::Error> {
+/// Records the relationship; [`WriteError::Duplicate`] when it is already there.
+pub async fn insert(tx: &mut Tx, row: Canonical) -> Result<(), WriteError> {
     tx.conn()
         .execute(
             Stmt::new(

@@ -3,7 +3,7 @@
 use poem_openapi::Object;
 use sqlx::FromRow;
 
-use super::{ListQuery, Window};
+use super::{ListQuery, Window, WriteError};
 use crate::db::{Db, Id, Stmt, Timestamp, Tx};
 
 /// An account as the API shows it (never with its password hash).
@@ -170,7 +170,8 @@ pub async fn list(
     list_query(filter, window).fetch(db).await
 }
 
-pub async fn insert(tx: &mut Tx, new: NewUser) -> Result<Id, sqlx::Error> {
+/// Inserts an account; [`WriteError::Duplicate`] when the username is taken.
+pub async fn insert(tx: &mut Tx, new: NewUser) -> Result<Id, WriteError> {
     let id = Id::new();
     let now = Timestamp::now();
     tx.conn()
