@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem::web::RemoteAddr;
 
 use super::{AppState, client_ip};
-use crate::db::{Id, Tx, Written};
+use crate::db::{Id, Write};
 use crate::error::{ApiError, ApiResult};
 use crate::store::audit::{self, NewEntry};
 use crate::store::users::User;
@@ -129,7 +129,7 @@ impl AppState {
     /// (see [`crate::db::Db::write`]): it must touch nothing but its transaction.
     pub(crate) async fn audited<T, F>(&self, change: Change, write: F) -> ApiResult<T>
     where
-        F: for<'t> Fn(&'t mut Tx) -> Written<'t, Outcome<T>, ApiError> + Send + Sync + 'static,
+        F: Write<Outcome<T>, ApiError>,
         T: Send + 'static,
     {
         let write = Arc::new(write);

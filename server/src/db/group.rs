@@ -32,6 +32,15 @@ use super::{Db, Tx};
 /// What a write returns: a future borrowing its transaction.
 pub type Written<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
 
+/// A write: given the transaction, the future that writes in it. It may be called more than
+/// once (see the module's documentation).
+pub trait Write<T, E>: for<'t> Fn(&'t mut Tx) -> Written<'t, T, E> + Send + Sync + 'static {}
+
+impl<F, T, E> Write<T, E> for F where
+    F: for<'t> Fn(&'t mut Tx) -> Written<'t, T, E> + Send + Sync + 'static
+{
+}
+
 /// The most writes one transaction takes: enough to drain any realistic queue, few enough that
 /// a group that fails and is run again write by write stays short.
 const MOST: usize = 64;
@@ -65,7 +74,7 @@ struct Pending<F, T, E> {
 
 impl<F, T, E> Queued for Pending<F, T, E>
 where
-    F: for<'t> Fn(&'t mut Tx) -> Written<'t, T, E> + Send + Sync + 'static,
+    F: Write<T, E>,
     T: Send + 'static,
     E: From<sqlx::Error> + Send + 'static,
 {
@@ -110,7 +119,7 @@ impl Queue {
     /// Queues `write` and waits for its answer.
     pub(super) async fn write<F, T, E>(&self, write: F) -> Result<T, E>
     where
-        F: for<'t> Fn(&'t mut Tx) -> Written<'t, T, E> + Send + Sync + 'static,
+        F: Write<T, E>,
         T: Send + 'static,
         E: From<sqlx::Error> + Send + 'static,
     {

@@ -38,7 +38,7 @@ use sqlx::{
     Sqlite, SqlitePool, Transaction, Type,
 };
 
-pub use group::Written;
+pub use group::{Write, Written};
 pub use types::{Id, Timestamp};
 
 use crate::config::{DatabaseConfig, PoolConfig};
@@ -643,7 +643,7 @@ impl Db {
     /// its own.
     pub async fn write<F, T, E>(&self, write: F) -> Result<T, E>
     where
-        F: for<'t> Fn(&'t mut Tx) -> Written<'t, T, E> + Send + Sync + 'static,
+        F: Write<T, E>,
         T: Send + 'static,
         E: From<sqlx::Error> + Send + 'static,
     {
@@ -791,6 +791,7 @@ impl Tx {
         Ok(inserted)
     }
 
+    /// The backend the transaction runs on.
     pub fn backend(&self) -> Backend {
         match self.inner {
             TxInner::Sqlite(..) => Backend::Sqlite,

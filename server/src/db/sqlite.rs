@@ -120,8 +120,9 @@ pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<SqlitePool, 
 pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Checkpoints the write-ahead log every [`CHECKPOINT_EVERY`] when `writes` (the handle's write
-/// counter) has moved or the last checkpoint could not copy everything, and once at the start; passive, so that readers and writers go on. Ends
-/// when the last handle is gone or the pool is closed.
+/// counter) has moved or the last checkpoint could not copy everything, and once at the start;
+/// passive, so that readers and writers go on. Ends when the last handle is gone or the pool is
+/// closed.
 pub(super) async fn checkpoints(pool: SqlitePool, writes: Weak<AtomicU64>, limit: Duration) {
     let mut done = None;
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);

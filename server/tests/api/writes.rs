@@ -145,32 +145,16 @@ async fn sqlite_writes_queued_together_are_committed_in_one_transaction() {
     let db = &app.state.db;
     let held = db.begin_write().await.unwrap();
     let before = db.writes();
+    let counts = Arc::new(Counts::default());
+    // Numbers that are not multiples of three: every write succeeds.
     let writes: Vec<_> = (0..WRITES)
-        .map(|n| {
-            let db = db.clone();
-            tokio::spawn(async move {
-                db.write(move |tx| {
-                    Box::pin(async move {
-                        tx.conn()
-                            .execute(
-                                Stmt::new(
-                                    "INSERT INTO audit_logs (id, action, entity_id, metadata, \
-                                     created_at) VALUES (?, 'test.write', ?, ?, ?)",
-                                )
-                                .bind(Id::new())
-                                .bind(n.to_string())
-                                .bind(serde_json::json!({}))
-                                .bind(Timestamp::now()),
-                            )
-                            .await
-                    })
-                })
-                .await
-            })
-        })
+        .map(|n| tokio::spawn(write(db.clone(), 3 * n + 1, counts.clone())))
         .collect();
-    // Let every write reach the queue (spawned tasks run when this one waits).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counts.sent.load(Ordering::SeqCst) < WRITES {
+        assert!(Instant::now() < deadline, "the writes never queued");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     drop(held);
     for write in writes {
         write.await.unwrap().unwrap();
