@@ -147,7 +147,13 @@ impl AdminApi {
         // A bulk load that must run exactly once: it takes a write transaction of its own
         // rather than joining other writes in `AppState::audited`.
         let mut tx = state.db.begin_write().await?;
-        let restored = backup::restore(&state.db, &mut tx, body.0).await?;
+        let restored = match backup::restore(&state.db, &mut tx, body.0).await {
+            Ok(restored) => restored,
+            Err(err) => {
+                tx.rollback().await;
+                return Err(err.into());
+            }
+        };
         // The restored accounts may not include the caller, so the entry names them in its
         // metadata rather than by a foreign key.
         audit::record(

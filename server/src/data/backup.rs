@@ -87,6 +87,7 @@ pub async fn dump(db: &Db) -> Result<Backup, sqlx::Error> {
             rows,
         });
     }
+    snapshot.rollback().await;
     Ok(Backup {
         format: FORMAT.to_owned(),
         schema_version,

@@ -179,7 +179,7 @@ pub async fn copy(from: &Db, to: &Db, options: CopyOptions) -> Result<Copied, Co
             "copied"
         );
     }
-    drop(snapshot);
+    snapshot.rollback().await;
 
     let mut check = to
         .begin_read()
@@ -198,6 +198,7 @@ pub async fn copy(from: &Db, to: &Db, options: CopyOptions) -> Result<Copied, Co
             });
         }
     }
+    check.rollback().await;
     Ok(Copied {
         tables,
         elapsed: started.elapsed(),

@@ -213,6 +213,7 @@ async fn together(db: &Db, group: &mut [Box<dyn Queued>]) -> Together {
     };
     for write in group.iter_mut() {
         if !write.run(&mut tx).await {
+            tx.rollback().await;
             return Together::WriteFailed;
         }
     }
@@ -233,7 +234,7 @@ async fn alone(db: &Db, mut write: Box<dyn Queued>) {
             return write.fail(err);
         }
     } else {
-        drop(tx);
+        tx.rollback().await;
     }
     write.answer();
 }

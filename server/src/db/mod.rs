@@ -16,6 +16,7 @@
 //! commits the writes waiting at the same moment together ([`group`]).
 
 mod group;
+mod held;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -34,12 +35,14 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use sqlx::{
-    Arguments, AssertSqlSafe, Database, Encode, FromRow, MySql, MySqlPool, PgPool, Postgres,
-    Sqlite, SqlitePool, Transaction, Type,
+    Arguments, AssertSqlSafe, Database, Encode, Executor, FromRow, MySql, MySqlPool, PgPool,
+    Postgres, Sqlite, SqlitePool, Type,
 };
 
 pub use group::{Write, Written};
 pub use types::{Id, Timestamp};
+
+use held::Held;
 
 use crate::config::{DatabaseConfig, PoolConfig};
 
@@ -70,8 +73,8 @@ trait Dialect: Database {
 /// Every call — a statement, BEGIN, COMMIT — is bounded by `query_timeout` (BEGIN also by the
 /// time to get a connection, `acquire_timeout`). A database that stops answering (paused, cut off
 /// by the network) then makes requests fail as unavailable (503) instead of hanging; the
-/// abandoned connection is tested before sqlx reuses it, and an abandoned transaction never
-/// commits.
+/// abandoned connection is closed rather than reused ([`held`]), and an abandoned transaction
+/// never commits.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: Pool,
@@ -97,7 +100,8 @@ struct Limits {
     migration_lock: LockTimeout,
 }
 
-/// An open transaction; dropped without [`Tx::commit`], it rolls back.
+/// An open transaction. Dropped without [`Tx::commit`] or [`Tx::rollback`] (a request cut off,
+/// an early return), its connection is closed, which rolls it back.
 pub struct Tx {
     inner: TxInner,
     query_timeout: Duration,
@@ -107,9 +111,9 @@ pub struct Tx {
 
 enum TxInner {
     /// On SQLite a write transaction holds the writers' turn until it ends.
-    Sqlite(Transaction<'static, Sqlite>, Option<sqlite::Turn>),
-    Postgres(Transaction<'static, Postgres>),
-    MySql(Transaction<'static, MySql>),
+    Sqlite(Held<Sqlite>, Option<sqlite::Turn>),
+    Postgres(Held<Postgres>),
+    MySql(Held<MySql>),
 }
 
 /// Whether `err` means the database cannot serve right now — it does not answer, is shutting
@@ -383,8 +387,9 @@ enum Target<'a> {
     MySqlTx(&'a mut sqlx::MySqlConnection),
 }
 
-/// Runs `$body` with `$exec` bound to the native executor and `$DB` naming its sqlx database,
-/// within the connection's `query_timeout`.
+/// Runs `$body` with `$exec` bound to the native connection and `$DB` naming its sqlx database,
+/// within the connection's `query_timeout`. On the pool, the connection is taken for `$body`
+/// alone and goes back when it has been answered ([`Held`]).
 macro_rules! dispatch {
     ($conn:expr, |$exec:ident, $DB:ident| $body:expr) => {{
         let Conn {
@@ -394,25 +399,25 @@ macro_rules! dispatch {
         } = $conn;
         within(query_timeout, async move {
             match target {
-                Target::SqlitePool($exec) => {
+                Target::SqlitePool(pool) => {
                     type $DB = Sqlite;
-                    $body
+                    on_the_pool!(pool, |$exec| $body)
                 }
                 Target::SqliteTx($exec) => {
                     type $DB = Sqlite;
                     $body
                 }
-                Target::PostgresPool($exec) => {
+                Target::PostgresPool(pool) => {
                     type $DB = Postgres;
-                    $body
+                    on_the_pool!(pool, |$exec| $body)
                 }
                 Target::PostgresTx($exec) => {
                     type $DB = Postgres;
                     $body
                 }
-                Target::MySqlPool($exec) => {
+                Target::MySqlPool(pool) => {
                     type $DB = MySql;
-                    $body
+                    on_the_pool!(pool, |$exec| $body)
                 }
                 Target::MySqlTx($exec) => {
                     type $DB = MySql;
@@ -424,9 +429,23 @@ macro_rules! dispatch {
     }};
 }
 
+/// `$body` on a connection [`Held`] from `$pool` for it.
+macro_rules! on_the_pool {
+    ($pool:expr, |$exec:ident| $body:expr) => {{
+        let mut held = Held::acquire($pool).await?;
+        let result = async {
+            let $exec = &mut *held;
+            $body
+        }
+        .await;
+        held.settle(&result);
+        result
+    }};
+}
+
 /// Runs one database call, or fails as unavailable when the database does not answer within
-/// `limit`. A call abandoned here leaves its transaction uncommitted; sqlx tests the connection
-/// before using it again.
+/// `limit`. The connection of a call abandoned here is closed ([`Held`]), and its transaction
+/// with it.
 async fn within<T>(
     limit: Duration,
     call: impl Future<Output = Result<T, sqlx::Error>>,
@@ -651,9 +670,16 @@ impl Db {
             return queue.write(write).await;
         }
         let mut tx = self.begin_write().await?;
-        let value = write(&mut tx).await?;
-        tx.commit().await?;
-        Ok(value)
+        match write(&mut tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(err) => {
+                tx.rollback().await;
+                Err(err)
+            }
+        }
     }
 
     /// Opens a transaction for writing.
@@ -685,11 +711,15 @@ impl Db {
         &self,
         pool: &sqlx::Pool<DB>,
         statement: &'static str,
-    ) -> Result<Transaction<'static, DB>, sqlx::Error> {
-        within(
-            self.limits.acquire + self.limits.query,
-            pool.begin_with(statement),
-        )
+    ) -> Result<Held<DB>, sqlx::Error>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
+        within(self.limits.acquire + self.limits.query, async {
+            let mut held = Held::acquire(pool).await?;
+            held.run(statement).await?;
+            Ok(held)
+        })
         .await
     }
 
@@ -719,8 +749,7 @@ impl Db {
         Ok(())
     }
 
-    /// How many connections sit idle in the pool: back from their last use, and pinged on the
-    /// way back.
+    /// How many connections sit idle in the pool: back from their last use, which ended.
     pub fn idle_connections(&self) -> usize {
         match &self.pool {
             Pool::Sqlite(p, _) => p.num_idle(),
@@ -765,7 +794,7 @@ impl Tx {
         if let TxInner::Postgres(tx) = &mut self.inner {
             return within(
                 self.query_timeout,
-                postgres::copy_in(tx, table, columns, rows),
+                postgres::copy_in(&mut *tx, table, columns, rows),
             )
             .await;
         }
@@ -803,9 +832,9 @@ impl Tx {
     /// Statements inside the transaction.
     pub fn conn(&mut self) -> Conn<'_> {
         let target = match &mut self.inner {
-            TxInner::Sqlite(tx, _) => Target::SqliteTx(tx),
-            TxInner::Postgres(tx) => Target::PostgresTx(tx),
-            TxInner::MySql(tx) => Target::MySqlTx(tx),
+            TxInner::Sqlite(tx, _) => Target::SqliteTx(&mut *tx),
+            TxInner::Postgres(tx) => Target::PostgresTx(&mut *tx),
+            TxInner::MySql(tx) => Target::MySqlTx(&mut *tx),
         };
         Conn {
             target,
@@ -817,12 +846,38 @@ impl Tx {
     /// Commits, within `query_timeout`. A commit that times out has an unknown outcome on the
     /// server side — it is atomic either way — and the caller gets 503.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
+        let writes = self.writes.clone();
+        let _counted = writes.as_deref().map(Counted);
+        self.end("COMMIT").await
+    }
+
+    /// Rolls back, within `query_timeout`: what a transaction that must not commit, or a read
+    /// snapshot that is done, ends with. A rollback that fails closes the connection instead,
+    /// which rolls back too.
+    pub async fn rollback(self) {
+        // Nothing is lost either way, so there is nothing to answer.
+        let _ = self.end("ROLLBACK").await;
+    }
+
+    /// `statement` ends the transaction; its connection goes back to the pool if it did.
+    async fn end(self, statement: &'static str) -> Result<(), sqlx::Error> {
+        async fn end<DB: Database>(
+            mut held: Held<DB>,
+            statement: &'static str,
+            limit: Duration,
+        ) -> Result<(), sqlx::Error>
+        where
+            for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        {
+            let result = within(limit, held.run(statement)).await;
+            held.settle(&result);
+            result
+        }
         let limit = self.query_timeout;
-        let _counted = self.writes.as_deref().map(Counted);
         match self.inner {
-            TxInner::Sqlite(tx, _turn) => within(limit, tx.commit()).await,
-            TxInner::Postgres(tx) => within(limit, tx.commit()).await,
-            TxInner::MySql(tx) => within(limit, tx.commit()).await,
+            TxInner::Sqlite(held, _turn) => end(held, statement, limit).await,
+            TxInner::Postgres(held) => end(held, statement, limit).await,
+            TxInner::MySql(held) => end(held, statement, limit).await,
         }
     }
 }
@@ -877,10 +932,11 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// The pool's settings. A connection is not pinged before every use (sqlx's
-/// `test_before_acquire`, one more round trip per query): sqlx already pings it when it goes
-/// back to the pool (off the request's path), and closes it when that fails, so only a
-/// connection that sat idle for longer than `check_idle_after` — long enough for the database
-/// to have restarted or a firewall to have dropped it — is pinged before it is handed out.
+/// `test_before_acquire`) nor after (`test_on_release`), one more round trip per query each: it
+/// goes back to the pool only after an answered exchange and is closed otherwise ([`Held`]), so
+/// only a connection that sat idle for longer than `check_idle_after` — long enough for the
+/// database to have restarted or a firewall to have dropped it — is pinged before it is handed
+/// out.
 fn pool_options<DB: Database>(pool: &PoolConfig) -> PoolOptions<DB> {
     let check_idle_after = pool.check_idle_after;
     PoolOptions::new()
@@ -890,6 +946,7 @@ fn pool_options<DB: Database>(pool: &PoolConfig) -> PoolOptions<DB> {
         .idle_timeout(IDLE_TIMEOUT)
         .max_lifetime(MAX_LIFETIME)
         .test_before_acquire(false)
+        .test_on_release(false)
         .before_acquire(move |conn, meta| {
             Box::pin(async move {
                 if meta.idle_for >= check_idle_after {

@@ -44,6 +44,8 @@ use std::time::{Duration, Instant};
 /// the perspectives of both API designer and consumer.
 pub struct PoolOptions<DB: Database> {
     pub(crate) test_before_acquire: bool,
+    // DIDHub's patch (vendor/README.md): whether a connection is pinged on its way back.
+    pub(crate) test_on_release: bool,
     pub(crate) after_connect: Option<
         Arc<
             dyn Fn(&mut DB::Connection, PoolConnectionMetadata) -> BoxFuture<'_, Result<(), Error>>
@@ -94,6 +96,7 @@ impl<DB: Database> Clone for PoolOptions<DB> {
     fn clone(&self) -> Self {
         PoolOptions {
             test_before_acquire: self.test_before_acquire,
+            test_on_release: self.test_on_release,
             after_connect: self.after_connect.clone(),
             before_acquire: self.before_acquire.clone(),
             after_release: self.after_release.clone(),
@@ -147,6 +150,7 @@ impl<DB: Database> PoolOptions<DB> {
             before_acquire: None,
             after_release: None,
             test_before_acquire: true,
+            test_on_release: true,
             // A production application will want to set a higher limit than this.
             max_connections: 10,
             min_connections: 0,
@@ -319,6 +323,18 @@ impl<DB: Database> PoolOptions<DB> {
     /// Get whether `test_before_acquire` is currently set.
     pub fn get_test_before_acquire(&self) -> bool {
         self.test_before_acquire
+    }
+
+    /// DIDHub's patch (vendor/README.md). If true, a connection dropped back into the pool is
+    /// pinged first, which also flushes a rollback queued by a dropped transaction, and closed
+    /// when the ping fails. If false it goes back as it is: the application must close (with
+    /// [`PoolConnection::close_on_drop`][crate::pool::PoolConnection::close_on_drop]) every
+    /// connection it abandons in the middle of an exchange or of a transaction.
+    ///
+    /// Defaults to `true`.
+    pub fn test_on_release(mut self, test: bool) -> Self {
+        self.test_on_release = test;
+        self
     }
 
     /// If set to `true`, calls to `acquire()` are fair and connections  are issued
@@ -591,6 +607,7 @@ impl<DB: Database> Debug for PoolOptions<DB> {
             .field("max_lifetime", &self.max_lifetime)
             .field("idle_timeout", &self.idle_timeout)
             .field("test_before_acquire", &self.test_before_acquire)
+            .field("test_on_release", &self.test_on_release)
             .finish()
     }
 }
