@@ -5,9 +5,9 @@
 //! timeout, a request whose client went away) or of a transaction, and to send the rollback a
 //! dropped transaction queued. The server's pools do not (`test_on_release(false)`, our patch of
 //! sqlx, vendor/README.md). Instead every connection the server takes is [`Held`]: it goes back
-//! to the pool only once its last exchange has ended — a statement answered, a transaction
-//! committed or rolled back — and is closed otherwise, which ends whatever was left open on it
-//! (the database rolls back the transaction of a connection that closes).
+//! to the pool only when every exchange on it ended cleanly and no transaction is open on it,
+//! and is closed otherwise, which ends whatever was left open (the database rolls back the
+//! transaction of a connection that closes).
 
 use std::ops::{Deref, DerefMut};
 
@@ -16,43 +16,99 @@ use sqlx::{Database, Executor, Pool};
 
 use super::is_unavailable;
 
-/// A connection taken from the pool, closed when dropped unless [`Held::settle`] found its last
-/// exchange ended.
+/// A connection taken from the pool; closed when dropped in the middle of an exchange, after one
+/// that did not end cleanly, or with a transaction open.
 pub(super) struct Held<DB: Database> {
     conn: PoolConnection<DB>,
-    /// Whether the connection may go back to the pool as it is.
-    settled: bool,
+    /// Whether every exchange on the connection ended cleanly, leaving nothing for the next
+    /// one to read.
+    clean: bool,
+    /// Whether a transaction is open on it.
+    open: bool,
 }
 
 impl<DB: Database> Held<DB> {
-    /// Takes a connection, unsettled until an exchange on it ends.
     pub(super) async fn acquire(pool: &Pool<DB>) -> Result<Self, sqlx::Error> {
         Ok(Held {
             conn: pool.acquire().await?,
-            settled: false,
+            clean: true,
+            open: false,
         })
     }
 
-    /// Marks the exchange that gave `result` as the connection's last: it ended unless the
-    /// connection failed under it (an error that means the database is unavailable, such as a
-    /// broken socket). An answered error — a constraint violation, a failed COMMIT, which ends
-    /// its transaction — leaves the connection usable.
-    pub(super) fn settle<T>(&mut self, result: &Result<T, sqlx::Error>) {
-        self.settled = match result {
+    /// An exchange begins: until [`Held::finish`], the connection is not clean.
+    pub(super) fn start(&mut self) {
+        self.clean = false;
+    }
+
+    /// The exchange that gave `result` ended. It ended cleanly when it succeeded or the database
+    /// answered with an error of the request's making (a constraint violation) or the driver
+    /// refused it before sending (an argument it cannot encode) — not when the connection failed
+    /// under it (the database is unavailable), nor after an error that can leave part of the
+    /// answer unread (a row that cannot be decoded).
+    pub(super) fn finish<T>(&mut self, result: &Result<T, sqlx::Error>) {
+        self.clean = match result {
             Ok(_) => true,
-            Err(err) => !is_unavailable(err),
+            Err(err @ sqlx::Error::Database(_)) => !is_unavailable(err),
+            Err(sqlx::Error::RowNotFound | sqlx::Error::Encode(_)) => true,
+            Err(_) => false,
         };
     }
 
-    /// Runs a statement without arguments (BEGIN, COMMIT, ROLLBACK).
-    pub(super) async fn run(&mut self, statement: &'static str) -> Result<(), sqlx::Error>
+    /// Opens a transaction with `statement`.
+    pub(super) async fn begin(&mut self, statement: &'static str) -> Result<(), sqlx::Error>
     where
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     {
-        sqlx::raw_sql(statement).execute(&mut *self.conn).await?;
+        self.run(statement).await?;
+        self.open = true;
         Ok(())
     }
+
+    /// Ends the transaction with `statement` (COMMIT or ROLLBACK). Nothing is sent after an
+    /// exchange in it that did not end cleanly: the connection is closed instead, which rolls
+    /// the transaction back. A COMMIT that fails leaves the transaction open for all we know
+    /// (SQLite keeps it after SQLITE_FULL, for one), so that closes the connection too.
+    pub(super) async fn end(&mut self, statement: &'static str) -> Result<(), sqlx::Error>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
+        if !self.clean {
+            return Err(sqlx::Error::Io(std::io::Error::other(
+                "the transaction was cut off by a statement that did not finish; it is rolled back",
+            )));
+        }
+        self.run(statement).await?;
+        self.open = false;
+        Ok(())
+    }
+
+    async fn run(&mut self, statement: &'static str) -> Result<(), sqlx::Error>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
+        self.start();
+        let result = sqlx::raw_sql(statement).execute(&mut *self.conn).await;
+        self.finish(&result);
+        result.map(drop)
+    }
 }
+
+/// `$body` with `$exec` bound to the connection of `$held` (a `&mut Held`), as one exchange.
+macro_rules! exchange {
+    ($held:expr, |$exec:ident| $body:expr) => {{
+        let held = $held;
+        held.start();
+        let result = async {
+            let $exec = &mut **held;
+            $body
+        }
+        .await;
+        held.finish(&result);
+        result
+    }};
+}
+pub(super) use exchange;
 
 impl<DB: Database> Deref for Held<DB> {
     type Target = DB::Connection;
@@ -70,7 +126,7 @@ impl<DB: Database> DerefMut for Held<DB> {
 
 impl<DB: Database> Drop for Held<DB> {
     fn drop(&mut self) {
-        if !self.settled {
+        if !self.clean || self.open {
             self.conn.close_on_drop();
         }
     }

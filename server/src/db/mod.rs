@@ -42,7 +42,7 @@ use sqlx::{
 pub use group::{Write, Written};
 pub use types::{Id, Timestamp};
 
-use held::Held;
+use held::{Held, exchange};
 
 use crate::config::{DatabaseConfig, PoolConfig};
 
@@ -380,16 +380,16 @@ pub struct Conn<'a> {
 
 enum Target<'a> {
     SqlitePool(&'a SqlitePool),
-    SqliteTx(&'a mut sqlx::SqliteConnection),
+    SqliteTx(&'a mut Held<Sqlite>),
     PostgresPool(&'a PgPool),
-    PostgresTx(&'a mut sqlx::PgConnection),
+    PostgresTx(&'a mut Held<Postgres>),
     MySqlPool(&'a MySqlPool),
-    MySqlTx(&'a mut sqlx::MySqlConnection),
+    MySqlTx(&'a mut Held<MySql>),
 }
 
 /// Runs `$body` with `$exec` bound to the native connection and `$DB` naming its sqlx database,
-/// within the connection's `query_timeout`. On the pool, the connection is taken for `$body`
-/// alone and goes back when it has been answered ([`Held`]).
+/// within the connection's `query_timeout`, as one exchange on a [`Held`] connection: on the
+/// pool, one taken for `$body` alone.
 macro_rules! dispatch {
     ($conn:expr, |$exec:ident, $DB:ident| $body:expr) => {{
         let Conn {
@@ -401,45 +401,31 @@ macro_rules! dispatch {
             match target {
                 Target::SqlitePool(pool) => {
                     type $DB = Sqlite;
-                    on_the_pool!(pool, |$exec| $body)
+                    exchange!(&mut Held::acquire(pool).await?, |$exec| $body)
                 }
-                Target::SqliteTx($exec) => {
+                Target::SqliteTx(held) => {
                     type $DB = Sqlite;
-                    $body
+                    exchange!(held, |$exec| $body)
                 }
                 Target::PostgresPool(pool) => {
                     type $DB = Postgres;
-                    on_the_pool!(pool, |$exec| $body)
+                    exchange!(&mut Held::acquire(pool).await?, |$exec| $body)
                 }
-                Target::PostgresTx($exec) => {
+                Target::PostgresTx(held) => {
                     type $DB = Postgres;
-                    $body
+                    exchange!(held, |$exec| $body)
                 }
                 Target::MySqlPool(pool) => {
                     type $DB = MySql;
-                    on_the_pool!(pool, |$exec| $body)
+                    exchange!(&mut Held::acquire(pool).await?, |$exec| $body)
                 }
-                Target::MySqlTx($exec) => {
+                Target::MySqlTx(held) => {
                     type $DB = MySql;
-                    $body
+                    exchange!(held, |$exec| $body)
                 }
             }
         })
         .await
-    }};
-}
-
-/// `$body` on a connection [`Held`] from `$pool` for it.
-macro_rules! on_the_pool {
-    ($pool:expr, |$exec:ident| $body:expr) => {{
-        let mut held = Held::acquire($pool).await?;
-        let result = async {
-            let $exec = &mut *held;
-            $body
-        }
-        .await;
-        held.settle(&result);
-        result
     }};
 }
 
@@ -717,7 +703,7 @@ impl Db {
     {
         within(self.limits.acquire + self.limits.query, async {
             let mut held = Held::acquire(pool).await?;
-            held.run(statement).await?;
+            held.begin(statement).await?;
             Ok(held)
         })
         .await
@@ -791,12 +777,19 @@ impl Tx {
         columns: &[&'static str],
         rows: Vec<Vec<Arg>>,
     ) -> Result<u64, sqlx::Error> {
-        if let TxInner::Postgres(tx) = &mut self.inner {
-            return within(
+        if let TxInner::Postgres(held) = &mut self.inner {
+            held.start();
+            let result = within(
                 self.query_timeout,
-                postgres::copy_in(&mut *tx, table, columns, rows),
+                postgres::copy_in(held, table, columns, rows),
             )
             .await;
+            // After a failed COPY, what the database still owes is not counted by sqlx: the
+            // connection stays unclean, to be closed.
+            if result.is_ok() {
+                held.finish(&result);
+            }
+            return result;
         }
         let mut inserted = 0;
         let mut rows = rows.into_iter().peekable();
@@ -832,9 +825,9 @@ impl Tx {
     /// Statements inside the transaction.
     pub fn conn(&mut self) -> Conn<'_> {
         let target = match &mut self.inner {
-            TxInner::Sqlite(tx, _) => Target::SqliteTx(&mut *tx),
-            TxInner::Postgres(tx) => Target::PostgresTx(&mut *tx),
-            TxInner::MySql(tx) => Target::MySqlTx(&mut *tx),
+            TxInner::Sqlite(held, _) => Target::SqliteTx(held),
+            TxInner::Postgres(held) => Target::PostgresTx(held),
+            TxInner::MySql(held) => Target::MySqlTx(held),
         };
         Conn {
             target,
@@ -861,23 +854,11 @@ impl Tx {
 
     /// `statement` ends the transaction; its connection goes back to the pool if it did.
     async fn end(self, statement: &'static str) -> Result<(), sqlx::Error> {
-        async fn end<DB: Database>(
-            mut held: Held<DB>,
-            statement: &'static str,
-            limit: Duration,
-        ) -> Result<(), sqlx::Error>
-        where
-            for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-        {
-            let result = within(limit, held.run(statement)).await;
-            held.settle(&result);
-            result
-        }
         let limit = self.query_timeout;
         match self.inner {
-            TxInner::Sqlite(held, _turn) => end(held, statement, limit).await,
-            TxInner::Postgres(held) => end(held, statement, limit).await,
-            TxInner::MySql(held) => end(held, statement, limit).await,
+            TxInner::Sqlite(mut held, _turn) => within(limit, held.end(statement)).await,
+            TxInner::Postgres(mut held) => within(limit, held.end(statement)).await,
+            TxInner::MySql(mut held) => within(limit, held.end(statement)).await,
         }
     }
 }

@@ -25,6 +25,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::held::{Held, exchange};
 use super::{ConnectError, Dialect, pool_options};
 use crate::config::PoolConfig;
 use didhub_migrations::Backend;
@@ -136,8 +137,14 @@ pub(super) async fn checkpoints(pool: SqlitePool, writes: Weak<AtomicU64>, limit
             continue;
         }
         // (busy, frames in the log, frames copied into the database file)
-        let checkpoint =
-            sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool);
+        let checkpoint = async {
+            let held = &mut Held::acquire(&pool).await?;
+            exchange!(held, |conn| {
+                sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                    .fetch_one(conn)
+                    .await
+            })
+        };
         match super::within(limit, checkpoint).await {
             Ok((_, log, copied)) if copied >= log => done = Some(now),
             // A reader still needs part of the log: the rest at the next tick.

@@ -286,6 +286,49 @@ mod containers {
         abandoned_after_the_query_timeout(database).await;
     }
 
+    /// A COPY cut off at the query timeout leaves answers owed that sqlx does not count: the
+    /// transaction it was in must then be closed, not rolled back and reused, or the next call
+    /// on that connection reads the COPY's leftovers as its own answer.
+    #[tokio::test]
+    async fn postgres_copy_cut_off_by_the_timeout_does_not_leave_its_connection_out_of_step() {
+        use didhub_server::db::Arg;
+        use sqlx::Connection as _;
+
+        let database = TestDatabase::create(Kind::Postgres).await.unwrap();
+        let mut locker = sqlx::PgConnection::connect(&database.url).await.unwrap();
+        let app = TestApp::over(database, "?query_timeout=1&max_connections=1").await;
+        let db = &app.state.db;
+        sqlx::raw_sql("BEGIN; LOCK TABLE settings IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut locker)
+            .await
+            .unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        let row = vec![
+            Arg::Text(Some("copied".into())),
+            Arg::Json(json!(1)),
+            Arg::Time(Some(Timestamp::now())),
+        ];
+        let err = tx
+            .insert_rows("settings", &["name", "value", "updated_at"], vec![row])
+            .await
+            .unwrap_err();
+        assert!(is_unavailable(&err), "{err}");
+        // The database now answers the COPY, then whatever comes next.
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut locker)
+            .await
+            .unwrap();
+        tx.rollback().await;
+        for n in 1..=3 {
+            let answer = db
+                .conn()
+                .fetch_int(Stmt::new("SELECT CAST(? AS BIGINT)").bind(n))
+                .await
+                .unwrap_or_else(|e| panic!("call {n} after the cut-off COPY: {e}"));
+            assert_eq!(answer, n, "call {n} read another call's answer");
+        }
+    }
+
     async fn app_on(kind: Kind) -> (Dedicated, TestApp) {
         let server = dedicated(kind).await.unwrap_or_else(|e| panic!("{e}"));
         let database = server.database().await.unwrap_or_else(|e| panic!("{e}"));
