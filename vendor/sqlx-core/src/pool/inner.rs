@@ -4,7 +4,6 @@ use crate::connection::Connection;
 use crate::database::Database;
 use crate::error::Error;
 use crate::pool::{deadline_as_timeout, CloseEvent, Pool, PoolOptions};
-use crossbeam_queue::ArrayQueue;
 
 use crate::sync::{AsyncSemaphore, AsyncSemaphoreReleaser};
 
@@ -12,7 +11,7 @@ use std::cmp;
 use std::future::{self, Future};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
 
 use crate::logger::private_level_filter_to_trace_level;
@@ -24,7 +23,7 @@ use tracing::Level;
 
 pub(crate) struct PoolInner<DB: Database> {
     pub(super) connect_options: RwLock<Arc<<DB::Connection as Connection>::Options>>,
-    pub(super) idle_conns: ArrayQueue<Idle<DB>>,
+    pub(super) idle_conns: IdleStack<DB>,
     pub(super) semaphore: AsyncSemaphore,
     pub(super) size: AtomicU32,
     pub(super) num_idle: AtomicUsize,
@@ -33,6 +32,43 @@ pub(crate) struct PoolInner<DB: Database> {
     pub(super) options: PoolOptions<DB>,
     pub(crate) acquire_time_level: Option<Level>,
     pub(crate) acquire_slow_level: Option<Level>,
+}
+
+/// DIDHub's patch (vendor/README.md): the idle connections are a stack, not a queue, so the
+/// connection put back last is handed out first. One caller at a time then keeps using the one
+/// connection its server process has warm, instead of going round all of them, and connections
+/// left over after a burst sink to the bottom where `idle_timeout` closes them (r2d2, Rails and
+/// node-postgres pool the same way).
+pub(crate) struct IdleStack<DB: Database> {
+    conns: Mutex<Vec<Idle<DB>>>,
+    capacity: usize,
+}
+
+impl<DB: Database> IdleStack<DB> {
+    fn new(capacity: usize) -> Self {
+        IdleStack {
+            conns: Mutex::new(Vec::with_capacity(capacity)),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle<DB>>> {
+        // Nothing panics while the lock is held; a poisoned stack is still a valid stack.
+        self.conns.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push(&self, idle: Idle<DB>) -> Result<(), Idle<DB>> {
+        let mut conns = self.lock();
+        if conns.len() >= self.capacity {
+            return Err(idle);
+        }
+        conns.push(idle);
+        Ok(())
+    }
+
+    fn pop(&self) -> Option<Idle<DB>> {
+        self.lock().pop()
+    }
 }
 
 impl<DB: Database> PoolInner<DB> {
@@ -53,7 +89,7 @@ impl<DB: Database> PoolInner<DB> {
 
         let pool = Self {
             connect_options: RwLock::new(Arc::new(connect_options)),
-            idle_conns: ArrayQueue::new(capacity),
+            idle_conns: IdleStack::new(capacity),
             semaphore: AsyncSemaphore::new(options.fair, semaphore_capacity),
             size: AtomicU32::new(0),
             num_idle: AtomicUsize::new(0),
@@ -545,17 +581,27 @@ fn spawn_maintenance_tasks<DB: Database>(pool: &Arc<PoolInner<DB>>) {
                     // and if we have fewer than min_connections after reaping a connection,
                     // open a new one immediately. Note that other connections may be popped from
                     // the queue in the meantime - that's fine, there is no harm in checking more
-                    for _ in 0..pool.num_idle() {
-                        if let Some(conn) = pool.try_acquire() {
-                            if is_beyond_idle_timeout(&conn, &pool.options)
-                                || is_beyond_max_lifetime(&conn, &pool.options)
-                            {
-                                let _ = conn.close().await;
-                                pool.min_connections_maintenance(Some(next_run)).await;
-                            } else {
-                                pool.release(conn.into_live());
-                            }
+                    //
+                    // DIDHub's patch (vendor/README.md): the idle connections are a stack, so
+                    // they are all taken first, then the ones kept are put back bottom first,
+                    // which keeps their order (one at a time, the same top one would be checked
+                    // again and again).
+                    let checked: Vec<_> = (0..pool.num_idle())
+                        .map_while(|_| pool.try_acquire())
+                        .collect();
+                    let mut expired = Vec::new();
+                    for conn in checked.into_iter().rev() {
+                        if is_beyond_idle_timeout(&conn, &pool.options)
+                            || is_beyond_max_lifetime(&conn, &pool.options)
+                        {
+                            expired.push(conn);
+                        } else {
+                            pool.release(conn.into_live());
                         }
+                    }
+                    for conn in expired {
+                        let _ = conn.close().await;
+                        pool.min_connections_maintenance(Some(next_run)).await;
                     }
 
                     // Don't hold a reference to the pool while sleeping.
