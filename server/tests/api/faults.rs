@@ -329,6 +329,30 @@ mod containers {
         }
     }
 
+    /// One call after another takes the connection put back last (the pool is a stack, vendored
+    /// sqlx's patch 3), not each of the pool's connections in turn.
+    #[tokio::test]
+    async fn postgres_calls_one_after_another_keep_to_one_connection() {
+        let database = TestDatabase::create(Kind::Postgres).await.unwrap();
+        let app = TestApp::over(database, "?max_connections=3&min_connections=3").await;
+        let db = &app.state.db;
+        // Three transactions at once open the pool's three connections.
+        let (a, b, c) = tokio::join!(db.begin_read(), db.begin_read(), db.begin_read());
+        for tx in [a, b, c] {
+            tx.unwrap().rollback().await;
+        }
+        let mut pids = Vec::new();
+        for _ in 0..6 {
+            let pid = db
+                .conn()
+                .fetch_int(Stmt::new("SELECT CAST(pg_backend_pid() AS BIGINT)"))
+                .await
+                .unwrap();
+            pids.push(pid);
+        }
+        assert!(pids.iter().all(|&p| p == pids[0]), "{pids:?}");
+    }
+
     async fn app_on(kind: Kind) -> (Dedicated, TestApp) {
         let server = dedicated(kind).await.unwrap_or_else(|e| panic!("{e}"));
         let database = server.database().await.unwrap_or_else(|e| panic!("{e}"));

@@ -203,6 +203,21 @@ impl<DB: Database> Drop for PoolConnection<DB> {
             return;
         }
 
+        // DIDHub's patch (vendor/README.md): without a test on release there is nothing to
+        // wait for, so the connection goes back at once rather than from a task, and the next
+        // caller finds it on top of the idle stack.
+        let options = &self.pool.options;
+        if !options.test_on_release && options.after_release.is_none() && !self.pool.is_closed()
+        {
+            if let Some(live) = self.live.take() {
+                if !is_beyond_max_lifetime(&live, options) {
+                    live.float(self.pool.clone()).release();
+                    return;
+                }
+                self.live = Some(live);
+            }
+        }
+
         // We still need to spawn a task to maintain `min_connections`.
         if self.live.is_some() || self.pool.options.min_connections > 0 {
             crate::rt::spawn(self.return_to_pool());
