@@ -83,6 +83,11 @@ bench db="all" sizes="10000,100000" *ARGS:
 load db="all" seconds="30" writers="64":
     cargo run --release -p didhub-benches --bin writers -- --db {{db}} --seconds {{seconds}} --writers {{writers}}
 
+# Interleaved round by round, so that the machine's noise falls on both sides.
+# The point lookup through the store against the bare driver and pgbench (`just lookup-ratio postgres 15`)
+lookup-ratio db="all" rounds="15":
+    cargo run --release -p didhub-benches --bin lookup-ratio -- --db {{db}} --rounds {{rounds}}
+
 # Resource exhaustion on a release build over SQLite (issue 14): concurrent registrations (memory,
 # answers) and partial requests (when they are closed, /health meanwhile, CPU, accept errors)
 exhaustion registrations="150" partial="1100":
