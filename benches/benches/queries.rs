@@ -5,8 +5,6 @@
 //! `just bench` (or `cargo bench -p didhub-benches --features containers --bench queries`);
 //! backends and sizes: see `didhub_benches::settings`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
@@ -15,7 +13,6 @@ use didhub_benches::plans::audit_day;
 use didhub_benches::{Loaded, Settings, load};
 use didhub_migrations::Backend;
 use didhub_server::config::PoolConfig;
-use didhub_server::db::{Db, Stmt};
 use didhub_server::store::alters;
 use didhub_server::store::hot::hot_queries;
 use tokio::runtime::Runtime;
@@ -70,7 +67,10 @@ fn time_hot_queries(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usiz
         group.measurement_time(Duration::from_secs(2));
         group.warm_up_time(Duration::from_millis(500));
         group.bench_with_input(BenchmarkId::new(variant, size), &query.stmt, |b, stmt| {
-            b.iter_custom(|n| on_a_worker(rt, n, statements(&loaded.db, stmt, "hot query")))
+            b.iter_custom(|n| {
+                rt.block_on(anchors::time_statements(&loaded.db, stmt, n))
+                    .expect("hot query")
+            })
         });
         group.finish();
     }
@@ -80,7 +80,7 @@ fn time_hot_queries(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usiz
 /// lookup on a pool of the server's size (10, the default `max_connections`), the same statement
 /// on one connection of the bare driver and, on PostgreSQL, through pgbench on the same
 /// container: `bench-report` prints the store's times as ratios of each anchor. Each loop runs in
-/// a task on the runtime's workers ([`on_a_worker`]), as the server's requests do.
+/// a task on the runtime's workers ([`anchors::time_statements`]), as the server's requests do.
 fn time_anchors(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usize) {
     let backend = loaded.backend;
     let lookup = alters::by_id(loaded.data.sample.alter);
@@ -104,24 +104,19 @@ fn time_anchors(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usize) {
         BenchmarkId::new("server pool", size),
         &alters::by_id(loaded.data.sample.alter),
         |b, stmt| {
-            b.iter_custom(|n| on_a_worker(rt, n, statements(&server_pool, stmt, "point lookup")))
+            b.iter_custom(|n| {
+                rt.block_on(anchors::time_statements(&server_pool, stmt, n))
+                    .expect("point lookup")
+            })
         },
     );
     group.bench_function(BenchmarkId::new("anchor: bare driver", size), |b| {
         b.iter_custom(|n| {
             // The connection goes into the timed task and comes back with its time.
-            let mut conn = driver.take().expect("the bare driver's connection");
-            let sql = sql.clone();
+            let conn = driver.take().expect("the bare driver's connection");
             let (conn, elapsed) = rt
-                .block_on(rt.spawn(async move {
-                    let started = Instant::now();
-                    for _ in 0..n {
-                        let rows = conn.fetch(&sql).await.expect("point lookup");
-                        assert_eq!(rows, 1);
-                    }
-                    (conn, started.elapsed())
-                }))
-                .expect("the timed task");
+                .block_on(conn.time_lookups(&sql, n))
+                .expect("point lookup");
             driver = Some(conn);
             elapsed
         })
@@ -143,39 +138,6 @@ fn time_anchors(c: &mut Criterion, rt: &Runtime, loaded: &Loaded, size: usize) {
     }
     group.finish();
     rt.block_on(server_pool.close());
-}
-
-/// Times `n` calls inside a task on the runtime's workers, where the server's requests run. From
-/// `block_on` on the bench's own thread, every wake-up of the loop, and every task the pool
-/// spawns to take a connection back, would cross threads, which the server does not pay.
-fn on_a_worker<C, F>(rt: &Runtime, n: u64, call: C) -> Duration
-where
-    C: Fn() -> F + Send + 'static,
-    F: Future<Output = ()> + Send,
-{
-    rt.block_on(rt.spawn(async move {
-        let started = Instant::now();
-        for _ in 0..n {
-            call().await;
-        }
-        started.elapsed()
-    }))
-    .expect("the timed task")
-}
-
-/// `stmt` on `db`'s pool, as many times as it is called.
-fn statements(
-    db: &Db,
-    stmt: &Stmt,
-    what: &'static str,
-) -> impl Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static {
-    let (db, stmt) = (db.clone(), stmt.clone());
-    move || {
-        let (db, stmt) = (db.clone(), stmt.clone());
-        Box::pin(async move {
-            db.conn().execute(stmt).await.expect(what);
-        })
-    }
 }
 
 criterion_group!(benches, queries);

@@ -11,10 +11,11 @@
 //!   stack's floor.
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use didhub_migrations::Backend;
+use didhub_server::db::{Db, Stmt};
 use poem::{EndpointExt, Route, get, handler};
 use sqlx::{Connection, MySqlConnection, PgConnection, SqliteConnection};
 
@@ -51,6 +52,41 @@ impl Driver {
             Driver::MySql(conn) => sqlx::query(sql).fetch_all(conn).await?.len(),
         })
     }
+}
+
+impl Driver {
+    /// Times `n` runs of the point lookup `sql`, each answering one row, in a task on the
+    /// runtime's workers (see [`time_statements`]); gives the connection back with the time.
+    pub async fn time_lookups(mut self, sql: &str, n: u64) -> anyhow::Result<(Driver, Duration)> {
+        let sql = sql.to_owned();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            for _ in 0..n {
+                let rows = self.fetch(&sql).await?;
+                if rows != 1 {
+                    bail!("the point lookup answered {rows} rows: {sql}");
+                }
+            }
+            Ok((self, started.elapsed()))
+        })
+        .await?
+    }
+}
+
+/// Times `n` runs of `stmt` on `db`'s pool in a task on the runtime's workers, where the server's
+/// requests run. Looping from `block_on` on the caller's own thread instead, every wake-up of the
+/// loop, and every task the pool spawns, would cross threads, which the server does not pay.
+pub async fn time_statements(db: &Db, stmt: &Stmt, n: u64) -> anyhow::Result<Duration> {
+    let (db, stmt) = (db.clone(), stmt.clone());
+    let elapsed = tokio::spawn(async move {
+        let started = Instant::now();
+        for _ in 0..n {
+            db.conn().execute(stmt.clone()).await?;
+        }
+        Ok::<_, sqlx::Error>(started.elapsed())
+    })
+    .await??;
+    Ok(elapsed)
 }
 
 /// `statement` with each `?` replaced by the matching literal (already quoted), for the anchors

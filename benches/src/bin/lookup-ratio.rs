@@ -5,7 +5,7 @@
 //! ratios and their median. The criterion benches time each side for seconds in turn, which on
 //! this machine moves the same ratio by half its value from run to run.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use didhub_benches::anchors::{self, Driver};
@@ -26,7 +26,7 @@ struct Cli {
     rounds: usize,
     /// Lookups per round and side.
     #[arg(long, default_value_t = 2000)]
-    lookups: usize,
+    lookups: u64,
 }
 
 #[tokio::main]
@@ -53,30 +53,10 @@ async fn compare(backend: Backend, cli: &Cli) -> anyhow::Result<()> {
     let (mut by_driver, mut by_pgbench) = (Vec::new(), Vec::new());
     println!("{backend}: store (µs), bare driver (µs), pgbench (µs), store/driver, store/pgbench");
     for _ in 0..cli.rounds {
-        let store = {
-            let (pool, lookup) = (pool.clone(), lookup.clone());
-            tokio::spawn(async move {
-                let started = Instant::now();
-                for _ in 0..n {
-                    pool.conn().execute(lookup.clone()).await?;
-                }
-                Ok::<_, sqlx::Error>(started.elapsed() / n as u32)
-            })
-            .await??
-        };
-        let bare = {
-            let sql = sql.clone();
-            let (conn, elapsed) = tokio::spawn(async move {
-                let started = Instant::now();
-                for _ in 0..n {
-                    driver.fetch(&sql).await?;
-                }
-                Ok::<_, sqlx::Error>((driver, started.elapsed() / n as u32))
-            })
-            .await??;
-            driver = conn;
-            elapsed
-        };
+        let store = anchors::time_statements(&pool, &lookup, n).await? / n as u32;
+        let (conn, bare) = driver.time_lookups(&sql, n).await?;
+        driver = conn;
+        let bare = bare / n as u32;
         let pgbench = match backend {
             Backend::Postgres => {
                 let (url, sql) = (loaded.url().to_owned(), sql.clone());
