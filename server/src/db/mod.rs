@@ -32,6 +32,7 @@ use sqlx::error::BoxDynError;
 use sqlx::mysql::MySqlRow;
 use sqlx::pool::PoolOptions;
 use sqlx::postgres::PgRow;
+use sqlx::query::Query;
 use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use sqlx::{
@@ -66,6 +67,13 @@ trait Dialect: Database {
 
     /// The plan as text: the JSON document (PostgreSQL, MySQL) or the plan lines (SQLite).
     fn plan_text(rows: Vec<Self::Row>) -> Result<String, sqlx::Error>;
+
+    /// The first row `query` answers: what [`Conn::fetch_optional`] sends its statements,
+    /// which find rows by key, through.
+    fn first_row<'c>(
+        conn: &'c mut Self::Connection,
+        query: Query<'c, Self, Self::Arguments>,
+    ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + 'c;
 }
 
 /// A connection pool on one backend, and how long a database call may go unanswered.
@@ -477,9 +485,8 @@ impl Conn<'_> {
     pub async fn fetch_optional<T: Record>(self, stmt: Stmt) -> Result<Option<T>, sqlx::Error> {
         dispatch!(self, |e, DB| {
             let (sql, args) = prepare!(stmt, DB);
-            sqlx::query_as_with::<DB, T, _>(sql, args)
-                .fetch_optional(e)
-                .await
+            let row = DB::first_row(e, sqlx::query_with::<DB, _>(sql, args)).await?;
+            row.as_ref().map(T::from_row).transpose()
         })
     }
 

@@ -3,7 +3,10 @@
 
 use std::str::FromStr;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlRow};
+use sqlx::mysql::{
+    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlRow,
+};
+use sqlx::query::Query;
 use sqlx::{MySql, Row};
 
 use super::{ConnectError, Dialect, pool_options};
@@ -17,6 +20,13 @@ impl Dialect for MySql {
 
     fn plan_text(rows: Vec<MySqlRow>) -> Result<String, sqlx::Error> {
         rows.first().ok_or(sqlx::Error::RowNotFound)?.try_get(0)
+    }
+
+    fn first_row<'c>(
+        conn: &'c mut MySqlConnection,
+        query: Query<'c, MySql, MySqlArguments>,
+    ) -> impl Future<Output = Result<Option<MySqlRow>, sqlx::Error>> + Send + 'c {
+        query.fetch_optional(conn)
     }
 }
 

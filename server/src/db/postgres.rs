@@ -4,7 +4,8 @@ use std::borrow::Cow;
 use std::str::FromStr;
 
 use chrono::SecondsFormat;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgRow};
+use sqlx::query::Query;
 use sqlx::{Postgres, Row};
 
 use super::{Arg, ConnectError, Dialect, pool_options};
@@ -19,6 +20,13 @@ impl Dialect for Postgres {
     fn plan_text(rows: Vec<PgRow>) -> Result<String, sqlx::Error> {
         let doc: serde_json::Value = rows.first().ok_or(sqlx::Error::RowNotFound)?.try_get(0)?;
         Ok(doc.to_string())
+    }
+
+    fn first_row<'c>(
+        conn: &'c mut PgConnection,
+        query: Query<'c, Postgres, PgArguments>,
+    ) -> impl Future<Output = Result<Option<PgRow>, sqlx::Error>> + Send + 'c {
+        query.fetch_optional(conn)
     }
 
     /// `?` → `$1`, `$2`, … outside string literals.

@@ -19,8 +19,10 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sqlx::error::DatabaseError as _;
+use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteError, SqliteJournalMode, SqlitePool, SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteError, SqliteJournalMode,
+    SqlitePool, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -73,6 +75,16 @@ impl Dialect for Sqlite {
     fn plan_text(rows: Vec<SqliteRow>) -> Result<String, sqlx::Error> {
         let details: Result<Vec<String>, _> = rows.iter().map(|r| r.try_get("detail")).collect();
         Ok(details?.join("\n"))
+    }
+
+    /// On the caller's thread when the connection's worker thread is idle, which it is between
+    /// calls: handing the statement to sqlx's worker thread and the row back cost two thread
+    /// wake-ups, several times what SQLite takes to find a row by key (docs/benchmarks.md).
+    fn first_row<'c>(
+        conn: &'c mut SqliteConnection,
+        query: Query<'c, Sqlite, SqliteArguments>,
+    ) -> impl Future<Output = Result<Option<SqliteRow>, sqlx::Error>> + Send + 'c {
+        conn.fetch_optional_here(query)
     }
 }
 
@@ -152,5 +164,124 @@ pub(super) async fn checkpoints(pool: SqlitePool, writes: Weak<AtomicU64>, limit
             Err(sqlx::Error::PoolClosed) => return,
             Err(err) => tracing::warn!(%err, "cannot checkpoint the write-ahead log"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::{Pin, pin};
+    use std::task::{Context, Poll, Waker};
+
+    use sqlx::Connection;
+    use sqlx::sqlite::SqliteLockingMode;
+
+    use super::*;
+    use crate::config::DatabaseConfig;
+    use crate::db::{Db, Stmt};
+
+    /// Polls `call` once: whether it answered without waiting for another thread.
+    fn poll_once<F: Future>(call: Pin<&mut F>) -> Poll<F::Output> {
+        call.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn int(row: Result<Option<SqliteRow>, sqlx::Error>) -> i64 {
+        row.unwrap().expect("a row").get(0)
+    }
+
+    /// A read by key through the store is answered in the call itself, on the caller's thread,
+    /// rather than handed to the connection's worker thread and waited for.
+    #[tokio::test]
+    async fn a_read_by_key_is_answered_on_the_callers_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?max_connections=1",
+            dir.path().join("db").display()
+        );
+        let db = Db::connect(&DatabaseConfig::from_url(&url).unwrap())
+            .await
+            .unwrap();
+        // The pool's connection, opened and put back.
+        db.conn().fetch_int(Stmt::new("SELECT 1")).await.unwrap();
+        let read = pin!(
+            db.conn()
+                .fetch_optional::<(i64,)>(Stmt::new("SELECT ?").bind(7i64))
+        );
+        match poll_once(read) {
+            Poll::Ready(row) => assert_eq!(row.unwrap(), Some((7,))),
+            Poll::Pending => panic!("the read waited for the connection's worker thread"),
+        }
+    }
+
+    /// A statement sent to the worker thread and not yet run (its caller went away before the
+    /// answer) runs before a read on the caller's thread would overtake it.
+    #[tokio::test]
+    async fn a_read_goes_behind_a_statement_sent_before_it() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::raw_sql("CREATE TABLE t (x INTEGER)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for n in 1..=20 {
+            {
+                let insert = pin!(sqlx::query("INSERT INTO t VALUES (1)").execute(&mut conn));
+                // Sent to the worker; dropped before its answer.
+                let _ = poll_once(insert);
+            }
+            let count = Sqlite::first_row(&mut conn, sqlx::query("SELECT COUNT(*) FROM t")).await;
+            assert_eq!(int(count), n, "the read overtook the insert sent before it");
+        }
+    }
+
+    /// A read that finds the database locked by another connection is not left to wait for the
+    /// lock on the caller's thread (which would hold up every task of that thread for up to the
+    /// busy timeout); the connection's worker thread waits instead, and reads once it is free.
+    #[tokio::test]
+    async fn a_read_that_finds_the_database_locked_waits_on_the_worker_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("db"))
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_secs(60));
+        let mut reader = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (5)")
+            .execute(&mut reader)
+            .await
+            .unwrap();
+
+        // Another connection, on a thread of its own, locks the whole database until told to
+        // let go, or for two seconds at most.
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let owner = options.clone().locking_mode(SqliteLockingMode::Exclusive);
+        let locker = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut owner = SqliteConnection::connect_with(&owner).await.unwrap();
+                sqlx::raw_sql("BEGIN EXCLUSIVE")
+                    .execute(&mut owner)
+                    .await
+                    .unwrap();
+                locked.send(()).unwrap();
+                let _ = released.recv_timeout(Duration::from_secs(2));
+                sqlx::raw_sql("COMMIT").execute(&mut owner).await.unwrap();
+            })
+        });
+        is_locked.recv().unwrap();
+
+        let mut read = pin!(Sqlite::first_row(
+            &mut reader,
+            sqlx::query("SELECT x FROM t")
+        ));
+        let first = poll_once(read.as_mut());
+        let _ = release.send(());
+        assert!(
+            first.is_pending(),
+            "the read waited for the lock on the caller's thread"
+        );
+        assert_eq!(int(read.await), 5);
+        locker.join().unwrap();
     }
 }
