@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use didhub_benches::Settings;
-use didhub_harness::{Kind, TestDatabase};
+use didhub_harness::TestDatabase;
 use didhub_migrations::Backend;
 use tokio::runtime::Runtime;
 
@@ -20,7 +20,7 @@ fn fresh_databases(c: &mut Criterion) {
     let settings = Settings::from_env().expect("benchmark settings");
     let rt = Runtime::new().expect("tokio runtime");
     for &backend in &settings.backends {
-        let kind: Kind = backend.name().parse().expect("a harness backend");
+        let kind = backend;
         // The template, and the server, are made before the clock starts.
         let first = rt
             .block_on(TestDatabase::migrated(kind, "didhub", backend.migrator()))
@@ -62,7 +62,7 @@ where
 }
 
 async fn migrated_from_empty(
-    kind: Kind,
+    kind: Backend,
     backend: Backend,
 ) -> Result<TestDatabase, didhub_harness::HarnessError> {
     let db = TestDatabase::create(kind).await?;

@@ -19,8 +19,6 @@ pub mod plans;
 pub mod settings;
 pub mod writers;
 
-use didhub_harness::Kind;
-use didhub_migrations::Backend;
 use didhub_server::api::{AppState, app};
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -28,11 +26,6 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 pub use load::{Loaded, load};
 pub use plans::{PlanRow, plan_table, render};
 pub use settings::Settings;
-
-/// The harness's name for a backend.
-fn kind(backend: Backend) -> anyhow::Result<Kind> {
-    backend.name().parse().map_err(anyhow::Error::msg)
-}
 
 /// Serves the API over `state` on a free port of 127.0.0.1 (in a background task) and returns
 /// its base URL.

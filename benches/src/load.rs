@@ -7,8 +7,6 @@ use didhub_server::config::Config;
 use didhub_server::db::Db;
 use didhub_server::generate::{self, Generated, Size};
 
-use crate::kind;
-
 /// A backend with data loaded and analysed.
 pub struct Loaded {
     pub backend: Backend,
@@ -21,7 +19,7 @@ pub struct Loaded {
 /// Loads `alters` generated alters (and their users, systems and audit entries) into a fresh
 /// database and analyses it.
 pub async fn load(backend: Backend, alters: usize) -> anyhow::Result<Loaded> {
-    let kind = kind(backend)?;
+    let kind = backend;
     let database = TestDatabase::migrated(kind, "didhub", backend.migrator()).await?;
     let db = connect(&database.url, 1).await?;
     let data = generate::generate(&db, Size { alters, seed: 7 })

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use chrono::TimeZone;
-use didhub_harness::Kind;
 use didhub_harness::plans::{self, Plan};
 use didhub_migrations::Backend;
 use didhub_server::db::Timestamp;
@@ -34,7 +33,7 @@ pub fn audit_day() -> Timestamp {
 
 /// Explains every hot query on loaded data.
 pub async fn plan_table(loaded: &Loaded) -> anyhow::Result<Vec<PlanRow>> {
-    let kind: Kind = loaded.backend.name().parse().map_err(anyhow::Error::msg)?;
+    let kind = loaded.backend;
     let mut rows = Vec::new();
     for query in hot_queries(loaded.backend, &loaded.data.sample, audit_day()) {
         let text = loaded.db.conn().explain(query.stmt).await?;

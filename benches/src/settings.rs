@@ -41,11 +41,7 @@ impl Settings {
         let selection = Selection::from_str(&db, true).map_err(|_| {
             anyhow::anyhow!("DIDHUB_BENCH_DB={db}: expected sqlite, postgres, mysql or all")
         })?;
-        let backends = selection
-            .kinds()
-            .into_iter()
-            .map(|kind| Backend::from_url(&format!("{kind}:")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let backends = selection.backends();
         let default_sizes = if test_mode { "1000" } else { "10000,100000" };
         let sizes_text = var("DIDHUB_BENCH_SIZES").unwrap_or_else(|| default_sizes.to_owned());
         let sizes = sizes_text

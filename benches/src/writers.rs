@@ -22,7 +22,7 @@ use didhub_server::config::Config;
 use didhub_server::db::{Id, Stmt};
 use serde_json::{Value, json};
 
-use crate::{kind, serve};
+use crate::serve;
 
 /// How hard and how long to write.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +101,7 @@ const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 /// Runs `options.writers` writers for `options.duration` against a fresh database on `backend`.
 pub async fn run(backend: Backend, options: Options) -> anyhow::Result<Report> {
-    let database = TestDatabase::create(kind(backend)?).await?;
+    let database = TestDatabase::create(backend).await?;
     let env: HashMap<&str, String> = HashMap::from([
         ("DIDHUB_DB", database.url.clone()),
         (

@@ -7,7 +7,7 @@
 //! ```ignore
 //! #[tokio::test]
 //! async fn migrations_walk_up_and_down_and_agree() {
-//!     let options = CheckOptions::new("src", &[Kind::Sqlite]); // src/migrations*, no Docker
+//!     let options = CheckOptions::new("src", &[Backend::Sqlite]); // src/migrations*, no Docker
 //!     let report = didhub_harness::check::run(&options).await;
 //!     assert!(report.ok, "{}", report.text);
 //! }
@@ -22,17 +22,17 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use didhub_harness::Kind;
 use didhub_harness::check::{self, CheckOptions};
+use didhub_migrations::Backend;
 
 /// `fixtures/foreign/up_only` copied into the guide's layout under a temporary folder.
 fn guide_layout_copy() -> tempfile::TempDir {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/foreign/up_only");
     let copy = tempfile::tempdir().expect("a temporary folder");
     for (kind, folder) in [
-        (Kind::Sqlite, "migrations"),
-        (Kind::Postgres, "migrations_postgres"),
-        (Kind::MySql, "migrations_mysql"),
+        (Backend::Sqlite, "migrations"),
+        (Backend::Postgres, "migrations_postgres"),
+        (Backend::MySql, "migrations_mysql"),
     ] {
         let to = copy.path().join(folder);
         std::fs::create_dir(&to).expect("a folder");
@@ -56,8 +56,8 @@ async fn main() -> ExitCode {
         }
     };
     let backends = match args.next().as_deref() {
-        Some("all") => Kind::ALL.to_vec(),
-        _ => vec![Kind::Sqlite],
+        Some("all") => Backend::ALL.to_vec(),
+        _ => vec![Backend::Sqlite],
     };
     let report = check::run(&CheckOptions::new(&root, &backends)).await;
     print!("{}", report.text);

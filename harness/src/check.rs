@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::backend::{self, Kind};
+use crate::backend::{self, Backend};
 use crate::data::Fixture;
 use crate::data_staircase::{self, DataStairs};
 use crate::integrity;
@@ -27,7 +27,7 @@ use crate::staircase::{self, StaircaseError};
 pub struct CheckOptions {
     /// The migrations folder (see [`crate::project::Layout`]).
     pub migrations: PathBuf,
-    pub backends: Vec<Kind>,
+    pub backends: Vec<Backend>,
     /// A parity allow-list file used instead of the settings' `[[parity.allow]]`.
     pub allow_list: Option<PathBuf>,
     /// The data fixtures folder (`vNNNN/<table>.json`), instead of the settings' `fixtures`;
@@ -42,7 +42,7 @@ pub struct CheckOptions {
 
 impl CheckOptions {
     /// `check` of the migrations folder `migrations` as its settings say, on `backends`.
-    pub fn new(migrations: impl Into<PathBuf>, backends: &[Kind]) -> CheckOptions {
+    pub fn new(migrations: impl Into<PathBuf>, backends: &[Backend]) -> CheckOptions {
         CheckOptions {
             migrations: migrations.into(),
             backends: backends.to_vec(),
@@ -210,7 +210,7 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
 
 /// Only the lint, as a report (the CLI's `lint --format json|junit`), with `allow` (a file of
 /// `[[allow]]` entries) instead of the settings' list when given.
-pub fn lint(root: &Path, kinds: &[Kind], allow: Option<&Path>) -> CheckReport {
+pub fn lint(root: &Path, kinds: &[Backend], allow: Option<&Path>) -> CheckReport {
     let mut report = CheckReport::default();
     match lint_policy(root, allow) {
         Ok(policy) => record_lint(&mut report, root, kinds, &policy),
@@ -225,7 +225,7 @@ pub fn lint_policy(root: &Path, allow: Option<&Path>) -> Result<lint::Policy, St
     Settings::load(root)?.lint_policy(root, allow)
 }
 
-fn record_lint(report: &mut CheckReport, root: &Path, kinds: &[Kind], policy: &lint::Policy) {
+fn record_lint(report: &mut CheckReport, root: &Path, kinds: &[Backend], policy: &lint::Policy) {
     match lint::run(root, kinds, policy) {
         Ok(lint) if lint.is_ok() => report.pass(Step::Lint, None, format!("lint: {lint}")),
         Ok(lint) => report.fail(Step::Lint, None, format!("lint:{lint}"), false),
@@ -237,8 +237,8 @@ fn record_lint(report: &mut CheckReport, root: &Path, kinds: &[Kind], policy: &l
 #[derive(Default)]
 struct Walked {
     /// The backends that walked their staircase, in the order asked.
-    kinds: Vec<Kind>,
-    schemas: BTreeMap<i64, BTreeMap<Kind, Schema>>,
+    kinds: Vec<Backend>,
+    schemas: BTreeMap<i64, BTreeMap<Backend, Schema>>,
     data: Vec<DataStairs>,
 }
 
@@ -258,8 +258,8 @@ async fn walk(
         }
         .await;
         let server = match kind {
-            Kind::Sqlite => "a temporary SQLite file".to_owned(),
-            _ => backend::server(kind)
+            Backend::Sqlite => "a temporary SQLite file".to_owned(),
+            Backend::Postgres | Backend::MySql => backend::server(kind)
                 .await
                 .map(|s| format!("{} ({})", s.version, s.origin))
                 .unwrap_or_default(),

@@ -18,7 +18,7 @@ use std::fmt;
 use didhub_migrations::MigrationFailed;
 
 use crate::HarnessError;
-use crate::backend::{Kind, Pool, TestDatabase, why};
+use crate::backend::{Backend, Pool, TestDatabase, why};
 use crate::data::{self, Fixture, Row, TableData, TableRows};
 use crate::migrations::MigrationSet;
 use crate::schema::{Column, Schema};
@@ -34,13 +34,13 @@ pub enum DataStaircaseError {
         "{backend}: fixture {fixture}: there is no migration version {version} to load or check it at"
     )]
     UnknownVersion {
-        backend: Kind,
+        backend: Backend,
         fixture: String,
         version: i64,
     },
     #[error("{backend}: fixture {fixture}: {file} (version {version}) failed: {reason}")]
     MigrationFailed {
-        backend: Kind,
+        backend: Backend,
         fixture: String,
         version: i64,
         file: String,
@@ -50,7 +50,7 @@ pub enum DataStaircaseError {
         "{backend}: fixture {fixture} does not fit the schema of version {version}: {table}: {reason}"
     )]
     FixtureDoesNotFit {
-        backend: Kind,
+        backend: Backend,
         fixture: String,
         version: i64,
         table: String,
@@ -60,7 +60,7 @@ pub enum DataStaircaseError {
         "{backend}: fixture {fixture}: row {row} of {table} cannot be loaded at version {version}: {reason}"
     )]
     LoadFailed {
-        backend: Kind,
+        backend: Backend,
         fixture: String,
         version: i64,
         table: String,
@@ -69,7 +69,7 @@ pub enum DataStaircaseError {
     },
     #[error("{backend}: fixture {fixture}: {table} at version {version} does not hold what {expected} says:\n  {}", .diff.join("\n  "))]
     NotAsExpected {
-        backend: Kind,
+        backend: Backend,
         fixture: String,
         version: i64,
         table: String,
@@ -81,7 +81,7 @@ pub enum DataStaircaseError {
         "{backend}: {file} (version {version}) loses data: {table} held {before} row(s) before the up and {after} after the down (fixture {fixture})"
     )]
     DownLosesData {
-        backend: Kind,
+        backend: Backend,
         fixture: String,
         version: i64,
         file: String,
@@ -91,7 +91,7 @@ pub enum DataStaircaseError {
     },
     #[error("{backend}: {file} (version {version}) does not restore the data of {table}: {before} row(s) before the up, {after} after the down, differing (fixture {fixture}):\n  {}", .diff.join("\n  "))]
     DownChangesData {
-        backend: Kind,
+        backend: Backend,
         fixture: String,
         version: i64,
         file: String,
@@ -124,7 +124,7 @@ pub struct FixtureRun {
 /// The data staircase of one backend: one run per fixture.
 #[derive(Debug, Clone)]
 pub struct DataStairs {
-    pub kind: Kind,
+    pub kind: Backend,
     pub runs: Vec<FixtureRun>,
 }
 
@@ -208,7 +208,7 @@ async fn walk_fixture(
 
 /// The backend and fixture every error names.
 struct On<'a> {
-    kind: Kind,
+    kind: Backend,
     fixture: &'a str,
 }
 
@@ -508,7 +508,7 @@ pub struct DataDrift {
     pub version: i64,
     pub table: String,
     /// Each backend's row count and short hash.
-    pub values: Vec<(Kind, usize, String)>,
+    pub values: Vec<(Backend, usize, String)>,
 }
 
 impl fmt::Display for DataDrift {
@@ -534,7 +534,7 @@ pub fn compare_backends(stairs: &[DataStairs]) -> Vec<DataDrift> {
     let mut drift = Vec::new();
     for run in &first.runs {
         // This fixture's run on every backend that has one.
-        let runs: Vec<(Kind, &FixtureRun)> = stairs
+        let runs: Vec<(Backend, &FixtureRun)> = stairs
             .iter()
             .filter_map(|s| {
                 let r = s.runs.iter().find(|r| r.fixture == run.fixture)?;
@@ -544,7 +544,7 @@ pub fn compare_backends(stairs: &[DataStairs]) -> Vec<DataDrift> {
         let tables: BTreeSet<&String> = run.snapshots.values().flat_map(|s| s.keys()).collect();
         for table in tables {
             let first_difference = run.snapshots.keys().find_map(|version| {
-                let values: Vec<(Kind, &TableData)> = runs
+                let values: Vec<(Backend, &TableData)> = runs
                     .iter()
                     .filter_map(|(kind, r)| Some((*kind, r.snapshots.get(version)?.get(table)?)))
                     .collect();

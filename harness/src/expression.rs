@@ -13,13 +13,13 @@
 //! cannot parse it keeps as its tokens, lower-cased and joined by single spaces, so two
 //! spellings that differ only in layout still agree.
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 use crate::sql::{self, Token};
 
 /// The canonical spelling of `text`, an expression in `kind`'s dialect.
-pub fn normalise(text: &str, kind: Kind) -> String {
+pub fn normalise(text: &str, kind: Backend) -> String {
     // MySQL 8 escapes the quotes of the literals in `check_constraints.check_clause`.
-    let text = if kind == Kind::MySql && text.contains("\\'") {
+    let text = if kind == Backend::MySql && text.contains("\\'") {
         text.replace("\\'", "'")
     } else {
         text.to_owned()
@@ -47,7 +47,7 @@ pub fn normalise(text: &str, kind: Kind) -> String {
 /// The column names `expression` (canonical) mentions, sorted: what pairs two checks that are
 /// not spelled alike but are about the same columns.
 pub fn identifiers(expression: &str) -> Vec<String> {
-    let tokens: Vec<Token> = sql::split(expression, Kind::Postgres)
+    let tokens: Vec<Token> = sql::split(expression, Backend::Postgres)
         .map(|s| s.statements.into_iter().flat_map(|s| s.tokens).collect())
         .unwrap_or_default();
     let mut names: Vec<String> = tokens
@@ -189,16 +189,16 @@ fn wrap(e: Expr, prec: u8) -> String {
 struct Parser<'a> {
     tokens: &'a [Tok],
     at: usize,
-    kind: Kind,
+    kind: Backend,
 }
 
 /// A function's name by what it computes, where the dialects spell one function differently:
 /// the length in characters is SQLite's and PostgreSQL's `length`, MySQL's `char_length` (whose
 /// `length` counts bytes, PostgreSQL's `octet_length`).
-fn function_name(kind: Kind, name: &str) -> &str {
+fn function_name(kind: Backend, name: &str) -> &str {
     match (kind, name) {
         (_, "char_length" | "character_length") => "length",
-        (Kind::MySql, "length") => "octet_length",
+        (Backend::MySql, "length") => "octet_length",
         _ => name,
     }
 }
@@ -529,12 +529,12 @@ mod tests {
     use super::*;
 
     fn pg(text: &str) -> String {
-        normalise(text, Kind::Postgres)
+        normalise(text, Backend::Postgres)
     }
 
     #[test]
     fn each_dialects_spelling_of_an_in_list_reads_the_same() {
-        let sqlite = normalise("status IN ('pending', 'approved')", Kind::Sqlite);
+        let sqlite = normalise("status IN ('pending', 'approved')", Backend::Sqlite);
         assert_eq!(sqlite, "status in ('pending', 'approved')");
         assert_eq!(
             pg(
@@ -558,14 +558,14 @@ mod tests {
         assert_eq!(
             normalise(
                 "`status` in (_utf8mb4'pending',_utf8mb4'approved')",
-                Kind::MySql
+                Backend::MySql
             ),
             sqlite
         );
         assert_eq!(
             normalise(
                 "`status` in (_utf8mb4\\'pending\\',_utf8mb4\\'approved\\')",
-                Kind::MySql
+                Backend::MySql
             ),
             sqlite
         );
@@ -579,33 +579,39 @@ mod tests {
             ),
             normalise(
                 "relationship_type <> 'partner' OR alter_id < related_alter_id",
-                Kind::Sqlite
+                Backend::Sqlite
             )
         );
-        assert_eq!(normalise("(a OR b) AND c", Kind::Sqlite), "(a or b) and c");
-        assert_eq!(normalise("a OR (b AND c)", Kind::Sqlite), "a or b and c");
-        assert_ne!(
-            normalise("(a OR b) AND c", Kind::Sqlite),
-            normalise("a OR b AND c", Kind::Sqlite)
+        assert_eq!(
+            normalise("(a OR b) AND c", Backend::Sqlite),
+            "(a or b) and c"
         );
-        assert_eq!(normalise("(a - b) - c", Kind::Sqlite), "a - b - c");
-        assert_eq!(normalise("a - (b - c)", Kind::Sqlite), "a - (b - c)");
+        assert_eq!(normalise("a OR (b AND c)", Backend::Sqlite), "a or b and c");
+        assert_ne!(
+            normalise("(a OR b) AND c", Backend::Sqlite),
+            normalise("a OR b AND c", Backend::Sqlite)
+        );
+        assert_eq!(normalise("(a - b) - c", Backend::Sqlite), "a - b - c");
+        assert_eq!(normalise("a - (b - c)", Backend::Sqlite), "a - (b - c)");
     }
 
     #[test]
     fn casts_quotes_and_operators_are_spelled_one_way() {
         assert_eq!(pg("(price > (0)::numeric)"), "price > 0");
         assert_eq!(pg("(qty > '-1'::integer)"), "qty > -1");
-        assert_eq!(normalise("\"Price\" != 0", Kind::Sqlite), "price <> 0");
-        assert_eq!(normalise("CAST(x AS INTEGER) >= 1", Kind::Sqlite), "x >= 1");
+        assert_eq!(normalise("\"Price\" != 0", Backend::Sqlite), "price <> 0");
+        assert_eq!(
+            normalise("CAST(x AS INTEGER) >= 1", Backend::Sqlite),
+            "x >= 1"
+        );
         assert_eq!(pg("(name ~~ 'a%'::text)"), "name like 'a%'");
         assert_eq!(pg("(length((name)::text) > 0)"), "length(name) > 0");
         assert_eq!(
-            normalise("LENGTH(name) BETWEEN 1 AND 10", Kind::Sqlite),
+            normalise("LENGTH(name) BETWEEN 1 AND 10", Backend::Sqlite),
             pg("((length((name)::text) >= 1) AND (length((name)::text) <= 10))")
         );
         assert_eq!(
-            normalise("x NOT BETWEEN 1 AND 2", Kind::Sqlite),
+            normalise("x NOT BETWEEN 1 AND 2", Backend::Sqlite),
             pg("((x < 1) OR (x > 2))")
         );
         assert_eq!(
@@ -613,19 +619,19 @@ mod tests {
             "ends_at is null or ends_at > starts_at"
         );
         assert_eq!(
-            normalise("lower(`name`)", Kind::MySql),
+            normalise("lower(`name`)", Backend::MySql),
             pg("lower((name)::text)")
         );
     }
 
     #[test]
     fn functions_are_named_by_what_they_compute() {
-        let sqlite = normalise("length(body) > 0", Kind::Sqlite);
-        assert_eq!(normalise("char_length(`body`) > 0", Kind::MySql), sqlite);
+        let sqlite = normalise("length(body) > 0", Backend::Sqlite);
+        assert_eq!(normalise("char_length(`body`) > 0", Backend::MySql), sqlite);
         assert_eq!(pg("(length(body) > 0)"), sqlite);
-        assert_ne!(normalise("length(`body`) > 0", Kind::MySql), sqlite);
+        assert_ne!(normalise("length(`body`) > 0", Backend::MySql), sqlite);
         assert_eq!(
-            normalise("length(`body`) > 0", Kind::MySql),
+            normalise("length(`body`) > 0", Backend::MySql),
             pg("(octet_length(body) > 0)")
         );
     }
@@ -633,7 +639,7 @@ mod tests {
     #[test]
     fn what_it_cannot_parse_it_keeps_as_tokens() {
         assert_eq!(
-            normalise("a  @@  to_tsquery('x')", Kind::Postgres),
+            normalise("a  @@  to_tsquery('x')", Backend::Postgres),
             "a @ @ to_tsquery ( 'x' )"
         );
     }

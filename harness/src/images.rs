@@ -26,7 +26,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{Image, ImageExt};
 
 use crate::HarnessError;
-use crate::backend::Kind;
+use crate::backend::Backend;
 
 /// A database server image with its settings for tests.
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ pub struct ImageChoice {
 
 impl ImageChoice {
     /// `(name, tag)` to run, following the order in the module docs.
-    pub fn resolve(&self, kind: Kind) -> Result<(String, String), HarnessError> {
+    pub fn resolve(&self, kind: Backend) -> Result<(String, String), HarnessError> {
         if let Ok(value) = std::env::var(self.variable)
             && !value.trim().is_empty()
         {
@@ -119,7 +119,7 @@ fn image_present(name: &str, tag: &str) -> bool {
 }
 
 /// Fails with the reason when no Docker daemon answers.
-pub fn require_docker(kind: Kind) -> Result<(), HarnessError> {
+pub fn require_docker(kind: Backend) -> Result<(), HarnessError> {
     let output = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
         .output();
@@ -159,7 +159,7 @@ impl Owner {
 /// The test session named by `DIDHUB_TEST_SESSION`: the id of a running process (`just
 /// test-all-dbs` gives its shell's, `test-times` its own) whose test processes share their
 /// servers, which are removed when it ends.
-pub fn session(kind: Kind) -> Result<Option<u32>, HarnessError> {
+pub fn session(kind: Backend) -> Result<Option<u32>, HarnessError> {
     let Ok(value) = std::env::var("DIDHUB_TEST_SESSION") else {
         return Ok(None);
     };
@@ -195,7 +195,7 @@ pub fn session(kind: Kind) -> Result<Option<u32>, HarnessError> {
 /// more of each round trip and several percent of the CPU in a test run. Where the bridge is out
 /// of reach (Docker Desktop, a remote daemon) it is the port published on a free host port.
 pub async fn start(
-    kind: Kind,
+    kind: Backend,
     image: ServerImage,
     choice: &ImageChoice,
     host_port: Option<u16>,
@@ -245,7 +245,7 @@ pub async fn start(
     Ok((address(kind, &id, port, host_port).await?, id))
 }
 
-fn not_started(kind: Kind, reference: &str, choice: &ImageChoice, text: &str) -> HarnessError {
+fn not_started(kind: Backend, reference: &str, choice: &ImageChoice, text: &str) -> HarnessError {
     let hint =
         if text.contains("pull") || text.contains("No such image") || text.contains("not found") {
             format!(
@@ -265,7 +265,7 @@ fn not_started(kind: Kind, reference: &str, choice: &ImageChoice, text: &str) ->
 /// The id of the session's running container `name`, if there is one. One of another image
 /// (the session's processes disagree about `DIDHUB_TEST_*_IMAGE`) is an error.
 async fn session_container(
-    kind: Kind,
+    kind: Backend,
     name: &str,
     reference: &str,
 ) -> Result<Option<String>, HarnessError> {
@@ -296,7 +296,7 @@ async fn session_container(
 /// Where the container's `port` is reached: the bridge address when reachable and no fixed
 /// `host_port` is wanted, the published port of 127.0.0.1 otherwise.
 async fn address(
-    kind: Kind,
+    kind: Backend,
     id: &str,
     port: ContainerPort,
     host_port: Option<u16>,
@@ -334,7 +334,7 @@ pub struct Address {
 /// address is read with `docker inspect`: testcontainers' `get_bridge_ip_address` looks the
 /// network up by the container's network mode, which Docker 20.10 reports as `default`, not
 /// `bridge`.)
-async fn bridge_address(kind: Kind, id: &str, port: ContainerPort) -> Option<Address> {
+async fn bridge_address(kind: Backend, id: &str, port: ContainerPort) -> Option<Address> {
     let ContainerPort::Tcp(port) = port else {
         return None;
     };
@@ -361,7 +361,7 @@ async fn bridge_address(kind: Kind, id: &str, port: ContainerPort) -> Option<Add
 /// Runs `docker <args>`, feeding it `stdin`, and returns its standard output; a failure carries
 /// its standard error.
 pub async fn docker(
-    kind: Kind,
+    kind: Backend,
     args: Vec<String>,
     stdin: Vec<u8>,
 ) -> Result<Vec<u8>, HarnessError> {
@@ -398,7 +398,7 @@ pub async fn docker(
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
-pub fn free_port(kind: Kind) -> Result<u16, HarnessError> {
+pub fn free_port(kind: Backend) -> Result<u16, HarnessError> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())

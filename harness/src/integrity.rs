@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 use crate::project::Layout;
 
 /// One migration file name, split into its parts.
@@ -331,7 +331,7 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileOnDisk {
     /// The backend whose folder holds it.
-    pub kind: Kind,
+    pub kind: Backend,
     /// The driver folder's name (see [`Layout`]).
     pub folder: String,
     /// The file name, e.g. `0003_alters.up.sql`.

@@ -46,20 +46,20 @@ pub mod sql;
 pub mod staircase;
 pub mod timings;
 
-pub use backend::{Kind, Pool, TestDatabase};
+pub use backend::{Backend, Pool, TestDatabase};
 
 /// What can go wrong, with the backend (and where it applies the migration) named.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     #[error("{backend}: the Docker daemon is not reachable ({reason}); start dockerd, or point DIDHUB_TEST_{}_URL at a running server", .backend.name().to_uppercase())]
-    NoDocker { backend: Kind, reason: String },
+    NoDocker { backend: Backend, reason: String },
     #[error("{backend}: cannot start: {reason}")]
-    Start { backend: Kind, reason: String },
+    Start { backend: Backend, reason: String },
     #[error("{0}: there is no server to start for this backend")]
-    NoServer(Kind),
+    NoServer(Backend),
     #[error("{backend}: database error: {source}")]
     Database {
-        backend: Kind,
+        backend: Backend,
         #[source]
         source: sqlx::Error,
     },
@@ -68,7 +68,7 @@ pub enum HarnessError {
 }
 
 impl HarnessError {
-    pub fn database(backend: Kind, source: sqlx::Error) -> Self {
+    pub fn database(backend: Backend, source: sqlx::Error) -> Self {
         HarnessError::Database { backend, source }
     }
 

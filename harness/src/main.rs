@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use didhub_harness::backend::{Kind, Selection};
+use didhub_harness::backend::{Backend, Selection};
 use didhub_harness::check::{self, CheckOptions, CheckReport};
 use didhub_harness::lock::{self, Relock};
 use didhub_harness::migrations::MigrationSet;
@@ -37,12 +37,12 @@ struct Target {
 
 impl Target {
     /// The backends asked for: `all` is every backend the project has a folder for.
-    fn kinds(&self) -> Vec<Kind> {
+    fn backends(&self) -> Vec<Backend> {
         match self.db {
             Selection::All => Layout::of(&self.migrations)
-                .map(|layout| layout.kinds())
-                .unwrap_or_else(|_| Kind::ALL.to_vec()),
-            one => one.kinds(),
+                .map(|layout| layout.backends())
+                .unwrap_or_else(|_| Backend::ALL.to_vec()),
+            one => one.backends(),
         }
     }
 }
@@ -232,7 +232,7 @@ async fn run(command: Command) -> (u8, String) {
                 fixtures,
                 lint_allow,
                 parity: parity.rules(),
-                ..CheckOptions::new(&target.migrations, &target.kinds())
+                ..CheckOptions::new(&target.migrations, &target.backends())
             };
             let checking = format!("checking {}", options.migrations.display());
             match output.format {
@@ -251,7 +251,7 @@ async fn run(command: Command) -> (u8, String) {
             let options = CheckOptions {
                 allow_list: allow,
                 parity: parity.rules(),
-                ..CheckOptions::new(&target.migrations, &target.kinds())
+                ..CheckOptions::new(&target.migrations, &target.backends())
             };
             output.print(&Box::pin(check::parity(&options)).await, "parity")
         }
@@ -260,7 +260,7 @@ async fn run(command: Command) -> (u8, String) {
             lint_allow,
             output,
         } => {
-            let (root, kinds) = (&target.migrations, target.kinds());
+            let (root, kinds) = (&target.migrations, target.backends());
             if output.format != Format::Human {
                 return output.print(&check::lint(root, &kinds, lint_allow.as_deref()), "lint");
             }
@@ -276,7 +276,7 @@ async fn run(command: Command) -> (u8, String) {
         }
         Command::Snapshot { target, version } => {
             let mut text = String::new();
-            for kind in target.kinds() {
+            for kind in target.backends() {
                 let schema = match MigrationSet::load(&target.migrations, kind).await {
                     Ok(set) => Box::pin(staircase::schema_at(&set, version)).await,
                     Err(e) => Err(e.into()),

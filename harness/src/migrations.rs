@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use sqlx::migrate::{MigrationType, Migrator};
 
 use crate::HarnessError;
-use crate::backend::Kind;
+use crate::backend::Backend;
 use crate::integrity::{Direction, MigrationFile};
 use crate::project::Layout;
 
@@ -35,7 +35,7 @@ impl Step {
 
 /// One backend's migrations: the sqlx migrator and the file name of each step.
 pub struct MigrationSet {
-    pub kind: Kind,
+    pub kind: Backend,
     pub dir: PathBuf,
     pub migrator: Migrator,
     steps: BTreeMap<i64, Step>,
@@ -43,7 +43,7 @@ pub struct MigrationSet {
 
 impl MigrationSet {
     /// Reads `kind`'s folder under the migrations folder `root` (see [`Layout`]).
-    pub async fn load(root: &Path, kind: Kind) -> Result<MigrationSet, HarnessError> {
+    pub async fn load(root: &Path, kind: Backend) -> Result<MigrationSet, HarnessError> {
         let folder = Layout::of(root)
             .and_then(|layout| {
                 layout

@@ -33,7 +33,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 use crate::schema::{self, Check, ForeignKey, Index, Logical, Name, Schema, Table};
 
 /// How parity reads what the dialects cannot say alike: a project's settings.
@@ -67,7 +67,7 @@ pub struct Drift {
     /// `presence`, `type`, `nullability`, `default`, `columns`, `on_delete`, …
     pub aspect: String,
     /// Each backend's value.
-    pub values: Vec<(Kind, String)>,
+    pub values: Vec<(Backend, String)>,
 }
 
 impl fmt::Display for Drift {
@@ -163,7 +163,7 @@ impl fmt::Display for ParityReport {
 
 /// Compares the backends' schemas version by version (`schemas[version][backend]`).
 pub fn check(
-    schemas: &BTreeMap<i64, BTreeMap<Kind, Schema>>,
+    schemas: &BTreeMap<i64, BTreeMap<Backend, Schema>>,
     allow: &AllowList,
     rules: Rules,
 ) -> ParityReport {
@@ -231,9 +231,9 @@ fn compatible(a: &Logical, b: &Logical, sqlite: SqliteTypes) -> bool {
 /// (immediately), and MariaDB reports an action left out as RESTRICT, so on MySQL either is
 /// [`EITHER`], which agrees with both. On PostgreSQL and SQLite they differ (NO ACTION waits for
 /// a deferred check).
-fn on_action(kind: Kind, action: &str) -> String {
+fn on_action(kind: Backend, action: &str) -> String {
     match action {
-        "RESTRICT" | "NO ACTION" if kind == Kind::MySql => EITHER.to_owned(),
+        "RESTRICT" | "NO ACTION" if kind == Backend::MySql => EITHER.to_owned(),
         other => other.to_owned(),
     }
 }
@@ -251,7 +251,7 @@ fn differ<T: fmt::Display>(
     version: i64,
     subject: &str,
     aspect: &str,
-    values: &[(Kind, T)],
+    values: &[(Backend, T)],
     alike: impl Fn(&T, &T) -> bool,
 ) {
     let agree = values
@@ -274,17 +274,17 @@ fn shown<T: fmt::Debug>(v: Option<T>) -> String {
 
 fn compare(
     version: i64,
-    by_kind: &BTreeMap<Kind, Schema>,
+    by_kind: &BTreeMap<Backend, Schema>,
     rules: Rules,
     out: &mut BTreeSet<Drift>,
 ) {
     let tables: BTreeSet<&String> = by_kind.values().flat_map(|s| s.tables.keys()).collect();
     for table in tables {
-        let present: Vec<(Kind, Option<&Table>)> = by_kind
+        let present: Vec<(Backend, Option<&Table>)> = by_kind
             .iter()
             .map(|(k, s)| (*k, s.tables.get(table)))
             .collect();
-        let presence: Vec<(Kind, String)> = present
+        let presence: Vec<(Backend, String)> = present
             .iter()
             .map(|(k, t)| {
                 (
@@ -294,7 +294,7 @@ fn compare(
             })
             .collect();
         differ(out, version, table, "presence", &presence, |a, b| a == b);
-        let tables: Vec<(Kind, &Table)> = present
+        let tables: Vec<(Backend, &Table)> = present
             .into_iter()
             .filter_map(|(k, t)| t.map(|t| (k, t)))
             .collect();
@@ -308,11 +308,11 @@ fn compare(
 fn compare_table(
     version: i64,
     table: &str,
-    tables: &[(Kind, &Table)],
+    tables: &[(Backend, &Table)],
     rules: Rules,
     out: &mut BTreeSet<Drift>,
 ) {
-    let order: Vec<(Kind, String)> = tables
+    let order: Vec<(Backend, String)> = tables
         .iter()
         .map(|(k, t)| {
             (
@@ -333,32 +333,32 @@ fn compare_table(
         .collect();
     for column in columns {
         let subject = format!("{table}.{column}");
-        let found: Vec<(Kind, Option<&crate::schema::Column>)> = tables
+        let found: Vec<(Backend, Option<&crate::schema::Column>)> = tables
             .iter()
             .map(|(k, t)| (*k, t.columns.iter().find(|c| &c.name == column)))
             .collect();
-        let presence: Vec<(Kind, String)> = found
+        let presence: Vec<(Backend, String)> = found
             .iter()
             .map(|(k, c)| (*k, shown(c.map(|_| "present"))))
             .collect();
         differ(out, version, &subject, "presence", &presence, |a, b| a == b);
-        let cols: Vec<(Kind, &crate::schema::Column)> = found
+        let cols: Vec<(Backend, &crate::schema::Column)> = found
             .into_iter()
             .filter_map(|(k, c)| c.map(|c| (k, c)))
             .collect();
-        let types: Vec<(Kind, Logical)> =
+        let types: Vec<(Backend, Logical)> =
             cols.iter().map(|(k, c)| (*k, c.logical.clone())).collect();
         differ(out, version, &subject, "type", &types, |a, b| {
             compatible(a, b, rules.sqlite_types)
         });
-        let nullable: Vec<(Kind, bool)> = cols.iter().map(|(k, c)| (*k, c.nullable)).collect();
+        let nullable: Vec<(Backend, bool)> = cols.iter().map(|(k, c)| (*k, c.nullable)).collect();
         differ(out, version, &subject, "nullability", &nullable, |a, b| {
             a == b
         });
         // A boolean's default is read as a boolean in every dialect, whatever its type there
         // (SQLite's INTEGER `0` is PostgreSQL's `false`): a type difference is reported once.
         let boolean = cols.iter().any(|(_, c)| c.logical == Logical::Boolean);
-        let defaults: Vec<(Kind, String)> = cols
+        let defaults: Vec<(Backend, String)> = cols
             .iter()
             .map(|(k, c)| {
                 let default = c.default.as_ref().map(|d| match boolean {
@@ -376,7 +376,7 @@ fn compare_table(
         });
     }
 
-    let pk: Vec<(Kind, String)> = tables
+    let pk: Vec<(Backend, String)> = tables
         .iter()
         .map(|(k, t)| (*k, t.primary_key.join(",")))
         .collect();
@@ -414,7 +414,7 @@ trait Object {
         false
     }
     /// The aspects compared, each as `kind` has it.
-    fn aspects(&self, kind: Kind) -> Vec<(&'static str, String)>;
+    fn aspects(&self, kind: Backend) -> Vec<(&'static str, String)>;
     /// Whether two values of `aspect` agree.
     fn alike(_aspect: &str, a: &String, b: &String) -> bool {
         a == b
@@ -434,7 +434,7 @@ impl Object for ForeignKey {
     fn describe(&self) -> String {
         format!("fk({})", self.columns.join(", "))
     }
-    fn aspects(&self, kind: Kind) -> Vec<(&'static str, String)> {
+    fn aspects(&self, kind: Backend) -> Vec<(&'static str, String)> {
         vec![
             ("target", ForeignKey::key(self)),
             ("on_delete", on_action(kind, &self.on_delete)),
@@ -466,7 +466,7 @@ impl Object for Index {
     fn optional(&self) -> bool {
         self.implicit
     }
-    fn aspects(&self, _: Kind) -> Vec<(&'static str, String)> {
+    fn aspects(&self, _: Backend) -> Vec<(&'static str, String)> {
         vec![
             ("columns", self.columns.join(", ")),
             ("unique", self.unique.to_string()),
@@ -488,14 +488,14 @@ impl Object for Check {
     fn describe(&self) -> String {
         format!("check({})", self.expression)
     }
-    fn aspects(&self, _: Kind) -> Vec<(&'static str, String)> {
+    fn aspects(&self, _: Backend) -> Vec<(&'static str, String)> {
         vec![("expression", self.expression.clone())]
     }
 }
 
 /// One object as each dialect has it (a dialect that has the table but not the object is
 /// missing from the map).
-type Group<'a, T> = BTreeMap<Kind, &'a T>;
+type Group<'a, T> = BTreeMap<Backend, &'a T>;
 
 /// Compares one kind of object (`objects` of each table) across the dialects: grouped by
 /// [`pair`], each group reports the dialects that lack it, then each aspect on which those that
@@ -504,7 +504,7 @@ type Group<'a, T> = BTreeMap<Kind, &'a T>;
 fn compare_objects<T: Object>(
     version: i64,
     table: &str,
-    tables: &[(Kind, &Table)],
+    tables: &[(Backend, &Table)],
     rules: Rules,
     out: &mut BTreeSet<Drift>,
     objects: for<'t> fn(&'t Table) -> Vec<&'t T>,
@@ -516,7 +516,7 @@ fn compare_objects<T: Object>(
             .find_map(|o| o.name().given_text().map(str::to_owned))
             .unwrap_or_else(|| any.describe());
         let subject = format!("{table}.{label}");
-        let presence: Vec<(Kind, String)> = tables
+        let presence: Vec<(Backend, String)> = tables
             .iter()
             .map(|(kind, _)| {
                 let value = match group.get(kind) {
@@ -533,10 +533,10 @@ fn compare_objects<T: Object>(
         if group.len() < tables.len() {
             continue;
         }
-        let aspects: Vec<(Kind, Vec<(&str, String)>)> =
+        let aspects: Vec<(Backend, Vec<(&str, String)>)> =
             group.iter().map(|(k, o)| (*k, o.aspects(*k))).collect();
         for (i, (aspect, _)) in aspects[0].1.iter().enumerate() {
-            let values: Vec<(Kind, String)> = aspects
+            let values: Vec<(Backend, String)> = aspects
                 .iter()
                 .map(|(k, values)| (*k, values[i].1.clone()))
                 .collect();
@@ -545,7 +545,7 @@ fn compare_objects<T: Object>(
             });
         }
         if rules.names {
-            let names: Vec<(Kind, Name)> =
+            let names: Vec<(Backend, Name)> =
                 group.iter().map(|(k, o)| (*k, o.name().clone())).collect();
             differ(out, version, &subject, "name", &names, |a, b| {
                 a.text == b.text || (a.generated && b.generated)
@@ -559,7 +559,7 @@ fn compare_objects<T: Object>(
 /// they are about (their anchor), so that an object that changed in one dialect is one group
 /// with a difference, not two groups each missing somewhere.
 fn pair<'a, T: Object>(
-    tables: &[(Kind, &'a Table)],
+    tables: &[(Backend, &'a Table)],
     objects: fn(&'a Table) -> Vec<&'a T>,
 ) -> Vec<Group<'a, T>> {
     let mut by_key: BTreeMap<String, Group<'a, T>> = BTreeMap::new();
@@ -611,8 +611,8 @@ mod tests {
             subject: "t.ix".into(),
             aspect: "index".into(),
             values: vec![
-                (Kind::Sqlite, "lower(name)".into()),
-                (Kind::Postgres, "lower(\n  name)".into()),
+                (Backend::Sqlite, "lower(name)".into()),
+                (Backend::Postgres, "lower(\n  name)".into()),
             ],
         };
         assert_eq!(
@@ -622,7 +622,7 @@ mod tests {
     }
 
     /// One table `t` whose foreign key deletes with `on_delete`, as `kind` reports it.
-    fn with_action(kind: Kind, on_delete: &str) -> (Kind, Schema) {
+    fn with_action(kind: Backend, on_delete: &str) -> (Backend, Schema) {
         let mut table = Table::default();
         table.add_foreign_key(ForeignKey {
             name: Name::generated(None),
@@ -638,7 +638,7 @@ mod tests {
         (kind, schema)
     }
 
-    fn drift_of(schemas: [(Kind, Schema); 2]) -> Vec<String> {
+    fn drift_of(schemas: [(Backend, Schema); 2]) -> Vec<String> {
         let schemas = [(1, schemas.into_iter().collect())].into();
         let report = check(&schemas, &AllowList::default(), Rules::default());
         report.drift.iter().map(|d| d.to_string()).collect()
@@ -646,13 +646,13 @@ mod tests {
 
     #[test]
     fn a_key_whose_target_changed_in_one_dialect_is_one_line() {
-        let (kind, mut changed) = with_action(Kind::Postgres, "CASCADE");
+        let (kind, mut changed) = with_action(Backend::Postgres, "CASCADE");
         let table = changed.tables.get_mut("t").unwrap();
         let mut fk = table.foreign_keys.pop_first().unwrap().1;
         fk.ref_table = "v".into();
         table.add_foreign_key(fk);
         assert_eq!(
-            drift_of([with_action(Kind::Sqlite, "CASCADE"), (kind, changed)]),
+            drift_of([with_action(Backend::Sqlite, "CASCADE"), (kind, changed)]),
             ["version 1: t.fk(u_id) target: sqlite=(u_id) -> u (id) postgres=(u_id) -> v (id)"]
         );
     }
@@ -666,23 +666,23 @@ mod tests {
         ] {
             assert!(
                 drift_of([
-                    with_action(Kind::Sqlite, sqlite),
-                    with_action(Kind::MySql, mysql)
+                    with_action(Backend::Sqlite, sqlite),
+                    with_action(Backend::MySql, mysql)
                 ])
                 .is_empty()
             );
         }
         assert_eq!(
             drift_of([
-                with_action(Kind::Sqlite, "CASCADE"),
-                with_action(Kind::MySql, "RESTRICT")
+                with_action(Backend::Sqlite, "CASCADE"),
+                with_action(Backend::MySql, "RESTRICT")
             ]),
             ["version 1: t.fk(u_id) on_delete: sqlite=CASCADE mysql=RESTRICT/NO ACTION"]
         );
         assert_eq!(
             drift_of([
-                with_action(Kind::Sqlite, "NO ACTION"),
-                with_action(Kind::Postgres, "RESTRICT")
+                with_action(Backend::Sqlite, "NO ACTION"),
+                with_action(Backend::Postgres, "RESTRICT")
             ]),
             ["version 1: t.fk(u_id) on_delete: sqlite=NO ACTION postgres=RESTRICT"]
         );

@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 
 /// How one table is read.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,27 +85,27 @@ impl fmt::Display for Plan {
 }
 
 /// The statement that asks `kind` for a plan of `sql`.
-pub fn explain_sql(kind: Kind, sql: &str) -> String {
+pub fn explain_sql(kind: Backend, sql: &str) -> String {
     match kind {
-        Kind::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
-        Kind::Postgres => format!("EXPLAIN (FORMAT JSON) {sql}"),
-        Kind::MySql => format!("EXPLAIN FORMAT=JSON {sql}"),
+        Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+        Backend::Postgres => format!("EXPLAIN (FORMAT JSON) {sql}"),
+        Backend::MySql => format!("EXPLAIN FORMAT=JSON {sql}"),
     }
 }
 
 /// Parses what [`explain_sql`] returned: the JSON document (PostgreSQL, MySQL), or the `detail`
 /// lines of the query plan joined by newlines (SQLite).
-pub fn parse(kind: Kind, output: &str) -> Result<Plan, String> {
+pub fn parse(kind: Backend, output: &str) -> Result<Plan, String> {
     let mut accesses = Vec::new();
     match kind {
-        Kind::Sqlite => {
+        Backend::Sqlite => {
             for line in output.lines() {
                 if let Some(access) = sqlite_line(line.trim()) {
                     accesses.push(access);
                 }
             }
         }
-        Kind::Postgres => {
+        Backend::Postgres => {
             let doc: Value = serde_json::from_str(output).map_err(|e| e.to_string())?;
             let root = doc
                 .get(0)
@@ -113,7 +113,7 @@ pub fn parse(kind: Kind, output: &str) -> Result<Plan, String> {
                 .ok_or("no Plan in PostgreSQL's EXPLAIN output")?;
             postgres_node(root, None, &mut accesses);
         }
-        Kind::MySql => {
+        Backend::MySql => {
             let doc: Value = serde_json::from_str(output).map_err(|e| e.to_string())?;
             mysql_tables(&doc, &mut accesses);
         }
@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn sqlite_lines_name_the_index_or_a_scan() {
         let plan = parse(
-            Kind::Sqlite,
+            Backend::Sqlite,
             "SEARCH alters USING INDEX idx_alters_system_id (system_id=?)\nUSE TEMP B-TREE FOR ORDER BY\nSCAN users",
         )
         .unwrap();
@@ -216,7 +216,7 @@ mod tests {
         let doc = r#"[{"Plan": {"Node Type": "Limit", "Plan Rows": 10, "Plans": [
             {"Node Type": "Bitmap Heap Scan", "Relation Name": "a", "Plan Rows": 100, "Plans": [
                 {"Node Type": "Bitmap Index Scan", "Index Name": "idx_a_s", "Plan Rows": 100}]}]}}]"#;
-        let plan = parse(Kind::Postgres, doc).unwrap();
+        let plan = parse(Backend::Postgres, doc).unwrap();
         assert_eq!(
             plan.accesses,
             [Access {
@@ -228,16 +228,16 @@ mod tests {
         );
         let seq =
             r#"[{"Plan": {"Node Type": "Seq Scan", "Relation Name": "a", "Plan Rows": 5000}}]"#;
-        assert!(parse(Kind::Postgres, seq).unwrap().accesses[0].is_full_scan());
+        assert!(parse(Backend::Postgres, seq).unwrap().accesses[0].is_full_scan());
     }
 
     #[test]
     fn mysql_tables_are_found_wherever_they_nest() {
         let doc = r#"{"query_block": {"nested_loop": [{"read_sorted_file": {"filesort": {"table": {
             "table_name": "a", "access_type": "ref", "key": "idx_a_s", "rows": 100}}}}]}}"#;
-        let plan = parse(Kind::MySql, doc).unwrap();
+        let plan = parse(Backend::MySql, doc).unwrap();
         assert!(plan.uses_index("a", "idx_a_s"));
         let all = r#"{"query_block": {"table": {"table_name": "a", "access_type": "ALL", "rows": 9000}}}"#;
-        assert!(parse(Kind::MySql, all).unwrap().accesses[0].is_full_scan());
+        assert!(parse(Backend::MySql, all).unwrap().accesses[0].is_full_scan());
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 use crate::{lint, parity};
 
 /// The settings file's name, in the migrations folder.
@@ -26,7 +26,7 @@ pub struct Settings {
     /// The data fixtures folder (`vNNNN/<table>.json`), relative to the migrations folder.
     pub fixtures: Option<PathBuf>,
     /// Each backend's folder, relative to the migrations folder.
-    pub folders: Option<BTreeMap<Kind, String>>,
+    pub folders: Option<BTreeMap<Backend, String>>,
     #[serde(default)]
     pub parity: ParitySettings,
     #[serde(default)]
@@ -91,16 +91,16 @@ impl Settings {
 }
 
 /// The layouts the harness finds by itself, in the order it looks.
-const LAYOUTS: [[(Kind, &str); 3]; 2] = [
+const LAYOUTS: [[(Backend, &str); 3]; 2] = [
     [
-        (Kind::Sqlite, "sqlite"),
-        (Kind::Postgres, "postgres"),
-        (Kind::MySql, "mysql"),
+        (Backend::Sqlite, "sqlite"),
+        (Backend::Postgres, "postgres"),
+        (Backend::MySql, "mysql"),
     ],
     [
-        (Kind::Sqlite, "migrations"),
-        (Kind::Postgres, "migrations_postgres"),
-        (Kind::MySql, "migrations_mysql"),
+        (Backend::Sqlite, "migrations"),
+        (Backend::Postgres, "migrations_postgres"),
+        (Backend::MySql, "migrations_mysql"),
     ],
 ];
 
@@ -108,7 +108,7 @@ const LAYOUTS: [[(Kind, &str); 3]; 2] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     /// Backend and folder name, in backend order.
-    folders: Vec<(Kind, String)>,
+    folders: Vec<(Backend, String)>,
 }
 
 impl Layout {
@@ -126,7 +126,7 @@ impl Layout {
             });
         }
         for layout in LAYOUTS {
-            let folders: Vec<(Kind, String)> = layout
+            let folders: Vec<(Backend, String)> = layout
                 .iter()
                 .filter(|(_, name)| root.join(name).is_dir())
                 .map(|(kind, name)| (*kind, (*name).to_owned()))
@@ -143,17 +143,17 @@ impl Layout {
     }
 
     /// Backend and folder name of every folder the project has.
-    pub fn folders(&self) -> &[(Kind, String)] {
+    pub fn folders(&self) -> &[(Backend, String)] {
         &self.folders
     }
 
     /// The backends the project has migrations for.
-    pub fn kinds(&self) -> Vec<Kind> {
+    pub fn backends(&self) -> Vec<Backend> {
         self.folders.iter().map(|(kind, _)| *kind).collect()
     }
 
     /// The folder of `kind`'s migrations, if the project has one.
-    pub fn folder(&self, kind: Kind) -> Option<&str> {
+    pub fn folder(&self, kind: Backend) -> Option<&str> {
         self.folders
             .iter()
             .find(|(k, _)| *k == kind)
@@ -161,7 +161,7 @@ impl Layout {
     }
 
     /// The backend whose folder is `name`.
-    pub fn kind_of(&self, name: &str) -> Option<Kind> {
+    pub fn kind_of(&self, name: &str) -> Option<Backend> {
         self.folders
             .iter()
             .find(|(_, n)| n == name)
@@ -184,7 +184,7 @@ mod tests {
         dir
     }
 
-    fn names(root: &Path) -> Vec<(Kind, String)> {
+    fn names(root: &Path) -> Vec<(Backend, String)> {
         Layout::of(root).unwrap().folders().to_vec()
     }
 
@@ -194,9 +194,9 @@ mod tests {
         assert_eq!(
             names(didhub.path()),
             [
-                (Kind::Sqlite, "sqlite".to_owned()),
-                (Kind::Postgres, "postgres".to_owned()),
-                (Kind::MySql, "mysql".to_owned())
+                (Backend::Sqlite, "sqlite".to_owned()),
+                (Backend::Postgres, "postgres".to_owned()),
+                (Backend::MySql, "mysql".to_owned())
             ]
         );
         let guide = with(
@@ -206,15 +206,15 @@ mod tests {
         assert_eq!(
             names(guide.path()),
             [
-                (Kind::Sqlite, "migrations".to_owned()),
-                (Kind::Postgres, "migrations_postgres".to_owned()),
-                (Kind::MySql, "migrations_mysql".to_owned())
+                (Backend::Sqlite, "migrations".to_owned()),
+                (Backend::Postgres, "migrations_postgres".to_owned()),
+                (Backend::MySql, "migrations_mysql".to_owned())
             ]
         );
         let two = with(&["migrations", "migrations_postgres"], None);
         assert_eq!(
-            Layout::of(two.path()).unwrap().kinds(),
-            [Kind::Sqlite, Kind::Postgres]
+            Layout::of(two.path()).unwrap().backends(),
+            [Backend::Sqlite, Backend::Postgres]
         );
     }
 
@@ -225,9 +225,9 @@ mod tests {
             Some("[folders]\nsqlite = \"lite\"\npostgres = \"pg\"\n"),
         );
         let layout = Layout::of(dir.path()).unwrap();
-        assert_eq!(layout.folder(Kind::Postgres), Some("pg"));
-        assert_eq!(layout.kind_of("lite"), Some(Kind::Sqlite));
-        assert_eq!(layout.folder(Kind::MySql), None);
+        assert_eq!(layout.folder(Backend::Postgres), Some("pg"));
+        assert_eq!(layout.kind_of("lite"), Some(Backend::Sqlite));
+        assert_eq!(layout.folder(Backend::MySql), None);
     }
 
     #[test]

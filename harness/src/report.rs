@@ -14,7 +14,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 
 /// Exit status: every check passed.
 pub const EXIT_OK: u8 = 0;
@@ -89,13 +89,13 @@ pub struct Entry {
     pub step: Step,
     /// The backend the entry is about; none for a step across backends (integrity, parity…).
     #[serde(serialize_with = "backend_name")]
-    pub backend: Option<Kind>,
+    pub backend: Option<Backend>,
     /// What the human line says after its status word; may span several lines.
     pub message: String,
 }
 
 fn backend_name<S: serde::Serializer>(
-    kind: &Option<Kind>,
+    kind: &Option<Backend>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     match kind {
@@ -146,7 +146,7 @@ impl CheckReport {
         &mut self,
         status: Status,
         step: Step,
-        backend: Option<Kind>,
+        backend: Option<Backend>,
         message: impl fmt::Display,
     ) {
         let entry = Entry {
@@ -160,11 +160,11 @@ impl CheckReport {
         self.entries.push(entry);
     }
 
-    pub(crate) fn pass(&mut self, step: Step, backend: Option<Kind>, line: impl fmt::Display) {
+    pub(crate) fn pass(&mut self, step: Step, backend: Option<Backend>, line: impl fmt::Display) {
         self.record(Status::Pass, step, backend, line);
     }
 
-    pub(crate) fn skip(&mut self, step: Step, backend: Option<Kind>, line: impl fmt::Display) {
+    pub(crate) fn skip(&mut self, step: Step, backend: Option<Backend>, line: impl fmt::Display) {
         self.record(Status::Skip, step, backend, line);
     }
 
@@ -172,7 +172,7 @@ impl CheckReport {
     pub(crate) fn fail(
         &mut self,
         step: Step,
-        backend: Option<Kind>,
+        backend: Option<Backend>,
         line: impl fmt::Display,
         cannot_check: bool,
     ) {
@@ -299,7 +299,7 @@ mod tests {
         report.skip(Step::Lock, None, "lock: no migrations.lock in <dir>");
         report.fail(
             Step::Staircase,
-            Some(Kind::Sqlite),
+            Some(Backend::Sqlite),
             "sqlite: 0002_t.down.sql (version 2) does not restore:\n  t.a < 3 & \"b\"",
             false,
         );
@@ -324,7 +324,7 @@ mod tests {
         let mut report = report();
         report.fail(
             Step::Staircase,
-            Some(Kind::Postgres),
+            Some(Backend::Postgres),
             "postgres: no Docker",
             true,
         );

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 use crate::integrity;
 use crate::lock::{LOCK_FILE, Lock};
 use crate::project::Layout;
@@ -123,20 +123,20 @@ pub fn new_migration(root: &Path, name: &str) -> Result<Scaffolded, ScaffoldErro
     })
 }
 
-fn up_template(kind: Kind) -> &'static str {
+fn up_template(kind: Backend) -> &'static str {
     match kind {
-        Kind::Sqlite => {
+        Backend::Sqlite => {
             "-- {migration}: what this changes, and why.\n\
              -- SQLite's ALTER TABLE only renames, adds or drops a column; rebuild the table for\n\
              -- anything else (didhub-harness lint, SQ001).\n"
         }
-        Kind::Postgres => {
+        Backend::Postgres => {
             "-- {migration}: what this changes, and why.\n\
              -- An index on an existing table: CREATE INDEX CONCURRENTLY, in a migration of its own\n\
              -- whose first line is `-- no-transaction` (didhub-harness lint: squawk's\n\
              -- require-concurrent-index-creation).\n"
         }
-        Kind::MySql => {
+        Backend::MySql => {
             "-- {migration}: what this changes, and why.\n\
              -- MySQL commits each DDL statement on its own: keep data changes out of DDL files\n\
              -- (didhub-harness lint, MY001).\n"

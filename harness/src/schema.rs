@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 use crate::expression;
 
 /// The logical types of SPEC §2, and the other types sqlx maps, as far as a backend's native
@@ -259,7 +259,7 @@ impl Table {
 
     /// Adds a check given as the backend prints it; a check that spells a column's type marks
     /// it and sets that column's logical type.
-    pub fn add_check(&mut self, name: Name, expression: &str, kind: Kind) {
+    pub fn add_check(&mut self, name: Name, expression: &str, kind: Backend) {
         let expression = expression::normalise(expression, kind);
         let mut spells_type = false;
         for column in &mut self.columns {
@@ -484,7 +484,7 @@ pub const ROWID: &str = "auto increment (rowid)";
 /// `datetime('now')`) is `now` and its current date `today`; a sequence is
 /// [`AUTO_INCREMENT`]; numbers are spelled without trailing zeros; booleans `true`/`false`.
 /// MariaDB's `NULL` (no default) is none.
-pub fn normalise_default(raw: Option<&str>, logical: &Logical, kind: Kind) -> Option<String> {
+pub fn normalise_default(raw: Option<&str>, logical: &Logical, kind: Backend) -> Option<String> {
     let raw = raw?.trim();
     if raw.eq_ignore_ascii_case("null") || raw.is_empty() {
         return None;
@@ -657,42 +657,48 @@ mod tests {
     #[test]
     fn defaults_are_normalised_across_dialects() {
         let b = Logical::Boolean;
-        let d = |raw: &str, logical: &Logical, kind: Kind| {
+        let d = |raw: &str, logical: &Logical, kind: Backend| {
             normalise_default(Some(raw), logical, kind).unwrap_or_default()
         };
-        assert_eq!(d("0", &b, Kind::Sqlite), "false");
-        assert_eq!(d("false", &b, Kind::Postgres), "false");
-        assert_eq!(d("b'1'", &b, Kind::MySql), "true");
+        assert_eq!(d("0", &b, Backend::Sqlite), "false");
+        assert_eq!(d("false", &b, Backend::Postgres), "false");
+        assert_eq!(d("b'1'", &b, Backend::MySql), "true");
         let t = Logical::ShortText(Some(16));
         assert_eq!(
-            d("'pending'::character varying", &t, Kind::Postgres),
+            d("'pending'::character varying", &t, Backend::Postgres),
             "'pending'"
         );
-        assert_eq!(normalise_default(Some("NULL"), &t, Kind::MySql), None);
-        assert_eq!(normalise_default(None, &t, Kind::Sqlite), None);
+        assert_eq!(normalise_default(Some("NULL"), &t, Backend::MySql), None);
+        assert_eq!(normalise_default(None, &t, Backend::Sqlite), None);
         let ts = Logical::Timestamp;
         for (raw, kind) in [
-            ("now()", Kind::Postgres),
-            ("CURRENT_TIMESTAMP", Kind::Postgres),
-            ("timezone('utc'::text, now())", Kind::Postgres),
-            ("current_timestamp()", Kind::MySql),
-            ("CURRENT_TIMESTAMP(6)", Kind::MySql),
-            ("CURRENT_TIMESTAMP", Kind::Sqlite),
-            ("datetime('now')", Kind::Sqlite),
-            ("(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", Kind::Sqlite),
+            ("now()", Backend::Postgres),
+            ("CURRENT_TIMESTAMP", Backend::Postgres),
+            ("timezone('utc'::text, now())", Backend::Postgres),
+            ("current_timestamp()", Backend::MySql),
+            ("CURRENT_TIMESTAMP(6)", Backend::MySql),
+            ("CURRENT_TIMESTAMP", Backend::Sqlite),
+            ("datetime('now')", Backend::Sqlite),
+            ("(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", Backend::Sqlite),
         ] {
             assert_eq!(d(raw, &ts, kind), "now", "{raw}");
         }
-        assert_eq!(d("CURRENT_DATE", &Logical::Date, Kind::Postgres), "today");
-        assert_eq!(d("curdate()", &Logical::Date, Kind::MySql), "today");
+        assert_eq!(
+            d("CURRENT_DATE", &Logical::Date, Backend::Postgres),
+            "today"
+        );
+        assert_eq!(d("curdate()", &Logical::Date, Backend::MySql), "today");
         let money = Logical::Decimal(Some((10, 2)));
-        assert_eq!(d("0.00", &money, Kind::MySql), d("0", &money, Kind::Sqlite));
-        assert_eq!(d("'0'::numeric", &money, Kind::Postgres), "0");
+        assert_eq!(
+            d("0.00", &money, Backend::MySql),
+            d("0", &money, Backend::Sqlite)
+        );
+        assert_eq!(d("'0'::numeric", &money, Backend::Postgres), "0");
         assert_eq!(
             d(
                 "nextval('t_id_seq'::regclass)",
                 &Logical::BigInt,
-                Kind::Postgres
+                Backend::Postgres
             ),
             AUTO_INCREMENT
         );

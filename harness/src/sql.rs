@@ -6,7 +6,7 @@
 //! routine's `BEGIN … END` does not end the statement. Everything else is words, numbers and
 //! single-character symbols; the lint rules look at those.
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 
 /// One token. Words keep their spelling; compare them with [`Token::is`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ pub struct Script {
 
 /// Splits `sql`, in `kind`'s dialect, into statements and comments. An unterminated string,
 /// identifier or comment is an error naming the line it starts on.
-pub fn split(sql: &str, kind: Kind) -> Result<Script, String> {
+pub fn split(sql: &str, kind: Backend) -> Result<Script, String> {
     let chars: Vec<char> = sql.chars().collect();
     let mut script = Script::default();
     let mut current: Option<Statement> = None;
@@ -148,7 +148,7 @@ pub fn split(sql: &str, kind: Kind) -> Result<Script, String> {
                 line_comment(&chars, &mut i, 2, start_line, &mut script);
                 continue;
             }
-            '#' if kind == Kind::MySql => {
+            '#' if kind == Backend::MySql => {
                 line_comment(&chars, &mut i, 1, start_line, &mut script);
                 continue;
             }
@@ -165,10 +165,10 @@ pub fn split(sql: &str, kind: Kind) -> Result<Script, String> {
                 i = end + 2;
                 continue;
             }
-            '\'' => Token::Str(quoted(&mut i, '\'', kind == Kind::MySql)?),
+            '\'' => Token::Str(quoted(&mut i, '\'', kind == Backend::MySql)?),
             '"' => Token::Quoted(quoted(&mut i, '"', false)?),
-            '`' if kind == Kind::MySql => Token::Quoted(quoted(&mut i, '`', false)?),
-            '$' if kind == Kind::Postgres && dollar_tag(&chars, i).is_some() => {
+            '`' if kind == Backend::MySql => Token::Quoted(quoted(&mut i, '`', false)?),
+            '$' if kind == Backend::Postgres && dollar_tag(&chars, i).is_some() => {
                 let tag = dollar_tag(&chars, i).expect("checked");
                 let body_start = i + tag.len();
                 let end = (body_start..chars.len())
@@ -284,7 +284,7 @@ mod tests {
     fn statements_split_on_semicolons_outside_strings_and_comments() {
         let sql = "-- a comment; not a statement\nCREATE TABLE t (a TEXT DEFAULT 'x;y');\n\
                    /* block; comment */ INSERT INTO \"we;ird\" VALUES ('it''s');\nDROP TABLE t";
-        let script = split(sql, Kind::Postgres).unwrap();
+        let script = split(sql, Backend::Postgres).unwrap();
         assert_eq!(script.statements.len(), 3);
         assert_eq!(script.statements[0].line, 2);
         assert_eq!(
@@ -313,7 +313,7 @@ mod tests {
     fn dialects_quote_their_own_way() {
         let mysql = split(
             "UPDATE `t` SET a = 'x\\';y'; # hash comment;\nDO 0;",
-            Kind::MySql,
+            Backend::MySql,
         )
         .unwrap();
         assert_eq!(mysql.statements.len(), 2);
@@ -325,7 +325,7 @@ mod tests {
 
         let pg = split(
             "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\nSELECT $$a;b$$;",
-            Kind::Postgres,
+            Backend::Postgres,
         )
         .unwrap();
         assert_eq!(pg.statements.len(), 2);
@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn each_token_knows_its_line() {
         let sql = "CREATE TABLE t (\n  a TEXT,\n  b TEXT 'x\ny' NOT NULL\n)";
-        let script = split(sql, Kind::Postgres).unwrap();
+        let script = split(sql, Backend::Postgres).unwrap();
         let lines: Vec<(String, usize)> = words(&script.statements[0])
             .into_iter()
             .zip(script.statements[0].lines.iter().copied())
@@ -359,7 +359,7 @@ mod tests {
         let sql = "-- no-transaction\nCREATE TABLE a (s TEXT DEFAULT 'x;y'); INSERT INTO a VALUES ('1');\n\
                    /* a ; comment */\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n  DELETE FROM a;\nEND;\n\
                    SELECT 1 -- last\n";
-        let script = split(sql, Kind::Sqlite).unwrap();
+        let script = split(sql, Backend::Sqlite).unwrap();
         let found: Vec<(usize, &str)> = script
             .statements
             .iter()
@@ -383,7 +383,7 @@ mod tests {
     fn trigger_bodies_stay_in_one_statement() {
         let sql = "CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  UPDATE b SET n = n + 1;\n  \
                    UPDATE c SET m = CASE WHEN 1 THEN 2 END;\nEND;\nSELECT 1;";
-        let script = split(sql, Kind::Sqlite).unwrap();
+        let script = split(sql, Backend::Sqlite).unwrap();
         assert_eq!(script.statements.len(), 2, "{script:?}");
         assert_eq!(script.statements[1].line, 5);
     }
@@ -391,11 +391,11 @@ mod tests {
     #[test]
     fn unterminated_strings_and_comments_name_their_line() {
         assert_eq!(
-            split("SELECT 1;\nSELECT 'oops;", Kind::Sqlite).unwrap_err(),
+            split("SELECT 1;\nSELECT 'oops;", Backend::Sqlite).unwrap_err(),
             "line 2: unterminated ' quote"
         );
         assert!(
-            split("/* open", Kind::Sqlite)
+            split("/* open", Backend::Sqlite)
                 .unwrap_err()
                 .contains("line 1")
         );

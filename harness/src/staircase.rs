@@ -17,7 +17,7 @@ use didhub_migrations::{MigrationFailed, excerpt};
 use sqlx::migrate::MigrateError;
 
 use crate::HarnessError;
-use crate::backend::{Kind, Pool, TestDatabase, why};
+use crate::backend::{Backend, Pool, TestDatabase, why};
 use crate::migrations::MigrationSet;
 use crate::once_map::OnceMap;
 use crate::schema::Schema;
@@ -31,14 +31,14 @@ pub enum StaircaseError {
     /// `line 3: INSERT INTO missing (id) VALUES (1): no such table: missing`.
     #[error("{backend}: {file} (version {version}) failed: {reason}")]
     MigrationFailed {
-        backend: Kind,
+        backend: Backend,
         version: i64,
         file: String,
         reason: String,
     },
     #[error("{backend}: {file} (version {version}) does not restore the schema of version {previous}:\n  {}", .diff.join("\n  "))]
     DownDoesNotRestore {
-        backend: Kind,
+        backend: Backend,
         version: i64,
         previous: i64,
         file: String,
@@ -46,16 +46,19 @@ pub enum StaircaseError {
     },
     #[error("{backend}: {file} (version {version}) gives a different schema when applied again after its down:\n  {}", .diff.join("\n  "))]
     UpNotRepeatable {
-        backend: Kind,
+        backend: Backend,
         version: i64,
         file: String,
         diff: Vec<String>,
     },
     #[error("{backend}: reverting every migration leaves tables behind: {}", .tables.join(", "))]
-    LeftBehind { backend: Kind, tables: Vec<String> },
+    LeftBehind {
+        backend: Backend,
+        tables: Vec<String>,
+    },
     #[error("{backend}: reverting every reversible migration after the up-only version {version} ({file}) does not give the schema of version {version} back:\n  {}", .diff.join("\n  "))]
     RevertAllDoesNotRestore {
-        backend: Kind,
+        backend: Backend,
         version: i64,
         file: String,
         diff: Vec<String>,
@@ -65,7 +68,7 @@ pub enum StaircaseError {
 /// The schema after each version, and which downs were checked.
 #[derive(Debug, Clone)]
 pub struct Staircase {
-    pub kind: Kind,
+    pub kind: Backend,
     /// `(version, schema)`, version 0 first.
     pub steps: Vec<(i64, Schema)>,
     /// The versions whose down was checked (it restored the schema before, and the up applied
@@ -105,7 +108,7 @@ impl Staircase {
 /// recorded staircase instead of a second walk (tests check many copies of a migration set that
 /// differ in one dialect only). Failed walks are not recorded: they run again.
 pub async fn walk(set: &MigrationSet) -> Result<Staircase, StaircaseError> {
-    static WALKED: LazyLock<OnceMap<(Kind, Vec<u8>), Staircase>> = LazyLock::new(OnceMap::new);
+    static WALKED: LazyLock<OnceMap<(Backend, Vec<u8>), Staircase>> = LazyLock::new(OnceMap::new);
     WALKED
         .cell(content_key(set))
         .get_or_try_init(|| {
@@ -124,7 +127,7 @@ pub async fn walk(set: &MigrationSet) -> Result<Staircase, StaircaseError> {
 
 /// The backend and everything sqlx knows of each migration, in order: version, kind (up,
 /// down, simple), description, transaction mode and the checksum (SHA-384) of its text.
-fn content_key(set: &MigrationSet) -> (Kind, Vec<u8>) {
+fn content_key(set: &MigrationSet) -> (Backend, Vec<u8>) {
     let mut key = Vec::new();
     for m in set.migrator.iter() {
         key.extend_from_slice(&m.version.to_le_bytes());

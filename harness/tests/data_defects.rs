@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use didhub_harness::Kind;
 use didhub_harness::data::Fixture;
 use didhub_harness::data_staircase::{self, DataStaircaseError};
 use didhub_harness::migrations::MigrationSet;
+use didhub_migrations::Backend;
 
 const NOTES: [(&str, &str); 3] = [
     (
@@ -83,7 +83,7 @@ fn notes_project(archive_down: &str) -> tempfile::TempDir {
 
 async fn walk(
     project: &Path,
-    kind: Kind,
+    kind: Backend,
 ) -> Result<data_staircase::DataStairs, DataStaircaseError> {
     let set = MigrationSet::load(&project.join("migrations"), kind)
         .await
@@ -94,7 +94,7 @@ async fn walk(
 
 /// The correct down passes, and version 2's expectations hold: the harness is not simply
 /// failing on this project.
-async fn moving_rows_and_back_passes(kind: Kind) {
+async fn moving_rows_and_back_passes(kind: Backend) {
     let project = notes_project(ARCHIVE_DOWN);
     let stairs = walk(project.path(), kind)
         .await
@@ -111,7 +111,7 @@ async fn moving_rows_and_back_passes(kind: Kind) {
     );
 }
 
-async fn a_down_that_drops_moved_rows_is_named_with_its_row_counts(kind: Kind) {
+async fn a_down_that_drops_moved_rows_is_named_with_its_row_counts(kind: Backend) {
     let project = notes_project(ARCHIVE_DOWN_LOSING_ROWS);
     let error = walk(project.path(), kind).await.unwrap_err();
     let message = error.to_string();
@@ -145,42 +145,42 @@ async fn a_down_that_drops_moved_rows_is_named_with_its_row_counts(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_moving_rows_and_back_passes() {
-    moving_rows_and_back_passes(Kind::Sqlite).await;
+    moving_rows_and_back_passes(Backend::Sqlite).await;
 }
 
 #[tokio::test]
 async fn sqlite_a_down_that_drops_moved_rows_is_named_with_its_row_counts() {
-    a_down_that_drops_moved_rows_is_named_with_its_row_counts(Kind::Sqlite).await;
+    a_down_that_drops_moved_rows_is_named_with_its_row_counts(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_moving_rows_and_back_passes() {
-    moving_rows_and_back_passes(Kind::Postgres).await;
+    moving_rows_and_back_passes(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_a_down_that_drops_moved_rows_is_named_with_its_row_counts() {
-    a_down_that_drops_moved_rows_is_named_with_its_row_counts(Kind::Postgres).await;
+    a_down_that_drops_moved_rows_is_named_with_its_row_counts(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_moving_rows_and_back_passes() {
-    moving_rows_and_back_passes(Kind::MySql).await;
+    moving_rows_and_back_passes(Backend::MySql).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_a_down_that_drops_moved_rows_is_named_with_its_row_counts() {
-    a_down_that_drops_moved_rows_is_named_with_its_row_counts(Kind::MySql).await;
+    a_down_that_drops_moved_rows_is_named_with_its_row_counts(Backend::MySql).await;
 }
 
 /// Version 2 made up-only (`0002_archive_notes.sql`, as sqlx runs it) and a reversible
 /// version 3 on top: the way down reverts 3 and stops at 2, which sqlx never reverts, instead
 /// of "reverting" 2 (a no-op) and blaming it for the rows it moved.
-async fn the_way_down_stops_at_an_up_only_version(kind: Kind) {
+async fn the_way_down_stops_at_an_up_only_version(kind: Backend) {
     let project = notes_project(ARCHIVE_DOWN);
     for (folder, _) in NOTES {
         let migrations = project.path().join("migrations").join(folder);
@@ -221,19 +221,19 @@ async fn the_way_down_stops_at_an_up_only_version(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_the_way_down_stops_at_an_up_only_version() {
-    the_way_down_stops_at_an_up_only_version(Kind::Sqlite).await;
+    the_way_down_stops_at_an_up_only_version(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_the_way_down_stops_at_an_up_only_version() {
-    the_way_down_stops_at_an_up_only_version(Kind::Postgres).await;
+    the_way_down_stops_at_an_up_only_version(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_the_way_down_stops_at_an_up_only_version() {
-    the_way_down_stops_at_an_up_only_version(Kind::MySql).await;
+    the_way_down_stops_at_an_up_only_version(Backend::MySql).await;
 }
 
 #[tokio::test]
@@ -243,7 +243,7 @@ async fn a_fixture_column_the_schema_lacks_is_named() {
         &project.path().join("fixtures/v0001/notes.json"),
         r#"[{"id": 1, "title": "x"}]"#,
     );
-    let error = walk(project.path(), Kind::Sqlite).await.unwrap_err();
+    let error = walk(project.path(), Backend::Sqlite).await.unwrap_err();
     assert!(
         matches!(&error, DataStaircaseError::FixtureDoesNotFit { version: 1, table, .. } if table == "notes"),
         "{error}"
@@ -260,7 +260,7 @@ async fn a_fixture_for_a_version_without_a_migration_is_named() {
     let fixtures = project.path().join("fixtures");
     std::fs::remove_dir_all(fixtures.join("v0001/expect")).unwrap();
     std::fs::rename(fixtures.join("v0001"), fixtures.join("v0007")).unwrap();
-    let error = walk(project.path(), Kind::Sqlite).await.unwrap_err();
+    let error = walk(project.path(), Backend::Sqlite).await.unwrap_err();
     assert!(
         matches!(
             &error,
@@ -277,7 +277,7 @@ async fn a_row_the_database_refuses_is_named_with_its_table_and_position() {
         &project.path().join("fixtures/v0001/notes.json"),
         r#"[{"id": 1, "body": "x"}, {"id": 1, "body": "same id"}]"#,
     );
-    let error = walk(project.path(), Kind::Sqlite).await.unwrap_err();
+    let error = walk(project.path(), Backend::Sqlite).await.unwrap_err();
     assert!(
         matches!(&error, DataStaircaseError::LoadFailed { table, row: 1, version: 1, .. } if table == "notes"),
         "{error}"

@@ -7,7 +7,8 @@ use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::lock::{self, Lock};
 use didhub_harness::migrations::MigrationSet;
 use didhub_harness::project::{SETTINGS_FILE, Settings};
-use didhub_harness::{Kind, lint, staircase};
+use didhub_harness::{lint, staircase};
+use didhub_migrations::Backend;
 
 mod support;
 
@@ -15,7 +16,7 @@ mod support;
 /// path is relative to the real folder: tests that want them say so).
 fn copy_of_migrations() -> tempfile::TempDir {
     let source = check::didhub_migrations();
-    let copy = support::copy_folders(&source, Kind::name);
+    let copy = support::copy_folders(&source, Backend::name);
     let settings = std::fs::read_to_string(source.join(SETTINGS_FILE)).unwrap();
     assert!(settings.contains("\nfixtures = \"../fixtures/data\"\n"));
     std::fs::write(
@@ -44,7 +45,7 @@ fn edit(root: &Path, file: &str, from: &str, to: &str) {
 
 /// `check` options for a copy of DIDHub's migrations: as its settings say (no fixtures), but
 /// no parity allow-list.
-fn didhub_copy(root: &Path, backends: &[Kind]) -> CheckOptions {
+fn didhub_copy(root: &Path, backends: &[Backend]) -> CheckOptions {
     let empty = root.join("no-parity-allow.toml");
     std::fs::write(&empty, "").unwrap();
     CheckOptions {
@@ -53,19 +54,19 @@ fn didhub_copy(root: &Path, backends: &[Kind]) -> CheckOptions {
     }
 }
 
-async fn check(root: &Path, backends: &[Kind]) -> check::CheckReport {
+async fn check(root: &Path, backends: &[Backend]) -> check::CheckReport {
     check::run(&didhub_copy(root, backends)).await
 }
 
 /// `check` on a set that is not DIDHub's: no allow-lists, no fixtures.
-async fn check_foreign(root: &Path, backends: &[Kind]) -> check::CheckReport {
+async fn check_foreign(root: &Path, backends: &[Backend]) -> check::CheckReport {
     check::run(&CheckOptions::new(root, backends)).await
 }
 
 #[tokio::test]
 async fn didhubs_own_migrations_pass_on_sqlite() {
     let migrations = check::didhub_migrations();
-    let report = check::run(&CheckOptions::new(migrations, &[Kind::Sqlite])).await;
+    let report = check::run(&CheckOptions::new(migrations, &[Backend::Sqlite])).await;
     assert!(report.ok, "{}", report.text);
     assert!(
         report
@@ -85,7 +86,7 @@ async fn a_down_that_leaves_an_index_behind_is_named() {
         "DROP INDEX idx_alters_name;\n",
         "",
     );
-    let report = check(copy.path(), &[Kind::Sqlite]).await;
+    let report = check(copy.path(), &[Backend::Sqlite]).await;
     assert!(!report.ok);
     assert!(
         report.text.contains(
@@ -107,7 +108,7 @@ async fn a_down_that_leaves_an_index_behind_is_named() {
 async fn a_missing_down_file_is_named() {
     let copy = copy_of_migrations();
     std::fs::remove_file(copy.path().join("postgres/0004_audit_logs.down.sql")).unwrap();
-    let report = check(copy.path(), &[Kind::Sqlite]).await;
+    let report = check(copy.path(), &[Backend::Sqlite]).await;
     assert!(!report.ok);
     assert!(
         report.text.contains(
@@ -127,7 +128,7 @@ async fn a_broken_migration_names_its_file_version_and_backend() {
         "CREATE TABLE alters (",
         "CREATE TABEL alters (",
     );
-    let report = check(copy.path(), &[Kind::Sqlite]).await;
+    let report = check(copy.path(), &[Backend::Sqlite]).await;
     assert!(!report.ok);
     assert!(
         report
@@ -139,7 +140,7 @@ async fn a_broken_migration_names_its_file_version_and_backend() {
 }
 
 /// The data staircase on a copy of DIDHub's migrations, with DIDHub's fixtures.
-async fn check_with_fixtures(root: &Path, backends: &[Kind]) -> check::CheckReport {
+async fn check_with_fixtures(root: &Path, backends: &[Backend]) -> check::CheckReport {
     check::run(&CheckOptions {
         fixtures: Some(check::didhub_fixtures()),
         ..didhub_copy(root, backends)
@@ -155,7 +156,7 @@ async fn a_down_that_forgets_to_restore_the_usernames_is_named() {
         "ALTER TABLE users DROP COLUMN display_name;\n",
     )
     .unwrap();
-    let report = check_with_fixtures(copy.path(), &[Kind::Sqlite]).await;
+    let report = check_with_fixtures(copy.path(), &[Backend::Sqlite]).await;
     assert!(!report.ok);
     // The schema is restored; only the data staircase sees the loss.
     assert!(
@@ -191,7 +192,7 @@ async fn an_edited_released_migration_fails_check_and_lock_refuses_it() {
         "name       VARCHAR(100)",
         "name       VARCHAR(120)",
     );
-    let report = check(copy.path(), &[Kind::Sqlite]).await;
+    let report = check(copy.path(), &[Backend::Sqlite]).await;
     assert!(!report.ok);
     assert!(
         report.text.contains(
@@ -224,7 +225,7 @@ async fn an_edited_released_migration_fails_check_and_lock_refuses_it() {
 fn didhubs_own_migrations_lint_clean_with_the_checked_in_allow_list() {
     let migrations = check::didhub_migrations();
     let policy = check::lint_policy(&migrations, None).unwrap();
-    let report = lint::run(&migrations, &Kind::ALL, &policy).unwrap();
+    let report = lint::run(&migrations, &Backend::ALL, &policy).unwrap();
     assert!(report.is_ok(), "{report}");
     assert_eq!(report.notes, Vec::<String>::new());
     // Every entry silences something (a stale one would fail), so the list is no larger than
@@ -240,7 +241,7 @@ fn a_stale_lint_allow_list_entry_fails() {
         + "\n[[lint.allow]]\nrule = \"ALL001\"\nfile = \"sqlite/0001_users.up.sql\"\nreason = \"drops nothing\"\n";
     std::fs::write(&settings, text).unwrap();
     let policy = check::lint_policy(copy.path(), None).unwrap();
-    let report = lint::run(copy.path(), &Kind::ALL, &policy).unwrap();
+    let report = lint::run(copy.path(), &Backend::ALL, &policy).unwrap();
     assert!(!report.is_ok());
     assert_eq!(
         report.to_string(),
@@ -481,7 +482,7 @@ fn the_cli_exits_non_zero_and_says_why() {
 fn same_in_every_dialect(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     support::plain_sql_settings(dir.path());
-    for kind in Kind::ALL {
+    for kind in Backend::ALL {
         let folder = dir.path().join(kind.name());
         std::fs::create_dir(&folder).unwrap();
         for (name, text) in files {
@@ -495,7 +496,7 @@ fn same_in_every_dialect(files: &[(&str, &str)]) -> tempfile::TempDir {
 #[tokio::test]
 async fn folders_without_walkable_migrations_fail_rather_than_pass() {
     let empty = same_in_every_dialect(&[]);
-    let report = check_foreign(empty.path(), &[Kind::Sqlite]).await;
+    let report = check_foreign(empty.path(), &[Backend::Sqlite]).await;
     assert!(!report.ok, "{}", report.text);
     assert!(
         report
@@ -533,7 +534,7 @@ fn up_only_set(b_type: &str) -> tempfile::TempDir {
 
 /// An up-only set is walked — each version applied and its schema recorded — and the report
 /// says that no down was checked.
-async fn an_up_only_set_is_walked_without_claiming_a_down(kind: Kind) {
+async fn an_up_only_set_is_walked_without_claiming_a_down(kind: Backend) {
     let dir = up_only_set("INTEGER");
     let report = check_foreign(dir.path(), &[kind]).await;
     assert!(report.ok, "{}", report.text);
@@ -576,19 +577,19 @@ async fn an_up_only_set_is_walked_without_claiming_a_down(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_an_up_only_set_is_walked_without_claiming_a_down() {
-    an_up_only_set_is_walked_without_claiming_a_down(Kind::Sqlite).await;
+    an_up_only_set_is_walked_without_claiming_a_down(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_an_up_only_set_is_walked_without_claiming_a_down() {
-    an_up_only_set_is_walked_without_claiming_a_down(Kind::Postgres).await;
+    an_up_only_set_is_walked_without_claiming_a_down(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_an_up_only_set_is_walked_without_claiming_a_down() {
-    an_up_only_set_is_walked_without_claiming_a_down(Kind::MySql).await;
+    an_up_only_set_is_walked_without_claiming_a_down(Backend::MySql).await;
 }
 
 /// `snapshot` prints an up-only set's schema at a version; the lint and the lock file cover its
@@ -610,7 +611,7 @@ fn snapshot_lint_and_lock_cover_up_only_files() {
     assert!(text.contains("  column b integer"), "{text}");
     assert!(!text.contains("column c"), "{text}");
 
-    let report = lint::run(dir.path(), &Kind::ALL, &Default::default()).unwrap();
+    let report = lint::run(dir.path(), &Backend::ALL, &Default::default()).unwrap();
     assert_eq!(report.files, 9, "{report}");
     // The data-loss rule, which spares downs, applies to up-only files.
     assert!(
@@ -649,7 +650,7 @@ fn mixed_set(down: &str) -> tempfile::TempDir {
 
 /// In a mixed set the reversible version's down is checked and the up-only one's is not; a
 /// down that forgets a column fails the staircase.
-async fn a_mixed_set_checks_the_downs_it_has(kind: Kind) {
+async fn a_mixed_set_checks_the_downs_it_has(kind: Backend) {
     let good = mixed_set("ALTER TABLE t DROP COLUMN c;\nALTER TABLE t DROP COLUMN b;\n");
     let report = check_foreign(good.path(), &[kind]).await;
     assert!(report.ok, "{}", report.text);
@@ -681,33 +682,33 @@ async fn a_mixed_set_checks_the_downs_it_has(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_a_mixed_set_checks_the_downs_it_has() {
-    a_mixed_set_checks_the_downs_it_has(Kind::Sqlite).await;
+    a_mixed_set_checks_the_downs_it_has(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_a_mixed_set_checks_the_downs_it_has() {
-    a_mixed_set_checks_the_downs_it_has(Kind::Postgres).await;
+    a_mixed_set_checks_the_downs_it_has(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_a_mixed_set_checks_the_downs_it_has() {
-    a_mixed_set_checks_the_downs_it_has(Kind::MySql).await;
+    a_mixed_set_checks_the_downs_it_has(Backend::MySql).await;
 }
 
 /// The database's message for a statement on a table that does not exist, per backend.
-fn no_such_table(kind: Kind) -> &'static str {
+fn no_such_table(kind: Backend) -> &'static str {
     match kind {
-        Kind::Sqlite => "no such table: main.missing_table",
-        Kind::Postgres => "relation \"missing_table\" does not exist",
-        Kind::MySql => ".missing_table' doesn't exist",
+        Backend::Sqlite => "no such table: main.missing_table",
+        Backend::Postgres => "relation \"missing_table\" does not exist",
+        Backend::MySql => ".missing_table' doesn't exist",
     }
 }
 
 /// A failed migration names the line of the statement that failed, whether in an up file, a
 /// down file, or on the way to `snapshot`'s schema.
-async fn a_failed_statement_is_named_by_its_line(kind: Kind) {
+async fn a_failed_statement_is_named_by_its_line(kind: Backend) {
     let create = "-- the table\nCREATE TABLE t (\n  id INTEGER NOT NULL PRIMARY KEY\n);\n";
     let broken_up = format!(
         "{create}\n-- its index, on the wrong table\nCREATE INDEX idx_t_id\n  ON missing_table (id);\n"
@@ -756,25 +757,25 @@ async fn a_failed_statement_is_named_by_its_line(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_a_failed_statement_is_named_by_its_line() {
-    a_failed_statement_is_named_by_its_line(Kind::Sqlite).await;
+    a_failed_statement_is_named_by_its_line(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_a_failed_statement_is_named_by_its_line() {
-    a_failed_statement_is_named_by_its_line(Kind::Postgres).await;
+    a_failed_statement_is_named_by_its_line(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_a_failed_statement_is_named_by_its_line() {
-    a_failed_statement_is_named_by_its_line(Kind::MySql).await;
+    a_failed_statement_is_named_by_its_line(Backend::MySql).await;
 }
 
 /// An up that fails only when applied again after its down (its row is still there) is
 /// replayed the way the staircase got there — up, down, then its statements — so the insert is
 /// named, not the first statement, and not "not known".
-async fn a_failure_applying_it_again_names_the_statement(kind: Kind) {
+async fn a_failure_applying_it_again_names_the_statement(kind: Backend) {
     let dir = same_in_every_dialect(&[
         (
             "0001_create.sql",
@@ -797,19 +798,19 @@ async fn a_failure_applying_it_again_names_the_statement(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_a_failure_applying_it_again_names_the_statement() {
-    a_failure_applying_it_again_names_the_statement(Kind::Sqlite).await;
+    a_failure_applying_it_again_names_the_statement(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_a_failure_applying_it_again_names_the_statement() {
-    a_failure_applying_it_again_names_the_statement(Kind::Postgres).await;
+    a_failure_applying_it_again_names_the_statement(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_a_failure_applying_it_again_names_the_statement() {
-    a_failure_applying_it_again_names_the_statement(Kind::MySql).await;
+    a_failure_applying_it_again_names_the_statement(Backend::MySql).await;
 }
 
 /// SQLite refuses VACUUM inside the migration's transaction, while each statement alone
@@ -823,7 +824,9 @@ async fn a_failure_no_statement_reproduces_names_no_line() {
         ),
         ("0001_create.down.sql", "DROP TABLE t;\n"),
     ]);
-    let set = MigrationSet::load(dir.path(), Kind::Sqlite).await.unwrap();
+    let set = MigrationSet::load(dir.path(), Backend::Sqlite)
+        .await
+        .unwrap();
     let error = staircase::walk(&set).await.unwrap_err().to_string();
     assert!(
         error.starts_with(
@@ -860,7 +863,7 @@ fn unnamed_checks(down_checks: &str) -> tempfile::TempDir {
 
 /// A down that rebuilds a table without one of its unnamed checks fails the staircase, and the
 /// same down with both checks passes it.
-async fn a_down_that_forgets_an_unnamed_check_fails_the_staircase(kind: Kind) {
+async fn a_down_that_forgets_an_unnamed_check_fails_the_staircase(kind: Backend) {
     let good = unnamed_checks("CHECK (a > 0), CHECK (b > 0)");
     let report = check_foreign(good.path(), &[kind]).await;
     let walked = format!("ok   {kind}: 2 migrations up, down and up again");
@@ -877,19 +880,19 @@ async fn a_down_that_forgets_an_unnamed_check_fails_the_staircase(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
-    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::Sqlite).await;
+    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
-    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::Postgres).await;
+    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
-    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Kind::MySql).await;
+    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Backend::MySql).await;
 }
 
 /// Parity defects need all three dialects.
@@ -912,7 +915,7 @@ mod across_dialects {
             "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER NOT NULL;\n",
         )
         .unwrap();
-        let report = check_foreign(dir.path(), &Kind::ALL).await;
+        let report = check_foreign(dir.path(), &Backend::ALL).await;
         assert!(!report.ok, "{}", report.text);
         assert!(
             report
@@ -933,7 +936,7 @@ mod across_dialects {
     #[tokio::test]
     async fn parity_compares_up_only_migrations() {
         let same = up_only_set("INTEGER");
-        let report = check_foreign(same.path(), &Kind::ALL).await;
+        let report = check_foreign(same.path(), &Backend::ALL).await;
         assert!(report.ok, "{}", report.text);
         assert!(
             report
@@ -951,7 +954,7 @@ mod across_dialects {
         .unwrap();
         let report = check::parity(&CheckOptions {
             lint_allow: None,
-            ..didhub_copy(drifting.path(), &Kind::ALL)
+            ..didhub_copy(drifting.path(), &Backend::ALL)
         })
         .await;
         assert!(!report.ok, "{}", report.text);
@@ -966,7 +969,11 @@ mod across_dialects {
 
     #[tokio::test]
     async fn didhubs_own_migrations_pass_everywhere_with_the_checked_in_allow_list() {
-        let report = check::run(&CheckOptions::new(check::didhub_migrations(), &Kind::ALL)).await;
+        let report = check::run(&CheckOptions::new(
+            check::didhub_migrations(),
+            &Backend::ALL,
+        ))
+        .await;
         assert!(report.ok, "{}", report.text);
         assert!(report.text.contains("ok   parity"), "{}", report.text);
         assert!(
@@ -1004,7 +1011,7 @@ mod across_dialects {
             "name        VARCHAR(200)",
             "name        VARCHAR(100)",
         );
-        let report = check(copy.path(), &Kind::ALL).await;
+        let report = check(copy.path(), &Backend::ALL).await;
         assert!(!report.ok);
         assert!(
             report.text.contains("drift: version 3: alters.name type: sqlite=text postgres=short_text(100) mysql=short_text(200)"),
@@ -1022,7 +1029,7 @@ mod across_dialects {
             "REFERENCES users (id) ON DELETE CASCADE",
             "REFERENCES users (id)",
         );
-        let report = check(copy.path(), &Kind::ALL).await;
+        let report = check(copy.path(), &Backend::ALL).await;
         assert!(!report.ok);
         assert!(
             report.text.contains("drift: version 2: systems.fk_systems_user on_delete: sqlite=CASCADE postgres=CASCADE mysql=RESTRICT/NO ACTION"),
@@ -1042,7 +1049,7 @@ mod across_dialects {
             "WHERE username <> LOWER(username) COLLATE utf8mb4_bin;",
             "WHERE username <> LOWER(username);",
         );
-        let report = check_with_fixtures(copy.path(), &[Kind::MySql]).await;
+        let report = check_with_fixtures(copy.path(), &[Backend::MySql]).await;
         assert!(!report.ok);
         assert!(
             report
@@ -1069,7 +1076,7 @@ mod across_dialects {
         .unwrap();
         let report = check::run(&CheckOptions {
             allow_list: Some(allow.path().to_path_buf()),
-            ..CheckOptions::new(migrations, &Kind::ALL)
+            ..CheckOptions::new(migrations, &Backend::ALL)
         })
         .await;
         assert!(!report.ok);
@@ -1098,7 +1105,7 @@ mod across_dialects {
         let text = std::fs::read_to_string(&settings).unwrap()
             + "\n[[parity.allow]]\nsubject = \"alters.name\"\naspect = \"type\"\nreason = \"PostgreSQL has no length limit here\"\n";
         std::fs::write(&settings, text).unwrap();
-        let report = check::run(&CheckOptions::new(copy.path(), &Kind::ALL)).await;
+        let report = check::run(&CheckOptions::new(copy.path(), &Backend::ALL)).await;
         assert!(report.ok, "{}", report.text);
         assert!(
             report

@@ -1,16 +1,16 @@
 //! DIDHub's data fixtures (`fixtures/data`) on every backend: they survive every migration up to
 //! the newest and back, and 0013_lowercase_usernames transforms the usernames as it says.
 
-use didhub_harness::Kind;
 use didhub_harness::check;
 use didhub_harness::data::Fixture;
 use didhub_harness::data_staircase::{self, DataStairs, FixtureRun};
 use didhub_harness::migrations::MigrationSet;
+use didhub_migrations::Backend;
 
 /// The version that lower-cases usernames.
 const LOWERCASE_USERNAMES: i64 = 13;
 
-async fn didhub_data_staircase(kind: Kind) -> DataStairs {
+async fn didhub_data_staircase(kind: Backend) -> DataStairs {
     let set = MigrationSet::load(&check::didhub_migrations(), kind)
         .await
         .unwrap();
@@ -34,7 +34,7 @@ fn strings(lines: &[&str]) -> Vec<String> {
 
 /// The fixtures load, every table's rows come back unchanged after each down, and 0013
 /// lower-cases the capitalised usernames, keeping their spelling, and its down restores them.
-async fn fixtures_survive_and_usernames_are_lowercased(kind: Kind) {
+async fn fixtures_survive_and_usernames_are_lowercased(kind: Backend) {
     let stairs = didhub_data_staircase(kind).await;
     let names: Vec<&str> = stairs.runs.iter().map(|r| r.fixture.as_str()).collect();
     assert_eq!(names, ["v0004", "v0011"]);
@@ -113,19 +113,19 @@ async fn fixtures_survive_and_usernames_are_lowercased(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_fixtures_survive_and_usernames_are_lowercased() {
-    fixtures_survive_and_usernames_are_lowercased(Kind::Sqlite).await;
+    fixtures_survive_and_usernames_are_lowercased(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_fixtures_survive_and_usernames_are_lowercased() {
-    fixtures_survive_and_usernames_are_lowercased(Kind::Postgres).await;
+    fixtures_survive_and_usernames_are_lowercased(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_fixtures_survive_and_usernames_are_lowercased() {
-    fixtures_survive_and_usernames_are_lowercased(Kind::MySql).await;
+    fixtures_survive_and_usernames_are_lowercased(Backend::MySql).await;
 }
 
 /// The canonical rendering is dialect-independent: the same fixture gives the same hashes on
@@ -134,7 +134,7 @@ async fn mysql_fixtures_survive_and_usernames_are_lowercased() {
 #[tokio::test]
 async fn every_backend_holds_the_same_data_at_every_version() {
     let mut stairs = Vec::new();
-    for kind in Kind::ALL {
+    for kind in Backend::ALL {
         stairs.push(didhub_data_staircase(kind).await);
     }
     let drift = data_staircase::compare_backends(&stairs);

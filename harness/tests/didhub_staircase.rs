@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use didhub_harness::migrations::MigrationSet;
 use didhub_harness::schema::Schema;
 use didhub_harness::staircase;
-use didhub_harness::{Kind, Pool, TestDatabase};
+use didhub_harness::{Pool, TestDatabase};
+use didhub_migrations::Backend;
 
 fn didhub_migrations() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations")
 }
 
-async fn staircase_matches_snapshots(kind: Kind) {
+async fn staircase_matches_snapshots(kind: Backend) {
     let set = MigrationSet::load(&didhub_migrations(), kind)
         .await
         .unwrap();
@@ -27,19 +28,19 @@ async fn staircase_matches_snapshots(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_migrations_walk_the_staircase() {
-    staircase_matches_snapshots(Kind::Sqlite).await;
+    staircase_matches_snapshots(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_migrations_walk_the_staircase() {
-    staircase_matches_snapshots(Kind::Postgres).await;
+    staircase_matches_snapshots(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_migrations_walk_the_staircase() {
-    staircase_matches_snapshots(Kind::MySql).await;
+    staircase_matches_snapshots(Backend::MySql).await;
 }
 
 /// Every row of every table and the migration history, for comparing two databases.
@@ -64,7 +65,7 @@ async fn contents(pool: &Pool) -> (Schema, Vec<Vec<Vec<Option<String>>>>, Vec<(i
 /// A database copied from the migrated template (PostgreSQL's `TEMPLATE`, SQLite's file copy,
 /// MySQL's replayed tables) is what migrating a fresh database gives: the same schema, rows and
 /// history.
-async fn a_database_from_the_template_is_a_migrated_database(kind: Kind) {
+async fn a_database_from_the_template_is_a_migrated_database(kind: Backend) {
     let set = MigrationSet::load(&didhub_migrations(), kind)
         .await
         .unwrap();
@@ -89,7 +90,7 @@ async fn a_database_from_the_template_is_a_migrated_database(kind: Kind) {
 
 /// What a copy of the tables would miss (here a view) makes the template migrate every database
 /// instead.
-async fn a_template_with_a_view_still_gives_the_view(kind: Kind) {
+async fn a_template_with_a_view_still_gives_the_view(kind: Backend) {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join(kind.name());
     std::fs::create_dir(&dir).unwrap();
@@ -111,20 +112,20 @@ async fn a_template_with_a_view_still_gives_the_view(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_template_copies_are_migrated_databases() {
-    a_database_from_the_template_is_a_migrated_database(Kind::Sqlite).await;
-    a_template_with_a_view_still_gives_the_view(Kind::Sqlite).await;
+    a_database_from_the_template_is_a_migrated_database(Backend::Sqlite).await;
+    a_template_with_a_view_still_gives_the_view(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_template_copies_are_migrated_databases() {
-    a_database_from_the_template_is_a_migrated_database(Kind::Postgres).await;
-    a_template_with_a_view_still_gives_the_view(Kind::Postgres).await;
+    a_database_from_the_template_is_a_migrated_database(Backend::Postgres).await;
+    a_template_with_a_view_still_gives_the_view(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_template_copies_are_migrated_databases() {
-    a_database_from_the_template_is_a_migrated_database(Kind::MySql).await;
-    a_template_with_a_view_still_gives_the_view(Kind::MySql).await;
+    a_database_from_the_template_is_a_migrated_database(Backend::MySql).await;
+    a_template_with_a_view_still_gives_the_view(Backend::MySql).await;
 }

@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use didhub_harness::Kind;
 use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::project::SETTINGS_FILE;
+use didhub_migrations::Backend;
 
 mod support;
 
@@ -22,7 +22,7 @@ fn set(name: &str) -> PathBuf {
 /// `unnamed_reversible/` with three changes in PostgreSQL's files: a column made nullable, a
 /// foreign key's ON DELETE action, an index's columns.
 fn drifted() -> tempfile::TempDir {
-    let copy = support::copy_folders(&set("unnamed_reversible"), Kind::name);
+    let copy = support::copy_folders(&set("unnamed_reversible"), Backend::name);
     let edit = |file: &str, from: &str, to: &str| {
         let path = copy.path().join("postgres").join(file);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -48,11 +48,11 @@ fn drifted() -> tempfile::TempDir {
 }
 
 /// `check` as a user runs it on another project: no allow-lists, no fixtures, default settings.
-async fn check(name: &str, backends: &[Kind]) -> check::CheckReport {
+async fn check(name: &str, backends: &[Backend]) -> check::CheckReport {
     check_at(&set(name), backends).await
 }
 
-async fn check_at(migrations: &Path, backends: &[Kind]) -> check::CheckReport {
+async fn check_at(migrations: &Path, backends: &[Backend]) -> check::CheckReport {
     check::run(&CheckOptions::new(migrations, backends)).await
 }
 
@@ -86,7 +86,7 @@ async fn every_foreign_set_walks_on_sqlite() {
         "up_only",
         "mixed",
     ] {
-        let report = check(name, &[Kind::Sqlite]).await;
+        let report = check(name, &[Backend::Sqlite]).await;
         assert!(
             report.text.contains("ok   sqlite: "),
             "{name}: {}",
@@ -105,9 +105,9 @@ async fn every_foreign_set_walks_on_sqlite() {
 fn didhub_in_the_guides_layout() -> tempfile::TempDir {
     let source = check::didhub_migrations();
     let copy = support::copy_folders(&source, |kind| match kind {
-        Kind::Sqlite => "migrations",
-        Kind::Postgres => "migrations_postgres",
-        Kind::MySql => "migrations_mysql",
+        Backend::Sqlite => "migrations",
+        Backend::Postgres => "migrations_postgres",
+        Backend::MySql => "migrations_mysql",
     });
     let settings = std::fs::read_to_string(source.join(SETTINGS_FILE)).unwrap();
     let (before, after) = settings.split_once("[folders]").unwrap();
@@ -124,7 +124,7 @@ fn didhub_in_the_guides_layout() -> tempfile::TempDir {
 #[tokio::test]
 async fn didhubs_migrations_in_the_guides_layout_pass_on_sqlite() {
     let copy = didhub_in_the_guides_layout();
-    let report = check_at(copy.path(), &[Kind::Sqlite]).await;
+    let report = check_at(copy.path(), &[Backend::Sqlite]).await;
     assert!(report.ok, "{}", report.text);
     assert!(
         report
@@ -147,7 +147,7 @@ mod all_backends {
             "up_only",
             "mixed",
         ] {
-            let report = check(name, &Kind::ALL).await;
+            let report = check(name, &Backend::ALL).await;
             assert!(
                 report
                     .text
@@ -168,10 +168,10 @@ mod all_backends {
     fn named_fk_set(name: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         support::plain_sql_settings(dir.path());
-        for kind in Kind::ALL {
+        for kind in Backend::ALL {
             let folder = dir.path().join(kind.name());
             std::fs::create_dir(&folder).unwrap();
-            let fk = if kind == Kind::Sqlite {
+            let fk = if kind == Backend::Sqlite {
                 "fk_sqlite"
             } else {
                 name
@@ -203,7 +203,7 @@ mod all_backends {
                 names,
                 ..Default::default()
             },
-            ..CheckOptions::new(set.path(), &Kind::ALL)
+            ..CheckOptions::new(set.path(), &Backend::ALL)
         };
         let without = check::run(&options(false)).await;
         assert!(without.ok, "{}", without.text);
@@ -229,7 +229,7 @@ mod all_backends {
     #[tokio::test]
     async fn didhubs_migrations_in_the_guides_layout_pass_everywhere() {
         let copy = didhub_in_the_guides_layout();
-        let report = check_at(copy.path(), &Kind::ALL).await;
+        let report = check_at(copy.path(), &Backend::ALL).await;
         assert!(report.ok, "{}", report.text);
         assert!(
             report
@@ -243,7 +243,7 @@ mod all_backends {
     #[tokio::test]
     async fn three_changes_in_one_dialect_are_three_lines() {
         let drifted = drifted();
-        let report = check_at(drifted.path(), &Kind::ALL).await;
+        let report = check_at(drifted.path(), &Backend::ALL).await;
         assert!(!report.ok);
         assert_eq!(
             drift_lines(&report.text),

@@ -7,9 +7,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use didhub_harness::TestDatabase;
 use didhub_harness::backend::MIGRATION_LOCK_TIMEOUT;
 use didhub_harness::migrations::MigrationSet;
-use didhub_harness::{Kind, TestDatabase};
+use didhub_migrations::Backend;
 use didhub_migrations::MigrationFailed;
 
 fn didhub_migrations() -> PathBuf {
@@ -18,14 +19,14 @@ fn didhub_migrations() -> PathBuf {
 
 /// DIDHub's migrations up to 0012 on a fresh database; then 0013, which alters `users`, while
 /// another connection holds a lock on it (an open transaction that read it; SQLite's write lock).
-async fn the_harness_gives_up_a_migration_behind_a_held_lock(kind: Kind) {
+async fn the_harness_gives_up_a_migration_behind_a_held_lock(kind: Backend) {
     let set = MigrationSet::load(&didhub_migrations(), kind)
         .await
         .unwrap();
     let db = TestDatabase::create(kind).await.unwrap();
     let pool = db.connect().await.unwrap();
     pool.migrate_up(&set.migrator, 12).await.unwrap();
-    if kind == Kind::Sqlite {
+    if kind == Backend::Sqlite {
         // sqlx's SQLite connections come with a busy timeout of 5 s, which would end the wait
         // too: only the harness's bound may (PostgreSQL and MySQL wait for ever by default).
         pool.execute("PRAGMA busy_timeout = 600000").await.unwrap();
@@ -33,8 +34,8 @@ async fn the_harness_gives_up_a_migration_behind_a_held_lock(kind: Kind) {
     let holder = db.connect().await.unwrap();
     holder
         .execute(match kind {
-            Kind::Sqlite => "BEGIN IMMEDIATE",
-            Kind::Postgres | Kind::MySql => "BEGIN; SELECT count(*) FROM users",
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres | Backend::MySql => "BEGIN; SELECT count(*) FROM users",
         })
         .await
         .unwrap();
@@ -66,7 +67,7 @@ async fn the_harness_gives_up_a_migration_behind_a_held_lock(kind: Kind) {
     holder.execute("ROLLBACK").await.unwrap();
     let again = pool.migrate_up(&set.migrator, 13).await;
     match kind {
-        Kind::MySql => assert!(
+        Backend::MySql => assert!(
             matches!(
                 again,
                 Err(MigrationFailed::Error {
@@ -76,7 +77,7 @@ async fn the_harness_gives_up_a_migration_behind_a_held_lock(kind: Kind) {
             ),
             "{again:?}"
         ),
-        Kind::Sqlite | Kind::Postgres => {
+        Backend::Sqlite | Backend::Postgres => {
             again.unwrap_or_else(|e| panic!("once the lock is released: {e}"))
         }
     }
@@ -86,17 +87,17 @@ async fn the_harness_gives_up_a_migration_behind_a_held_lock(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_harness_gives_up_a_migration_behind_the_write_lock() {
-    the_harness_gives_up_a_migration_behind_a_held_lock(Kind::Sqlite).await;
+    the_harness_gives_up_a_migration_behind_a_held_lock(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_harness_gives_up_a_migration_behind_a_held_lock() {
-    the_harness_gives_up_a_migration_behind_a_held_lock(Kind::Postgres).await;
+    the_harness_gives_up_a_migration_behind_a_held_lock(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_harness_gives_up_a_migration_behind_a_held_lock() {
-    the_harness_gives_up_a_migration_behind_a_held_lock(Kind::MySql).await;
+    the_harness_gives_up_a_migration_behind_a_held_lock(Backend::MySql).await;
 }

@@ -1,8 +1,9 @@
 //! EXPLAIN read the same way on every backend, on real data.
 
-use didhub_harness::{Kind, TestDatabase};
+use didhub_harness::TestDatabase;
+use didhub_migrations::Backend;
 
-async fn table_with_rows(kind: Kind) -> (TestDatabase, didhub_harness::Pool) {
+async fn table_with_rows(kind: Backend) -> (TestDatabase, didhub_harness::Pool) {
     let db = TestDatabase::create(kind).await.unwrap();
     let pool = db.connect().await.unwrap();
     pool.execute(
@@ -23,14 +24,14 @@ async fn table_with_rows(kind: Kind) -> (TestDatabase, didhub_harness::Pool) {
     .await
     .unwrap();
     let analyze = match kind {
-        Kind::MySql => "ANALYZE TABLE items",
+        Backend::MySql => "ANALYZE TABLE items",
         _ => "ANALYZE",
     };
     pool.execute(analyze).await.unwrap();
     (db, pool)
 }
 
-async fn plans_name_the_index_or_the_scan(kind: Kind) {
+async fn plans_name_the_index_or_the_scan(kind: Backend) {
     let (_db, pool) = table_with_rows(kind).await;
     let by_group = pool
         .explain("SELECT id, label FROM items WHERE grp = 7 ORDER BY id")
@@ -55,17 +56,17 @@ async fn plans_name_the_index_or_the_scan(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_plans_name_the_index_or_the_scan() {
-    plans_name_the_index_or_the_scan(Kind::Sqlite).await;
+    plans_name_the_index_or_the_scan(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_plans_name_the_index_or_the_scan() {
-    plans_name_the_index_or_the_scan(Kind::Postgres).await;
+    plans_name_the_index_or_the_scan(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_plans_name_the_index_or_the_scan() {
-    plans_name_the_index_or_the_scan(Kind::MySql).await;
+    plans_name_the_index_or_the_scan(Backend::MySql).await;
 }

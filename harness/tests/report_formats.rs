@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use didhub_harness::Kind;
+use didhub_migrations::Backend;
 
 mod support;
 
@@ -19,7 +19,7 @@ fn set(name: &str) -> PathBuf {
 /// `unnamed_reversible/` whose SQLite down of version 4 drops the index and forgets the column:
 /// one staircase finding, on SQLite, over several lines.
 fn down_forgets_a_column() -> tempfile::TempDir {
-    let copy = support::copy_folders(&set("unnamed_reversible"), Kind::name);
+    let copy = support::copy_folders(&set("unnamed_reversible"), Backend::name);
     std::fs::write(
         copy.path().join("sqlite/0004_add_task_sort_order.down.sql"),
         "DROP INDEX tasks_project_id_sort_order_idx;\n",

@@ -40,8 +40,11 @@ pub static POSTGRES: Migrator = sqlx::migrate!("./postgres");
 /// The MySQL migration set (`migrations/mysql`), also used for MariaDB.
 pub static MYSQL: Migrator = sqlx::migrate!("./mysql");
 
-/// A database backend DIDHub supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A database backend DIDHub supports: the one name for it across the workspace (the server,
+/// the harness, the benchmarks). Written as its [`Backend::name`] (`sqlite`, `postgres`,
+/// `mysql`) in settings and on command lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     Sqlite,
     Postgres,
@@ -92,6 +95,23 @@ impl fmt::Display for Backend {
         f.write_str(self.name())
     }
 }
+
+impl std::str::FromStr for Backend {
+    type Err = UnknownBackend;
+
+    /// A backend by its [`Backend::name`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| UnknownBackend(s.to_owned()))
+    }
+}
+
+/// A backend name that is none of [`Backend::ALL`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown backend {0:?}: expected sqlite, postgres or mysql")]
+pub struct UnknownBackend(pub String);
 
 /// The migrator chosen by a database URL's scheme.
 pub fn migrator_for_url(url: &str) -> Result<&'static Migrator, UnknownScheme> {
@@ -406,6 +426,17 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backends_parse_from_their_names() {
+        for backend in Backend::ALL {
+            assert_eq!(backend.name().parse::<Backend>(), Ok(backend));
+        }
+        assert_eq!(
+            "oracle".parse::<Backend>(),
+            Err(UnknownBackend("oracle".into()))
+        );
+    }
 
     #[test]
     fn url_schemes_pick_their_backend() {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use didhub_harness::{Kind, Pool, TestDatabase};
+use didhub_harness::{Pool, TestDatabase};
 use didhub_migrations::{Backend, HistoryProblem, PreflightFailed, check_history};
 use sqlx::migrate::Migrator;
 
@@ -21,7 +21,7 @@ async fn migrator(dir: &Path) -> Migrator {
     Migrator::new(dir).await.unwrap()
 }
 
-fn backend(kind: Kind) -> Backend {
+fn backend(kind: Backend) -> Backend {
     Backend::ALL
         .into_iter()
         .find(|b| b.name() == kind.name())
@@ -74,7 +74,7 @@ const FIRST: [(&str, &str); 2] = [
 
 /// Version 2's second statement fails (`first` exists): its first statement is applied on
 /// MySQL, where DDL commits on its own, and rolled back on SQLite and PostgreSQL.
-async fn a_migration_that_fails_half_way(kind: Kind) {
+async fn a_migration_that_fails_half_way(kind: Backend) {
     let dir = folder(&[
         FIRST[0],
         FIRST[1],
@@ -90,7 +90,7 @@ async fn a_migration_that_fails_half_way(kind: Kind) {
     let failed = pool.migrate_up(&migrator, i64::MAX).await;
     assert!(failed.is_err(), "{kind}: version 2 should fail");
 
-    if kind != Kind::MySql {
+    if kind != Backend::MySql {
         assert_eq!(tables(&pool).await, ["first"], "{kind}: rolled back");
         assert_eq!(history(&pool).await, [(1, true)], "{kind}: no row for 2");
         preflight(&pool, &migrator).await.unwrap();
@@ -130,25 +130,25 @@ async fn a_migration_that_fails_half_way(kind: Kind) {
 
 #[tokio::test]
 async fn sqlite_rolls_back_a_migration_that_fails_half_way() {
-    a_migration_that_fails_half_way(Kind::Sqlite).await;
+    a_migration_that_fails_half_way(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_rolls_back_a_migration_that_fails_half_way() {
-    a_migration_that_fails_half_way(Kind::Postgres).await;
+    a_migration_that_fails_half_way(Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_reports_a_migration_that_fails_half_way_as_dirty_with_the_repair() {
-    a_migration_that_fails_half_way(Kind::MySql).await;
+    a_migration_that_fails_half_way(Backend::MySql).await;
 }
 
 #[tokio::test]
 async fn an_applied_migration_whose_file_changed_is_named_with_both_checksums() {
     let dir = folder(&FIRST);
-    let db = TestDatabase::create(Kind::Sqlite).await.unwrap();
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
     let pool = db.connect().await.unwrap();
     pool.migrate_up(&migrator(dir.path()).await, i64::MAX)
         .await
@@ -184,7 +184,7 @@ async fn a_version_the_files_do_not_know_is_named() {
         ("0002_second.up.sql", "CREATE TABLE second (id INTEGER);\n"),
         ("0002_second.down.sql", "DROP TABLE second;\n"),
     ]);
-    let db = TestDatabase::create(Kind::Sqlite).await.unwrap();
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
     let pool = db.connect().await.unwrap();
     pool.migrate_up(&migrator(newer.path()).await, i64::MAX)
         .await

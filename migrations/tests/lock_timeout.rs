@@ -12,13 +12,13 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-use didhub_harness::{Kind, Pool, TestDatabase};
+use didhub_harness::{Pool, TestDatabase};
 use didhub_migrations::{Backend, Direction, LockTimeout, MigrationFailed, Outcome};
 use sqlx::migrate::Migrator;
 
 const SETTING: &str = "database.migration_lock_timeout";
 
-fn backend(kind: Kind) -> Backend {
+fn backend(kind: Backend) -> Backend {
     Backend::ALL
         .into_iter()
         .find(|b| b.name() == kind.name())
@@ -46,10 +46,10 @@ fn with_a_migration_that_alters_alters(backend: Backend) -> (tempfile::TempDir, 
 /// What holds a lock on `alters` that an ALTER TABLE must wait for, while reads go on: an open
 /// transaction that has read the table (PostgreSQL's ACCESS SHARE, MySQL's shared metadata
 /// lock), or on SQLite the write lock.
-fn hold(kind: Kind) -> &'static str {
+fn hold(kind: Backend) -> &'static str {
     match kind {
-        Kind::Sqlite => "BEGIN IMMEDIATE",
-        Kind::Postgres | Kind::MySql => "BEGIN; SELECT count(*) FROM alters",
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres | Backend::MySql => "BEGIN; SELECT count(*) FROM alters",
     }
 }
 
@@ -57,11 +57,11 @@ fn hold(kind: Kind) -> &'static str {
 /// fresh connection would have the backend's default instead). It is longer than the test
 /// waits, so only the migration's bound can end the wait (sqlx's SQLite connections come with
 /// a busy timeout of 5 s, which would end it too).
-fn own_bound(kind: Kind) -> &'static str {
+fn own_bound(kind: Backend) -> &'static str {
     match kind {
-        Kind::Sqlite => "PRAGMA busy_timeout = 600000",
-        Kind::Postgres => "SET lock_timeout = '10min'",
-        Kind::MySql => "SET SESSION lock_wait_timeout = 600, innodb_lock_wait_timeout = 601",
+        Backend::Sqlite => "PRAGMA busy_timeout = 600000",
+        Backend::Postgres => "SET lock_timeout = '10min'",
+        Backend::MySql => "SET SESSION lock_wait_timeout = 600, innodb_lock_wait_timeout = 601",
     }
 }
 
@@ -110,7 +110,7 @@ async fn migrate(
     }
 }
 
-async fn a_migration_behind_a_held_lock_gives_up_and_applies_once_it_is_released(kind: Kind) {
+async fn a_migration_behind_a_held_lock_gives_up_and_applies_once_it_is_released(kind: Backend) {
     let backend = backend(kind);
     let (dir, file, version) = with_a_migration_that_alters_alters(backend);
     let migrator = migrator(dir.path()).await;
@@ -153,8 +153,8 @@ async fn a_migration_behind_a_held_lock_gives_up_and_applies_once_it_is_released
     assert_eq!(lock.tables(), ["alters"]);
     let outcome = match kind {
         // The ALTER's implicit commit recorded it; its one statement never started.
-        Kind::MySql => Outcome::Unrecorded,
-        Kind::Sqlite | Kind::Postgres => Outcome::RolledBack,
+        Backend::MySql => Outcome::Unrecorded,
+        Backend::Sqlite | Backend::Postgres => Outcome::RolledBack,
     };
     assert_eq!(lock.outcome, outcome);
     for expected in [
@@ -190,17 +190,18 @@ async fn a_migration_behind_a_held_lock_gives_up_and_applies_once_it_is_released
 
 #[tokio::test]
 async fn sqlite_gives_up_a_migration_behind_the_write_lock() {
-    a_migration_behind_a_held_lock_gives_up_and_applies_once_it_is_released(Kind::Sqlite).await;
+    a_migration_behind_a_held_lock_gives_up_and_applies_once_it_is_released(Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_gives_up_a_migration_behind_a_transaction_that_read_the_table() {
-    a_migration_behind_a_held_lock_gives_up_and_applies_once_it_is_released(Kind::Postgres).await;
+    a_migration_behind_a_held_lock_gives_up_and_applies_once_it_is_released(Backend::Postgres)
+        .await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_gives_up_a_migration_behind_a_transaction_that_read_the_table() {
-    a_migration_behind_a_held_lock_gives_up_and_applies_once_it_is_released(Kind::MySql).await;
+    a_migration_behind_a_held_lock_gives_up_and_applies_once_it_is_released(Backend::MySql).await;
 }

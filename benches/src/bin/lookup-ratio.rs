@@ -32,8 +32,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    for kind in cli.db.kinds() {
-        let backend = Backend::from_url(&format!("{kind}:"))?;
+    for backend in cli.db.backends() {
         compare(backend, &cli).await?;
     }
     Ok(())

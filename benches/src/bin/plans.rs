@@ -2,7 +2,6 @@
 
 use clap::Parser;
 use didhub_harness::backend::Selection;
-use didhub_migrations::Backend;
 
 #[derive(Parser)]
 #[command(about = "Print the query plans of DIDHub's hot queries on each backend")]
@@ -22,12 +21,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
-    let backends = cli
-        .db
-        .kinds()
-        .into_iter()
-        .map(|kind| Backend::from_url(&format!("{kind}:")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let backends = cli.db.backends();
     let mut all_used = true;
     for backend in backends {
         let loaded = didhub_benches::load(backend, cli.alters).await?;

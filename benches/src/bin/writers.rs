@@ -8,7 +8,6 @@ use std::time::Duration;
 use clap::Parser;
 use didhub_benches::writers::{Options, run};
 use didhub_harness::backend::Selection;
-use didhub_migrations::Backend;
 
 #[derive(Parser)]
 #[command(about = "Concurrent writers through the HTTP API, checked against the database")]
@@ -32,8 +31,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         duration: Duration::from_secs(cli.seconds),
     };
     let mut clean = true;
-    for kind in cli.db.kinds() {
-        let backend = Backend::from_url(&format!("{kind}:"))?;
+    for backend in cli.db.backends() {
         let report = run(backend, options).await?;
         print!("{}", report.render());
         clean &= report.error_count() == 0 && report.lost.is_empty();

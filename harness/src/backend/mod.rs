@@ -16,8 +16,6 @@ pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -46,27 +44,7 @@ pub(crate) fn why(failed: &MigrationFailed) -> String {
     }
 }
 
-/// A backend the harness can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Sqlite,
-    Postgres,
-    MySql,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Sqlite, Kind::Postgres, Kind::MySql];
-
-    /// The backend's name, which is also its migration folder's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Sqlite => "sqlite",
-            Kind::Postgres => "postgres",
-            Kind::MySql => "mysql",
-        }
-    }
-}
+pub use didhub_migrations::Backend;
 
 /// How a backend spells the data staircase's reads and writes. Values travel as text in the
 /// canonical form of [`crate::data`]; each backend renders a column as text and casts a text
@@ -80,13 +58,12 @@ pub(super) struct DataSql {
     write: fn(usize, &Column) -> String,
 }
 
-impl Kind {
-    fn data_sql(self) -> &'static DataSql {
-        match self {
-            Kind::Sqlite => &sqlite::DATA_SQL,
-            Kind::Postgres => &postgres::DATA_SQL,
-            Kind::MySql => &mysql::DATA_SQL,
-        }
+/// How `backend` spells the data staircase's reads and writes.
+fn data_sql(backend: Backend) -> &'static DataSql {
+    match backend {
+        Backend::Sqlite => &sqlite::DATA_SQL,
+        Backend::Postgres => &postgres::DATA_SQL,
+        Backend::MySql => &mysql::DATA_SQL,
     }
 }
 
@@ -100,36 +77,20 @@ pub enum Selection {
 }
 
 impl Selection {
-    pub fn kinds(self) -> Vec<Kind> {
+    pub fn backends(self) -> Vec<Backend> {
         match self {
-            Selection::Sqlite => vec![Kind::Sqlite],
-            Selection::Postgres => vec![Kind::Postgres],
-            Selection::Mysql => vec![Kind::MySql],
-            Selection::All => Kind::ALL.to_vec(),
+            Selection::Sqlite => vec![Backend::Sqlite],
+            Selection::Postgres => vec![Backend::Postgres],
+            Selection::Mysql => vec![Backend::MySql],
+            Selection::All => Backend::ALL.to_vec(),
         }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Kind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown backend {s:?}: expected sqlite, postgres or mysql"))
     }
 }
 
 /// A running server the harness can create databases on.
 #[derive(Debug, Clone)]
 pub struct Server {
-    pub kind: Kind,
+    pub kind: Backend,
     /// Connects as an administrator to the server's default database.
     pub admin_url: String,
     /// What the server says it is (`PostgreSQL 15.18 …`, `10.11.18-MariaDB…`).
@@ -177,11 +138,11 @@ pub struct Dedicated {
 }
 
 /// Starts a [`Dedicated`] server (always a container: `DIDHUB_TEST_*_URL` does not apply).
-pub async fn dedicated(kind: Kind) -> Result<Dedicated, HarnessError> {
+pub async fn dedicated(kind: Backend) -> Result<Dedicated, HarnessError> {
     let spec = match kind {
-        Kind::Sqlite => return Err(HarnessError::NoServer(kind)),
-        Kind::Postgres => postgres::spec(),
-        Kind::MySql => mysql::spec(),
+        Backend::Sqlite => return Err(HarnessError::NoServer(kind)),
+        Backend::Postgres => postgres::spec(),
+        Backend::MySql => mysql::spec(),
     };
     let server = start_container(kind, spec, Placement::Dedicated).await?;
     Ok(Dedicated { server })
@@ -246,18 +207,15 @@ static MYSQL: OnceCell<Server> = OnceCell::const_new();
 /// The shared server for a container backend, started on first use.
 /// The first start prints the server's version and how long it took to be ready, so nobody
 /// mistakes MariaDB for MySQL.
-pub async fn server(kind: Kind) -> Result<&'static Server, HarnessError> {
-    let cell = match kind {
-        Kind::Sqlite => return Err(HarnessError::NoServer(kind)),
-        Kind::Postgres => &POSTGRES,
-        Kind::MySql => &MYSQL,
+pub async fn server(kind: Backend) -> Result<&'static Server, HarnessError> {
+    let (cell, spec): (_, fn() -> ServerSpec) = match kind {
+        Backend::Sqlite => return Err(HarnessError::NoServer(kind)),
+        Backend::Postgres => (&POSTGRES, postgres::spec),
+        Backend::MySql => (&MYSQL, mysql::spec),
     };
     cell.get_or_try_init(|| async {
         let started = std::time::Instant::now();
-        let spec = match kind {
-            Kind::Postgres => postgres::spec(),
-            _ => mysql::spec(),
-        };
+        let spec = spec();
         let server = match std::env::var(spec.url_variable) {
             Ok(url) if !url.trim().is_empty() => {
                 connect_server(kind, &spec, url, spec.url_variable.to_owned(), None).await?
@@ -303,7 +261,7 @@ enum Placement {
 
 /// Starts the server's container.
 async fn start_container(
-    kind: Kind,
+    kind: Backend,
     spec: ServerSpec,
     placement: Placement,
 ) -> Result<Server, HarnessError> {
@@ -334,7 +292,7 @@ async fn start_container(
 
 /// Waits until the server takes connections and asks its version.
 async fn connect_server(
-    kind: Kind,
+    kind: Backend,
     spec: &ServerSpec,
     admin_url: String,
     origin: String,
@@ -396,8 +354,8 @@ async fn as_admin(server: &Server, sql: &str) -> Result<(), HarnessError> {
 /// Creates an empty database on the server.
 async fn create_empty_database(server: &Server) -> Result<String, HarnessError> {
     create_database(server, |name| match server.kind {
-        Kind::Postgres => postgres::create_database_sql(name, None),
-        Kind::Sqlite | Kind::MySql => mysql::create_database_sql(name),
+        Backend::Postgres => postgres::create_database_sql(name, None),
+        Backend::Sqlite | Backend::MySql => mysql::create_database_sql(name),
     })
     .await
 }
@@ -406,14 +364,14 @@ async fn create_empty_database(server: &Server) -> Result<String, HarnessError> 
 /// goes away with this value.
 #[derive(Debug)]
 pub struct TestDatabase {
-    pub kind: Kind,
+    pub kind: Backend,
     pub url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestDatabase {
     /// A database at `url` on a server (PostgreSQL or MySQL).
-    fn on_server(kind: Kind, url: String) -> TestDatabase {
+    fn on_server(kind: Backend, url: String) -> TestDatabase {
         TestDatabase {
             kind,
             url,
@@ -421,9 +379,9 @@ impl TestDatabase {
         }
     }
 
-    pub async fn create(kind: Kind) -> Result<TestDatabase, HarnessError> {
+    pub async fn create(kind: Backend) -> Result<TestDatabase, HarnessError> {
         match kind {
-            Kind::Sqlite => {
+            Backend::Sqlite => {
                 let dir = tempfile::tempdir().map_err(|e| HarnessError::Start {
                     backend: kind,
                     reason: format!("cannot create a temporary directory: {e}"),
@@ -435,7 +393,7 @@ impl TestDatabase {
                     _dir: Some(dir),
                 })
             }
-            Kind::Postgres | Kind::MySql => {
+            Backend::Postgres | Backend::MySql => {
                 let url = create_empty_database(server(kind).await?).await?;
                 Ok(TestDatabase::on_server(kind, url))
             }
@@ -444,7 +402,7 @@ impl TestDatabase {
 
     /// A fresh database with `migrator` applied.
     async fn create_migrated(
-        kind: Kind,
+        kind: Backend,
         template: &str,
         migrator: &Migrator,
     ) -> Result<TestDatabase, HarnessError> {
@@ -470,7 +428,7 @@ impl TestDatabase {
     /// tables and copies their rows ([`mysql::Blueprint`]). `template` names the migration set;
     /// use one name per migrator.
     pub async fn migrated(
-        kind: Kind,
+        kind: Backend,
         template: &str,
         migrator: &Migrator,
     ) -> Result<TestDatabase, HarnessError> {
@@ -485,17 +443,18 @@ impl TestDatabase {
     }
 
     async fn from_template(
-        kind: Kind,
+        kind: Backend,
         template: &str,
         migrator: &Migrator,
     ) -> Result<TestDatabase, HarnessError> {
-        static TEMPLATES: LazyLock<OnceMap<(Kind, String), Template>> = LazyLock::new(OnceMap::new);
+        static TEMPLATES: LazyLock<OnceMap<(Backend, String), Template>> =
+            LazyLock::new(OnceMap::new);
         let source = TEMPLATES.cell((kind, template.to_owned()));
         let source = source
             .get_or_try_init(|| Template::make(kind, template, migrator))
             .await?;
         match (kind, &source.blueprint) {
-            (Kind::Sqlite, _) => {
+            (Backend::Sqlite, _) => {
                 let copy = TestDatabase::create(kind).await?;
                 let from = source.db.url.trim_start_matches("sqlite://");
                 let to = copy.url.trim_start_matches("sqlite://");
@@ -505,7 +464,7 @@ impl TestDatabase {
                 })?;
                 Ok(copy)
             }
-            (Kind::Postgres, _) => {
+            (Backend::Postgres, _) => {
                 let name = source.db.name();
                 let url = create_database(server(kind).await?, |new| {
                     postgres::create_database_sql(new, Some(name))
@@ -513,12 +472,12 @@ impl TestDatabase {
                 .await?;
                 Ok(TestDatabase::on_server(kind, url))
             }
-            (Kind::MySql, Some(blueprint)) => {
+            (Backend::MySql, Some(blueprint)) => {
                 let url =
                     create_database(server(kind).await?, |new| blueprint.copy_sql(new)).await?;
                 Ok(TestDatabase::on_server(kind, url))
             }
-            (Kind::MySql, None) => TestDatabase::create_migrated(kind, template, migrator).await,
+            (Backend::MySql, None) => TestDatabase::create_migrated(kind, template, migrator).await,
         }
     }
 
@@ -527,9 +486,9 @@ impl TestDatabase {
     pub async fn discard(self) -> Result<(), HarnessError> {
         let name = self.name();
         let sql = match self.kind {
-            Kind::Sqlite => return Ok(()),
-            Kind::Postgres => format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
-            Kind::MySql => format!("DROP DATABASE `{name}`"),
+            Backend::Sqlite => return Ok(()),
+            Backend::Postgres => format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
+            Backend::MySql => format!("DROP DATABASE `{name}`"),
         };
         as_admin(server(self.kind).await?, &sql).await
     }
@@ -558,11 +517,15 @@ struct Template {
 }
 
 impl Template {
-    async fn make(kind: Kind, name: &str, migrator: &Migrator) -> Result<Template, HarnessError> {
+    async fn make(
+        kind: Backend,
+        name: &str,
+        migrator: &Migrator,
+    ) -> Result<Template, HarnessError> {
         let db = TestDatabase::create_migrated(kind, name, migrator).await?;
         let blueprint = match kind {
-            Kind::Sqlite | Kind::Postgres => None,
-            Kind::MySql => {
+            Backend::Sqlite | Backend::Postgres => None,
+            Backend::MySql => {
                 let pool = db.connect().await?;
                 let blueprint = match &pool {
                     Pool::MySql(p) => mysql::blueprint(p).await,
@@ -586,7 +549,7 @@ pub enum Pool {
 
 impl Pool {
     /// A pool of up to 10 connections (sqlx's default).
-    pub async fn connect(kind: Kind, url: &str) -> Result<Pool, sqlx::Error> {
+    pub async fn connect(kind: Backend, url: &str) -> Result<Pool, sqlx::Error> {
         Self::open(kind, url, 10).await
     }
 
@@ -595,18 +558,18 @@ impl Pool {
     /// what the one before it did to the session (a `SET`) and, on SQLite, to the schema (a
     /// second SQLite connection can prepare a statement against the schema as it was before
     /// another changed it: `duplicate column name` for a column just dropped).
-    pub async fn connect_one(kind: Kind, url: &str) -> Result<Pool, sqlx::Error> {
+    pub async fn connect_one(kind: Backend, url: &str) -> Result<Pool, sqlx::Error> {
         Self::open(kind, url, 1).await
     }
 
-    async fn open(kind: Kind, url: &str, max: u32) -> Result<Pool, sqlx::Error> {
+    async fn open(kind: Backend, url: &str, max: u32) -> Result<Pool, sqlx::Error> {
         fn options<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {
             sqlx::pool::PoolOptions::new().max_connections(max)
         }
         Ok(match kind {
-            Kind::Sqlite => Pool::Sqlite(sqlite::connect(url, options(max)).await?),
-            Kind::Postgres => Pool::Postgres(options(max).connect(url).await?),
-            Kind::MySql => Pool::MySql(options(max).connect(url).await?),
+            Backend::Sqlite => Pool::Sqlite(sqlite::connect(url, options(max)).await?),
+            Backend::Postgres => Pool::Postgres(options(max).connect(url).await?),
+            Backend::MySql => Pool::MySql(options(max).connect(url).await?),
         })
     }
 
@@ -620,11 +583,11 @@ impl Pool {
         result.map_err(|e| HarnessError::database(self.kind(), e))
     }
 
-    pub fn kind(&self) -> Kind {
+    pub fn kind(&self) -> Backend {
         match self {
-            Pool::Sqlite(_) => Kind::Sqlite,
-            Pool::Postgres(_) => Kind::Postgres,
-            Pool::MySql(_) => Kind::MySql,
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+            Pool::MySql(_) => Backend::MySql,
         }
     }
 
@@ -717,7 +680,7 @@ impl Pool {
         table: &Table,
     ) -> Result<Vec<Vec<Option<String>>>, HarnessError> {
         let kind = self.kind();
-        let spell = kind.data_sql();
+        let spell = data_sql(kind);
         let columns: Vec<String> = table.columns.iter().map(spell.read).collect();
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {} FROM {}",
@@ -740,7 +703,7 @@ impl Pool {
         values: Vec<Option<String>>,
     ) -> Result<(), HarnessError> {
         let kind = self.kind();
-        let spell = kind.data_sql();
+        let spell = data_sql(kind);
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO {} ({}) VALUES ({})",
             (spell.quote)(name),
@@ -789,11 +752,11 @@ impl Pool {
 
 /// A canonical value as the backend takes it for its column. Booleans are 1 and 0 everywhere
 /// (PostgreSQL's boolean input reads those too); only MySQL spells timestamps its own way.
-fn input_value(kind: Kind, column: &Column, canonical: String) -> String {
+fn input_value(kind: Backend, column: &Column, canonical: String) -> String {
     match (&column.logical, canonical.as_str()) {
         (Logical::Boolean, "true") => "1".to_owned(),
         (Logical::Boolean, "false") => "0".to_owned(),
-        (Logical::Timestamp, t) if kind == Kind::MySql => mysql::datetime_input(t),
+        (Logical::Timestamp, t) if kind == Backend::MySql => mysql::datetime_input(t),
         _ => canonical,
     }
 }
@@ -868,17 +831,17 @@ mod tests {
             .spawn()
             .unwrap();
         let session = || Placement::Shared(Owner::Session(owner.id()));
-        let first = start_container(Kind::Postgres, postgres::spec(), session())
+        let first = start_container(Backend::Postgres, postgres::spec(), session())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let second = start_container(Kind::Postgres, postgres::spec(), session())
+        let second = start_container(Backend::Postgres, postgres::spec(), session())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(first.container.is_some());
         assert_eq!(first.container, second.container);
         assert_eq!(first.admin_url, second.admin_url);
         let mine = start_container(
-            Kind::Postgres,
+            Backend::Postgres,
             postgres::spec(),
             Placement::Shared(Owner::Process),
         )
@@ -895,7 +858,7 @@ mod tests {
         // The reaper looks once a second; the deadline only bounds a broken reaper.
         let gone = images::retry(Duration::from_secs(60), || async {
             match images::docker(
-                Kind::Postgres,
+                Backend::Postgres,
                 vec!["inspect".into(), id.clone()],
                 Vec::new(),
             )
@@ -919,11 +882,5 @@ mod tests {
             with_database("mysql://root:pw@localhost:3306?ssl-mode=disabled", "h1_1"),
             "mysql://root:pw@localhost:3306/h1_1?ssl-mode=disabled"
         );
-    }
-
-    #[test]
-    fn kinds_parse_from_their_names() {
-        assert_eq!("mysql".parse::<Kind>(), Ok(Kind::MySql));
-        assert!("oracle".parse::<Kind>().is_err());
     }
 }

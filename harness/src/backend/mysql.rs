@@ -11,7 +11,7 @@
 use sqlx::{MySqlPool, Row};
 use testcontainers::core::{ContainerPort, Mount};
 
-use super::{DataSql, Kind, ServerSpec};
+use super::{Backend, DataSql, ServerSpec};
 use crate::images::{ImageChoice, ServerImage};
 use crate::schema::{
     AUTO_INCREMENT, Column, ForeignKey, Index, Logical, Name, Schema, Table, normalise_default,
@@ -290,7 +290,7 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
                 default: if extra.contains("auto_increment") {
                     Some(AUTO_INCREMENT.to_owned())
                 } else {
-                    normalise_default(default.as_deref(), &logical, Kind::MySql)
+                    normalise_default(default.as_deref(), &logical, Backend::MySql)
                 },
                 native_type: native,
                 logical,
@@ -315,7 +315,7 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
             } else {
                 Name::given(constraint)
             };
-            table.add_check(check_name, &text(&row, "clause")?, Kind::MySql);
+            table.add_check(check_name, &text(&row, "clause")?, Backend::MySql);
         }
 
         let mut fks: std::collections::BTreeMap<String, ForeignKey> = Default::default();

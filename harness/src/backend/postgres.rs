@@ -4,7 +4,7 @@
 use sqlx::{PgPool, Row};
 use testcontainers::core::{ContainerPort, Mount};
 
-use super::{DataSql, Kind, ServerSpec};
+use super::{Backend, DataSql, ServerSpec};
 use crate::expression;
 use crate::images::{ImageChoice, ServerImage};
 use crate::schema::{
@@ -189,7 +189,7 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
             table.columns.push(Column {
                 name: row.get("name"),
                 default: if identity.is_empty() {
-                    normalise_default(default.as_deref(), &logical, Kind::Postgres)
+                    normalise_default(default.as_deref(), &logical, Backend::Postgres)
                 } else {
                     Some(AUTO_INCREMENT.to_owned())
                 },
@@ -231,7 +231,7 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
                         .strip_prefix("CHECK ")
                         .unwrap_or(&def)
                         .trim_end_matches(" NOT VALID");
-                    table.add_check(name(constraint, &table_name), expression, Kind::Postgres);
+                    table.add_check(name(constraint, &table_name), expression, Backend::Postgres);
                 }
                 _ => {} // unique constraints show up as their indexes
             }
@@ -262,11 +262,11 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
                     .iter()
                     .zip(&suffixes)
                     .map(|(part, suffix)| {
-                        format!("{}{suffix}", expression::normalise(part, Kind::Postgres))
+                        format!("{}{suffix}", expression::normalise(part, Backend::Postgres))
                     })
                     .collect(),
                 unique: row.get("uniq"),
-                predicate: predicate.map(|p| expression::normalise(&p, Kind::Postgres)),
+                predicate: predicate.map(|p| expression::normalise(&p, Backend::Postgres)),
                 implicit: false,
             });
         }

@@ -14,8 +14,8 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
+use super::Backend;
 use super::DataSql;
-use super::Kind;
 use crate::expression;
 use crate::schema::{
     Column, ForeignKey, Index, Logical, Name, ROWID, Schema, Table, normalise_default,
@@ -253,7 +253,7 @@ fn index_parts(create_sql: &str) -> (Vec<String>, Option<String>) {
     let predicate = rest
         .get(..5)
         .filter(|w| w.eq_ignore_ascii_case("WHERE"))
-        .map(|_| expression::normalise(&rest[5..], Kind::Sqlite));
+        .map(|_| expression::normalise(&rest[5..], Backend::Sqlite));
     (parts, predicate)
 }
 
@@ -287,7 +287,7 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
             let default: Option<String> = row.get("dflt_value");
             table.columns.push(Column {
                 name: column,
-                default: normalise_default(default.as_deref(), &logical, Kind::Sqlite),
+                default: normalise_default(default.as_deref(), &logical, Backend::Sqlite),
                 native_type: native,
                 logical,
                 nullable: row.get::<i64, _>("not_null") == 0,
@@ -308,7 +308,7 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
                 Some(given) => Name::given(given),
                 None => Name::generated(None),
             };
-            table.add_check(name, &expression, Kind::Sqlite);
+            table.add_check(name, &expression, Backend::Sqlite);
         }
 
         let mut fks: std::collections::BTreeMap<i64, ForeignKey> = Default::default();
@@ -361,7 +361,7 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
                 .enumerate()
                 .map(|(i, (column, collation, desc))| {
                     let mut part = column.unwrap_or_else(|| match written.get(i) {
-                        Some(text) => expression::normalise(text, Kind::Sqlite),
+                        Some(text) => expression::normalise(text, Backend::Sqlite),
                         None => "(expression)".to_owned(),
                     });
                     if collation != "BINARY" {

@@ -26,7 +26,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 use crate::integrity::{self, Direction};
 use crate::sql;
 
@@ -196,7 +196,7 @@ struct AllowComment<'a> {
 
 /// Lints one file's SQL. `file` is how findings name it (`postgres/0011_….up.sql`).
 pub fn lint_file(
-    kind: Kind,
+    kind: Backend,
     direction: Direction,
     file: &str,
     sql: &str,
@@ -250,7 +250,7 @@ pub fn lint_file(
         .into_iter()
         .map(|(rule, hit)| Finding::own(rule, file, hit))
         .collect();
-    if kind == Kind::Postgres {
+    if kind == Backend::Postgres {
         match squawk::check(sql, direction, &policy.squawk) {
             Ok(violations) => {
                 found.extend(violations.into_iter().map(|v| Finding::squawk(v, file)))
@@ -486,7 +486,7 @@ impl fmt::Display for LintReport {
 /// Lints the migration files of `kinds` under `root` under `policy` (the settings', with the
 /// allow-list perhaps replaced by a file). Finding no file at all is an error: nothing was
 /// checked.
-pub fn run(root: &Path, kinds: &[Kind], policy: &Policy) -> Result<LintReport, String> {
+pub fn run(root: &Path, kinds: &[Backend], policy: &Policy) -> Result<LintReport, String> {
     let report = lint(root, kinds, policy)?;
     if report.files == 0 {
         return Err(format!(
@@ -498,7 +498,7 @@ pub fn run(root: &Path, kinds: &[Kind], policy: &Policy) -> Result<LintReport, S
 }
 
 /// Lints the migration files of `kinds` under `root` under `policy`.
-pub fn lint(root: &Path, kinds: &[Kind], policy: &Policy) -> Result<LintReport, String> {
+pub fn lint(root: &Path, kinds: &[Backend], policy: &Policy) -> Result<LintReport, String> {
     let allow = &policy.allow.allow;
     let mut report = LintReport::default();
     let mut used = vec![false; allow.len()];
@@ -540,7 +540,7 @@ pub fn lint(root: &Path, kinds: &[Kind], policy: &Policy) -> Result<LintReport, 
 mod tests {
     use super::*;
 
-    fn lint_up(kind: Kind, sql: &str, policy: &Policy) -> FileLint {
+    fn lint_up(kind: Backend, sql: &str, policy: &Policy) -> FileLint {
         lint_file(kind, Direction::Up, "p.up.sql", sql, policy)
     }
 
@@ -557,7 +557,7 @@ mod tests {
     fn allow_comments_need_a_known_rule_and_a_reason() {
         let sql = "-- lint: allow ban-drop-table\n-- lint: allow XX999 because\n\
                    -- lint: ignore PG001 x\n-- lint: allow MY001 nothing to silence\nSELECT 1;";
-        let lint = lint_up(Kind::Postgres, sql, &Policy::default());
+        let lint = lint_up(Backend::Postgres, sql, &Policy::default());
         let text: Vec<String> = lint.problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(text.len(), 3, "{text:?}");
         assert!(text[0].starts_with("p.up.sql:1: `lint: allow ban-drop-table` needs a reason"));
@@ -574,7 +574,7 @@ mod tests {
     fn a_squawk_finding_names_its_rule_line_statement_and_documentation() {
         let sql = "SET lock_timeout = '5s';\nSET statement_timeout = '5s';\n\
                    ALTER TABLE users\n  ADD COLUMN locale VARCHAR(20);\n";
-        let lint = lint_up(Kind::Postgres, sql, &Policy::default());
+        let lint = lint_up(Backend::Postgres, sql, &Policy::default());
         assert_eq!(rules_found(&lint), ["prefer-text-field"]);
         let text = lint.findings[0].to_string();
         assert!(
@@ -598,7 +598,7 @@ mod tests {
     #[test]
     fn a_comment_silences_a_squawk_rule_by_its_name_its_alias_or_the_id_it_replaced() {
         let sql = "CREATE INDEX idx_users_email ON users (email);\n";
-        let found = lint_up(Kind::Postgres, sql, &Policy::default());
+        let found = lint_up(Backend::Postgres, sql, &Policy::default());
         assert_eq!(
             rules_found(&found),
             [
@@ -614,7 +614,11 @@ mod tests {
              -- lint: allow require-lock-timeout the runner sets it\n\
              -- lint: allow require-statement-timeout the runner sets it\n",
         ] {
-            let lint = lint_up(Kind::Postgres, &format!("{allow}{sql}"), &Policy::default());
+            let lint = lint_up(
+                Backend::Postgres,
+                &format!("{allow}{sql}"),
+                &Policy::default(),
+            );
             assert_eq!(rules_found(&lint), Vec::<String>::new(), "{allow}");
             assert_eq!(lint.silenced, 3, "{allow}");
             assert_eq!(lint.notes, Vec::<String>::new(), "{allow}");
@@ -631,18 +635,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            rules_found(&lint_up(Kind::Postgres, sql, &settings)),
+            rules_found(&lint_up(Backend::Postgres, sql, &settings)),
             ["ban-drop-index"]
         );
         // Our own rules are excluded the same way.
         let mysql = "ALTER TABLE users ADD COLUMN x TIMESTAMP;\n";
         assert_eq!(
-            rules_found(&lint_up(Kind::MySql, mysql, &Policy::default())),
+            rules_found(&lint_up(Backend::MySql, mysql, &Policy::default())),
             ["MY006"]
         );
         let settings = policy("[[exclude]]\nrule = \"MY006\"\nreason = \"no dates before 1970\"\n");
         assert_eq!(
-            rules_found(&lint_up(Kind::MySql, mysql, &settings.unwrap())),
+            rules_found(&lint_up(Backend::MySql, mysql, &settings.unwrap())),
             Vec::<String>::new()
         );
     }
@@ -696,12 +700,12 @@ mod tests {
         let sql = "SET lock_timeout = '5s';\nSET statement_timeout = '5s';\n\
                    ALTER TABLE users ADD COLUMN n BIGINT DEFAULT 0;\n";
         assert_eq!(
-            rules_found(&lint_up(Kind::Postgres, sql, &Policy::default())),
+            rules_found(&lint_up(Backend::Postgres, sql, &Policy::default())),
             Vec::<String>::new()
         );
         let old = policy("pg_version = \"10\"").unwrap();
         assert_eq!(
-            rules_found(&lint_up(Kind::Postgres, sql, &old)),
+            rules_found(&lint_up(Backend::Postgres, sql, &old)),
             ["adding-field-with-default"]
         );
     }

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::backend::Kind;
+use crate::backend::Backend;
 use crate::integrity::Direction;
 use crate::sql::{Statement, Token};
 
@@ -20,7 +20,7 @@ pub struct Rule {
     /// `ALL001`, `MY001`, …: what a silencing comment or allow-list entry names.
     pub id: &'static str,
     /// The dialects it applies to.
-    pub dialects: &'static [Kind],
+    pub dialects: &'static [Backend],
     /// Whether it applies to down migrations too.
     pub in_down: bool,
     /// What it flags, in a few words.
@@ -49,7 +49,7 @@ impl Eq for Rule {}
 pub static RULES: &[Rule] = &[
     Rule {
         id: "ALL001",
-        dialects: &[Kind::Sqlite, Kind::MySql],
+        dialects: &[Backend::Sqlite, Backend::MySql],
         in_down: false,
         title: "drops a table or a column",
         reason: "DROP TABLE and DROP COLUMN throw data away for good, and no down migration can \
@@ -59,7 +59,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "MY001",
-        dialects: &[Kind::MySql],
+        dialects: &[Backend::MySql],
         in_down: true,
         title: "DDL and data changes in one file",
         reason: "MySQL commits every DDL statement on its own, so a file that mixes DDL with \
@@ -70,7 +70,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "MY002",
-        dialects: &[Kind::MySql],
+        dialects: &[Backend::MySql],
         in_down: true,
         title: "inline REFERENCES on a column",
         reason: "MySQL 8 parses a column's inline `REFERENCES t (c) [ON DELETE …]` and ignores it: \
@@ -82,7 +82,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "MY003",
-        dialects: &[Kind::MySql],
+        dialects: &[Backend::MySql],
         in_down: true,
         title: "a reserved word as an unquoted name",
         reason: "A word reserved in MySQL 8.0 or MariaDB (`key`, `order`, `group`, `rank`, \
@@ -95,7 +95,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "MY004",
-        dialects: &[Kind::MySql],
+        dialects: &[Backend::MySql],
         in_down: true,
         title: "CHECK on a column a foreign key's action changes",
         reason: "MySQL refuses a CHECK constraint on a column that a foreign key of the same \
@@ -108,7 +108,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "MY005",
-        dialects: &[Kind::MySql],
+        dialects: &[Backend::MySql],
         in_down: true,
         title: "an expression (functional) index",
         reason: "MySQL has expression key parts (`INDEX ((lower(x)))`) since 8.0.13; MariaDB has \
@@ -119,7 +119,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "MY006",
-        dialects: &[Kind::MySql],
+        dialects: &[Backend::MySql],
         in_down: true,
         title: "a TIMESTAMP column",
         reason: "MySQL's and MariaDB's TIMESTAMP holds 1970-01-01 to 2038-01-19 UTC only: a date \
@@ -130,7 +130,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "SQ001",
-        dialects: &[Kind::Sqlite],
+        dialects: &[Backend::Sqlite],
         in_down: true,
         title: "an ALTER TABLE form SQLite does not have",
         reason: "SQLite's ALTER TABLE only renames a table or a column, adds a column (not \
@@ -155,7 +155,7 @@ pub struct Hit {
 
 /// What the rules for `kind` find in one file's statements, in rule order.
 pub fn check(
-    kind: Kind,
+    kind: Backend,
     direction: Direction,
     statements: &[Statement],
 ) -> Vec<(&'static Rule, Hit)> {
@@ -891,14 +891,14 @@ mod tests {
     const NONE: [usize; 0] = [];
 
     /// The lines where rule `id` fires in `sql` as an up migration.
-    fn up(kind: Kind, id: &str, sql: &str) -> Vec<usize> {
+    fn up(kind: Backend, id: &str, sql: &str) -> Vec<usize> {
         found(
             id,
             lint_file(kind, Direction::Up, "f.up.sql", sql, &Policy::default()),
         )
     }
 
-    fn down(kind: Kind, id: &str, sql: &str) -> Vec<usize> {
+    fn down(kind: Backend, id: &str, sql: &str) -> Vec<usize> {
         found(
             id,
             lint_file(kind, Direction::Down, "f.down.sql", sql, &Policy::default()),
@@ -915,7 +915,7 @@ mod tests {
     }
 
     /// With an allow comment for `id`, rule `id` no longer fires, and the comment is used.
-    fn silenced(kind: Kind, id: &str, sql: &str) {
+    fn silenced(kind: Backend, id: &str, sql: &str) {
         let with = format!("-- lint: allow {id} intended, see the issue\n{sql}");
         let lint = lint_file(kind, Direction::Up, "f.up.sql", &with, &Policy::default());
         assert!(
@@ -942,7 +942,7 @@ mod tests {
         let sql = "DROP TABLE IF EXISTS notes, tags;\nALTER TABLE users DROP COLUMN avatar;\n\
                    ALTER TABLE users DROP email;\nDROP INDEX idx_users_email;\n\
                    ALTER TABLE users DROP CONSTRAINT ck_users;\n";
-        for kind in [Kind::Sqlite, Kind::MySql] {
+        for kind in [Backend::Sqlite, Backend::MySql] {
             assert_eq!(up(kind, "ALL001", sql), [1, 1, 2, 3], "{kind}");
             silenced(kind, "ALL001", sql);
             // Down migrations drop what their up created.
@@ -950,22 +950,22 @@ mod tests {
         }
         // A table created and dropped by the same file held nothing.
         let tmp = "CREATE TABLE tmp (a TEXT);\nDROP TABLE tmp;";
-        assert_eq!(up(Kind::Sqlite, "ALL001", tmp), NONE);
+        assert_eq!(up(Backend::Sqlite, "ALL001", tmp), NONE);
         // On PostgreSQL, squawk's ban-drop-table and ban-drop-column say it, once.
-        assert_eq!(up(Kind::Postgres, "ALL001", sql), NONE);
-        assert_eq!(up(Kind::Postgres, "ban-drop-table", sql), [1]);
+        assert_eq!(up(Backend::Postgres, "ALL001", sql), NONE);
+        assert_eq!(up(Backend::Postgres, "ban-drop-table", sql), [1]);
     }
 
     #[test]
     fn my001_flags_data_changes_in_a_file_with_ddl() {
         let sql = "-- 'UPDATE' in a comment is no statement\nALTER TABLE users ADD COLUMN x INT;\n\
                    UPDATE users SET x = 1;\nINSERT INTO log VALUES ('DROP TABLE');\n";
-        assert_eq!(up(Kind::MySql, "MY001", sql), [3, 4]);
-        assert_eq!(down(Kind::MySql, "MY001", sql), [3, 4]);
-        silenced(Kind::MySql, "MY001", sql);
+        assert_eq!(up(Backend::MySql, "MY001", sql), [3, 4]);
+        assert_eq!(down(Backend::MySql, "MY001", sql), [3, 4]);
+        silenced(Backend::MySql, "MY001", sql);
         let data_only = "UPDATE users SET x = 1;\nDELETE FROM log;";
-        assert_eq!(up(Kind::MySql, "MY001", data_only), NONE);
-        assert_eq!(up(Kind::Postgres, "MY001", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY001", data_only), NONE);
+        assert_eq!(up(Backend::Postgres, "MY001", sql), NONE);
     }
 
     #[test]
@@ -981,10 +981,13 @@ mod tests {
                    ALTER TABLE users ADD COLUMN ok TEXT NOT NULL DEFAULT 'x' CHECK (ok <> '');\n\
                    ALTER TABLE users RENAME COLUMN a TO b;\n\
                    ALTER TABLE users DROP COLUMN b;\n";
-        assert_eq!(up(Kind::Sqlite, "SQ001", sql), (1..=8).collect::<Vec<_>>());
-        silenced(Kind::Sqlite, "SQ001", sql);
+        assert_eq!(
+            up(Backend::Sqlite, "SQ001", sql),
+            (1..=8).collect::<Vec<_>>()
+        );
+        silenced(Backend::Sqlite, "SQ001", sql);
         let lint = lint_file(
-            Kind::Sqlite,
+            Backend::Sqlite,
             Direction::Down,
             "s.down.sql",
             sql,
@@ -999,12 +1002,12 @@ mod tests {
                    user_id CHAR(36) NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n    \
                    body TEXT COMMENT 'REFERENCES users (id)' CHECK (body <> '')\n);\n\
                    ALTER TABLE notes ADD COLUMN alter_id CHAR(36) REFERENCES alters (id);\n";
-        assert_eq!(up(Kind::MySql, "MY002", sql), [3, 6]);
-        assert_eq!(down(Kind::MySql, "MY002", sql), [3, 6]);
-        silenced(Kind::MySql, "MY002", sql);
-        assert_eq!(up(Kind::Sqlite, "MY002", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY002", sql), [3, 6]);
+        assert_eq!(down(Backend::MySql, "MY002", sql), [3, 6]);
+        silenced(Backend::MySql, "MY002", sql);
+        assert_eq!(up(Backend::Sqlite, "MY002", sql), NONE);
         let lint = lint_file(
-            Kind::MySql,
+            Backend::MySql,
             Direction::Up,
             "m.up.sql",
             sql,
@@ -1022,7 +1025,7 @@ mod tests {
                    CONSTRAINT fk_notes_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,\n    \
                    FOREIGN KEY (alter_id) REFERENCES alters (id)\n);\n\
                    ALTER TABLE notes ADD CONSTRAINT fk_x FOREIGN KEY (x) REFERENCES xs (id);\n";
-        assert_eq!(up(Kind::MySql, "MY002", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY002", sql), NONE);
     }
 
     #[test]
@@ -1034,12 +1037,12 @@ mod tests {
                    CREATE TABLE didhub.interval (id INT);\n\
                    ALTER TABLE alters ADD COLUMN lag INT, MODIFY COLUMN `lead` INT, CHANGE a window INT;\n\
                    CREATE UNIQUE INDEX release ON alters (id);\n";
-        assert_eq!(up(Kind::MySql, "MY003", sql), [4, 6, 7, 9, 11, 11, 12]);
-        assert_eq!(down(Kind::MySql, "MY003", sql), [4, 6, 7, 9, 11, 11, 12]);
-        silenced(Kind::MySql, "MY003", sql);
-        assert_eq!(up(Kind::Sqlite, "MY003", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY003", sql), [4, 6, 7, 9, 11, 11, 12]);
+        assert_eq!(down(Backend::MySql, "MY003", sql), [4, 6, 7, 9, 11, 11, 12]);
+        silenced(Backend::MySql, "MY003", sql);
+        assert_eq!(up(Backend::Sqlite, "MY003", sql), NONE);
         let lint = lint_file(
-            Kind::MySql,
+            Backend::MySql,
             Direction::Up,
             "m.up.sql",
             sql,
@@ -1068,7 +1071,7 @@ mod tests {
                    UNIQUE KEY (`order`),\n    CONSTRAINT fk_g FOREIGN KEY (`key`) REFERENCES k (id) ON DELETE SET NULL\n\
                    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;\n\
                    CREATE INDEX idx_groups_order USING BTREE ON `groups` (`order` DESC);\n";
-        assert_eq!(up(Kind::MySql, "MY003", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY003", sql), NONE);
     }
 
     #[test]
@@ -1080,12 +1083,12 @@ mod tests {
                    CONSTRAINT ck_links_distinct CHECK (alter_id <> related_id),\n    \
                    CONSTRAINT ck_links_kind CHECK (kind IN ('partner', 'parent'))\n);\n\
                    ALTER TABLE links ADD COLUMN note TEXT CHECK (`ALTER_ID` IS NOT NULL);\n";
-        assert_eq!(up(Kind::MySql, "MY004", sql), [7, 7, 10]);
-        assert_eq!(down(Kind::MySql, "MY004", sql), [7, 7, 10]);
-        silenced(Kind::MySql, "MY004", sql);
-        assert_eq!(up(Kind::Sqlite, "MY004", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY004", sql), [7, 7, 10]);
+        assert_eq!(down(Backend::MySql, "MY004", sql), [7, 7, 10]);
+        silenced(Backend::MySql, "MY004", sql);
+        assert_eq!(up(Backend::Sqlite, "MY004", sql), NONE);
         let lint = lint_file(
-            Kind::MySql,
+            Backend::MySql,
             Direction::Up,
             "m.up.sql",
             sql,
@@ -1109,7 +1112,7 @@ mod tests {
                    FOREIGN KEY (alter_id) REFERENCES alters (id) ON DELETE RESTRICT ON UPDATE NO ACTION,\n    \
                    CONSTRAINT fk_other FOREIGN KEY (other_id) REFERENCES others (id) ON DELETE CASCADE,\n    \
                    CHECK (alter_id <> 'x')\n);\n";
-        assert_eq!(up(Kind::MySql, "MY004", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY004", sql), NONE);
     }
 
     #[test]
@@ -1118,12 +1121,12 @@ mod tests {
                    INDEX idx_alters_lower_name ((lower(name)))\n);\n\
                    CREATE INDEX idx_alters_x ON alters (system_id, (json_value(x, '$.a')));\n\
                    ALTER TABLE alters ADD UNIQUE KEY uq_alters_name ((upper(name)));\n";
-        assert_eq!(up(Kind::MySql, "MY005", sql), [3, 5, 6]);
-        assert_eq!(down(Kind::MySql, "MY005", sql), [3, 5, 6]);
-        silenced(Kind::MySql, "MY005", sql);
-        assert_eq!(up(Kind::Sqlite, "MY005", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY005", sql), [3, 5, 6]);
+        assert_eq!(down(Backend::MySql, "MY005", sql), [3, 5, 6]);
+        silenced(Backend::MySql, "MY005", sql);
+        assert_eq!(up(Backend::Sqlite, "MY005", sql), NONE);
         let lint = lint_file(
-            Kind::MySql,
+            Backend::MySql,
             Direction::Up,
             "m.up.sql",
             sql,
@@ -1141,7 +1144,7 @@ mod tests {
                    INDEX idx_alters_name (name(50), system_id),\n    \
                    CHECK ((length(name)) > 0)\n);\n\
                    CREATE INDEX idx_alters_system ON alters (system_id DESC);\n";
-        assert_eq!(up(Kind::MySql, "MY005", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY005", sql), NONE);
     }
 
     #[test]
@@ -1149,12 +1152,12 @@ mod tests {
         let sql = "CREATE TABLE people (\n    id INT,\n    born TIMESTAMP NULL,\n    \
                    created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)\n);\n\
                    ALTER TABLE people ADD COLUMN seen TIMESTAMP(6), MODIFY created_at timestamp;\n";
-        assert_eq!(up(Kind::MySql, "MY006", sql), [3, 6, 6]);
-        assert_eq!(down(Kind::MySql, "MY006", sql), [3, 6, 6]);
-        silenced(Kind::MySql, "MY006", sql);
-        assert_eq!(up(Kind::Sqlite, "MY006", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY006", sql), [3, 6, 6]);
+        assert_eq!(down(Backend::MySql, "MY006", sql), [3, 6, 6]);
+        silenced(Backend::MySql, "MY006", sql);
+        assert_eq!(up(Backend::Sqlite, "MY006", sql), NONE);
         let lint = lint_file(
-            Kind::MySql,
+            Backend::MySql,
             Direction::Up,
             "m.up.sql",
             sql,
@@ -1168,7 +1171,7 @@ mod tests {
         let sql = "CREATE TABLE people (\n    born DATETIME(6) NULL,\n    \
                    created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),\n    \
                    `timestamp` DATETIME(6)\n);\n";
-        assert_eq!(up(Kind::MySql, "MY006", sql), NONE);
+        assert_eq!(up(Backend::MySql, "MY006", sql), NONE);
     }
 
     #[test]

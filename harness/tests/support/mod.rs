@@ -2,14 +2,14 @@
 
 use std::path::Path;
 
-use didhub_harness::Kind;
+use didhub_migrations::Backend;
 
 /// A temporary folder with a copy of each backend's folder of the migrations folder `from`
 /// (in DIDHub's layout, `sqlite/`, `postgres/`, `mysql/`), named as `folder` says: the same
 /// names, or another layout's.
-pub fn copy_folders(from: &Path, folder: impl Fn(Kind) -> &'static str) -> tempfile::TempDir {
+pub fn copy_folders(from: &Path, folder: impl Fn(Backend) -> &'static str) -> tempfile::TempDir {
     let copy = tempfile::tempdir().unwrap();
-    for kind in Kind::ALL {
+    for kind in Backend::ALL {
         let to = copy.path().join(folder(kind));
         std::fs::create_dir(&to).unwrap();
         for entry in std::fs::read_dir(from.join(kind.name())).unwrap() {

@@ -199,7 +199,7 @@ async fn source(backend: Backend) -> (TestApp, generate::Generated) {
 
 /// An empty database on `backend`, not yet migrated.
 async fn empty(backend: Backend) -> (Db, didhub_harness::TestDatabase) {
-    let kind: didhub_harness::Kind = backend.name().parse().unwrap();
+    let kind = backend;
     let database = didhub_harness::TestDatabase::create(kind).await.unwrap();
     let db = Db::connect(&DatabaseConfig::from_url(&database.url).unwrap())
         .await
@@ -355,7 +355,7 @@ mod registry {
         /// `data::TABLES` names every table and column of the migrated schema, with fitting
         /// kinds, nullability and keys, each table after the tables its foreign keys point to.
         async fn the_table_registry_matches_the_migrated_schema(app) {
-            let kind: didhub_harness::Kind = app.state.db.backend().name().parse().unwrap();
+            let kind = app.state.db.backend();
             let pool = didhub_harness::Pool::connect(kind, &app.config.database.url).await.unwrap();
             let schema = pool.introspect().await.unwrap();
             let mut expected: Vec<&str> = schema

@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use didhub_harness::{Kind, TestDatabase};
+use didhub_harness::TestDatabase;
+use didhub_migrations::Backend;
 use didhub_server::Application;
 use didhub_server::config::ServerLimits;
 use didhub_server::rate_limit::RateLimitConfig;
@@ -42,7 +43,7 @@ fn serve(limits: ServerLimits) -> Served {
         .unwrap();
     let (addr, database) = runtime.block_on(async {
         let backend = didhub_migrations::Backend::Sqlite;
-        let database = TestDatabase::migrated(Kind::Sqlite, "didhub", backend.migrator())
+        let database = TestDatabase::migrated(Backend::Sqlite, "didhub", backend.migrator())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let mut config = test_config(&database.url);

@@ -26,8 +26,9 @@ mod containers {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
+    use didhub_harness::TestDatabase;
     use didhub_harness::backend::{Dedicated, dedicated};
-    use didhub_harness::{Kind, TestDatabase};
+    use didhub_migrations::Backend;
     use didhub_server::db::Id;
 
     use crate::support::Reply;
@@ -276,13 +277,13 @@ mod containers {
 
     #[tokio::test]
     async fn postgres_call_abandoned_after_the_query_timeout() {
-        let database = TestDatabase::create(Kind::Postgres).await.unwrap();
+        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
         abandoned_after_the_query_timeout(database).await;
     }
 
     #[tokio::test]
     async fn mysql_call_abandoned_after_the_query_timeout() {
-        let database = TestDatabase::create(Kind::MySql).await.unwrap();
+        let database = TestDatabase::create(Backend::MySql).await.unwrap();
         abandoned_after_the_query_timeout(database).await;
     }
 
@@ -294,7 +295,7 @@ mod containers {
         use didhub_server::db::Arg;
         use sqlx::Connection as _;
 
-        let database = TestDatabase::create(Kind::Postgres).await.unwrap();
+        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
         let mut locker = sqlx::PgConnection::connect(&database.url).await.unwrap();
         let app = TestApp::over(database, "?query_timeout=1&max_connections=1").await;
         let db = &app.state.db;
@@ -333,7 +334,7 @@ mod containers {
     /// sqlx's patch 3), not each of the pool's connections in turn.
     #[tokio::test]
     async fn postgres_calls_one_after_another_keep_to_one_connection() {
-        let database = TestDatabase::create(Kind::Postgres).await.unwrap();
+        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
         let app = TestApp::over(database, "?max_connections=3&min_connections=3").await;
         let db = &app.state.db;
         // Three transactions at once open the pool's three connections.
@@ -353,14 +354,14 @@ mod containers {
         assert!(pids.iter().all(|&p| p == pids[0]), "{pids:?}");
     }
 
-    async fn app_on(kind: Kind) -> (Dedicated, TestApp) {
+    async fn app_on(kind: Backend) -> (Dedicated, TestApp) {
         let server = dedicated(kind).await.unwrap_or_else(|e| panic!("{e}"));
         let database = server.database().await.unwrap_or_else(|e| panic!("{e}"));
         let app = TestApp::over(database, IMPATIENT).await;
         (server, app)
     }
 
-    async fn paused(kind: Kind) {
+    async fn paused(kind: Backend) {
         let (server, app) = app_on(kind).await;
         outage(
             app,
@@ -370,7 +371,7 @@ mod containers {
         .await;
     }
 
-    async fn stopped(kind: Kind) {
+    async fn stopped(kind: Backend) {
         let (server, app) = app_on(kind).await;
         outage(
             app,
@@ -382,27 +383,27 @@ mod containers {
 
     #[tokio::test]
     async fn postgres_paused() {
-        paused(Kind::Postgres).await;
+        paused(Backend::Postgres).await;
     }
 
     #[tokio::test]
     async fn postgres_stopped() {
-        stopped(Kind::Postgres).await;
+        stopped(Backend::Postgres).await;
     }
 
     #[tokio::test]
     async fn mysql_paused() {
-        paused(Kind::MySql).await;
+        paused(Backend::MySql).await;
     }
 
     #[tokio::test]
     async fn mysql_stopped() {
-        stopped(Kind::MySql).await;
+        stopped(Backend::MySql).await;
     }
 
     /// Two transactions that update two rows in opposite orders deadlock; the database picks a
     /// victim, which is answered 503 (try again) rather than 500, and the other one commits.
-    async fn deadlock_victim_is_unavailable(kind: Kind) {
+    async fn deadlock_victim_is_unavailable(kind: Backend) {
         let app = TestApp::over(TestDatabase::create(kind).await.unwrap(), "").await;
         let db = &app.state.db;
         let set = |name: &'static str| {
@@ -441,18 +442,18 @@ mod containers {
 
     #[tokio::test]
     async fn postgres_deadlock_victim_is_unavailable() {
-        deadlock_victim_is_unavailable(Kind::Postgres).await;
+        deadlock_victim_is_unavailable(Backend::Postgres).await;
     }
 
     #[tokio::test]
     async fn mysql_deadlock_victim_is_unavailable() {
-        deadlock_victim_is_unavailable(Kind::MySql).await;
+        deadlock_victim_is_unavailable(Backend::MySql).await;
     }
 
     /// The database drops the pool's only connection while it sits idle (a restart, a firewall,
     /// an operator's kill); then one query runs. What it answers, and the connection it ran on.
     async fn query_after_the_idle_connection_is_killed(
-        kind: Kind,
+        kind: Backend,
         pool_parameters: &str,
     ) -> (Result<i64, sqlx::Error>, i64, i64) {
         let database = TestDatabase::create(kind).await.unwrap();
@@ -460,12 +461,12 @@ mod containers {
         let app = TestApp::over(database, pool_parameters).await;
         let db = &app.state.db;
         let (whoami, kill) = match kind {
-            Kind::Postgres => (
+            Backend::Postgres => (
                 "SELECT CAST(pg_backend_pid() AS BIGINT)",
                 "SELECT pg_terminate_backend",
             ),
-            Kind::MySql => ("SELECT CAST(CONNECTION_ID() AS SIGNED)", "KILL"),
-            Kind::Sqlite => unreachable!("SQLite has no connection to kill"),
+            Backend::MySql => ("SELECT CAST(CONNECTION_ID() AS SIGNED)", "KILL"),
+            Backend::Sqlite => unreachable!("SQLite has no connection to kill"),
         };
         let killed = db.conn().fetch_int(Stmt::new(whoami)).await.unwrap();
         // sqlx gives the connection back (and pings it) in a task of its own: wait until it is
@@ -483,7 +484,7 @@ mod containers {
             .unwrap();
         let statement = match kind {
             // Waits (up to 5 s) until the backend has exited.
-            Kind::Postgres => format!("{kill}({killed}, 5000)"),
+            Backend::Postgres => format!("{kill}({killed}, 5000)"),
             _ => format!("{kill} {killed}"),
         };
         operator.execute(&statement).await.unwrap();
@@ -501,7 +502,7 @@ mod containers {
     /// query runs, and nothing fails. With the check out of reach (an hour), the query runs on
     /// the dead connection and fails as unavailable (503) — what the check protects against —
     /// and the pool has replaced the connection by the next query.
-    async fn an_idle_connection_the_database_dropped_is_replaced_before_use(kind: Kind) {
+    async fn an_idle_connection_the_database_dropped_is_replaced_before_use(kind: Backend) {
         let (answer, killed, next) = query_after_the_idle_connection_is_killed(
             kind,
             "?max_connections=1&check_idle_after=1",
@@ -524,12 +525,12 @@ mod containers {
 
     #[tokio::test]
     async fn postgres_idle_connection_the_database_dropped_is_replaced_before_use() {
-        an_idle_connection_the_database_dropped_is_replaced_before_use(Kind::Postgres).await;
+        an_idle_connection_the_database_dropped_is_replaced_before_use(Backend::Postgres).await;
     }
 
     #[tokio::test]
     async fn mysql_idle_connection_the_database_dropped_is_replaced_before_use() {
-        an_idle_connection_the_database_dropped_is_replaced_before_use(Kind::MySql).await;
+        an_idle_connection_the_database_dropped_is_replaced_before_use(Backend::MySql).await;
     }
 }
 
@@ -544,7 +545,7 @@ mod containers {
 /// only the read is checked.
 async fn abandoned_after_the_query_timeout(database: didhub_harness::TestDatabase) {
     let connections = match database.kind {
-        didhub_harness::Kind::Sqlite => 2,
+        didhub_migrations::Backend::Sqlite => 2,
         _ => 1,
     };
     let app = TestApp::over(
@@ -609,7 +610,7 @@ async fn abandoned_after_the_query_timeout(database: didhub_harness::TestDatabas
 
 #[tokio::test]
 async fn sqlite_call_abandoned_after_the_query_timeout() {
-    let database = didhub_harness::TestDatabase::create(didhub_harness::Kind::Sqlite)
+    let database = didhub_harness::TestDatabase::create(didhub_migrations::Backend::Sqlite)
         .await
         .unwrap();
     abandoned_after_the_query_timeout(database).await;
@@ -620,7 +621,7 @@ async fn sqlite_call_abandoned_after_the_query_timeout() {
 /// released writes succeed again.
 #[tokio::test]
 async fn sqlite_write_lock_held_by_another_process() {
-    let database = didhub_harness::TestDatabase::create(didhub_harness::Kind::Sqlite)
+    let database = didhub_harness::TestDatabase::create(didhub_migrations::Backend::Sqlite)
         .await
         .unwrap();
     let path = database.url.trim_start_matches("sqlite://").to_owned();
@@ -684,7 +685,7 @@ fn wait_for_line(child: &mut std::process::Child, expected: &str) {
 #[test]
 fn startup_against_a_refusing_database_fails_with_the_reason() {
     for (backend, scheme) in [("postgres", "postgres"), ("mysql", "mysql")] {
-        let port = didhub_harness::images::free_port(didhub_harness::Kind::Postgres).unwrap();
+        let port = didhub_harness::images::free_port(didhub_migrations::Backend::Postgres).unwrap();
         let ended = start_server(&format!(
             "{scheme}://u:p@127.0.0.1:{port}/didhub?connect_timeout=2&acquire_timeout=1"
         ));

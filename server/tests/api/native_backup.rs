@@ -4,7 +4,6 @@
 //! restore into a fresh database, the schema, every table's content and the migration history are
 //! equal, and the server starts on the restored database without migrating anything.
 
-use didhub_harness::Kind;
 #[cfg(feature = "containers")]
 use didhub_harness::TestDatabase;
 use didhub_migrations::Backend;
@@ -23,7 +22,7 @@ struct State {
 }
 
 async fn state_of(backend: Backend, url: &str) -> State {
-    let kind: Kind = backend.name().parse().unwrap();
+    let kind = backend;
     let pool = didhub_harness::Pool::connect(kind, url).await.unwrap();
     // Checks are compared in canonical form (`didhub_harness::expression`): pg_dump's restore
     // prints `= ANY (ARRAY[…])` with its casts elsewhere.
@@ -132,10 +131,10 @@ async fn sqlite3_backup_and_restore_round_trip() {
 #[tokio::test]
 async fn pg_dump_and_psql_round_trip() {
     let app = filled(Backend::Postgres).await;
-    let server = didhub_harness::backend::server(Kind::Postgres)
+    let server = didhub_harness::backend::server(Backend::Postgres)
         .await
         .unwrap();
-    let fresh = TestDatabase::create(Kind::Postgres).await.unwrap();
+    let fresh = TestDatabase::create(Backend::Postgres).await.unwrap();
     let (source, user, password) = parts(&app.config.database.url);
     let (target, _, _) = parts(&fresh.url);
     let env = format!("PGPASSWORD={password}");
@@ -172,8 +171,10 @@ async fn pg_dump_and_psql_round_trip() {
 #[tokio::test]
 async fn mysqldump_and_mysql_round_trip() {
     let app = filled(Backend::MySql).await;
-    let server = didhub_harness::backend::server(Kind::MySql).await.unwrap();
-    let fresh = TestDatabase::create(Kind::MySql).await.unwrap();
+    let server = didhub_harness::backend::server(Backend::MySql)
+        .await
+        .unwrap();
+    let fresh = TestDatabase::create(Backend::MySql).await.unwrap();
     let (source, user, password) = parts(&app.config.database.url);
     let (target, _, _) = parts(&fresh.url);
     let (user, password) = (format!("-u{user}"), format!("-p{password}"));

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use didhub_harness::{Kind, TestDatabase};
+use didhub_harness::TestDatabase;
 use didhub_migrations::Backend;
 use didhub_server::Application;
 use didhub_server::auth::Tokens;
@@ -598,7 +598,7 @@ async fn send(
 
 /// A server on a free port over a fresh database, an admin and a user with one of everything.
 async fn world(backend: Backend) -> (World, TestDatabase) {
-    let kind: Kind = backend.name().parse().unwrap();
+    let kind = backend;
     let database = TestDatabase::migrated(kind, "didhub", backend.migrator())
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -5,7 +5,7 @@ use crate::support::{TestApp, backend_tests};
 
 /// Runs SQL on the app's database, behind the server's back.
 async fn tamper(app: &TestApp, sql: &str) {
-    let kind: didhub_harness::Kind = app.state.db.backend().name().parse().unwrap();
+    let kind = app.state.db.backend();
     let pool = didhub_harness::Pool::connect(kind, &app.config.database.url)
         .await
         .unwrap();
@@ -107,7 +107,7 @@ backend_tests! {
 /// transaction that has read the table, or on SQLite the write lock (in WAL mode, which the
 /// server would otherwise switch to, and that switch needs the lock too).
 async fn behind_a_held_lock(
-    kind: didhub_harness::Kind,
+    kind: didhub_migrations::Backend,
 ) -> (didhub_harness::TestDatabase, didhub_harness::Pool) {
     let backend = didhub_migrations::Backend::ALL
         .into_iter()
@@ -119,7 +119,7 @@ async fn behind_a_held_lock(
     pool.close().await;
     let holder = database.connect().await.unwrap();
     let hold = match kind {
-        didhub_harness::Kind::Sqlite => "PRAGMA journal_mode = WAL; BEGIN IMMEDIATE",
+        didhub_migrations::Backend::Sqlite => "PRAGMA journal_mode = WAL; BEGIN IMMEDIATE",
         _ => "BEGIN; SELECT count(*) FROM users",
     };
     holder.execute(hold).await.unwrap();
@@ -147,7 +147,7 @@ fn names_the_file_the_table_and_the_setting(backend: &str, message: &str) {
 
 /// Startup on a database whose next migration waits for a lock: it gives up after
 /// `migration_lock_timeout` (from the URL here) and says which file waited for which table.
-async fn startup_gives_up_a_migration_behind_a_held_lock(kind: didhub_harness::Kind) {
+async fn startup_gives_up_a_migration_behind_a_held_lock(kind: didhub_migrations::Backend) {
     let (database, holder) = behind_a_held_lock(kind).await;
     let env = std::collections::HashMap::from([(
         "DIDHUB_DB",
@@ -189,7 +189,7 @@ async fn startup_gives_up_a_migration_behind_a_held_lock(kind: didhub_harness::K
     .await
     .expect("startup still waits after a minute with nothing holding a lock");
     match kind {
-        didhub_harness::Kind::MySql => {
+        didhub_migrations::Backend::MySql => {
             assert!(message.contains("it is recorded as dirty"), "{message}");
             let refused = again.err().expect("MySQL started on a dirty migration");
             assert!(
@@ -211,25 +211,25 @@ async fn startup_gives_up_a_migration_behind_a_held_lock(kind: didhub_harness::K
 
 #[tokio::test]
 async fn sqlite_startup_gives_up_a_migration_behind_the_write_lock() {
-    startup_gives_up_a_migration_behind_a_held_lock(didhub_harness::Kind::Sqlite).await;
+    startup_gives_up_a_migration_behind_a_held_lock(didhub_migrations::Backend::Sqlite).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn postgres_startup_gives_up_a_migration_behind_a_held_lock() {
-    startup_gives_up_a_migration_behind_a_held_lock(didhub_harness::Kind::Postgres).await;
+    startup_gives_up_a_migration_behind_a_held_lock(didhub_migrations::Backend::Postgres).await;
 }
 
 #[cfg(feature = "containers")]
 #[tokio::test]
 async fn mysql_startup_gives_up_a_migration_behind_a_held_lock() {
-    startup_gives_up_a_migration_behind_a_held_lock(didhub_harness::Kind::MySql).await;
+    startup_gives_up_a_migration_behind_a_held_lock(didhub_migrations::Backend::MySql).await;
 }
 
 /// The binary: `didhub-server` exits non-zero with the message, its file, table and setting.
 #[tokio::test]
 async fn the_server_binary_exits_non_zero_when_a_migration_gives_up_its_lock_wait() {
-    let (database, holder) = behind_a_held_lock(didhub_harness::Kind::Sqlite).await;
+    let (database, holder) = behind_a_held_lock(didhub_migrations::Backend::Sqlite).await;
     let url = format!("{}{PATIENT_BUT_FOR_THE_LOCK}", database.url);
     let ended = tokio::task::spawn_blocking(move || crate::support::start_server(&url))
         .await

@@ -167,7 +167,7 @@ pub fn test_config(url: &str) -> Config {
 
 impl TestApp {
     pub async fn start(backend: Backend) -> TestApp {
-        let kind: didhub_harness::Kind = backend.name().parse().unwrap();
+        let kind = backend;
         let database = didhub_harness::TestDatabase::migrated(kind, "didhub", backend.migrator())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
