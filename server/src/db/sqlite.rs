@@ -170,6 +170,7 @@ pub(super) async fn checkpoints(pool: SqlitePool, writes: Weak<AtomicU64>, limit
 #[cfg(test)]
 mod tests {
     use std::pin::{Pin, pin};
+    use std::sync::Arc;
     use std::task::{Context, Poll, Waker};
 
     use sqlx::Connection;
@@ -184,12 +185,41 @@ mod tests {
         call.poll(&mut Context::from_waker(Waker::noop()))
     }
 
+    /// Runs `call` and counts the statements sqlx ran meanwhile on this thread: it logs each
+    /// statement (target `sqlx::query`) on the thread that ran it, and only this thread's log
+    /// is listened to here, not the connections' worker threads'.
+    fn statements_here<T>(call: impl FnOnce() -> T) -> (T, usize) {
+        #[derive(Clone, Default)]
+        struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Log {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let out = tracing::subscriber::with_default(subscriber, call);
+        let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+        (out, text.matches("sqlx::query").count())
+    }
+
     fn int(row: Result<Option<SqliteRow>, sqlx::Error>) -> i64 {
         row.unwrap().expect("a row").get(0)
     }
 
     /// A read by key through the store is answered in the call itself, on the caller's thread,
-    /// rather than handed to the connection's worker thread and waited for.
+    /// rather than handed to the connection's worker thread and waited for. (The worker thread
+    /// may still hold the connection for a moment after its last answer, or the checkpoint task
+    /// hold it: a read that finds it so is finished and tried again, a few times at most.)
     #[tokio::test]
     async fn a_read_by_key_is_answered_on_the_callers_thread() {
         let dir = tempfile::tempdir().unwrap();
@@ -200,41 +230,94 @@ mod tests {
         let db = Db::connect(&DatabaseConfig::from_url(&url).unwrap())
             .await
             .unwrap();
-        // The pool's connection, opened and put back.
-        db.conn().fetch_int(Stmt::new("SELECT 1")).await.unwrap();
-        let read = pin!(
-            db.conn()
-                .fetch_optional::<(i64,)>(Stmt::new("SELECT ?").bind(7i64))
-        );
-        match poll_once(read) {
-            Poll::Ready(row) => assert_eq!(row.unwrap(), Some((7,))),
-            Poll::Pending => panic!("the read waited for the connection's worker thread"),
+        for _ in 0..20 {
+            db.conn().fetch_int(Stmt::new("SELECT 1")).await.unwrap();
+            let mut read = pin!(
+                db.conn()
+                    .fetch_optional::<(i64,)>(Stmt::new("SELECT ?").bind(7i64))
+            );
+            let (first, here) = statements_here(|| poll_once(read.as_mut()));
+            match first {
+                Poll::Ready(row) => assert_eq!(row.unwrap(), Some((7,))),
+                Poll::Pending => assert_eq!(read.await.unwrap(), Some((7,))),
+            }
+            if here > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        panic!("every read ran on the connection's worker thread");
+    }
+
+    /// A connection of its own on a new database file (not `sqlite::memory:`, whose shared
+    /// cache keeps every read on the worker thread).
+    async fn connect(dir: &tempfile::TempDir) -> SqliteConnection {
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("db"))
+            .create_if_missing(true);
+        SqliteConnection::connect_with(&options).await.unwrap()
     }
 
     /// A statement sent to the worker thread and not yet run (its caller went away before the
-    /// answer) runs before a read on the caller's thread would overtake it.
+    /// answer, or a transaction was dropped and its rollback queued) runs before a read on the
+    /// caller's thread would overtake it.
     #[tokio::test]
     async fn a_read_goes_behind_a_statement_sent_before_it() {
-        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = connect(&dir).await;
         sqlx::raw_sql("CREATE TABLE t (x INTEGER)")
             .execute(&mut conn)
             .await
             .unwrap();
+        let count = "SELECT COUNT(*) FROM t";
         for n in 1..=20 {
             {
                 let insert = pin!(sqlx::query("INSERT INTO t VALUES (1)").execute(&mut conn));
                 // Sent to the worker; dropped before its answer.
                 let _ = poll_once(insert);
             }
-            let count = Sqlite::first_row(&mut conn, sqlx::query("SELECT COUNT(*) FROM t")).await;
-            assert_eq!(int(count), n, "the read overtook the insert sent before it");
+            let read = Sqlite::first_row(&mut conn, sqlx::query(count)).await;
+            assert_eq!(int(read), n, "the read overtook the insert sent before it");
+        }
+        for _ in 0..20 {
+            let mut tx = conn.begin().await.unwrap();
+            sqlx::query("INSERT INTO t VALUES (2)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            // Dropped: its ROLLBACK is queued for the worker, not awaited.
+            drop(tx);
+            let read = Sqlite::first_row(&mut conn, sqlx::query(count)).await;
+            assert_eq!(
+                int(read),
+                20,
+                "the read overtook a dropped transaction's rollback"
+            );
+        }
+    }
+
+    /// On a connection with a shared cache, where SQLite waits for a locked table without a
+    /// time limit, reads stay on the worker thread.
+    #[tokio::test]
+    async fn a_read_on_a_shared_cache_is_left_to_the_worker_thread() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        // Twenty reads, each after a pause in which the worker thread lets go of the connection.
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let mut read = pin!(Sqlite::first_row(&mut conn, sqlx::query("SELECT 3")));
+            let (first, here) = statements_here(|| poll_once(read.as_mut()));
+            match first {
+                Poll::Ready(row) => assert_eq!(int(row), 3),
+                Poll::Pending => assert_eq!(int(read.await), 3),
+            }
+            assert_eq!(here, 0, "the read ran on the caller's thread");
         }
     }
 
     /// A read that finds the database locked by another connection is not left to wait for the
     /// lock on the caller's thread (which would hold up every task of that thread for up to the
-    /// busy timeout); the connection's worker thread waits instead, and reads once it is free.
+    /// busy timeout); the connection's worker thread waits instead, and reads once it is free,
+    /// with the statement's arguments.
     #[tokio::test]
     async fn a_read_that_finds_the_database_locked_waits_on_the_worker_thread() {
         let dir = tempfile::tempdir().unwrap();
@@ -247,6 +330,24 @@ mod tests {
             .execute(&mut reader)
             .await
             .unwrap();
+        let by_key = || sqlx::query("SELECT x FROM t WHERE x = ?").bind(5);
+        // Unlocked, the read is answered on the caller's thread (once the worker thread has let
+        // go of the connection after its last answer).
+        let mut answered_here = false;
+        for _ in 0..20 {
+            let mut unlocked = pin!(Sqlite::first_row(&mut reader, by_key()));
+            let (first, here) = statements_here(|| poll_once(unlocked.as_mut()));
+            match first {
+                Poll::Ready(row) => assert_eq!(int(row), 5),
+                Poll::Pending => assert_eq!(int(unlocked.await), 5),
+            }
+            if here > 0 {
+                answered_here = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(answered_here, "every read ran on the worker thread");
 
         // Another connection, on a thread of its own, locks the whole database until told to
         // let go, or for two seconds at most.
@@ -271,10 +372,7 @@ mod tests {
         });
         is_locked.recv().unwrap();
 
-        let mut read = pin!(Sqlite::first_row(
-            &mut reader,
-            sqlx::query("SELECT x FROM t")
-        ));
+        let mut read = pin!(Sqlite::first_row(&mut reader, by_key()));
         let first = poll_once(read.as_mut());
         let _ = release.send(());
         assert!(

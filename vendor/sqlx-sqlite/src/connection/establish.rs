@@ -186,6 +186,7 @@ impl EstablishParams {
         Ok(ConnectionState {
             handle,
             busy_timeout_ms: ms,
+            shared_cache: self.open_flags & SQLITE_OPEN_SHAREDCACHE != 0,
             statements: Statements::new(self.statement_cache_capacity),
             log_settings: self.log_settings.clone(),
             progress_handler_callback: None,

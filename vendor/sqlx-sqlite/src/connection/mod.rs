@@ -111,6 +111,11 @@ pub(crate) struct ConnectionState {
     /// DIDHub's patch: the busy timeout the connection was opened with, in milliseconds.
     pub(crate) busy_timeout_ms: c_int,
 
+    /// DIDHub's patch: whether the connection shares its cache with others of the process,
+    /// where a statement that finds a table locked waits for it without a time limit
+    /// (`unlock_notify`), so it never runs on the caller's thread.
+    pub(crate) shared_cache: bool,
+
     pub(crate) statements: Statements,
 
     log_settings: LogSettings,
@@ -214,7 +219,9 @@ impl SqliteConnection {
     /// only: one that scans holds up the caller's thread for as long as it runs, and a timeout
     /// around the call cannot cut it off. A statement that finds the database locked (busy) is
     /// handed to the worker, which waits for the lock as long as the busy timeout says, so it
-    /// must be one that can run twice: a read.
+    /// must be one that can run twice: a read. On a connection with a shared cache (as
+    /// `sqlite::memory:` has by default) the worker always reads: there a locked table is
+    /// waited for without a time limit.
     pub async fn fetch_optional_here<'q, E>(
         &mut self,
         mut query: E,
@@ -225,7 +232,7 @@ impl SqliteConnection {
         let mut arguments = query.take_arguments().map_err(Error::Encode)?;
         let persistent = query.persistent() && arguments.is_some();
         let sql = query.sql();
-        if let Some(mut conn) = self.worker.lock_idle() {
+        if let Some(mut conn) = self.worker.lock_idle().filter(|conn| !conn.shared_cache) {
             let answer = conn.first_row_unless_busy(sql.clone(), &mut arguments, persistent);
             self.worker.statements_cached(&conn);
             if let Some(answer) = answer {
@@ -239,17 +246,32 @@ impl SqliteConnection {
 impl ConnectionState {
     /// DIDHub's patch: the first row of `sql`, or `None` when the database is locked (busy), in
     /// which case `arguments` are left for another try. SQLite is not left to wait for the lock
-    /// here: the busy timeout is off while the statement runs.
+    /// here: the busy timeout is off while the statement runs, and set back afterwards to the
+    /// one the connection was opened with (a busy timeout or handler set since is lost).
     fn first_row_unless_busy(
         &mut self,
         sql: sqlx_core::sql_str::SqlStr,
         arguments: &mut Option<crate::SqliteArguments>,
         persistent: bool,
     ) -> Option<Result<Option<crate::SqliteRow>, Error>> {
-        let db = self.handle.as_ptr();
-        // SAFETY: `db` is this connection's open handle, used by this thread alone while
-        // `self` is borrowed.
-        unsafe { libsqlite3_sys::sqlite3_busy_timeout(db, 0) };
+        /// Sets the busy timeout back when dropped, however the statement ended.
+        struct Patience {
+            db: *mut sqlite3,
+            ms: c_int,
+        }
+        impl Drop for Patience {
+            fn drop(&mut self) {
+                // SAFETY: `db` is the connection's open handle, used by this thread alone
+                // while the `ConnectionState` it belongs to is borrowed.
+                unsafe { libsqlite3_sys::sqlite3_busy_timeout(self.db, self.ms) };
+            }
+        }
+        let _patience = Patience {
+            db: self.handle.as_ptr(),
+            ms: self.busy_timeout_ms,
+        };
+        // SAFETY: as in `Patience::drop`.
+        unsafe { libsqlite3_sys::sqlite3_busy_timeout(self.handle.as_ptr(), 0) };
         let answer = execute::iter(self, sql, arguments.take(), persistent).and_then(|mut rows| {
             let answer = rows.find_map(|row| match row {
                 Ok(sqlx_core::Either::Left(_)) => None,
@@ -262,8 +284,6 @@ impl ConnectionState {
             }
             answer
         });
-        // SAFETY: as above.
-        unsafe { libsqlite3_sys::sqlite3_busy_timeout(db, self.busy_timeout_ms) };
         match answer {
             Err(Error::Database(e)) if SqliteError::is_busy(e.as_ref()) => None,
             answer => Some(answer),

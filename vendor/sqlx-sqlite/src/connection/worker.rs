@@ -29,18 +29,20 @@ use crate::connection::deserialize::{deserialize, serialize, SchemaName, SqliteO
 //       unlikely.
 
 pub(crate) struct ConnectionWorker {
-    command_tx: flume::Sender<(Command, tracing::Span)>,
+    command_tx: flume::Sender<(Command, tracing::Span, u64)>,
     /// Mutex for locking access to the database.
     pub(crate) shared: Arc<WorkerSharedState>,
-    /// DIDHub's patch: how many commands were sent to the worker.
+    /// DIDHub's patch: the number of the last command sent to the worker; each command carries
+    /// its number, counted before it is sent.
     sent: u64,
 }
 
 pub(crate) struct WorkerSharedState {
     transaction_depth: AtomicUsize,
     cached_statements_size: AtomicUsize,
-    /// DIDHub's patch: how many commands the worker has finished. When it equals
-    /// `ConnectionWorker::sent`, the worker has nothing in hand and leaves `conn` unlocked.
+    /// DIDHub's patch: the number of the last command the worker finished. When it equals
+    /// `ConnectionWorker::sent`, the worker has nothing in hand and leaves `conn` unlocked. A
+    /// command whose sending was given up before it was delivered is made good by the next one.
     finished: AtomicU64,
     pub(crate) conn: Mutex<ConnectionState>,
 }
@@ -157,7 +159,7 @@ impl ConnectionWorker {
                 loop {
                     // Every command received so far is finished.
                     shared.finished.store(finished, Ordering::Release);
-                    let (cmd, span) = match command_rx.try_recv() {
+                    let (cmd, span, number) = match command_rx.try_recv() {
                         Ok(next) => next,
                         Err(flume::TryRecvError::Disconnected) => break,
                         Err(flume::TryRecvError::Empty) => {
@@ -169,7 +171,7 @@ impl ConnectionWorker {
                             next
                         }
                     };
-                    finished += 1;
+                    finished = number;
                     let _guard = span.enter();
                     match cmd {
                         Command::Prepare { query, tx } => {
@@ -397,6 +399,7 @@ impl ConnectionWorker {
     ) -> Result<flume::Receiver<Result<Either<SqliteQueryResult, SqliteRow>, Error>>, Error> {
         let (tx, rx) = flume::bounded(chan_size);
 
+        let number = self.number();
         self.command_tx
             .send_async((
                 Command::Execute {
@@ -407,10 +410,10 @@ impl ConnectionWorker {
                     limit,
                 },
                 Span::current(),
+                number,
             ))
             .await
             .map_err(|_| Error::WorkerCrashed)?;
-        self.sent += 1;
 
         Ok(rx)
     }
@@ -431,11 +434,10 @@ impl ConnectionWorker {
     }
 
     pub(crate) fn start_rollback(&mut self) -> Result<(), Error> {
+        let number = self.number();
         self.command_tx
-            .send((Command::Rollback { tx: None }, Span::current()))
-            .map_err(|_| Error::WorkerCrashed)?;
-        self.sent += 1;
-        Ok(())
+            .send((Command::Rollback { tx: None }, Span::current(), number))
+            .map_err(|_| Error::WorkerCrashed)
     }
 
     pub(crate) async fn ping(&mut self) -> Result<(), Error> {
@@ -473,11 +475,11 @@ impl ConnectionWorker {
     {
         let (tx, rx) = oneshot::channel();
 
+        let number = self.number();
         self.command_tx
-            .send_async((command(tx), Span::current()))
+            .send_async((command(tx), Span::current(), number))
             .await
             .map_err(|_| Error::WorkerCrashed)?;
-        self.sent += 1;
 
         rx.await.map_err(|_| Error::WorkerCrashed)
     }
@@ -488,11 +490,11 @@ impl ConnectionWorker {
     {
         let (tx, rx) = rendezvous_oneshot::channel();
 
+        let number = self.number();
         self.command_tx
-            .send_async((command(tx), Span::current()))
+            .send_async((command(tx), Span::current(), number))
             .await
             .map_err(|_| Error::WorkerCrashed)?;
-        self.sent += 1;
 
         rx.recv().await.map_err(|_| Error::WorkerCrashed)
     }
@@ -502,18 +504,24 @@ impl ConnectionWorker {
     }
 
     pub(crate) async fn unlock_db(&mut self) -> Result<MutexGuard<'_, ConnectionState>, Error> {
+        let number = self.number();
         let (guard, res) = futures_util::future::join(
             // we need to join the wait queue for the lock before we send the message
             self.shared.conn.lock(),
             self.command_tx
-                .send_async((Command::UnlockDb, Span::current())),
+                .send_async((Command::UnlockDb, Span::current(), number)),
         )
         .await;
 
         res.map_err(|_| Error::WorkerCrashed)?;
-        self.sent += 1;
 
         Ok(guard)
+    }
+
+    /// DIDHub's patch: the number of the next command to send.
+    fn number(&mut self) -> u64 {
+        self.sent += 1;
+        self.sent
     }
 
     /// DIDHub's patch: the connection, locked on the caller's thread, when the worker has no
@@ -538,11 +546,11 @@ impl ConnectionWorker {
     pub(crate) fn shutdown(&mut self) -> impl Future<Output = Result<(), Error>> {
         let (tx, rx) = oneshot::channel();
 
+        let number = self.number();
         let send_res = self
             .command_tx
-            .send((Command::Shutdown { tx }, Span::current()))
+            .send((Command::Shutdown { tx }, Span::current(), number))
             .map_err(|_| Error::WorkerCrashed);
-        self.sent += 1;
 
         async move {
             send_res?;
