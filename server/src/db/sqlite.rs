@@ -212,6 +212,17 @@ mod tests {
         (out, text.matches("sqlx::query").count())
     }
 
+    /// Runs `call` to its end, counting the statements sqlx ran on this thread during its first
+    /// poll, which is where a read on the caller's thread runs.
+    async fn counting_here<F: Future>(mut call: Pin<&mut F>) -> (F::Output, usize) {
+        let (first, here) = statements_here(|| poll_once(call.as_mut()));
+        let out = match first {
+            Poll::Ready(out) => out,
+            Poll::Pending => call.await,
+        };
+        (out, here)
+    }
+
     fn int(row: Result<Option<SqliteRow>, sqlx::Error>) -> i64 {
         row.unwrap().expect("a row").get(0)
     }
@@ -232,15 +243,12 @@ mod tests {
             .unwrap();
         for _ in 0..20 {
             db.conn().fetch_int(Stmt::new("SELECT 1")).await.unwrap();
-            let mut read = pin!(
+            let read = pin!(
                 db.conn()
                     .fetch_optional::<(i64,)>(Stmt::new("SELECT ?").bind(7i64))
             );
-            let (first, here) = statements_here(|| poll_once(read.as_mut()));
-            match first {
-                Poll::Ready(row) => assert_eq!(row.unwrap(), Some((7,))),
-                Poll::Pending => assert_eq!(read.await.unwrap(), Some((7,))),
-            }
+            let (row, here) = counting_here(read).await;
+            assert_eq!(row.unwrap(), Some((7,)));
             if here > 0 {
                 return;
             }
@@ -304,12 +312,9 @@ mod tests {
         // Twenty reads, each after a pause in which the worker thread lets go of the connection.
         for _ in 0..20 {
             tokio::time::sleep(Duration::from_millis(5)).await;
-            let mut read = pin!(Sqlite::first_row(&mut conn, sqlx::query("SELECT 3")));
-            let (first, here) = statements_here(|| poll_once(read.as_mut()));
-            match first {
-                Poll::Ready(row) => assert_eq!(int(row), 3),
-                Poll::Pending => assert_eq!(int(read.await), 3),
-            }
+            let read = pin!(Sqlite::first_row(&mut conn, sqlx::query("SELECT 3")));
+            let (row, here) = counting_here(read).await;
+            assert_eq!(int(row), 3);
             assert_eq!(here, 0, "the read ran on the caller's thread");
         }
     }
@@ -335,12 +340,9 @@ mod tests {
         // go of the connection after its last answer).
         let mut answered_here = false;
         for _ in 0..20 {
-            let mut unlocked = pin!(Sqlite::first_row(&mut reader, by_key()));
-            let (first, here) = statements_here(|| poll_once(unlocked.as_mut()));
-            match first {
-                Poll::Ready(row) => assert_eq!(int(row), 5),
-                Poll::Pending => assert_eq!(int(unlocked.await), 5),
-            }
+            let unlocked = pin!(Sqlite::first_row(&mut reader, by_key()));
+            let (row, here) = counting_here(unlocked).await;
+            assert_eq!(int(row), 5);
             if here > 0 {
                 answered_here = true;
                 break;
