@@ -29,6 +29,24 @@ use crate::serve;
 pub struct Options {
     pub writers: usize,
     pub duration: Duration,
+    /// On SQLite, also time the anchor afterwards (see [`Anchor`]).
+    pub anchor: bool,
+}
+
+/// The floor the SQLite figure is a ratio of, measured in the same run on the same file:
+/// SQLite alone (`scripts/sqlite-writes.py`: Python's sqlite3 module, one connection, the
+/// server's settings) writing an alter and its audit entry per transaction for as long as the
+/// API's writers wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Anchor {
+    pub transactions: u64,
+    pub elapsed: Duration,
+}
+
+impl Anchor {
+    pub fn throughput(&self) -> f64 {
+        self.transactions as f64 / self.elapsed.as_secs_f64()
+    }
 }
 
 /// What happened.
@@ -47,6 +65,8 @@ pub struct Report {
     pub lost: Vec<String>,
     /// Alters and partnerships in the database at the end.
     pub rows: usize,
+    /// SQLite alone on the same file, when asked for.
+    pub anchor: Option<Anchor>,
 }
 
 impl Report {
@@ -82,6 +102,14 @@ impl Report {
             self.lost.len(),
             self.rows,
         );
+        if let Some(anchor) = &self.anchor {
+            let _ = writeln!(
+                out,
+                "    anchor: SQLite alone, one connection, an alter and its audit entry per transaction: {:.0} transactions/s; the API: {:.2} of it",
+                anchor.throughput(),
+                self.throughput() / anchor.throughput(),
+            );
+        }
         for (error, count) in &self.errors {
             let _ = writeln!(out, "    error: {count} × {error}");
         }
@@ -150,6 +178,7 @@ pub async fn run(backend: Backend, options: Options) -> anyhow::Result<Report> {
         latencies: Vec::new(),
         lost: Vec::new(),
         rows: 0,
+        anchor: None,
     };
     let mut kept = Vec::with_capacity(finished.len());
     for mut writer in finished {
@@ -210,9 +239,57 @@ pub async fn run(backend: Backend, options: Options) -> anyhow::Result<Report> {
         }
     }
     report.latencies.sort();
+    let owner = match kept.first() {
+        Some(writer) => {
+            let owner: Vec<(Id,)> = db
+                .conn()
+                .fetch_all(
+                    Stmt::new("SELECT user_id FROM systems WHERE id = ?").bind(writer.system),
+                )
+                .await?;
+            owner.first().map(|(user,)| (writer.system, *user))
+        }
+        None => None,
+    };
     db.close().await;
+    if let (true, Backend::Sqlite, Some((system, user))) = (options.anchor, backend, owner) {
+        let file = database
+            .url
+            .strip_prefix("sqlite://")
+            .context("a SQLite test database's URL starts with sqlite://")?;
+        report.anchor = Some(sqlite_alone(file, system, user, options.duration)?);
+    }
     drop(database);
     Ok(report)
+}
+
+/// Runs `scripts/sqlite-writes.py` on `file` for `duration` (see [`Anchor`]).
+fn sqlite_alone(file: &str, system: Id, user: Id, duration: Duration) -> anyhow::Result<Anchor> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/sqlite-writes.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .arg(file)
+        .arg(system.to_string())
+        .arg(user.to_string())
+        .arg(duration.as_secs_f64().to_string())
+        .output()
+        .with_context(|| format!("running python3 {script} (the SQLite anchor)"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "{script} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    match words.as_slice() {
+        ["transactions", n, "seconds", s] => Ok(Anchor {
+            transactions: n.parse().context("the anchor's transaction count")?,
+            elapsed: Duration::from_secs_f64(s.parse().context("the anchor's seconds")?),
+        }),
+        _ => bail!("{script} printed {stdout:?}, expected `transactions N seconds S`"),
+    }
 }
 
 /// Two alters in a stable order, for comparing partnerships whichever side named them.

@@ -29,6 +29,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let options = Options {
         writers: cli.writers,
         duration: Duration::from_secs(cli.seconds),
+        anchor: true,
     };
     let mut clean = true;
     for backend in cli.db.backends() {
