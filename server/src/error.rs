@@ -147,10 +147,25 @@ impl ApiError {
         };
         let message = match err.to_string() {
             m if m.is_empty() => status.canonical_reason().unwrap_or("error").to_owned(),
-            m => m,
+            m => without_controls(&m),
         };
         ApiError::new(status, code, message)
     }
+}
+
+/// `message` with its control characters written as escapes (`\u{1b}`): a library's message
+/// may quote what the client sent, and it goes into the answer and the log line.
+fn without_controls(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -244,4 +259,20 @@ impl ApiResponse for ApiError {
 /// Middleware hook: every error, from any layer, leaves as the API's JSON error body.
 pub async fn render(err: poem::Error) -> Response {
     poem::error::ResponseError::as_response(&ApiError::from_poem(&err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A library's message quoting the client's bytes reaches neither the answer nor the log
+    /// with a control character in it.
+    #[test]
+    fn messages_from_other_layers_carry_no_control_characters() {
+        let err =
+            poem::Error::from_string("unknown value `\u{1b}[31mred\n`", StatusCode::BAD_REQUEST);
+        let api = ApiError::from_poem(&err);
+        assert_eq!(api.message, "unknown value `\\u{1b}[31mred\\u{a}`");
+        assert!(!api.to_string().chars().any(char::is_control));
+    }
 }

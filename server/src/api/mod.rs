@@ -12,6 +12,7 @@ mod audited;
 mod groupings;
 mod password_reset;
 mod relationships;
+mod routes;
 mod service;
 mod settings;
 mod system_requests;
@@ -88,6 +89,10 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         "DIDHub reference server: systems, alters, their groups, subsystems and relationships, \
          requests for system rights, settings, backups and the audit trail.",
     );
+    let routes = routes::Routes::from_spec(
+        &api.spec(),
+        &[("/api/openapi.json", &["GET"]), ("/api/docs", &["GET"])],
+    );
     let ui = api.swagger_ui();
     let spec = api.spec_endpoint();
     Route::new()
@@ -96,6 +101,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/", api)
         .around(limit_body)
         .with(Tracing)
+        .around(routes::route_errors)
+        .data(std::sync::Arc::new(routes))
         .data(state)
         .data(admin::RestoreSlot::default())
         .catch_all_error(crate::error::render)

@@ -74,6 +74,8 @@ pub struct Reply {
     pub text: String,
     /// The `Retry-After` header, in seconds.
     pub retry_after: Option<u64>,
+    /// The `Allow` header.
+    pub allow: Option<String>,
 }
 
 impl Reply {
@@ -84,6 +86,11 @@ impl Reply {
             .headers()
             .get("retry-after")
             .map(|v| v.to_str().unwrap().parse().unwrap());
+        let allow = response
+            .0
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
         let text = response.0.into_body().into_string().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Reply {
@@ -91,6 +98,7 @@ impl Reply {
             body,
             text,
             retry_after,
+            allow,
         }
     }
 

@@ -1,0 +1,216 @@
+//! The routes as the OpenAPI document gives them, for the two errors the router makes before a
+//! handler runs, so that every route answers them alike and a new route needs nothing here:
+//!
+//! - 405 carries `Allow` with the methods the path is documented with (RFC 9110 §15.5.6; HEAD
+//!   wherever GET is, as poem answers it);
+//! - a path parameter that does not parse is named as the document names it (poem-openapi's
+//!   router calls them `param0`, `param1`, …), and the value is not echoed back.
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::error::ParsePathError;
+
+use crate::error::ApiError;
+
+/// The keys of an OpenAPI path item that are operations (the others, such as `parameters`,
+/// are not methods).
+const OPERATIONS: [&str; 8] = [
+    "GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE",
+];
+
+/// Each documented path's segments and the methods it answers, as `Allow` lists them.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    routes: Vec<(Vec<Segment>, HeaderValue)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    /// A parameter, by its name in the document.
+    Parameter(String),
+}
+
+impl Routes {
+    /// The table of `spec`, an OpenAPI document as JSON, plus the routes served beside it.
+    pub fn from_spec(spec: &str, extra: &[(&str, &[&str])]) -> Routes {
+        let doc: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let mut routes: Vec<(String, Vec<String>)> = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(path, item)| {
+                let methods = item
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(key, _)| key.to_ascii_uppercase())
+                    .filter(|key| OPERATIONS.contains(&key.as_str()))
+                    .collect();
+                (path.clone(), methods)
+            })
+            .collect();
+        routes.extend(extra.iter().map(|(path, methods)| {
+            (
+                path.to_string(),
+                methods.iter().map(|m| m.to_string()).collect(),
+            )
+        }));
+        let routes = routes
+            .into_iter()
+            .filter_map(|(path, mut methods)| {
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".to_owned());
+                }
+                methods.sort();
+                methods.dedup();
+                let value = HeaderValue::from_str(&methods.join(", ")).ok()?;
+                Some((segments(&path), value))
+            })
+            .collect();
+        Routes { routes }
+    }
+
+    /// What `Allow` says for `path`.
+    pub fn allow(&self, path: &str) -> Option<&HeaderValue> {
+        self.route(path).map(|(_, methods)| methods)
+    }
+
+    /// The name of the `n`th parameter of the route `path` reaches.
+    pub fn parameter(&self, path: &str, n: usize) -> Option<&str> {
+        let (segments, _) = self.route(path)?;
+        segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Parameter(name) => Some(name.as_str()),
+                Segment::Literal(_) => None,
+            })
+            .nth(n)
+    }
+
+    /// The route poem's router picks for `path`: of those it matches, the one whose first
+    /// differing segment is a literal rather than a parameter.
+    fn route(&self, path: &str) -> Option<&(Vec<Segment>, HeaderValue)> {
+        let asked: Vec<&str> = path.trim_matches('/').split('/').collect();
+        self.routes
+            .iter()
+            .filter(|(route, _)| {
+                route.len() == asked.len()
+                    && route
+                        .iter()
+                        .zip(&asked)
+                        .all(|(segment, asked)| match segment {
+                            Segment::Literal(literal) => literal == asked,
+                            Segment::Parameter(_) => !asked.is_empty(),
+                        })
+            })
+            .max_by(|(a, _), (b, _)| {
+                let literals = |r: &[Segment]| -> Vec<bool> {
+                    r.iter().map(|s| matches!(s, Segment::Literal(_))).collect()
+                };
+                literals(a).cmp(&literals(b))
+            })
+    }
+}
+
+fn segments(path: &str) -> Vec<Segment> {
+    path.trim_matches('/')
+        .split('/')
+        .map(|s| {
+            if let Some(name) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Segment::Parameter(name.to_owned())
+            } else {
+                Segment::Literal(s.to_owned())
+            }
+        })
+        .collect()
+}
+
+/// Middleware: a 405 leaves with `Allow` naming the methods of the path asked for; a path
+/// parameter that does not parse is a 400 naming it.
+pub async fn route_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let routes = req.data::<std::sync::Arc<Routes>>().cloned();
+    let path = req.uri().path().to_owned();
+    let result = next.call(req).await.map(IntoResponse::into_response);
+    let Some(routes) = routes else {
+        return result;
+    };
+    match result {
+        Err(err) if err.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            let mut response = crate::error::render(err).await;
+            if let Some(allow) = routes.allow(&path) {
+                response.headers_mut().insert(header::ALLOW, allow.clone());
+            }
+            Ok(response)
+        }
+        Err(err) if err.is::<ParsePathError>() => {
+            let name = err
+                .downcast_ref::<ParsePathError>()
+                .and_then(|e| e.name.strip_prefix("param")?.parse().ok())
+                .and_then(|n| routes.parameter(&path, n))
+                .unwrap_or("of the path");
+            Err(ApiError::bad_request(format!(
+                "path parameter `{name}`: expected {}",
+                expected(&err)
+            ))
+            .into())
+        }
+        other => other,
+    }
+}
+
+/// What a path parameter should have been, from poem-openapi's reason, without the value.
+fn expected(err: &poem::Error) -> &'static str {
+    let reason = err.to_string();
+    if reason.contains("uuid") {
+        "an id (a UUID)"
+    } else if reason.contains("integer") {
+        "an integer"
+    } else {
+        "a value of the documented type"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes() -> Routes {
+        Routes::from_spec(
+            r#"{"paths": {
+                "/api/alters": {"get": {}, "post": {}, "parameters": []},
+                "/api/alters/{id}": {"get": {}, "put": {}, "delete": {}},
+                "/api/alters/search": {"get": {}}
+            }}"#,
+            &[("/api/openapi.json", &["GET"])],
+        )
+    }
+
+    #[test]
+    fn lists_the_documented_methods_of_the_route_the_path_reaches() {
+        let routes = routes();
+        let allow = |path| routes.allow(path).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(allow("/api/alters").as_deref(), Some("GET, HEAD, POST"));
+        assert_eq!(
+            allow("/api/alters/abc").as_deref(),
+            Some("DELETE, GET, HEAD, PUT")
+        );
+        // A literal segment wins over a parameter, as in poem's router.
+        assert_eq!(allow("/api/alters/search").as_deref(), Some("GET, HEAD"));
+        assert_eq!(allow("/api/openapi.json").as_deref(), Some("GET, HEAD"));
+        assert_eq!(allow("/api/nothing"), None);
+        assert_eq!(allow("/api/alters/abc/def"), None);
+    }
+
+    #[test]
+    fn names_the_parameters_as_the_document_does() {
+        let routes = Routes::from_spec(
+            r#"{"paths": {"/api/groups/{id}/members/{alter_id}": {"delete": {}}}}"#,
+            &[],
+        );
+        let path = "/api/groups/a/members/b";
+        assert_eq!(routes.parameter(path, 0), Some("id"));
+        assert_eq!(routes.parameter(path, 1), Some("alter_id"));
+        assert_eq!(routes.parameter(path, 2), None);
+    }
+}
