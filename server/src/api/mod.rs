@@ -13,6 +13,7 @@ mod groupings;
 mod password_reset;
 mod relationships;
 mod routes;
+mod schema;
 mod service;
 mod settings;
 mod system_requests;
@@ -99,6 +100,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/api/openapi.json", spec)
         .nest("/api/docs", ui)
         .nest("/", api)
+        .around(schema::check_bodies)
         .around(limit_body)
         .with(Tracing)
         .around(routes::route_errors)

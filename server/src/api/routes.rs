@@ -18,10 +18,40 @@ const OPERATIONS: [&str; 8] = [
     "GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE",
 ];
 
-/// Each documented path's segments and the methods it answers, as `Allow` lists them.
+/// The documented routes, and the schemas their request bodies are checked against.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
-    routes: Vec<(Vec<Segment>, HeaderValue)>,
+    routes: Vec<Route>,
+    /// The document's `components`, where the bodies' `$ref`s point.
+    components: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+struct Route {
+    segments: Vec<Segment>,
+    /// The methods it answers, as `Allow` lists them.
+    allow: HeaderValue,
+    /// Each operation's JSON request body schema, by method.
+    bodies: Vec<(String, serde_json::Value)>,
+}
+
+impl Route {
+    fn new(
+        path: &str,
+        mut methods: Vec<String>,
+        bodies: Vec<(String, serde_json::Value)>,
+    ) -> Option<Route> {
+        if methods.iter().any(|m| m == "GET") {
+            methods.push("HEAD".to_owned());
+        }
+        methods.sort();
+        methods.dedup();
+        Some(Route {
+            segments: segments(path),
+            allow: HeaderValue::from_str(&methods.join(", ")).ok()?,
+            bodies,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,52 +64,67 @@ enum Segment {
 impl Routes {
     /// The table of `spec`, an OpenAPI document as JSON, plus the routes served beside it.
     pub fn from_spec(spec: &str, extra: &[(&str, &[&str])]) -> Routes {
-        let doc: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
-        let mut routes: Vec<(String, Vec<String>)> = doc["paths"]
+        let mut doc: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let mut routes: Vec<Route> = doc["paths"]
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(path, item)| {
-                let methods = item
+            .filter_map(|(path, item)| {
+                let operations: Vec<(String, &serde_json::Value)> = item
                     .as_object()
                     .into_iter()
                     .flatten()
-                    .map(|(key, _)| key.to_ascii_uppercase())
-                    .filter(|key| OPERATIONS.contains(&key.as_str()))
+                    .map(|(key, operation)| (key.to_ascii_uppercase(), operation))
+                    .filter(|(key, _)| OPERATIONS.contains(&key.as_str()))
                     .collect();
-                (path.clone(), methods)
+                let bodies = operations
+                    .iter()
+                    .filter_map(|(method, operation)| {
+                        let content = operation["requestBody"]["content"].as_object()?;
+                        let (_, json) = content
+                            .iter()
+                            .find(|(kind, _)| kind.starts_with("application/json"))?;
+                        Some((method.clone(), json["schema"].clone()))
+                    })
+                    .collect();
+                let methods = operations.into_iter().map(|(method, _)| method).collect();
+                Route::new(path, methods, bodies)
             })
             .collect();
-        routes.extend(extra.iter().map(|(path, methods)| {
-            (
-                path.to_string(),
+        routes.extend(extra.iter().filter_map(|(path, methods)| {
+            Route::new(
+                path,
                 methods.iter().map(|m| m.to_string()).collect(),
+                Vec::new(),
             )
         }));
-        let routes = routes
-            .into_iter()
-            .filter_map(|(path, mut methods)| {
-                if methods.iter().any(|m| m == "GET") {
-                    methods.push("HEAD".to_owned());
-                }
-                methods.sort();
-                methods.dedup();
-                let value = HeaderValue::from_str(&methods.join(", ")).ok()?;
-                Some((segments(&path), value))
-            })
-            .collect();
-        Routes { routes }
+        Routes {
+            routes,
+            components: doc["components"].take(),
+        }
+    }
+
+    /// The JSON schema of the request body of `method` on `path`, and the components its
+    /// references point into; `None` when the operation takes no JSON body.
+    pub fn body(
+        &self,
+        method: &str,
+        path: &str,
+    ) -> Option<(&serde_json::Value, &serde_json::Value)> {
+        let route = self.route(path)?;
+        let (_, schema) = route.bodies.iter().find(|(m, _)| m == method)?;
+        Some((schema, &self.components))
     }
 
     /// What `Allow` says for `path`.
     pub fn allow(&self, path: &str) -> Option<&HeaderValue> {
-        self.route(path).map(|(_, methods)| methods)
+        self.route(path).map(|route| &route.allow)
     }
 
     /// The name of the `n`th parameter of the route `path` reaches.
     pub fn parameter(&self, path: &str, n: usize) -> Option<&str> {
-        let (segments, _) = self.route(path)?;
-        segments
+        self.route(path)?
+            .segments
             .iter()
             .filter_map(|s| match s {
                 Segment::Parameter(name) => Some(name.as_str()),
@@ -90,13 +135,14 @@ impl Routes {
 
     /// The route poem's router picks for `path`: of those it matches, the one whose first
     /// differing segment is a literal rather than a parameter.
-    fn route(&self, path: &str) -> Option<&(Vec<Segment>, HeaderValue)> {
+    fn route(&self, path: &str) -> Option<&Route> {
         let asked: Vec<&str> = path.trim_matches('/').split('/').collect();
         self.routes
             .iter()
-            .filter(|(route, _)| {
-                route.len() == asked.len()
+            .filter(|route| {
+                route.segments.len() == asked.len()
                     && route
+                        .segments
                         .iter()
                         .zip(&asked)
                         .all(|(segment, asked)| match segment {
@@ -104,9 +150,12 @@ impl Routes {
                             Segment::Parameter(_) => !asked.is_empty(),
                         })
             })
-            .max_by(|(a, _), (b, _)| {
-                let literals = |r: &[Segment]| -> Vec<bool> {
-                    r.iter().map(|s| matches!(s, Segment::Literal(_))).collect()
+            .max_by(|a, b| {
+                let literals = |r: &Route| -> Vec<bool> {
+                    r.segments
+                        .iter()
+                        .map(|s| matches!(s, Segment::Literal(_)))
+                        .collect()
                 };
                 literals(a).cmp(&literals(b))
             })

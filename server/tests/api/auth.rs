@@ -50,9 +50,16 @@ backend_tests! {
         post(("application/json", "{\"username\": ")).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
         let missing = post(("application/json", r#"{"username":"robin"}"#)).await
             .expect_error(StatusCode::BAD_REQUEST, "bad_request");
-        assert!(missing.contains("Credentials"), "{missing}");
-        post(("application/json", r#"{"username":"robin","password":{"a":1}}"#)).await
+        assert_eq!(missing, "\"password\": missing");
+        let wrong = post(("application/json", r#"{"username":"robin","password":{"a":1}}"#)).await
             .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert_eq!(wrong, "\"password\": expected a string");
+        let number = post(("application/json", r#"{"username":-1260,"password":"another-passphrase"}"#)).await
+            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert_eq!(number, "\"username\": expected a string");
+        let unknown = post(("application/json", r#"{"username":"robin","password":"another-passphrase","admin":true}"#)).await
+            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert_eq!(unknown, "\"admin\": unknown field");
         post(("text/plain", "robin")).await
             .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
         app.raw(Method::POST, "/api/auth/register", None, None).await

@@ -239,6 +239,56 @@ async fn a_bad_path_parameter_is_named_and_not_echoed() {
     assert!(checked >= 25, "only {checked} operations were checked");
 }
 
+/// A body is taken as the document describes it: a number or boolean where a string is
+/// expected, a field the schema does not have, a missing required field are 400 naming the
+/// field, and nothing is written; optional fields may be null.
+#[tokio::test]
+async fn bodies_are_taken_as_documented_and_refusals_name_the_field() {
+    let app = crate::support::TestApp::start(didhub_migrations::Backend::Sqlite).await;
+    let token = app.admin_token().await;
+    for (body, refusal) in [
+        (
+            serde_json::json!({"name": 42}),
+            "\"name\": expected a string",
+        ),
+        (
+            serde_json::json!({"name": true}),
+            "\"name\": expected a string",
+        ),
+        (
+            serde_json::json!({"name": "A", "description": 5}),
+            "\"description\": expected a string",
+        ),
+        (
+            serde_json::json!({"name": "A", "nmae": "B"}),
+            "\"nmae\": unknown field",
+        ),
+        (
+            serde_json::json!({"description": "no name"}),
+            "\"name\": missing",
+        ),
+        (serde_json::json!(["A"]), "the body: expected an object"),
+    ] {
+        let message = app
+            .post("/api/systems", &token, body.clone())
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert_eq!(message, refusal, "{body}");
+    }
+    let systems = app.get("/api/systems", &token).await.expect(StatusCode::OK);
+    assert_eq!(
+        systems["total"], 0,
+        "a refused body wrote something: {systems}"
+    );
+    app.post(
+        "/api/systems",
+        &token,
+        serde_json::json!({"name": "A", "description": null}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+}
+
 /// SQLite-specific: the pool runs in WAL mode, and concurrent writers queue (in the process, then
 /// on `BEGIN IMMEDIATE`) instead of failing with "database is locked".
 mod sqlite_concurrency {
