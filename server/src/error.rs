@@ -155,7 +155,7 @@ impl ApiError {
 
 /// `message` with its control characters written as escapes (`\u{1b}`): a library's message
 /// may quote what the client sent, and it goes into the answer and the log line.
-fn without_controls(message: &str) -> String {
+pub(crate) fn without_controls(message: &str) -> String {
     message
         .chars()
         .map(|c| {

@@ -98,6 +98,15 @@ impl Routes {
                 Vec::new(),
             )
         }));
+        // Most literal first: the first match is the one poem's router picks.
+        routes.sort_by_cached_key(|route| {
+            let literals: Vec<bool> = route
+                .segments
+                .iter()
+                .map(|s| matches!(s, Segment::Literal(_)))
+                .collect();
+            std::cmp::Reverse(literals)
+        });
         Routes {
             routes,
             components: doc["components"].take(),
@@ -134,37 +143,28 @@ impl Routes {
     }
 
     /// The route poem's router picks for `path`: of those it matches, the one whose first
-    /// differing segment is a literal rather than a parameter.
+    /// differing segment is a literal rather than a parameter (the routes are sorted so at
+    /// start). A parameter matches any segment, an empty one too unless it is the last, as in
+    /// poem's router.
     fn route(&self, path: &str) -> Option<&Route> {
-        let asked: Vec<&str> = path.trim_matches('/').split('/').collect();
-        self.routes
-            .iter()
-            .filter(|route| {
-                route.segments.len() == asked.len()
-                    && route
-                        .segments
-                        .iter()
-                        .zip(&asked)
-                        .all(|(segment, asked)| match segment {
-                            Segment::Literal(literal) => literal == asked,
-                            Segment::Parameter(_) => !asked.is_empty(),
-                        })
-            })
-            .max_by(|a, b| {
-                let literals = |r: &Route| -> Vec<bool> {
-                    r.segments
-                        .iter()
-                        .map(|s| matches!(s, Segment::Literal(_)))
-                        .collect()
-                };
-                literals(a).cmp(&literals(b))
-            })
+        let asked: Vec<&str> = path.split('/').collect();
+        self.routes.iter().find(|route| {
+            route.segments.len() == asked.len()
+                && route
+                    .segments
+                    .iter()
+                    .zip(&asked)
+                    .enumerate()
+                    .all(|(i, (segment, part))| match segment {
+                        Segment::Literal(literal) => literal == part,
+                        Segment::Parameter(_) => i + 1 < asked.len() || !part.is_empty(),
+                    })
+        })
     }
 }
 
 fn segments(path: &str) -> Vec<Segment> {
-    path.trim_matches('/')
-        .split('/')
+    path.split('/')
         .map(|s| {
             if let Some(name) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 Segment::Parameter(name.to_owned())
@@ -249,6 +249,19 @@ mod tests {
         assert_eq!(allow("/api/openapi.json").as_deref(), Some("GET, HEAD"));
         assert_eq!(allow("/api/nothing"), None);
         assert_eq!(allow("/api/alters/abc/def"), None);
+        assert_eq!(allow("/api/alters/"), None);
+    }
+
+    #[test]
+    fn a_parameter_matches_an_empty_segment_but_the_last_as_poem_does() {
+        let routes = Routes::from_spec(
+            r#"{"paths": {"/api/alters/{id}/relationships": {"post": {}},
+                          "/api/alters/{id}": {"get": {}}}}"#,
+            &[],
+        );
+        let allow = |path| routes.allow(path).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(allow("/api/alters//relationships").as_deref(), Some("POST"));
+        assert_eq!(allow("/api/alters/"), None);
     }
 
     #[test]

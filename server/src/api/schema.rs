@@ -18,9 +18,12 @@ use crate::error::ApiError;
 
 /// Middleware: a JSON body that does not match its operation's schema is refused with 400.
 pub async fn check_bodies<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let json = req
-        .content_type()
-        .is_some_and(|kind| kind.starts_with("application/json"));
+    // Every content type the operation's JSON payload takes (any case, `+json` too).
+    let json = req.content_type().is_some_and(|kind| {
+        <poem_openapi::payload::Json<Value> as poem_openapi::payload::Payload>::check_content_type(
+            kind,
+        )
+    });
     let routes = req.data::<std::sync::Arc<Routes>>().cloned();
     let checked = match (&routes, json) {
         (Some(routes), true) => routes.body(req.method().as_str(), req.uri().path()),
@@ -112,8 +115,9 @@ fn check_object(
     components: &Value,
 ) -> Result<(), String> {
     let inner = |key: &str| {
+        let key = quoted(key);
         if at.is_empty() {
-            key.to_owned()
+            key
         } else {
             format!("{at}.{key}")
         }
@@ -150,6 +154,19 @@ fn check_object(
     }
     Ok(())
 }
+
+/// A field's name as a refusal quotes it: the client's bytes, so without control characters
+/// (the message goes into the log line) and at most [`QUOTED`] characters.
+fn quoted(key: &str) -> String {
+    let mut name: String = key.chars().take(QUOTED).collect();
+    if key.chars().nth(QUOTED).is_some() {
+        name.push('…');
+    }
+    crate::error::without_controls(&name)
+}
+
+/// How much of a field's name a refusal quotes.
+const QUOTED: usize = 64;
 
 /// `schema`, or what its `$ref` points to in `components`.
 fn resolve<'a>(schema: &'a Value, components: &'a Value) -> &'a Value {
@@ -259,6 +276,16 @@ mod tests {
         for (body, expected) in cases {
             assert_eq!(refusal(body.clone()).as_deref(), Some(expected), "{body}");
         }
+    }
+
+    #[test]
+    fn a_long_unknown_name_is_quoted_in_part() {
+        let long = "x".repeat(300);
+        let message = refusal(json!({"name": "A", "system_id": ID, long: 1})).unwrap();
+        assert_eq!(
+            message,
+            format!("\"{}…\": unknown field", "x".repeat(QUOTED))
+        );
     }
 
     #[test]

@@ -275,6 +275,24 @@ async fn bodies_are_taken_as_documented_and_refusals_name_the_field() {
             .expect_error(StatusCode::BAD_REQUEST, "bad_request");
         assert_eq!(message, refusal, "{body}");
     }
+    // However the JSON content type is written.
+    for kind in [
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        "application/merge-patch+json",
+    ] {
+        let body = br#"{"name": 42}"#.to_vec();
+        let message = app
+            .raw(
+                Method::POST,
+                "/api/systems",
+                Some(&token),
+                Some((kind, body)),
+            )
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert_eq!(message, "\"name\": expected a string", "{kind}");
+    }
     let systems = app.get("/api/systems", &token).await.expect(StatusCode::OK);
     assert_eq!(
         systems["total"], 0,
