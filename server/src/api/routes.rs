@@ -33,6 +33,8 @@ struct Route {
     allow: HeaderValue,
     /// Each operation's JSON request body schema, by method.
     bodies: Vec<(String, serde_json::Value)>,
+    /// The schema of each path parameter, by name.
+    parameters: Vec<(String, serde_json::Value)>,
 }
 
 impl Route {
@@ -40,6 +42,7 @@ impl Route {
         path: &str,
         mut methods: Vec<String>,
         bodies: Vec<(String, serde_json::Value)>,
+        parameters: Vec<(String, serde_json::Value)>,
     ) -> Option<Route> {
         if methods.iter().any(|m| m == "GET") {
             methods.push("HEAD".to_owned());
@@ -50,6 +53,7 @@ impl Route {
             segments: segments(path),
             allow: HeaderValue::from_str(&methods.join(", ")).ok()?,
             bodies,
+            parameters,
         })
     }
 }
@@ -87,14 +91,22 @@ impl Routes {
                         Some((method.clone(), json["schema"].clone()))
                     })
                     .collect();
+                let parameters = operations
+                    .iter()
+                    .flat_map(|(_, operation)| operation["parameters"].as_array())
+                    .flatten()
+                    .filter(|p| p["in"] == "path")
+                    .filter_map(|p| Some((p["name"].as_str()?.to_owned(), p["schema"].clone())))
+                    .collect();
                 let methods = operations.into_iter().map(|(method, _)| method).collect();
-                Route::new(path, methods, bodies)
+                Route::new(path, methods, bodies, parameters)
             })
             .collect();
         routes.extend(extra.iter().filter_map(|(path, methods)| {
             Route::new(
                 path,
                 methods.iter().map(|m| m.to_string()).collect(),
+                Vec::new(),
                 Vec::new(),
             )
         }));
@@ -130,16 +142,29 @@ impl Routes {
         self.route(path).map(|route| &route.allow)
     }
 
-    /// The name of the `n`th parameter of the route `path` reaches.
-    pub fn parameter(&self, path: &str, n: usize) -> Option<&str> {
-        self.route(path)?
+    /// Why the `n`th parameter of the route `path` reaches does not parse: its name and what
+    /// its schema expects (`path parameter "id": expected an id (a UUID)`), without its value.
+    pub fn refusal(&self, path: &str, n: usize) -> Option<String> {
+        let route = self.route(path)?;
+        let (name, value) = route
             .segments
             .iter()
-            .filter_map(|s| match s {
-                Segment::Parameter(name) => Some(name.as_str()),
+            .zip(path.split('/'))
+            .filter_map(|(segment, value)| match segment {
+                Segment::Parameter(name) => Some((name.as_str(), value)),
                 Segment::Literal(_) => None,
             })
-            .nth(n)
+            .nth(n)?;
+        let expected = route
+            .parameters
+            .iter()
+            .find(|(parameter, _)| parameter == name)
+            .and_then(|(_, schema)| {
+                let value = serde_json::Value::String(value.to_owned());
+                super::schema::check(schema, &value, name, &self.components).err()
+            })
+            .unwrap_or_else(|| format!("\"{name}\": expected a value of the documented type"));
+        Some(format!("path parameter {expected}"))
     }
 
     /// The route poem's router picks for `path`: of those it matches, the one whose first
@@ -193,30 +218,14 @@ pub async fn route_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
             Ok(response)
         }
         Err(err) if err.is::<ParsePathError>() => {
-            let name = err
+            let refusal = err
                 .downcast_ref::<ParsePathError>()
                 .and_then(|e| e.name.strip_prefix("param")?.parse().ok())
-                .and_then(|n| routes.parameter(&path, n))
-                .unwrap_or("of the path");
-            Err(ApiError::bad_request(format!(
-                "path parameter `{name}`: expected {}",
-                expected(&err)
-            ))
-            .into())
+                .and_then(|n| routes.refusal(&path, n))
+                .unwrap_or_else(|| "a path parameter does not parse".to_owned());
+            Err(ApiError::bad_request(refusal).into())
         }
         other => other,
-    }
-}
-
-/// What a path parameter should have been, from poem-openapi's reason, without the value.
-fn expected(err: &poem::Error) -> &'static str {
-    let reason = err.to_string();
-    if reason.contains("uuid") {
-        "an id (a UUID)"
-    } else if reason.contains("integer") {
-        "an integer"
-    } else {
-        "a value of the documented type"
     }
 }
 
@@ -271,8 +280,37 @@ mod tests {
             &[],
         );
         let path = "/api/groups/a/members/b";
-        assert_eq!(routes.parameter(path, 0), Some("id"));
-        assert_eq!(routes.parameter(path, 1), Some("alter_id"));
-        assert_eq!(routes.parameter(path, 2), None);
+        let refusal = |n| routes.refusal(path, n);
+        assert_eq!(
+            refusal(0).as_deref(),
+            Some("path parameter \"id\": expected a value of the documented type")
+        );
+        assert_eq!(
+            refusal(1).as_deref(),
+            Some("path parameter \"alter_id\": expected a value of the documented type")
+        );
+        assert_eq!(refusal(2), None);
+    }
+
+    #[test]
+    fn says_what_the_parameters_schema_expects() {
+        let routes = Routes::from_spec(
+            r##"{"paths": {"/api/alters/{id}/relationships/{other}/{type}": {"delete": {
+                "parameters": [
+                    {"name": "id", "in": "path", "schema": {"type": "string", "format": "uuid"}},
+                    {"name": "type", "in": "path", "schema": {"$ref": "#/components/schemas/Kind"}}
+                ]}}},
+              "components": {"schemas": {"Kind": {"type": "string", "enum": ["partner", "sibling"]}}}}"##,
+            &[],
+        );
+        let path = "/api/alters/x/relationships/y/rival";
+        assert_eq!(
+            routes.refusal(path, 0).as_deref(),
+            Some("path parameter \"id\": expected an id (a UUID)")
+        );
+        assert_eq!(
+            routes.refusal(path, 2).as_deref(),
+            Some("path parameter \"type\": expected one of \"partner\", \"sibling\"")
+        );
     }
 }

@@ -56,7 +56,12 @@ pub async fn check_bodies<E: Endpoint>(next: E, mut req: Request) -> poem::Resul
 
 /// Whether `value` is what `schema` says, `at` naming where it is in the body; the refusal says
 /// which field and what was expected.
-fn check(schema: &Value, value: &Value, at: &str, components: &Value) -> Result<(), String> {
+pub(super) fn check(
+    schema: &Value,
+    value: &Value,
+    at: &str,
+    components: &Value,
+) -> Result<(), String> {
     let schema = resolve(schema, components);
     if let Some(all) = schema["allOf"].as_array() {
         return all
