@@ -68,14 +68,7 @@ pub(super) fn check(
             .iter()
             .try_for_each(|part| check(part, value, at, components));
     }
-    let field = || {
-        if at.is_empty() {
-            "the body".to_owned()
-        } else {
-            format!("\"{at}\"")
-        }
-    };
-    let expected = |what: &str| Err(format!("{}: expected {what}", field()));
+    let expected = |what: &str| Err(refused(at, &format!("expected {what}")));
     match schema["type"].as_str() {
         Some("string") => {
             let Some(text) = value.as_str() else {
@@ -136,7 +129,7 @@ fn check_object(
         .collect();
     for name in &required {
         if object.get(*name).is_none_or(Value::is_null) {
-            return Err(format!("\"{}\": missing", inner(name)));
+            return Err(refused(&inner(name), "missing"));
         }
     }
     for (key, value) in object {
@@ -146,7 +139,7 @@ fn check_object(
             (Some(_), _) if value.is_null() => {}
             (Some(property), _) => check(property, value, &inner(key), components)?,
             (None, Value::Null | Value::Bool(false)) if properties.is_some() => {
-                return Err(format!("\"{}\": unknown field", inner(key)));
+                return Err(refused(&inner(key), "unknown field"));
             }
             (None, Value::Object(additional)) if !additional.is_empty() => check(
                 &schema["additionalProperties"],
@@ -158,6 +151,15 @@ fn check_object(
         }
     }
     Ok(())
+}
+
+/// A refusal of what is `at` in the body (the body itself when `at` is empty).
+fn refused(at: &str, why: &str) -> String {
+    if at.is_empty() {
+        format!("the body: {why}")
+    } else {
+        format!("\"{at}\": {why}")
+    }
 }
 
 /// A field's name as a refusal quotes it: the client's bytes, so without control characters

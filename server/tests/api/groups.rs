@@ -625,10 +625,7 @@ mod cases {
     }
 
     pub async fn the_openapi_document_lists_every_endpoint(app: &TestApp, area: Area) {
-        let doc = app
-            .call(Method::GET, "/api/openapi.json", None, None)
-            .await
-            .expect(StatusCode::OK);
+        let doc = app.openapi().await;
         let paths = doc["paths"].as_object().unwrap();
         let base = area.path;
         for (path, method) in [

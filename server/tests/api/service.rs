@@ -17,7 +17,7 @@ backend_tests! {
     }
 
     async fn openapi_document_lists_every_endpoint(app) {
-        let doc = app.call(Method::GET, "/api/openapi.json", None, None).await.expect(StatusCode::OK);
+        let doc = app.openapi().await;
         let paths = doc["paths"].as_object().unwrap();
         for (path, method) in [
             ("/health", "get"),
@@ -122,10 +122,7 @@ backend_tests! {
 #[tokio::test]
 async fn every_405_names_the_documented_methods_in_allow() {
     let app = crate::support::TestApp::start(didhub_migrations::Backend::Sqlite).await;
-    let doc = app
-        .call(Method::GET, "/api/openapi.json", None, None)
-        .await
-        .expect(StatusCode::OK);
+    let doc = app.openapi().await;
     let mut checked = 0;
     for (template, item) in doc["paths"].as_object().unwrap() {
         let mut allowed: Vec<Method> = item
@@ -198,10 +195,7 @@ fn any_ids(template: &str) -> String {
 async fn a_bad_path_parameter_is_named_and_not_echoed() {
     let app = crate::support::TestApp::start(didhub_migrations::Backend::Sqlite).await;
     let token = app.admin_token().await;
-    let doc = app
-        .call(Method::GET, "/api/openapi.json", None, None)
-        .await
-        .expect(StatusCode::OK);
+    let doc = app.openapi().await;
     let mut checked = 0;
     for (template, item) in doc["paths"].as_object().unwrap() {
         for method in ["get", "put", "post", "delete"] {

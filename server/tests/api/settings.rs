@@ -221,7 +221,7 @@ backend_tests! {
     }
 
     async fn the_openapi_document_lists_settings_and_password_reset(app) {
-        let doc = app.call(Method::GET, "/api/openapi.json", None, None).await.expect(StatusCode::OK);
+        let doc = app.openapi().await;
         let paths = doc["paths"].as_object().unwrap();
         for (path, method) in [
             ("/api/settings", "get"),

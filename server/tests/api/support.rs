@@ -334,6 +334,13 @@ impl TestApp {
     }
 
     /// A token for the bootstrap admin.
+    /// The OpenAPI document the server serves.
+    pub async fn openapi(&self) -> Value {
+        self.call(Method::GET, "/api/openapi.json", None, None)
+            .await
+            .expect(StatusCode::OK)
+    }
+
     pub async fn admin_token(&self) -> String {
         let body = self
             .login(ADMIN, ADMIN_PASSWORD)
