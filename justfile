@@ -33,7 +33,7 @@ test:
 # Needs Docker (`just images` first where no registry can be reached). One build serves clippy
 # and the tests (see clippy_build).
 # Everything CI checks: formatting, clippy and every test on SQLite, PostgreSQL and MySQL
-test-all-dbs: build-tests
+test-all-dbs: fuzz-tools build-tests
     #!/usr/bin/env bash
     set -euo pipefail
     started=$SECONDS
@@ -41,6 +41,20 @@ test-all-dbs: build-tests
     export DIDHUB_TEST_SESSION=${DIDHUB_TEST_SESSION:-$$}
     {{clippy_build}} INSTA_UPDATE=no cargo test --workspace --all-features
     echo "test-all-dbs: the tests took $((SECONDS - started)) s"
+
+# schemathesis at the version the fuzz test expects (benches/src/fuzz.rs), from PyPI
+fuzz-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    version=$(sed -n 's/^pub const SCHEMATHESIS_VERSION: &str = "\(.*\)";/\1/p' benches/src/fuzz.rs)
+    if ! schemathesis --version 2>/dev/null | grep -qF "$version"; then
+        python3 -m pip install --quiet "schemathesis==$version"
+    fi
+
+# schemathesis, every check and the stateful phase, against the reference server as an
+# administrator and as a user (`just fuzz sqlite 100`); exits non-zero on any failure
+fuzz db="all" examples="100": fuzz-tools
+    cargo run --release -p didhub-benches --bin fuzz -- --db {{db}} --examples {{examples}}
 
 # Formatting, clippy and the test build: the first half of test-all-dbs, which needs no Docker
 build-tests:

@@ -2,6 +2,8 @@
 //!
 //! - [`anchors`]: the floors a benchmark is compared with in the same run (the bare driver,
 //!   pgbench, a bare poem route).
+//! - [`fuzz`]: schemathesis against the reference server, as an administrator and as a user
+//!   (`just fuzz`).
 //! - [`load`]: the shared set-up — a fresh migrated database on a backend (through the harness),
 //!   generated data of a given size and fresh planner statistics; indexes can be dropped from it
 //!   to measure what they are worth.
@@ -14,6 +16,7 @@
 //! The criterion benches themselves are in `benches/` (`just bench`).
 
 pub mod anchors;
+pub mod fuzz;
 pub mod load;
 pub mod plans;
 pub mod settings;

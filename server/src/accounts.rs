@@ -10,6 +10,9 @@ use crate::store::users::{self, NewUser, User};
 
 pub const USERNAME_MIN: usize = 3;
 pub const USERNAME_MAX: usize = 32;
+/// What a new username may be, as the OpenAPI document says it (the registration and account
+/// bodies carry it; `service::the_document_states_the_username_rule` holds them to it).
+pub const USERNAME_PATTERN: &str = r"^[A-Za-z0-9_.-]{3,32}$";
 /// Characters.
 pub const PASSWORD_MIN: usize = 10;
 /// Bytes (UTF-8): Argon2 accepts more, but a bound keeps hashing time bounded.

@@ -6,7 +6,7 @@
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
 
@@ -223,31 +223,72 @@ impl poem::error::ResponseError for ApiError {
     }
 }
 
+/// Every status an error can have, what it means, and whether it says when to try again
+/// (`Retry-After`). The document lists them on every operation, less 408, 413 and 415 where it
+/// takes no body (`api::document`).
+pub const ERROR_STATUSES: [(u16, &str, bool); 13] = [
+    (
+        400,
+        "Malformed: not what this document describes (not JSON, a wrong type, an unknown or missing field, a value outside its schema)",
+        false,
+    ),
+    (
+        401,
+        "No token, or one that is invalid, expired or revoked",
+        false,
+    ),
+    (403, "Not allowed", false),
+    (404, "Not found (also another user's resource)", false),
+    (408, "The body did not arrive in time", false),
+    (
+        409,
+        "Conflict: the name or pair exists, or a restore is running (then with Retry-After)",
+        true,
+    ),
+    (410, "The password reset token expired or was used", false),
+    (413, "The body is too large", false),
+    (415, "The body is not JSON", false),
+    (
+        422,
+        "Well formed, but breaks a rule this document cannot state",
+        false,
+    ),
+    (
+        429,
+        "Too many attempts; try again after Retry-After seconds",
+        true,
+    ),
+    (500, "The server failed; it has been logged", false),
+    (
+        503,
+        "The database is unavailable, or every password-hashing turn is taken (then with Retry-After)",
+        true,
+    ),
+];
+
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        let content = || {
-            vec![MetaMediaType {
-                content_type: "application/json; charset=utf-8",
-                schema: ErrorBody::schema_ref(),
-            }]
+        let retry_after = || MetaHeader {
+            name: "Retry-After".to_owned(),
+            description: Some("Seconds to wait before trying again".to_owned()),
+            required: false,
+            deprecated: false,
+            schema: u64::schema_ref(),
         };
         MetaResponses {
-            responses: vec![
-                MetaResponse {
-                    description: "The request was refused: bad input (400), no or invalid token (401), not allowed (403), not found (404), body too slow (408), conflict (409), no longer usable (410), too large (413), wrong content type (415), rule broken (422), too many attempts (429, with Retry-After)",
-                    status: None,
-                    status_range: Some("4XX".to_owned()),
-                    content: content(),
-                    headers: vec![],
-                },
-                MetaResponse {
-                    description: "The database is unavailable or the server is too busy (503, the latter with Retry-After), or the server failed (500)",
-                    status: None,
-                    status_range: Some("5XX".to_owned()),
-                    content: content(),
-                    headers: vec![],
-                },
-            ],
+            responses: ERROR_STATUSES
+                .iter()
+                .map(|&(status, description, retry)| MetaResponse {
+                    description,
+                    status: Some(status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: ErrorBody::schema_ref(),
+                    }],
+                    headers: if retry { vec![retry_after()] } else { vec![] },
+                })
+                .collect(),
         }
     }
 

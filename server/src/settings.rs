@@ -12,6 +12,7 @@
 //! (the server's retention purge, [`crate::upkeep`]; while it is null the configuration file's
 //! `audit.retention_days` applies). `instance.name` is kept for clients.
 
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use serde_json::Value;
 
 use crate::db::{Db, Timestamp};
@@ -168,6 +169,31 @@ impl Kind {
                 }
             }
         }
+    }
+
+    /// What the setting accepts, as an OpenAPI schema: the rules of [`Kind::accept`].
+    pub fn schema(self) -> MetaSchemaRef {
+        let schema = match self {
+            Kind::Text { min, max } => MetaSchema {
+                min_length: Some(min),
+                max_length: Some(max),
+                // Trimmed, it still has `min` characters: one that is not white space.
+                pattern: Some(r"^[^\x00]*[^\s\x00][^\x00]*$".to_owned()),
+                ..MetaSchema::new("string")
+            },
+            Kind::Bool => MetaSchema::new("boolean"),
+            Kind::Integer {
+                min,
+                max,
+                null_means,
+            } => MetaSchema {
+                minimum: Some(min as f64),
+                maximum: max.map(|max| max as f64),
+                nullable: null_means.is_some(),
+                ..MetaSchema::new_with_format("integer", "int64")
+            },
+        };
+        MetaSchemaRef::Inline(Box::new(schema))
     }
 
     /// The value to store, or why `value` is not acceptable. Strings are trimmed.

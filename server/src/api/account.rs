@@ -15,6 +15,17 @@ use crate::store::{password_resets, users};
 
 pub struct AccountApi;
 
+/// A new account's username and password, with the rules the document can state (the
+/// password's other rules are 422: [`accounts::check_password_policy`]).
+#[derive(Object)]
+struct Registration {
+    /// `accounts::USERNAME_PATTERN`; case-insensitive.
+    #[oai(validator(pattern = r"^[A-Za-z0-9_.-]{3,32}$"))]
+    username: String,
+    #[oai(validator(min_length = 10, max_length = 1024))]
+    password: String,
+}
+
 #[derive(Object)]
 struct Credentials {
     #[oai(validator(max_length = 64))]
@@ -36,7 +47,7 @@ struct TokenResponse {
 struct PasswordChange {
     #[oai(validator(max_length = 1024))]
     current_password: String,
-    #[oai(validator(max_length = 1024))]
+    #[oai(validator(min_length = 10, max_length = 1024))]
     new_password: String,
 }
 
@@ -62,7 +73,7 @@ impl AccountApi {
         &self,
         state: Data<&AppState>,
         remote: &RemoteAddr,
-        body: Json<Credentials>,
+        body: Json<Registration>,
     ) -> ApiResult<Created<User>> {
         if !REGISTRATION_ENABLED.read_bool(&state.db).await? {
             return Err(ApiError::new(

@@ -24,7 +24,11 @@ const INTEREST_MAX: usize = 100;
 #[derive(Object)]
 struct NewAlter {
     system_id: Id,
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    ))]
     name: String,
     #[oai(validator(max_length = 100))]
     pronouns: Option<String>,
@@ -51,7 +55,11 @@ struct NewAlter {
 /// Changes to an alter; absent fields stay as they are, `null` clears a nullable one.
 #[derive(Object)]
 struct AlterUpdate {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    ))]
     name: Option<String>,
     #[oai(validator(max_length = 100))]
     pronouns: MaybeUndefined<String>,
@@ -142,7 +150,12 @@ impl AltersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        #[oai(validator(min_length = 1, max_length = 200))] q: Query<String>,
+        #[oai(validator(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+        ))]
+        q: Query<String>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<i64>>,
         #[oai(validator(minimum(value = "0")))] offset: Query<Option<i64>>,
     ) -> ApiResult<Json<Page<Alter>>> {

@@ -9,6 +9,7 @@ mod admin;
 pub(crate) mod alters;
 mod audit;
 mod audited;
+mod document;
 mod groupings;
 mod password_reset;
 mod relationships;
@@ -90,15 +91,27 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         "DIDHub reference server: systems, alters, their groups, subsystems and relationships, \
          requests for system rights, settings, backups and the audit trail.",
     );
+    let generated = api.spec();
+    let document = document::exact(&generated);
     let routes = routes::Routes::from_spec(
-        &api.spec(),
+        &document,
         &[("/api/openapi.json", &["GET"]), ("/api/docs", &["GET"])],
     );
-    let ui = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    // Swagger UI carries the document in its page.
+    let ui = api.swagger_ui_html().replacen(&generated, &document, 1);
     Route::new()
-        .at("/api/openapi.json", spec)
-        .nest("/api/docs", ui)
+        .at(
+            "/api/openapi.json",
+            poem::endpoint::make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(document.clone())
+            }),
+        )
+        .at(
+            "/api/docs",
+            poem::endpoint::make_sync(move |_| poem::web::Html(ui.clone())),
+        )
         .nest("/", api)
         .around(schema::check_bodies)
         .around(limit_body)
@@ -406,6 +419,12 @@ fn change<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
         MaybeUndefined::Value(v) => Some(Some(v)),
     }
 }
+
+/// What a name or search text must hold, as the document says it: a character that is not
+/// white space (as `str::trim` knows it, spelled out so that every regex dialect reads it the
+/// same), and no NUL. The fields carry it in their `validator(pattern)`, checked against this by
+/// `service::the_document_states_what_the_server_does`.
+pub const NOT_BLANK: &str = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$";
 
 /// A required text field after trimming; 422 when it is blank.
 pub(crate) fn required(field: &str, value: String) -> ApiResult<String> {

@@ -12,7 +12,8 @@
 //!    uses the token up, in one transaction that also revokes the user's other outstanding
 //!    tokens.
 //!
-//! A token that cannot be used is answered with 400 `invalid_token` (no such token), 410
+//! A token that cannot be used is answered with 401 `invalid_token` (no such token, as for a
+//! bearer token that is not valid), 410
 //! `expired_token` or 410 `used_token` (used, or revoked by a later reset). The database holds
 //! only the token's SHA-256; tokens are looked up by hash, and neither the hash nor (outside the
 //! `mail` log line) the token is ever logged or returned. Requests, resets and failures are
@@ -73,7 +74,7 @@ struct TokenStatus {
 struct ResetConsume {
     #[oai(validator(max_length = 256))]
     token: String,
-    #[oai(validator(max_length = 1024))]
+    #[oai(validator(min_length = 10, max_length = 1024))]
     new_password: String,
 }
 
@@ -90,7 +91,7 @@ const REQUEST_RECEIVED: &str =
 
 fn invalid_token() -> ApiError {
     ApiError::new(
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
         "invalid_token",
         "the password reset token is not valid",
     )
@@ -229,7 +230,7 @@ impl PasswordResetApi {
         })))
     }
 
-    /// Whether a token can still be used, and until when. 400 `invalid_token`, 410
+    /// Whether a token can still be used, and until when. 401 `invalid_token`, 410
     /// `expired_token` or 410 `used_token` otherwise.
     #[oai(path = "/api/auth/password-reset/verify", method = "post")]
     async fn verify(

@@ -73,7 +73,9 @@ impl RelationshipsApi {
         let related = alter_for(&state, &caller, related_alter_id)
             .await
             .map_err(|e| match e.status {
-                StatusCode::NOT_FOUND => ApiError::not_found("related alter"),
+                // The path's alter is there; the one the body names is not (or not the
+                // caller's): a rule of the body, not a missing resource.
+                StatusCode::NOT_FOUND => ApiError::invalid("related alter not found"),
                 _ => e,
             })?;
         if related.system_id != alter.system_id {

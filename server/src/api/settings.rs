@@ -2,12 +2,14 @@
 //! are declared once in [`crate::settings`]; these handlers only validate against it, store,
 //! and record one audit entry per changed key in the same transaction as the change.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use poem::web::{Data, RemoteAddr};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::types::MaybeUndefined;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Object, OpenApi};
 use serde_json::{Value, json};
 
@@ -20,8 +22,53 @@ use crate::store::users::User;
 
 pub struct SettingsApi;
 
-/// Every setting's value in force, by key: the same shape `PUT /api/settings` takes.
-type SettingsMap = BTreeMap<String, Value>;
+/// Settings by key: every one in force (`GET`), or the ones to change (`PUT`, at least one). Its
+/// schema names each key with the values it takes, from [`settings::REGISTRY`].
+#[derive(Debug, Clone, Default)]
+struct SettingsMap(BTreeMap<String, Value>);
+
+impl Type for SettingsMap {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Value;
+
+    fn name() -> Cow<'static, str> {
+        "Settings".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            properties: settings::REGISTRY
+                .iter()
+                .map(|setting| (setting.key, setting.kind.schema()))
+                .collect(),
+            min_properties: Some(1),
+            ..MetaSchema::new("object")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Value> + 'a> {
+        Box::new(self.0.values())
+    }
+}
+
+impl ParseFromJSON for SettingsMap {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        BTreeMap::parse_from_json(value)
+            .map(SettingsMap)
+            .map_err(ParseError::propagate)
+    }
+}
+
+impl ToJSON for SettingsMap {
+    fn to_json(&self) -> Option<Value> {
+        self.0.to_json()
+    }
+}
 
 /// One setting with what a client needs to show and edit it.
 #[derive(Object)]
@@ -74,11 +121,11 @@ fn known(key: &str) -> ApiResult<&'static Setting> {
 
 async fn settings_map(state: &AppState) -> ApiResult<Json<SettingsMap>> {
     let all = settings::all_in_force(&state.db).await?;
-    Ok(Json(
+    Ok(Json(SettingsMap(
         all.into_iter()
             .map(|(setting, value)| (setting.key.to_owned(), value))
             .collect(),
-    ))
+    )))
 }
 
 async fn setting_detail(state: &AppState, setting: &Setting) -> ApiResult<Json<SettingDetail>> {
@@ -137,14 +184,15 @@ impl SettingsApi {
         body: Json<SettingsMap>,
     ) -> ApiResult<Json<SettingsMap>> {
         let admin = state.admin(&auth).await?;
-        if body.0.is_empty() {
+        let body = body.0.0;
+        if body.is_empty() {
             return Err(ApiError::invalid(
                 "give at least one setting to change, as {\"key\": value}",
             ));
         }
-        let mut changes = Vec::with_capacity(body.0.len());
+        let mut changes = Vec::with_capacity(body.len());
         let mut problems = Vec::new();
-        for (key, value) in body.0 {
+        for (key, value) in body {
             let checked = settings::find(&key)
                 .ok_or_else(|| ApiError::invalid(settings::unknown(&key)))
                 .and_then(|setting| Ok((setting, setting.validate(value)?)));

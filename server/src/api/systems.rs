@@ -19,7 +19,11 @@ pub struct SystemsApi;
 
 #[derive(Object)]
 struct NewSystem {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    ))]
     name: String,
     #[oai(validator(max_length = 10000))]
     description: Option<String>,
@@ -28,7 +32,11 @@ struct NewSystem {
 /// Changes to a system; absent fields stay, `null` clears the description.
 #[derive(Object)]
 struct SystemUpdate {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    ))]
     name: Option<String>,
     #[oai(validator(max_length = 10000))]
     description: MaybeUndefined<String>,

@@ -18,9 +18,10 @@ pub struct UsersApi;
 
 #[derive(Object)]
 struct NewUserRequest {
-    #[oai(validator(max_length = 64))]
+    /// `accounts::USERNAME_PATTERN`; case-insensitive.
+    #[oai(validator(pattern = r"^[A-Za-z0-9_.-]{3,32}$"))]
     username: String,
-    #[oai(validator(max_length = 1024))]
+    #[oai(validator(min_length = 10, max_length = 1024))]
     password: String,
     #[oai(validator(max_length = 255))]
     email: Option<String>,
@@ -46,7 +47,7 @@ struct UserUpdate {
     is_approved: Option<bool>,
     must_change_password: Option<bool>,
     /// A new password (the policy applies).
-    #[oai(validator(max_length = 1024))]
+    #[oai(validator(min_length = 10, max_length = 1024))]
     password: Option<String>,
 }
 

@@ -201,8 +201,8 @@ backend_tests! {
         let mut tampered = token.clone();
         tampered.replace_range(..1, if token.starts_with('0') { "1" } else { "0" });
         for candidate in [wrong.as_str(), tampered.as_str(), "", &reset_token_hash(&token)] {
-            verify(&app, candidate).await.expect_error(StatusCode::BAD_REQUEST, "invalid_token");
-            consume(&app, candidate, NEW_PASSWORD).await.expect_error(StatusCode::BAD_REQUEST, "invalid_token");
+            verify(&app, candidate).await.expect_error(StatusCode::UNAUTHORIZED, "invalid_token");
+            consume(&app, candidate, NEW_PASSWORD).await.expect_error(StatusCode::UNAUTHORIZED, "invalid_token");
         }
         verify(&app, &"a".repeat(300)).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
         anonymous(&app, "/api/auth/password-reset/consume", json!({ "token": token })).await

@@ -170,10 +170,11 @@ backend_tests! {
         let cedar = app.alter(&sam, sams, "Cedar").await;
         relate(&app, &robin, ash, birch, "partner").await.expect(StatusCode::CREATED);
 
-        let message = relate(&app, &robin, ash, cedar, "partner").await.expect_error(StatusCode::NOT_FOUND, "not_found");
+        // The alter the body names is not there for the caller: 422; the path's alter: 404.
+        let message = relate(&app, &robin, ash, cedar, "partner").await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(message, "related alter not found");
-        relate(&app, &robin, ash, Id::new(), "partner").await.expect_error(StatusCode::NOT_FOUND, "not_found");
-        relate(&app, &sam, cedar, ash, "partner").await.expect_error(StatusCode::NOT_FOUND, "not_found");
+        relate(&app, &robin, ash, Id::new(), "partner").await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        relate(&app, &sam, cedar, ash, "partner").await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         relate(&app, &sam, ash, birch, "parent").await.expect_error(StatusCode::NOT_FOUND, "not_found");
         app.get(&format!("/api/alters/{ash}/relationships"), &sam).await.expect_error(StatusCode::NOT_FOUND, "not_found");
         app.delete(&format!("/api/alters/{ash}/relationships/{birch}/partner"), &sam).await

@@ -445,3 +445,88 @@ mod sqlite_concurrency {
         assert_eq!(count, 2);
     }
 }
+
+/// The document says what the server does (issue 15): optional fields of the API's objects may
+/// be null, no object takes a field it does not name, every operation lists its error statuses
+/// with the error body (Retry-After where the server sends one), the settings map names its
+/// keys, and the username rule is the one `accounts` enforces.
+#[tokio::test]
+async fn the_document_states_what_the_server_does() {
+    let app = crate::support::TestApp::start(didhub_migrations::Backend::Sqlite).await;
+    let doc = app.openapi().await;
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let alter = &schemas["Alter"];
+    assert_eq!(alter["properties"]["description"]["nullable"], true);
+    assert_eq!(alter["properties"]["name"].get("nullable"), None);
+    for (name, schema) in schemas {
+        if schema.get("properties").is_some() {
+            assert_eq!(schema["additionalProperties"], false, "{name}");
+        }
+    }
+    for name in ["Registration", "NewUserRequest"] {
+        assert_eq!(
+            schemas[name]["properties"]["username"]["pattern"],
+            didhub_server::accounts::USERNAME_PATTERN,
+            "{name}"
+        );
+    }
+    let login = &doc["paths"]["/api/auth/login"]["post"]["responses"];
+    for status in ["200", "400", "401", "422", "429", "503"] {
+        assert!(login.get(status).is_some(), "login lists {status}");
+    }
+    assert_eq!(
+        login["400"]["content"]["application/json; charset=utf-8"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+    for status in ["429", "503"] {
+        assert!(
+            login[status]["headers"]["Retry-After"].is_object(),
+            "{status}"
+        );
+    }
+    let health = &doc["paths"]["/health"]["get"]["responses"];
+    assert!(health.get("413").is_none(), "no body, no 413");
+    let settings = &doc["paths"]["/api/settings"]["put"]["requestBody"]["content"]["application/json; charset=utf-8"]
+        ["schema"];
+    assert_eq!(settings["additionalProperties"], false);
+    assert_eq!(settings["minProperties"], 1);
+    assert_eq!(
+        settings["properties"]["audit.retention_days"]["nullable"],
+        true
+    );
+    assert_eq!(
+        settings["properties"]["instance.name"].get("nullable"),
+        None
+    );
+}
+
+/// Names and search text that are blank after trimming are refused by the document's pattern,
+/// the same on every regex dialect: `api::NOT_BLANK` is what each such field carries, and it
+/// refuses what `str::trim` empties.
+#[tokio::test]
+async fn the_document_refuses_blank_names() {
+    let app = crate::support::TestApp::start(didhub_migrations::Backend::Sqlite).await;
+    let doc = app.openapi().await;
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("NewSystem", "name"),
+        ("NewAlter", "name"),
+        ("AlterUpdate", "name"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["pattern"],
+            didhub_server::api::NOT_BLANK,
+            "{schema}.{field}"
+        );
+    }
+    let pattern = regex::Regex::new(didhub_server::api::NOT_BLANK).unwrap();
+    // Every character: alone, it is refused exactly when trimming empties it (or it is NUL).
+    for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+        let text = c.to_string();
+        let refused = text.trim().is_empty() || c == '\0';
+        assert_eq!(!pattern.is_match(&text), refused, "{c:?}");
+    }
+    assert!(pattern.is_match(" Ash "));
+    assert!(!pattern.is_match("\u{a0}\u{3000}"));
+    assert!(!pattern.is_match("a\u{0}b"), "no NUL");
+}

@@ -1,0 +1,178 @@
+//! schemathesis against the reference server (issue 15): `just fuzz [db] [examples]`, and a test
+//! that `just test-all-dbs` runs with a bounded count on every backend.
+//!
+//! The server is the real one ([`didhub_server::Application`]: its listener, limits and
+//! timeouts) on a fresh database; schemathesis reads `/api/openapi.json` and runs every check
+//! (`--checks all`, the stateful phase included) with `fixtures/schemathesis.toml`. Three passes:
+//!
+//! 1. as an administrator, every operation but those that change or remove an account's
+//!    password or the account itself: changing its own password revokes the token
+//!    schemathesis holds (as it must), and every later request would only see 401;
+//! 2. as an administrator, those operations;
+//! 3. as a normal (approved) user, every operation.
+//!
+//! A pass that fails, or a schemathesis that cannot be run, fails the whole.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use didhub_harness::TestDatabase;
+use didhub_migrations::Backend;
+use didhub_server::config::Config;
+use serde_json::{Value, json};
+
+/// The schemathesis `just fuzz` installs and CI runs.
+pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
+
+/// The operations that change or remove an account or its password (pass 2).
+const ACCOUNT_CHANGES: &str =
+    r"^/api/(users/\{id\}|users/\{id\}/password-reset|me/password|auth/password-reset/consume)$";
+
+const ADMIN: &str = "fuzz-admin";
+const USER: &str = "fuzz-user";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// One schemathesis pass and how it ended.
+#[derive(Debug)]
+pub struct Pass {
+    pub name: &'static str,
+    pub success: bool,
+    /// schemathesis's summary (its output from the SUMMARY line on).
+    pub summary: String,
+}
+
+/// Runs the three passes against a fresh server on `backend`, `examples` test cases per
+/// operation and phase.
+pub async fn run(backend: Backend, examples: u32) -> anyhow::Result<Vec<Pass>> {
+    check_schemathesis()?;
+    let database = TestDatabase::create(backend).await?;
+    let env: HashMap<&str, String> = HashMap::from([
+        ("DIDHUB_DB", database.url.clone()),
+        (
+            "DIDHUB_SECRET",
+            "fuzz secret, not for production!!!!".into(),
+        ),
+        ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.into()),
+        ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD.into()),
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", "0".into()),
+    ]);
+    let mut config = Config::from_sources(None, |k| env.get(k).cloned())?;
+    // Registrations and password changes are hashed; the cost is not what is tested here.
+    config.password_hash = didhub_server::auth::PasswordCost::MINIMUM;
+    let app = didhub_server::Application::build(&config).await?;
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until_stopped());
+
+    let client = reqwest::Client::new();
+    let admin = login(&client, &base, ADMIN).await?;
+    let made = client
+        .post(format!("{base}/api/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"username": USER, "password": PASSWORD, "is_approved": true}))
+        .send()
+        .await?;
+    if made.status() != 201 {
+        bail!("creating {USER}: {} {}", made.status(), made.text().await?);
+    }
+    let user = login(&client, &base, USER).await?;
+
+    let schema = format!("{base}/api/openapi.json");
+    let exclude = ["--exclude-path-regex", ACCOUNT_CHANGES];
+    let include = ["--include-path-regex", ACCOUNT_CHANGES];
+    let passes: [(&'static str, &str, &[&str]); 3] = [
+        ("administrator", &admin, &exclude),
+        ("administrator, account changes", &admin, &include),
+        ("user", &user, &[]),
+    ];
+    let mut results = Vec::new();
+    for (name, token, filter) in passes {
+        // A password change in pass 2 revokes the administrator's token: log in again first.
+        let token = match name {
+            "user" => token.to_owned(),
+            _ => login(&client, &base, ADMIN)
+                .await
+                .unwrap_or(token.to_owned()),
+        };
+        let schema = schema.clone();
+        let examples = examples.to_string();
+        let filter: Vec<String> = filter.iter().map(|s| s.to_string()).collect();
+        let pass = tokio::task::spawn_blocking(move || {
+            schemathesis(name, &schema, &token, &examples, &filter)
+        })
+        .await??;
+        results.push(pass);
+    }
+    Ok(results)
+}
+
+async fn login(client: &reqwest::Client, base: &str, username: &str) -> anyhow::Result<String> {
+    let answer = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await?;
+    let status = answer.status();
+    let body: Value = answer.json().await?;
+    match body["token"].as_str() {
+        Some(token) if status == 200 => Ok(token.to_owned()),
+        _ => bail!("logging in as {username}: {status} {body}"),
+    }
+}
+
+/// The checked-in configuration.
+fn config_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/schemathesis.toml")
+}
+
+/// schemathesis must be there, at the pinned version: a fuzz run that did not run is a failure.
+fn check_schemathesis() -> anyhow::Result<()> {
+    let output = Command::new("schemathesis")
+        .arg("--version")
+        .output()
+        .context("schemathesis is not installed: `just fuzz-tools` installs it (pip)")?;
+    let version = String::from_utf8_lossy(&output.stdout);
+    if !version.contains(SCHEMATHESIS_VERSION) {
+        bail!(
+            "schemathesis {SCHEMATHESIS_VERSION} is expected, found {}: `just fuzz-tools`",
+            version.trim()
+        );
+    }
+    Ok(())
+}
+
+fn schemathesis(
+    name: &'static str,
+    schema: &str,
+    token: &str,
+    examples: &str,
+    filter: &[String],
+) -> anyhow::Result<Pass> {
+    let output = Command::new("schemathesis")
+        .arg("--no-color")
+        .arg("--config-file")
+        .arg(config_file())
+        .args(["run", schema, "--checks", "all", "--max-examples", examples])
+        .args(filter)
+        .env("DIDHUB_FUZZ_TOKEN", token)
+        .output()
+        .context("running schemathesis")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = match stdout.find("SUMMARY") {
+        Some(at) => stdout[at..].to_owned(),
+        None => format!("{stdout}{}", String::from_utf8_lossy(&output.stderr)),
+    };
+    // Failures are printed in full before the summary.
+    let summary = if output.status.success() {
+        summary
+    } else {
+        stdout.into_owned()
+    };
+    Ok(Pass {
+        name,
+        success: output.status.success(),
+        summary,
+    })
+}

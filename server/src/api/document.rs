@@ -1,0 +1,194 @@
+//! The OpenAPI document as served: what poem-openapi derives from the code, made exact where its
+//! derive cannot say what the server does (issue 15). Each rule is one the server keeps
+//! everywhere, so it is written once here rather than on every field:
+//!
+//! - a field of the API's objects (the named schemas) that is not required may be `null`
+//!   (responses send `null` for an empty optional field; a request may send `null`, which clears
+//!   the field on PUT): `nullable`. The settings map says for itself which keys take `null`;
+//! - an object takes no field its schema does not name ([`super::schema`] refuses them):
+//!   `additionalProperties: false`;
+//! - text never holds a NUL character (refused with 400 before any handler): strings without a
+//!   pattern, format or enum of their own get `^[^\x00]*$`;
+//! - an operation lists the error statuses it can answer with ([`ERROR_STATUSES`]), less 408,
+//!   413 and 415 where it takes no body.
+//!
+//! [`ERROR_STATUSES`]: crate::error::ERROR_STATUSES
+
+use serde_json::{Value, json};
+
+/// Text without a NUL character, for strings that have no pattern of their own.
+pub const NO_NUL: &str = "^[^\\x00]*$";
+
+/// The document poem-openapi generated (`generated`, JSON), made exact.
+pub fn exact(generated: &str) -> String {
+    let mut doc: Value = serde_json::from_str(generated).expect("poem-openapi writes JSON");
+    let schemas = doc.pointer_mut("/components/schemas");
+    if let Some(schemas) = schemas.and_then(Value::as_object_mut) {
+        schemas.values_mut().for_each(|s| tighten(s, true));
+    }
+    if let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
+        for operation in paths.values_mut().filter_map(Value::as_object_mut) {
+            operation.values_mut().for_each(tighten_operation);
+        }
+    }
+    serde_json::to_string(&doc).expect("a JSON value serializes")
+}
+
+fn tighten_operation(operation: &mut Value) {
+    // `IndexMut` would add the keys it does not find, so only `pointer_mut` and `get` here.
+    if let Some(parameters) = operation
+        .pointer_mut("/parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for schema in parameters.iter_mut().filter_map(|p| p.get_mut("schema")) {
+            tighten(schema, false);
+        }
+    }
+    let has_body = operation.get("requestBody").is_some();
+    let content = operation.pointer_mut("/requestBody/content");
+    if let Some(content) = content.and_then(Value::as_object_mut) {
+        for schema in content.values_mut().filter_map(|m| m.get_mut("schema")) {
+            tighten(schema, false);
+        }
+    }
+    if let Some(responses) = operation
+        .pointer_mut("/responses")
+        .and_then(Value::as_object_mut)
+    {
+        responses.retain(|status, _| match status.as_str() {
+            "408" | "413" | "415" => has_body,
+            _ => true,
+        });
+    }
+}
+
+/// Applies the rules to `schema` and every schema inside it; `named`: it is one of the API's
+/// objects, whose optional fields may be null.
+fn tighten(schema: &mut Value, named: bool) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    for key in ["allOf", "anyOf", "oneOf"] {
+        for part in object
+            .get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            tighten(part, named);
+        }
+    }
+    if let Some(items) = object.get_mut("items") {
+        tighten(items, named);
+    }
+    if let Some(additional @ Value::Object(_)) = object.get_mut("additionalProperties") {
+        tighten(additional, named);
+    }
+    if object.contains_key("properties") {
+        let required: Vec<String> = object
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| name.as_str().map(str::to_owned))
+            .collect();
+        if let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) {
+            for (name, property) in properties.iter_mut() {
+                tighten(property, named);
+                if named && !required.contains(name) {
+                    nullable(property);
+                }
+            }
+        }
+        object
+            .entry("additionalProperties")
+            .or_insert(Value::Bool(false));
+    }
+    let plain_text = object.get("type").and_then(Value::as_str) == Some("string")
+        && !["pattern", "format", "enum"]
+            .iter()
+            .any(|key| object.contains_key(*key));
+    if plain_text {
+        object.insert("pattern".into(), NO_NUL.into());
+    }
+}
+
+/// Lets `property` be `null`; a `$ref` cannot carry `nullable` beside it (OpenAPI 3.0), so it is
+/// wrapped in `allOf`.
+fn nullable(property: &mut Value) {
+    if let Some(reference) = property.get("$ref").cloned() {
+        *property = json!({"allOf": [{"$ref": reference}]});
+    }
+    if let Some(object) = property.as_object_mut() {
+        object.insert("nullable".into(), Value::Bool(true));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ERROR_STATUSES;
+    use serde_json::Map;
+
+    fn exact_value(doc: Value) -> Value {
+        serde_json::from_str(&exact(&doc.to_string())).unwrap()
+    }
+
+    #[test]
+    fn optional_fields_are_nullable_and_objects_closed() {
+        let doc = exact_value(json!({"components": {"schemas": {"Alter": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "maxLength": 200},
+                "age": {"type": "string"},
+                "owner": {"$ref": "#/components/schemas/Owner"},
+                "id": {"type": "string", "format": "uuid"}
+            }
+        }}}}));
+        let alter = &doc["components"]["schemas"]["Alter"];
+        assert_eq!(alter["additionalProperties"], false);
+        assert_eq!(alter["properties"]["name"]["nullable"], Value::Null);
+        assert_eq!(alter["properties"]["name"]["pattern"], NO_NUL);
+        assert_eq!(alter["properties"]["age"]["nullable"], true);
+        assert_eq!(
+            alter["properties"]["owner"],
+            json!({"allOf": [{"$ref": "#/components/schemas/Owner"}], "nullable": true})
+        );
+        assert_eq!(alter["properties"]["id"]["pattern"], Value::Null);
+    }
+
+    #[test]
+    fn operations_list_only_the_errors_they_can_give() {
+        let all: Map<String, Value> = ERROR_STATUSES
+            .iter()
+            .map(|(status, ..)| (status.to_string(), json!({})))
+            .collect();
+        let doc = exact_value(
+            json!({"paths": {"/health": {"get": {"responses": all.clone()}},
+            "/api/systems": {"post": {"responses": all, "security": [{"bearer": []}],
+                "requestBody": {"content": {}}}}}}),
+        );
+        let codes = |path: &str, method: &str| -> Vec<String> {
+            doc["paths"][path][method]["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            codes("/health", "get"),
+            [
+                "400", "401", "403", "404", "409", "410", "422", "429", "500", "503"
+            ]
+        );
+        assert_eq!(codes("/api/systems", "post").len(), ERROR_STATUSES.len());
+        let health = doc["paths"]["/health"]["get"].as_object().unwrap();
+        assert_eq!(
+            health.keys().collect::<Vec<_>>(),
+            ["responses"],
+            "nothing added"
+        );
+    }
+}
