@@ -178,7 +178,7 @@ impl Kind {
                 min_length: Some(min),
                 max_length: Some(max),
                 // Trimmed, it still has `min` characters: one that is not white space.
-                pattern: Some(r"^[^\x00]*[^\s\x00][^\x00]*$".to_owned()),
+                pattern: Some(crate::api::NOT_BLANK.to_owned()),
                 ..MetaSchema::new("string")
             },
             Kind::Bool => MetaSchema::new("boolean"),

@@ -8,7 +8,10 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
 use super::systems::system_for;
-use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, required, window};
+use super::{
+    AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, named_in_body, required,
+    window,
+};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::Page;
@@ -179,7 +182,9 @@ impl AltersApi {
     ) -> ApiResult<Created<Alter>> {
         let caller = state.caller(&auth).await?;
         let body = body.0;
-        let system = system_for(&state, &caller, body.system_id).await?;
+        let system = system_for(&state, &caller, body.system_id)
+            .await
+            .map_err(named_in_body)?;
         let fields = AlterFields {
             name: required("name", body.name)?,
             pronouns: body.pronouns,

@@ -10,7 +10,9 @@
 //! - text never holds a NUL character (refused with 400 before any handler): strings without a
 //!   pattern, format or enum of their own get `^[^\x00]*$`;
 //! - an operation lists the error statuses it can answer with ([`ERROR_STATUSES`]), less 408,
-//!   413 and 415 where it takes no body.
+//!   413 and 415 where it takes no body;
+//! - the values the code holds as free-form JSON but the server only takes or gives as one
+//!   scalar ([`SCALARS`]) say so.
 //!
 //! [`ERROR_STATUSES`]: crate::error::ERROR_STATUSES
 
@@ -19,9 +21,59 @@ use serde_json::{Value, json};
 /// Text without a NUL character, for strings that have no pattern of their own.
 pub const NO_NUL: &str = "^[^\\x00]*$";
 
+/// Where the code holds a `serde_json::Value` that the server only takes or gives as one scalar
+/// (a string, a number, true or false, or null), or, for a backup's cells, a scalar, an object
+/// or an array (the JSON columns: the audit log's metadata, an alter's interests). A pointer that no longer leads anywhere stops the server at start
+/// (every test fails), so a renamed field cannot quietly leave its value free-form.
+const SCALARS: [(&str, Cell); 4] = [
+    (
+        "/components/schemas/BackupTable/properties/rows/items/items",
+        Cell::Json,
+    ),
+    (
+        "/components/schemas/SettingValue/properties/value",
+        Cell::Scalar,
+    ),
+    (
+        "/components/schemas/SettingDetail/properties/value",
+        Cell::Scalar,
+    ),
+    (
+        "/components/schemas/SettingDetail/properties/default",
+        Cell::Scalar,
+    ),
+];
+
+/// What a free-form value of [`SCALARS`] may be.
+#[derive(Debug, Clone, Copy)]
+enum Cell {
+    Scalar,
+    /// A scalar, an object or an array.
+    Json,
+}
+
 /// The document poem-openapi generated (`generated`, JSON), made exact.
 pub fn exact(generated: &str) -> String {
+    exact_with(generated, &SCALARS)
+}
+
+/// [`exact`], with `scalars` the free-form values that say what they may be.
+fn exact_with(generated: &str, scalars: &[(&str, Cell)]) -> String {
     let mut doc: Value = serde_json::from_str(generated).expect("poem-openapi writes JSON");
+    for &(pointer, cell) in scalars {
+        let Some(Value::Object(schema)) = doc.pointer_mut(pointer) else {
+            panic!("document::SCALARS: {pointer} is not in the document");
+        };
+        // OpenAPI 3.0 has no null type: a nullable branch lets null in.
+        let text = json!({"type": "string", "pattern": NO_NUL, "nullable": true});
+        let mut kinds = vec![text, json!({"type": "number"}), json!({"type": "boolean"})];
+        if let Cell::Json = cell {
+            kinds.push(json!({"type": "object"}));
+            kinds.push(json!({"type": "array", "items": {}}));
+        }
+        schema.insert("anyOf".into(), Value::Array(kinds));
+        schema.remove("nullable");
+    }
     let schemas = doc.pointer_mut("/components/schemas");
     if let Some(schemas) = schemas.and_then(Value::as_object_mut) {
         schemas.values_mut().for_each(|s| tighten(s, true));
@@ -131,7 +183,34 @@ mod tests {
     use serde_json::Map;
 
     fn exact_value(doc: Value) -> Value {
-        serde_json::from_str(&exact(&doc.to_string())).unwrap()
+        serde_json::from_str(&exact_with(&doc.to_string(), &[])).unwrap()
+    }
+
+    #[test]
+    fn a_free_form_value_named_a_scalar_says_so_and_a_lost_one_stops_the_server() {
+        let doc = json!({"components": {"schemas": {"Setting": {
+            "type": "object",
+            "properties": {"value": {"description": "The value."}}
+        }}}});
+        let pointer = "/components/schemas/Setting/properties/value";
+        let exact = exact_with(&doc.to_string(), &[(pointer, Cell::Scalar)]);
+        let exact: Value = serde_json::from_str(&exact).unwrap();
+        let value = exact.pointer(pointer).unwrap();
+        assert_eq!(value["description"], "The value.");
+        let kinds: Vec<&str> = value["anyOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["string", "number", "boolean"]);
+        assert_eq!(value["anyOf"][0]["nullable"], true, "null is one of them");
+        assert_eq!(value["anyOf"][0]["pattern"], NO_NUL);
+        let lost = std::panic::catch_unwind(|| {
+            let gone = "/components/schemas/Gone/properties/value";
+            exact_with(&doc.to_string(), &[(gone, Cell::Scalar)])
+        });
+        assert!(lost.is_err());
     }
 
     #[test]

@@ -18,7 +18,10 @@ use serde_json::json;
 
 use super::alters::alter_for;
 use super::systems::system_for;
-use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, required, window};
+use super::{
+    AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, named_in_body, required,
+    window,
+};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::groupings::{self, GROUPS, Grouping, GroupingFilter, Kind, Member, SUBSYSTEMS};
@@ -203,7 +206,9 @@ impl<A: Area> GroupingsApi<A> {
     ) -> ApiResult<Created<Grouping>> {
         let caller = state.caller(&auth).await?;
         let body = body.0;
-        let system = system_for(&state, &caller, body.system_id).await?;
+        let system = system_for(&state, &caller, body.system_id)
+            .await
+            .map_err(named_in_body)?;
         let name = required("name", body.name)?;
         let change = Change::by(&caller, remote, A::ACTIONS.create);
         let (system_id, description) = (system.id, body.description);
@@ -328,7 +333,9 @@ impl<A: Area> GroupingsApi<A> {
         let caller = state.caller(&auth).await?;
         let grouping = Self::grouping_for(&state, &caller, id.0).await?;
         let body = body.0;
-        let alter = alter_for(&state, &caller, body.alter_id).await?;
+        let alter = alter_for(&state, &caller, body.alter_id)
+            .await
+            .map_err(named_in_body)?;
         if alter.system_id != grouping.system_id {
             return Err(ApiError::invalid(format!(
                 "alter {} belongs to another system than this {}; only alters of system {} can \

@@ -426,6 +426,15 @@ fn change<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
 /// `service::the_document_states_what_the_server_does`.
 pub const NOT_BLANK: &str = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$";
 
+/// A row the request body names that is not there (or not the caller's) breaks a rule of the
+/// body: 422, where a missing row the path names is 404 (README, "API").
+pub(crate) fn named_in_body(err: ApiError) -> ApiError {
+    match err.status {
+        poem::http::StatusCode::NOT_FOUND => ApiError::invalid(err.message),
+        _ => err,
+    }
+}
+
 /// A required text field after trimming; 422 when it is blank.
 pub(crate) fn required(field: &str, value: String) -> ApiResult<String> {
     let trimmed = value.trim();

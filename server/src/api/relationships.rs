@@ -73,11 +73,10 @@ impl RelationshipsApi {
         let related = alter_for(&state, &caller, related_alter_id)
             .await
             .map_err(|e| match e.status {
-                // The path's alter is there; the one the body names is not (or not the
-                // caller's): a rule of the body, not a missing resource.
-                StatusCode::NOT_FOUND => ApiError::invalid("related alter not found"),
+                StatusCode::NOT_FOUND => ApiError::not_found("related alter"),
                 _ => e,
-            })?;
+            })
+            .map_err(super::named_in_body)?;
         if related.system_id != alter.system_id {
             return Err(ApiError::invalid(
                 "only alters of the same system can be related",

@@ -8,7 +8,7 @@
 
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use poem_openapi::error::ParsePathError;
+use poem_openapi::error::{ParseParamError, ParsePathError};
 
 use crate::error::ApiError;
 
@@ -33,7 +33,7 @@ struct Route {
     allow: HeaderValue,
     /// Each operation's JSON request body schema, by method.
     bodies: Vec<(String, serde_json::Value)>,
-    /// The schema of each path parameter, by name.
+    /// The schema of each path and query parameter, by name.
     parameters: Vec<(String, serde_json::Value)>,
 }
 
@@ -95,7 +95,7 @@ impl Routes {
                     .iter()
                     .flat_map(|(_, operation)| operation["parameters"].as_array())
                     .flatten()
-                    .filter(|p| p["in"] == "path")
+                    .filter(|p| p["in"] == "path" || p["in"] == "query")
                     .filter_map(|p| Some((p["name"].as_str()?.to_owned(), p["schema"].clone())))
                     .collect();
                 let methods = operations.into_iter().map(|(method, _)| method).collect();
@@ -167,6 +167,27 @@ impl Routes {
         Some(format!("path parameter {expected}"))
     }
 
+    /// Why the query parameter `name` of the route `path` reaches is refused, as the body
+    /// checker says it (`query parameter "q": expected text that is not blank`), without its
+    /// value; `None` when the checker finds nothing (poem-openapi's reason stands).
+    pub fn query_refusal(&self, path: &str, name: &str, query: &str) -> Option<String> {
+        let route = self.route(path)?;
+        let (_, schema) = route.parameters.iter().find(|(p, _)| p == name)?;
+        let raw = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .ok()?
+            .into_iter()
+            .find_map(|(key, value)| (key == name).then_some(value))?;
+        let value = match schema["type"].as_str() {
+            Some("integer" | "number") => serde_json::from_str(&raw)
+                .ok()
+                .filter(serde_json::Value::is_number)
+                .unwrap_or(serde_json::Value::String(raw)),
+            _ => serde_json::Value::String(raw),
+        };
+        let why = super::schema::check(schema, &value, name, &self.components).err()?;
+        Some(format!("query parameter {why}"))
+    }
+
     /// The route poem's router picks for `path`: of those it matches, the one whose first
     /// differing segment is a literal rather than a parameter (the routes are sorted so at
     /// start). A parameter matches any segment, an empty one too unless it is the last, as in
@@ -200,11 +221,12 @@ fn segments(path: &str) -> Vec<Segment> {
         .collect()
 }
 
-/// Middleware: a 405 leaves with `Allow` naming the methods of the path asked for; a path
-/// parameter that does not parse is a 400 naming it.
+/// Middleware: a 405 leaves with `Allow` naming the methods of the path asked for; a path or
+/// query parameter that does not parse is a 400 naming it and what its schema expects.
 pub async fn route_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let routes = req.data::<std::sync::Arc<Routes>>().cloned();
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
     let result = next.call(req).await.map(IntoResponse::into_response);
     let Some(routes) = routes else {
         return result;
@@ -224,6 +246,15 @@ pub async fn route_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
                 .and_then(|n| routes.refusal(&path, n))
                 .unwrap_or_else(|| "a path parameter does not parse".to_owned());
             Err(ApiError::bad_request(refusal).into())
+        }
+        Err(err) if err.is::<ParseParamError>() => {
+            let refusal = err
+                .downcast_ref::<ParseParamError>()
+                .and_then(|e| routes.query_refusal(&path, e.name, &query));
+            match refusal {
+                Some(refusal) => Err(ApiError::bad_request(refusal).into()),
+                None => Err(err),
+            }
         }
         other => other,
     }

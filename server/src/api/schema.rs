@@ -6,11 +6,18 @@
 //! names the type rather than the field when one is missing. Here a body is refused with 400
 //! `bad_request` when it is not what its schema says, e.g. `"name": expected a string`,
 //! `"members[0]": expected an id (a UUID)`, `"nmae": unknown field`, `"name": missing`. Optional
-//! fields may be `null` (that clears a field on PUT). Lengths, patterns and the other rules are
-//! left to the handlers (422, see README).
+//! fields may be `null` (that clears a field on PUT), and a required one only where its schema is
+//! nullable; lengths, patterns, ranges and sizes are checked too (`"name": expected text that is
+//! not blank`, `"password": expected at least 10 characters`), so poem-openapi's validators,
+//! which say the same with less care, never see a body that breaks them. The rules the document
+//! cannot state are the handlers' (422, see README).
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::error::ParseRequestPayloadError;
+use regex::Regex;
 use serde_json::Value;
 
 use super::routes::Routes;
@@ -68,11 +75,26 @@ pub(super) fn check(
             .iter()
             .try_for_each(|part| check(part, value, at, components));
     }
+    if let Some(any) = schema["anyOf"].as_array() {
+        if (value.is_null() && nullable(schema, components))
+            || any
+                .iter()
+                .any(|part| check(part, value, at, components).is_ok())
+        {
+            return Ok(());
+        }
+        let kinds: Vec<&str> = any
+            .iter()
+            .filter_map(|part| kind(part["type"].as_str()))
+            .collect();
+        return Err(refused(at, &format!("expected {}", kinds.join(", "))));
+    }
     let expected = |what: &str| Err(refused(at, &format!("expected {what}")));
+    let what = kind(schema["type"].as_str()).unwrap_or_default();
     match schema["type"].as_str() {
         Some("string") => {
             let Some(text) = value.as_str() else {
-                return expected("a string");
+                return expected(what);
             };
             if let Some(allowed) = schema["enum"].as_array()
                 && !allowed.iter().any(|a| a.as_str() == Some(text))
@@ -83,23 +105,48 @@ pub(super) fn check(
             if schema["format"] == "uuid" && uuid::Uuid::parse_str(text).is_err() {
                 return expected("an id (a UUID)");
             }
-            Ok(())
+            let length = text.chars().count();
+            if let Some(words) = outside(length as f64, &schema["minLength"], &schema["maxLength"])
+            {
+                return expected(&format!("{words} characters"));
+            }
+            match schema["pattern"].as_str() {
+                Some(pattern) if !matches(pattern, text) => expected(described(pattern)),
+                _ => Ok(()),
+            }
         }
-        Some("integer") if !(value.is_i64() || value.is_u64()) => expected("an integer"),
-        Some("number") if !value.is_number() => expected("a number"),
-        Some("boolean") if !value.is_boolean() => expected("true or false"),
+        Some("integer") if !(value.is_i64() || value.is_u64()) => expected(what),
+        Some("number") if !value.is_number() => expected(what),
+        Some("integer" | "number") => {
+            let number = value.as_f64().unwrap_or_default();
+            match outside(number, &schema["minimum"], &schema["maximum"]) {
+                Some(words) => expected(&format!("{what} {words}")),
+                None => Ok(()),
+            }
+        }
+        Some("boolean") if !value.is_boolean() => expected(what),
         Some("array") => {
             let Some(items) = value.as_array() else {
-                return expected("an array");
+                return expected(what);
             };
+            if let Some(words) =
+                outside(items.len() as f64, &schema["minItems"], &schema["maxItems"])
+            {
+                return expected(&format!("{words} items"));
+            }
             items.iter().enumerate().try_for_each(|(i, item)| {
                 check(&schema["items"], item, &format!("{at}[{i}]"), components)
             })
         }
         Some("object") => {
             let Some(object) = value.as_object() else {
-                return expected("an object");
+                return expected(what);
             };
+            match outside(object.len() as f64, &schema["minProperties"], &Value::Null) {
+                Some(words) if words == "at least 1" => return expected("at least one field"),
+                Some(words) => return expected(&format!("{words} fields")),
+                None => {}
+            }
             check_object(schema, object, at, components)
         }
         _ => Ok(()),
@@ -128,15 +175,21 @@ fn check_object(
         .filter_map(Value::as_str)
         .collect();
     for name in &required {
-        if object.get(*name).is_none_or(Value::is_null) {
-            return Err(refused(&inner(name), "missing"));
+        let takes_null = properties
+            .and_then(|p| p.get(*name))
+            .is_some_and(|property| nullable(property, components));
+        match object.get(*name) {
+            None => return Err(refused(&inner(name), "missing")),
+            Some(Value::Null) if !takes_null => return Err(refused(&inner(name), "missing")),
+            Some(_) => {}
         }
     }
     for (key, value) in object {
         let property = properties.and_then(|p| p.get(key));
         match (property, &schema["additionalProperties"]) {
-            // An optional field may be null: it is absent, or, on PUT, cleared.
-            (Some(_), _) if value.is_null() => {}
+            // An optional field the document makes nullable may be null: it is absent, or, on
+            // PUT, cleared.
+            (Some(property), _) if value.is_null() && nullable(property, components) => {}
             (Some(property), _) => check(property, value, &inner(key), components)?,
             (None, Value::Null | Value::Bool(false)) if properties.is_some() => {
                 return Err(refused(&inner(key), "unknown field"));
@@ -151,6 +204,66 @@ fn check_object(
         }
     }
     Ok(())
+}
+
+/// How `n` falls outside `min..=max` (either may be absent), in words: "at least 3", "at most
+/// 200", "from 1 to 200"; `None` when it is inside.
+fn outside(n: f64, min: &Value, max: &Value) -> Option<String> {
+    let (min, max) = (min.as_f64(), max.as_f64());
+    if min.is_none_or(|min| n >= min) && max.is_none_or(|max| n <= max) {
+        return None;
+    }
+    Some(match (min, max) {
+        (Some(min), Some(max)) => format!("from {min} to {max}"),
+        (Some(min), None) => format!("at least {min}"),
+        (None, Some(max)) => format!("at most {max}"),
+        (None, None) => unreachable!("inside when unbounded"),
+    })
+}
+
+/// Whether `text` matches the document's `pattern` (compiled once per pattern).
+fn matches(pattern: &str, text: &str) -> bool {
+    static COMPILED: LazyLock<Mutex<HashMap<String, Option<Regex>>>> =
+        LazyLock::new(Default::default);
+    let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    let regex = compiled
+        .entry(pattern.to_owned())
+        .or_insert_with(|| Regex::new(pattern).ok());
+    // The document's patterns are the validators' own, which compile; one that would not is
+    // left to them.
+    regex.as_ref().is_none_or(|regex| regex.is_match(text))
+}
+
+/// A pattern of the document in words, for the ones the server uses.
+fn described(pattern: &str) -> &str {
+    match pattern {
+        p if p == super::NOT_BLANK => "text that is not blank",
+        p if p == crate::accounts::USERNAME_PATTERN => "3 to 32 letters, digits, '_', '-' or '.'",
+        p if p == super::document::NO_NUL => "text without NUL characters",
+        other => other,
+    }
+}
+
+/// What a value of JSON type `kind` is called in a refusal.
+fn kind(kind: Option<&str>) -> Option<&'static str> {
+    Some(match kind? {
+        "string" => "a string",
+        "integer" => "an integer",
+        "number" => "a number",
+        "boolean" => "true or false",
+        "array" => "an array",
+        "object" => "an object",
+        _ => return None,
+    })
+}
+
+/// Whether `schema` lets `null` in: it says so, or one of its `anyOf` branches does.
+fn nullable(schema: &Value, components: &Value) -> bool {
+    let schema = resolve(schema, components);
+    schema["nullable"] == true
+        || schema["anyOf"]
+            .as_array()
+            .is_some_and(|any| any.iter().any(|part| nullable(part, components)))
 }
 
 /// A refusal of what is `at` in the body (the body itself when `at` is empty).
@@ -197,12 +310,12 @@ mod tests {
                 "type": "object",
                 "required": ["name", "system_id"],
                 "properties": {
-                    "name": {"type": "string", "maxLength": 200},
+                    "name": {"type": "string", "maxLength": 200, "pattern": super::super::NOT_BLANK},
                     "system_id": {"type": "string", "format": "uuid"},
-                    "age": {"type": "integer"},
+                    "age": {"type": "integer", "nullable": true, "minimum": 0, "maximum": 200},
                     "is_host": {"type": "boolean"},
                     "kind": {"type": "string", "enum": ["partner", "sibling"]},
-                    "interests": {"type": "array", "items": {"type": "string"}},
+                    "interests": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
                     "owner": {"allOf": [{"$ref": "#/components/schemas/Owner"}]}
                 }
             },
@@ -279,6 +392,27 @@ mod tests {
                 "\"nmae\": unknown field",
             ),
             (json!([1]), "the body: expected an object"),
+            // What the document bounds, bounded; null only where it is nullable.
+            (
+                json!({"name": " \u{3000}", "system_id": ID}),
+                "\"name\": expected text that is not blank",
+            ),
+            (
+                json!({"name": "x".repeat(201), "system_id": ID}),
+                "\"name\": expected at most 200 characters",
+            ),
+            (
+                json!({"name": "A", "system_id": ID, "age": 201}),
+                "\"age\": expected an integer from 0 to 200",
+            ),
+            (
+                json!({"name": "A", "system_id": ID, "interests": ["a", "b", "c"]}),
+                "\"interests\": expected at most 2 items",
+            ),
+            (
+                json!({"name": "A", "system_id": ID, "is_host": null}),
+                "\"is_host\": expected true or false",
+            ),
         ];
         for (body, expected) in cases {
             assert_eq!(refusal(body.clone()).as_deref(), Some(expected), "{body}");
@@ -292,6 +426,29 @@ mod tests {
         assert_eq!(
             message,
             format!("\"{}…\": unknown field", "x".repeat(QUOTED))
+        );
+    }
+
+    #[test]
+    fn a_scalar_is_one_of_its_kinds_and_null_only_where_it_is_nullable() {
+        let scalar = json!({"anyOf": [
+            {"type": "string", "nullable": true}, {"type": "number"}, {"type": "boolean"}
+        ]});
+        let setting = json!({"type": "object", "required": ["value"],
+            "properties": {"value": scalar}});
+        for ok in [json!("x"), json!(3), json!(true), Value::Null] {
+            assert_eq!(
+                check(&setting, &json!({ "value": ok }), "", &json!({})),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            check(&setting, &json!({"value": {"a": 1}}), "", &json!({})),
+            Err("\"value\": expected a string, a number, true or false".to_owned())
+        );
+        assert_eq!(
+            check(&setting, &json!({}), "", &json!({})),
+            Err("\"value\": missing".to_owned())
         );
     }
 

@@ -9,7 +9,7 @@ use poem::web::{Data, RemoteAddr};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Object, OpenApi};
 use serde_json::{Value, json};
 
@@ -90,8 +90,8 @@ struct SettingDetail {
 /// A new value for one setting.
 #[derive(Object)]
 struct SettingValue {
-    /// Required; `null` only where the setting allows it.
-    value: MaybeUndefined<Value>,
+    /// `null` only where the setting allows it.
+    value: Value,
 }
 
 impl SettingDetail {
@@ -185,11 +185,8 @@ impl SettingsApi {
     ) -> ApiResult<Json<SettingsMap>> {
         let admin = state.admin(&auth).await?;
         let body = body.0.0;
-        if body.is_empty() {
-            return Err(ApiError::invalid(
-                "give at least one setting to change, as {\"key\": value}",
-            ));
-        }
+        // At least one key, each known: the document says so (`minProperties`, no other
+        // properties), and the body checker holds every request to it.
         let mut changes = Vec::with_capacity(body.len());
         let mut problems = Vec::new();
         for (key, value) in body {
@@ -236,16 +233,7 @@ impl SettingsApi {
     ) -> ApiResult<Json<SettingDetail>> {
         let admin = state.admin(&auth).await?;
         let setting = known(&key.0)?;
-        let value = match body.0.value {
-            MaybeUndefined::Undefined => {
-                return Err(ApiError::bad_request(format!(
-                    "give the new value of {:?} as {{\"value\": …}}",
-                    setting.key
-                )));
-            }
-            MaybeUndefined::Null => Value::Null,
-            MaybeUndefined::Value(value) => value,
-        };
+        let value = body.0.value;
         let value = setting.validate(value)?;
         store(&state, &admin, client_ip(remote), vec![(setting, value)]).await?;
         setting_detail(&state, setting).await

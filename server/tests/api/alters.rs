@@ -1,3 +1,4 @@
+use didhub_server::db::Id;
 use poem::http::StatusCode;
 use serde_json::json;
 
@@ -30,8 +31,13 @@ backend_tests! {
         let (_, robin) = app.approved_user("robin").await;
         let (_, sam) = app.approved_user("sam").await;
         let robins = app.system(&robin, "Robin's").await;
-        app.post("/api/alters", &sam, json!({ "system_id": robins, "name": "Intruder" }))
-            .await.expect_error(StatusCode::NOT_FOUND, "not_found");
+        // The system the body names is not there for Sam: a rule of the body (422), not a
+        // missing resource of the path; the same answer as for a system that does not exist.
+        let hidden = app.post("/api/alters", &sam, json!({ "system_id": robins, "name": "Intruder" }))
+            .await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        let missing = app.post("/api/alters", &sam, json!({ "system_id": Id::new(), "name": "Intruder" }))
+            .await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(hidden, missing);
         app.post("/api/alters", &sam, json!({ "system_id": "not-a-uuid", "name": "X" }))
             .await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
         assert_eq!(app.get("/api/alters", &robin).await.expect(StatusCode::OK)["total"], 0);
@@ -45,7 +51,8 @@ backend_tests! {
             body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
             app.post("/api/alters", &token, body)
         };
-        post(json!({ "name": "  " })).await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        let blank = post(json!({ "name": "  " })).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert_eq!(blank, "\"name\": expected text that is not blank");
         post(json!({ "name": "x".repeat(201) })).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
         post(json!({ "pronouns": "x".repeat(101) })).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
         post(json!({ "interests": vec!["x"; 51] })).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
@@ -108,7 +115,8 @@ backend_tests! {
         assert_eq!(search(&app, &token, "%25").await.expect(StatusCode::OK)["total"], 1);
         assert_eq!(search(&app, &token, "'%20OR%201=1%20--").await.expect(StatusCode::OK)["total"], 0);
         search(&app, &token, "").await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
-        search(&app, &token, "%20%20").await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        let blank = search(&app, &token, "%20%20").await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert_eq!(blank, "query parameter \"q\": expected text that is not blank");
         app.get("/api/alters/search", &token).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
         let _ = described;
     }
@@ -127,7 +135,7 @@ backend_tests! {
         assert_eq!(cleared["interests"], json!([]));
         assert_eq!(cleared["name"], "Ashley");
         assert_eq!(app.get(&path, &token).await.expect(StatusCode::OK), cleared, "the answer is what was stored");
-        app.put(&path, &token, json!({ "name": " " })).await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        app.put(&path, &token, json!({ "name": " " })).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
         assert_eq!(app.get(&path, &token).await.expect(StatusCode::OK)["name"], "Ashley");
     }
 

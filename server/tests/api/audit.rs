@@ -38,8 +38,10 @@ backend_tests! {
         assert_eq!(before_all["total"], 0);
 
         app.get("/api/audit?from=yesterday", &admin).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
-        app.get("/api/audit?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z", &admin).await
-            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        // `from` after `to`: an empty range, as the document's types allow any two times.
+        let reversed = app.get("/api/audit?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z", &admin).await
+            .expect(StatusCode::OK);
+        assert_eq!(reversed["total"], 0);
         app.get("/api/audit?user_id=42", &admin).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
     }
 

@@ -290,7 +290,7 @@ async fn registrations_are_limited_per_address() {
             Some(json!({ "username": username, "password": password })),
         )
     };
-    register("ann", "short".into())
+    register("ann", "ann-is-my-name".into())
         .await
         .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     register("ann", password_of("ann"))

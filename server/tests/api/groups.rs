@@ -296,9 +296,10 @@ mod cases {
         app.delete(&format!("{members}/not-a-uuid"), &token)
             .await
             .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        // An alter the body names that is not there: 422 (the grouping the path names: 404).
         area.join(app, &token, grouping, Id::new(), None)
             .await
-            .expect_error(StatusCode::NOT_FOUND, "not_found");
+            .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         area.join(app, &token, Id::new(), ash, None)
             .await
             .expect_error(StatusCode::NOT_FOUND, "not_found");
@@ -323,7 +324,7 @@ mod cases {
         let sams_alter = app.alter(&sam, sams_system, "Stranger").await;
         area.join(app, &robin, grouping, sams_alter, None)
             .await
-            .expect_error(StatusCode::NOT_FOUND, "not_found");
+            .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         let admin = app.admin_token().await;
         area.join(app, &admin, grouping, sams_alter, None)
             .await
@@ -360,7 +361,7 @@ mod cases {
             json!({ "system_id": system, "name": "Mine" }),
         )
         .await
-        .expect_error(StatusCode::NOT_FOUND, "not_found");
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(
             app.get(area.path, &sam).await.expect(StatusCode::OK)["total"],
             0
@@ -422,13 +423,13 @@ mod cases {
         );
         app.put(&area.at(helpers), &token, json!({ "name": " " }))
             .await
-            .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
 
         for (body, status, code) in [
             (
                 json!({ "system_id": garden, "name": "   " }),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                StatusCode::BAD_REQUEST,
+                "bad_request",
             ),
             (
                 json!({ "system_id": garden, "name": "" }),
@@ -447,8 +448,8 @@ mod cases {
             ),
             (
                 json!({ "system_id": Id::new(), "name": "Lost" }),
-                StatusCode::NOT_FOUND,
-                "not_found",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
             ),
         ] {
             app.post(area.path, &token, body)

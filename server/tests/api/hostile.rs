@@ -167,6 +167,51 @@ async fn world(app: &TestApp) -> World {
     }
 }
 
+/// Every operation the OpenAPI document says checks a token (so a new route is attacked without
+/// being listed here), its path parameters filled in as the document describes them (the first
+/// value of an enum, an id otherwise) and `{}` as its body where it takes one: a token is checked
+/// before anything else is.
+fn secured_operations(doc: &Value) -> Vec<(Method, String, Option<Value>)> {
+    let mut operations = Vec::new();
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation.get("security").is_none() {
+                continue;
+            }
+            let mut path = template.clone();
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] != "path" {
+                    continue;
+                }
+                let schema = &parameter["schema"];
+                let value = match schema["enum"].as_array() {
+                    Some(values) => values[0].as_str().unwrap().to_owned(),
+                    None if schema["format"] == "uuid" => Id::new().to_string(),
+                    None => "instance.name".to_owned(),
+                };
+                let name = parameter["name"].as_str().unwrap();
+                path = path.replace(&format!("{{{name}}}"), &value);
+            }
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = operation.get("requestBody").map(|_| json!({}));
+            operations.push((method, path, body));
+        }
+    }
+    operations
+}
+
+/// The write operations the document has that [`writes`] attacks with another user's ids: all
+/// of them but these, which name no one else's rows.
+const NOT_ANOTHER_USERS: &[&str] = &[
+    "POST /api/auth/register",
+    "POST /api/auth/login",
+    "POST /api/auth/refresh",
+    "POST /api/auth/password-reset/request",
+    "POST /api/auth/password-reset/verify",
+    "POST /api/auth/password-reset/consume",
+    "POST /api/admin/backup",
+];
+
 /// Every route that writes, with a body that would be accepted from the right caller.
 fn writes(w: &World) -> Vec<(Method, String, Option<Value>)> {
     let sys = w.robin_system;
@@ -222,9 +267,29 @@ fn writes(w: &World) -> Vec<(Method, String, Option<Value>)> {
             Some(json!({ "name": "Stolen" })),
         ),
         (
+            Method::POST,
+            "/api/subsystems".into(),
+            Some(json!({ "system_id": w.robin_system, "name": "Planted" })),
+        ),
+        (
+            Method::POST,
+            format!("/api/subsystems/{}/members", w.robin_subsystem),
+            Some(json!({ "alter_id": alter })),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/subsystems/{}/members/{alter}", w.robin_subsystem),
+            None,
+        ),
+        (
             Method::DELETE,
             format!("/api/subsystems/{}", w.robin_subsystem),
             None,
+        ),
+        (
+            Method::POST,
+            format!("/api/system-requests/{}/decide", Id::new()),
+            Some(json!({ "approve": true })),
         ),
         (
             Method::POST,
@@ -323,7 +388,9 @@ backend_tests! {
         // Forged for the admin: the most valuable account to impersonate.
         let bad = bad_tokens(&app, w.admin_id, &w.admin);
         let before = state(&app).await;
-        for (method, path, body) in writes(&w).into_iter().chain(reads(&w)) {
+        let secured = secured_operations(&app.openapi().await);
+        assert!(secured.len() > 40, "the document's secured operations: {}", secured.len());
+        for (method, path, body) in secured.into_iter().chain(writes(&w)).chain(reads(&w)) {
             for (what, token, code) in &bad {
                 let reply = app.call(method.clone(), &path, Some(token), body.clone()).await;
                 assert_refused(&reply, &format!("{method} {path} with {what}"));
@@ -365,7 +432,6 @@ backend_tests! {
             (Method::GET, format!("/api/subsystems/{}", w.robin_subsystem), None),
             (Method::GET, format!("/api/systems/{}", w.robin_system), None),
             (Method::GET, format!("/api/systems?user_id={}", w.robin_id), None),
-            (Method::POST, "/api/subsystems".into(), Some(json!({ "system_id": w.robin_system, "name": "Planted" }))),
         ]);
         // The control: Sam's token works on Sam's own things.
         app.get(&format!("/api/alters/{}", w.sam_alter), &w.sam).await.expect(StatusCode::OK);
@@ -638,4 +704,58 @@ pub fn url_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// [`writes`] is written by hand (each write needs a body its owner's call would pass), so the
+/// document holds it to every write it has: a new write route fails here until it is listed.
+#[tokio::test]
+async fn every_documented_write_is_attacked() {
+    let app = TestApp::start(didhub_migrations::Backend::Sqlite).await;
+    let w = world(&app).await;
+    let doc = app.openapi().await;
+    let templates: Vec<(String, regex::Regex)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|t| {
+            let pattern = regex::Regex::new(r"\{[^}]+\}")
+                .unwrap()
+                .replace_all(t, "[^/]+");
+            (
+                t.clone(),
+                regex::Regex::new(&format!("^{pattern}$")).unwrap(),
+            )
+        })
+        .collect();
+    let attacked: std::collections::BTreeSet<String> = writes(&w)
+        .into_iter()
+        .map(|(method, path, _)| {
+            let path = path.split('?').next().unwrap().to_owned();
+            let matching: Vec<&String> = templates
+                .iter()
+                .filter(|(_, re)| re.is_match(&path))
+                .map(|(t, _)| t)
+                .collect();
+            // The most literal template, as the router picks it.
+            let template = matching
+                .iter()
+                .min_by_key(|t| t.matches('{').count())
+                .unwrap_or_else(|| panic!("{path} is not a documented route"));
+            format!("{method} {template}")
+        })
+        .collect();
+    let mut missing = Vec::new();
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let operation = format!("{} {template}", method.to_uppercase());
+            let writes = ["post", "put", "patch", "delete"].contains(&method.as_str());
+            if writes
+                && !attacked.contains(&operation)
+                && !NOT_ANOTHER_USERS.contains(&operation.as_str())
+            {
+                missing.push(operation);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "writes() attacks none of {missing:?}");
 }

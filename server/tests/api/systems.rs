@@ -39,7 +39,7 @@ backend_tests! {
     async fn system_input_is_validated(app) {
         let (_, token) = app.approved_user("robin").await;
         app.post("/api/systems", &token, json!({ "name": "   " })).await
-            .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+            .expect_error(StatusCode::BAD_REQUEST, "bad_request");
         app.post("/api/systems", &token, json!({ "name": "" })).await
             .expect_error(StatusCode::BAD_REQUEST, "bad_request");
         app.post("/api/systems", &token, json!({ "name": "x".repeat(201) })).await

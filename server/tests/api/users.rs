@@ -87,6 +87,8 @@ backend_tests! {
         assert_eq!(cleared["is_approved"], true, "absent fields stay as they are");
 
         app.put(&path, &admin, json!({ "password": "short" }))
+            .await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+        app.put(&path, &admin, json!({ "password": "robin-robin-robin" }))
             .await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         app.put(&path, &admin, json!({ "password": "reset-by-the-admin" })).await.expect(StatusCode::OK);
         app.login("robin", "reset-by-the-admin").await.expect(StatusCode::OK);
