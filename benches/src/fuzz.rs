@@ -13,14 +13,12 @@
 //!
 //! A pass that fails, or a schemathesis that cannot be run, fails the whole.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 use didhub_harness::TestDatabase;
 use didhub_migrations::Backend;
-use didhub_server::config::Config;
 use serde_json::{Value, json};
 
 /// The schemathesis `just fuzz` installs and CI runs.
@@ -48,20 +46,7 @@ pub struct Pass {
 pub async fn run(backend: Backend, examples: u32) -> anyhow::Result<Vec<Pass>> {
     check_schemathesis()?;
     let database = TestDatabase::create(backend).await?;
-    let env: HashMap<&str, String> = HashMap::from([
-        ("DIDHUB_DB", database.url.clone()),
-        (
-            "DIDHUB_SECRET",
-            "fuzz secret, not for production!!!!".into(),
-        ),
-        ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.into()),
-        ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD.into()),
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", "0".into()),
-    ]);
-    let mut config = Config::from_sources(None, |k| env.get(k).cloned())?;
-    // Registrations and password changes are hashed; the cost is not what is tested here.
-    config.password_hash = didhub_server::auth::PasswordCost::MINIMUM;
+    let config = crate::server_config(&database.url, ADMIN, PASSWORD)?;
     let app = didhub_server::Application::build(&config).await?;
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until_stopped());

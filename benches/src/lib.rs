@@ -22,13 +22,37 @@ pub mod plans;
 pub mod settings;
 pub mod writers;
 
+use std::collections::HashMap;
+
 use didhub_server::api::{AppState, app};
+use didhub_server::config::Config;
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
 
 pub use load::{Loaded, load};
 pub use plans::{PlanRow, plan_table, render};
 pub use settings::Settings;
+
+/// The server's configuration over `database_url` as the tools here start it: a throwaway
+/// signing secret, `admin` (with `password`) as the bootstrap administrator, 127.0.0.1 on a free
+/// port, and the cheapest password hashing (their accounts are made before anything is
+/// measured, and hashing is not what they test).
+pub fn server_config(database_url: &str, admin: &str, password: &str) -> anyhow::Result<Config> {
+    let env: HashMap<&str, String> = HashMap::from([
+        ("DIDHUB_DB", database_url.to_owned()),
+        (
+            "DIDHUB_SECRET",
+            "benches secret, not for production!!!".into(),
+        ),
+        ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", admin.to_owned()),
+        ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", password.to_owned()),
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", "0".into()),
+    ]);
+    let mut config = Config::from_sources(None, |k| env.get(k).cloned())?;
+    config.password_hash = didhub_server::auth::PasswordCost::MINIMUM;
+    Ok(config)
+}
 
 /// Serves the API over `state` on a free port of 127.0.0.1 (in a background task) and returns
 /// its base URL.

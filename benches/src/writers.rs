@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use didhub_harness::TestDatabase;
 use didhub_migrations::Backend;
-use didhub_server::config::Config;
 use didhub_server::db::{Id, Stmt};
 use serde_json::{Value, json};
 
@@ -130,18 +129,7 @@ const ADMIN_PASSWORD: &str = "correct horse battery staple";
 /// Runs `options.writers` writers for `options.duration` against a fresh database on `backend`.
 pub async fn run(backend: Backend, options: Options) -> anyhow::Result<Report> {
     let database = TestDatabase::create(backend).await?;
-    let env: HashMap<&str, String> = HashMap::from([
-        ("DIDHUB_DB", database.url.clone()),
-        (
-            "DIDHUB_SECRET",
-            "load test secret, not for production!!".into(),
-        ),
-        ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.into()),
-        ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-    ]);
-    let mut config = Config::from_sources(None, |k| env.get(k).cloned())?;
-    // The writers' accounts are made before the clock starts; their hashing is not measured.
-    config.password_hash = didhub_server::auth::PasswordCost::MINIMUM;
+    let config = crate::server_config(&database.url, ADMIN, ADMIN_PASSWORD)?;
     let state = didhub_server::prepare(&config).await?;
     let db = state.db.clone();
     let base = serve(state).await;
