@@ -113,6 +113,10 @@ wrk:
     cargo build --release -p didhub-server
     bash scripts/wrk.sh "${CARGO_TARGET_DIR:-target}/release/didhub-server"
 
+# Write fixtures/openapi.json, the document the server serves (a test holds the two together)
+openapi:
+    cargo run -q -p didhub-server --bin didhub-server -- openapi > fixtures/openapi.json
+
 # Build the local PostgreSQL 15 and MariaDB 10.11 images (Debian packages, no registry needed)
 images:
     bash fixtures/images/build.sh

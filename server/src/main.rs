@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use didhub_server::Application;
 use didhub_server::config::Config;
 use didhub_server::data::copy::{CopyOptions, copy_urls};
 use didhub_server::generate::{Size, generate_urls};
+use didhub_server::{Application, api};
 
 /// The DIDHub reference server. With no configuration it serves on 127.0.0.1:6000 over SQLite
 /// at data/didhub.sqlite. Environment (DIDHUB_DB / DATABASE_URL, HOST, PORT, DIDHUB_SECRET,
@@ -28,6 +28,9 @@ enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Prints the OpenAPI document the server serves at /api/openapi.json (no database needed),
+    /// e.g. to generate a client from it.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -87,6 +90,11 @@ async fn main() -> anyhow::Result<()> {
                 generated.elapsed.as_secs_f64(),
                 generated.rows_per_second()
             );
+            Ok(())
+        }
+        Some(Command::Openapi) => {
+            let document: serde_json::Value = serde_json::from_str(&api::openapi_document())?;
+            println!("{}", serde_json::to_string_pretty(&document)?);
             Ok(())
         }
         None => serve(cli.config).await,

@@ -12,7 +12,9 @@
 //! - an operation lists the error statuses it can answer with ([`ERROR_STATUSES`]), less 408,
 //!   413 and 415 where it takes no body;
 //! - the values the code holds as free-form JSON but the server only takes or gives as one
-//!   scalar ([`SCALARS`]) say so.
+//!   scalar ([`SCALARS`]) say so;
+//! - every operation has an `operationId`, the name generated clients give it
+//!   (`get_alters_by_id`).
 //!
 //! [`ERROR_STATUSES`]: crate::error::ERROR_STATUSES
 
@@ -79,8 +81,18 @@ fn exact_with(generated: &str, scalars: &[(&str, Cell)]) -> String {
         schemas.values_mut().for_each(|s| tighten(s, true));
     }
     if let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
-        for operation in paths.values_mut().filter_map(Value::as_object_mut) {
-            operation.values_mut().for_each(tighten_operation);
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, operation) in item.iter_mut() {
+                tighten_operation(operation);
+                if let Some(operation) = operation.as_object_mut() {
+                    operation
+                        .entry("operationId")
+                        .or_insert_with(|| operation_id(method, path).into());
+                }
+            }
         }
     }
     serde_json::to_string(&doc).expect("a JSON value serializes")
@@ -112,6 +124,19 @@ fn tighten_operation(operation: &mut Value) {
             _ => true,
         });
     }
+}
+
+/// The name a generated client gives an operation: its method and path, parameters as `by_…`
+/// (`GET /api/alters/{id}` is `get_alters_by_id`), unique as method and path are.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut words = vec![method.to_ascii_lowercase()];
+    for segment in path.split('/').filter(|s| !s.is_empty() && *s != "api") {
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(parameter) => words.push(format!("by_{parameter}")),
+            None => words.push(segment.replace(['-', '.'], "_")),
+        }
+    }
+    words.join("_")
 }
 
 /// Applies the rules to `schema` and every schema inside it; `named`: it is one of the API's
@@ -266,8 +291,17 @@ mod tests {
         let health = doc["paths"]["/health"]["get"].as_object().unwrap();
         assert_eq!(
             health.keys().collect::<Vec<_>>(),
-            ["responses"],
-            "nothing added"
+            ["operationId", "responses"],
+            "nothing else added"
+        );
+        assert_eq!(health["operationId"], "get_health");
+        assert_eq!(
+            operation_id("delete", "/api/alters/{id}/relationships/{other}/{type}"),
+            "delete_alters_by_id_relationships_by_other_by_type"
+        );
+        assert_eq!(
+            operation_id("post", "/api/auth/password-reset/request"),
+            "post_auth_password_reset_request"
         );
     }
 }

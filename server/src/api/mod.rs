@@ -66,9 +66,14 @@ pub struct AppState {
     pub callers: std::sync::Arc<crate::callers::Callers>,
 }
 
-/// The whole HTTP application: API, OpenAPI document, Swagger UI, error rendering.
-pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
-    let api = OpenApiService::new(
+/// The OpenAPI document as served at `/api/openapi.json` (`didhub-server openapi` prints it).
+pub fn openapi_document() -> String {
+    document::exact(&operations().spec())
+}
+
+/// The API's operations, as poem-openapi serves and describes them.
+fn operations() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
+    OpenApiService::new(
         (
             service::ServiceApi,
             account::AccountApi,
@@ -90,7 +95,12 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     .description(
         "DIDHub reference server: systems, alters, their groups, subsystems and relationships, \
          requests for system rights, settings, backups and the audit trail.",
-    );
+    )
+}
+
+/// The whole HTTP application: API, OpenAPI document, Swagger UI, error rendering.
+pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
+    let api = operations();
     let generated = api.spec();
     let document = document::exact(&generated);
     let routes = routes::Routes::from_spec(

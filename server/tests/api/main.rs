@@ -9,6 +9,7 @@ mod audit_upkeep;
 mod auth;
 mod backup;
 mod bulk;
+mod client;
 mod copy;
 mod exhaustion;
 mod faults;

@@ -530,3 +530,25 @@ async fn the_document_refuses_blank_names() {
     assert!(!pattern.is_match("\u{a0}\u{3000}"));
     assert!(!pattern.is_match("a\u{0}b"), "no NUL");
 }
+
+/// `fixtures/openapi.json` is the document the server serves (the typed client of `client.rs` is
+/// generated from it, and clients elsewhere can be): when the API changes, `just openapi`
+/// writes it again and the change shows in review.
+#[tokio::test]
+async fn the_checked_in_document_is_the_served_one() {
+    let app = crate::support::TestApp::start(didhub_migrations::Backend::Sqlite).await;
+    let served = app.openapi().await;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/openapi.json");
+    let checked_in: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(
+        served == checked_in,
+        "fixtures/openapi.json is not the served document: run `just openapi`"
+    );
+    let printed: serde_json::Value =
+        serde_json::from_str(&didhub_server::api::openapi_document()).unwrap();
+    assert_eq!(
+        printed, served,
+        "`didhub-server openapi` prints the served document"
+    );
+}
