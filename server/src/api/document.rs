@@ -10,7 +10,8 @@
 //! - text never holds a NUL character (refused with 400 before any handler): strings without a
 //!   pattern, format or enum of their own get `^[^\x00]*$`;
 //! - an operation lists the error statuses it can answer with ([`ERROR_STATUSES`]), less 408,
-//!   413 and 415 where it takes no body;
+//!   413 and 415 where it takes no body, each a reference to the one description of it in
+//!   `components.responses` (`Error400`, …);
 //! - the values the code holds as free-form JSON but the server only takes or gives as one
 //!   scalar ([`SCALARS`]) say so;
 //! - every operation has an `operationId`, the name generated clients give it
@@ -80,13 +81,14 @@ fn exact_with(generated: &str, scalars: &[(&str, Cell)]) -> String {
     if let Some(schemas) = schemas.and_then(Value::as_object_mut) {
         schemas.values_mut().for_each(|s| tighten(s, true));
     }
+    let mut shared = serde_json::Map::new();
     if let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
             for (method, operation) in item.iter_mut() {
-                tighten_operation(operation);
+                tighten_operation(operation, &mut shared);
                 if let Some(operation) = operation.as_object_mut() {
                     operation
                         .entry("operationId")
@@ -95,10 +97,19 @@ fn exact_with(generated: &str, scalars: &[(&str, Cell)]) -> String {
             }
         }
     }
+    if !shared.is_empty()
+        && let Some(components) = doc
+            .pointer_mut("/components")
+            .and_then(Value::as_object_mut)
+    {
+        components.insert("responses".into(), Value::Object(shared));
+    }
     serde_json::to_string(&doc).expect("a JSON value serializes")
 }
 
-fn tighten_operation(operation: &mut Value) {
+/// Applies the rules to one operation; its error responses, the same on every operation, move to
+/// `shared` (`components.responses`, `Error400` …) and are referred to from there.
+fn tighten_operation(operation: &mut Value, shared: &mut serde_json::Map<String, Value>) {
     // `IndexMut` would add the keys it does not find, so only `pointer_mut` and `get` here.
     if let Some(parameters) = operation
         .pointer_mut("/parameters")
@@ -123,6 +134,18 @@ fn tighten_operation(operation: &mut Value) {
             "408" | "413" | "415" => has_body,
             _ => true,
         });
+        for (status, response) in responses.iter_mut() {
+            if !status.starts_with(['4', '5']) {
+                continue;
+            }
+            let name = format!("Error{status}");
+            let kept = shared
+                .entry(name.clone())
+                .or_insert_with(|| response.clone());
+            if kept == response {
+                *response = json!({"$ref": format!("#/components/responses/{name}")});
+            }
+        }
     }
 }
 
@@ -269,10 +292,16 @@ mod tests {
             .map(|(status, ..)| (status.to_string(), json!({})))
             .collect();
         let doc = exact_value(
-            json!({"paths": {"/health": {"get": {"responses": all.clone()}},
+            json!({"components": {}, "paths": {"/health": {"get": {"responses": all.clone()}},
             "/api/systems": {"post": {"responses": all, "security": [{"bearer": []}],
                 "requestBody": {"content": {}}}}}}),
         );
+        // Each error is described once and referred to.
+        assert_eq!(
+            doc["paths"]["/health"]["get"]["responses"]["404"],
+            json!({"$ref": "#/components/responses/Error404"})
+        );
+        assert_eq!(doc["components"]["responses"]["Error404"], json!({}));
         let codes = |path: &str, method: &str| -> Vec<String> {
             doc["paths"][path][method]["responses"]
                 .as_object()

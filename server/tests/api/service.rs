@@ -474,13 +474,15 @@ async fn the_document_states_what_the_server_does() {
     for status in ["200", "400", "401", "422", "429", "503"] {
         assert!(login.get(status).is_some(), "login lists {status}");
     }
+    assert_eq!(login["400"]["$ref"], "#/components/responses/Error400");
+    let errors = &doc["components"]["responses"];
     assert_eq!(
-        login["400"]["content"]["application/json; charset=utf-8"]["schema"]["$ref"],
+        errors["Error400"]["content"]["application/json; charset=utf-8"]["schema"]["$ref"],
         "#/components/schemas/ErrorBody"
     );
     for status in ["429", "503"] {
         assert!(
-            login[status]["headers"]["Retry-After"].is_object(),
+            errors[format!("Error{status}")]["headers"]["Retry-After"].is_object(),
             "{status}"
         );
     }
