@@ -234,11 +234,15 @@ pub const ERROR_STATUSES: [(u16, &str, bool); 13] = [
     ),
     (
         401,
-        "No token, or one that is invalid, expired or revoked",
+        "No token, or one that is invalid, expired or revoked; on login, a wrong username or password; an unknown password reset token",
         false,
     ),
     (403, "Not allowed", false),
-    (404, "Not found (also another user's resource)", false),
+    (
+        404,
+        "What the path names is not there (or is another user's)",
+        false,
+    ),
     (408, "The body did not arrive in time", false),
     (
         409,
@@ -250,7 +254,7 @@ pub const ERROR_STATUSES: [(u16, &str, bool); 13] = [
     (415, "The body is not JSON", false),
     (
         422,
-        "Well formed, but breaks a rule this document cannot state",
+        "Well formed, but breaks a rule this document cannot state (also: a row the body names is not there, or is another user's)",
         false,
     ),
     (
