@@ -12,7 +12,9 @@
 //! 2. as an administrator, those operations;
 //! 3. as a normal (approved) user, every operation.
 //!
-//! A pass that fails, or a schemathesis that cannot be run, fails the whole.
+//! A pass that fails, or a schemathesis that cannot be run, fails the whole. Each pass keeps
+//! every request and answer in `target/fuzz/{backend}-{pass}/` (HAR), to read a failure in its
+//! sequence.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +37,9 @@ const ACCOUNT_CHANGES: &str =
 /// user passes (never on PostgreSQL or MySQL), a subsystem its creator had just made answering
 /// 404. Not confirmed as that cascade, nor refuted: 2,700 create-then-read sequences from six
 /// concurrent clients on SQLite all found their subsystem (issue 15's note). The stateful phase
-/// reads only the run's checks, so it cannot be left out for those paths alone.
+/// reads only the run's checks, so it cannot be left out for those paths alone. To settle it:
+/// run with it (drop it here), and read the failing pass's HAR ([`report_dir`]) for what came
+/// between the POST and the 404.
 const UNCONFIRMED: &str = "ensure_resource_availability";
 
 const ADMIN: &str = "fuzz-admin";
@@ -95,7 +99,7 @@ pub async fn run(backend: Backend, examples: u32) -> anyhow::Result<Vec<Pass>> {
         let examples = examples.to_string();
         let filter: Vec<String> = filter.iter().map(|s| s.to_string()).collect();
         let pass = tokio::task::spawn_blocking(move || {
-            schemathesis(name, &schema, &token, &examples, &filter)
+            schemathesis(name, backend, &schema, &token, &examples, &filter)
         })
         .await??;
         results.push(pass);
@@ -138,19 +142,38 @@ fn check_schemathesis() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a pass keeps every request it made and every answer, as a HAR file
+/// (`target/fuzz/{backend}-{pass}/`), so that a failure can be read in its sequence.
+fn report_dir(backend: Backend, name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let pass: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    target.join("fuzz").join(format!("{backend}-{pass}"))
+}
+
 fn schemathesis(
     name: &'static str,
+    backend: Backend,
     schema: &str,
     token: &str,
     examples: &str,
     filter: &[String],
 ) -> anyhow::Result<Pass> {
+    let report = report_dir(backend, name);
+    // The last run's requests only: one HAR per pass, not one more per run.
+    let _ = std::fs::remove_dir_all(&report);
     let output = Command::new("schemathesis")
         .arg("--no-color")
         .arg("--config-file")
         .arg(config_file())
         .args(["run", schema, "--checks", "all", "--max-examples", examples])
         .args(["--exclude-checks", UNCONFIRMED])
+        .args(["--report", "har", "--report-dir"])
+        .arg(&report)
         .args(filter)
         .env("DIDHUB_FUZZ_TOKEN", token)
         .output()
@@ -164,7 +187,10 @@ fn schemathesis(
     let summary = if output.status.success() {
         summary
     } else {
-        stdout.into_owned()
+        format!(
+            "{stdout}\nevery request of this pass and its answer: {}",
+            report.display()
+        )
     };
     Ok(Pass {
         name,
