@@ -13,13 +13,14 @@
 //! cannot state are the handlers' (422, see README).
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, RwLock};
 
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::error::ParseRequestPayloadError;
 use regex::Regex;
 use serde_json::Value;
 
+use super::document::NO_NUL;
 use super::routes::Routes;
 use crate::error::ApiError;
 
@@ -221,17 +222,29 @@ fn outside(n: f64, min: &Value, max: &Value) -> Option<String> {
     })
 }
 
-/// Whether `text` matches the document's `pattern` (compiled once per pattern).
+/// Whether `text` matches the document's `pattern`. Every plain string of every body has
+/// [`NO_NUL`], which needs no regex; the few others are compiled once and then only read.
 fn matches(pattern: &str, text: &str) -> bool {
-    static COMPILED: LazyLock<Mutex<HashMap<String, Option<Regex>>>> =
+    if pattern == NO_NUL {
+        return !text.contains('\0');
+    }
+    static COMPILED: LazyLock<RwLock<HashMap<String, Option<Regex>>>> =
         LazyLock::new(Default::default);
-    let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
-    let regex = compiled
-        .entry(pattern.to_owned())
-        .or_insert_with(|| Regex::new(pattern).ok());
+    let known = COMPILED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(pattern)
+        .map(|regex| regex.as_ref().map(|regex| regex.is_match(text)));
     // The document's patterns are the validators' own, which compile; one that would not is
     // left to them.
-    regex.as_ref().is_none_or(|regex| regex.is_match(text))
+    let matched = known.unwrap_or_else(|| {
+        let regex = Regex::new(pattern).ok();
+        let matched = regex.as_ref().map(|regex| regex.is_match(text));
+        let mut compiled = COMPILED.write().unwrap_or_else(|e| e.into_inner());
+        compiled.insert(pattern.to_owned(), regex);
+        matched
+    });
+    matched.unwrap_or(true)
 }
 
 /// A pattern of the document in words, for the ones the server uses.
@@ -239,7 +252,7 @@ fn described(pattern: &str) -> &str {
     match pattern {
         p if p == super::NOT_BLANK => "text that is not blank",
         p if p == crate::accounts::USERNAME_PATTERN => "3 to 32 letters, digits, '_', '-' or '.'",
-        p if p == super::document::NO_NUL => "text without NUL characters",
+        NO_NUL => "text without NUL characters",
         other => other,
     }
 }
