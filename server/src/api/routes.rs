@@ -56,6 +56,13 @@ impl Route {
             parameters,
         })
     }
+
+    /// The parameter called `name`, and its schema.
+    fn parameter(&self, name: &str) -> Option<&(String, serde_json::Value)> {
+        self.parameters
+            .iter()
+            .find(|(parameter, _)| parameter == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,14 +162,9 @@ impl Routes {
                 Segment::Literal(_) => None,
             })
             .nth(n)?;
-        let expected = route
-            .parameters
-            .iter()
-            .find(|(parameter, _)| parameter == name)
-            .and_then(|(_, schema)| {
-                let value = serde_json::Value::String(value.to_owned());
-                super::schema::check(schema, &value, name, &self.components).err()
-            })
+        let value = serde_json::Value::String(value.to_owned());
+        let expected = self
+            .parameter_refusal(route, name, &value)
             .unwrap_or_else(|| format!("\"{name}\": expected a value of the documented type"));
         Some(format!("path parameter {expected}"))
     }
@@ -172,7 +174,7 @@ impl Routes {
     /// value; `None` when the checker finds nothing (poem-openapi's reason stands).
     pub fn query_refusal(&self, path: &str, name: &str, query: &str) -> Option<String> {
         let route = self.route(path)?;
-        let (_, schema) = route.parameters.iter().find(|(p, _)| p == name)?;
+        let (_, schema) = route.parameter(name)?;
         let raw = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
             .ok()?
             .into_iter()
@@ -184,8 +186,20 @@ impl Routes {
                 .unwrap_or(serde_json::Value::String(raw)),
             _ => serde_json::Value::String(raw),
         };
-        let why = super::schema::check(schema, &value, name, &self.components).err()?;
+        let why = self.parameter_refusal(route, name, &value)?;
         Some(format!("query parameter {why}"))
+    }
+
+    /// What the body checker says of `value` for the parameter `name` of `route`; `None` when
+    /// the route has no such parameter or the value is what its schema says.
+    fn parameter_refusal(
+        &self,
+        route: &Route,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Option<String> {
+        let (_, schema) = route.parameter(name)?;
+        super::schema::check(schema, value, name, &self.components).err()
     }
 
     /// The route poem's router picks for `path`: of those it matches, the one whose first
