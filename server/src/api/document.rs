@@ -26,8 +26,9 @@ pub const NO_NUL: &str = "^[^\\x00]*$";
 
 /// Where the code holds a `serde_json::Value` that the server only takes or gives as one scalar
 /// (a string, a number, true or false, or null), or, for a backup's cells, a scalar, an object
-/// or an array (the JSON columns: the audit log's metadata, an alter's interests). A pointer that no longer leads anywhere stops the server at start
-/// (every test fails), so a renamed field cannot quietly leave its value free-form.
+/// or an array (the JSON columns: the audit log's metadata, an alter's interests). A pointer
+/// that no longer leads anywhere stops the server at start (every test fails), so a renamed
+/// field cannot quietly leave its value free-form.
 const SCALARS: [(&str, Cell); 4] = [
     (
         "/components/schemas/BackupTable/properties/rows/items/items",
