@@ -224,8 +224,8 @@ impl poem::error::ResponseError for ApiError {
 }
 
 /// Every status an error can have, what it means, and whether it says when to try again
-/// (`Retry-After`). The document lists them on every operation, less 408, 413 and 415 where it
-/// takes no body (`api::document`).
+/// (`Retry-After`). The document lists on each operation those it can answer with
+/// (`api::document::answers`).
 pub const ERROR_STATUSES: [(u16, &str, bool); 13] = [
     (
         400,

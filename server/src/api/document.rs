@@ -9,8 +9,8 @@
 //!   `additionalProperties: false`;
 //! - text never holds a NUL character (refused with 400 before any handler): strings without a
 //!   pattern, format or enum of their own get `^[^\x00]*$`;
-//! - an operation lists the error statuses it can answer with ([`ERROR_STATUSES`]), less 408,
-//!   413 and 415 where it takes no body, each a reference to the one description of it in
+//! - an operation lists the error statuses it can answer with ([`ERROR_STATUSES`], each by one
+//!   rule of [`answers`]), each a reference to the one description of it in
 //!   `components.responses` (`Error400`, …);
 //! - the values the code holds as free-form JSON but the server only takes or gives as one
 //!   scalar ([`SCALARS`]) say so;
@@ -56,13 +56,121 @@ enum Cell {
     Json,
 }
 
-/// The document poem-openapi generated (`generated`, JSON), made exact.
-pub fn exact(generated: &str) -> String {
-    exact_with(generated, &SCALARS)
+/// The operations that answer 403 (`METHOD /path`, as the document writes the path): those
+/// for administrators only (`AppState::admin`), and those that refuse a caller for what the
+/// account is or says.
+const FORBIDDEN: [&str; 20] = [
+    "GET /api/users",
+    "POST /api/users",
+    "GET /api/users/{id}",
+    "PUT /api/users/{id}",
+    "DELETE /api/users/{id}",
+    "POST /api/users/{id}/password-reset",
+    "GET /api/audit",
+    "POST /api/audit/purge",
+    "GET /api/system-requests",
+    "POST /api/system-requests/{id}/decide",
+    "GET /api/settings",
+    "PUT /api/settings",
+    "GET /api/settings/{key}",
+    "PUT /api/settings/{key}",
+    "POST /api/admin/backup",
+    "POST /api/admin/restore",
+    // Another user's systems (only administrators list them).
+    "GET /api/systems",
+    // An account not yet approved.
+    "POST /api/systems",
+    // Registration closed (`registration.enabled`).
+    "POST /api/auth/register",
+    // The current password is wrong.
+    "POST /api/me/password",
+];
+
+/// The operations under a rate limit (429, `crate::rate_limit`).
+const RATE_LIMITED: [&str; 4] = [
+    "POST /api/auth/register",
+    "POST /api/auth/login",
+    "POST /api/me/password",
+    "POST /api/auth/password-reset/request",
+];
+
+/// The operations that take a password reset token: 401 for an unknown one, 410 for one that
+/// expired or was used.
+const RESET_TOKENS: [&str; 2] = [
+    "POST /api/auth/password-reset/verify",
+    "POST /api/auth/password-reset/consume",
+];
+
+/// The operations that take no token but check credentials in the body (401 when wrong).
+const CREDENTIALS: [&str; 1] = ["POST /api/auth/login"];
+
+/// The POST operations that change no row of the API's (only the audit log, a session or a
+/// reset token of its own), so nothing they do can conflict (409).
+const CHANGE_NOTHING: [&str; 5] = [
+    "POST /api/auth/login",
+    "POST /api/auth/refresh",
+    "POST /api/auth/password-reset/request",
+    "POST /api/auth/password-reset/verify",
+    "POST /api/admin/backup",
+];
+
+/// What the document says of one operation, that decides which errors it can answer with.
+struct Operation<'a> {
+    /// `METHOD /path`.
+    name: &'a str,
+    secured: bool,
+    body: bool,
+    path_parameters: bool,
 }
 
-/// [`exact`], with `scalars` the free-form values that say what they may be.
-fn exact_with(generated: &str, scalars: &[(&str, Cell)]) -> String {
+/// Whether `operation` can answer with the error `status`: one rule per status.
+fn answers(status: u16, operation: &Operation) -> bool {
+    let named = |list: &[&str]| list.contains(&operation.name);
+    match status {
+        // Input that is not what the document describes, and a NUL character anywhere in a
+        // request (its query, its body), refused before any operation.
+        400 => true,
+        401 => operation.secured || named(&CREDENTIALS) || named(&RESET_TOKENS),
+        403 => named(&FORBIDDEN),
+        // What the path names.
+        404 => operation.path_parameters,
+        // Of the body: too slow, too large, not JSON; a rule it breaks.
+        408 | 413 | 415 | 422 => operation.body,
+        // A unique or referenced row, or a restore running: any change.
+        409 => !operation.name.starts_with("GET ") && !named(&CHANGE_NOTHING),
+        410 => named(&RESET_TOKENS),
+        429 => named(&RATE_LIMITED),
+        // Every operation reads the database.
+        500 | 503 => true,
+        _ => unreachable!("document: {status} is not one of ERROR_STATUSES"),
+    }
+}
+
+/// Every operation the lists above name, so that a renamed or removed one stops the server at
+/// start (every test fails) rather than leaving its statuses wrong.
+fn named_operations() -> impl Iterator<Item = &'static str> {
+    let lists: [&[&str]; 5] = [
+        &FORBIDDEN,
+        &RATE_LIMITED,
+        &RESET_TOKENS,
+        &CREDENTIALS,
+        &CHANGE_NOTHING,
+    ];
+    lists.into_iter().flatten().copied()
+}
+
+/// The document poem-openapi generated (`generated`, JSON), made exact.
+pub fn exact(generated: &str) -> String {
+    let (doc, operations) = exact_with(generated, &SCALARS);
+    if let Some(lost) = named_operations().find(|n| !operations.iter().any(|o| o == n)) {
+        panic!("document: {lost} is not in the document");
+    }
+    serde_json::to_string(&doc).expect("a JSON value serializes")
+}
+
+/// [`exact`], with `scalars` the free-form values that say what they may be; also every
+/// operation's name (`METHOD /path`).
+fn exact_with(generated: &str, scalars: &[(&str, Cell)]) -> (Value, Vec<String>) {
     let mut doc: Value = serde_json::from_str(generated).expect("poem-openapi writes JSON");
     for &(pointer, cell) in scalars {
         let Some(Value::Object(schema)) = doc.pointer_mut(pointer) else {
@@ -83,13 +191,16 @@ fn exact_with(generated: &str, scalars: &[(&str, Cell)]) -> String {
         schemas.values_mut().for_each(|s| tighten(s, true));
     }
     let mut shared = serde_json::Map::new();
+    let mut seen = Vec::new();
     if let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
             for (method, operation) in item.iter_mut() {
-                tighten_operation(operation, &mut shared);
+                let name = format!("{} {path}", method.to_ascii_uppercase());
+                tighten_operation(&name, operation, &mut shared);
+                seen.push(name);
                 if let Some(operation) = operation.as_object_mut() {
                     operation
                         .entry("operationId")
@@ -105,12 +216,29 @@ fn exact_with(generated: &str, scalars: &[(&str, Cell)]) -> String {
     {
         components.insert("responses".into(), Value::Object(shared));
     }
-    serde_json::to_string(&doc).expect("a JSON value serializes")
+    (doc, seen)
 }
 
-/// Applies the rules to one operation; its error responses, the same on every operation, move to
-/// `shared` (`components.responses`, `Error400` …) and are referred to from there.
-fn tighten_operation(operation: &mut Value, shared: &mut serde_json::Map<String, Value>) {
+/// Applies the rules to one operation (`name`: `METHOD /path`); its error responses, those
+/// [`answers`] gives it, move to `shared` (`components.responses`, `Error400` …) and are referred
+/// to from there.
+fn tighten_operation(
+    name: &str,
+    operation: &mut Value,
+    shared: &mut serde_json::Map<String, Value>,
+) {
+    let path_parameters = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|p| p.get("in").and_then(Value::as_str) == Some("path"));
+    let facts = Operation {
+        name,
+        secured: operation.get("security").is_some(),
+        body: operation.get("requestBody").is_some(),
+        path_parameters,
+    };
     // `IndexMut` would add the keys it does not find, so only `pointer_mut` and `get` here.
     if let Some(parameters) = operation
         .pointer_mut("/parameters")
@@ -120,7 +248,6 @@ fn tighten_operation(operation: &mut Value, shared: &mut serde_json::Map<String,
             tighten(schema, false);
         }
     }
-    let has_body = operation.get("requestBody").is_some();
     let content = operation.pointer_mut("/requestBody/content");
     if let Some(content) = content.and_then(Value::as_object_mut) {
         for schema in content.values_mut().filter_map(|m| m.get_mut("schema")) {
@@ -131,8 +258,8 @@ fn tighten_operation(operation: &mut Value, shared: &mut serde_json::Map<String,
         .pointer_mut("/responses")
         .and_then(Value::as_object_mut)
     {
-        responses.retain(|status, _| match status.as_str() {
-            "408" | "413" | "415" => has_body,
+        responses.retain(|status, _| match status.parse() {
+            Ok(error @ 400..) => answers(error, &facts),
             _ => true,
         });
         for (status, response) in responses.iter_mut() {
@@ -232,7 +359,7 @@ mod tests {
     use serde_json::Map;
 
     fn exact_value(doc: Value) -> Value {
-        serde_json::from_str(&exact_with(&doc.to_string(), &[])).unwrap()
+        exact_with(&doc.to_string(), &[]).0
     }
 
     #[test]
@@ -242,8 +369,7 @@ mod tests {
             "properties": {"value": {"description": "The value."}}
         }}}});
         let pointer = "/components/schemas/Setting/properties/value";
-        let exact = exact_with(&doc.to_string(), &[(pointer, Cell::Scalar)]);
-        let exact: Value = serde_json::from_str(&exact).unwrap();
+        let (exact, _) = exact_with(&doc.to_string(), &[(pointer, Cell::Scalar)]);
         let value = exact.pointer(pointer).unwrap();
         assert_eq!(value["description"], "The value.");
         let kinds: Vec<&str> = value["anyOf"]
@@ -292,14 +418,20 @@ mod tests {
             .iter()
             .map(|(status, ..)| (status.to_string(), json!({})))
             .collect();
-        let doc = exact_value(
-            json!({"components": {}, "paths": {"/health": {"get": {"responses": all.clone()}},
-            "/api/systems": {"post": {"responses": all, "security": [{"bearer": []}],
-                "requestBody": {"content": {}}}}}}),
-        );
+        let secured = json!([{"bearer": []}]);
+        let doc = exact_value(json!({"components": {}, "paths": {
+            "/health": {"get": {"responses": all.clone()}},
+            "/api/systems": {"post": {"responses": all.clone(), "security": secured,
+                "requestBody": {"content": {}}}},
+            "/api/alters/{id}": {"get": {"responses": all.clone(), "security": secured,
+                "parameters": [{"in": "path", "name": "id"}]}},
+            "/api/auth/login": {"post": {"responses": all.clone(), "requestBody": {"content": {}}}},
+            "/api/auth/password-reset/consume": {"post": {"responses": all.clone(),
+                "requestBody": {"content": {}}}},
+        }}));
         // Each error is described once and referred to.
         assert_eq!(
-            doc["paths"]["/health"]["get"]["responses"]["404"],
+            doc["paths"]["/api/alters/{id}"]["get"]["responses"]["404"],
             json!({"$ref": "#/components/responses/Error404"})
         );
         assert_eq!(doc["components"]["responses"]["Error404"], json!({}));
@@ -311,13 +443,32 @@ mod tests {
                 .cloned()
                 .collect()
         };
+        // Nothing to refuse but a NUL, and what the server and its database fail at.
+        assert_eq!(codes("/health", "get"), ["400", "500", "503"]);
         assert_eq!(
-            codes("/health", "get"),
+            codes("/api/systems", "post"),
             [
-                "400", "401", "403", "404", "409", "410", "422", "429", "500", "503"
+                "400", "401", "403", "408", "409", "413", "415", "422", "500", "503"
+            ],
+            "an unapproved account may not create one"
+        );
+        assert_eq!(
+            codes("/api/alters/{id}", "get"),
+            ["400", "401", "404", "500", "503"]
+        );
+        assert_eq!(
+            codes("/api/auth/login", "post"),
+            [
+                "400", "401", "408", "413", "415", "422", "429", "500", "503"
+            ],
+            "no conflict: a login changes nothing"
+        );
+        assert_eq!(
+            codes("/api/auth/password-reset/consume", "post"),
+            [
+                "400", "401", "408", "409", "410", "413", "415", "422", "500", "503"
             ]
         );
-        assert_eq!(codes("/api/systems", "post").len(), ERROR_STATUSES.len());
         let health = doc["paths"]["/health"]["get"].as_object().unwrap();
         assert_eq!(
             health.keys().collect::<Vec<_>>(),

@@ -56,12 +56,20 @@ struct Generated {
     who: Who,
     content_type: Option<&'static str>,
     body: Option<Vec<u8>>,
+    /// The documented operation (method and path template) the request reaches for sure: not
+    /// a made-up path, and no path parameter that is empty or one of the paths' own words
+    /// (`/api/alters/search` is another operation).
+    operation: Option<(String, String)>,
 }
 
 /// What the generators draw ids and tokens from.
 struct World {
     base: String,
     routes: Vec<(String, String)>,
+    /// The error statuses each route's document lists.
+    errors: std::collections::HashMap<(String, String), Vec<u16>>,
+    /// Every literal segment of the documented paths.
+    literals: Vec<String>,
     ids: Vec<String>,
     admin: String,
     user: String,
@@ -374,17 +382,21 @@ fn request(world: &World) -> impl Strategy<Value = Generated> + use<> {
     ];
     let user_id = world.ids[1].clone();
     let body_ids = ids.clone();
+    let literals = world.literals.clone();
     let documented = (
         prop::sample::select(world.routes.clone()),
         prop::collection::vec(param, 3),
     )
         .prop_map(move |((method, template), params)| {
             let mut params = params.into_iter();
+            let mut certain = true;
             let path = template
                 .split('/')
                 .map(|segment| {
                     if segment.starts_with('{') {
-                        params.next().unwrap_or_default()
+                        let param = params.next().unwrap_or_default();
+                        certain &= !param.is_empty() && !literals.contains(&param);
+                        param
                     } else {
                         segment.to_owned()
                     }
@@ -398,9 +410,10 @@ fn request(world: &World) -> impl Strategy<Value = Generated> + use<> {
             } else {
                 path
             };
-            (method, path, template)
+            let operation = certain.then(|| (method.clone(), template.clone()));
+            (method, path, template, operation)
         })
-        .prop_flat_map(move |(method, path, template)| {
+        .prop_flat_map(move |(method, path, template, operation)| {
             let body = match shape_for(&template) {
                 Some(shape) => prop_oneof![
                     3 => of_shape(shape, body_ids.clone(), 0.9).prop_map(|v| Some(v.to_string().into_bytes())),
@@ -409,7 +422,7 @@ fn request(world: &World) -> impl Strategy<Value = Generated> + use<> {
                 .boxed(),
                 None => body(body_ids.clone()).boxed(),
             };
-            (Just(method), Just(path), body)
+            (Just(method), Just(path), body, Just(operation))
         });
     let made_up = (
         prop::sample::select(vec![
@@ -441,7 +454,7 @@ fn request(world: &World) -> impl Strategy<Value = Generated> + use<> {
         ),
     )
         .prop_map(|(method, segments)| (method.to_owned(), format!("/{}", segments.join("/"))));
-    let made_up = (made_up, body(ids.clone())).prop_map(|((m, p), b)| (m, p, b));
+    let made_up = (made_up, body(ids.clone())).prop_map(|((m, p), b)| (m, p, b, None));
     let query = prop::collection::vec(
         (
             prop_oneof![
@@ -482,12 +495,13 @@ fn request(world: &World) -> impl Strategy<Value = Generated> + use<> {
         content_type,
     )
         .prop_map(
-            |((method, path, body), query, who, content_type)| Generated {
+            |((method, path, body, operation), query, who, content_type)| Generated {
                 method,
                 path,
                 query,
                 who,
                 content_type,
+                operation,
                 body,
             },
         )
@@ -560,6 +574,18 @@ async fn check(
         )
     };
     prop_assert!(!status.is_server_error(), "server error: {}", shown());
+    // The document lists every error the operation answers with (as schemathesis checks).
+    if let Some(operation) = &request.operation
+        && status.is_client_error()
+    {
+        prop_assert!(
+            world.errors[operation].contains(&status.as_u16()),
+            "{status} is not among the errors the document lists for {} {}: {}",
+            operation.0,
+            operation.1,
+            shown()
+        );
+    }
     if method == reqwest::Method::HEAD {
         return Ok(());
     }
@@ -723,10 +749,23 @@ async fn world(backend: Backend) -> (World, TestDatabase) {
     )
     .await;
     let mut routes = Vec::new();
+    let mut errors = std::collections::HashMap::new();
+    let mut literals = Vec::new();
     for (path, methods) in doc["paths"].as_object().unwrap() {
-        for method in methods.as_object().unwrap().keys() {
-            routes.push((method.to_uppercase(), path.clone()));
+        for (method, operation) in methods.as_object().unwrap() {
+            let route = (method.to_uppercase(), path.clone());
+            let statuses = operation["responses"].as_object().unwrap().keys();
+            let statuses = statuses
+                .filter_map(|s| s.parse().ok())
+                .filter(|s| *s >= 400);
+            errors.insert(route.clone(), statuses.collect());
+            routes.push(route);
         }
+        literals.extend(
+            path.split('/')
+                .filter(|s| !s.starts_with('{'))
+                .map(str::to_owned),
+        );
     }
     assert!(routes.len() > 50, "only {} routes documented", routes.len());
 
@@ -744,6 +783,8 @@ async fn world(backend: Backend) -> (World, TestDatabase) {
     let world = World {
         base,
         routes,
+        errors,
+        literals,
         ids,
         admin,
         user,
