@@ -1,61 +1,134 @@
 use poem::http::StatusCode;
 use serde_json::json;
 
-use crate::support::backend_tests;
+use crate::support::{TestApp, backends};
+use didhub_migrations::Backend;
+use rstest_reuse::apply;
 
-backend_tests! {
-    async fn every_write_is_audited_with_its_entity(app) {
-        let (robin, token) = app.approved_user("robin").await;
-        let system = app.system(&token, "Mine").await;
-        let alter = app.alter(&token, system, "Ash").await;
-        let admin = app.admin_token().await;
-        let page = app.get(&format!("/api/audit?user_id={robin}&action=alter.create"), &admin).await.expect(StatusCode::OK);
-        assert_eq!(page["total"], 1);
-        let entry = &page["items"][0];
-        assert_eq!((entry["entity_type"].as_str(), entry["entity_id"].as_str()), (Some("alter"), Some(alter.to_string().as_str())));
-        assert_eq!(entry["metadata"]["name"], "Ash");
-        assert_eq!(entry["user_id"], robin.to_string());
-        let actions = app.audit_actions("").await;
-        for action in ["auth.register", "user.update", "auth.login", "system.create", "alter.create", "user.bootstrap"] {
-            assert!(actions.iter().any(|a| a == action), "{action} missing from {actions:?}");
-        }
+#[apply(backends)]
+async fn every_write_is_audited_with_its_entity(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (robin, token) = app.approved_user("robin").await;
+    let system = app.system(&token, "Mine").await;
+    let alter = app.alter(&token, system, "Ash").await;
+    let admin = app.admin_token().await;
+    let page = app
+        .get(
+            &format!("/api/audit?user_id={robin}&action=alter.create"),
+            &admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(page["total"], 1);
+    let entry = &page["items"][0];
+    assert_eq!(
+        (entry["entity_type"].as_str(), entry["entity_id"].as_str()),
+        (Some("alter"), Some(alter.to_string().as_str()))
+    );
+    assert_eq!(entry["metadata"]["name"], "Ash");
+    assert_eq!(entry["user_id"], robin.to_string());
+    let actions = app.audit_actions("").await;
+    for action in [
+        "auth.register",
+        "user.update",
+        "auth.login",
+        "system.create",
+        "alter.create",
+        "user.bootstrap",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} missing from {actions:?}"
+        );
     }
+}
 
-    async fn the_audit_log_filters_by_time_range(app) {
-        let admin = app.admin_token().await;
-        let all = app.get("/api/audit", &admin).await.expect(StatusCode::OK);
-        let newest = all["items"][0]["created_at"].as_str().unwrap().to_owned();
-        let oldest = all["items"].as_array().unwrap().last().unwrap()["created_at"].as_str().unwrap().to_owned();
-        let total = all["total"].as_i64().unwrap();
-        assert!(total >= 2, "bootstrap and login are recorded: {all}");
+#[apply(backends)]
+async fn the_audit_log_filters_by_time_range(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    let all = app.get("/api/audit", &admin).await.expect(StatusCode::OK);
+    let newest = all["items"][0]["created_at"].as_str().unwrap().to_owned();
+    let oldest = all["items"].as_array().unwrap().last().unwrap()["created_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let total = all["total"].as_i64().unwrap();
+    assert!(total >= 2, "bootstrap and login are recorded: {all}");
 
-        let enc = |t: &str| t.replace('+', "%2B");
-        let everything = app.get(&format!("/api/audit?from={}&to={}", enc(&oldest), enc(&newest)), &admin).await.expect(StatusCode::OK);
-        assert_eq!(everything["total"], total, "bounds are inclusive");
-        let only_newest = app.get(&format!("/api/audit?from={}", enc(&newest)), &admin).await.expect(StatusCode::OK);
-        assert_eq!(only_newest["total"], 1);
-        let before_all = app.get("/api/audit?to=2000-01-01T00:00:00Z", &admin).await.expect(StatusCode::OK);
-        assert_eq!(before_all["total"], 0);
+    let enc = |t: &str| t.replace('+', "%2B");
+    let everything = app
+        .get(
+            &format!("/api/audit?from={}&to={}", enc(&oldest), enc(&newest)),
+            &admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(everything["total"], total, "bounds are inclusive");
+    let only_newest = app
+        .get(&format!("/api/audit?from={}", enc(&newest)), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(only_newest["total"], 1);
+    let before_all = app
+        .get("/api/audit?to=2000-01-01T00:00:00Z", &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(before_all["total"], 0);
 
-        app.get("/api/audit?from=yesterday", &admin).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
-        // `from` after `to`: an empty range, as the document's types allow any two times.
-        let reversed = app.get("/api/audit?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z", &admin).await
-            .expect(StatusCode::OK);
-        assert_eq!(reversed["total"], 0);
-        app.get("/api/audit?user_id=42", &admin).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
-    }
+    app.get("/api/audit?from=yesterday", &admin)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    // `from` after `to`: an empty range, as the document's types allow any two times.
+    let reversed = app
+        .get(
+            "/api/audit?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+            &admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(reversed["total"], 0);
+    app.get("/api/audit?user_id=42", &admin)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+}
 
-    async fn purge_deletes_older_entries_and_records_itself(app) {
-        let admin = app.admin_token().await;
-        let before = app.get("/api/audit", &admin).await.expect(StatusCode::OK)["total"].as_i64().unwrap();
-        let nothing = app.post("/api/audit/purge", &admin, json!({ "before": "2000-01-01T00:00:00Z" })).await.expect(StatusCode::OK);
-        assert_eq!(nothing["deleted"], 0);
-        let purged = app.post("/api/audit/purge", &admin, json!({ "before": "2100-01-01T00:00:00Z" })).await.expect(StatusCode::OK);
-        assert_eq!(purged["deleted"], before + 1, "everything, including the first purge's entry");
-        let left = app.get("/api/audit", &admin).await.expect(StatusCode::OK);
-        assert_eq!(left["total"], 1);
-        assert_eq!(left["items"][0]["action"], "audit.purge");
-        app.post("/api/audit/purge", &admin, json!({ "before": "soon" })).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
-        app.post("/api/audit/purge", &admin, json!({})).await.expect_error(StatusCode::BAD_REQUEST, "bad_request");
-    }
+#[apply(backends)]
+async fn purge_deletes_older_entries_and_records_itself(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    let before = app.get("/api/audit", &admin).await.expect(StatusCode::OK)["total"]
+        .as_i64()
+        .unwrap();
+    let nothing = app
+        .post(
+            "/api/audit/purge",
+            &admin,
+            json!({ "before": "2000-01-01T00:00:00Z" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(nothing["deleted"], 0);
+    let purged = app
+        .post(
+            "/api/audit/purge",
+            &admin,
+            json!({ "before": "2100-01-01T00:00:00Z" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        purged["deleted"],
+        before + 1,
+        "everything, including the first purge's entry"
+    );
+    let left = app.get("/api/audit", &admin).await.expect(StatusCode::OK);
+    assert_eq!(left["total"], 1);
+    assert_eq!(left["items"][0]["action"], "audit.purge");
+    app.post("/api/audit/purge", &admin, json!({ "before": "soon" }))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    app.post("/api/audit/purge", &admin, json!({}))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
 }

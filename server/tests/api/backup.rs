@@ -8,7 +8,9 @@ use didhub_server::generate::{self, Size};
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Reply, TestApp, backend_tests};
+use crate::support::{Reply, TestApp, backends};
+use didhub_migrations::Backend;
+use rstest_reuse::apply;
 
 /// Every table's digest but the audit log's (backups and restores are audited).
 async fn digests(db: &Db) -> Vec<(&'static str, Digest)> {
@@ -55,91 +57,156 @@ async fn backup(app: &TestApp, admin: &str) -> Value {
         .expect(StatusCode::OK)
 }
 
-backend_tests! {
-    async fn a_backup_restores_exactly_what_was_there(app) {
-        let (admin, ids) = some_data(&app).await;
-        let before = digests(&app.state.db).await;
-        let document = backup(&app, &admin).await;
-        assert_eq!(document["format"], "didhub-backup/1");
+#[apply(backends)]
+async fn a_backup_restores_exactly_what_was_there(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (admin, ids) = some_data(&app).await;
+    let before = digests(&app.state.db).await;
+    let document = backup(&app, &admin).await;
+    assert_eq!(document["format"], "didhub-backup/1");
 
-        // Change things: delete the system (and its alters), add another.
-        let token = ids["token"].as_str().unwrap();
-        let system = ids["system"].as_str().unwrap();
-        app.delete(&format!("/api/systems/{system}"), token).await.expect(StatusCode::NO_CONTENT);
-        app.post("/api/systems", token, json!({ "name": "Later" })).await.expect(StatusCode::CREATED);
-        assert_ne!(digests(&app.state.db).await, before);
+    // Change things: delete the system (and its alters), add another.
+    let token = ids["token"].as_str().unwrap();
+    let system = ids["system"].as_str().unwrap();
+    app.delete(&format!("/api/systems/{system}"), token)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    app.post("/api/systems", token, json!({ "name": "Later" }))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_ne!(digests(&app.state.db).await, before);
 
-        let report = app
+    let report = app
+        .post("/api/admin/restore", &admin, document)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(digests(&app.state.db).await, before);
+    assert_eq!(report["tables"].as_array().unwrap().len(), TABLES.len());
+    let alter = app
+        .get(
+            &format!("/api/alters/{}", ids["alter"].as_str().unwrap()),
+            token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(alter["description"], "line one\nline two \\ back");
+    assert_eq!(
+        app.audit_actions("action=admin.restore").await,
+        ["admin.restore"]
+    );
+    assert_eq!(
+        app.audit_actions("action=admin.backup").await,
+        ["admin.backup"]
+    );
+}
+
+#[apply(backends)]
+async fn a_bad_backup_is_refused_whole_and_changes_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (admin, _) = some_data(&app).await;
+    let document = backup(&app, &admin).await;
+    let before = digests(&app.state.db).await;
+
+    let mut wrong_format = document.clone();
+    wrong_format["format"] = json!("something-else/9");
+    let mut other_version = document.clone();
+    other_version["schema_version"] = json!(1);
+    let mut bad_id = document.clone();
+    bad_id["tables"][0]["rows"][0][0] = json!("not-a-uuid");
+    let mut missing_table = document.clone();
+    missing_table["tables"].as_array_mut().unwrap().pop();
+    let mut short_row = document.clone();
+    short_row["tables"][1]["rows"][0]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+
+    for (document, status, code, says) in [
+        (
+            wrong_format,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "format",
+        ),
+        (
+            other_version,
+            StatusCode::CONFLICT,
+            "conflict",
+            "schema version 1",
+        ),
+        (
+            bad_id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "users, row 0, column id",
+        ),
+        (
+            missing_table,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "tables",
+        ),
+        (
+            short_row,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "systems, row 0",
+        ),
+    ] {
+        let message = app
             .post("/api/admin/restore", &admin, document)
             .await
-            .expect(StatusCode::OK);
-        assert_eq!(digests(&app.state.db).await, before);
-        assert_eq!(report["tables"].as_array().unwrap().len(), TABLES.len());
-        let alter = app
-            .get(&format!("/api/alters/{}", ids["alter"].as_str().unwrap()), token)
-            .await
-            .expect(StatusCode::OK);
-        assert_eq!(alter["description"], "line one\nline two \\ back");
-        assert_eq!(app.audit_actions("action=admin.restore").await, ["admin.restore"]);
-        assert_eq!(app.audit_actions("action=admin.backup").await, ["admin.backup"]);
+            .expect_error(status, code);
+        assert!(
+            message.contains(says),
+            "{message:?} should mention {says:?}"
+        );
+        assert_eq!(digests(&app.state.db).await, before, "after: {message}");
     }
+}
 
-    async fn a_bad_backup_is_refused_whole_and_changes_nothing(app) {
-        let (admin, _) = some_data(&app).await;
-        let document = backup(&app, &admin).await;
-        let before = digests(&app.state.db).await;
+#[apply(backends)]
+async fn only_administrators_back_up_and_restore(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (admin, ids) = some_data(&app).await;
+    let document = backup(&app, &admin).await;
+    let token = ids["token"].as_str().unwrap();
+    app.post("/api/admin/backup", token, json!({}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    app.post("/api/admin/restore", token, document.clone())
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    let reply = app
+        .call(poem::http::Method::POST, "/api/admin/backup", None, None)
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+}
 
-        let mut wrong_format = document.clone();
-        wrong_format["format"] = json!("something-else/9");
-        let mut other_version = document.clone();
-        other_version["schema_version"] = json!(1);
-        let mut bad_id = document.clone();
-        bad_id["tables"][0]["rows"][0][0] = json!("not-a-uuid");
-        let mut missing_table = document.clone();
-        missing_table["tables"].as_array_mut().unwrap().pop();
-        let mut short_row = document.clone();
-        short_row["tables"][1]["rows"][0].as_array_mut().unwrap().pop();
-
-        for (document, status, code, says) in [
-            (wrong_format, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "format"),
-            (other_version, StatusCode::CONFLICT, "conflict", "schema version 1"),
-            (bad_id, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "users, row 0, column id"),
-            (missing_table, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "tables"),
-            (short_row, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "systems, row 0"),
-        ] {
-            let message = app
-                .post("/api/admin/restore", &admin, document)
-                .await
-                .expect_error(status, code);
-            assert!(message.contains(says), "{message:?} should mention {says:?}");
-            assert_eq!(digests(&app.state.db).await, before, "after: {message}");
-        }
-    }
-
-    async fn only_administrators_back_up_and_restore(app) {
-        let (admin, ids) = some_data(&app).await;
-        let document = backup(&app, &admin).await;
-        let token = ids["token"].as_str().unwrap();
-        app.post("/api/admin/backup", token, json!({}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
-        app.post("/api/admin/restore", token, document.clone())
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
-        let reply = app.call(poem::http::Method::POST, "/api/admin/backup", None, None).await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
-    }
-
-    async fn a_restore_may_be_larger_than_other_requests(app) {
-        let admin = app.admin_token().await;
-        generate::generate(&app.state.db, Size { alters: 1500, seed: 5 }).await.unwrap();
-        let document = backup(&app, &admin).await;
-        let size = document.to_string().len();
-        assert!(size > didhub_server::api::MAX_BODY_BYTES, "only {size} bytes");
-        let before = digests(&app.state.db).await;
-        app.post("/api/admin/restore", &admin, document).await.expect(StatusCode::OK);
-        assert_eq!(digests(&app.state.db).await, before);
-    }
+#[apply(backends)]
+async fn a_restore_may_be_larger_than_other_requests(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    generate::generate(
+        &app.state.db,
+        Size {
+            alters: 1500,
+            seed: 5,
+        },
+    )
+    .await
+    .unwrap();
+    let document = backup(&app, &admin).await;
+    let size = document.to_string().len();
+    assert!(
+        size > didhub_server::api::MAX_BODY_BYTES,
+        "only {size} bytes"
+    );
+    let before = digests(&app.state.db).await;
+    app.post("/api/admin/restore", &admin, document)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(digests(&app.state.db).await, before);
 }
 
 /// A backup taken on SQLite restores on PostgreSQL and MySQL.
@@ -225,82 +292,106 @@ async fn two_systems(app: &TestApp) -> (String, String) {
 mod rules {
     use super::*;
 
-    backend_tests! {
-        /// Regression (issue 14): a restore loaded interests that were an object (every alter list
-        /// then answered 500), another user's alter in a group or relationship, and answered 500 for
-        /// an unknown enum value or a NULL username. Each is now 422 naming where, and changes
-        /// nothing.
-        async fn a_restore_breaking_the_apis_rules_is_refused_naming_where_and_changes_nothing(app) {
-            let (admin, cedar) = two_systems(&app).await;
-            let document = backup(&app, &admin).await;
-            let before = digests(&app.state.db).await;
-            let username = cell(&mut document.clone(), "users", 0, "username").as_str().unwrap().to_owned();
+    /// Regression (issue 14): a restore loaded interests that were an object (every alter list
+    /// then answered 500), another user's alter in a group or relationship, and answered 500 for
+    /// an unknown enum value or a NULL username. Each is now 422 naming where, and changes
+    /// nothing.
+    #[apply(backends)]
+    async fn a_restore_breaking_the_apis_rules_is_refused_naming_where_and_changes_nothing(
+        backend: Backend,
+    ) {
+        let app = TestApp::start(backend).await;
+        let (admin, cedar) = two_systems(&app).await;
+        let document = backup(&app, &admin).await;
+        let before = digests(&app.state.db).await;
+        let username = cell(&mut document.clone(), "users", 0, "username")
+            .as_str()
+            .unwrap()
+            .to_owned();
 
-            let cases: [(&str, &str, Value); 8] = [
-                ("alters", "interests", json!({ "tea": true })),
-                ("alter_group_members", "alter_id", json!(cedar)),
-                ("alter_relationships", "related_alter_id", json!(cedar)),
-                ("alter_relationships", "relationship_type", json!("sibling")),
-                ("system_requests", "status", json!("maybe")),
-                ("users", "username", Value::Null),
-                ("users", "username", json!(username.to_uppercase())),
-                ("settings", "name", json!("no.such.setting")),
-            ];
-            for (table, column, value) in cases {
-                let mut bad = document.clone();
-                if table == "settings" {
-                    // No setting is stored until one is changed: add a row.
-                    let row = json!(["no.such.setting", true, "2026-01-01T00:00:00Z"]);
-                    let settings = bad["tables"].as_array_mut().unwrap().iter_mut()
-                        .find(|t| t["name"] == "settings").unwrap();
-                    settings["rows"].as_array_mut().unwrap().insert(0, row);
-                }
-                *cell(&mut bad, table, 0, column) = value.clone();
-                let message = app
-                    .post("/api/admin/restore", &admin, bad)
-                    .await
-                    .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-                let place = format!("{table}, row 0, column {column}");
-                assert!(message.contains(&place), "{value}: {message:?} should name {place:?}");
-                assert_eq!(digests(&app.state.db).await, before, "after {place} = {value}: {message}");
+        let cases: [(&str, &str, Value); 8] = [
+            ("alters", "interests", json!({ "tea": true })),
+            ("alter_group_members", "alter_id", json!(cedar)),
+            ("alter_relationships", "related_alter_id", json!(cedar)),
+            ("alter_relationships", "relationship_type", json!("sibling")),
+            ("system_requests", "status", json!("maybe")),
+            ("users", "username", Value::Null),
+            ("users", "username", json!(username.to_uppercase())),
+            ("settings", "name", json!("no.such.setting")),
+        ];
+        for (table, column, value) in cases {
+            let mut bad = document.clone();
+            if table == "settings" {
+                // No setting is stored until one is changed: add a row.
+                let row = json!(["no.such.setting", true, "2026-01-01T00:00:00Z"]);
+                let settings = bad["tables"]
+                    .as_array_mut()
+                    .unwrap()
+                    .iter_mut()
+                    .find(|t| t["name"] == "settings")
+                    .unwrap();
+                settings["rows"].as_array_mut().unwrap().insert(0, row);
             }
-            app.post("/api/admin/restore", &admin, document).await.expect(StatusCode::OK);
-            assert_eq!(digests(&app.state.db).await, before);
+            *cell(&mut bad, table, 0, column) = value.clone();
+            let message = app
+                .post("/api/admin/restore", &admin, bad)
+                .await
+                .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+            let place = format!("{table}, row 0, column {column}");
+            assert!(
+                message.contains(&place),
+                "{value}: {message:?} should name {place:?}"
+            );
+            assert_eq!(
+                digests(&app.state.db).await,
+                before,
+                "after {place} = {value}: {message}"
+            );
         }
+        app.post("/api/admin/restore", &admin, document)
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(digests(&app.state.db).await, before);
+    }
 
-        /// What the database refuses by a NOT NULL or CHECK constraint is the client's mistake on
-        /// every backend (422), not a server error.
-        async fn constraint_violations_are_answered_422_not_500(app) {
-            use didhub_server::db::{Id, Stmt, Timestamp};
-            use didhub_server::error::ApiError;
-            let user = app.register("casey").await;
-            for (what, stmt) in [
-                (
-                    "CHECK",
-                    Stmt::new(
-                        "INSERT INTO system_requests (id, user_id, status, created_at) \
-                         VALUES (?, ?, 'maybe', ?)",
-                    )
-                    .bind(Id::new())
-                    .bind(user)
-                    .bind(Timestamp::now()),
-                ),
-                (
-                    "NOT NULL",
-                    Stmt::new(
-                        "INSERT INTO users (id, username, password_hash, created_at, updated_at) \
-                         VALUES (?, NULL, 'x', ?, ?)",
-                    )
-                    .bind(Id::new())
-                    .bind(Timestamp::now())
-                    .bind(Timestamp::now()),
-                ),
-            ] {
-                let mut tx = app.state.db.begin_write().await.unwrap();
-                let refused = tx.conn().execute(stmt).await.expect_err(what);
-                let error = ApiError::from(refused);
-                assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {error}");
-            }
+    /// What the database refuses by a NOT NULL or CHECK constraint is the client's mistake on
+    /// every backend (422), not a server error.
+    #[apply(backends)]
+    async fn constraint_violations_are_answered_422_not_500(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        use didhub_server::db::{Id, Stmt, Timestamp};
+        use didhub_server::error::ApiError;
+        let user = app.register("casey").await;
+        for (what, stmt) in [
+            (
+                "CHECK",
+                Stmt::new(
+                    "INSERT INTO system_requests (id, user_id, status, created_at) \
+                     VALUES (?, ?, 'maybe', ?)",
+                )
+                .bind(Id::new())
+                .bind(user)
+                .bind(Timestamp::now()),
+            ),
+            (
+                "NOT NULL",
+                Stmt::new(
+                    "INSERT INTO users (id, username, password_hash, created_at, updated_at) \
+                     VALUES (?, NULL, 'x', ?, ?)",
+                )
+                .bind(Id::new())
+                .bind(Timestamp::now())
+                .bind(Timestamp::now()),
+            ),
+        ] {
+            let mut tx = app.state.db.begin_write().await.unwrap();
+            let refused = tx.conn().execute(stmt).await.expect_err(what);
+            let error = ApiError::from(refused);
+            assert_eq!(
+                error.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{what}: {error}"
+            );
         }
     }
 }
@@ -370,51 +461,74 @@ async fn held_back_restore(app: &TestApp, token: Option<&str>) -> (Reply, usize)
 mod admission {
     use super::*;
 
-    backend_tests! {
-        /// Regression (issue 14): the restore endpoint read up to 64 MiB from anyone before checking
-        /// who sent it. Anonymous, invalid-token and non-admin restores are answered 401/403 while
-        /// their body is still arriving, without a byte of it read.
-        async fn a_restore_by_anyone_but_an_administrator_is_refused_before_its_body_is_read(app) {
-            app.register("casey").await;
-            let casey = app.token_of("casey").await;
-            for (who, token, status) in [
-                ("anonymous", None, StatusCode::UNAUTHORIZED),
-                ("an invalid token", Some("not.a.token"), StatusCode::UNAUTHORIZED),
-                ("an unapproved user", Some(casey.as_str()), StatusCode::FORBIDDEN),
-            ] {
-                let (reply, read) = held_back_restore(&app, token).await;
-                assert_eq!(reply.status, status, "{who}: {}", reply.text);
-                assert_eq!(read, 0, "{who}: the server read {read} bytes of the body");
-            }
+    /// Regression (issue 14): the restore endpoint read up to 64 MiB from anyone before checking
+    /// who sent it. Anonymous, invalid-token and non-admin restores are answered 401/403 while
+    /// their body is still arriving, without a byte of it read.
+    #[apply(backends)]
+    async fn a_restore_by_anyone_but_an_administrator_is_refused_before_its_body_is_read(
+        backend: Backend,
+    ) {
+        let app = TestApp::start(backend).await;
+        app.register("casey").await;
+        let casey = app.token_of("casey").await;
+        for (who, token, status) in [
+            ("anonymous", None, StatusCode::UNAUTHORIZED),
+            (
+                "an invalid token",
+                Some("not.a.token"),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                "an unapproved user",
+                Some(casey.as_str()),
+                StatusCode::FORBIDDEN,
+            ),
+        ] {
+            let (reply, read) = held_back_restore(&app, token).await;
+            assert_eq!(reply.status, status, "{who}: {}", reply.text);
+            assert_eq!(read, 0, "{who}: the server read {read} bytes of the body");
         }
+    }
 
-        /// Regression (issue 14): restores ran side by side, each holding its document in memory.
-        /// While one restore's body is being read, a second is answered 409 `restore_in_progress`
-        /// with Retry-After, without its body read; once the first is answered, restores run again.
-        async fn a_second_restore_while_one_runs_is_refused_without_reading_it(app) {
-            use tokio::io::AsyncWriteExt as _;
-            let (admin, _) = some_data(&app).await;
-            let document = backup(&app, &admin).await.to_string().into_bytes();
-            let (mut first, body) = feed(1024);
-            let running = app.streamed("/api/admin/restore", Some(&admin), None, body);
-            let meanwhile = async {
-                // More than the pipe holds: written once the server reads the first restore's body.
-                first.writer.write_all(&document[..4096]).await.unwrap();
-                let (second, read) = held_back_restore(&app, Some(&admin)).await;
-                first.writer.write_all(&document[4096..]).await.unwrap();
-                first.writer.shutdown().await.unwrap();
-                (second, read)
-            };
-            let (first_reply, (second, read)) = tokio::join!(running, meanwhile);
-            assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.text);
-            assert_eq!(second.body["code"], "restore_in_progress", "{}", second.text);
-            assert_eq!(second.retry_after, Some(didhub_server::api::RESTORE_RETRY_AFTER_SECS));
-            assert_eq!(read, 0, "the second restore's body was read");
-            assert_eq!(first_reply.status, StatusCode::OK, "{}", first_reply.text);
-            app.post("/api/admin/restore", &admin, serde_json::from_slice(&document).unwrap())
-                .await
-                .expect(StatusCode::OK);
-        }
+    /// Regression (issue 14): restores ran side by side, each holding its document in memory.
+    /// While one restore's body is being read, a second is answered 409 `restore_in_progress`
+    /// with Retry-After, without its body read; once the first is answered, restores run again.
+    #[apply(backends)]
+    async fn a_second_restore_while_one_runs_is_refused_without_reading_it(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        use tokio::io::AsyncWriteExt as _;
+        let (admin, _) = some_data(&app).await;
+        let document = backup(&app, &admin).await.to_string().into_bytes();
+        let (mut first, body) = feed(1024);
+        let running = app.streamed("/api/admin/restore", Some(&admin), None, body);
+        let meanwhile = async {
+            // More than the pipe holds: written once the server reads the first restore's body.
+            first.writer.write_all(&document[..4096]).await.unwrap();
+            let (second, read) = held_back_restore(&app, Some(&admin)).await;
+            first.writer.write_all(&document[4096..]).await.unwrap();
+            first.writer.shutdown().await.unwrap();
+            (second, read)
+        };
+        let (first_reply, (second, read)) = tokio::join!(running, meanwhile);
+        assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.text);
+        assert_eq!(
+            second.body["code"], "restore_in_progress",
+            "{}",
+            second.text
+        );
+        assert_eq!(
+            second.retry_after,
+            Some(didhub_server::api::RESTORE_RETRY_AFTER_SECS)
+        );
+        assert_eq!(read, 0, "the second restore's body was read");
+        assert_eq!(first_reply.status, StatusCode::OK, "{}", first_reply.text);
+        app.post(
+            "/api/admin/restore",
+            &admin,
+            serde_json::from_slice(&document).unwrap(),
+        )
+        .await
+        .expect(StatusCode::OK);
     }
 }
 

@@ -329,9 +329,10 @@ async fn a_source_behind_the_migrations_is_refused() {
 
 mod registry {
     use super::*;
-    use crate::support::backend_tests;
+    use crate::support::{TestApp, backends};
     use didhub_harness::schema::Logical;
     use didhub_server::db::ArgKind;
+    use rstest_reuse::apply;
 
     fn fits(kind: ArgKind, logical: &Logical) -> bool {
         matches!(
@@ -351,47 +352,54 @@ mod registry {
         )
     }
 
-    backend_tests! {
-        /// `data::TABLES` names every table and column of the migrated schema, with fitting
-        /// kinds, nullability and keys, each table after the tables its foreign keys point to.
-        async fn the_table_registry_matches_the_migrated_schema(app) {
-            let kind = app.state.db.backend();
-            let pool = didhub_harness::Pool::connect(kind, &app.config.database.url).await.unwrap();
-            let schema = pool.introspect().await.unwrap();
-            let mut expected: Vec<&str> = schema
-                .tables
-                .keys()
-                .map(String::as_str)
-                .filter(|t| !t.starts_with("_sqlx"))
-                .collect();
-            let mut registered: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
-            expected.sort();
-            registered.sort();
-            assert_eq!(registered, expected, "tables");
-            for (position, table) in TABLES.iter().enumerate() {
-                let actual = &schema.tables[table.name];
-                let columns: Vec<&str> = actual.columns.iter().map(|c| c.name.as_str()).collect();
-                assert_eq!(table.column_names(), columns, "{}: columns", table.name);
-                for (column, actual) in table.columns.iter().zip(&actual.columns) {
-                    assert!(
-                        fits(column.kind, &actual.logical),
-                        "{}.{}: {:?} does not hold {}",
-                        table.name, column.name, column.kind, actual.logical
-                    );
-                    assert_eq!(
-                        column.nullable, actual.nullable,
-                        "{}.{}: nullable", table.name, column.name
-                    );
-                }
-                assert_eq!(table.key, actual.primary_key, "{}: primary key", table.name);
-                for fk in actual.foreign_keys.values() {
-                    let parent = TABLES.iter().position(|t| t.name == fk.ref_table);
-                    assert!(
-                        parent.is_some_and(|p| p < position || fk.ref_table == table.name),
-                        "{} refers to {}, which must come first",
-                        table.name, fk.ref_table
-                    );
-                }
+    /// `data::TABLES` names every table and column of the migrated schema, with fitting
+    /// kinds, nullability and keys, each table after the tables its foreign keys point to.
+    #[apply(backends)]
+    async fn the_table_registry_matches_the_migrated_schema(backend: Backend) {
+        let app = TestApp::start(backend).await;
+        let kind = app.state.db.backend();
+        let pool = didhub_harness::Pool::connect(kind, &app.config.database.url)
+            .await
+            .unwrap();
+        let schema = pool.introspect().await.unwrap();
+        let mut expected: Vec<&str> = schema
+            .tables
+            .keys()
+            .map(String::as_str)
+            .filter(|t| !t.starts_with("_sqlx"))
+            .collect();
+        let mut registered: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+        expected.sort();
+        registered.sort();
+        assert_eq!(registered, expected, "tables");
+        for (position, table) in TABLES.iter().enumerate() {
+            let actual = &schema.tables[table.name];
+            let columns: Vec<&str> = actual.columns.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(table.column_names(), columns, "{}: columns", table.name);
+            for (column, actual) in table.columns.iter().zip(&actual.columns) {
+                assert!(
+                    fits(column.kind, &actual.logical),
+                    "{}.{}: {:?} does not hold {}",
+                    table.name,
+                    column.name,
+                    column.kind,
+                    actual.logical
+                );
+                assert_eq!(
+                    column.nullable, actual.nullable,
+                    "{}.{}: nullable",
+                    table.name, column.name
+                );
+            }
+            assert_eq!(table.key, actual.primary_key, "{}: primary key", table.name);
+            for fk in actual.foreign_keys.values() {
+                let parent = TABLES.iter().position(|t| t.name == fk.ref_table);
+                assert!(
+                    parent.is_some_and(|p| p < position || fk.ref_table == table.name),
+                    "{} refers to {}, which must come first",
+                    table.name,
+                    fk.ref_table
+                );
             }
         }
     }

@@ -4,10 +4,12 @@
 use poem::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Reply, TestApp, backend_tests, id, names};
+use crate::support::{Reply, TestApp, backends, id, names};
+use didhub_migrations::Backend;
 use didhub_server::db::Id;
 use didhub_server::store::Window;
 use didhub_server::store::groupings::{self, GROUPS, Kind, SUBSYSTEMS};
+use rstest_reuse::apply;
 
 /// One of the two areas under test.
 #[derive(Clone, Copy)]
@@ -658,15 +660,21 @@ macro_rules! for_both_areas {
     ($($case:ident),* $(,)?) => {
         mod groups {
             use super::*;
-            backend_tests! {
-                $(async fn $case(app) { cases::$case(&app, GROUP_AREA).await })*
-            }
+            $(
+                #[apply(backends)]
+                async fn $case(backend: Backend) {
+                    cases::$case(&TestApp::start(backend).await, GROUP_AREA).await
+                }
+            )*
         }
         mod subsystems {
             use super::*;
-            backend_tests! {
-                $(async fn $case(app) { cases::$case(&app, SUBSYSTEM_AREA).await })*
-            }
+            $(
+                #[apply(backends)]
+                async fn $case(backend: Backend) {
+                    cases::$case(&TestApp::start(backend).await, SUBSYSTEM_AREA).await
+                }
+            )*
         }
     };
 }

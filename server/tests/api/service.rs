@@ -1,117 +1,154 @@
 use poem::http::{Method, StatusCode};
 
-use crate::support::backend_tests;
+use crate::support::{TestApp, backends};
+use didhub_migrations::Backend;
+use rstest_reuse::apply;
 
-backend_tests! {
-    async fn health_reports_ok_and_the_backend(app) {
-        let body = app.call(Method::GET, "/health", None, None).await.expect(StatusCode::OK);
-        assert_eq!(body["status"], "ok");
-        assert_eq!(body["backend"], app.state.db.backend().name());
-    }
+#[apply(backends)]
+async fn health_reports_ok_and_the_backend(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let body = app
+        .call(Method::GET, "/health", None, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["backend"], app.state.db.backend().name());
+}
 
-    async fn version_reports_the_newest_migration(app) {
-        let newest = app.state.db.backend().migrator().iter().map(|m| m.version).max().unwrap();
-        let body = app.call(Method::GET, "/api/version", None, None).await.expect(StatusCode::OK);
-        assert_eq!(body["schema_version"], newest);
-        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
-    }
+#[apply(backends)]
+async fn version_reports_the_newest_migration(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let newest = app
+        .state
+        .db
+        .backend()
+        .migrator()
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap();
+    let body = app
+        .call(Method::GET, "/api/version", None, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(body["schema_version"], newest);
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+}
 
-    async fn openapi_document_lists_every_endpoint(app) {
-        let doc = app.openapi().await;
-        let paths = doc["paths"].as_object().unwrap();
-        for (path, method) in [
-            ("/health", "get"),
-            ("/api/version", "get"),
-            ("/api/auth/register", "post"),
-            ("/api/auth/login", "post"),
-            ("/api/auth/refresh", "post"),
-            ("/api/me", "get"),
-            ("/api/me/password", "post"),
-            ("/api/users", "get"),
-            ("/api/users", "post"),
-            ("/api/users/{id}", "get"),
-            ("/api/users/{id}", "put"),
-            ("/api/users/{id}", "delete"),
-            ("/api/systems", "get"),
-            ("/api/systems", "post"),
-            ("/api/systems/{id}", "get"),
-            ("/api/systems/{id}", "put"),
-            ("/api/systems/{id}", "delete"),
-            ("/api/alters", "get"),
-            ("/api/alters", "post"),
-            ("/api/alters/search", "get"),
-            ("/api/alters/{id}", "get"),
-            ("/api/alters/{id}", "put"),
-            ("/api/alters/{id}", "delete"),
-            ("/api/alters/{id}/relationships", "get"),
-            ("/api/alters/{id}/relationships", "post"),
-            ("/api/alters/{id}/relationships/{other}/{type}", "delete"),
-            ("/api/me/request-system", "post"),
-            ("/api/me/request-system", "get"),
-            ("/api/system-requests", "get"),
-            ("/api/system-requests/{id}/decide", "post"),
-            ("/api/groups", "get"),
-            ("/api/groups", "post"),
-            ("/api/groups/{id}", "get"),
-            ("/api/groups/{id}", "put"),
-            ("/api/groups/{id}", "delete"),
-            ("/api/groups/{id}/members", "get"),
-            ("/api/groups/{id}/members", "post"),
-            ("/api/groups/{id}/members/{alter_id}", "delete"),
-            ("/api/subsystems", "get"),
-            ("/api/subsystems", "post"),
-            ("/api/subsystems/{id}", "get"),
-            ("/api/subsystems/{id}", "put"),
-            ("/api/subsystems/{id}", "delete"),
-            ("/api/subsystems/{id}/members", "get"),
-            ("/api/subsystems/{id}/members", "post"),
-            ("/api/subsystems/{id}/members/{alter_id}", "delete"),
-            ("/api/settings", "get"),
-            ("/api/settings", "put"),
-            ("/api/settings/{key}", "get"),
-            ("/api/settings/{key}", "put"),
-            ("/api/auth/password-reset/request", "post"),
-            ("/api/auth/password-reset/verify", "post"),
-            ("/api/auth/password-reset/consume", "post"),
-            ("/api/audit", "get"),
-            ("/api/audit/purge", "post"),
-            ("/api/admin/backup", "post"),
-            ("/api/admin/restore", "post"),
-        ] {
-            assert!(
-                paths.get(path).and_then(|p| p.get(method)).is_some(),
-                "{method} {path} missing from the OpenAPI document"
-            );
-        }
-        assert!(doc["components"]["securitySchemes"]["BearerAuth"].is_object());
-        let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-        for tag in ["Relationships", "SystemRequests"] {
-            assert!(tags.contains(&tag), "tag {tag} missing: {tags:?}");
-        }
+#[apply(backends)]
+async fn openapi_document_lists_every_endpoint(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let doc = app.openapi().await;
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/health", "get"),
+        ("/api/version", "get"),
+        ("/api/auth/register", "post"),
+        ("/api/auth/login", "post"),
+        ("/api/auth/refresh", "post"),
+        ("/api/me", "get"),
+        ("/api/me/password", "post"),
+        ("/api/users", "get"),
+        ("/api/users", "post"),
+        ("/api/users/{id}", "get"),
+        ("/api/users/{id}", "put"),
+        ("/api/users/{id}", "delete"),
+        ("/api/systems", "get"),
+        ("/api/systems", "post"),
+        ("/api/systems/{id}", "get"),
+        ("/api/systems/{id}", "put"),
+        ("/api/systems/{id}", "delete"),
+        ("/api/alters", "get"),
+        ("/api/alters", "post"),
+        ("/api/alters/search", "get"),
+        ("/api/alters/{id}", "get"),
+        ("/api/alters/{id}", "put"),
+        ("/api/alters/{id}", "delete"),
+        ("/api/alters/{id}/relationships", "get"),
+        ("/api/alters/{id}/relationships", "post"),
+        ("/api/alters/{id}/relationships/{other}/{type}", "delete"),
+        ("/api/me/request-system", "post"),
+        ("/api/me/request-system", "get"),
+        ("/api/system-requests", "get"),
+        ("/api/system-requests/{id}/decide", "post"),
+        ("/api/groups", "get"),
+        ("/api/groups", "post"),
+        ("/api/groups/{id}", "get"),
+        ("/api/groups/{id}", "put"),
+        ("/api/groups/{id}", "delete"),
+        ("/api/groups/{id}/members", "get"),
+        ("/api/groups/{id}/members", "post"),
+        ("/api/groups/{id}/members/{alter_id}", "delete"),
+        ("/api/subsystems", "get"),
+        ("/api/subsystems", "post"),
+        ("/api/subsystems/{id}", "get"),
+        ("/api/subsystems/{id}", "put"),
+        ("/api/subsystems/{id}", "delete"),
+        ("/api/subsystems/{id}/members", "get"),
+        ("/api/subsystems/{id}/members", "post"),
+        ("/api/subsystems/{id}/members/{alter_id}", "delete"),
+        ("/api/settings", "get"),
+        ("/api/settings", "put"),
+        ("/api/settings/{key}", "get"),
+        ("/api/settings/{key}", "put"),
+        ("/api/auth/password-reset/request", "post"),
+        ("/api/auth/password-reset/verify", "post"),
+        ("/api/auth/password-reset/consume", "post"),
+        ("/api/audit", "get"),
+        ("/api/audit/purge", "post"),
+        ("/api/admin/backup", "post"),
+        ("/api/admin/restore", "post"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from the OpenAPI document"
+        );
     }
+    assert!(doc["components"]["securitySchemes"]["BearerAuth"].is_object());
+    let tags: Vec<&str> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for tag in ["Relationships", "SystemRequests"] {
+        assert!(tags.contains(&tag), "tag {tag} missing: {tags:?}");
+    }
+}
 
-    async fn swagger_ui_is_served(app) {
-        let reply = app.call(Method::GET, "/api/docs", None, None).await;
-        assert_eq!(reply.status, StatusCode::OK);
-        assert!(reply.text.contains("swagger"), "{}", &reply.text[..200.min(reply.text.len())]);
-    }
+#[apply(backends)]
+async fn swagger_ui_is_served(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let reply = app.call(Method::GET, "/api/docs", None, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply.text.contains("swagger"),
+        "{}",
+        &reply.text[..200.min(reply.text.len())]
+    );
+}
 
-    async fn unknown_routes_and_methods_answer_in_the_error_shape(app) {
-        app.call(Method::GET, "/api/nothing-here", None, None)
-            .await
-            .expect_error(StatusCode::NOT_FOUND, "not_found");
-        app.call(Method::PATCH, "/api/version", None, None)
-            .await
-            .expect_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
-    }
+#[apply(backends)]
+async fn unknown_routes_and_methods_answer_in_the_error_shape(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.call(Method::GET, "/api/nothing-here", None, None)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+    app.call(Method::PATCH, "/api/version", None, None)
+        .await
+        .expect_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
 
-    async fn restarting_on_a_migrated_database_changes_nothing(app) {
-        let token = app.admin_token().await;
-        let system = app.system(&token, "Kept").await;
-        let again = didhub_server::prepare(&app.config).await.unwrap();
-        let kept = didhub_server::store::systems::get(&again.db, system).await.unwrap();
-        assert_eq!(kept.map(|s| s.name), Some("Kept".to_owned()));
-    }
+#[apply(backends)]
+async fn restarting_on_a_migrated_database_changes_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let token = app.admin_token().await;
+    let system = app.system(&token, "Kept").await;
+    let again = didhub_server::prepare(&app.config).await.unwrap();
+    let kept = didhub_server::store::systems::get(&again.db, system)
+        .await
+        .unwrap();
+    assert_eq!(kept.map(|s| s.name), Some("Kept".to_owned()));
 }
 
 /// Every documented path answers a method it does not serve with 405 and `Allow` naming the

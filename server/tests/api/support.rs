@@ -19,6 +19,7 @@ use poem::http::{Method, StatusCode};
 use poem::test::TestClient;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, EndpointExt, Request, RequestParts, Response};
+use rstest_reuse::template;
 use serde_json::{Value, json};
 
 pub const ADMIN: &str = "root";
@@ -28,35 +29,17 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 /// client has no peer address of its own).
 const CLIENT_IP: &str = "x-test-client-ip";
 
-/// Runs each test body once per backend, as `<backend>::<test name>`. PostgreSQL and MySQL run
-/// with the `containers` feature (`just test-all-dbs`).
-macro_rules! backend_tests {
-    (@backend $module:ident, $backend:ident, [$($cfg:tt)*],
-     $($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block)*) => {
-        #[cfg(all($($cfg)*))]
-        mod $module {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                $(#[$meta])*
-                #[tokio::test]
-                async fn $name() {
-                    let $app = $crate::support::TestApp::start(
-                        didhub_migrations::Backend::$backend,
-                    )
-                    .await;
-                    $body
-                }
-            )*
-        }
-    };
-    ($($body:tt)*) => {
-        $crate::support::backend_tests!(@backend sqlite, Sqlite, [], $($body)*);
-        $crate::support::backend_tests!(@backend postgres, Postgres, [feature = "containers"], $($body)*);
-        $crate::support::backend_tests!(@backend mysql, MySql, [feature = "containers"], $($body)*);
-    };
-}
-pub(crate) use backend_tests;
+/// The backends a test runs on, one test each: `#[apply(backends)]` on
+/// `async fn name(backend: Backend)` makes `name::case_1_sqlite`, `name::case_2_postgres` and
+/// `name::case_3_mysql`; PostgreSQL and MySQL with the `containers` feature
+/// (`just test-all-dbs`).
+#[template]
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(feature = "containers", case::postgres(Backend::Postgres))]
+#[cfg_attr(feature = "containers", case::mysql(Backend::MySql))]
+#[tokio::test]
+pub fn backends(#[case] backend: Backend) {}
 
 /// The server under test: migrated, with a bootstrap admin, over a fresh database.
 pub struct TestApp {

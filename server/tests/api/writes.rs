@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use didhub_server::db::{Db, Id, Stmt, Timestamp, Written};
 
-use crate::support::{TestApp, backend_tests};
+use crate::support::{TestApp, backends};
+use didhub_migrations::Backend;
+use rstest_reuse::apply;
 
 /// How many writes race in each test; every third one fails after writing its row.
 const WRITES: usize = 48;
@@ -95,14 +97,14 @@ fn check_answers(answers: &[Result<Id, sqlx::Error>]) {
     }
 }
 
-backend_tests! {
-    /// A write that fails leaves nothing behind, and takes no other write down with it.
-    async fn each_write_commits_whole_or_not_at_all(app) {
-        let db = &app.state.db;
-        let answers = race(db, &Arc::default()).await;
-        check_answers(&answers);
-        assert_eq!(written(db).await, expected());
-    }
+/// A write that fails leaves nothing behind, and takes no other write down with it.
+#[apply(backends)]
+async fn each_write_commits_whole_or_not_at_all(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let db = &app.state.db;
+    let answers = race(db, &Arc::default()).await;
+    check_answers(&answers);
+    assert_eq!(written(db).await, expected());
 }
 
 /// On SQLite, writes that queue while the writers' turn is taken are committed together; when
