@@ -37,7 +37,10 @@ const ACCOUNT_CHANGES: &str =
 /// also knows that deleting a row deletes the rows that name it. schemathesis sees a deletion
 /// only in a DELETE of the resource or of a path above it, and DIDHub's paths are flat: deleting
 /// a system deletes its alters, groups and subsystems (README, "Rules"), which it reported as
-/// ST302 (twice in eight SQLite user passes at 100 examples).
+/// ST302 (twice in eight SQLite user passes at 100 examples). Seen in a HAR: `POST /api/systems`,
+/// `POST /api/alters` in it, `DELETE /api/systems/{id}` (204), then `DELETE /api/alters/{id}`
+/// (404); "Reproduce with" shows only the POST of the alter and the 404. Any other 404 of a
+/// created resource still fails the pass.
 const REPLACED: &str = "ensure_resource_availability";
 
 const ADMIN: &str = "fuzz-admin";
