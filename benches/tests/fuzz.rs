@@ -3,9 +3,16 @@
 //! operation and phase (default 10; `just fuzz` runs 100). Needs schemathesis at
 //! `didhub_benches::fuzz::SCHEMATHESIS_VERSION` (`just fuzz-tools`); without it the test fails.
 
-use didhub_benches::fuzz::run;
-use didhub_migrations::Backend;
+#[macro_use]
+extern crate rstest;
 
+use didhub_benches::fuzz::run;
+use didhub_harness::backends;
+use didhub_migrations::Backend;
+use rstest_reuse::apply;
+
+#[apply(backends)]
+#[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_finds_nothing(backend: Backend) {
     let examples = std::env::var("DIDHUB_FUZZ_EXAMPLES")
         .ok()
@@ -28,21 +35,4 @@ async fn schemathesis_finds_nothing(backend: Backend) {
             pass.summary
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sqlite_schemathesis_finds_nothing() {
-    schemathesis_finds_nothing(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test(flavor = "multi_thread")]
-async fn postgres_schemathesis_finds_nothing() {
-    schemathesis_finds_nothing(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test(flavor = "multi_thread")]
-async fn mysql_schemathesis_finds_nothing() {
-    schemathesis_finds_nothing(Backend::MySql).await;
 }

@@ -3,8 +3,13 @@
 //! table itself (without the planner's row estimates, which follow sampled statistics) is an
 //! insta snapshot per backend, so a change of access path shows up in review.
 
+#[macro_use]
+extern crate rstest;
+
 use didhub_benches::{PlanRow, load, plan_table, render};
+use didhub_harness::backends;
 use didhub_migrations::Backend;
+use rstest_reuse::apply;
 
 /// The hot queries' plans, after dropping `dropped` indexes (`(table, index)`).
 async fn plans(backend: Backend, dropped: &[(&str, &str)]) -> Vec<PlanRow> {
@@ -25,6 +30,8 @@ fn misses(rows: &[PlanRow]) -> Vec<String> {
         .collect()
 }
 
+#[apply(backends)]
+#[tokio::test]
 async fn hot_queries_use_their_documented_index(backend: Backend) {
     let mut rows = plans(backend, &[]).await;
     let misses = misses(&rows);
@@ -44,23 +51,6 @@ async fn a_dropped_index_is_caught() {
         misses[0].starts_with("audit log of a rare action: expected idx_audit_logs_action"),
         "{misses:?}"
     );
-}
-
-#[tokio::test]
-async fn sqlite_hot_queries_use_their_documented_index() {
-    hot_queries_use_their_documented_index(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_hot_queries_use_their_documented_index() {
-    hot_queries_use_their_documented_index(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_hot_queries_use_their_documented_index() {
-    hot_queries_use_their_documented_index(Backend::MySql).await;
 }
 
 /// On MySQL a foreign key's index can only go with the key; `drop_indexes` handles that.

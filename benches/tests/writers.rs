@@ -2,6 +2,11 @@
 //! locked" among them) and no acknowledged write lost. `DIDHUB_LOAD_SECONDS` sets how long they
 //! write (default 10 s; `just load` runs 30 s and prints the figures).
 
+#[macro_use]
+extern crate rstest;
+
+use didhub_harness::backends;
+use rstest_reuse::apply;
 use std::time::Duration;
 
 use didhub_benches::writers::{Options, run};
@@ -24,6 +29,8 @@ fn options(backend: Backend) -> Options {
 /// The backends' loads run at once, as the test runner schedules them: here the figures are
 /// only printed, the assertions are that nothing fails and nothing is lost, and sharing the
 /// cores makes the load harder, not easier (`just load` runs one backend at a time and measures).
+#[apply(backends)]
+#[tokio::test(flavor = "multi_thread")]
 async fn writers_lose_nothing(backend: Backend) {
     let report = run(backend, options(backend))
         .await
@@ -39,21 +46,4 @@ async fn writers_lose_nothing(backend: Backend) {
             "{backend}: the anchor wrote nothing"
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sqlite_writers_lose_nothing() {
-    writers_lose_nothing(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test(flavor = "multi_thread")]
-async fn postgres_writers_lose_nothing() {
-    writers_lose_nothing(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test(flavor = "multi_thread")]
-async fn mysql_writers_lose_nothing() {
-    writers_lose_nothing(Backend::MySql).await;
 }

@@ -48,6 +48,13 @@ pub mod timings;
 
 pub use backend::{Backend, Pool, TestDatabase};
 
+#[cfg(feature = "rstest")]
+mod matrix;
+#[cfg(feature = "rstest")]
+pub use matrix::{backends, servers};
+#[cfg(feature = "rstest")]
+pub use rstest_reuse;
+
 /// What can go wrong, with the backend (and where it applies the migration) named.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {

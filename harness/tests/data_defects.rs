@@ -2,6 +2,11 @@
 //! moves archived notes into a table of their own. Its correct down moves them back; the broken
 //! one only drops the archive table, and the rows moved there are lost — on every backend.
 
+#[macro_use]
+extern crate rstest;
+
+use didhub_harness::backends;
+use rstest_reuse::apply;
 use std::path::Path;
 use std::process::Command;
 
@@ -94,7 +99,9 @@ async fn walk(
 
 /// The correct down passes, and version 2's expectations hold: the harness is not simply
 /// failing on this project.
-async fn moving_rows_and_back_passes(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn moving_rows_and_back_passes(#[case] kind: Backend) {
     let project = notes_project(ARCHIVE_DOWN);
     let stairs = walk(project.path(), kind)
         .await
@@ -111,7 +118,9 @@ async fn moving_rows_and_back_passes(kind: Backend) {
     );
 }
 
-async fn a_down_that_drops_moved_rows_is_named_with_its_row_counts(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn a_down_that_drops_moved_rows_is_named_with_its_row_counts(#[case] kind: Backend) {
     let project = notes_project(ARCHIVE_DOWN_LOSING_ROWS);
     let error = walk(project.path(), kind).await.unwrap_err();
     let message = error.to_string();
@@ -143,44 +152,12 @@ async fn a_down_that_drops_moved_rows_is_named_with_its_row_counts(kind: Backend
     );
 }
 
-#[tokio::test]
-async fn sqlite_moving_rows_and_back_passes() {
-    moving_rows_and_back_passes(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn sqlite_a_down_that_drops_moved_rows_is_named_with_its_row_counts() {
-    a_down_that_drops_moved_rows_is_named_with_its_row_counts(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_moving_rows_and_back_passes() {
-    moving_rows_and_back_passes(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_a_down_that_drops_moved_rows_is_named_with_its_row_counts() {
-    a_down_that_drops_moved_rows_is_named_with_its_row_counts(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_moving_rows_and_back_passes() {
-    moving_rows_and_back_passes(Backend::MySql).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_a_down_that_drops_moved_rows_is_named_with_its_row_counts() {
-    a_down_that_drops_moved_rows_is_named_with_its_row_counts(Backend::MySql).await;
-}
-
 /// Version 2 made up-only (`0002_archive_notes.sql`, as sqlx runs it) and a reversible
 /// version 3 on top: the way down reverts 3 and stops at 2, which sqlx never reverts, instead
 /// of "reverting" 2 (a no-op) and blaming it for the rows it moved.
-async fn the_way_down_stops_at_an_up_only_version(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn the_way_down_stops_at_an_up_only_version(#[case] kind: Backend) {
     let project = notes_project(ARCHIVE_DOWN);
     for (folder, _) in NOTES {
         let migrations = project.path().join("migrations").join(folder);
@@ -217,23 +194,6 @@ async fn the_way_down_stops_at_an_up_only_version(kind: Backend) {
         "{}",
         stairs.summary(&fixtures)
     );
-}
-
-#[tokio::test]
-async fn sqlite_the_way_down_stops_at_an_up_only_version() {
-    the_way_down_stops_at_an_up_only_version(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_the_way_down_stops_at_an_up_only_version() {
-    the_way_down_stops_at_an_up_only_version(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_the_way_down_stops_at_an_up_only_version() {
-    the_way_down_stops_at_an_up_only_version(Backend::MySql).await;
 }
 
 #[tokio::test]

@@ -1,12 +1,17 @@
 //! Defects introduced into a copy of DIDHub's migrations make `check` fail, naming the defect.
 
+#[macro_use]
+extern crate rstest;
+
+use didhub_harness::backends;
+use rstest_reuse::apply;
 use std::path::Path;
 use std::process::Command;
 
 use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::lock::{self, Lock};
 use didhub_harness::migrations::MigrationSet;
-use didhub_harness::project::{SETTINGS_FILE, Settings};
+use didhub_harness::project::SETTINGS_FILE;
 use didhub_harness::{lint, staircase};
 use didhub_migrations::Backend;
 
@@ -534,7 +539,9 @@ fn up_only_set(b_type: &str) -> tempfile::TempDir {
 
 /// An up-only set is walked — each version applied and its schema recorded — and the report
 /// says that no down was checked.
-async fn an_up_only_set_is_walked_without_claiming_a_down(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn an_up_only_set_is_walked_without_claiming_a_down(#[case] kind: Backend) {
     let dir = up_only_set("INTEGER");
     let report = check_foreign(dir.path(), &[kind]).await;
     assert!(report.ok, "{}", report.text);
@@ -573,23 +580,6 @@ async fn an_up_only_set_is_walked_without_claiming_a_down(kind: Backend) {
             vec!["id", "a", "b", "c"]
         ]
     );
-}
-
-#[tokio::test]
-async fn sqlite_an_up_only_set_is_walked_without_claiming_a_down() {
-    an_up_only_set_is_walked_without_claiming_a_down(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_an_up_only_set_is_walked_without_claiming_a_down() {
-    an_up_only_set_is_walked_without_claiming_a_down(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_an_up_only_set_is_walked_without_claiming_a_down() {
-    an_up_only_set_is_walked_without_claiming_a_down(Backend::MySql).await;
 }
 
 /// `snapshot` prints an up-only set's schema at a version; the lint and the lock file cover its
@@ -650,7 +640,9 @@ fn mixed_set(down: &str) -> tempfile::TempDir {
 
 /// In a mixed set the reversible version's down is checked and the up-only one's is not; a
 /// down that forgets a column fails the staircase.
-async fn a_mixed_set_checks_the_downs_it_has(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn a_mixed_set_checks_the_downs_it_has(#[case] kind: Backend) {
     let good = mixed_set("ALTER TABLE t DROP COLUMN c;\nALTER TABLE t DROP COLUMN b;\n");
     let report = check_foreign(good.path(), &[kind]).await;
     assert!(report.ok, "{}", report.text);
@@ -680,23 +672,6 @@ async fn a_mixed_set_checks_the_downs_it_has(kind: Backend) {
     );
 }
 
-#[tokio::test]
-async fn sqlite_a_mixed_set_checks_the_downs_it_has() {
-    a_mixed_set_checks_the_downs_it_has(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_a_mixed_set_checks_the_downs_it_has() {
-    a_mixed_set_checks_the_downs_it_has(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_a_mixed_set_checks_the_downs_it_has() {
-    a_mixed_set_checks_the_downs_it_has(Backend::MySql).await;
-}
-
 /// The database's message for a statement on a table that does not exist, per backend.
 fn no_such_table(kind: Backend) -> &'static str {
     match kind {
@@ -708,7 +683,9 @@ fn no_such_table(kind: Backend) -> &'static str {
 
 /// A failed migration names the line of the statement that failed, whether in an up file, a
 /// down file, or on the way to `snapshot`'s schema.
-async fn a_failed_statement_is_named_by_its_line(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn a_failed_statement_is_named_by_its_line(#[case] kind: Backend) {
     let create = "-- the table\nCREATE TABLE t (\n  id INTEGER NOT NULL PRIMARY KEY\n);\n";
     let broken_up = format!(
         "{create}\n-- its index, on the wrong table\nCREATE INDEX idx_t_id\n  ON missing_table (id);\n"
@@ -755,27 +732,12 @@ async fn a_failed_statement_is_named_by_its_line(kind: Backend) {
     assert!(error.contains("missing_table"), "{error}");
 }
 
-#[tokio::test]
-async fn sqlite_a_failed_statement_is_named_by_its_line() {
-    a_failed_statement_is_named_by_its_line(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_a_failed_statement_is_named_by_its_line() {
-    a_failed_statement_is_named_by_its_line(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_a_failed_statement_is_named_by_its_line() {
-    a_failed_statement_is_named_by_its_line(Backend::MySql).await;
-}
-
 /// An up that fails only when applied again after its down (its row is still there) is
 /// replayed the way the staircase got there — up, down, then its statements — so the insert is
 /// named, not the first statement, and not "not known".
-async fn a_failure_applying_it_again_names_the_statement(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn a_failure_applying_it_again_names_the_statement(#[case] kind: Backend) {
     let dir = same_in_every_dialect(&[
         (
             "0001_create.sql",
@@ -794,23 +756,6 @@ async fn a_failure_applying_it_again_names_the_statement(kind: Backend) {
          line 2: INSERT INTO t (id) VALUES (1): "
     );
     assert!(error.starts_with(&failed), "{error}");
-}
-
-#[tokio::test]
-async fn sqlite_a_failure_applying_it_again_names_the_statement() {
-    a_failure_applying_it_again_names_the_statement(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_a_failure_applying_it_again_names_the_statement() {
-    a_failure_applying_it_again_names_the_statement(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_a_failure_applying_it_again_names_the_statement() {
-    a_failure_applying_it_again_names_the_statement(Backend::MySql).await;
 }
 
 /// SQLite refuses VACUUM inside the migration's transaction, while each statement alone
@@ -863,7 +808,9 @@ fn unnamed_checks(down_checks: &str) -> tempfile::TempDir {
 
 /// A down that rebuilds a table without one of its unnamed checks fails the staircase, and the
 /// same down with both checks passes it.
-async fn a_down_that_forgets_an_unnamed_check_fails_the_staircase(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn a_down_that_forgets_an_unnamed_check_fails_the_staircase(#[case] kind: Backend) {
     let good = unnamed_checks("CHECK (a > 0), CHECK (b > 0)");
     let report = check_foreign(good.path(), &[kind]).await;
     let walked = format!("ok   {kind}: 2 migrations up, down and up again");
@@ -876,23 +823,6 @@ async fn a_down_that_forgets_an_unnamed_check_fails_the_staircase(kind: Backend)
         format!("{kind}: 0002_add_c.down.sql (version 2) does not restore the schema of version 1");
     assert!(report.text.contains(&failed), "{}", report.text);
     assert!(report.text.contains("t: check "), "{}", report.text);
-}
-
-#[tokio::test]
-async fn sqlite_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
-    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
-    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_a_down_that_forgets_an_unnamed_check_fails_the_staircase() {
-    a_down_that_forgets_an_unnamed_check_fails_the_staircase(Backend::MySql).await;
 }
 
 /// Parity defects need all three dialects.
@@ -1101,7 +1031,12 @@ mod across_dialects {
         // The checked-in allow-list, plus the difference this test introduces. Each checked-in
         // entry allows one difference (a drift is reported once, at its first version).
         let settings = copy.path().join(SETTINGS_FILE);
-        let expected = Settings::load(copy.path()).unwrap().parity.allow.len() + 1;
+        let expected = didhub_harness::project::Settings::load(copy.path())
+            .unwrap()
+            .parity
+            .allow
+            .len()
+            + 1;
         let text = std::fs::read_to_string(&settings).unwrap()
             + "\n[[parity.allow]]\nsubject = \"alters.name\"\naspect = \"type\"\nreason = \"PostgreSQL has no length limit here\"\n";
         std::fs::write(&settings, text).unwrap();

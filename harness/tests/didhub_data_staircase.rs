@@ -1,11 +1,16 @@
 //! DIDHub's data fixtures (`fixtures/data`) on every backend: they survive every migration up to
 //! the newest and back, and 0013_lowercase_usernames transforms the usernames as it says.
 
+#[macro_use]
+extern crate rstest;
+
+use didhub_harness::backends;
 use didhub_harness::check;
 use didhub_harness::data::Fixture;
 use didhub_harness::data_staircase::{self, DataStairs, FixtureRun};
 use didhub_harness::migrations::MigrationSet;
 use didhub_migrations::Backend;
+use rstest_reuse::apply;
 
 /// The version that lower-cases usernames.
 const LOWERCASE_USERNAMES: i64 = 13;
@@ -34,7 +39,9 @@ fn strings(lines: &[&str]) -> Vec<String> {
 
 /// The fixtures load, every table's rows come back unchanged after each down, and 0013
 /// lower-cases the capitalised usernames, keeping their spelling, and its down restores them.
-async fn fixtures_survive_and_usernames_are_lowercased(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn fixtures_survive_and_usernames_are_lowercased(#[case] kind: Backend) {
     let stairs = didhub_data_staircase(kind).await;
     let names: Vec<&str> = stairs.runs.iter().map(|r| r.fixture.as_str()).collect();
     assert_eq!(names, ["v0004", "v0011"]);
@@ -109,23 +116,6 @@ async fn fixtures_survive_and_usernames_are_lowercased(kind: Backend) {
         "{:?}",
         legacy.expectations
     );
-}
-
-#[tokio::test]
-async fn sqlite_fixtures_survive_and_usernames_are_lowercased() {
-    fixtures_survive_and_usernames_are_lowercased(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_fixtures_survive_and_usernames_are_lowercased() {
-    fixtures_survive_and_usernames_are_lowercased(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_fixtures_survive_and_usernames_are_lowercased() {
-    fixtures_survive_and_usernames_are_lowercased(Backend::MySql).await;
 }
 
 /// The canonical rendering is dialect-independent: the same fixture gives the same hashes on

@@ -1,6 +1,11 @@
 //! DIDHub's own migrations on every backend: the staircase passes, and the schema after every
 //! version is snapshotted (`cargo insta review` when a migration changes on purpose).
 
+#[macro_use]
+extern crate rstest;
+
+use didhub_harness::backends;
+use rstest_reuse::apply;
 use std::path::PathBuf;
 
 use didhub_harness::migrations::MigrationSet;
@@ -13,7 +18,9 @@ fn didhub_migrations() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations")
 }
 
-async fn staircase_matches_snapshots(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn staircase_matches_snapshots(#[case] kind: Backend) {
     let set = MigrationSet::load(&didhub_migrations(), kind)
         .await
         .unwrap();
@@ -24,23 +31,6 @@ async fn staircase_matches_snapshots(kind: Backend) {
     for (version, schema) in &stairs.steps {
         insta::assert_snapshot!(format!("{kind}_v{version:04}"), schema.to_string());
     }
-}
-
-#[tokio::test]
-async fn sqlite_migrations_walk_the_staircase() {
-    staircase_matches_snapshots(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_migrations_walk_the_staircase() {
-    staircase_matches_snapshots(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_migrations_walk_the_staircase() {
-    staircase_matches_snapshots(Backend::MySql).await;
 }
 
 /// Every row of every table and the migration history, for comparing two databases.
@@ -65,7 +55,9 @@ async fn contents(pool: &Pool) -> (Schema, Vec<Vec<Vec<Option<String>>>>, Vec<(i
 /// A database copied from the migrated template (PostgreSQL's `TEMPLATE`, SQLite's file copy,
 /// MySQL's replayed tables) is what migrating a fresh database gives: the same schema, rows and
 /// history.
-async fn a_database_from_the_template_is_a_migrated_database(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn a_database_from_the_template_is_a_migrated_database(#[case] kind: Backend) {
     let set = MigrationSet::load(&didhub_migrations(), kind)
         .await
         .unwrap();
@@ -90,7 +82,9 @@ async fn a_database_from_the_template_is_a_migrated_database(kind: Backend) {
 
 /// What a copy of the tables would miss (here a view) makes the template migrate every database
 /// instead.
-async fn a_template_with_a_view_still_gives_the_view(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn a_template_with_a_view_still_gives_the_view(#[case] kind: Backend) {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join(kind.name());
     std::fs::create_dir(&dir).unwrap();
@@ -108,24 +102,4 @@ async fn a_template_with_a_view_still_gives_the_view(kind: Backend) {
         let pool = db.connect().await.unwrap();
         pool.execute("SELECT id FROM v").await.unwrap();
     }
-}
-
-#[tokio::test]
-async fn sqlite_template_copies_are_migrated_databases() {
-    a_database_from_the_template_is_a_migrated_database(Backend::Sqlite).await;
-    a_template_with_a_view_still_gives_the_view(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_template_copies_are_migrated_databases() {
-    a_database_from_the_template_is_a_migrated_database(Backend::Postgres).await;
-    a_template_with_a_view_still_gives_the_view(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_template_copies_are_migrated_databases() {
-    a_database_from_the_template_is_a_migrated_database(Backend::MySql).await;
-    a_template_with_a_view_still_gives_the_view(Backend::MySql).await;
 }

@@ -19,6 +19,7 @@ fn set(name: &str) -> PathBuf {
         .join(name)
 }
 
+#[cfg(feature = "containers")]
 /// `unnamed_reversible/` with three changes in PostgreSQL's files: a column made nullable, a
 /// foreign key's ON DELETE action, an index's columns.
 fn drifted() -> tempfile::TempDir {
@@ -74,6 +75,7 @@ fn masked(at: &Path, name: &str, text: &str) -> String {
         .join("\n")
 }
 
+#[cfg(feature = "containers")]
 fn drift_lines(text: &str) -> Vec<&str> {
     text.lines().filter(|l| l.starts_with("drift: ")).collect()
 }

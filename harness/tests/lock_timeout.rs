@@ -4,6 +4,11 @@
 //! table instead of hanging. No test asserts how long the wait took; one that does not end fails
 //! after a minute.
 
+#[macro_use]
+extern crate rstest;
+
+use didhub_harness::backends;
+use rstest_reuse::apply;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,7 +24,9 @@ fn didhub_migrations() -> PathBuf {
 
 /// DIDHub's migrations up to 0012 on a fresh database; then 0013, which alters `users`, while
 /// another connection holds a lock on it (an open transaction that read it; SQLite's write lock).
-async fn the_harness_gives_up_a_migration_behind_a_held_lock(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn the_harness_gives_up_a_migration_behind_a_held_lock(#[case] kind: Backend) {
     let set = MigrationSet::load(&didhub_migrations(), kind)
         .await
         .unwrap();
@@ -83,21 +90,4 @@ async fn the_harness_gives_up_a_migration_behind_a_held_lock(kind: Backend) {
     }
     holder.close().await;
     pool.close().await;
-}
-
-#[tokio::test]
-async fn sqlite_harness_gives_up_a_migration_behind_the_write_lock() {
-    the_harness_gives_up_a_migration_behind_a_held_lock(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_harness_gives_up_a_migration_behind_a_held_lock() {
-    the_harness_gives_up_a_migration_behind_a_held_lock(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_harness_gives_up_a_migration_behind_a_held_lock() {
-    the_harness_gives_up_a_migration_behind_a_held_lock(Backend::MySql).await;
 }

@@ -1,7 +1,12 @@
 //! EXPLAIN read the same way on every backend, on real data.
 
+#[macro_use]
+extern crate rstest;
+
 use didhub_harness::TestDatabase;
+use didhub_harness::backends;
 use didhub_migrations::Backend;
+use rstest_reuse::apply;
 
 async fn table_with_rows(kind: Backend) -> (TestDatabase, didhub_harness::Pool) {
     let db = TestDatabase::create(kind).await.unwrap();
@@ -31,7 +36,9 @@ async fn table_with_rows(kind: Backend) -> (TestDatabase, didhub_harness::Pool) 
     (db, pool)
 }
 
-async fn plans_name_the_index_or_the_scan(kind: Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn plans_name_the_index_or_the_scan(#[case] kind: Backend) {
     let (_db, pool) = table_with_rows(kind).await;
     let by_group = pool
         .explain("SELECT id, label FROM items WHERE grp = 7 ORDER BY id")
@@ -52,21 +59,4 @@ async fn plans_name_the_index_or_the_scan(kind: Backend) {
         access.iter().all(|a| a.is_full_scan()),
         "{kind}: {by_label}"
     );
-}
-
-#[tokio::test]
-async fn sqlite_plans_name_the_index_or_the_scan() {
-    plans_name_the_index_or_the_scan(Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_plans_name_the_index_or_the_scan() {
-    plans_name_the_index_or_the_scan(Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_plans_name_the_index_or_the_scan() {
-    plans_name_the_index_or_the_scan(Backend::MySql).await;
 }

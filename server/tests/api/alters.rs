@@ -11,6 +11,7 @@ async fn search(app: &TestApp, token: &str, q: &str) -> Reply {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn alters_round_trip_every_field(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -52,6 +53,7 @@ async fn alters_round_trip_every_field(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn alters_are_created_only_in_visible_systems(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, robin) = app.approved_user("robin").await;
@@ -90,6 +92,7 @@ async fn alters_are_created_only_in_visible_systems(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn alter_input_is_validated(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -130,6 +133,7 @@ async fn alter_input_is_validated(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn the_list_filters_by_name_prefix_and_system_and_pages(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -198,6 +202,7 @@ async fn the_list_filters_by_name_prefix_and_system_and_pages(backend: Backend) 
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn search_matches_text_anywhere_and_treats_wildcards_literally(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -253,6 +258,7 @@ async fn search_matches_text_anywhere_and_treats_wildcards_literally(backend: Ba
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn updates_change_only_what_is_sent(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -301,6 +307,7 @@ async fn updates_change_only_what_is_sent(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn other_users_alters_are_invisible(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, robin) = app.approved_user("robin").await;
@@ -346,6 +353,7 @@ async fn other_users_alters_are_invisible(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn deleting_an_alter_removes_it_and_audits_it(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (robin, token) = app.approved_user("robin").await;

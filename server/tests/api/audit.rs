@@ -6,6 +6,7 @@ use didhub_migrations::Backend;
 use rstest_reuse::apply;
 
 #[apply(backends)]
+#[tokio::test]
 async fn every_write_is_audited_with_its_entity(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (robin, token) = app.approved_user("robin").await;
@@ -44,6 +45,7 @@ async fn every_write_is_audited_with_its_entity(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn the_audit_log_filters_by_time_range(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -94,6 +96,7 @@ async fn the_audit_log_filters_by_time_range(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn purge_deletes_older_entries_and_records_itself(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;

@@ -75,6 +75,7 @@ fn counted(entries: &[Value]) -> (u64, usize) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn five_hundred_forged_tokens_add_at_most_a_few_audit_rows(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (app, clock) = app.with_refusal_window(WINDOW);
@@ -135,6 +136,7 @@ async fn five_hundred_forged_tokens_add_at_most_a_few_audit_rows(backend: Backen
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn rate_limited_logins_do_not_add_one_row_each(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (app, _clock) = app.with_limits(limits(3, 0));
@@ -183,6 +185,7 @@ async fn rate_limited_logins_do_not_add_one_row_each(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn an_unknown_username_never_reaches_the_audit_log(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (app, _clock) = app.with_limits(limits(2, 0));
@@ -249,6 +252,7 @@ async fn an_unknown_username_never_reaches_the_audit_log(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn the_retention_purge_deletes_old_entries_in_batches_and_records_itself(backend: Backend) {
     let app = TestApp::start(backend).await;
     let old = Timestamp::from(Utc::now() - chrono::Duration::days(40));
@@ -319,6 +323,7 @@ async fn the_retention_purge_deletes_old_entries_in_batches_and_records_itself(b
 /// The run-time setting decides the retention once set; while it is null the configuration
 /// file's value applies.
 #[apply(backends)]
+#[tokio::test]
 async fn the_retention_setting_overrides_the_configured_retention(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;

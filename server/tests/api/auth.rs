@@ -24,6 +24,7 @@ async fn assert_revoked(app: &TestApp, token: &str) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn register_creates_an_unapproved_account_without_exposing_the_hash(backend: Backend) {
     let app = TestApp::start(backend).await;
     let reply = app
@@ -43,6 +44,7 @@ async fn register_creates_an_unapproved_account_without_exposing_the_hash(backen
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn register_refuses_a_taken_username_whatever_its_case(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -53,6 +55,7 @@ async fn register_refuses_a_taken_username_whatever_its_case(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn register_explains_malformed_requests(backend: Backend) {
     let app = TestApp::start(backend).await;
     let post = |body: (&'static str, &'static str)| {
@@ -100,6 +103,7 @@ async fn register_explains_malformed_requests(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn register_enforces_username_and_password_rules(backend: Backend) {
     let app = TestApp::start(backend).await;
     let register = |username: String, password: &'static str| {
@@ -140,6 +144,7 @@ async fn register_enforces_username_and_password_rules(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn oversized_bodies_are_refused_before_parsing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let huge = format!(
@@ -157,6 +162,7 @@ async fn oversized_bodies_are_refused_before_parsing(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn login_returns_a_token_that_opens_me(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -176,6 +182,7 @@ async fn login_returns_a_token_that_opens_me(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn login_failures_look_the_same_and_are_audited(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -196,6 +203,7 @@ async fn login_failures_look_the_same_and_are_audited(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn me_needs_a_valid_token(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.call(Method::GET, "/api/me", None, None)
@@ -225,6 +233,7 @@ async fn me_needs_a_valid_token(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_deleted_accounts_token_stops_working(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (id, token) = app.approved_user("robin").await;
@@ -238,6 +247,7 @@ async fn a_deleted_accounts_token_stops_working(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn refresh_issues_a_new_working_token(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -254,6 +264,7 @@ async fn refresh_issues_a_new_working_token(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn changing_the_password_needs_the_current_one(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -307,6 +318,7 @@ async fn changing_the_password_needs_the_current_one(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn the_bootstrap_admin_exists_once(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -322,6 +334,7 @@ async fn the_bootstrap_admin_exists_once(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn every_kind_of_password_change_revokes_the_tokens_issued_before_it(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -382,6 +395,7 @@ async fn every_kind_of_password_change_revokes_the_tokens_issued_before_it(backe
 /// Another server on the same database changes the password: this one remembers the
 /// account for at most `callers::TTL`, then refuses the old token.
 #[apply(backends)]
+#[tokio::test]
 async fn another_servers_password_change_is_seen_within_a_second(backend: Backend) {
     let app = TestApp::start(backend).await;
     use didhub_server::callers::TTL;
@@ -405,6 +419,7 @@ async fn another_servers_password_change_is_seen_within_a_second(backend: Backen
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_refresh_stays_in_its_session_and_a_session_ends(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (id, token) = app.approved_user("robin").await;

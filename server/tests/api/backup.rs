@@ -58,6 +58,7 @@ async fn backup(app: &TestApp, admin: &str) -> Value {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_backup_restores_exactly_what_was_there(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (admin, ids) = some_data(&app).await;
@@ -101,6 +102,7 @@ async fn a_backup_restores_exactly_what_was_there(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_bad_backup_is_refused_whole_and_changes_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (admin, _) = some_data(&app).await;
@@ -166,6 +168,7 @@ async fn a_bad_backup_is_refused_whole_and_changes_nothing(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn only_administrators_back_up_and_restore(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (admin, ids) = some_data(&app).await;
@@ -184,6 +187,7 @@ async fn only_administrators_back_up_and_restore(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_restore_may_be_larger_than_other_requests(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -297,6 +301,7 @@ mod rules {
     /// an unknown enum value or a NULL username. Each is now 422 naming where, and changes
     /// nothing.
     #[apply(backends)]
+    #[tokio::test]
     async fn a_restore_breaking_the_apis_rules_is_refused_naming_where_and_changes_nothing(
         backend: Backend,
     ) {
@@ -357,6 +362,7 @@ mod rules {
     /// What the database refuses by a NOT NULL or CHECK constraint is the client's mistake on
     /// every backend (422), not a server error.
     #[apply(backends)]
+    #[tokio::test]
     async fn constraint_violations_are_answered_422_not_500(backend: Backend) {
         let app = TestApp::start(backend).await;
         use didhub_server::db::{Id, Stmt, Timestamp};
@@ -465,6 +471,7 @@ mod admission {
     /// who sent it. Anonymous, invalid-token and non-admin restores are answered 401/403 while
     /// their body is still arriving, without a byte of it read.
     #[apply(backends)]
+    #[tokio::test]
     async fn a_restore_by_anyone_but_an_administrator_is_refused_before_its_body_is_read(
         backend: Backend,
     ) {
@@ -494,6 +501,7 @@ mod admission {
     /// While one restore's body is being read, a second is answered 409 `restore_in_progress`
     /// with Retry-After, without its body read; once the first is answered, restores run again.
     #[apply(backends)]
+    #[tokio::test]
     async fn a_second_restore_while_one_runs_is_refused_without_reading_it(backend: Backend) {
         let app = TestApp::start(backend).await;
         use tokio::io::AsyncWriteExt as _;

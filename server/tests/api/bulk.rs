@@ -12,6 +12,7 @@ use didhub_migrations::Backend;
 use rstest_reuse::apply;
 
 #[apply(backends)]
+#[tokio::test]
 async fn insert_rows_keeps_every_value_across_batches(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -88,6 +89,7 @@ async fn insert_rows_keeps_every_value_across_batches(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn the_generator_writes_what_it_reports(backend: Backend) {
     let app = TestApp::start(backend).await;
     let db = &app.state.db;

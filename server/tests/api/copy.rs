@@ -355,6 +355,7 @@ mod registry {
     /// `data::TABLES` names every table and column of the migrated schema, with fitting
     /// kinds, nullability and keys, each table after the tables its foreign keys point to.
     #[apply(backends)]
+    #[tokio::test]
     async fn the_table_registry_matches_the_migrated_schema(backend: Backend) {
         let app = TestApp::start(backend).await;
         let kind = app.state.db.backend();

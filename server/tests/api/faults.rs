@@ -8,7 +8,6 @@
 //! test's own; SQLite's equivalent is another process holding the write lock.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use didhub_migrations::Backend;
 use didhub_server::db::{Stmt, Timestamp, is_unavailable};
@@ -25,11 +24,14 @@ const IMPATIENT: &str = "?acquire_timeout=2&query_timeout=2";
 mod containers {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
 
     use didhub_harness::TestDatabase;
     use didhub_harness::backend::{Dedicated, dedicated};
+    use didhub_harness::servers;
     use didhub_migrations::Backend;
     use didhub_server::db::Id;
+    use rstest_reuse::apply;
 
     use crate::support::Reply;
 
@@ -275,15 +277,10 @@ mod containers {
         assert_nothing_lost(&app, &attempts).await;
     }
 
+    #[apply(servers)]
     #[tokio::test]
-    async fn postgres_call_abandoned_after_the_query_timeout() {
-        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
-        abandoned_after_the_query_timeout(database).await;
-    }
-
-    #[tokio::test]
-    async fn mysql_call_abandoned_after_the_query_timeout() {
-        let database = TestDatabase::create(Backend::MySql).await.unwrap();
+    async fn call_abandoned_after_the_query_timeout(backend: Backend) {
+        let database = TestDatabase::create(backend).await.unwrap();
         abandoned_after_the_query_timeout(database).await;
     }
 
@@ -361,7 +358,9 @@ mod containers {
         (server, app)
     }
 
-    async fn paused(kind: Backend) {
+    #[apply(servers)]
+    #[tokio::test]
+    async fn paused(#[case] kind: Backend) {
         let (server, app) = app_on(kind).await;
         outage(
             app,
@@ -371,7 +370,9 @@ mod containers {
         .await;
     }
 
-    async fn stopped(kind: Backend) {
+    #[apply(servers)]
+    #[tokio::test]
+    async fn stopped(#[case] kind: Backend) {
         let (server, app) = app_on(kind).await;
         outage(
             app,
@@ -381,29 +382,11 @@ mod containers {
         .await;
     }
 
-    #[tokio::test]
-    async fn postgres_paused() {
-        paused(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    async fn postgres_stopped() {
-        stopped(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    async fn mysql_paused() {
-        paused(Backend::MySql).await;
-    }
-
-    #[tokio::test]
-    async fn mysql_stopped() {
-        stopped(Backend::MySql).await;
-    }
-
     /// Two transactions that update two rows in opposite orders deadlock; the database picks a
     /// victim, which is answered 503 (try again) rather than 500, and the other one commits.
-    async fn deadlock_victim_is_unavailable(kind: Backend) {
+    #[apply(servers)]
+    #[tokio::test]
+    async fn deadlock_victim_is_unavailable(#[case] kind: Backend) {
         let app = TestApp::over(TestDatabase::create(kind).await.unwrap(), "").await;
         let db = &app.state.db;
         let set = |name: &'static str| {
@@ -438,16 +421,6 @@ mod containers {
         let err = errors.into_iter().next().unwrap();
         assert!(is_unavailable(&err), "{err}");
         assert_eq!(ApiError::from(err).status, StatusCode::SERVICE_UNAVAILABLE);
-    }
-
-    #[tokio::test]
-    async fn postgres_deadlock_victim_is_unavailable() {
-        deadlock_victim_is_unavailable(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    async fn mysql_deadlock_victim_is_unavailable() {
-        deadlock_victim_is_unavailable(Backend::MySql).await;
     }
 
     /// The database drops the pool's only connection while it sits idle (a restart, a firewall,
@@ -502,7 +475,9 @@ mod containers {
     /// query runs, and nothing fails. With the check out of reach (an hour), the query runs on
     /// the dead connection and fails as unavailable (503) — what the check protects against —
     /// and the pool has replaced the connection by the next query.
-    async fn an_idle_connection_the_database_dropped_is_replaced_before_use(kind: Backend) {
+    #[apply(servers)]
+    #[tokio::test]
+    async fn an_idle_connection_the_database_dropped_is_replaced_before_use(#[case] kind: Backend) {
         let (answer, killed, next) = query_after_the_idle_connection_is_killed(
             kind,
             "?max_connections=1&check_idle_after=1",
@@ -521,16 +496,6 @@ mod containers {
         let err = answer.expect_err("unchecked, the dead connection is used");
         assert!(is_unavailable(&err), "{kind}: {err}");
         assert_ne!(next, killed, "{kind}: the dead connection was closed");
-    }
-
-    #[tokio::test]
-    async fn postgres_idle_connection_the_database_dropped_is_replaced_before_use() {
-        an_idle_connection_the_database_dropped_is_replaced_before_use(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    async fn mysql_idle_connection_the_database_dropped_is_replaced_before_use() {
-        an_idle_connection_the_database_dropped_is_replaced_before_use(Backend::MySql).await;
     }
 }
 

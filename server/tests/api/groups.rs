@@ -662,6 +662,7 @@ macro_rules! for_both_areas {
             use super::*;
             $(
                 #[apply(backends)]
+                #[tokio::test]
                 async fn $case(backend: Backend) {
                     cases::$case(&TestApp::start(backend).await, GROUP_AREA).await
                 }
@@ -671,6 +672,7 @@ macro_rules! for_both_areas {
             use super::*;
             $(
                 #[apply(backends)]
+                #[tokio::test]
                 async fn $case(backend: Backend) {
                     cases::$case(&TestApp::start(backend).await, SUBSYSTEM_AREA).await
                 }

@@ -385,6 +385,7 @@ const SQL_METACHARACTERS: &[&str] = &[
 ];
 
 #[apply(backends)]
+#[tokio::test]
 async fn forged_and_expired_tokens_open_nothing_and_change_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let w = world(&app).await;
@@ -435,6 +436,7 @@ async fn forged_and_expired_tokens_open_nothing_and_change_nothing(backend: Back
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn another_users_ids_are_refused_everywhere_and_change_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let w = world(&app).await;
@@ -530,6 +532,7 @@ async fn another_users_ids_are_refused_everywhere_and_change_nothing(backend: Ba
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn sql_metacharacters_in_every_string_field_are_plain_text(backend: Backend) {
     let app = TestApp::start(backend).await;
     let w = world(&app).await;
@@ -697,6 +700,7 @@ async fn sql_metacharacters_in_every_string_field_are_plain_text(backend: Backen
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn malformed_json_bodies_are_400_on_every_route_and_change_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let w = world(&app).await;
@@ -758,6 +762,7 @@ async fn malformed_json_bodies_are_400_on_every_route_and_change_nothing(backend
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn invalid_ids_in_every_path_are_400_and_change_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let w = world(&app).await;
@@ -894,6 +899,7 @@ async fn invalid_ids_in_every_path_are_400_and_change_nothing(backend: Backend) 
 
 /// Regression: PostgreSQL cannot store NUL in text or JSON, and answered 500.
 #[apply(backends)]
+#[tokio::test]
 async fn nul_characters_anywhere_are_refused_with_400_on_every_backend(backend: Backend) {
     let app = TestApp::start(backend).await;
     let w = world(&app).await;
@@ -933,6 +939,7 @@ async fn nul_characters_anywhere_are_refused_with_400_on_every_backend(backend: 
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn huge_and_negative_paging_and_query_values_are_refused(backend: Backend) {
     let app = TestApp::start(backend).await;
     let w = world(&app).await;

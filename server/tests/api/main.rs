@@ -1,6 +1,10 @@
 //! The HTTP API, end to end in process: every endpoint's success and failure modes, each
 //! asserting status and body, on every backend.
 
+// `#[rstest]`, for the backend matrix (`#[apply(backends)]`) in every module.
+#[macro_use]
+extern crate rstest;
+
 mod support;
 
 mod alters;

@@ -98,6 +98,7 @@ impl Captured {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_request_for_an_unknown_user_looks_like_one_for_a_known_user(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -136,6 +137,7 @@ async fn a_request_for_an_unknown_user_looks_like_one_for_a_known_user(backend: 
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_requested_token_is_delivered_through_the_mail_log(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -174,6 +176,7 @@ async fn a_requested_token_is_delivered_through_the_mail_log(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_token_resets_the_password_once(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -232,6 +235,7 @@ async fn a_token_resets_the_password_once(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn the_database_holds_only_the_tokens_hash(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -265,6 +269,7 @@ async fn the_database_holds_only_the_tokens_hash(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn an_expired_token_is_refused(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -304,6 +309,7 @@ async fn an_expired_token_is_refused(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_wrong_token_is_refused(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -341,6 +347,7 @@ async fn a_wrong_token_is_refused(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_weak_new_password_is_refused_and_the_token_stays_usable(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -364,6 +371,7 @@ async fn a_weak_new_password_is_refused_and_the_token_stays_usable(backend: Back
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_reset_revokes_the_users_other_tokens_only(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -384,6 +392,7 @@ async fn a_reset_revokes_the_users_other_tokens_only(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn two_concurrent_consumes_let_exactly_one_through(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -415,6 +424,7 @@ async fn two_concurrent_consumes_let_exactly_one_through(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn the_token_lifetime_follows_the_setting(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -439,6 +449,7 @@ async fn the_token_lifetime_follows_the_setting(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn only_administrators_issue_tokens_for_others(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (robin, token) = app.approved_user("robin").await;

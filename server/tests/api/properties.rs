@@ -11,6 +11,8 @@
 //! `PROPTEST_CASES` sets the number of requests per backend (default [`DEFAULT_CASES`]).
 //! Runs on SQLite, and with the `containers` feature on PostgreSQL and MySQL too.
 
+use crate::support::backends;
+use rstest_reuse::apply;
 use std::time::Duration;
 
 use didhub_harness::TestDatabase;
@@ -794,6 +796,8 @@ async fn world(backend: Backend) -> (World, TestDatabase) {
     (world, database)
 }
 
+#[apply(backends)]
+#[test]
 fn generated_requests_never_break_the_server(backend: Backend) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -854,20 +858,3 @@ const UNSENDABLE: u16 = 0;
 /// it holds on every run but fails when the
 /// requests stop reaching the operations.
 const MIN_SUCCESS_PERCENT: u32 = 4;
-
-#[test]
-fn generated_requests_never_break_the_server_on_sqlite() {
-    generated_requests_never_break_the_server(Backend::Sqlite);
-}
-
-#[cfg(feature = "containers")]
-#[test]
-fn generated_requests_never_break_the_server_on_postgres() {
-    generated_requests_never_break_the_server(Backend::Postgres);
-}
-
-#[cfg(feature = "containers")]
-#[test]
-fn generated_requests_never_break_the_server_on_mysql() {
-    generated_requests_never_break_the_server(Backend::MySql);
-}

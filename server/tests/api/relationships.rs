@@ -57,6 +57,7 @@ async fn stored_rows(app: &TestApp) -> i64 {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn partners_are_listed_from_both_sides(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -85,6 +86,7 @@ async fn partners_are_listed_from_both_sides(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn parent_and_child_are_one_relationship_seen_from_each_side(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -120,6 +122,7 @@ async fn parent_and_child_are_one_relationship_seen_from_each_side(backend: Back
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_relationship_exists_once_whichever_side_tells_it(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -162,6 +165,7 @@ async fn a_relationship_exists_once_whichever_side_tells_it(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn requests_sent_at_once_store_a_relationship_once(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -199,6 +203,7 @@ async fn requests_sent_at_once_store_a_relationship_once(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn an_alter_cannot_be_related_to_itself(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -214,6 +219,7 @@ async fn an_alter_cannot_be_related_to_itself(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn only_alters_of_the_same_system_can_be_related(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -233,6 +239,7 @@ async fn only_alters_of_the_same_system_can_be_related(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn other_users_alters_are_not_found(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, robin) = app.approved_user("robin").await;
@@ -290,6 +297,7 @@ async fn other_users_alters_are_not_found(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn relationship_input_is_validated(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -325,6 +333,7 @@ async fn relationship_input_is_validated(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn relationships_are_deleted_from_either_side(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (robin, token) = app.approved_user("robin").await;
@@ -383,6 +392,7 @@ async fn relationships_are_deleted_from_either_side(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn deleting_an_alter_or_its_system_deletes_its_relationships(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -424,6 +434,7 @@ async fn deleting_an_alter_or_its_system_deletes_its_relationships(backend: Back
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn relationships_page_by_name(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -463,6 +474,7 @@ async fn relationships_page_by_name(backend: Backend) {
 /// a self-link and a partnership stored larger id first are refused by SQLite's and
 /// PostgreSQL's CHECKs, which MySQL 8 cannot have on cascading columns (migration 0012).
 #[apply(backends)]
+#[tokio::test]
 async fn the_schema_refuses_duplicates_and_where_it_can_non_canonical_rows(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;

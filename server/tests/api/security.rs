@@ -170,6 +170,7 @@ pub fn bad_tokens(
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn failed_logins_for_a_username_lock_it_for_the_window_whoever_asks(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (app, clock) = app.with_limits(limits(3, 0));
@@ -220,6 +221,7 @@ async fn failed_logins_for_a_username_lock_it_for_the_window_whoever_asks(backen
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_successful_login_forgets_only_its_own_users_failures(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (app, _clock) = app.with_limits(limits(3, 0));
@@ -250,6 +252,7 @@ async fn a_successful_login_forgets_only_its_own_users_failures(backend: Backend
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn failed_logins_from_one_address_lock_that_address_only(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (app, clock) = app.with_limits(limits(100, 4));
@@ -302,6 +305,7 @@ async fn failed_logins_from_one_address_lock_that_address_only(backend: Backend)
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn password_reset_requests_are_limited_per_username_and_address(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (app, clock) = app.with_limits(limits(2, 3));
@@ -343,6 +347,7 @@ async fn password_reset_requests_are_limited_per_username_and_address(backend: B
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn wrong_current_passwords_are_audited_and_count_as_failed_logins(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (app, _clock) = app.with_limits(limits(2, 0));
@@ -374,6 +379,7 @@ async fn wrong_current_passwords_are_audited_and_count_as_failed_logins(backend:
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn the_password_policy_applies_wherever_a_password_is_set(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (robin, token) = app.approved_user("robin").await;
@@ -451,6 +457,7 @@ async fn the_password_policy_applies_wherever_a_password_is_set(backend: Backend
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_password_change_revokes_outstanding_reset_tokens(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (robin, token) = app.approved_user("robin").await;
@@ -507,6 +514,7 @@ async fn a_password_change_revokes_outstanding_reset_tokens(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn refused_tokens_are_audited_with_the_reason(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (robin, token) = app.approved_user("robin").await;
@@ -567,6 +575,7 @@ async fn refused_tokens_are_audited_with_the_reason(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn no_answer_about_users_carries_a_password_hash(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;

@@ -7,6 +7,7 @@ use didhub_migrations::Backend;
 use rstest_reuse::apply;
 
 #[apply(backends)]
+#[tokio::test]
 async fn seeding_twice_changes_nothing_the_second_time(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = BootstrapAdmin {

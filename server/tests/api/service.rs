@@ -5,6 +5,7 @@ use didhub_migrations::Backend;
 use rstest_reuse::apply;
 
 #[apply(backends)]
+#[tokio::test]
 async fn health_reports_ok_and_the_backend(backend: Backend) {
     let app = TestApp::start(backend).await;
     let body = app
@@ -16,6 +17,7 @@ async fn health_reports_ok_and_the_backend(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn version_reports_the_newest_migration(backend: Backend) {
     let app = TestApp::start(backend).await;
     let newest = app
@@ -36,6 +38,7 @@ async fn version_reports_the_newest_migration(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn openapi_document_lists_every_endpoint(backend: Backend) {
     let app = TestApp::start(backend).await;
     let doc = app.openapi().await;
@@ -117,6 +120,7 @@ async fn openapi_document_lists_every_endpoint(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn swagger_ui_is_served(backend: Backend) {
     let app = TestApp::start(backend).await;
     let reply = app.call(Method::GET, "/api/docs", None, None).await;
@@ -129,6 +133,7 @@ async fn swagger_ui_is_served(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_error_shape(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.call(Method::GET, "/api/nothing-here", None, None)
@@ -140,6 +145,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape(backend: Backend) 
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn restarting_on_a_migrated_database_changes_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let token = app.admin_token().await;

@@ -17,6 +17,7 @@ fn defaults() -> Value {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn settings_are_for_administrators_only(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -59,6 +60,7 @@ async fn settings_are_for_administrators_only(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn all_settings_are_stored_values_over_defaults(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -86,6 +88,7 @@ async fn all_settings_are_stored_values_over_defaults(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn one_setting_reads_with_its_default_type_and_rules(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -127,6 +130,7 @@ async fn one_setting_reads_with_its_default_type_and_rules(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn unknown_keys_are_404_by_path_and_400_in_bulk_naming_the_key(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -159,6 +163,7 @@ async fn unknown_keys_are_404_by_path_and_400_in_bulk_naming_the_key(backend: Ba
 /// scalar its key does not take is 422 (the document cannot say which key takes which).
 /// Several at once: the document gives each key its schema, so any of these is 400.
 #[apply(backends)]
+#[tokio::test]
 async fn wrong_types_and_ranges_are_refused_naming_the_key_and_what_it_takes(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -275,6 +280,7 @@ async fn wrong_types_and_ranges_are_refused_naming_the_key_and_what_it_takes(bac
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn malformed_setting_bodies_are_400(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -302,6 +308,7 @@ async fn malformed_setting_bodies_are_400(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn values_are_normalised_and_null_means_forever_where_allowed(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -350,6 +357,7 @@ async fn values_are_normalised_and_null_means_forever_where_allowed(backend: Bac
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_bulk_update_is_all_or_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -406,6 +414,7 @@ async fn a_bulk_update_is_all_or_nothing(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn every_change_is_audited_with_the_old_and_new_value(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -457,6 +466,7 @@ async fn every_change_is_audited_with_the_old_and_new_value(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn closed_registration_refuses_sign_ups_with_a_reason(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -503,6 +513,7 @@ async fn closed_registration_refuses_sign_ups_with_a_reason(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn registration_without_approval_creates_approved_accounts(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -540,6 +551,7 @@ async fn registration_without_approval_creates_approved_accounts(backend: Backen
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn the_openapi_document_lists_settings_and_password_reset(backend: Backend) {
     let app = TestApp::start(backend).await;
     let doc = app.openapi().await;

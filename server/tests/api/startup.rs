@@ -38,6 +38,7 @@ async fn refused(app: &TestApp) -> String {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_migration_left_dirty_refuses_to_start_and_says_how_to_repair(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (version, file) = newest(&app);
@@ -57,6 +58,7 @@ async fn a_migration_left_dirty_refuses_to_start_and_says_how_to_repair(backend:
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn an_applied_migration_whose_file_changed_refuses_to_start(backend: Backend) {
     let app = TestApp::start(backend).await;
     // Version 2 recorded with version 1's checksum: as if 0002's file had been edited since.
@@ -77,6 +79,7 @@ async fn an_applied_migration_whose_file_changed_refuses_to_start(backend: Backe
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_database_migrated_by_a_newer_build_refuses_to_start(backend: Backend) {
     let app = TestApp::start(backend).await;
     tamper(
@@ -98,6 +101,7 @@ async fn a_database_migrated_by_a_newer_build_refuses_to_start(backend: Backend)
 /// `db copy` and `db generate` migrate their target as startup does, so they refuse a dirty
 /// one the same way.
 #[apply(backends)]
+#[tokio::test]
 async fn copy_and_generate_refuse_a_target_left_dirty(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (version, file) = newest(&app);
@@ -178,7 +182,9 @@ fn names_the_file_the_table_and_the_setting(backend: &str, message: &str) {
 
 /// Startup on a database whose next migration waits for a lock: it gives up after
 /// `migration_lock_timeout` (from the URL here) and says which file waited for which table.
-async fn startup_gives_up_a_migration_behind_a_held_lock(kind: didhub_migrations::Backend) {
+#[apply(backends)]
+#[tokio::test]
+async fn startup_gives_up_a_migration_behind_a_held_lock(#[case] kind: didhub_migrations::Backend) {
     let (database, holder) = behind_a_held_lock(kind).await;
     let env = std::collections::HashMap::from([(
         "DIDHUB_DB",
@@ -238,23 +244,6 @@ async fn startup_gives_up_a_migration_behind_a_held_lock(kind: didhub_migrations
             again.unwrap_or_else(|e| panic!("once the lock is released: {e}"));
         }
     }
-}
-
-#[tokio::test]
-async fn sqlite_startup_gives_up_a_migration_behind_the_write_lock() {
-    startup_gives_up_a_migration_behind_a_held_lock(didhub_migrations::Backend::Sqlite).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn postgres_startup_gives_up_a_migration_behind_a_held_lock() {
-    startup_gives_up_a_migration_behind_a_held_lock(didhub_migrations::Backend::Postgres).await;
-}
-
-#[cfg(feature = "containers")]
-#[tokio::test]
-async fn mysql_startup_gives_up_a_migration_behind_a_held_lock() {
-    startup_gives_up_a_migration_behind_a_held_lock(didhub_migrations::Backend::MySql).await;
 }
 
 /// The binary: `didhub-server` exits non-zero with the message, its file, table and setting.

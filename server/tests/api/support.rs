@@ -19,7 +19,6 @@ use poem::http::{Method, StatusCode};
 use poem::test::TestClient;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, EndpointExt, Request, RequestParts, Response};
-use rstest_reuse::template;
 use serde_json::{Value, json};
 
 pub const ADMIN: &str = "root";
@@ -29,17 +28,7 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 /// client has no peer address of its own).
 const CLIENT_IP: &str = "x-test-client-ip";
 
-/// The backends a test runs on, one test each: `#[apply(backends)]` on
-/// `async fn name(backend: Backend)` makes `name::case_1_sqlite`, `name::case_2_postgres` and
-/// `name::case_3_mysql`; PostgreSQL and MySQL with the `containers` feature
-/// (`just test-all-dbs`).
-#[template]
-#[rstest::rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(feature = "containers", case::postgres(Backend::Postgres))]
-#[cfg_attr(feature = "containers", case::mysql(Backend::MySql))]
-#[tokio::test]
-pub fn backends(#[case] backend: Backend) {}
+pub(crate) use didhub_harness::backends;
 
 /// The server under test: migrated, with a bootstrap admin, over a fresh database.
 pub struct TestApp {

@@ -40,6 +40,7 @@ fn owned(list: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_user_asks_once_at_a_time_and_sees_their_requests_newest_first(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -90,6 +91,7 @@ async fn a_user_asks_once_at_a_time_and_sees_their_requests_newest_first(backend
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn approval_grants_system_rights_with_the_decision(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -176,6 +178,7 @@ async fn approval_grants_system_rights_with_the_decision(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn rejection_grants_nothing_and_a_decision_is_final(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -226,6 +229,7 @@ async fn rejection_grants_nothing_and_a_decision_is_final(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn administrators_list_requests_by_status_and_page(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -302,6 +306,7 @@ async fn administrators_list_requests_by_status_and_page(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn only_administrators_list_and_decide(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -343,6 +348,7 @@ async fn only_administrators_list_and_decide(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn bad_decisions_and_notes_are_refused_with_a_reason(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -386,6 +392,7 @@ async fn bad_decisions_and_notes_are_refused_with_a_reason(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn requests_sent_at_once_leave_one_pending(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -405,6 +412,7 @@ async fn requests_sent_at_once_leave_one_pending(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn deleting_a_user_deletes_their_requests(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;

@@ -6,6 +6,7 @@ use didhub_migrations::Backend;
 use rstest_reuse::apply;
 
 #[apply(backends)]
+#[tokio::test]
 async fn unapproved_accounts_cannot_create_systems(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;
@@ -20,6 +21,7 @@ async fn unapproved_accounts_cannot_create_systems(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn owners_create_read_update_and_delete_their_systems(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (robin, token) = app.approved_user("robin").await;
@@ -73,6 +75,7 @@ async fn owners_create_read_update_and_delete_their_systems(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn system_input_is_validated(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -99,6 +102,7 @@ async fn system_input_is_validated(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn users_see_only_their_own_systems_and_admins_see_all(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (robin, robin_token) = app.approved_user("robin").await;
@@ -160,6 +164,7 @@ async fn users_see_only_their_own_systems_and_admins_see_all(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn systems_page_in_creation_order(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;
@@ -175,6 +180,7 @@ async fn systems_page_in_creation_order(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn deleting_a_system_deletes_its_alters(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, token) = app.approved_user("robin").await;

@@ -16,6 +16,7 @@ use rstest_reuse::apply;
 const LOOKALIKES: [&str; 4] = ["róbin", "robín", "rob\u{00AD}in", "robin\u{200B}"];
 
 #[apply(backends)]
+#[tokio::test]
 async fn an_accented_username_is_not_the_account_it_resembles(backend: Backend) {
     let app = TestApp::start(backend).await;
     let robin = app.register("robin").await;
@@ -53,6 +54,7 @@ async fn an_accented_username_is_not_the_account_it_resembles(backend: Backend) 
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_lookalike_username_gets_no_fresh_failure_counter(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (app, _clock) = app.with_limits(limits(2, 0));
@@ -72,6 +74,7 @@ async fn a_lookalike_username_gets_no_fresh_failure_counter(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn a_lookalike_username_is_refused_at_registration_and_gets_no_reset_token(backend: Backend) {
     let app = TestApp::start(backend).await;
     app.register("robin").await;

@@ -6,6 +6,7 @@ use didhub_migrations::Backend;
 use rstest_reuse::apply;
 
 #[apply(backends)]
+#[tokio::test]
 async fn non_admins_are_refused_every_admin_route(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (me, token) = app.approved_user("robin").await;
@@ -45,6 +46,7 @@ async fn non_admins_are_refused_every_admin_route(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn admins_page_through_users(backend: Backend) {
     let app = TestApp::start(backend).await;
     for name in ["ann", "bob", "cat", "dan"] {
@@ -96,6 +98,7 @@ async fn admins_page_through_users(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn paging_parameters_out_of_bounds_are_refused(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -123,6 +126,7 @@ async fn paging_parameters_out_of_bounds_are_refused(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn admins_create_approved_accounts(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -150,6 +154,7 @@ async fn admins_create_approved_accounts(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn admins_read_and_change_accounts(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -195,6 +200,7 @@ async fn admins_read_and_change_accounts(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn unknown_and_malformed_user_ids(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -218,6 +224,7 @@ async fn unknown_and_malformed_user_ids(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn admins_cannot_demote_or_delete_themselves(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -236,6 +243,7 @@ async fn admins_cannot_demote_or_delete_themselves(backend: Backend) {
 }
 
 #[apply(backends)]
+#[tokio::test]
 async fn deleting_a_user_deletes_their_systems_and_alters_but_keeps_the_audit(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (robin, token) = app.approved_user("robin").await;

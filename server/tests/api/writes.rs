@@ -99,6 +99,7 @@ fn check_answers(answers: &[Result<Id, sqlx::Error>]) {
 
 /// A write that fails leaves nothing behind, and takes no other write down with it.
 #[apply(backends)]
+#[tokio::test]
 async fn each_write_commits_whole_or_not_at_all(backend: Backend) {
     let app = TestApp::start(backend).await;
     let db = &app.state.db;
