@@ -13,9 +13,10 @@ use didhub_migrations::Backend;
 use didhub_server::db::{Stmt, Timestamp, is_unavailable};
 use didhub_server::error::ApiError;
 use poem::http::StatusCode;
+use rstest_reuse::apply;
 use serde_json::json;
 
-use crate::support::{TestApp, start_server};
+use crate::support::{TestApp, backends, start_server};
 
 /// Timeouts short enough that an outage shows within a couple of seconds.
 const IMPATIENT: &str = "?acquire_timeout=2&query_timeout=2";
@@ -31,7 +32,6 @@ mod containers {
     use didhub_harness::servers;
     use didhub_migrations::Backend;
     use didhub_server::db::Id;
-    use rstest_reuse::apply;
 
     use crate::support::Reply;
 
@@ -277,13 +277,6 @@ mod containers {
         assert_nothing_lost(&app, &attempts).await;
     }
 
-    #[apply(servers)]
-    #[tokio::test]
-    async fn call_abandoned_after_the_query_timeout(backend: Backend) {
-        let database = TestDatabase::create(backend).await.unwrap();
-        abandoned_after_the_query_timeout(database).await;
-    }
-
     /// A COPY cut off at the query timeout leaves answers owed that sqlx does not count: the
     /// transaction it was in must then be closed, not rolled back and reused, or the next call
     /// on that connection reads the COPY's leftovers as its own answer.
@@ -508,7 +501,10 @@ mod containers {
 /// interrupts, the abandoned statement runs on until it ends, keeping the database's one writer
 /// and its connection's place in the pool until then: there the pool has two connections, and
 /// only the read is checked.
-async fn abandoned_after_the_query_timeout(database: didhub_harness::TestDatabase) {
+#[apply(backends)]
+#[tokio::test]
+async fn call_abandoned_after_the_query_timeout(backend: Backend) {
+    let database = didhub_harness::TestDatabase::create(backend).await.unwrap();
     let connections = match database.kind {
         didhub_migrations::Backend::Sqlite => 2,
         _ => 1,
@@ -519,7 +515,6 @@ async fn abandoned_after_the_query_timeout(database: didhub_harness::TestDatabas
     )
     .await;
     let db = &app.state.db;
-    let backend = db.backend();
     let slow = match backend {
         Backend::Postgres => "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_sleep(30)",
         Backend::MySql => "SELECT CAST(SLEEP(30) AS SIGNED)",
@@ -571,14 +566,6 @@ async fn abandoned_after_the_query_timeout(database: didhub_harness::TestDatabas
         0,
         "{backend}: the abandoned transaction committed with the next write"
     );
-}
-
-#[tokio::test]
-async fn sqlite_call_abandoned_after_the_query_timeout() {
-    let database = didhub_harness::TestDatabase::create(didhub_migrations::Backend::Sqlite)
-        .await
-        .unwrap();
-    abandoned_after_the_query_timeout(database).await;
 }
 
 /// SQLite's outage: another process takes the write lock and keeps it past the busy timeout.
