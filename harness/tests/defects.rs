@@ -82,66 +82,65 @@ async fn didhubs_own_migrations_pass_on_sqlite() {
     );
 }
 
+/// One defect put into a copy of DIDHub's migrations: `file` edited (`from` replaced by `to`),
+/// or removed (`None`); `check` on `backends` fails, and its report says each of `named`.
+#[rstest]
+#[case::a_down_that_leaves_an_index_behind_is_named(
+    "sqlite/0005_performance_indexes.down.sql",
+    Some(("DROP INDEX idx_alters_name;\n", "")),
+    &[Backend::Sqlite],
+    &[
+        "sqlite: 0005_performance_indexes.down.sql (version 5) does not restore the schema of version 4",
+        "alters: index (name): unexpected ((name), named idx_alters_name)",
+    ],
+)]
+#[case::a_missing_down_file_is_named(
+    "postgres/0004_audit_logs.down.sql",
+    None,
+    &[Backend::Sqlite],
+    &["postgres: version 4 (audit_logs) has an up migration but no audit_logs.down.sql"],
+)]
+#[case::a_broken_migration_names_its_file_version_and_backend(
+    "sqlite/0003_alters.up.sql",
+    Some(("CREATE TABLE alters (", "CREATE TABEL alters (")),
+    &[Backend::Sqlite],
+    &["sqlite: 0003_alters.up.sql (version 3) failed"],
+)]
+#[cfg_attr(
+    feature = "containers",
+    case::a_column_type_that_differs_in_one_dialect_is_drift(
+        "postgres/0003_alters.up.sql",
+        Some(("name        VARCHAR(200)", "name        VARCHAR(100)")),
+        &Backend::ALL,
+        &["drift: version 3: alters.name type: sqlite=text postgres=short_text(100) mysql=short_text(200)"],
+    )
+)]
+#[cfg_attr(
+    feature = "containers",
+    case::a_missing_on_delete_action_in_one_dialect_is_drift(
+        "mysql/0002_systems.up.sql",
+        Some(("REFERENCES users (id) ON DELETE CASCADE", "REFERENCES users (id)")),
+        &Backend::ALL,
+        &["drift: version 2: systems.fk_systems_user on_delete: sqlite=CASCADE postgres=CASCADE mysql=RESTRICT/NO ACTION"],
+    )
+)]
 #[tokio::test]
-async fn a_down_that_leaves_an_index_behind_is_named() {
+async fn a_defect_is_named(
+    #[case] file: &str,
+    #[case] edit_to: Option<(&str, &str)>,
+    #[case] backends: &[Backend],
+    #[case] named: &[&str],
+) {
     let copy = copy_of_migrations();
-    edit(
-        copy.path(),
-        "sqlite/0005_performance_indexes.down.sql",
-        "DROP INDEX idx_alters_name;\n",
-        "",
-    );
-    let report = check(copy.path(), &[Backend::Sqlite]).await;
-    assert!(!report.ok);
-    assert!(
-        report.text.contains(
-            "sqlite: 0005_performance_indexes.down.sql (version 5) does not restore the schema of version 4"
-        ),
-        "{}",
-        report.text
-    );
-    assert!(
-        report
-            .text
-            .contains("alters: index (name): unexpected ((name), named idx_alters_name)"),
-        "{}",
-        report.text
-    );
-}
-
-#[tokio::test]
-async fn a_missing_down_file_is_named() {
-    let copy = copy_of_migrations();
-    std::fs::remove_file(copy.path().join("postgres/0004_audit_logs.down.sql")).unwrap();
-    let report = check(copy.path(), &[Backend::Sqlite]).await;
-    assert!(!report.ok);
-    assert!(
-        report.text.contains(
-            "postgres: version 4 (audit_logs) has an up migration but no audit_logs.down.sql"
-        ),
-        "{}",
-        report.text
-    );
-}
-
-#[tokio::test]
-async fn a_broken_migration_names_its_file_version_and_backend() {
-    let copy = copy_of_migrations();
-    edit(
-        copy.path(),
-        "sqlite/0003_alters.up.sql",
-        "CREATE TABLE alters (",
-        "CREATE TABEL alters (",
-    );
-    let report = check(copy.path(), &[Backend::Sqlite]).await;
-    assert!(!report.ok);
-    assert!(
-        report
-            .text
-            .contains("sqlite: 0003_alters.up.sql (version 3) failed"),
-        "{}",
-        report.text
-    );
+    match edit_to {
+        Some((from, to)) => edit(copy.path(), file, from, to),
+        None => std::fs::remove_file(copy.path().join(file)).unwrap(),
+    }
+    let report = check(copy.path(), backends).await;
+    assert!(!report.ok, "{}", report.text);
+    for name in named {
+        assert!(report.text.contains(name), "{name}\n{}", report.text);
+    }
 }
 
 /// The data staircase on a copy of DIDHub's migrations, with DIDHub's fixtures.
@@ -929,42 +928,6 @@ mod across_dialects {
         assert!(
             text.contains("drift: version 3: alters.name type: sqlite=text postgres=short_text(100) mysql=short_text(200)"),
             "{text}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_column_type_that_differs_in_one_dialect_is_drift() {
-        let copy = copy_of_migrations();
-        edit(
-            copy.path(),
-            "postgres/0003_alters.up.sql",
-            "name        VARCHAR(200)",
-            "name        VARCHAR(100)",
-        );
-        let report = check(copy.path(), &Backend::ALL).await;
-        assert!(!report.ok);
-        assert!(
-            report.text.contains("drift: version 3: alters.name type: sqlite=text postgres=short_text(100) mysql=short_text(200)"),
-            "{}",
-            report.text
-        );
-    }
-
-    #[tokio::test]
-    async fn a_missing_on_delete_action_in_one_dialect_is_drift() {
-        let copy = copy_of_migrations();
-        edit(
-            copy.path(),
-            "mysql/0002_systems.up.sql",
-            "REFERENCES users (id) ON DELETE CASCADE",
-            "REFERENCES users (id)",
-        );
-        let report = check(copy.path(), &Backend::ALL).await;
-        assert!(!report.ok);
-        assert!(
-            report.text.contains("drift: version 2: systems.fk_systems_user on_delete: sqlite=CASCADE postgres=CASCADE mysql=RESTRICT/NO ACTION"),
-            "{}",
-            report.text
         );
     }
 
