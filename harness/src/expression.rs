@@ -13,8 +13,8 @@
 //! cannot parse it keeps as its tokens, lower-cased and joined by single spaces, so two
 //! spellings that differ only in layout still agree.
 
-use crate::backend::Backend;
 use crate::sql::{self, Token};
+use didhub_migrations::Backend;
 
 /// The canonical spelling of `text`, an expression in `kind`'s dialect.
 pub fn normalise(text: &str, kind: Backend) -> String {

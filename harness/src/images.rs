@@ -26,7 +26,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{Image, ImageExt};
 
 use crate::HarnessError;
-use crate::backend::Backend;
+use didhub_migrations::Backend;
 
 /// A database server image with its settings for tests.
 #[derive(Debug, Clone)]

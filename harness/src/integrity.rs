@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::backend::Backend;
 use crate::project::Layout;
+use didhub_migrations::Backend;
 
 /// One migration file name, split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

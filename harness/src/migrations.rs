@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use sqlx::migrate::{MigrationType, Migrator};
 
 use crate::HarnessError;
-use crate::backend::Backend;
 use crate::integrity::{Direction, MigrationFile};
 use crate::project::Layout;
+use didhub_migrations::Backend;
 
 /// The files of one version of a folder: `up` and `down`, or `simple` alone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

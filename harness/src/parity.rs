@@ -33,8 +33,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::backend::Backend;
 use crate::schema::{self, Check, ForeignKey, Index, Logical, Name, Schema, Table};
+use didhub_migrations::Backend;
 
 /// How parity reads what the dialects cannot say alike: a project's settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::backend::Backend;
+use didhub_migrations::Backend;
 
 /// How one table is read.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::backend::Backend;
 use crate::{lint, parity};
+use didhub_migrations::Backend;
 
 /// The settings file's name, in the migrations folder.
 pub const SETTINGS_FILE: &str = "didhub-harness.toml";

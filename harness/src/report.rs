@@ -14,7 +14,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::backend::Backend;
+use didhub_migrations::Backend;
 
 /// Exit status: every check passed.
 pub const EXIT_OK: u8 = 0;

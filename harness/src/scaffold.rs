@@ -4,10 +4,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::backend::Backend;
 use crate::integrity;
 use crate::lock::{LOCK_FILE, Lock};
 use crate::project::Layout;
+use didhub_migrations::Backend;
 
 /// The files a new migration got.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::backend::Backend;
 use crate::expression;
+use didhub_migrations::Backend;
 
 /// The logical types of SPEC §2, and the other types sqlx maps, as far as a backend's native
 /// type tells them apart.

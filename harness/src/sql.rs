@@ -6,7 +6,7 @@
 //! routine's `BEGIN … END` does not end the statement. Everything else is words, numbers and
 //! single-character symbols; the lint rules look at those.
 
-use crate::backend::Backend;
+use didhub_migrations::Backend;
 
 /// One token. Words keep their spelling; compare them with [`Token::is`].
 #[derive(Debug, Clone, PartialEq, Eq)]

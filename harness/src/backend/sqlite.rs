@@ -14,7 +14,7 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
-use super::Backend;
+use didhub_migrations::Backend;
 use super::DataSql;
 use crate::expression;
 use crate::schema::{

@@ -26,9 +26,9 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::backend::Backend;
 use crate::integrity::{self, Direction};
 use crate::sql;
+use didhub_migrations::Backend;
 
 mod rules;
 pub mod squawk;

@@ -11,9 +11,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::backend::Backend;
 use crate::integrity::Direction;
 use crate::sql::{Statement, Token};
+use didhub_migrations::Backend;
 
 /// One lint rule.
 pub struct Rule {
