@@ -225,8 +225,17 @@ pub fn lint_policy(root: &Path, allow: Option<&Path>) -> Result<lint::Policy, St
     Settings::load(root)?.lint_policy(root, allow)
 }
 
+/// Lints the project's migration files of `kinds` under `policy` ([`lint::run`]).
+pub fn run_lint(
+    root: &Path,
+    kinds: &[Backend],
+    policy: &lint::Policy,
+) -> Result<lint::LintReport, String> {
+    lint::run(root, &integrity::migration_files(root)?, kinds, policy)
+}
+
 fn record_lint(report: &mut CheckReport, root: &Path, kinds: &[Backend], policy: &lint::Policy) {
-    match lint::run(root, kinds, policy) {
+    match run_lint(root, kinds, policy) {
         Ok(lint) if lint.is_ok() => report.pass(Step::Lint, None, format!("lint: {lint}")),
         Ok(lint) => report.fail(Step::Lint, None, format!("lint:{lint}"), false),
         Err(e) => report.fail(Step::Lint, None, format!("lint: {e}"), false),

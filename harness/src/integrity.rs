@@ -8,63 +8,16 @@
 //! - simple (up-only): `<version>_<name>.sql`, which `Migrator::run` applies like an up and
 //!   `Migrator::undo` never reverts.
 //!
-//! [`MigrationFile::parse`] is the one reader of these names: the lint, the lock file and
-//! [`crate::migrations::MigrationSet`] all go through it.
+//! [`MigrationFile::parse`] is the one reader of these names, and [`migration_files`] the one
+//! lister of a project's files: the lint, the lock file and
+//! [`crate::migrations::MigrationSet`] all go through them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::migration_file::{Direction, FileOnDisk, MigrationFile};
 use crate::project::Layout;
-use didhub_migrations::Backend;
-
-/// One migration file name, split into its parts.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct MigrationFile {
-    pub version: i64,
-    pub name: String,
-    pub direction: Direction,
-}
-
-/// What a migration file does: the two halves of a reversible migration, or a simple one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Direction {
-    /// `NNNN_name.up.sql`, reverted by its `.down.sql`.
-    Up,
-    /// `NNNN_name.down.sql`.
-    Down,
-    /// `NNNN_name.sql`: applied like an up, never reverted (sqlx's "simple" migration).
-    Simple,
-}
-
-impl Direction {
-    /// Whether the file moves the schema forward (an up or a simple migration).
-    pub fn is_up(self) -> bool {
-        self != Direction::Down
-    }
-}
-
-impl MigrationFile {
-    /// Parses `0003_alters.up.sql`, `0003_alters.down.sql` and `0003_alters.sql`; `None` for
-    /// anything that is not a migration file name.
-    pub fn parse(file_name: &str) -> Option<Self> {
-        let (stem, direction) = if let Some(stem) = file_name.strip_suffix(".up.sql") {
-            (stem, Direction::Up)
-        } else if let Some(stem) = file_name.strip_suffix(".down.sql") {
-            (stem, Direction::Down)
-        } else if let Some(stem) = file_name.strip_suffix(".sql") {
-            (stem, Direction::Simple)
-        } else {
-            return None;
-        };
-        let (version, name) = stem.split_once('_')?;
-        Some(MigrationFile {
-            version: version.parse().ok()?,
-            name: name.to_owned(),
-            direction,
-        })
-    }
-}
 
 /// Something wrong with the folders, named so that the fix is obvious.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -325,26 +278,6 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
         }
     }
     report
-}
-
-/// One migration file of a driver folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileOnDisk {
-    /// The backend whose folder holds it.
-    pub kind: Backend,
-    /// The driver folder's name (see [`Layout`]).
-    pub folder: String,
-    /// The file name, e.g. `0003_alters.up.sql`.
-    pub name: String,
-    pub path: PathBuf,
-    pub migration: MigrationFile,
-}
-
-impl FileOnDisk {
-    /// `folder/name`, how the lock file and the lint name a file.
-    pub fn display(&self) -> String {
-        format!("{}/{}", self.folder, self.name)
-    }
 }
 
 /// Every migration file of every driver folder under `root`, by folder, then name. Files that

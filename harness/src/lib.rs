@@ -34,6 +34,7 @@ pub mod images;
 pub mod integrity;
 pub mod lint;
 pub mod lock;
+pub mod migration_file;
 pub mod migrations;
 mod once_map;
 pub mod parity;

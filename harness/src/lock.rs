@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha384};
 
-use crate::integrity::{self, MigrationFile};
+use crate::integrity;
+use crate::migration_file::MigrationFile;
 
 /// The lock file's name, in the folder that holds the driver folders.
 pub const LOCK_FILE: &str = "migrations.lock";

@@ -11,7 +11,7 @@ use didhub_harness::migrations::MigrationSet;
 use didhub_harness::project::Layout;
 use didhub_harness::report::{EXIT_CANNOT_CHECK, EXIT_FINDINGS, EXIT_OK};
 use didhub_harness::staircase::{self, StaircaseError};
-use didhub_harness::{lint, parity, scaffold};
+use didhub_harness::{parity, scaffold};
 
 // The exit status is the contract of docs/harness.md ("Exit status and output for CI"), shown by
 // `--help` of the tool and of the commands that check.
@@ -265,7 +265,7 @@ async fn run(command: Command) -> (u8, String) {
                 return output.print(&check::lint(root, &kinds, lint_allow.as_deref()), "lint");
             }
             let linted = match check::lint_policy(root, lint_allow.as_deref()) {
-                Ok(policy) => lint::run(root, &kinds, &policy),
+                Ok(policy) => check::run_lint(root, &kinds, &policy),
                 Err(e) => return (EXIT_CANNOT_CHECK, format!("lint: {e}")),
             };
             match linted {

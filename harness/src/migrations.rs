@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use sqlx::migrate::{MigrationType, Migrator};
 
 use crate::HarnessError;
-use crate::integrity::{Direction, MigrationFile};
+use crate::migration_file::{Direction, MigrationFile};
 use crate::project::Layout;
 use didhub_migrations::Backend;
 

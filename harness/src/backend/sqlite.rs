@@ -14,12 +14,12 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
-use didhub_migrations::Backend;
 use super::DataSql;
 use crate::expression;
 use crate::schema::{
     Column, ForeignKey, Index, Logical, Name, ROWID, Schema, Table, normalise_default,
 };
+use didhub_migrations::Backend;
 
 pub(super) const DATA_SQL: DataSql = DataSql {
     quote,

@@ -26,7 +26,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::integrity::{self, Direction};
+use crate::migration_file::{Direction, FileOnDisk};
 use crate::sql;
 use didhub_migrations::Backend;
 
@@ -483,11 +483,16 @@ impl fmt::Display for LintReport {
     }
 }
 
-/// Lints the migration files of `kinds` under `root` under `policy` (the settings', with the
-/// allow-list perhaps replaced by a file). Finding no file at all is an error: nothing was
-/// checked.
-pub fn run(root: &Path, kinds: &[Backend], policy: &Policy) -> Result<LintReport, String> {
-    let report = lint(root, kinds, policy)?;
+/// Lints the migration files of `kinds` among `files` (the project's under `root`) under
+/// `policy` (the settings', with the allow-list perhaps replaced by a file). Finding no file at
+/// all is an error: nothing was checked.
+pub fn run(
+    root: &Path,
+    files: &[FileOnDisk],
+    kinds: &[Backend],
+    policy: &Policy,
+) -> Result<LintReport, String> {
+    let report = lint(files, kinds, policy)?;
     if report.files == 0 {
         return Err(format!(
             "no migration files to lint under {}: nothing was checked",
@@ -498,11 +503,15 @@ pub fn run(root: &Path, kinds: &[Backend], policy: &Policy) -> Result<LintReport
 }
 
 /// Lints the migration files of `kinds` under `root` under `policy`.
-pub fn lint(root: &Path, kinds: &[Backend], policy: &Policy) -> Result<LintReport, String> {
+pub fn lint(
+    files: &[FileOnDisk],
+    kinds: &[Backend],
+    policy: &Policy,
+) -> Result<LintReport, String> {
     let allow = &policy.allow.allow;
     let mut report = LintReport::default();
     let mut used = vec![false; allow.len()];
-    for file in integrity::migration_files(root)? {
+    for file in files {
         let kind = file.kind;
         if !kinds.contains(&kind) {
             continue;

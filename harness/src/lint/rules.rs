@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::integrity::Direction;
+use crate::migration_file::Direction;
 use crate::sql::{Statement, Token};
 use didhub_migrations::Backend;
 

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use squawk_linter::{Linter, LinterSettings, Rule, Version};
 use squawk_syntax::SourceFile;
 
-use crate::integrity::Direction;
+use crate::migration_file::Direction;
 
 /// Rules about dropping what exists: in a down file that is what the down is for (it drops what
 /// its up created). `ban-drop-database` stays: no migration drops its database.
