@@ -414,3 +414,11 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
     }
     Ok(schema)
 }
+
+/// What `EXPLAIN FORMAT=JSON` answers for `explain`, as the text [`crate::plans`] reads.
+pub(super) async fn plan_text(
+    pool: &MySqlPool,
+    explain: sqlx::AssertSqlSafe<String>,
+) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(explain).fetch_one(pool).await
+}

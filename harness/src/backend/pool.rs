@@ -5,10 +5,34 @@ use didhub_migrations::{Direction, LockTimeout, MigrationFailed};
 use sqlx::migrate::Migrator;
 use sqlx::{MySqlPool, PgPool, SqlitePool};
 
-use super::{Backend, MIGRATION_LOCK_TIMEOUT, data_sql, mysql, postgres, sqlite};
+use super::{Backend, MIGRATION_LOCK_TIMEOUT, data_sql, mysql, sqlite};
 use crate::HarnessError;
 use crate::plans::{self, Plan};
 use crate::schema::{Column, Logical, Schema, Table};
+
+/// Runs `$body` once for whichever backend `$pool` is, with `$p` its sqlx pool and `$dialect`
+/// its module (`sqlite`, `postgres`, `mysql`): the one place a question meets the three arms.
+macro_rules! dispatch {
+    ($pool:expr, |$p:ident, $dialect:ident| $body:expr) => {
+        match $pool {
+            Pool::Sqlite($p) => {
+                #[allow(unused_imports)]
+                use super::sqlite as $dialect;
+                $body
+            }
+            Pool::Postgres($p) => {
+                #[allow(unused_imports)]
+                use super::postgres as $dialect;
+                $body
+            }
+            Pool::MySql($p) => {
+                #[allow(unused_imports)]
+                use super::mysql as $dialect;
+                $body
+            }
+        }
+    };
+}
 
 /// A connection pool on a test database.
 #[derive(Debug, Clone)]
@@ -46,11 +70,7 @@ impl Pool {
 
     /// The single text value a query returns.
     pub(super) async fn fetch_text(&self, sql: &'static str) -> Result<String, HarnessError> {
-        let result = match self {
-            Pool::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
-            Pool::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
-            Pool::MySql(p) => sqlx::query_scalar(sql).fetch_one(p).await,
-        };
+        let result = dispatch!(self, |p, _d| sqlx::query_scalar(sql).fetch_one(p).await);
         result.map_err(|e| HarnessError::database(self.kind(), e))
     }
 
@@ -64,11 +84,7 @@ impl Pool {
 
     /// The database's schema, normalised.
     pub async fn introspect(&self) -> Result<Schema, HarnessError> {
-        let result = match self {
-            Pool::Sqlite(p) => sqlite::introspect(p).await,
-            Pool::Postgres(p) => postgres::introspect(p).await,
-            Pool::MySql(p) => mysql::introspect(p).await,
-        };
+        let result = dispatch!(self, |p, dialect| dialect::introspect(p).await);
         result.map_err(|e| HarnessError::database(self.kind(), e))
     }
 
@@ -102,30 +118,17 @@ impl Pool {
         direction: Direction,
         timeout: LockTimeout,
     ) -> Result<(), MigrationFailed> {
-        match self {
-            Pool::Sqlite(p) => didhub_migrations::migrate(migrator, p, direction, timeout).await,
-            Pool::Postgres(p) => didhub_migrations::migrate(migrator, p, direction, timeout).await,
-            Pool::MySql(p) => didhub_migrations::migrate(migrator, p, direction, timeout).await,
-        }
+        dispatch!(self, |p, _d| {
+            didhub_migrations::migrate(migrator, p, direction, timeout).await
+        })
     }
 
     /// The plan of a query (literal SQL, no parameters).
     pub async fn explain(&self, sql: &str) -> Result<Plan, HarnessError> {
         let kind = self.kind();
         let explain = sqlx::AssertSqlSafe(plans::explain_sql(kind, sql));
-        let output = match self {
-            Pool::Sqlite(p) => sqlx::query(explain).fetch_all(p).await.map(|rows| {
-                use sqlx::Row;
-                let details: Vec<String> = rows.iter().map(|r| r.get("detail")).collect();
-                details.join("\n")
-            }),
-            Pool::Postgres(p) => sqlx::query_scalar::<_, serde_json::Value>(explain)
-                .fetch_one(p)
-                .await
-                .map(|v| v.to_string()),
-            Pool::MySql(p) => sqlx::query_scalar::<_, String>(explain).fetch_one(p).await,
-        }
-        .map_err(|e| HarnessError::database(kind, e))?;
+        let output = dispatch!(self, |p, dialect| dialect::plan_text(p, explain).await)
+            .map_err(|e| HarnessError::database(kind, e))?;
         plans::parse(kind, &output).map_err(|reason| HarnessError::Start {
             backend: kind,
             reason: format!("cannot read the plan: {reason}"),
@@ -135,11 +138,7 @@ impl Pool {
     /// Runs SQL text as is (several statements allowed).
     pub async fn execute(&self, sql: &str) -> Result<(), HarnessError> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        let result = match self {
-            Pool::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
-            Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
-            Pool::MySql(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
-        };
+        let result = dispatch!(self, |p, _d| sqlx::raw_sql(sql).execute(p).await.map(drop));
         result.map_err(|e| HarnessError::database(self.kind(), e))
     }
 
@@ -158,11 +157,10 @@ impl Pool {
             columns.join(", "),
             (spell.quote)(name)
         ));
-        let rows = match self {
-            Pool::Sqlite(p) => sqlx::query(sql).fetch_all(p).await.and_then(texts),
-            Pool::Postgres(p) => sqlx::query(sql).fetch_all(p).await.and_then(texts),
-            Pool::MySql(p) => sqlx::query(sql).fetch_all(p).await.and_then(texts),
-        };
+        let rows = dispatch!(self, |p, _d| sqlx::query(sql)
+            .fetch_all(p)
+            .await
+            .and_then(texts));
         rows.map_err(|e| HarnessError::database(kind, e))
     }
 
@@ -195,29 +193,17 @@ impl Pool {
             .zip(values)
             .map(|(column, value)| value.map(|v| input_value(kind, column, v)))
             .collect();
-        let result = match self {
-            Pool::Sqlite(p) => bind_all(sqlx::query(sql), values)
+        let result = dispatch!(self, |p, _d| {
+            bind_all(sqlx::query(sql), values)
                 .execute(p)
                 .await
-                .map(drop),
-            Pool::Postgres(p) => bind_all(sqlx::query(sql), values)
-                .execute(p)
-                .await
-                .map(drop),
-            Pool::MySql(p) => bind_all(sqlx::query(sql), values)
-                .execute(p)
-                .await
-                .map(drop),
-        };
+                .map(drop)
+        });
         result.map_err(|e| HarnessError::database(kind, e))
     }
 
     pub async fn close(&self) {
-        match self {
-            Pool::Sqlite(p) => p.close().await,
-            Pool::Postgres(p) => p.close().await,
-            Pool::MySql(p) => p.close().await,
-        }
+        dispatch!(self, |p, _d| p.close().await)
     }
 }
 

@@ -275,6 +275,15 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Schema, sqlx::Error> {
     Ok(schema)
 }
 
+/// What `EXPLAIN (FORMAT JSON)` answers for `explain`, as the text [`crate::plans`] reads.
+pub(super) async fn plan_text(
+    pool: &PgPool,
+    explain: sqlx::AssertSqlSafe<String>,
+) -> Result<String, sqlx::Error> {
+    let plan: serde_json::Value = sqlx::query_scalar(explain).fetch_one(pool).await?;
+    Ok(plan.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

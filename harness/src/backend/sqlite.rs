@@ -391,6 +391,17 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Schema, sqlx::Error>
     Ok(schema)
 }
 
+/// What EXPLAIN QUERY PLAN answers for `explain`, as the text [`crate::plans`] reads: each
+/// step's `detail`, a line each.
+pub(super) async fn plan_text(
+    pool: &SqlitePool,
+    explain: sqlx::AssertSqlSafe<String>,
+) -> Result<String, sqlx::Error> {
+    let rows = sqlx::query(explain).fetch_all(pool).await?;
+    let details: Vec<String> = rows.iter().map(|r| r.get("detail")).collect();
+    Ok(details.join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
