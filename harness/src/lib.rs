@@ -25,6 +25,7 @@
 //! Policy — ordering, up/down, comparison — is written once; the backends only answer
 //! questions.
 
+pub mod allow;
 pub mod backend;
 pub mod check;
 pub mod data;

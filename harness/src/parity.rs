@@ -29,7 +29,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::Path;
 
 use serde::Deserialize;
 
@@ -86,12 +85,7 @@ impl fmt::Display for Drift {
 
 /// Differences that are intended, each with its reason: the settings file's `[[parity.allow]]`,
 /// or a file of `[[allow]]` entries given instead.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AllowList {
-    #[serde(default)]
-    pub allow: Vec<Allowed>,
-}
+pub type AllowList = crate::allow::AllowList<Allowed>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,22 +96,19 @@ pub struct Allowed {
     pub reason: String,
 }
 
-impl AllowList {
-    pub fn load(path: &Path) -> Result<AllowList, String> {
-        let list: AllowList = crate::read_toml(path)?;
-        list.validate(&path.display().to_string())?;
-        Ok(list)
+impl crate::allow::Entry for Allowed {
+    type Written = Allowed;
+
+    fn read(entry: &Allowed, _origin: &str) -> Result<Vec<Allowed>, String> {
+        Ok(vec![entry.clone()])
     }
 
-    /// Every entry gives a reason; `origin` names the file in the error.
-    pub fn validate(&self, origin: &str) -> Result<(), String> {
-        match self.allow.iter().find(|a| a.reason.trim().is_empty()) {
-            Some(entry) => Err(format!(
-                "{origin}: the entry for {} {} gives no reason",
-                entry.subject, entry.aspect
-            )),
-            None => Ok(()),
-        }
+    fn label(&self) -> String {
+        format!("{} {}", self.subject, self.aspect)
+    }
+
+    fn reason(&self) -> &str {
+        &self.reason
     }
 }
 
@@ -179,27 +170,15 @@ pub fn check(
         .filter(|d| seen.insert((d.subject.clone(), d.aspect.clone(), d.values.clone())))
         .collect();
     let mut report = ParityReport::default();
-    let mut used = vec![false; allow.allow.len()];
+    let mut uses = allow.uses();
     for drift in firsts {
-        match allow
-            .allow
-            .iter()
-            .position(|a| a.subject == drift.subject && a.aspect == drift.aspect)
-        {
-            Some(i) => {
-                used[i] = true;
-                report.allowed.push(drift);
-            }
-            None => report.drift.push(drift),
+        if uses.allows(|a| a.subject == drift.subject && a.aspect == drift.aspect) {
+            report.allowed.push(drift);
+        } else {
+            report.drift.push(drift);
         }
     }
-    report.stale = allow
-        .allow
-        .iter()
-        .zip(used)
-        .filter(|(_, used)| !used)
-        .map(|(a, _)| a.clone())
-        .collect();
+    report.stale = uses.unused().cloned().collect();
     report
 }
 

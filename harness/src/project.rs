@@ -56,10 +56,7 @@ impl Settings {
         }
         let settings: Settings = crate::read_toml(&path)?;
         let origin = path.display().to_string();
-        parity::AllowList {
-            allow: settings.parity.allow.clone(),
-        }
-        .validate(&origin)?;
+        parity::AllowList::of(&settings.parity.allow, &origin)?;
         settings.lint.policy(&origin)?;
         Ok(settings)
     }

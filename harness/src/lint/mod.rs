@@ -393,57 +393,43 @@ impl Allowed {
 }
 
 /// Findings allowed in released files, which must not change, one file each.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AllowList {
-    pub allow: Vec<Allowed>,
-}
+pub type AllowList = crate::allow::AllowList<Allowed>;
 
-/// A file of `[[allow]]` entries (`--lint-allow F`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AllowFile {
-    #[serde(default)]
-    allow: Vec<AllowEntry>,
-}
+impl crate::allow::Entry for Allowed {
+    type Written = AllowEntry;
 
-impl AllowList {
-    pub fn load(path: &Path) -> Result<AllowList, String> {
-        let file: AllowFile = crate::read_toml(path)?;
-        AllowList::of(&file.allow, &path.display().to_string())
-    }
-
-    /// The list `entries` state, checked: every entry names a rule, one `file` or some `files`,
-    /// and gives a reason; `origin` names the file in errors.
-    pub fn of(entries: &[AllowEntry], origin: &str) -> Result<AllowList, String> {
-        let mut allow = Vec::new();
-        for entry in entries {
-            let files: Vec<&String> = entry.file.iter().chain(&entry.files).collect();
-            let named = files.first().map_or("(no file)", |f| f.as_str());
-            if RuleId::named(&entry.rule).is_none() {
-                return Err(format!(
-                    "{origin}: the entry for {named} names no rule {:?}",
-                    entry.rule
-                ));
-            }
-            if entry.reason.trim().is_empty() {
-                return Err(format!(
-                    "{origin}: the entry for {} {named} gives no reason",
-                    entry.rule
-                ));
-            }
-            if files.is_empty() || (entry.file.is_some() && !entry.files.is_empty()) {
-                return Err(format!(
-                    "{origin}: the entry for {} needs either `file` or `files`",
-                    entry.rule
-                ));
-            }
-            allow.extend(files.into_iter().map(|file| Allowed {
+    /// An entry names a rule, one `file` or some `files`: one entry per file.
+    fn read(entry: &AllowEntry, origin: &str) -> Result<Vec<Allowed>, String> {
+        let files: Vec<&String> = entry.file.iter().chain(&entry.files).collect();
+        let named = files.first().map_or("(no file)", |f| f.as_str());
+        if RuleId::named(&entry.rule).is_none() {
+            return Err(format!(
+                "{origin}: the entry for {named} names no rule {:?}",
+                entry.rule
+            ));
+        }
+        if files.is_empty() || (entry.file.is_some() && !entry.files.is_empty()) {
+            return Err(format!(
+                "{origin}: the entry for {} needs either `file` or `files`",
+                entry.rule
+            ));
+        }
+        Ok(files
+            .into_iter()
+            .map(|file| Allowed {
                 rule: entry.rule.clone(),
                 file: file.clone(),
                 reason: entry.reason.clone(),
-            }));
-        }
-        Ok(AllowList { allow })
+            })
+            .collect())
+    }
+
+    fn label(&self) -> String {
+        format!("{} {}", self.rule, self.file)
+    }
+
+    fn reason(&self) -> &str {
+        &self.reason
     }
 }
 
@@ -508,9 +494,8 @@ pub fn lint(
     kinds: &[Backend],
     policy: &Policy,
 ) -> Result<LintReport, String> {
-    let allow = &policy.allow.allow;
     let mut report = LintReport::default();
-    let mut used = vec![false; allow.len()];
+    let mut uses = policy.allow.uses();
     for file in files {
         let kind = file.kind;
         if !kinds.contains(&kind) {
@@ -525,20 +510,18 @@ pub fn lint(
         report.problems.extend(lint.problems);
         report.notes.extend(lint.notes);
         for finding in lint.findings {
-            match allow.iter().position(|a| a.covers(&finding)) {
-                Some(i) => {
-                    used[i] = true;
-                    report.silenced += 1;
-                }
-                None => report.problems.push(LintProblem::Finding(finding)),
+            if uses.allows(|a| a.covers(&finding)) {
+                report.silenced += 1;
+            } else {
+                report.problems.push(LintProblem::Finding(finding));
             }
         }
     }
-    for (entry, used) in allow.iter().zip(used) {
+    for entry in uses.unused() {
         let linted = kinds
             .iter()
             .any(|k| entry.file.starts_with(&format!("{k}/")));
-        if !used && linted {
+        if linted {
             report.problems.push(LintProblem::StaleEntry(entry.clone()));
         }
     }
