@@ -6,6 +6,7 @@ use didhub_migrations::Backend;
 use didhub_server::config::Config;
 use didhub_server::db::Db;
 use didhub_server::generate::{self, Generated, Size};
+use didhub_server::progress::Progress;
 
 /// A backend with data loaded and analysed.
 pub struct Loaded {
@@ -22,7 +23,8 @@ pub async fn load(backend: Backend, alters: usize) -> anyhow::Result<Loaded> {
     let kind = backend;
     let database = TestDatabase::migrated(kind, "didhub", backend.migrator()).await?;
     let db = connect(&database.url, 1).await?;
-    let data = generate::generate(&db, Size { alters, seed: 7 })
+    let size = Size { alters, seed: 7 };
+    let data = generate::generate(&db, size, &Progress::on_terminal())
         .await
         .context("generating data")?;
     generate::analyze(&db).await?;

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::args;
 use crate::db::{Db, Id, Stmt, Timestamp};
+use crate::progress::Progress;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
@@ -88,13 +89,19 @@ const ACTIONS: [&str; 6] = [
 ];
 
 /// Connects to a database by URL, migrates it and fills it (see [`generate`]).
-pub async fn generate_urls(url: &str, size: Size) -> anyhow::Result<Generated> {
+pub async fn generate_urls(
+    url: &str,
+    size: Size,
+    progress: &Progress,
+) -> anyhow::Result<Generated> {
     use anyhow::Context as _;
     let db = Db::connect(&crate::config::DatabaseConfig::from_url(url)?)
         .await
         .context("connecting to the database")?;
     db.migrate().await?;
-    let generated = generate(&db, size).await.context("generating data")?;
+    let generated = generate(&db, size, progress)
+        .await
+        .context("generating data")?;
     analyze(&db)
         .await
         .context("updating the planner's statistics")?;
@@ -102,8 +109,8 @@ pub async fn generate_urls(url: &str, size: Size) -> anyhow::Result<Generated> {
     Ok(generated)
 }
 
-/// Fills an empty, migrated database.
-pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
+/// Fills an empty, migrated database; `progress` counts the rows written.
+pub async fn generate(db: &Db, size: Size, progress: &Progress) -> Result<Generated, sqlx::Error> {
     let started = Instant::now();
     let mut rng = Rng(size.seed);
     let epoch = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
@@ -120,6 +127,8 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
     let alters_per_system = 25;
     let systems = size.alters.div_ceil(alters_per_system).max(1);
     let users = (size.alters / 10).max(systems.div_ceil(2)).max(1);
+    let audit_entries = size.alters;
+    progress.expect((users + systems + size.alters + audit_entries) as u64);
 
     let user_ids: Vec<Id> = (0..users).map(|_| Id::new()).collect();
     let mut rows = Vec::new();
@@ -135,7 +144,8 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
             t
         ]);
     }
-    db.insert_rows(
+    progress.working_on("users");
+    db.insert_rows_counted(
         "users",
         &[
             "id",
@@ -147,6 +157,7 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
             "updated_at",
         ],
         rows,
+        progress,
     )
     .await?;
 
@@ -156,10 +167,12 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
         let t = at(&mut rng);
         rows.push(args![*id, user_ids[i / 2], format!("System {i}"), t, t]);
     }
-    db.insert_rows(
+    progress.working_on("systems");
+    db.insert_rows_counted(
         "systems",
         &["id", "user_id", "name", "created_at", "updated_at"],
         rows,
+        progress,
     )
     .await?;
 
@@ -186,7 +199,8 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
         ]);
         alter_ids.push(id);
     }
-    db.insert_rows(
+    progress.working_on("alters");
+    db.insert_rows_counted(
         "alters",
         &[
             "id",
@@ -199,10 +213,10 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
             "updated_at",
         ],
         rows,
+        progress,
     )
     .await?;
 
-    let audit_entries = size.alters;
     let mut rows = Vec::new();
     for _ in 0..audit_entries {
         // Skewed: each action is about four times rarer than the one before it.
@@ -223,7 +237,8 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
             at(&mut rng)
         ]);
     }
-    db.insert_rows(
+    progress.working_on("audit_logs");
+    db.insert_rows_counted(
         "audit_logs",
         &[
             "id",
@@ -235,9 +250,11 @@ pub async fn generate(db: &Db, size: Size) -> Result<Generated, sqlx::Error> {
             "created_at",
         ],
         rows,
+        progress,
     )
     .await?;
 
+    progress.done();
     Ok(Generated {
         users,
         systems,

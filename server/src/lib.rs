@@ -33,6 +33,7 @@ pub mod db;
 pub mod error;
 pub mod generate;
 pub mod listener;
+pub mod progress;
 pub mod rate_limit;
 pub mod refusals;
 pub mod seed;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use didhub_server::config::Config;
 use didhub_server::data::copy::{CopyOptions, copy_urls};
 use didhub_server::generate::{Size, generate_urls};
+use didhub_server::progress::Progress;
 use didhub_server::{Application, api};
 
 /// The DIDHub reference server. With no configuration it serves on 127.0.0.1:6000 over SQLite
@@ -77,9 +78,18 @@ async fn main() -> anyhow::Result<()> {
             to,
             overwrite,
             batch,
-        })) => copy(&from, &to, CopyOptions { overwrite, batch }).await,
+        })) => {
+            let progress = Progress::on_terminal();
+            let options = CopyOptions {
+                overwrite,
+                batch,
+                progress,
+            };
+            copy(&from, &to, options).await
+        }
         Some(Command::Db(DbCommand::Generate { to, alters, seed })) => {
-            let generated = generate_urls(&to, Size { alters, seed }).await?;
+            let size = Size { alters, seed };
+            let generated = generate_urls(&to, size, &Progress::on_terminal()).await?;
             println!(
                 "generated {} rows ({} users, {} systems, {} alters, {} audit entries) in {:.2} s ({:.0} rows/s)",
                 generated.rows(),

@@ -15,6 +15,7 @@ use didhub_migrations::Backend;
 use super::{Digest, Digester, SCAN_BATCH, Scan, TABLES, Table};
 use crate::config::DatabaseConfig;
 use crate::db::{Db, MigrateError};
+use crate::progress::Progress;
 
 /// What went wrong, and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -60,12 +61,14 @@ pub enum CopyError {
     },
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CopyOptions {
     /// Delete the target's rows first instead of refusing a non-empty target.
     pub overwrite: bool,
     /// Rows read, and written in one transaction, at a time.
     pub batch: usize,
+    /// Rows copied of those the source holds.
+    pub progress: Progress,
 }
 
 impl Default for CopyOptions {
@@ -73,6 +76,7 @@ impl Default for CopyOptions {
         CopyOptions {
             overwrite: false,
             batch: SCAN_BATCH,
+            progress: Progress::hidden(),
         }
     }
 }
@@ -145,14 +149,21 @@ pub async fn copy(from: &Db, to: &Db, options: CopyOptions) -> Result<Copied, Co
         });
     }
     to.migrate().await?;
-    prepare_target(to, options).await?;
+    prepare_target(to, &options).await?;
 
     let mut snapshot = from
         .begin_read()
         .await
         .map_err(database("opening a snapshot of the source"))?;
+    let progress = &options.progress;
+    for table in TABLES {
+        let rows = snapshot.conn().fetch_int(table.count()).await;
+        let rows = rows.map_err(database("counting the source's rows"))?;
+        progress.expect(u64::try_from(rows).unwrap_or(0));
+    }
     let mut tables = Vec::with_capacity(TABLES.len());
     for &table in TABLES {
+        progress.working_on(table.name);
         let table_started = Instant::now();
         let failed = |source| CopyError::Table {
             table: table.name,
@@ -164,7 +175,7 @@ pub async fn copy(from: &Db, to: &Db, options: CopyOptions) -> Result<Copied, Co
         let mut scan = Scan::new(table, options.batch.max(1));
         while let Some(rows) = scan.next(snapshot.conn()).await.map_err(failed)? {
             digester.add(&rows);
-            to.insert_rows(table.name, &table.column_names(), rows)
+            to.insert_rows_counted(table.name, &table.column_names(), rows, progress)
                 .await
                 .map_err(failed)?;
         }
@@ -180,6 +191,7 @@ pub async fn copy(from: &Db, to: &Db, options: CopyOptions) -> Result<Copied, Co
         );
     }
     snapshot.rollback().await;
+    progress.done();
 
     let mut check = to
         .begin_read()
@@ -213,7 +225,7 @@ fn table(name: &str) -> Table {
 }
 
 /// Refuses a target that holds data, or deletes it (children first) with `overwrite`.
-async fn prepare_target(to: &Db, options: CopyOptions) -> Result<(), CopyError> {
+async fn prepare_target(to: &Db, options: &CopyOptions) -> Result<(), CopyError> {
     let failed = |source| CopyError::Database {
         during: "preparing the target",
         source,

@@ -46,6 +46,7 @@ pub use types::{Id, Timestamp};
 use held::{Held, exchange};
 
 use crate::config::{DatabaseConfig, PoolConfig};
+use crate::progress::Progress;
 
 /// What a backend module answers.
 trait Dialect: Database {
@@ -626,14 +627,27 @@ impl Db {
         columns: &[&'static str],
         rows: Vec<Vec<Arg>>,
     ) -> Result<u64, sqlx::Error> {
+        self.insert_rows_counted(table, columns, rows, &Progress::hidden())
+            .await
+    }
+
+    /// [`Db::insert_rows`], `progress` advanced by each transaction's rows once committed.
+    pub async fn insert_rows_counted(
+        &self,
+        table: &'static str,
+        columns: &[&'static str],
+        rows: Vec<Vec<Arg>>,
+        progress: &Progress,
+    ) -> Result<u64, sqlx::Error> {
         let mut inserted = 0;
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let mut tx = self.begin_write().await?;
-            inserted += tx
-                .insert_rows(table, columns, rows.by_ref().take(ROWS_PER_TX).collect())
-                .await?;
+            let chunk: Vec<Vec<Arg>> = rows.by_ref().take(ROWS_PER_TX).collect();
+            let count = chunk.len() as u64;
+            inserted += tx.insert_rows(table, columns, chunk).await?;
             tx.commit().await?;
+            progress.advance(count);
         }
         Ok(inserted)
     }

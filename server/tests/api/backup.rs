@@ -5,6 +5,7 @@
 use didhub_server::data::{Digest, TABLES};
 use didhub_server::db::Db;
 use didhub_server::generate::{self, Size};
+use didhub_server::progress::Progress;
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -197,6 +198,7 @@ async fn a_restore_may_be_larger_than_other_requests(backend: Backend) {
             alters: 1500,
             seed: 5,
         },
+        &Progress::hidden(),
     )
     .await
     .unwrap();

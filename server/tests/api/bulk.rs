@@ -4,6 +4,7 @@
 use didhub_server::args;
 use didhub_server::db::{INSERT_BATCH, Id, Stmt, Timestamp};
 use didhub_server::generate::{self, Size};
+use didhub_server::progress::Progress;
 use didhub_server::store::alters;
 use serde_json::json;
 
@@ -106,15 +107,23 @@ async fn the_generator_writes_what_it_reports(backend: Backend) {
         counts
     };
     let before = counts().await;
+    let progress = Progress::hidden();
     let generated = generate::generate(
         db,
         Size {
             alters: 120,
             seed: 3,
         },
+        &progress,
     )
     .await
     .unwrap();
+    // What a terminal's bar shows: every row written, of as many as announced.
+    let rows = generated.rows() as u64;
+    assert_eq!(
+        (progress.rows_done(), progress.rows_expected()),
+        (rows, rows)
+    );
     let after = counts().await;
     let added: Vec<usize> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     assert_eq!(

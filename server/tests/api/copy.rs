@@ -9,6 +9,7 @@ use didhub_server::data::copy::{CopyError, CopyOptions, copy};
 use didhub_server::data::{Digest, TABLES};
 use didhub_server::db::{Arg, Db, Id, Stmt, Timestamp};
 use didhub_server::generate::{self, Size};
+use didhub_server::progress::Progress;
 use didhub_server::store::alters;
 use serde_json::json;
 
@@ -27,6 +28,7 @@ async fn source(backend: Backend) -> (TestApp, generate::Generated) {
             alters: 300,
             seed: 9,
         },
+        &Progress::hidden(),
     )
     .await
     .unwrap();
@@ -220,11 +222,19 @@ async fn copies_every_table_whole(from: Backend, to: Backend) {
     let (app, generated) = source(from).await;
     let (target, _database) = empty(to).await;
     // Small batches, so that keyset paging (composite keys included) runs many times.
+    let progress = Progress::hidden();
     let options = CopyOptions {
         overwrite: false,
         batch: 2,
+        progress: progress.clone(),
     };
     let copied = copy(&app.state.db, &target, options).await.unwrap();
+    // What a terminal's bar shows: every row copied, of as many as the source held.
+    assert_eq!(
+        (progress.rows_done(), progress.rows_expected()),
+        (copied.rows(), copied.rows()),
+        "{from} → {to}: progress"
+    );
 
     assert_eq!(copied.tables.len(), TABLES.len());
     for (table, copied) in TABLES.iter().zip(&copied.tables) {

@@ -117,7 +117,7 @@ async fn copy_and_generate_refuse_a_target_left_dirty(backend: Backend) {
         alters: 10,
         seed: 1,
     };
-    let generated = didhub_server::generate::generate_urls(target, size).await;
+    let generated = didhub_server::generate::generate_urls(target, size, &Default::default()).await;
     let message = format!(
         "{:#}",
         generated.expect_err("generate ran on a dirty database")
@@ -128,6 +128,7 @@ async fn copy_and_generate_refuse_a_target_left_dirty(backend: Backend) {
     let options = didhub_server::data::copy::CopyOptions {
         overwrite: true,
         batch: 100,
+        progress: Default::default(),
     };
     let copied =
         didhub_server::data::copy::copy_urls(&source.config.database.url, target, options).await;
