@@ -365,11 +365,12 @@ pub async fn docker(
     args: Vec<String>,
     stdin: Vec<u8>,
 ) -> Result<Vec<u8>, HarnessError> {
-    let failed = |reason: String| HarnessError::Start {
+    let shown = format!("docker {}", args.join(" "));
+    let failed = |reason: String| HarnessError::Docker {
         backend: kind,
+        command: shown.clone(),
         reason,
     };
-    let shown = format!("docker {}", args.join(" "));
     let output = tokio::task::spawn_blocking(move || {
         use std::io::Write as _;
         let mut child = Command::new("docker")
@@ -386,10 +387,10 @@ pub async fn docker(
     })
     .await
     .expect("docker task")
-    .map_err(|e| failed(format!("{shown}: {e}")))?;
+    .map_err(|e| failed(e.to_string()))?;
     if !output.status.success() {
         return Err(failed(format!(
-            "`{shown}` failed ({}): {}",
+            "{}: {}",
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         )));

@@ -64,6 +64,20 @@ pub enum HarnessError {
     NoDocker { backend: Backend, reason: String },
     #[error("{backend}: cannot start: {reason}")]
     Start { backend: Backend, reason: String },
+    #[error("{backend}: `{command}` failed: {reason}")]
+    Docker {
+        backend: Backend,
+        command: String,
+        reason: String,
+    },
+    #[error("{backend}: cannot make a {template} database: {reason}")]
+    Template {
+        backend: Backend,
+        template: String,
+        reason: String,
+    },
+    #[error("{backend}: cannot read the plan: {reason}")]
+    Plan { backend: Backend, reason: String },
     #[error("{0}: there is no server to start for this backend")]
     NoServer(Backend),
     #[error("{backend}: database error: {source}")]
@@ -90,6 +104,9 @@ impl HarnessError {
         match self {
             HarnessError::NoDocker { .. }
             | HarnessError::Start { .. }
+            | HarnessError::Docker { .. }
+            | HarnessError::Template { .. }
+            | HarnessError::Plan { .. }
             | HarnessError::NoServer(_)
             | HarnessError::Database { .. } => true,
             HarnessError::Migrations { .. } => false,

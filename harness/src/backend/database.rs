@@ -65,9 +65,10 @@ impl TestDatabase {
         )
         .await;
         pool.close().await;
-        migrated.map_err(|e| HarnessError::Start {
+        migrated.map_err(|e| HarnessError::Template {
             backend: kind,
-            reason: format!("cannot migrate a {template} database: {e}"),
+            template: template.to_owned(),
+            reason: format!("the migrations failed: {e}"),
         })?;
         Ok(db)
     }
@@ -108,9 +109,10 @@ impl TestDatabase {
                 let copy = TestDatabase::create(kind).await?;
                 let from = source.db.url.trim_start_matches("sqlite://");
                 let to = copy.url.trim_start_matches("sqlite://");
-                std::fs::copy(from, to).map_err(|e| HarnessError::Start {
+                std::fs::copy(from, to).map_err(|e| HarnessError::Template {
                     backend: kind,
-                    reason: format!("cannot copy the {template} template: {e}"),
+                    template: template.to_owned(),
+                    reason: format!("cannot copy the template's file: {e}"),
                 })?;
                 Ok(copy)
             }

@@ -79,7 +79,7 @@ impl Dedicated {
         let mut attempts = 0;
         loop {
             match self.docker("pause").await {
-                Err(HarnessError::Start { reason, .. })
+                Err(HarnessError::Docker { reason, .. })
                     if reason.contains("unable to freeze") && attempts < 10 =>
                 {
                     attempts += 1;
