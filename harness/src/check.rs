@@ -181,7 +181,16 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
         );
     }
 
-    match lock::verify(&options.migrations) {
+    // The project's files, listed once for the lock and the lint.
+    let files = integrity::migration_files(&options.migrations);
+    let locked = match &files {
+        Ok(files) => lock::verify_files(&options.migrations, files),
+        Err(reason) => Err(lock::LockError::Io {
+            path: options.migrations.clone(),
+            reason: reason.clone(),
+        }),
+    };
+    match locked {
         Ok(Some(lock)) if lock.is_ok() => report.pass(Step::Lock, None, format!("lock: {lock}")),
         Ok(Some(lock)) => report.fail(
             Step::Lock,
@@ -200,12 +209,15 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
         Err(e) => report.fail(Step::Lock, None, format!("lock: {e}"), false),
     }
 
-    record_lint(
-        report,
-        &options.migrations,
-        &options.backends,
-        &effective.lint,
-    );
+    let linted = files.and_then(|files| {
+        lint::run(
+            &options.migrations,
+            &files,
+            &options.backends,
+            &effective.lint,
+        )
+    });
+    record_lint(report, linted);
 }
 
 /// Only the lint, as a report (the CLI's `lint --format json|junit`), with `allow` (a file of
@@ -213,7 +225,7 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
 pub fn lint(root: &Path, kinds: &[Backend], allow: Option<&Path>) -> CheckReport {
     let mut report = CheckReport::default();
     match lint_policy(root, allow) {
-        Ok(policy) => record_lint(&mut report, root, kinds, &policy),
+        Ok(policy) => record_lint(&mut report, run_lint(root, kinds, &policy)),
         Err(e) => report.fail(Step::Settings, None, format!("lint: {e}"), true),
     }
     report
@@ -234,8 +246,8 @@ pub fn run_lint(
     lint::run(root, &integrity::migration_files(root)?, kinds, policy)
 }
 
-fn record_lint(report: &mut CheckReport, root: &Path, kinds: &[Backend], policy: &lint::Policy) {
-    match run_lint(root, kinds, policy) {
+fn record_lint(report: &mut CheckReport, linted: Result<lint::LintReport, String>) {
+    match linted {
         Ok(lint) if lint.is_ok() => report.pass(Step::Lint, None, format!("lint: {lint}")),
         Ok(lint) => report.fail(Step::Lint, None, format!("lint:{lint}"), false),
         Err(e) => report.fail(Step::Lint, None, format!("lint: {e}"), false),

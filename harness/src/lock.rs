@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha384};
 
 use crate::integrity;
-use crate::migration_file::MigrationFile;
+use crate::migration_file::{FileOnDisk, MigrationFile};
 
 /// The lock file's name, in the folder that holds the driver folders.
 pub const LOCK_FILE: &str = "migrations.lock";
@@ -140,6 +140,11 @@ pub fn current(root: &Path) -> Result<Vec<Entry>, LockError> {
         path: root.to_path_buf(),
         reason,
     })?;
+    entries_of(&files)
+}
+
+/// `files` (a project's, [`integrity::migration_files`]) with their checksums, as lock entries.
+fn entries_of(files: &[FileOnDisk]) -> Result<Vec<Entry>, LockError> {
     let mut entries = Vec::new();
     for file in files {
         let bytes = std::fs::read(&file.path).map_err(|e| LockError::Io {
@@ -149,7 +154,7 @@ pub fn current(root: &Path) -> Result<Vec<Entry>, LockError> {
         entries.push(Entry {
             version: file.migration.version,
             folder: file.folder.clone(),
-            file: file.name,
+            file: file.name.clone(),
             sha384: sha384_hex(&bytes),
         });
     }
@@ -287,10 +292,19 @@ pub fn compare(lock: &Lock, files: &[Entry]) -> LockReport {
 
 /// Compares the migrations under `root` with their lock file; `None` when there is none.
 pub fn verify(root: &Path) -> Result<Option<LockReport>, LockError> {
+    let files = integrity::migration_files(root).map_err(|reason| LockError::Io {
+        path: root.to_path_buf(),
+        reason,
+    })?;
+    verify_files(root, &files)
+}
+
+/// [`verify`], of `files`: the project's migration files, already listed.
+pub fn verify_files(root: &Path, files: &[FileOnDisk]) -> Result<Option<LockReport>, LockError> {
     let Some(lock) = Lock::read(root)? else {
         return Ok(None);
     };
-    Ok(Some(compare(&lock, &current(root)?)))
+    Ok(Some(compare(&lock, &entries_of(files)?)))
 }
 
 /// Which locked versions `lock` may rewrite.
