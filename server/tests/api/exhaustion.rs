@@ -466,9 +466,18 @@ fn out_of_file_descriptors_the_server_waits_without_spinning_and_recovers() {
     server.wait_for("accepting connections again");
     healthy(server.addr);
     // While the held connections drain, accepts may run out again: each burst is one warning
-    // when it starts and one line when it ends, never a line per failed accept.
-    let bursts = server.count("cannot accept connections");
-    let ends = server.count("accepting connections again");
+    // when it starts and one line when it ends, never a line per failed accept. A burst that
+    // began while they drained may not have ended yet: wait (bounded) for its end.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut bursts, mut ends);
+    loop {
+        bursts = server.count("cannot accept connections");
+        ends = server.count("accepting connections again");
+        if bursts == ends || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(
         bursts >= 1 && bursts == ends,
         "{bursts} warnings for {ends} bursts"
