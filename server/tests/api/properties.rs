@@ -59,8 +59,9 @@ struct Generated {
     content_type: Option<&'static str>,
     body: Option<Vec<u8>>,
     /// The documented operation (method and path template) the request reaches for sure: not
-    /// a made-up path, and no path parameter that is empty or one of the paths' own words
-    /// (`/api/alters/search` is another operation).
+    /// a made-up path, and no path parameter that is empty, one of the paths' own words
+    /// (`/api/alters/search` is another operation) or a dot segment (the URL drops `.` and
+    /// climbs at `..`, also spelled `%2e`).
     operation: Option<(String, String)>,
 }
 
@@ -375,6 +376,12 @@ fn body(ids: Vec<String>) -> impl Strategy<Value = Option<Vec<u8>>> {
     ]
 }
 
+/// `.` or `..`, however the URL spells its dots: a segment the URL resolves away.
+fn is_dot_segment(segment: &str) -> bool {
+    let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+    dots == "." || dots == ".."
+}
+
 fn request(world: &World) -> impl Strategy<Value = Generated> + use<> {
     let ids = world.ids.clone();
     let param = prop_oneof![
@@ -397,7 +404,9 @@ fn request(world: &World) -> impl Strategy<Value = Generated> + use<> {
                 .map(|segment| {
                     if segment.starts_with('{') {
                         let param = params.next().unwrap_or_default();
-                        certain &= !param.is_empty() && !literals.contains(&param);
+                        certain &= !param.is_empty()
+                            && !literals.contains(&param)
+                            && !is_dot_segment(&param);
                         param
                     } else {
                         segment.to_owned()
