@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use chrono::TimeZone;
-use didhub_harness::plans::{self, Plan};
+use didhub_harness::backend::parse_plan;
+use didhub_harness::plans::Plan;
 use didhub_migrations::Backend;
 use didhub_server::db::Timestamp;
 use didhub_server::store::hot::hot_queries;
@@ -41,7 +42,7 @@ pub async fn plan_table(loaded: &Loaded) -> anyhow::Result<Vec<PlanRow>> {
             query: query.name,
             table: query.table,
             expected_index: query.index,
-            plan: plans::parse(kind, &text).map_err(anyhow::Error::msg)?,
+            plan: parse_plan(kind, &text).map_err(anyhow::Error::msg)?,
         });
     }
     Ok(rows)

@@ -26,6 +26,7 @@ pub mod sqlite;
 
 use didhub_migrations::{LockTimeout, MigrationFailed};
 
+use crate::plans::Plan;
 use crate::schema::Column;
 
 pub use database::TestDatabase;
@@ -87,5 +88,15 @@ impl Selection {
             Selection::Mysql => vec![Backend::MySql],
             Selection::All => Backend::ALL.to_vec(),
         }
+    }
+}
+
+/// Reads what `kind` answered to `EXPLAIN` ([`crate::plans::explain_sql`]; SQLite's `detail`
+/// lines joined by newlines) into a [`Plan`], each dialect in its own module.
+pub fn parse_plan(kind: Backend, output: &str) -> Result<Plan, String> {
+    match kind {
+        Backend::Sqlite => sqlite::parse_plan(output),
+        Backend::Postgres => postgres::parse_plan(output),
+        Backend::MySql => mysql::parse_plan(output),
     }
 }

@@ -13,6 +13,7 @@ use testcontainers::core::{ContainerPort, Mount};
 
 use super::{Backend, DataSql, ServerSpec};
 use crate::images::{ImageChoice, ServerImage};
+use crate::plans::{Access, Plan};
 use crate::schema::{
     AUTO_INCREMENT, Column, ForeignKey, Index, Logical, Name, Schema, Table, normalise_default,
 };
@@ -421,4 +422,53 @@ pub(super) async fn plan_text(
     explain: sqlx::AssertSqlSafe<String>,
 ) -> Result<String, sqlx::Error> {
     sqlx::query_scalar(explain).fetch_one(pool).await
+}
+
+/// Reads MySQL's and MariaDB's `EXPLAIN FORMAT=JSON` into a [`Plan`].
+pub(super) fn parse_plan(output: &str) -> Result<Plan, String> {
+    let doc: serde_json::Value = serde_json::from_str(output).map_err(|e| e.to_string())?;
+    let mut accesses = Vec::new();
+    mysql_tables(&doc, &mut accesses);
+    Ok(Plan { accesses })
+}
+
+/// Every `table` object with a `table_name`, in document order (subqueries and derived tables
+/// nest deeper; recursing into every value finds them).
+fn mysql_tables(value: &serde_json::Value, out: &mut Vec<Access>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(table) = map.get("table").filter(|t| t.get("table_name").is_some()) {
+                let access_type = table["access_type"].as_str().unwrap_or_default();
+                out.push(Access {
+                    table: table["table_name"].as_str().unwrap_or_default().to_owned(),
+                    method: access_type.to_owned(),
+                    index: table["key"]
+                        .as_str()
+                        .filter(|_| access_type != "ALL")
+                        .map(str::to_owned),
+                    rows: table["rows"]
+                        .as_f64()
+                        .or_else(|| table["rows_examined_per_scan"].as_f64()),
+                });
+            }
+            map.values().for_each(|child| mysql_tables(child, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| mysql_tables(v, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_tables_are_found_wherever_they_nest() {
+        let doc = r#"{"query_block": {"nested_loop": [{"read_sorted_file": {"filesort": {"table": {
+            "table_name": "a", "access_type": "ref", "key": "idx_a_s", "rows": 100}}}}]}}"#;
+        let plan = parse_plan(doc).unwrap();
+        assert!(plan.uses_index("a", "idx_a_s"));
+        let all = r#"{"query_block": {"table": {"table_name": "a", "access_type": "ALL", "rows": 9000}}}"#;
+        assert!(parse_plan(all).unwrap().accesses[0].is_full_scan());
+    }
 }

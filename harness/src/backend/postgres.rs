@@ -7,6 +7,7 @@ use testcontainers::core::{ContainerPort, Mount};
 use super::{Backend, DataSql, ServerSpec};
 use crate::expression;
 use crate::images::{ImageChoice, ServerImage};
+use crate::plans::{Access, Plan};
 use crate::schema::{
     AUTO_INCREMENT, Column, ForeignKey, Index, Logical, Name, Schema, Table, normalise_default,
 };
@@ -284,6 +285,39 @@ pub(super) async fn plan_text(
     Ok(plan.to_string())
 }
 
+/// Reads PostgreSQL's `EXPLAIN (FORMAT JSON)` into a [`Plan`].
+pub(super) fn parse_plan(output: &str) -> Result<Plan, String> {
+    let doc: serde_json::Value = serde_json::from_str(output).map_err(|e| e.to_string())?;
+    let root = doc
+        .get(0)
+        .and_then(|d| d.get("Plan"))
+        .ok_or("no Plan in PostgreSQL's EXPLAIN output")?;
+    let mut accesses = Vec::new();
+    postgres_node(root, None, &mut accesses);
+    Ok(Plan { accesses })
+}
+
+fn postgres_node(node: &serde_json::Value, parent_relation: Option<&str>, out: &mut Vec<Access>) {
+    let method = node["Node Type"].as_str().unwrap_or_default();
+    let relation = node["Relation Name"].as_str().or(parent_relation);
+    let index = node["Index Name"].as_str();
+    let reads_table = node.get("Relation Name").is_some() || index.is_some();
+    // A Bitmap Heap Scan is reported through its Bitmap Index Scan child, which names the index.
+    if reads_table && method != "Bitmap Heap Scan" {
+        out.push(Access {
+            table: relation.unwrap_or_default().to_owned(),
+            method: method.to_owned(),
+            index: index.map(str::to_owned),
+            rows: node["Plan Rows"].as_f64(),
+        });
+    }
+    if let Some(children) = node["Plans"].as_array() {
+        for child in children {
+            postgres_node(child, relation, out);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +341,25 @@ mod tests {
         ] {
             assert!(!generated(given, "tasks"), "{given}");
         }
+    }
+
+    #[test]
+    fn postgres_bitmap_scans_report_their_index_and_table() {
+        let doc = r#"[{"Plan": {"Node Type": "Limit", "Plan Rows": 10, "Plans": [
+            {"Node Type": "Bitmap Heap Scan", "Relation Name": "a", "Plan Rows": 100, "Plans": [
+                {"Node Type": "Bitmap Index Scan", "Index Name": "idx_a_s", "Plan Rows": 100}]}]}}]"#;
+        let plan = parse_plan(doc).unwrap();
+        assert_eq!(
+            plan.accesses,
+            [Access {
+                table: "a".into(),
+                method: "Bitmap Index Scan".into(),
+                index: Some("idx_a_s".into()),
+                rows: Some(100.0)
+            }]
+        );
+        let seq =
+            r#"[{"Plan": {"Node Type": "Seq Scan", "Relation Name": "a", "Plan Rows": 5000}}]"#;
+        assert!(parse_plan(seq).unwrap().accesses[0].is_full_scan());
     }
 }

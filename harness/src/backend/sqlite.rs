@@ -16,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 use super::DataSql;
 use crate::expression;
+use crate::plans::{Access, Plan};
 use crate::schema::{
     Column, ForeignKey, Index, Logical, Name, ROWID, Schema, Table, normalise_default,
 };
@@ -402,6 +403,41 @@ pub(super) async fn plan_text(
     Ok(details.join("\n"))
 }
 
+/// Reads SQLite's `EXPLAIN QUERY PLAN` (its `detail` lines, joined by newlines) into a [`Plan`].
+pub(super) fn parse_plan(output: &str) -> Result<Plan, String> {
+    let accesses = output
+        .lines()
+        .filter_map(|l| sqlite_line(l.trim()))
+        .collect();
+    Ok(Plan { accesses })
+}
+/// `SEARCH alters USING INDEX idx_alters_system_id (system_id=?)`, `SCAN alters`,
+/// `SEARCH t USING INTEGER PRIMARY KEY (rowid=?)`, `SCAN t USING COVERING INDEX i`.
+fn sqlite_line(line: &str) -> Option<Access> {
+    let mut words = line.split_whitespace();
+    let method = words.next()?;
+    if method != "SEARCH" && method != "SCAN" {
+        return None;
+    }
+    let table = words.next()?.to_owned();
+    let rest: Vec<&str> = words.collect();
+    let index = rest
+        .iter()
+        .position(|w| *w == "INDEX")
+        .and_then(|i| rest.get(i + 1))
+        .map(|s| s.to_string())
+        .or_else(|| {
+            line.contains("USING INTEGER PRIMARY KEY")
+                .then(|| "INTEGER PRIMARY KEY".to_owned())
+        });
+    Some(Access {
+        table,
+        method: method.to_owned(),
+        index,
+        rows: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,5 +510,15 @@ mod tests {
             index_parts("CREATE UNIQUE INDEX \"ix\" ON \"t\" (\"a\")"),
             (vec!["\"a\"".to_owned()], None)
         );
+    }
+
+    #[test]
+    fn sqlite_lines_name_the_index_or_a_scan() {
+        let plan = parse_plan("SEARCH alters USING INDEX idx_alters_system_id (system_id=?)\nUSE TEMP B-TREE FOR ORDER BY\nSCAN users",
+        )
+        .unwrap();
+        assert!(plan.uses_index("alters", "idx_alters_system_id"));
+        assert!(plan.on("users").all(Access::is_full_scan));
+        assert_eq!(plan.accesses.len(), 2);
     }
 }

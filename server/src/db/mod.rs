@@ -515,7 +515,7 @@ impl Conn<'_> {
     }
 
     /// The backend's plan for a statement, as [`Dialect::plan_text`] gives it (read it with
-    /// `didhub_harness::plans::parse`).
+    /// `didhub_harness::backend::parse_plan`).
     pub async fn explain(self, stmt: Stmt) -> Result<String, sqlx::Error> {
         dispatch!(self, |e, DB| {
             let mut explained = stmt;
