@@ -136,11 +136,15 @@ impl Lock {
 
 /// The migration files under `root` as they are now, with their checksums, as lock entries.
 pub fn current(root: &Path) -> Result<Vec<Entry>, LockError> {
-    let files = integrity::migration_files(root).map_err(|reason| LockError::Io {
+    entries_of(&project_files(root)?)
+}
+
+/// The migration files under `root` ([`integrity::migration_files`]).
+fn project_files(root: &Path) -> Result<Vec<FileOnDisk>, LockError> {
+    integrity::migration_files(root).map_err(|reason| LockError::Io {
         path: root.to_path_buf(),
         reason,
-    })?;
-    entries_of(&files)
+    })
 }
 
 /// `files` (a project's, [`integrity::migration_files`]) with their checksums, as lock entries.
@@ -292,11 +296,7 @@ pub fn compare(lock: &Lock, files: &[Entry]) -> LockReport {
 
 /// Compares the migrations under `root` with their lock file; `None` when there is none.
 pub fn verify(root: &Path) -> Result<Option<LockReport>, LockError> {
-    let files = integrity::migration_files(root).map_err(|reason| LockError::Io {
-        path: root.to_path_buf(),
-        reason,
-    })?;
-    verify_files(root, &files)
+    verify_files(root, &project_files(root)?)
 }
 
 /// [`verify`], of `files`: the project's migration files, already listed.
