@@ -627,7 +627,7 @@ impl Db {
         columns: &[&'static str],
         rows: Vec<Vec<Arg>>,
     ) -> Result<u64, sqlx::Error> {
-        self.insert_rows_counted(table, columns, rows, &Progress::hidden())
+        self.insert_rows_counted(table, columns, rows, &Progress::none())
             .await
     }
 
