@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use didhub_benches::{Settings, anchors, load, serve};
-use didhub_server::api::AppState;
-use didhub_server::auth::{PasswordCost, Passwords, Tokens};
+use didhub_server::auth::{Passwords, Tokens};
+use didhub_server::config::PasswordCost;
+use didhub_server::state::AppState;
 use didhub_server::store::Window;
 use didhub_server::store::alters::{self, AlterFilter};
 use tokio::runtime::Runtime;

@@ -24,8 +24,8 @@ pub mod writers;
 
 use std::collections::HashMap;
 
-use didhub_server::api::{AppState, app};
 use didhub_server::config::Config;
+use didhub_server::{AppState, app};
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
 
@@ -50,7 +50,7 @@ pub fn server_config(database_url: &str, admin: &str, password: &str) -> anyhow:
         ("PORT", "0".into()),
     ]);
     let mut config = Config::from_sources(None, |k| env.get(k).cloned())?;
-    config.password_hash = didhub_server::auth::PasswordCost::MINIMUM;
+    config.password_hash = didhub_server::config::PasswordCost::MINIMUM;
     Ok(config)
 }
 

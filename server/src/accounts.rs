@@ -3,8 +3,10 @@
 
 use serde_json::json;
 
-use crate::api::{AppState, Change, Outcome};
+use crate::audited::{Change, Outcome};
+use crate::config::BootstrapAdmin;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::WriteError;
 use crate::store::users::{self, NewUser, User};
 
@@ -160,6 +162,34 @@ pub async fn create(
     users::get(&state.db, id)
         .await?
         .ok_or_else(ApiError::internal)
+}
+
+/// Makes sure the bootstrap admin exists; true when it was created now. An existing account of
+/// that name is left exactly as it is.
+pub async fn ensure_admin(state: &AppState, admin: &BootstrapAdmin) -> Result<bool, ApiError> {
+    let username = normalize_username(&admin.username)?;
+    if let Some(existing) = users::get_by_username(&state.db, &username).await? {
+        if !existing.is_admin {
+            tracing::warn!(%username, "the bootstrap admin's username belongs to a non-admin account; left unchanged");
+        }
+        return Ok(false);
+    }
+    create(
+        state,
+        None,
+        None,
+        "user.bootstrap",
+        &username,
+        admin.password.expose(),
+        NewUser {
+            is_admin: true,
+            is_approved: true,
+            ..NewUser::default()
+        },
+    )
+    .await?;
+    tracing::info!(%username, "created the bootstrap admin");
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -31,52 +31,15 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::{DEFAULT_MAX_SESSION, PasswordCost};
 use crate::db::Id;
 use crate::error::ApiError;
 
-/// The cost of an Argon2id hash: memory in KiB, passes over it, lanes. Part of the configuration
-/// (`password_hash` in the file): the default is the production cost; tests lower it to
-/// [`PasswordCost::MINIMUM`], because a test suite hashes thousands of passwords. Verification
-/// reads the cost from the stored hash, so lowering or raising it never locks anyone out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PasswordCost {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
 impl PasswordCost {
-    /// Argon2's own default, OWASP's first recommendation for Argon2id: 19 MiB, 2 passes, 1 lane.
-    pub const PRODUCTION: PasswordCost = PasswordCost {
-        memory_kib: Params::DEFAULT_M_COST,
-        iterations: Params::DEFAULT_T_COST,
-        parallelism: Params::DEFAULT_P_COST,
-    };
-
-    /// The least Argon2 accepts (8 KiB, 1 pass, 1 lane): for tests only, never for real
-    /// passwords.
-    pub const MINIMUM: PasswordCost = PasswordCost {
-        memory_kib: Params::MIN_M_COST,
-        iterations: Params::MIN_T_COST,
-        parallelism: Params::MIN_P_COST,
-    };
-
     /// Argon2's parameters, or why these are not valid ones.
     pub fn params(self) -> Result<Params, String> {
         Params::new(self.memory_kib, self.iterations, self.parallelism, None)
             .map_err(|e| format!("invalid password_hash cost {self:?}: {e}"))
-    }
-
-    /// Whether this cost is below [`PasswordCost::PRODUCTION`] in any respect.
-    pub fn is_below_production(self) -> bool {
-        self.memory_kib < Self::PRODUCTION.memory_kib
-            || self.iterations < Self::PRODUCTION.iterations
-    }
-}
-
-impl Default for PasswordCost {
-    fn default() -> Self {
-        PasswordCost::PRODUCTION
     }
 }
 
@@ -357,9 +320,6 @@ pub struct Tokens {
     ttl: Duration,
     max_session: Duration,
 }
-
-/// How long a session lasts by refreshes unless configured (`max_session_secs`).
-pub const DEFAULT_MAX_SESSION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Tokens {
     pub fn new(secret: &[u8], ttl: Duration) -> Self {

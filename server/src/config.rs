@@ -9,12 +9,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use argon2::Params;
 use didhub_migrations::Backend;
 use serde::Deserialize;
 
-use crate::auth::PasswordCost;
 use crate::rate_limit::RateLimitConfig;
-use crate::upkeep::AuditConfig;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/didhub.sqlite";
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -44,6 +43,68 @@ pub struct Config {
     pub server: ServerLimits,
     /// Audit retention and refusal summaries (file only: `audit`).
     pub audit: AuditConfig,
+}
+
+/// The cost of an Argon2id hash: memory in KiB, passes over it, lanes. Part of the configuration
+/// (`password_hash` in the file): the default is the production cost; tests lower it to
+/// [`PasswordCost::MINIMUM`], because a test suite hashes thousands of passwords. Verification
+/// reads the cost from the stored hash, so lowering or raising it never locks anyone out;
+/// [`crate::auth`] turns it into Argon2's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl PasswordCost {
+    /// Argon2's own default, OWASP's first recommendation for Argon2id: 19 MiB, 2 passes, 1 lane.
+    pub const PRODUCTION: PasswordCost = PasswordCost {
+        memory_kib: Params::DEFAULT_M_COST,
+        iterations: Params::DEFAULT_T_COST,
+        parallelism: Params::DEFAULT_P_COST,
+    };
+
+    /// The least Argon2 accepts (8 KiB, 1 pass, 1 lane): for tests only, never for real
+    /// passwords.
+    pub const MINIMUM: PasswordCost = PasswordCost {
+        memory_kib: Params::MIN_M_COST,
+        iterations: Params::MIN_T_COST,
+        parallelism: Params::MIN_P_COST,
+    };
+
+    /// Whether this cost is below [`PasswordCost::PRODUCTION`] in any respect.
+    pub fn is_below_production(self) -> bool {
+        self.memory_kib < Self::PRODUCTION.memory_kib
+            || self.iterations < Self::PRODUCTION.iterations
+    }
+}
+
+impl Default for PasswordCost {
+    fn default() -> Self {
+        PasswordCost::PRODUCTION
+    }
+}
+
+/// How long a session lasts by refreshes unless configured (`max_session_secs`).
+pub const DEFAULT_MAX_SESSION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The audit settings (config file key `audit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Days an entry is kept; 0 keeps entries forever.
+    pub retention_days: u32,
+    /// How long refusals with the same key are counted into one summary.
+    pub refusal_window: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: 365,
+            refusal_window: Duration::from_secs(15 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -445,7 +506,7 @@ impl Config {
         let max_session = seconds(
             "DIDHUB_MAX_SESSION_SECS",
             file_config.max_session_secs,
-            crate::auth::DEFAULT_MAX_SESSION.as_secs(),
+            DEFAULT_MAX_SESSION.as_secs(),
             "the longest session (max_session_secs)",
         )?;
 

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 
-use crate::args;
-use crate::db::{Db, Id, Stmt, Timestamp};
+use crate::db::{Db, Id, Stmt, Timestamp, args};
 use crate::progress::Progress;
 
 /// What to generate.
@@ -118,7 +117,7 @@ pub async fn generate(db: &Db, size: Size, progress: &Progress) -> Result<Genera
         Timestamp::from(epoch + chrono::Duration::seconds(rng.below(365 * 86_400) as i64))
     };
     // One hash for everyone: hashing is deliberately slow and beside the point here.
-    let passwords = crate::auth::Passwords::new(crate::auth::PasswordCost::PRODUCTION)
+    let passwords = crate::auth::Passwords::new(crate::config::PasswordCost::PRODUCTION)
         .map_err(sqlx::Error::Protocol)?;
     let hash = passwords.hash("generated-password").await.map_err(|e| {
         sqlx::Error::Protocol(format!("cannot hash the generated password: {}", e.message))

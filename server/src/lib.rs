@@ -6,11 +6,15 @@
 //!   once and dispatched per dialect.
 //! - [`store`]: the queries, one module per table.
 //! - [`settings`]: the registry of instance settings (key, type, default, validation).
-//! - [`accounts`]: the username and password rules and the one way an account is made;
-//!   [`auth`]: password hashes and tokens.
-//! - [`api`]: the poem-openapi handlers, each change through `AppState::audited` (the change
-//!   and its audit entry in one transaction, via [`db::Db::write`]); [`app`] builds the whole HTTP application, which tests
-//!   drive in process with poem's `TestClient`.
+//! - [`fields`]: the rules for stored text the schema cannot state (not blank, interests).
+//! - [`accounts`]: the username and password rules and the one way an account is made (the
+//!   bootstrap admin's too); [`auth`]: password hashes and tokens; [`callers`]: the accounts
+//!   behind tokens, remembered for a moment.
+//! - [`state`]: what every handler reaches ([`AppState`]); [`audited`]: the one way a request
+//!   changes data, the change and its audit entry in one transaction (`AppState::audited`, via
+//!   [`db::Db::write`]).
+//! - [`api`]: the poem-openapi handlers and what they share; [`app`] builds the whole HTTP
+//!   application, which tests drive in process with poem's `TestClient`.
 //! - [`rate_limit`]: in-process limits on password guessing, reset requests and registrations.
 //! - [`listener`]: the connection cap, header and idle timeouts, and surviving EMFILE.
 //! - [`refusals`]: refused requests counted in memory and audited once per window;
@@ -25,12 +29,14 @@
 
 pub mod accounts;
 pub mod api;
+pub mod audited;
 pub mod auth;
 pub mod callers;
 pub mod config;
 pub mod data;
 pub mod db;
 pub mod error;
+pub mod fields;
 pub mod generate;
 pub mod listener;
 pub mod progress;
@@ -38,6 +44,7 @@ pub mod rate_limit;
 pub mod refusals;
 pub mod seed;
 pub mod settings;
+pub mod state;
 pub mod store;
 pub mod upkeep;
 
@@ -46,11 +53,12 @@ use std::net::SocketAddr;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Server};
 
-pub use api::{AppState, app};
+pub use api::app;
 use auth::{Passwords, Tokens};
 use config::{Config, ServerLimits};
 use db::Db;
 use listener::GuardedAcceptor;
+pub use state::AppState;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +123,7 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
         callers: Default::default(),
     };
     if let Some(admin) = &config.bootstrap_admin {
-        seed::ensure_admin(&state, admin)
+        accounts::ensure_admin(&state, admin)
             .await
             .map_err(|e| StartupError::Bootstrap(e.message))?;
     }
@@ -125,7 +133,7 @@ pub async fn prepare(config: &Config) -> Result<AppState, StartupError> {
 /// A prepared server bound to its port, not yet serving.
 pub struct Application {
     state: AppState,
-    audit: upkeep::AuditConfig,
+    audit: config::AuditConfig,
     acceptor: GuardedAcceptor,
     addr: SocketAddr,
     limits: ServerLimits,
@@ -186,7 +194,11 @@ impl Application {
         );
         let state = self.state.clone();
         let body_timeout = api::BodyTimeout(self.limits.body_timeout);
-        let upkeep = tokio::spawn(upkeep::run(self.state.clone(), self.audit));
+        let upkeep = tokio::spawn(upkeep::run(
+            self.state.db.clone(),
+            self.state.refusals.clone(),
+            self.audit,
+        ));
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 app(self.state).data(body_timeout),

@@ -101,7 +101,7 @@ impl std::fmt::Debug for Refusals {
 impl Default for Refusals {
     fn default() -> Self {
         Refusals::new(
-            crate::upkeep::AuditConfig::default().refusal_window,
+            crate::config::AuditConfig::default().refusal_window,
             Arc::new(SystemClock),
         )
     }

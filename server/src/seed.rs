@@ -6,9 +6,10 @@ use std::fmt;
 use serde_json::json;
 
 use crate::accounts;
-use crate::api::{AppState, Change, Outcome};
+use crate::audited::{Change, Outcome};
 use crate::config::{BootstrapAdmin, Config};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::alters::{self, AlterFields, AlterFilter};
 use crate::store::users::{self, NewUser, User};
 use crate::store::{Window, systems};
@@ -81,34 +82,6 @@ impl From<sqlx::Error> for SeedError {
     }
 }
 
-/// Makes sure the bootstrap admin exists; true when it was created now. An existing account of
-/// that name is left exactly as it is.
-pub async fn ensure_admin(state: &AppState, admin: &BootstrapAdmin) -> Result<bool, ApiError> {
-    let username = accounts::normalize_username(&admin.username)?;
-    if let Some(existing) = users::get_by_username(&state.db, &username).await? {
-        if !existing.is_admin {
-            tracing::warn!(%username, "the bootstrap admin's username belongs to a non-admin account; left unchanged");
-        }
-        return Ok(false);
-    }
-    accounts::create(
-        state,
-        None,
-        None,
-        "user.bootstrap",
-        &username,
-        admin.password.expose(),
-        NewUser {
-            is_admin: true,
-            is_approved: true,
-            ..NewUser::default()
-        },
-    )
-    .await?;
-    tracing::info!(%username, "created the bootstrap admin");
-    Ok(true)
-}
-
 /// Connects, migrates, and creates whatever of the admin and demo data is missing.
 pub async fn run(config: &Config) -> Result<SeedReport, SeedError> {
     let admin = config
@@ -126,7 +99,7 @@ pub async fn run(config: &Config) -> Result<SeedReport, SeedError> {
 /// Seeds through an already prepared state.
 pub async fn seed(state: &AppState, admin: &BootstrapAdmin) -> Result<SeedReport, SeedError> {
     let mut report = SeedReport {
-        admin_created: ensure_admin(state, admin).await?,
+        admin_created: accounts::ensure_admin(state, admin).await?,
         ..SeedReport::default()
     };
     let demo = match users::get_by_username(&state.db, DEMO_USERNAME).await? {

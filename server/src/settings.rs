@@ -178,7 +178,7 @@ impl Kind {
                 min_length: Some(min),
                 max_length: Some(max),
                 // Trimmed, it still has `min` characters: one that is not white space.
-                pattern: Some(crate::api::NOT_BLANK.to_owned()),
+                pattern: Some(crate::fields::NOT_BLANK.to_owned()),
                 ..MetaSchema::new("string")
             },
             Kind::Bool => MetaSchema::new("boolean"),

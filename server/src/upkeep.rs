@@ -9,13 +9,15 @@
 //! itself recorded as one `audit.retention_purge` entry (rows deleted, cutoff, retention,
 //! batches); a purge with nothing to delete writes nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
 
-use crate::api::AppState;
+use crate::config::AuditConfig;
 use crate::db::{Db, Timestamp};
+use crate::refusals::Refusals;
 use crate::store::audit::{self, NewEntry};
 
 /// Rows deleted per transaction by the retention purge.
@@ -24,24 +26,6 @@ pub const PURGE_BATCH: i64 = 1000;
 pub const PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
 /// The longest the periodic task waits between looks at the refusal windows.
 const MAX_TICK: Duration = Duration::from_secs(60);
-
-/// The audit settings (config file key `audit`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditConfig {
-    /// Days an entry is kept; 0 keeps entries forever.
-    pub retention_days: u32,
-    /// How long refusals with the same key are counted into one summary.
-    pub refusal_window: Duration,
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        AuditConfig {
-            retention_days: 365,
-            refusal_window: Duration::from_secs(15 * 60),
-        }
-    }
-}
 
 /// What one retention purge did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,20 +94,20 @@ pub async fn purge_expired(db: &Db, retention_days: u32) -> Result<Option<Purged
 
 /// Runs the upkeep until the task is aborted: refusal summaries as windows close, the
 /// retention purge at once and then every [`PURGE_EVERY`].
-pub async fn run(state: AppState, config: AuditConfig) {
+pub async fn run(db: Db, refusals: Arc<Refusals>, config: AuditConfig) {
     let tick = config.refusal_window.min(MAX_TICK);
-    let mut refusals = tokio::time::interval(tick);
+    let mut windows = tokio::time::interval(tick);
     let mut purge = tokio::time::interval(PURGE_EVERY);
-    refusals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    windows.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = refusals.tick() => {
-                state.refusals.write_closed(&state.db).await;
+            _ = windows.tick() => {
+                refusals.write_closed(&db).await;
             }
             _ = purge.tick() => {
-                let purged = match retention_days(&state.db, config.retention_days).await {
-                    Ok(days) => purge_expired(&state.db, days).await,
+                let purged = match retention_days(&db, config.retention_days).await {
+                    Ok(days) => purge_expired(&db, days).await,
                     Err(error) => Err(error),
                 };
                 match purged {

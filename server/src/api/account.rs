@@ -5,11 +5,16 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, client_ip, typed_account};
+use super::answers::{Created, Done};
+use super::bearer::BearerAuth;
+use super::refused::typed_account;
+use super::tag::Tag;
 use crate::accounts::{self, check_password_policy};
+use crate::audited::{Change, Outcome, client_ip};
 use crate::db::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::settings::{REGISTRATION_ENABLED, REGISTRATION_REQUIRE_APPROVAL};
+use crate::state::AppState;
 use crate::store::users::{NewUser, User};
 use crate::store::{password_resets, users};
 

@@ -18,9 +18,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Change, Tag, check_bearer, client_ip};
+use super::bearer::{BearerAuth, check_bearer};
+use super::tag::Tag;
+use crate::audited::{Change, client_ip};
 use crate::data::backup::{self, Backup, RestoreError};
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::audit;
 
 pub struct AdminApi;
@@ -103,7 +106,7 @@ impl From<RestoreError> for ApiError {
                 tracing::error!(%error, "restore verification failed");
                 ApiError::internal()
             }
-            RestoreError::Format(_) | RestoreError::Shape(_) | RestoreError::Value { .. } => {
+            RestoreError::Format(_) | RestoreError::Shape(_) | RestoreError::Value(_) => {
                 ApiError::invalid(error.to_string())
             }
         }

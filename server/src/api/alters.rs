@@ -7,22 +7,21 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
+use super::answers::{Created, Done};
+use super::bearer::BearerAuth;
+use super::input::{change, named_in_body, window};
 use super::systems::system_for;
-use super::{
-    AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, named_in_body, required,
-    window,
-};
+use super::tag::Tag;
+use crate::audited::{Change, Outcome};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
+use crate::fields::{interests, required};
+use crate::state::AppState;
 use crate::store::Page;
 use crate::store::alters::{self, Alter, AlterFields, AlterFilter};
 use crate::store::users::User;
 
 pub struct AltersApi;
-
-/// At most this many interests, each at most [`INTEREST_MAX`] characters.
-const INTERESTS_MAX: usize = 50;
-const INTEREST_MAX: usize = 100;
 
 #[derive(Object)]
 struct NewAlter {
@@ -82,21 +81,6 @@ struct AlterUpdate {
     interests: Option<Vec<String>>,
     is_host: Option<bool>,
     is_dormant: Option<bool>,
-}
-
-/// Trims interests, drops blank ones and enforces the size rules.
-pub(crate) fn interests(list: Vec<String>) -> ApiResult<Vec<String>> {
-    let list: Vec<String> = list
-        .into_iter()
-        .map(|i| i.trim().to_owned())
-        .filter(|i| !i.is_empty())
-        .collect();
-    if list.len() > INTERESTS_MAX || list.iter().any(|i| i.chars().count() > INTEREST_MAX) {
-        return Err(ApiError::invalid(format!(
-            "at most {INTERESTS_MAX} interests of at most {INTEREST_MAX} characters each"
-        )));
-    }
-    Ok(list)
 }
 
 /// An alter the caller may see and change; 404 otherwise.

@@ -6,9 +6,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Change, Outcome, Tag, window};
+use super::bearer::BearerAuth;
+use super::input::window;
+use super::tag::Tag;
+use crate::audited::{Change, Outcome};
 use crate::db::{Id, Timestamp};
 use crate::error::ApiResult;
+use crate::state::AppState;
 use crate::store::Page;
 use crate::store::audit::{self, AuditEntry, AuditFilter};
 

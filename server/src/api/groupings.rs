@@ -17,13 +17,16 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::json;
 
 use super::alters::alter_for;
+use super::answers::{Created, Done};
+use super::bearer::BearerAuth;
+use super::input::{change, named_in_body, window};
 use super::systems::system_for;
-use super::{
-    AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, named_in_body, required,
-    window,
-};
+use super::tag::Tag;
+use crate::audited::{Change, Outcome};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
+use crate::fields::required;
+use crate::state::AppState;
 use crate::store::groupings::{self, GROUPS, Grouping, GroupingFilter, Kind, Member, SUBSYSTEMS};
 use crate::store::users::User;
 use crate::store::{Page, WriteError, lock_row};

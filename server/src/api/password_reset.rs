@@ -27,12 +27,17 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, client_ip, typed_account};
+use super::answers::{Created, Done};
+use super::bearer::BearerAuth;
+use super::refused::typed_account;
+use super::tag::Tag;
 use crate::accounts::check_password_policy;
+use crate::audited::{Change, Outcome, client_ip};
 use crate::auth::{self, reset_token_hash};
 use crate::db::{Id, Timestamp};
 use crate::error::{ApiError, ApiResult};
 use crate::settings::PASSWORD_RESET_TOKEN_TTL_MINUTES;
+use crate::state::AppState;
 use crate::store::password_resets::{self, ResetToken};
 use crate::store::users;
 use crate::store::users::User;

@@ -13,9 +13,14 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
 use super::alters::alter_for;
-use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, window};
+use super::answers::{Created, Done};
+use super::bearer::BearerAuth;
+use super::input::window;
+use super::tag::Tag;
+use crate::audited::{Change, Outcome};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::relationships::{self, Canonical, Relationship, RelationshipType};
 use crate::store::{Page, WriteError, lock_row};
 
@@ -76,7 +81,7 @@ impl RelationshipsApi {
                 StatusCode::NOT_FOUND => ApiError::not_found("related alter"),
                 _ => e,
             })
-            .map_err(super::named_in_body)?;
+            .map_err(super::input::named_in_body)?;
         if related.system_id != alter.system_id {
             return Err(ApiError::invalid(
                 "only alters of the same system can be related",

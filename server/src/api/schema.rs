@@ -10,57 +10,17 @@
 //! nullable; lengths, patterns, ranges and sizes are checked too (`"name": expected text that is
 //! not blank`, `"password": expected at least 10 characters`), so poem-openapi's validators,
 //! which say the same with less care, never see a body that breaks them. The rules the document
-//! cannot state are the handlers' (422, see README).
+//! cannot state are the handlers' (422, see README). The middleware that applies it to each
+//! request is [`super::body::check_bodies`]; [`super::routes`] uses it for path and query
+//! parameters.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};
 
-use poem::{Endpoint, IntoResponse, Request, Response};
-use poem_openapi::error::ParseRequestPayloadError;
 use regex::Regex;
 use serde_json::Value;
 
 use super::document::NO_NUL;
-use super::routes::Routes;
-use crate::error::ApiError;
-
-/// Middleware: a JSON body that does not match its operation's schema is refused with 400.
-pub async fn check_bodies<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    // Every content type the operation's JSON payload takes (any case, `+json` too).
-    let json = req.content_type().is_some_and(|kind| {
-        <poem_openapi::payload::Json<Value> as poem_openapi::payload::Payload>::check_content_type(
-            kind,
-        )
-    });
-    let routes = req.data::<std::sync::Arc<Routes>>().cloned();
-    let checked = match (&routes, json) {
-        (Some(routes), true) => routes.body(req.method().as_str(), req.uri().path()),
-        _ => None,
-    };
-    let mut refusal = None;
-    if let Some((schema, components)) = checked
-        && req.uri().path() != super::admin::RESTORE_PATH
-    {
-        let body = req.take_body().into_bytes().await?;
-        // Text that is not JSON is left to the payload parser, which says where it breaks.
-        refusal = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|value| check(schema, &value, "", components).err());
-        // A refused body still reaches the operation, as text its payload parser refuses: the
-        // token and the path are checked first (401, 403, a bad path parameter), as for any
-        // other request, and the refusal is said where the body would have been parsed.
-        req.set_body(match refusal {
-            Some(_) => poem::Body::from_string("{".to_owned()),
-            None => poem::Body::from(body),
-        });
-    }
-    match (next.call(req).await, refusal) {
-        (Err(err), Some(refusal)) if err.is::<ParseRequestPayloadError>() => {
-            Err(ApiError::bad_request(refusal).into())
-        }
-        (result, _) => Ok(result?.into_response()),
-    }
-}
 
 /// Whether `value` is what `schema` says, `at` naming where it is in the body; the refusal says
 /// which field and what was expected.
@@ -250,7 +210,7 @@ fn matches(pattern: &str, text: &str) -> bool {
 /// A pattern of the document in words, for the ones the server uses.
 fn described(pattern: &str) -> &str {
     match pattern {
-        p if p == super::NOT_BLANK => "text that is not blank",
+        p if p == crate::fields::NOT_BLANK => "text that is not blank",
         p if p == crate::accounts::USERNAME_PATTERN => "3 to 32 letters, digits, '_', '-' or '.'",
         NO_NUL => "text without NUL characters",
         other => other,
@@ -323,7 +283,7 @@ mod tests {
                 "type": "object",
                 "required": ["name", "system_id"],
                 "properties": {
-                    "name": {"type": "string", "maxLength": 200, "pattern": super::super::NOT_BLANK},
+                    "name": {"type": "string", "maxLength": 200, "pattern": crate::fields::NOT_BLANK},
                     "system_id": {"type": "string", "format": "uuid"},
                     "age": {"type": "integer", "nullable": true, "minimum": 0, "maximum": 200},
                     "is_host": {"type": "boolean"},

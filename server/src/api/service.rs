@@ -3,8 +3,9 @@
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
-use super::{AppState, Tag};
+use super::tag::Tag;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use poem::web::Data;
 
 pub struct ServiceApi;

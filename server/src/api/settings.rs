@@ -13,10 +13,13 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Object, OpenApi};
 use serde_json::{Value, json};
 
-use super::{AppState, BearerAuth, Change, Outcome, Tag, client_ip};
+use super::bearer::BearerAuth;
+use super::tag::Tag;
+use crate::audited::{Change, Outcome, client_ip};
 use crate::db::Timestamp;
 use crate::error::{ApiError, ApiResult};
 use crate::settings::{self, Setting};
+use crate::state::AppState;
 use crate::store::settings::{self as stored, StoredSetting};
 use crate::store::users::User;
 

@@ -11,9 +11,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Change, Created, Outcome, Tag, window};
+use super::answers::Created;
+use super::bearer::BearerAuth;
+use super::input::window;
+use super::tag::Tag;
+use crate::audited::{Change, Outcome};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::system_requests::{self, RequestFilter, RequestStatus, SystemRequest};
 use crate::store::users::UserChanges;
 use crate::store::{Page, lock_row, users};

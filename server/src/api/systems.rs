@@ -8,9 +8,15 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, required, window};
+use super::answers::{Created, Done};
+use super::bearer::BearerAuth;
+use super::input::{change, window};
+use super::tag::Tag;
+use crate::audited::{Change, Outcome};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
+use crate::fields::required;
+use crate::state::AppState;
 use crate::store::Page;
 use crate::store::systems::{self, System};
 use crate::store::users::User;

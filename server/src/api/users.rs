@@ -7,10 +7,15 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 use serde_json::json;
 
-use super::{AppState, BearerAuth, Change, Created, Done, Outcome, Tag, change, client_ip, window};
+use super::answers::{Created, Done};
+use super::bearer::BearerAuth;
+use super::input::{change, window};
+use super::tag::Tag;
 use crate::accounts::{self, check_password_policy};
+use crate::audited::{Change, Outcome, client_ip};
 use crate::db::{Id, Timestamp};
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::users::{NewUser, User, UserChanges, UserFilter};
 use crate::store::{Page, password_resets, users};
 

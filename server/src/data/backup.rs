@@ -11,7 +11,8 @@
 use poem_openapi::Object;
 use serde_json::Value;
 
-use super::{Digest, Digester, SCAN_BATCH, Scan, TABLES, Table, rules};
+use super::rules::{self, Refused};
+use super::{Digest, Digester, SCAN_BATCH, Scan, TABLES, Table};
 use crate::db::{Arg, ArgKind, Db, Id, Timestamp, Tx};
 
 /// The document's format marker, checked on restore.
@@ -49,13 +50,8 @@ pub enum RestoreError {
     Version { backup: i64, current: i64 },
     #[error("{0}")]
     Shape(String),
-    #[error("{table}, row {row}, column {column}: {problem}")]
-    Value {
-        table: &'static str,
-        row: usize,
-        column: &'static str,
-        problem: String,
-    },
+    #[error(transparent)]
+    Value(#[from] Refused),
     #[error("after loading, {table} holds {loaded} instead of {expected}; nothing was changed")]
     Mismatch {
         table: &'static str,
@@ -197,11 +193,13 @@ fn from_json_row(table: Table, row: usize, values: Vec<Value>) -> Result<Vec<Arg
         .iter()
         .zip(values)
         .map(|(column, value)| {
-            let refused = |problem| RestoreError::Value {
-                table: table.name,
-                row,
-                column: column.name,
-                problem,
+            let refused = |problem| {
+                RestoreError::Value(Refused {
+                    table: table.name,
+                    row,
+                    column: column.name,
+                    problem,
+                })
             };
             if value.is_null() && !column.nullable {
                 return Err(refused(

@@ -324,7 +324,7 @@ fn canonical_json(value: &serde_json::Value, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args;
+    use crate::db::args;
     use serde_json::json;
 
     fn digest(rows: &[Vec<Arg>]) -> Digest {

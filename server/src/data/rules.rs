@@ -14,19 +14,28 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::backup::RestoreError;
 use super::{TABLES, Table};
 use crate::accounts::normalize_username;
-use crate::api::alters::interests;
-use crate::api::required;
 use crate::db::{Arg, Id};
 use crate::error::ApiError;
+use crate::fields::{interests, required};
 use crate::settings;
 use crate::store::relationships::{Canonical, RelationshipType};
 use crate::store::system_requests::RequestStatus;
 
+/// A value a restore refuses: where it is in the document, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{table}, row {row}, column {column}: {problem}")]
+pub struct Refused {
+    pub table: &'static str,
+    /// The row's index in its table.
+    pub row: usize,
+    pub column: &'static str,
+    pub problem: String,
+}
+
 /// Checks every row of a document, given table by table in [`TABLES`] order.
-pub fn check(tables: &[Vec<Vec<Arg>>]) -> Result<(), RestoreError> {
+pub fn check(tables: &[Vec<Vec<Arg>>]) -> Result<(), Refused> {
     let mut known = Known::default();
     for (&table, rows) in TABLES.iter().zip(tables) {
         for (index, values) in rows.iter().enumerate() {
@@ -54,7 +63,7 @@ struct Known {
 }
 
 impl Known {
-    fn check(&mut self, row: &Row) -> Result<(), RestoreError> {
+    fn check(&mut self, row: &Row) -> Result<(), Refused> {
         match row.table.name {
             "users" => {
                 let username = row.text("username");
@@ -213,8 +222,8 @@ impl Row<'_> {
         (self.table.columns[position].name, &self.values[position])
     }
 
-    fn fail(&self, column: &str, problem: impl Into<String>) -> RestoreError {
-        RestoreError::Value {
+    fn fail(&self, column: &str, problem: impl Into<String>) -> Refused {
+        Refused {
             table: self.table.name,
             row: self.index,
             column: self.value(column).0,
@@ -223,7 +232,7 @@ impl Row<'_> {
     }
 
     /// The API's refusal, told about this row.
-    fn refused(&self, column: &str, refused: ApiError) -> RestoreError {
+    fn refused(&self, column: &str, refused: ApiError) -> Refused {
         self.fail(column, refused.message)
     }
 
@@ -257,19 +266,14 @@ impl Row<'_> {
     }
 
     /// `name`, which the API never stores blank.
-    fn name(&self) -> Result<(), RestoreError> {
+    fn name(&self) -> Result<(), Refused> {
         required("name", self.text("name").to_owned())
             .map(|_| ())
             .map_err(|refused| self.refused("name", refused))
     }
 
     /// The id in `column`, which must name a `what` in the backup.
-    fn refers(
-        &self,
-        column: &str,
-        what: &str,
-        known: impl Fn(Id) -> bool,
-    ) -> Result<Id, RestoreError> {
+    fn refers(&self, column: &str, what: &str, known: impl Fn(Id) -> bool) -> Result<Id, Refused> {
         let id = self.id(column);
         if !known(id) {
             return Err(self.fail(
@@ -286,7 +290,7 @@ impl Row<'_> {
         column: &str,
         what: &str,
         known: impl Fn(Id) -> bool,
-    ) -> Result<(), RestoreError> {
+    ) -> Result<(), Refused> {
         if self.optional_id(column).is_some() {
             self.refers(column, what, known)?;
         }

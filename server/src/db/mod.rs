@@ -231,6 +231,8 @@ macro_rules! args {
         vec![$($crate::db::Arg::from($value)),*]
     };
 }
+/// Also here, beside [`Arg`]: the crate's own modules take it from `db`.
+pub use crate::args;
 
 macro_rules! arg_from {
     ($($t:ty => $variant:ident($conv:expr)),* $(,)?) => {$(

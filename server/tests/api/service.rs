@@ -546,7 +546,7 @@ async fn the_document_states_what_the_server_does() {
 }
 
 /// Names and search text that are blank after trimming are refused by the document's pattern,
-/// the same on every regex dialect: `api::NOT_BLANK` is what each such field carries, and it
+/// the same on every regex dialect: `fields::NOT_BLANK` is what each such field carries, and it
 /// refuses what `str::trim` empties.
 #[tokio::test]
 async fn the_document_refuses_blank_names() {
@@ -560,11 +560,11 @@ async fn the_document_refuses_blank_names() {
     ] {
         assert_eq!(
             schemas[schema]["properties"][field]["pattern"],
-            didhub_server::api::NOT_BLANK,
+            didhub_server::fields::NOT_BLANK,
             "{schema}.{field}"
         );
     }
-    let pattern = regex::Regex::new(didhub_server::api::NOT_BLANK).unwrap();
+    let pattern = regex::Regex::new(didhub_server::fields::NOT_BLANK).unwrap();
     // Every character: alone, it is refused exactly when trimming empties it (or it is NUL).
     for c in (0..=0x10FFFF).filter_map(char::from_u32) {
         let text = c.to_string();

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use didhub_harness::timings;
 use didhub_migrations::Backend;
-use didhub_server::auth::PasswordCost;
 use didhub_server::config::Config;
+use didhub_server::config::PasswordCost;
 use didhub_server::db::Id;
 use didhub_server::rate_limit::{ManualClock, RateLimitConfig, RateLimits};
 use didhub_server::refusals::Refusals;

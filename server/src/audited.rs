@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use poem::web::RemoteAddr;
 
-use super::{AppState, client_ip};
 use crate::db::{Id, Write};
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::audit::{self, NewEntry};
 use crate::store::users::User;
 
@@ -150,4 +150,9 @@ impl AppState {
             })
             .await
     }
+}
+
+/// The client's IP address, as recorded in the audit log.
+pub(crate) fn client_ip(remote: &RemoteAddr) -> Option<String> {
+    remote.as_socket_addr().map(|a| a.ip().to_string())
 }
