@@ -42,7 +42,7 @@ pub async fn plan_table(loaded: &Loaded) -> anyhow::Result<Vec<PlanRow>> {
             query: query.name,
             table: query.table,
             expected_index: query.index,
-            plan: parse_plan(kind, &text).map_err(anyhow::Error::msg)?,
+            plan: parse_plan(kind, &text)?,
         });
     }
     Ok(rows)

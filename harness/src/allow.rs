@@ -10,12 +10,14 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::settings_file::{SettingsError, read_toml};
+
 /// One kind of allow-list entry.
 pub trait Entry: Clone {
     /// An entry as the TOML writes it.
     type Written: DeserializeOwned;
     /// The entries a written one stands for, checked; `origin` names the file in errors.
-    fn read(written: &Self::Written, origin: &str) -> Result<Vec<Self>, String>;
+    fn read(written: &Self::Written, origin: &str) -> Result<Vec<Self>, SettingsError>;
     /// What the entry allows, as an error names it (`MY006 mysql/0002_x.up.sql`).
     fn label(&self) -> String;
     /// Why it is allowed.
@@ -44,21 +46,21 @@ struct AllowFile<W> {
 
 impl<E: Entry> AllowList<E> {
     /// The allow-list of the file `path` (`[[allow]]` entries).
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let file: AllowFile<E::Written> = crate::read_toml(path)?;
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let file: AllowFile<E::Written> = read_toml(path)?;
         Self::of(&file.allow, &path.display().to_string())
     }
 
     /// The list `written` states, checked; `origin` names the file in errors.
-    pub fn of(written: &[E::Written], origin: &str) -> Result<Self, String> {
+    pub fn of(written: &[E::Written], origin: &str) -> Result<Self, SettingsError> {
         let mut allow = Vec::new();
         for entry in written {
             for entry in E::read(entry, origin)? {
                 if entry.reason().trim().is_empty() {
-                    return Err(format!(
-                        "{origin}: the entry for {} gives no reason",
-                        entry.label()
-                    ));
+                    return Err(SettingsError::NoReason {
+                        origin: origin.to_owned(),
+                        entry: format!("the entry for {}", entry.label()),
+                    });
                 }
                 allow.push(entry);
             }
@@ -117,7 +119,7 @@ mod tests {
 
     impl Entry for Word {
         type Written = Word;
-        fn read(written: &Word, _: &str) -> Result<Vec<Word>, String> {
+        fn read(written: &Word, _: &str) -> Result<Vec<Word>, SettingsError> {
             Ok(vec![written.clone()])
         }
         fn label(&self) -> String {
@@ -139,7 +141,14 @@ mod tests {
     fn an_entry_without_a_reason_is_refused_naming_it() {
         let error =
             AllowList::<Word>::of(&[word("a", "kept"), word("b", " ")], "x.toml").unwrap_err();
-        assert_eq!(error, "x.toml: the entry for b gives no reason");
+        assert_eq!(error.to_string(), "x.toml: the entry for b gives no reason");
+        assert_eq!(
+            error,
+            SettingsError::NoReason {
+                origin: "x.toml".into(),
+                entry: "the entry for b".into()
+            }
+        );
     }
 
     #[test]
@@ -161,10 +170,14 @@ mod tests {
         let list = AllowList::<Word>::load(&path).unwrap();
         assert_eq!(list.allow, [word("a", "kept")]);
         std::fs::write(&path, "[[allow]]\nword = \"a\"\nreason = \"\"\n").unwrap();
-        assert!(
-            AllowList::<Word>::load(&path)
-                .unwrap_err()
-                .ends_with("gives no reason")
-        );
+        assert!(matches!(
+            AllowList::<Word>::load(&path).unwrap_err(),
+            SettingsError::NoReason { .. }
+        ));
+        std::fs::write(&path, "[[allow]]\nwod = \"a\"\n").unwrap();
+        assert!(matches!(
+            AllowList::<Word>::load(&path).unwrap_err(),
+            SettingsError::NotValid { path: p, .. } if p == path
+        ));
     }
 }

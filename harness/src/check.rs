@@ -15,7 +15,7 @@ use crate::lint;
 use crate::lock::{self, LOCK_FILE};
 use crate::migrations::MigrationSet;
 use crate::parity::{self, AllowList};
-use crate::project::Settings;
+use crate::project::{Project, ProjectError};
 pub use crate::report::CheckReport;
 use crate::report::Step;
 use crate::schema::Schema;
@@ -54,8 +54,10 @@ impl CheckOptions {
     }
 }
 
-/// What a run uses: the options, with the settings file filling in what they leave out.
+/// What a run uses: the project, read once, and the options, with its settings filling in what
+/// they leave out.
 struct Effective {
+    project: Project,
     parity_allow: AllowList,
     lint: lint::Policy,
     fixtures: Option<PathBuf>,
@@ -68,15 +70,20 @@ impl Effective {
     fn recorded(options: &CheckOptions, report: &mut CheckReport) -> Option<Effective> {
         match Effective::of(options) {
             Ok(effective) => Some(effective),
-            Err(e) => {
+            Err(ProjectError::Settings(e)) => {
                 report.fail(Step::Settings, None, format!("settings: {e}"), true);
+                None
+            }
+            Err(e) => {
+                report.fail(Step::Integrity, None, format!("integrity:\n- {e}"), true);
                 None
             }
         }
     }
 
-    fn of(options: &CheckOptions) -> Result<Effective, String> {
-        let settings = Settings::load(&options.migrations)?;
+    fn of(options: &CheckOptions) -> Result<Effective, ProjectError> {
+        let project = Project::open(&options.migrations)?;
+        let settings = &project.settings;
         let parity_allow = match &options.allow_list {
             Some(path) => AllowList::load(path)?,
             None => settings.parity_allow(),
@@ -99,6 +106,7 @@ impl Effective {
             },
         };
         Ok(Effective {
+            project,
             parity_allow,
             lint,
             fixtures,
@@ -136,7 +144,13 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
             None
         }
     };
-    let walked = walk(options, fixtures.as_deref(), &mut report).await;
+    let walked = walk(
+        options,
+        &effective.project,
+        fixtures.as_deref(),
+        &mut report,
+    )
+    .await;
     compare_backends(options, &effective, &walked, &mut report);
     report
 }
@@ -157,14 +171,14 @@ pub async fn parity(options: &CheckOptions) -> CheckReport {
     let Some(effective) = Effective::recorded(options, &mut report) else {
         return report;
     };
-    let walked = walk(options, None, &mut report).await;
+    let walked = walk(options, &effective.project, None, &mut report).await;
     compare_backends(options, &effective, &walked, &mut report);
     report
 }
 
 /// What needs no database: the folders, the lock file and the lint.
 fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut CheckReport) {
-    let integrity = integrity::check_folders(&options.migrations);
+    let integrity = integrity::check(&effective.project);
     if integrity.is_ok() {
         report.pass(Step::Integrity, None, format!("integrity: {integrity}"));
     } else {
@@ -182,13 +196,10 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
     }
 
     // The project's files, listed once for the lock and the lint.
-    let files = integrity::migration_files(&options.migrations);
+    let files = effective.project.migration_files();
     let locked = match &files {
         Ok(files) => lock::verify_files(&options.migrations, files),
-        Err(reason) => Err(lock::LockError::Io {
-            path: options.migrations.clone(),
-            reason: reason.clone(),
-        }),
+        Err(e) => Err(e.clone().into()),
     };
     match locked {
         Ok(Some(lock)) if lock.is_ok() => report.pass(Step::Lock, None, format!("lock: {lock}")),
@@ -209,44 +220,64 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
         Err(e) => report.fail(Step::Lock, None, format!("lock: {e}"), false),
     }
 
-    let linted = files.and_then(|files| {
-        lint::run(
+    let linted = files.map_err(LintRunError::from).and_then(|files| {
+        Ok(lint::run(
             &options.migrations,
             &files,
             &options.backends,
             &effective.lint,
-        )
+        )?)
     });
     record_lint(report, linted);
+}
+
+/// Why the lint could not run: the project (its settings, its folders) cannot be read, or its
+/// files cannot be linted.
+#[derive(Debug, thiserror::Error)]
+pub enum LintRunError {
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Lint(#[from] lint::LintError),
+}
+
+impl LintRunError {
+    /// Whether the lint was asked wrongly (its settings cannot be used), not found something.
+    pub fn cannot_check(&self) -> bool {
+        matches!(self, LintRunError::Project(ProjectError::Settings(_)))
+    }
 }
 
 /// Only the lint, as a report (the CLI's `lint --format json|junit`), with `allow` (a file of
 /// `[[allow]]` entries) instead of the settings' list when given.
 pub fn lint(root: &Path, kinds: &[Backend], allow: Option<&Path>) -> CheckReport {
     let mut report = CheckReport::default();
-    match lint_policy(root, allow) {
-        Ok(policy) => record_lint(&mut report, run_lint(root, kinds, &policy)),
-        Err(e) => report.fail(Step::Settings, None, format!("lint: {e}"), true),
+    match run_lint(root, kinds, allow) {
+        Err(e) if e.cannot_check() => {
+            report.fail(Step::Settings, None, format!("lint: {e}"), true);
+        }
+        linted => record_lint(&mut report, linted),
     }
     report
 }
 
-/// The lint policy of the migrations folder `root`: its settings' `[lint]`, with the allow-list
-/// of the file `allow` instead of theirs when given.
-pub fn lint_policy(root: &Path, allow: Option<&Path>) -> Result<lint::Policy, String> {
-    Settings::load(root)?.lint_policy(root, allow)
-}
-
-/// Lints the project's migration files of `kinds` under `policy` ([`lint::run`]).
+/// Lints the files of `kinds` of the project under `root` under its settings' `[lint]`, with the
+/// allow-list of the file `allow` instead of theirs when given ([`lint::run`]).
 pub fn run_lint(
     root: &Path,
     kinds: &[Backend],
-    policy: &lint::Policy,
-) -> Result<lint::LintReport, String> {
-    lint::run(root, &integrity::migration_files(root)?, kinds, policy)
+    allow: Option<&Path>,
+) -> Result<lint::LintReport, LintRunError> {
+    let project = Project::open(root)?;
+    let policy = project
+        .settings
+        .lint_policy(root, allow)
+        .map_err(ProjectError::from)?;
+    let files = project.migration_files()?;
+    Ok(lint::run(root, &files, kinds, &policy)?)
 }
 
-fn record_lint(report: &mut CheckReport, linted: Result<lint::LintReport, String>) {
+fn record_lint(report: &mut CheckReport, linted: Result<lint::LintReport, LintRunError>) {
     match linted {
         Ok(lint) if lint.is_ok() => report.pass(Step::Lint, None, format!("lint: {lint}")),
         Ok(lint) => report.fail(Step::Lint, None, format!("lint:{lint}"), false),
@@ -266,6 +297,7 @@ struct Walked {
 /// The staircase (and, with fixtures, the data staircase) on each requested backend.
 async fn walk(
     options: &CheckOptions,
+    project: &Project,
     fixtures: Option<&[Fixture]>,
     report: &mut CheckReport,
 ) -> Walked {
@@ -273,7 +305,7 @@ async fn walk(
     for &kind in &options.backends {
         let started = Instant::now();
         let outcome = async {
-            let set = MigrationSet::load(&options.migrations, kind).await?;
+            let set = MigrationSet::of(project, kind).await?;
             let stairs = staircase::walk(&set).await?;
             Ok::<_, staircase::StaircaseError>((set, stairs))
         }

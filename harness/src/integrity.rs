@@ -8,16 +8,16 @@
 //! - simple (up-only): `<version>_<name>.sql`, which `Migrator::run` applies like an up and
 //!   `Migrator::undo` never reverts.
 //!
-//! [`MigrationFile::parse`] is the one reader of these names, and [`migration_files`] the one
-//! lister of a project's files: the lint, the lock file and
-//! [`crate::migrations::MigrationSet`] all go through them.
+//! [`MigrationFile::parse`] is the one reader of these names, and [`Project::open`] the one
+//! reader of a project's folders: integrity, the lint, the lock file and
+//! [`crate::migrations::MigrationSet`] all take them from its [`Project`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::migration_file::{Direction, FileOnDisk, MigrationFile};
-use crate::project::Layout;
+use crate::migration_file::Direction;
+use crate::project::Project;
 
 /// Something wrong with the folders, named so that the fix is obvious.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,30 +129,33 @@ impl fmt::Display for IntegrityReport {
 /// One folder's versions: version → (name, whether it is up-only).
 type FolderVersions = BTreeMap<i64, (String, bool)>;
 
-/// Checks the driver folders under `root` (see [`Layout`]).
+/// Checks the driver folders under `root` (see [`crate::project::Layout`]): [`check`] of the
+/// project read there, or the reason it cannot be read.
 pub fn check_folders(root: &Path) -> IntegrityReport {
+    match Project::open(root) {
+        Ok(project) => check(&project),
+        Err(error) => IntegrityReport {
+            problems: vec![IntegrityProblem::UnreadableFolder {
+                folder: root.to_path_buf(),
+                reason: error.to_string(),
+            }],
+            ..IntegrityReport::default()
+        },
+    }
+}
+
+/// Checks the driver folders of `project`.
+pub fn check(project: &Project) -> IntegrityReport {
     let mut report = IntegrityReport::default();
     let mut per_folder: Vec<(&str, FolderVersions)> = Vec::new();
-    let layout = match Layout::of(root) {
-        Ok(layout) => layout,
-        Err(reason) => {
-            report.problems.push(IntegrityProblem::UnreadableFolder {
-                folder: root.to_path_buf(),
-                reason,
-            });
-            return report;
-        }
-    };
-
-    for (_, folder) in layout.folders() {
-        let folder = folder.as_str();
-        let dir = root.join(folder);
-        let files = match read_folder(&dir) {
+    for folder_read in &project.folders {
+        let folder = folder_read.name.as_str();
+        let files = match &folder_read.files {
             Ok(files) => files,
             Err(reason) => {
                 report.problems.push(IntegrityProblem::UnreadableFolder {
-                    folder: dir,
-                    reason,
+                    folder: folder_read.dir.clone(),
+                    reason: reason.clone(),
                 });
                 continue;
             }
@@ -162,18 +165,16 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
         let mut simples = BTreeMap::new();
         // (version, direction) → the file's name as it is on disk, for messages.
         let mut on_disk = BTreeMap::new();
-        for (path, parsed) in files {
-            let Some(file) = parsed else {
-                report
-                    .problems
-                    .push(IntegrityProblem::StrayFile { file: path });
+        for sql in files {
+            let Some(file) = sql.migration.clone() else {
+                report.problems.push(IntegrityProblem::StrayFile {
+                    file: sql.path.clone(),
+                });
                 continue;
             };
-            if let Some(name) = path.file_name() {
-                on_disk
-                    .entry((file.version, file.direction))
-                    .or_insert_with(|| name.to_string_lossy().into_owned());
-            }
+            on_disk
+                .entry((file.version, file.direction))
+                .or_insert_with(|| sql.name.clone());
             let side = match file.direction {
                 Direction::Up => &mut ups,
                 Direction::Down => &mut downs,
@@ -280,51 +281,6 @@ pub fn check_folders(root: &Path) -> IntegrityReport {
     report
 }
 
-/// Every migration file of every driver folder under `root`, by folder, then name. Files that
-/// are not migrations are left to [`check_folders`] to report; a folder that cannot be read is
-/// an error.
-pub fn migration_files(root: &Path) -> Result<Vec<FileOnDisk>, String> {
-    let mut all = Vec::new();
-    for (kind, folder) in Layout::of(root)?.folders() {
-        let dir = root.join(folder);
-        let files = read_folder(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for (path, parsed) in files {
-            if let Some(migration) = parsed {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                all.push(FileOnDisk {
-                    kind: *kind,
-                    folder: folder.clone(),
-                    name,
-                    path,
-                    migration,
-                });
-            }
-        }
-    }
-    Ok(all)
-}
-
-/// The `.sql` files of one folder, parsed; other files (READMEs) are ignored.
-fn read_folder(dir: &Path) -> Result<Vec<(PathBuf, Option<MigrationFile>)>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if name.ends_with(".sql") {
-            let parsed = MigrationFile::parse(name);
-            files.push((path, parsed));
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,34 +322,6 @@ mod tests {
             .iter()
             .map(|f| (*f, format!("{version}.sql")))
             .collect()
-    }
-
-    #[test]
-    fn parses_reversible_and_simple_file_names() {
-        assert_eq!(
-            MigrationFile::parse("0003_alters.up.sql"),
-            Some(MigrationFile {
-                version: 3,
-                name: "alters".into(),
-                direction: Direction::Up
-            })
-        );
-        assert_eq!(
-            MigrationFile::parse("0005_perf_indexes.down.sql").map(|f| f.name),
-            Some("perf_indexes".into())
-        );
-        assert_eq!(
-            MigrationFile::parse("0003_alters.sql"),
-            Some(MigrationFile {
-                version: 3,
-                name: "alters".into(),
-                direction: Direction::Simple
-            })
-        );
-        assert_eq!(MigrationFile::parse("x_alters.up.sql"), None);
-        assert_eq!(MigrationFile::parse("x_alters.sql"), None);
-        assert_eq!(MigrationFile::parse("notes.sql"), None);
-        assert_eq!(MigrationFile::parse("0003_alters.up.txt"), None);
     }
 
     #[test]

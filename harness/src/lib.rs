@@ -44,6 +44,7 @@ pub mod project;
 pub mod report;
 pub mod scaffold;
 pub mod schema;
+pub mod settings_file;
 pub mod sql;
 pub mod staircase;
 pub mod timings;
@@ -76,8 +77,12 @@ pub enum HarnessError {
         template: String,
         reason: String,
     },
-    #[error("{backend}: cannot read the plan: {reason}")]
-    Plan { backend: Backend, reason: String },
+    #[error("{backend}: cannot read the plan: {error}")]
+    Plan {
+        backend: Backend,
+        #[source]
+        error: plans::PlanError,
+    },
     #[error("{0}: there is no server to start for this backend")]
     NoServer(Backend),
     #[error("{backend}: database error: {source}")]
@@ -86,8 +91,12 @@ pub enum HarnessError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("cannot read migrations in {dir}: {reason}")]
-    Migrations { dir: String, reason: String },
+    #[error("cannot read migrations in {dir}: {problem}")]
+    Migrations {
+        dir: String,
+        #[source]
+        problem: project::ProjectError,
+    },
 }
 
 impl HarnessError {
@@ -112,13 +121,4 @@ impl HarnessError {
             HarnessError::Migrations { .. } => false,
         }
     }
-}
-
-/// Reads a checked-in TOML file (an allow-list); the error names the file.
-pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(
-    path: &std::path::Path,
-) -> Result<T, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{} is not valid: {e}", path.display()))
 }

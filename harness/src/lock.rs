@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha384};
 
-use crate::integrity;
+use crate::integrity::{self, IntegrityReport};
 use crate::migration_file::{FileOnDisk, MigrationFile};
+use crate::project::{Project, ProjectError};
 
 /// The lock file's name, in the folder that holds the driver folders.
 pub const LOCK_FILE: &str = "migrations.lock";
@@ -77,7 +78,7 @@ impl Lock {
         match std::fs::read_to_string(&path) {
             Ok(text) => Lock::parse(&text)
                 .map(Some)
-                .map_err(|reason| LockError::Malformed { path, reason }),
+                .map_err(|line| LockError::Malformed { path, line }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(LockError::Io {
                 path,
@@ -87,14 +88,18 @@ impl Lock {
     }
 
     /// Parses a lock file's text; an error names the line.
-    pub fn parse(text: &str) -> Result<Lock, String> {
+    pub fn parse(text: &str) -> Result<Lock, BadLine> {
         let mut entries = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |why: &str| format!("line {}: {why}: {line:?}", n + 1);
+            let bad = |problem: &'static str| BadLine {
+                line: n + 1,
+                problem,
+                text: line.to_owned(),
+            };
             let fields: Vec<&str> = line.split_whitespace().collect();
             let [version, folder, file, sha384] = fields[..] else {
                 return Err(bad("expected `version folder file sha384`"));
@@ -139,15 +144,12 @@ pub fn current(root: &Path) -> Result<Vec<Entry>, LockError> {
     entries_of(&project_files(root)?)
 }
 
-/// The migration files under `root` ([`integrity::migration_files`]).
+/// The migration files under `root` ([`Project::migration_files`]).
 fn project_files(root: &Path) -> Result<Vec<FileOnDisk>, LockError> {
-    integrity::migration_files(root).map_err(|reason| LockError::Io {
-        path: root.to_path_buf(),
-        reason,
-    })
+    Ok(Project::open(root)?.migration_files()?)
 }
 
-/// `files` (a project's, [`integrity::migration_files`]) with their checksums, as lock entries.
+/// `files` (a project's, [`Project::migration_files`]) with their checksums, as lock entries.
 fn entries_of(files: &[FileOnDisk]) -> Result<Vec<Entry>, LockError> {
     let mut entries = Vec::new();
     for file in files {
@@ -354,14 +356,29 @@ impl fmt::Display for Written {
     }
 }
 
+/// A lock file line that is not `version folder file sha384`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {problem}: {text:?}")]
+pub struct BadLine {
+    pub line: usize,
+    pub problem: &'static str,
+    pub text: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LockError {
     #[error("cannot read {}: {reason}", .path.display())]
     Io { path: PathBuf, reason: String },
-    #[error("{}: {reason}", .path.display())]
-    Malformed { path: PathBuf, reason: String },
+    #[error("{}: {line}", .path.display())]
+    Malformed {
+        path: PathBuf,
+        #[source]
+        line: BadLine,
+    },
+    #[error(transparent)]
+    Project(#[from] ProjectError),
     #[error("not locking: the migration folders disagree; fix them first:\n{0}")]
-    Integrity(String),
+    Integrity(IntegrityReport),
     #[error("--update {0}: no migration has that version or name")]
     UnknownMigration(String),
     #[error(
@@ -376,11 +393,12 @@ pub enum LockError {
 /// Brings the lock file under `root` up to date: adds the files of new versions, and rewrites
 /// locked entries only as `relock` allows. The folders must pass [`integrity::check_folders`].
 pub fn write(root: &Path, relock: &Relock) -> Result<Written, LockError> {
-    let integrity = integrity::check_folders(root);
+    let project = Project::open(root)?;
+    let integrity = integrity::check(&project);
     if !integrity.is_ok() {
-        return Err(LockError::Integrity(integrity.to_string()));
+        return Err(LockError::Integrity(integrity));
     }
-    let files = current(root)?;
+    let files = entries_of(&project.migration_files()?)?;
     let lock = Lock::read(root)?.unwrap_or_default();
     let mut allowed = BTreeSet::new();
     for name in &relock.update {
@@ -507,12 +525,16 @@ mod tests {
         assert!(
             Lock::parse("0001 sqlite 0002_x.up.sql abc")
                 .unwrap_err()
+                .to_string()
                 .contains("line 1: the file name does not match the version")
         );
-        assert!(
-            Lock::parse("0001 sqlite 0001_x.up.sql abc")
-                .unwrap_err()
-                .contains("not a SHA-384")
+        assert_eq!(
+            Lock::parse("# released\n0001 sqlite 0001_x.up.sql abc").unwrap_err(),
+            BadLine {
+                line: 2,
+                problem: "not a SHA-384 in hex",
+                text: "0001 sqlite 0001_x.up.sql abc".to_owned()
+            }
         );
     }
 

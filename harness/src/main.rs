@@ -264,13 +264,10 @@ async fn run(command: Command) -> (u8, String) {
             if output.format != Format::Human {
                 return output.print(&check::lint(root, &kinds, lint_allow.as_deref()), "lint");
             }
-            let linted = match check::lint_policy(root, lint_allow.as_deref()) {
-                Ok(policy) => check::run_lint(root, &kinds, &policy),
-                Err(e) => return (EXIT_CANNOT_CHECK, format!("lint: {e}")),
-            };
-            match linted {
+            match check::run_lint(root, &kinds, lint_allow.as_deref()) {
                 Ok(report) if report.is_ok() => (EXIT_OK, format!("lint: {report}")),
                 Ok(report) => (EXIT_FINDINGS, format!("lint failed:{report}")),
+                Err(e) if e.cannot_check() => (EXIT_CANNOT_CHECK, format!("lint: {e}")),
                 Err(e) => (EXIT_FINDINGS, format!("lint: {e}")),
             }
         }

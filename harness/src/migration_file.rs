@@ -74,3 +74,36 @@ impl FileOnDisk {
         format!("{}/{}", self.folder, self.name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_reversible_and_simple_file_names() {
+        assert_eq!(
+            MigrationFile::parse("0003_alters.up.sql"),
+            Some(MigrationFile {
+                version: 3,
+                name: "alters".into(),
+                direction: Direction::Up
+            })
+        );
+        assert_eq!(
+            MigrationFile::parse("0005_perf_indexes.down.sql").map(|f| f.name),
+            Some("perf_indexes".into())
+        );
+        assert_eq!(
+            MigrationFile::parse("0003_alters.sql"),
+            Some(MigrationFile {
+                version: 3,
+                name: "alters".into(),
+                direction: Direction::Simple
+            })
+        );
+        assert_eq!(MigrationFile::parse("x_alters.up.sql"), None);
+        assert_eq!(MigrationFile::parse("x_alters.sql"), None);
+        assert_eq!(MigrationFile::parse("notes.sql"), None);
+        assert_eq!(MigrationFile::parse("0003_alters.up.txt"), None);
+    }
+}

@@ -12,26 +12,8 @@ use std::path::{Path, PathBuf};
 use sqlx::migrate::{MigrationType, Migrator};
 
 use crate::HarnessError;
-use crate::migration_file::{Direction, MigrationFile};
-use crate::project::Layout;
+use crate::project::{Project, ProjectError, Step};
 use didhub_migrations::Backend;
-
-/// The files of one version of a folder: `up` and `down`, or `simple` alone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Step {
-    /// `NNNN_name.up.sql`.
-    up: Option<String>,
-    /// `NNNN_name.down.sql`.
-    down: Option<String>,
-    /// `NNNN_name.sql`, up-only: sqlx applies it and never reverts it.
-    simple: Option<String>,
-}
-
-impl Step {
-    fn up_only(&self) -> bool {
-        self.simple.is_some()
-    }
-}
 
 /// One backend's migrations: the sqlx migrator and the file name of each step.
 pub struct MigrationSet {
@@ -42,33 +24,31 @@ pub struct MigrationSet {
 }
 
 impl MigrationSet {
-    /// Reads `kind`'s folder under the migrations folder `root` (see [`Layout`]).
+    /// Reads `kind`'s folder under the migrations folder `root` (see [`Project`]).
     pub async fn load(root: &Path, kind: Backend) -> Result<MigrationSet, HarnessError> {
-        let folder = Layout::of(root)
-            .and_then(|layout| {
-                layout
-                    .folder(kind)
-                    .map(|f| root.join(f))
-                    .ok_or_else(|| format!("the project has no {kind} migrations folder"))
-            })
-            .map_err(|reason| HarnessError::Migrations {
-                dir: root.display().to_string(),
-                reason,
+        let project = Project::open(root).map_err(|problem| HarnessError::Migrations {
+            dir: root.display().to_string(),
+            problem,
+        })?;
+        MigrationSet::of(&project, kind).await
+    }
+
+    /// `kind`'s folder of `project`, as sqlx reads it; its file names and sqlx must agree.
+    pub async fn of(project: &Project, kind: Backend) -> Result<MigrationSet, HarnessError> {
+        let (folder, steps) = project
+            .steps(kind)
+            .map_err(|problem| HarnessError::Migrations {
+                dir: project.root.display().to_string(),
+                problem,
             })?;
-        let dir = folder;
-        let error = |reason: String| HarnessError::Migrations {
+        let dir = folder.dir.clone();
+        let error = |problem: ProjectError| HarnessError::Migrations {
             dir: dir.display().to_string(),
-            reason,
+            problem,
         };
         let migrator = Migrator::new(dir.as_path())
             .await
-            .map_err(|e| error(e.to_string()))?;
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(|e| error(e.to_string()))? {
-            let name = entry.map_err(|e| error(e.to_string()))?.file_name();
-            names.push(name.to_string_lossy().into_owned());
-        }
-        let steps = steps(names).map_err(&error)?;
+            .map_err(|e| error(ProjectError::Sqlx(e.to_string())))?;
         agree_with_sqlx(&steps, &migrator).map_err(error)?;
         Ok(MigrationSet {
             kind,
@@ -128,45 +108,10 @@ impl MigrationSet {
     }
 }
 
-/// The steps of a folder, from its file names; other files are not migrations. A version that
-/// is both up-only and reversible is an error naming both files.
-fn steps(names: Vec<String>) -> Result<BTreeMap<i64, Step>, String> {
-    let mut steps: BTreeMap<i64, Step> = BTreeMap::new();
-    let mut names: Vec<(MigrationFile, String)> = names
-        .into_iter()
-        .filter_map(|name| Some((MigrationFile::parse(&name)?, name)))
-        .collect();
-    names.sort();
-    for (parsed, name) in names {
-        let step = steps.entry(parsed.version).or_default();
-        let slot = match parsed.direction {
-            Direction::Up => &mut step.up,
-            Direction::Down => &mut step.down,
-            Direction::Simple => &mut step.simple,
-        };
-        if let Some(first) = slot.replace(name.clone()) {
-            return Err(format!(
-                "version {} appears twice: {first} and {name}",
-                parsed.version
-            ));
-        }
-    }
-    for (version, step) in &steps {
-        if let (Some(simple), Some(reversible)) =
-            (&step.simple, step.up.as_ref().or(step.down.as_ref()))
-        {
-            return Err(format!(
-                "version {version} is both up-only ({simple}) and reversible ({reversible})"
-            ));
-        }
-    }
-    Ok(steps)
-}
-
 /// Whether sqlx's migrator sees the same versions, each of the same kind, as the file names
 /// say: an up-only step is sqlx's `Simple`, a reversible one its `ReversibleUp` (with, unless
 /// integrity reports it missing, its `ReversibleDown`).
-fn agree_with_sqlx(steps: &BTreeMap<i64, Step>, migrator: &Migrator) -> Result<(), String> {
+fn agree_with_sqlx(steps: &BTreeMap<i64, Step>, migrator: &Migrator) -> Result<(), ProjectError> {
     let mut seen: BTreeMap<i64, Vec<MigrationType>> = BTreeMap::new();
     for m in migrator.iter() {
         seen.entry(m.version).or_default().push(m.migration_type);
@@ -180,75 +125,22 @@ fn agree_with_sqlx(steps: &BTreeMap<i64, Step>, migrator: &Migrator) -> Result<(
                 || (step.up.is_none() && types.contains(&MigrationType::ReversibleDown))
         };
         if !agrees {
-            return Err(format!(
-                "version {version}: the file names say {}, sqlx reads {types:?}",
-                if step.up_only() {
+            return Err(ProjectError::SqlxDisagrees {
+                version: *version,
+                names_say: if step.up_only() {
                     "up-only"
                 } else {
                     "reversible"
-                }
-            ));
+                },
+                sqlx_reads: format!("{types:?}"),
+            });
         }
     }
     if let Some((version, types)) = seen.into_iter().next() {
-        return Err(format!(
-            "version {version}: sqlx reads {types:?} from a file the harness does not take for a migration"
-        ));
+        return Err(ProjectError::SqlxOnly {
+            version,
+            sqlx_reads: format!("{types:?}"),
+        });
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn names(names: &[&str]) -> Vec<String> {
-        names.iter().map(|n| n.to_string()).collect()
-    }
-
-    #[test]
-    fn up_only_and_reversible_steps_are_told_apart() {
-        let steps = steps(names(&[
-            "0002_b.down.sql",
-            "0001_a.sql",
-            "README.md",
-            "0002_b.up.sql",
-        ]))
-        .unwrap();
-        assert_eq!(
-            steps.into_iter().collect::<Vec<_>>(),
-            [
-                (
-                    1,
-                    Step {
-                        up: None,
-                        down: None,
-                        simple: Some("0001_a.sql".into())
-                    }
-                ),
-                (
-                    2,
-                    Step {
-                        up: Some("0002_b.up.sql".into()),
-                        down: Some("0002_b.down.sql".into()),
-                        simple: None
-                    }
-                )
-            ]
-        );
-    }
-
-    #[test]
-    fn a_version_that_is_both_names_both_files() {
-        let error = steps(names(&["0001_a.sql", "0001_a.down.sql"])).unwrap_err();
-        assert_eq!(
-            error,
-            "version 1 is both up-only (0001_a.sql) and reversible (0001_a.down.sql)"
-        );
-        let error = steps(names(&["0001_a.up.sql", "0001_a.sql"])).unwrap_err();
-        assert_eq!(
-            error,
-            "version 1 is both up-only (0001_a.sql) and reversible (0001_a.up.sql)"
-        );
-    }
 }

@@ -33,6 +33,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::schema::{self, Check, ForeignKey, Index, Logical, Name, Schema, Table};
+use crate::settings_file::SettingsError;
 use didhub_migrations::Backend;
 
 /// How parity reads what the dialects cannot say alike: a project's settings.
@@ -99,7 +100,7 @@ pub struct Allowed {
 impl crate::allow::Entry for Allowed {
     type Written = Allowed;
 
-    fn read(entry: &Allowed, _origin: &str) -> Result<Vec<Allowed>, String> {
+    fn read(entry: &Allowed, _origin: &str) -> Result<Vec<Allowed>, SettingsError> {
         Ok(vec![entry.clone()])
     }
 

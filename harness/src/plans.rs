@@ -30,6 +30,15 @@ impl Access {
     }
 }
 
+/// Why a backend's EXPLAIN output could not be read into a [`Plan`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("EXPLAIN's output is not JSON: {0}")]
+    NotJson(String),
+    #[error("no Plan in PostgreSQL's EXPLAIN output")]
+    NoPlan,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub accesses: Vec<Access>,

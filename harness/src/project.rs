@@ -7,14 +7,233 @@
 //! 2. else `sqlite/`, `postgres/`, `mysql/` (DIDHub's layout), those that exist;
 //! 3. else `migrations/` (SQLite), `migrations_postgres/`, `migrations_mysql/` (the layout of
 //!    DIDHub's database guide: `src/migrations*`), those that exist.
+//!
+//! [`Project::open`] reads all of it once — the settings, the layout, each folder's `.sql` files
+//! and their names — and every check (integrity, the lock file, the lint, each backend's
+//! [`crate::migrations::MigrationSet`]) takes what it needs from the one [`Project`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::migration_file::{Direction, FileOnDisk, MigrationFile};
+use crate::settings_file::{SettingsError, read_toml};
 use crate::{lint, parity};
 use didhub_migrations::Backend;
+
+/// Why a project's migrations cannot be read as one, named after what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProjectError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(
+        "{}: no migration folders: expected sqlite/, postgres/, mysql/, or migrations/, \
+         migrations_postgres/, migrations_mysql/, or [folders] in {SETTINGS_FILE}",
+        .root.display()
+    )]
+    NoFolders { root: PathBuf },
+    #[error("the project has no {backend} migrations folder")]
+    NoFolderFor { backend: Backend },
+    #[error("{}: {reason}", .folder.display())]
+    UnreadableFolder { folder: PathBuf, reason: String },
+    #[error("version {version} appears twice: {first} and {second}")]
+    VersionTwice {
+        version: i64,
+        first: String,
+        second: String,
+    },
+    #[error("version {version} is both up-only ({simple}) and reversible ({reversible})")]
+    UpOnlyAndReversible {
+        version: i64,
+        simple: String,
+        reversible: String,
+    },
+    #[error("there is no version {version} (versions: {versions:?})")]
+    NoVersion { version: i64, versions: Vec<i64> },
+    /// sqlx's own reading of the folder failed.
+    #[error("{0}")]
+    Sqlx(String),
+    #[error("version {version}: the file names say {names_say}, sqlx reads {sqlx_reads}")]
+    SqlxDisagrees {
+        version: i64,
+        names_say: &'static str,
+        sqlx_reads: String,
+    },
+    #[error(
+        "version {version}: sqlx reads {sqlx_reads} from a file the harness does not take for a \
+         migration"
+    )]
+    SqlxOnly { version: i64, sqlx_reads: String },
+}
+
+/// A `.sql` file of a driver folder, its name parsed: `None` when it is not a migration's name
+/// (a stray file, which integrity reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlFile {
+    pub path: PathBuf,
+    pub name: String,
+    pub migration: Option<MigrationFile>,
+}
+
+/// One backend's driver folder as it was read.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    pub kind: Backend,
+    /// Its name under the migrations folder.
+    pub name: String,
+    pub dir: PathBuf,
+    /// Its `.sql` files by name, or why the folder cannot be read.
+    pub files: Result<Vec<SqlFile>, String>,
+}
+
+/// A project's migrations folder, read once (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub settings: Settings,
+    pub layout: Layout,
+    /// The layout's folders, in its order.
+    pub folders: Vec<Folder>,
+}
+
+impl Project {
+    /// Reads the migrations folder `root`: its settings, layout and driver folders. A folder
+    /// that cannot be read is kept as such (integrity names it); settings that cannot be used,
+    /// or no driver folder at all, are errors.
+    pub fn open(root: &Path) -> Result<Project, ProjectError> {
+        let settings = Settings::load(root)?;
+        let layout = Layout::with(root, &settings)?;
+        let folders = layout
+            .folders()
+            .iter()
+            .map(|(kind, name)| {
+                let dir = root.join(name);
+                Folder {
+                    kind: *kind,
+                    name: name.clone(),
+                    files: read_folder(&dir),
+                    dir,
+                }
+            })
+            .collect();
+        Ok(Project {
+            root: root.to_owned(),
+            settings,
+            layout,
+            folders,
+        })
+    }
+
+    /// Every migration file of every folder, by folder, then name; stray files are left to
+    /// integrity. A folder that cannot be read is an error.
+    pub fn migration_files(&self) -> Result<Vec<FileOnDisk>, ProjectError> {
+        let mut all = Vec::new();
+        for folder in &self.folders {
+            for file in readable(folder)? {
+                if let Some(migration) = &file.migration {
+                    all.push(FileOnDisk {
+                        kind: folder.kind,
+                        folder: folder.name.clone(),
+                        name: file.name.clone(),
+                        path: file.path.clone(),
+                        migration: migration.clone(),
+                    });
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// `kind`'s folder and its steps, version by version, from its file names.
+    pub fn steps(&self, kind: Backend) -> Result<(&Folder, BTreeMap<i64, Step>), ProjectError> {
+        let folder = self
+            .folders
+            .iter()
+            .find(|f| f.kind == kind)
+            .ok_or(ProjectError::NoFolderFor { backend: kind })?;
+        let mut steps: BTreeMap<i64, Step> = BTreeMap::new();
+        for file in readable(folder)? {
+            let Some(parsed) = &file.migration else {
+                continue;
+            };
+            let step = steps.entry(parsed.version).or_default();
+            let slot = match parsed.direction {
+                Direction::Up => &mut step.up,
+                Direction::Down => &mut step.down,
+                Direction::Simple => &mut step.simple,
+            };
+            if let Some(first) = slot.replace(file.name.clone()) {
+                return Err(ProjectError::VersionTwice {
+                    version: parsed.version,
+                    first,
+                    second: file.name.clone(),
+                });
+            }
+        }
+        for (version, step) in &steps {
+            if let (Some(simple), Some(reversible)) =
+                (&step.simple, step.up.as_ref().or(step.down.as_ref()))
+            {
+                return Err(ProjectError::UpOnlyAndReversible {
+                    version: *version,
+                    simple: simple.clone(),
+                    reversible: reversible.clone(),
+                });
+            }
+        }
+        Ok((folder, steps))
+    }
+}
+
+/// The files of one version of a folder: `up` and `down`, or `simple` alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Step {
+    /// `NNNN_name.up.sql`.
+    pub up: Option<String>,
+    /// `NNNN_name.down.sql`.
+    pub down: Option<String>,
+    /// `NNNN_name.sql`, up-only: sqlx applies it and never reverts it.
+    pub simple: Option<String>,
+}
+
+impl Step {
+    pub fn up_only(&self) -> bool {
+        self.simple.is_some()
+    }
+}
+
+/// A folder's files, or the error of one that cannot be read.
+fn readable(folder: &Folder) -> Result<&[SqlFile], ProjectError> {
+    folder
+        .files
+        .as_deref()
+        .map_err(|reason| ProjectError::UnreadableFolder {
+            folder: folder.dir.clone(),
+            reason: reason.clone(),
+        })
+}
+
+/// The `.sql` files of one folder, by name, parsed; other files (READMEs) are ignored.
+fn read_folder(dir: &Path) -> Result<Vec<SqlFile>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(".sql") {
+            files.push(SqlFile {
+                migration: MigrationFile::parse(name),
+                name: name.to_owned(),
+                path,
+            });
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
 
 /// The settings file's name, in the migrations folder.
 pub const SETTINGS_FILE: &str = "didhub-harness.toml";
@@ -49,12 +268,12 @@ pub struct ParitySettings {
 impl Settings {
     /// The settings of the migrations folder `root`: its `didhub-harness.toml`, or the defaults
     /// when it has none.
-    pub fn load(root: &Path) -> Result<Settings, String> {
+    pub fn load(root: &Path) -> Result<Settings, SettingsError> {
         let path = root.join(SETTINGS_FILE);
         if !path.exists() {
             return Ok(Settings::default());
         }
-        let settings: Settings = crate::read_toml(&path)?;
+        let settings: Settings = read_toml(&path)?;
         let origin = path.display().to_string();
         parity::AllowList::of(&settings.parity.allow, &origin)?;
         settings.lint.policy(&origin)?;
@@ -70,7 +289,11 @@ impl Settings {
 
     /// The lint policy of the migrations folder `root` these settings belong to, with the
     /// allow-list of the file `allow` instead of theirs when given.
-    pub fn lint_policy(&self, root: &Path, allow: Option<&Path>) -> Result<lint::Policy, String> {
+    pub fn lint_policy(
+        &self,
+        root: &Path,
+        allow: Option<&Path>,
+    ) -> Result<lint::Policy, SettingsError> {
         let mut policy = self
             .lint
             .policy(&root.join(SETTINGS_FILE).display().to_string())?;
@@ -110,16 +333,21 @@ pub struct Layout {
 
 impl Layout {
     /// The layout of the migrations folder `root` (see the module documentation).
-    pub fn of(root: &Path) -> Result<Layout, String> {
-        if let Some(folders) = Settings::load(root)?.folders {
+    pub fn of(root: &Path) -> Result<Layout, ProjectError> {
+        Layout::with(root, &Settings::load(root)?)
+    }
+
+    /// The layout of the migrations folder `root`, whose settings are `settings`.
+    fn with(root: &Path, settings: &Settings) -> Result<Layout, ProjectError> {
+        if let Some(folders) = &settings.folders {
             if folders.is_empty() {
-                return Err(format!(
-                    "{}: [folders] names no folder",
-                    root.join(SETTINGS_FILE).display()
-                ));
+                return Err(SettingsError::NoFolders {
+                    origin: root.join(SETTINGS_FILE).display().to_string(),
+                }
+                .into());
             }
             return Ok(Layout {
-                folders: folders.into_iter().collect(),
+                folders: folders.clone().into_iter().collect(),
             });
         }
         for layout in LAYOUTS {
@@ -132,11 +360,9 @@ impl Layout {
                 return Ok(Layout { folders });
             }
         }
-        Err(format!(
-            "{}: no migration folders: expected sqlite/, postgres/, mysql/, or migrations/, \
-             migrations_postgres/, migrations_mysql/, or [folders] in {SETTINGS_FILE}",
-            root.display()
-        ))
+        Err(ProjectError::NoFolders {
+            root: root.to_owned(),
+        })
     }
 
     /// Backend and folder name of every folder the project has.
@@ -179,6 +405,69 @@ mod tests {
             std::fs::write(dir.path().join(SETTINGS_FILE), text).unwrap();
         }
         dir
+    }
+
+    /// A project whose only folder, `sqlite/`, holds empty `files`.
+    fn sqlite_project(files: &[&str]) -> (tempfile::TempDir, Project) {
+        let dir = with(&["sqlite"], None);
+        for file in files {
+            std::fs::write(dir.path().join("sqlite").join(file), "").unwrap();
+        }
+        let project = Project::open(dir.path()).unwrap();
+        (dir, project)
+    }
+
+    #[test]
+    fn up_only_and_reversible_steps_are_told_apart() {
+        let (_dir, project) = sqlite_project(&[
+            "0002_b.down.sql",
+            "0001_a.sql",
+            "README.md",
+            "0002_b.up.sql",
+        ]);
+        let (folder, steps) = project.steps(Backend::Sqlite).unwrap();
+        assert_eq!(folder.name, "sqlite");
+        assert_eq!(
+            steps.into_iter().collect::<Vec<_>>(),
+            [
+                (
+                    1,
+                    Step {
+                        up: None,
+                        down: None,
+                        simple: Some("0001_a.sql".into())
+                    }
+                ),
+                (
+                    2,
+                    Step {
+                        up: Some("0002_b.up.sql".into()),
+                        down: Some("0002_b.down.sql".into()),
+                        simple: None
+                    }
+                )
+            ]
+        );
+        assert_eq!(
+            project.steps(Backend::MySql).unwrap_err(),
+            ProjectError::NoFolderFor {
+                backend: Backend::MySql
+            }
+        );
+    }
+
+    #[test]
+    fn a_version_that_is_both_names_both_files() {
+        let (_dir, project) = sqlite_project(&["0001_a.sql", "0001_a.down.sql"]);
+        assert_eq!(
+            project.steps(Backend::Sqlite).unwrap_err().to_string(),
+            "version 1 is both up-only (0001_a.sql) and reversible (0001_a.down.sql)"
+        );
+        let (_dir, project) = sqlite_project(&["0001_a.up.sql", "0001_a.sql"]);
+        assert_eq!(
+            project.steps(Backend::Sqlite).unwrap_err().to_string(),
+            "version 1 is both up-only (0001_a.sql) and reversible (0001_a.up.sql)"
+        );
     }
 
     fn names(root: &Path) -> Vec<(Backend, String)> {
@@ -230,7 +519,7 @@ mod tests {
     #[test]
     fn a_folder_without_migration_folders_says_what_it_looked_for() {
         let empty = with(&[], None);
-        let error = Layout::of(empty.path()).unwrap_err();
+        let error = Layout::of(empty.path()).unwrap_err().to_string();
         assert!(error.contains("no migration folders"), "{error}");
         assert!(error.contains(SETTINGS_FILE), "{error}");
     }
@@ -238,14 +527,17 @@ mod tests {
     #[test]
     fn settings_are_checked_when_read() {
         let unknown = with(&["sqlite"], Some("[parity]\nname = true\n"));
-        let error = Settings::load(unknown.path()).unwrap_err();
+        let error = Settings::load(unknown.path()).unwrap_err().to_string();
         assert!(error.contains("unknown field"), "{error}");
         let no_reason = with(
             &["sqlite"],
             Some("[[parity.allow]]\nsubject = \"t.c\"\naspect = \"type\"\nreason = \" \"\n"),
         );
         let error = Settings::load(no_reason.path()).unwrap_err();
-        assert!(error.contains("gives no reason"), "{error}");
+        assert!(
+            matches!(&error, SettingsError::NoReason { entry, .. } if entry.contains("t.c type")),
+            "{error}"
+        );
         let rules = with(
             &["sqlite"],
             Some("[parity]\nnames = true\nsqlite_types = \"declared\"\n"),

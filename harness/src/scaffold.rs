@@ -4,9 +4,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::integrity;
-use crate::lock::{LOCK_FILE, Lock};
-use crate::project::Layout;
+use crate::lock::{LOCK_FILE, Lock, LockError};
+use crate::project::{Project, ProjectError};
 use didhub_migrations::Backend;
 
 /// The files a new migration got.
@@ -49,8 +48,12 @@ pub enum ScaffoldError {
     InvalidName { name: String, reason: &'static str },
     #[error("there is already a migration named {name}: version {version:04}; pick another name")]
     Duplicate { name: String, version: i64 },
-    #[error("{0}")]
-    Io(String),
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot write {}: {reason}", .path.display())]
+    Write { path: PathBuf, reason: String },
 }
 
 /// Checks a migration name: lower-case snake_case, starting with a letter, at most 64
@@ -84,16 +87,15 @@ pub fn check_name(name: &str) -> Result<(), ScaffoldError> {
 /// the version after the newest one in the folders or the lock file.
 pub fn new_migration(root: &Path, name: &str) -> Result<Scaffolded, ScaffoldError> {
     check_name(name)?;
-    let files = integrity::migration_files(root).map_err(ScaffoldError::Io)?;
+    let project = Project::open(root)?;
+    let files = project.migration_files()?;
     if let Some(existing) = files.iter().find(|f| f.migration.name == name) {
         return Err(ScaffoldError::Duplicate {
             name: name.to_owned(),
             version: existing.migration.version,
         });
     }
-    let locked = Lock::read(root)
-        .map_err(|e| ScaffoldError::Io(e.to_string()))?
-        .and_then(|lock| lock.newest());
+    let locked = Lock::read(root)?.and_then(|lock| lock.newest());
     let version = files
         .iter()
         .map(|f| f.migration.version)
@@ -102,7 +104,7 @@ pub fn new_migration(root: &Path, name: &str) -> Result<Scaffolded, ScaffoldErro
         .unwrap_or(0)
         + 1;
     let mut created = Vec::new();
-    for (kind, folder) in Layout::of(root).map_err(ScaffoldError::Io)?.folders() {
+    for (kind, folder) in project.layout.folders() {
         for (direction, text) in [("up", up_template(*kind)), ("down", DOWN_TEMPLATE)] {
             let path = root
                 .join(folder)
@@ -110,8 +112,10 @@ pub fn new_migration(root: &Path, name: &str) -> Result<Scaffolded, ScaffoldErro
             let text = text
                 .replace("{migration}", &format!("{version:04}_{name}"))
                 .replace("{previous}", &format!("{:04}", version - 1));
-            std::fs::write(&path, text)
-                .map_err(|e| ScaffoldError::Io(format!("cannot write {}: {e}", path.display())))?;
+            std::fs::write(&path, text).map_err(|e| ScaffoldError::Write {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
             created.push(path);
         }
     }
@@ -187,7 +191,7 @@ mod tests {
         let made = new_migration(dir.path(), "users").unwrap();
         assert_eq!(made.version, 1);
         assert_eq!(made.files.len(), 6);
-        let report = integrity::check_folders(dir.path());
+        let report = crate::integrity::check_folders(dir.path());
         assert!(report.is_ok(), "{report}");
         let up = std::fs::read_to_string(dir.path().join("postgres/0001_users.up.sql")).unwrap();
         assert!(up.starts_with("-- 0001_users: what this changes"), "{up}");

@@ -79,9 +79,19 @@ pub struct Script {
     pub comments: Vec<Comment>,
 }
 
+/// A string, quoted identifier or comment that never ends: the file cannot be split.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: unterminated {opened}")]
+pub struct Unterminated {
+    /// The line it starts on.
+    pub line: usize,
+    /// What it opened with: `' quote`, `$body$ quote`, `/* comment`.
+    pub opened: String,
+}
+
 /// Splits `sql`, in `kind`'s dialect, into statements and comments. An unterminated string,
 /// identifier or comment is an error naming the line it starts on.
-pub fn split(sql: &str, kind: Backend) -> Result<Script, String> {
+pub fn split(sql: &str, kind: Backend) -> Result<Script, Unterminated> {
     let chars: Vec<char> = sql.chars().collect();
     let mut script = Script::default();
     let mut current: Option<Statement> = None;
@@ -106,34 +116,39 @@ pub fn split(sql: &str, kind: Backend) -> Result<Script, String> {
         let start_line = line;
         let token_start = i;
         // Reads up to the closing `end` (doubled to escape it), counting lines.
-        let mut quoted = |i: &mut usize, end: char, backslash: bool| -> Result<String, String> {
-            let mut text = String::new();
-            *i += 1;
-            loop {
-                match at(*i) {
-                    None => return Err(format!("line {start_line}: unterminated {end} quote")),
-                    Some('\\') if backslash => {
-                        text.extend(at(*i + 1));
-                        *i += 2;
-                    }
-                    Some(ch) if ch == end && at(*i + 1) == Some(end) => {
-                        text.push(end);
-                        *i += 2;
-                    }
-                    Some(ch) if ch == end => {
-                        *i += 1;
-                        return Ok(text);
-                    }
-                    Some(ch) => {
-                        if ch == '\n' {
-                            line += 1;
+        let unterminated = |opened: String| Unterminated {
+            line: start_line,
+            opened,
+        };
+        let mut quoted =
+            |i: &mut usize, end: char, backslash: bool| -> Result<String, Unterminated> {
+                let mut text = String::new();
+                *i += 1;
+                loop {
+                    match at(*i) {
+                        None => return Err(unterminated(format!("{end} quote"))),
+                        Some('\\') if backslash => {
+                            text.extend(at(*i + 1));
+                            *i += 2;
                         }
-                        text.push(ch);
-                        *i += 1;
+                        Some(ch) if ch == end && at(*i + 1) == Some(end) => {
+                            text.push(end);
+                            *i += 2;
+                        }
+                        Some(ch) if ch == end => {
+                            *i += 1;
+                            return Ok(text);
+                        }
+                        Some(ch) => {
+                            if ch == '\n' {
+                                line += 1;
+                            }
+                            text.push(ch);
+                            *i += 1;
+                        }
                     }
                 }
-            }
-        };
+            };
         let token = match c {
             '\n' => {
                 line += 1;
@@ -155,7 +170,7 @@ pub fn split(sql: &str, kind: Backend) -> Result<Script, String> {
             '/' if at(i + 1) == Some('*') => {
                 let end = (i + 2..chars.len().saturating_sub(1))
                     .find(|&j| chars[j] == '*' && chars[j + 1] == '/')
-                    .ok_or_else(|| format!("line {start_line}: unterminated /* comment"))?;
+                    .ok_or_else(|| unterminated("/* comment".to_owned()))?;
                 let text: String = chars[i + 2..end].iter().collect();
                 line += text.matches('\n').count();
                 script.comments.push(Comment {
@@ -174,10 +189,7 @@ pub fn split(sql: &str, kind: Backend) -> Result<Script, String> {
                 let end = (body_start..chars.len())
                     .find(|&j| chars[j..].starts_with(&tag))
                     .ok_or_else(|| {
-                        format!(
-                            "line {start_line}: unterminated {} quote",
-                            tag.iter().collect::<String>()
-                        )
+                        unterminated(format!("{} quote", tag.iter().collect::<String>()))
                     })?;
                 let body: String = chars[body_start..end].iter().collect();
                 line += body.matches('\n').count();
@@ -391,13 +403,17 @@ mod tests {
     #[test]
     fn unterminated_strings_and_comments_name_their_line() {
         assert_eq!(
-            split("SELECT 1;\nSELECT 'oops;", Backend::Sqlite).unwrap_err(),
+            split("SELECT 1;\nSELECT 'oops;", Backend::Sqlite)
+                .unwrap_err()
+                .to_string(),
             "line 2: unterminated ' quote"
         );
-        assert!(
-            split("/* open", Backend::Sqlite)
-                .unwrap_err()
-                .contains("line 1")
+        assert_eq!(
+            split("/* open", Backend::Sqlite).unwrap_err(),
+            Unterminated {
+                line: 1,
+                opened: "/* comment".to_owned()
+            }
         );
     }
 }

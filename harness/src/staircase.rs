@@ -20,6 +20,7 @@ use crate::HarnessError;
 use crate::backend::{Backend, Pool, TestDatabase, why};
 use crate::migrations::MigrationSet;
 use crate::once_map::OnceMap;
+use crate::project::ProjectError;
 use crate::schema::Schema;
 use crate::sql;
 
@@ -246,7 +247,10 @@ pub async fn schema_at(set: &MigrationSet, version: Option<i64>) -> Result<Schem
     if let Some(v) = version.filter(|v| *v != 0 && !versions.contains(v)) {
         return Err(HarnessError::Migrations {
             dir: set.dir.display().to_string(),
-            reason: format!("there is no version {v} (versions: {versions:?})"),
+            problem: ProjectError::NoVersion {
+                version: v,
+                versions,
+            },
         }
         .into());
     }
@@ -384,7 +388,9 @@ async fn failing_statement(
     let path = set.dir.join(file);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let statements = sql::split(&text, set.kind)?.statements;
+    let statements = sql::split(&text, set.kind)
+        .map_err(|e| e.to_string())?
+        .statements;
     let db = TestDatabase::create(set.kind)
         .await
         .map_err(|e| e.to_string())?;

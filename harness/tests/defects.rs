@@ -228,9 +228,10 @@ async fn an_edited_released_migration_fails_check_and_lock_refuses_it() {
 #[test]
 fn didhubs_own_migrations_lint_clean_with_the_checked_in_allow_list() {
     let migrations = check::didhub_migrations();
-    let policy = check::lint_policy(&migrations, None).unwrap();
-    let report = check::run_lint(&migrations, &Backend::ALL, &policy).unwrap();
+    let report = check::run_lint(&migrations, &Backend::ALL, None).unwrap();
     assert!(report.is_ok(), "{report}");
+    let settings = didhub_harness::project::Settings::load(&migrations).unwrap();
+    let policy = settings.lint_policy(&migrations, None).unwrap();
     assert_eq!(report.notes, Vec::<String>::new());
     // Every entry silences something (a stale one would fail), so the list is no larger than
     // what the released files need.
@@ -244,8 +245,7 @@ fn a_stale_lint_allow_list_entry_fails() {
     let text = std::fs::read_to_string(&settings).unwrap()
         + "\n[[lint.allow]]\nrule = \"ALL001\"\nfile = \"sqlite/0001_users.up.sql\"\nreason = \"drops nothing\"\n";
     std::fs::write(&settings, text).unwrap();
-    let policy = check::lint_policy(copy.path(), None).unwrap();
-    let report = check::run_lint(copy.path(), &Backend::ALL, &policy).unwrap();
+    let report = check::run_lint(copy.path(), &Backend::ALL, None).unwrap();
     assert!(!report.is_ok());
     assert_eq!(
         report.to_string(),
@@ -600,7 +600,7 @@ fn snapshot_lint_and_lock_cover_up_only_files() {
     assert!(text.contains("  column b integer"), "{text}");
     assert!(!text.contains("column c"), "{text}");
 
-    let report = check::run_lint(dir.path(), &Backend::ALL, &Default::default()).unwrap();
+    let report = check::run_lint(dir.path(), &Backend::ALL, None).unwrap();
     assert_eq!(report.files, 9, "{report}");
     // The data-loss rule, which spares downs, applies to up-only files.
     assert!(

@@ -26,7 +26,7 @@ pub mod sqlite;
 
 use didhub_migrations::{LockTimeout, MigrationFailed};
 
-use crate::plans::Plan;
+use crate::plans::{Plan, PlanError};
 use crate::schema::Column;
 
 pub use database::TestDatabase;
@@ -93,7 +93,7 @@ impl Selection {
 
 /// Reads what `kind` answered to `EXPLAIN` ([`crate::plans::explain_sql`]; SQLite's `detail`
 /// lines joined by newlines) into a [`Plan`], each dialect in its own module.
-pub fn parse_plan(kind: Backend, output: &str) -> Result<Plan, String> {
+pub fn parse_plan(kind: Backend, output: &str) -> Result<Plan, PlanError> {
     match kind {
         Backend::Sqlite => sqlite::parse_plan(output),
         Backend::Postgres => postgres::parse_plan(output),

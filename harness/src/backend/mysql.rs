@@ -13,7 +13,7 @@ use testcontainers::core::{ContainerPort, Mount};
 
 use super::{Backend, DataSql, ServerSpec};
 use crate::images::{ImageChoice, ServerImage};
-use crate::plans::{Access, Plan};
+use crate::plans::{Access, Plan, PlanError};
 use crate::schema::{
     AUTO_INCREMENT, Column, ForeignKey, Index, Logical, Name, Schema, Table, normalise_default,
 };
@@ -425,8 +425,9 @@ pub(super) async fn plan_text(
 }
 
 /// Reads MySQL's and MariaDB's `EXPLAIN FORMAT=JSON` into a [`Plan`].
-pub(super) fn parse_plan(output: &str) -> Result<Plan, String> {
-    let doc: serde_json::Value = serde_json::from_str(output).map_err(|e| e.to_string())?;
+pub(super) fn parse_plan(output: &str) -> Result<Plan, PlanError> {
+    let doc: serde_json::Value =
+        serde_json::from_str(output).map_err(|e| PlanError::NotJson(e.to_string()))?;
     let mut accesses = Vec::new();
     mysql_tables(&doc, &mut accesses);
     Ok(Plan { accesses })

@@ -129,9 +129,9 @@ impl Pool {
         let explain = sqlx::AssertSqlSafe(plans::explain_sql(kind, sql));
         let output = dispatch!(self, |p, dialect| dialect::plan_text(p, explain).await)
             .map_err(|e| HarnessError::database(kind, e))?;
-        super::parse_plan(kind, &output).map_err(|reason| HarnessError::Plan {
+        super::parse_plan(kind, &output).map_err(|error| HarnessError::Plan {
             backend: kind,
-            reason,
+            error,
         })
     }
 

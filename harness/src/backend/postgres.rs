@@ -7,7 +7,7 @@ use testcontainers::core::{ContainerPort, Mount};
 use super::{Backend, DataSql, ServerSpec};
 use crate::expression;
 use crate::images::{ImageChoice, ServerImage};
-use crate::plans::{Access, Plan};
+use crate::plans::{Access, Plan, PlanError};
 use crate::schema::{
     AUTO_INCREMENT, Column, ForeignKey, Index, Logical, Name, Schema, Table, normalise_default,
 };
@@ -286,12 +286,13 @@ pub(super) async fn plan_text(
 }
 
 /// Reads PostgreSQL's `EXPLAIN (FORMAT JSON)` into a [`Plan`].
-pub(super) fn parse_plan(output: &str) -> Result<Plan, String> {
-    let doc: serde_json::Value = serde_json::from_str(output).map_err(|e| e.to_string())?;
+pub(super) fn parse_plan(output: &str) -> Result<Plan, PlanError> {
+    let doc: serde_json::Value =
+        serde_json::from_str(output).map_err(|e| PlanError::NotJson(e.to_string()))?;
     let root = doc
         .get(0)
         .and_then(|d| d.get("Plan"))
-        .ok_or("no Plan in PostgreSQL's EXPLAIN output")?;
+        .ok_or(PlanError::NoPlan)?;
     let mut accesses = Vec::new();
     postgres_node(root, None, &mut accesses);
     Ok(Plan { accesses })

@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 use super::DataSql;
 use crate::expression;
-use crate::plans::{Access, Plan};
+use crate::plans::{Access, Plan, PlanError};
 use crate::schema::{
     Column, ForeignKey, Index, Logical, Name, ROWID, Schema, Table, normalise_default,
 };
@@ -404,7 +404,7 @@ pub(super) async fn plan_text(
 }
 
 /// Reads SQLite's `EXPLAIN QUERY PLAN` (its `detail` lines, joined by newlines) into a [`Plan`].
-pub(super) fn parse_plan(output: &str) -> Result<Plan, String> {
+pub(super) fn parse_plan(output: &str) -> Result<Plan, PlanError> {
     let accesses = output
         .lines()
         .filter_map(|l| sqlite_line(l.trim()))

@@ -21,12 +21,13 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::Deserialize;
 
 use crate::migration_file::{Direction, FileOnDisk};
+use crate::settings_file::SettingsError;
 use crate::sql;
 use didhub_migrations::Backend;
 
@@ -209,8 +210,8 @@ pub fn lint_file(
     };
     let script = match sql::split(sql, kind) {
         Ok(script) => script,
-        Err(reason) => {
-            lint.problems.push(unreadable(reason));
+        Err(unterminated) => {
+            lint.problems.push(unreadable(unterminated.to_string()));
             return lint;
         }
     };
@@ -308,32 +309,39 @@ pub struct Excluded {
 impl Settings {
     /// What these settings ask for, checked: every rule named exists, every exclusion says why;
     /// `origin` names the file in errors.
-    pub fn policy(&self, origin: &str) -> Result<Policy, String> {
+    pub fn policy(&self, origin: &str) -> Result<Policy, SettingsError> {
         let mut policy = Policy::default();
         if let Some(version) = &self.pg_version {
-            policy.squawk.pg_version = squawk_linter::Version::from_str(version)
-                .map_err(|e| format!("{origin}: [lint] pg_version {version:?}: {e:?}"))?;
+            policy.squawk.pg_version = squawk_linter::Version::from_str(version).map_err(|e| {
+                SettingsError::PgVersion {
+                    origin: origin.to_owned(),
+                    version: version.clone(),
+                    reason: format!("{e:?}"),
+                }
+            })?;
         }
         for name in &self.include {
             match RuleId::named(name) {
                 Some(RuleId::Squawk(rule)) => policy.squawk.include.push(rule),
                 _ => {
-                    return Err(format!(
-                        "{origin}: [lint] include names {name:?}, which is none of squawk's \
-                         rules (https://squawkhq.com/docs/rules); DIDHub's own rules are always on"
-                    ));
+                    return Err(SettingsError::NotSquawk {
+                        origin: origin.to_owned(),
+                        rule: name.clone(),
+                    });
                 }
             }
         }
         for entry in &self.exclude {
-            let rule = RuleId::named(&entry.rule).ok_or_else(|| {
-                format!("{origin}: [[lint.exclude]] names no rule {:?}", entry.rule)
+            let rule = RuleId::named(&entry.rule).ok_or_else(|| SettingsError::UnknownRule {
+                origin: origin.to_owned(),
+                entry: "[[lint.exclude]]".to_owned(),
+                rule: entry.rule.clone(),
             })?;
             if entry.reason.trim().is_empty() {
-                return Err(format!(
-                    "{origin}: [[lint.exclude]] {} gives no reason",
-                    entry.rule
-                ));
+                return Err(SettingsError::NoReason {
+                    origin: origin.to_owned(),
+                    entry: format!("[[lint.exclude]] {}", entry.rule),
+                });
             }
             if let RuleId::Squawk(rule) = rule {
                 policy.squawk.exclude.push(rule);
@@ -399,20 +407,21 @@ impl crate::allow::Entry for Allowed {
     type Written = AllowEntry;
 
     /// An entry names a rule, one `file` or some `files`: one entry per file.
-    fn read(entry: &AllowEntry, origin: &str) -> Result<Vec<Allowed>, String> {
+    fn read(entry: &AllowEntry, origin: &str) -> Result<Vec<Allowed>, SettingsError> {
         let files: Vec<&String> = entry.file.iter().chain(&entry.files).collect();
         let named = files.first().map_or("(no file)", |f| f.as_str());
         if RuleId::named(&entry.rule).is_none() {
-            return Err(format!(
-                "{origin}: the entry for {named} names no rule {:?}",
-                entry.rule
-            ));
+            return Err(SettingsError::UnknownRule {
+                origin: origin.to_owned(),
+                entry: format!("the entry for {named}"),
+                rule: entry.rule.clone(),
+            });
         }
         if files.is_empty() || (entry.file.is_some() && !entry.files.is_empty()) {
-            return Err(format!(
-                "{origin}: the entry for {} needs either `file` or `files`",
-                entry.rule
-            ));
+            return Err(SettingsError::FileOrFiles {
+                origin: origin.to_owned(),
+                rule: entry.rule.clone(),
+            });
         }
         Ok(files
             .into_iter()
@@ -469,6 +478,15 @@ impl fmt::Display for LintReport {
     }
 }
 
+/// Why the lint checked nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LintError {
+    #[error("cannot read {}: {reason}", .path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("no migration files to lint under {}: nothing was checked", .root.display())]
+    NothingToLint { root: PathBuf },
+}
+
 /// Lints the migration files of `kinds` among `files` (the project's under `root`) under
 /// `policy` (the settings', with the allow-list perhaps replaced by a file). Finding no file at
 /// all is an error: nothing was checked.
@@ -477,23 +495,22 @@ pub fn run(
     files: &[FileOnDisk],
     kinds: &[Backend],
     policy: &Policy,
-) -> Result<LintReport, String> {
+) -> Result<LintReport, LintError> {
     let report = lint(files, kinds, policy)?;
     if report.files == 0 {
-        return Err(format!(
-            "no migration files to lint under {}: nothing was checked",
-            root.display()
-        ));
+        return Err(LintError::NothingToLint {
+            root: root.to_owned(),
+        });
     }
     Ok(report)
 }
 
-/// Lints the migration files of `kinds` under `root` under `policy`.
+/// Lints the migration files of `kinds` among `files` under `policy`.
 pub fn lint(
     files: &[FileOnDisk],
     kinds: &[Backend],
     policy: &Policy,
-) -> Result<LintReport, String> {
+) -> Result<LintReport, LintError> {
     let mut report = LintReport::default();
     let mut uses = policy.allow.uses();
     for file in files {
@@ -502,8 +519,10 @@ pub fn lint(
             continue;
         }
         let name = file.display();
-        let sql = std::fs::read_to_string(&file.path)
-            .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
+        let sql = std::fs::read_to_string(&file.path).map_err(|e| LintError::Unreadable {
+            path: file.path.clone(),
+            reason: e.to_string(),
+        })?;
         let lint = lint_file(kind, file.migration.direction, &name, &sql, policy);
         report.files += 1;
         report.silenced += lint.silenced;
@@ -540,8 +559,8 @@ mod tests {
         lint.findings.iter().map(|f| f.rule.to_string()).collect()
     }
 
-    fn policy(toml: &str) -> Result<Policy, String> {
-        let settings: Settings = toml::from_str(toml).map_err(|e| e.to_string())?;
+    fn policy(toml: &str) -> Result<Policy, SettingsError> {
+        let settings: Settings = toml::from_str(toml).expect("valid TOML");
         settings.policy("didhub-harness.toml")
     }
 
@@ -663,7 +682,7 @@ mod tests {
             ),
         ];
         for (toml, expected) in errors {
-            let error = policy(toml).unwrap_err();
+            let error = policy(toml).unwrap_err().to_string();
             assert!(error.contains(expected), "{toml}: {error}");
         }
     }

@@ -1,0 +1,49 @@
+//! Reading a checked-in settings file — a project's `didhub-harness.toml`, an allow-list — and
+//! what such a file can get wrong. Every error names the file.
+
+use std::path::{Path, PathBuf};
+
+/// A settings file the harness cannot use, and why; a check asked this way checks nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {}: {reason}", .path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{} is not valid: {reason}", .path.display())]
+    NotValid { path: PathBuf, reason: String },
+    /// An entry that allows or turns off something without saying why.
+    #[error("{origin}: {entry} gives no reason")]
+    NoReason { origin: String, entry: String },
+    #[error("{origin}: {entry} names no rule {rule:?}")]
+    UnknownRule {
+        origin: String,
+        entry: String,
+        rule: String,
+    },
+    #[error(
+        "{origin}: [lint] include names {rule:?}, which is none of squawk's rules \
+         (https://squawkhq.com/docs/rules); DIDHub's own rules are always on"
+    )]
+    NotSquawk { origin: String, rule: String },
+    #[error("{origin}: [lint] pg_version {version:?}: {reason}")]
+    PgVersion {
+        origin: String,
+        version: String,
+        reason: String,
+    },
+    #[error("{origin}: the entry for {rule} needs either `file` or `files`")]
+    FileOrFiles { origin: String, rule: String },
+    #[error("{origin}: [folders] names no folder")]
+    NoFolders { origin: String },
+}
+
+/// The TOML file `path`, read into `T`.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SettingsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Unreadable {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| SettingsError::NotValid {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
