@@ -13,22 +13,23 @@
 //! `2024-05-01T09:30:00.000000Z`): SQLite stores them as plain text, so that is the only
 //! spelling that reads back the same from every backend.
 //!
-//! Rows read back from a database are rendered in the same canonical form — one JSON object per
-//! row with the columns sorted by name and every value as text — and a table's rows are sorted,
-//! so the same data gives the same [`TableData::hash`] on every backend.
+//! Rows read back from a database are rendered in the same canonical form
+//! ([`didhub_migrations::canonical`], which the server's table digests use too) — one JSON
+//! object per row with the columns sorted by name and every value as text — and a table's rows
+//! are sorted, so the same data gives the same [`TableData::hash`] on every backend.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+use didhub_migrations::canonical;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::schema::{Column, Logical};
 
-/// A row in canonical form: column → value as text (`None` is SQL NULL).
-pub type Row = BTreeMap<String, Option<String>>;
+pub use didhub_migrations::canonical::{Row, render};
 
 /// A row as a fixture file writes it.
 pub type FileRow = serde_json::Map<String, Value>;
@@ -210,10 +211,10 @@ pub fn canonical_input(column: &Column, value: &Value) -> Result<Option<String>,
         (Logical::Integer | Logical::BigInt | Logical::AnyInteger, _) => {
             return Err("expected an integer".into());
         }
-        (Logical::Json, v) => canonical_json(v),
+        (Logical::Json, v) => canonical::json(v),
         (Logical::Timestamp, Value::String(s)) => {
             let canonical = DateTime::parse_from_rfc3339(s)
-                .map(|t| canonical_timestamp(t.with_timezone(&Utc)))
+                .map(|t| canonical::timestamp(t.with_timezone(&Utc)))
                 .map_err(|e| format!("expected an RFC 3339 timestamp: {e}"))?;
             if canonical != *s {
                 return Err(format!(
@@ -251,70 +252,11 @@ pub fn canonical_output(column: &Column, text: Option<String>) -> Option<String>
             _ => text,
         },
         Logical::Json => match serde_json::from_str::<Value>(&text) {
-            Ok(v) => canonical_json(&v),
+            Ok(v) => canonical::json(&v),
             Err(_) => text,
         },
         _ => text,
     })
-}
-
-/// `2024-05-01T09:30:00.000000Z`: the spelling every backend's timestamp is read back in.
-pub fn canonical_timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// Compact JSON with object keys sorted, whatever order the database keeps them in.
-pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_json(value, &mut out);
-    out
-}
-
-fn write_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let sorted: BTreeMap<&String, &Value> = map.iter().collect();
-            out.push('{');
-            for (i, (key, item)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_json(item, out);
-            }
-            out.push('}');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
-
-/// One row as one line: a JSON object, columns sorted, values as strings or null.
-pub fn render(row: &Row) -> String {
-    let mut out = String::from("{");
-    for (i, (column, value)) in row.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&Value::String(column.clone()).to_string());
-        out.push(':');
-        match value {
-            Some(v) => out.push_str(&Value::String(v.clone()).to_string()),
-            None => out.push_str("null"),
-        }
-    }
-    out.push('}');
-    out
 }
 
 /// The rows of one table, canonical and sorted, with their content hash.

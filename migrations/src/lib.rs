@@ -19,7 +19,11 @@
 //! queue behind a long transaction (and make every query on its table queue behind it) fails
 //! instead, with [`LockTimedOut`] naming the file, the tables it locks, the backend and the
 //! setting.
+//!
+//! [`canonical`] is the one form in which rows are compared whatever backend they came from: the
+//! harness's data staircase and the server's table digests both use it.
 
+pub mod canonical;
 mod lock_timeout;
 mod statements;
 

@@ -174,7 +174,7 @@ pub async fn copy(from: &Db, to: &Db, options: CopyOptions) -> Result<Copied, Co
             to: to.backend(),
             source,
         };
-        let mut digester = Digester::default();
+        let mut digester = Digester::of(table);
         let mut scan = Scan::new(table, options.batch.max(1));
         while let Some(rows) = scan.next(snapshot.conn()).await.map_err(failed)? {
             digester.add(&rows);

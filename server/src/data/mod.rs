@@ -13,6 +13,7 @@ mod rules;
 
 use std::fmt;
 
+use didhub_migrations::canonical;
 use sha2::{Digest as _, Sha256};
 
 use crate::db::{Arg, ArgKind, Conn, Stmt, Tx};
@@ -206,11 +207,12 @@ impl Scan {
     }
 }
 
-/// What a table holds, in brief: its row count and a SHA-256 over its rows, each rendered in a
-/// canonical, backend-independent form and taken in sorted order. Equal data gives equal digests
-/// on every backend.
-#[derive(Debug, Default, Clone)]
+/// What a table holds, in brief: its row count and a SHA-256 over its rows, each in the
+/// canonical, backend-independent form ([`canonical`]) and taken in sorted order. Equal data
+/// gives equal digests on every backend.
+#[derive(Debug, Clone)]
 pub struct Digester {
+    columns: Vec<&'static str>,
     rows: Vec<[u8; 32]>,
 }
 
@@ -221,15 +223,29 @@ pub struct Digest {
 }
 
 impl Digester {
+    /// A digester of `table`'s rows.
+    pub fn of(table: Table) -> Digester {
+        Digester::new(table.column_names())
+    }
+
+    /// A digester of rows of these columns, in this order.
+    pub fn new(columns: Vec<&'static str>) -> Digester {
+        Digester {
+            columns,
+            rows: Vec::new(),
+        }
+    }
+
     pub fn add(&mut self, rows: &[Vec<Arg>]) {
-        let mut text = String::new();
         for row in rows {
-            text.clear();
-            for arg in row {
-                canonical(arg, &mut text);
-                text.push('\u{1f}');
-            }
-            self.rows.push(Sha256::digest(text.as_bytes()).into());
+            let canonical: canonical::Row = self
+                .columns
+                .iter()
+                .zip(row)
+                .map(|(column, arg)| ((*column).to_owned(), canonical_text(arg)))
+                .collect();
+            let line = canonical::render(&canonical);
+            self.rows.push(Sha256::digest(line.as_bytes()).into());
         }
     }
 
@@ -249,7 +265,7 @@ impl Digester {
 impl Digest {
     /// The digest of a whole table, read in one pass.
     pub async fn of(table: Table, tx: &mut Tx) -> Result<Digest, sqlx::Error> {
-        let mut digester = Digester::default();
+        let mut digester = Digester::of(table);
         let mut scan = Scan::new(table, SCAN_BATCH);
         while let Some(rows) = scan.next(tx.conn()).await? {
             digester.add(&rows);
@@ -271,53 +287,15 @@ impl fmt::Display for Digest {
 /// Rows per batch when scanning a table.
 pub const SCAN_BATCH: usize = 5_000;
 
-/// One value, rendered the same whichever backend it came from: type tag, then text.
-fn canonical(arg: &Arg, out: &mut String) {
-    use std::fmt::Write as _;
+/// One value as canonical text ([`canonical`]); `None` is NULL.
+fn canonical_text(arg: &Arg) -> Option<String> {
     match arg {
-        Arg::Id(None) | Arg::Text(None) | Arg::Time(None) => out.push('N'),
-        Arg::Id(Some(id)) => write!(out, "U{id}").expect("writing to a String"),
-        Arg::Text(Some(text)) => write!(out, "S{}:{text}", text.len()).expect("writing"),
-        Arg::Int(n) => write!(out, "I{n}").expect("writing to a String"),
-        Arg::Bool(b) => out.push(if *b { 'T' } else { 'F' }),
-        Arg::Time(Some(t)) => write!(out, "D{t}").expect("writing to a String"),
-        Arg::Json(value) => {
-            out.push('J');
-            canonical_json(value, out);
-        }
-    }
-}
-
-/// JSON with object keys sorted at every level (PostgreSQL's JSONB and MySQL reorder keys;
-/// SQLite keeps the text as written).
-fn canonical_json(value: &serde_json::Value, out: &mut String) {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical_json(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
+        Arg::Id(id) => id.map(|id| id.to_string()),
+        Arg::Text(text) => text.clone(),
+        Arg::Int(n) => Some(n.to_string()),
+        Arg::Bool(b) => Some(canonical::boolean(*b)),
+        Arg::Time(t) => t.map(|t| t.to_string()),
+        Arg::Json(value) => Some(canonical::json(value)),
     }
 }
 
@@ -328,7 +306,7 @@ mod tests {
     use serde_json::json;
 
     fn digest(rows: &[Vec<Arg>]) -> Digest {
-        let mut digester = Digester::default();
+        let mut digester = Digester::new(vec!["a", "b"]);
         digester.add(rows);
         digester.finish()
     }

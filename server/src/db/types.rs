@@ -66,9 +66,10 @@ impl Timestamp {
         Timestamp::from(Utc::now())
     }
 
-    /// The fixed-width text form SQLite stores.
+    /// The fixed-width text form SQLite stores: the canonical spelling
+    /// ([`didhub_migrations::canonical::timestamp`]).
     fn to_sqlite_text(self) -> String {
-        self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+        didhub_migrations::canonical::timestamp(self.0)
     }
 }
 
