@@ -21,7 +21,7 @@ use crate::report::Step;
 use crate::schema::Schema;
 use crate::staircase::{self, StaircaseError};
 
-/// What to check. The migrations folder's settings file ([`Settings`]) supplies what is not
+/// What to check. The migrations folder's settings file ([`crate::project::Settings`]) supplies what is not
 /// given here.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {

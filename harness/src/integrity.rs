@@ -8,9 +8,9 @@
 //! - simple (up-only): `<version>_<name>.sql`, which `Migrator::run` applies like an up and
 //!   `Migrator::undo` never reverts.
 //!
-//! [`MigrationFile::parse`] is the one reader of these names, and [`Project::open`] the one
-//! reader of a project's folders: integrity, the lint, the lock file and
-//! [`crate::migrations::MigrationSet`] all take them from its [`Project`].
+//! [`crate::migration_file::MigrationFile::parse`] is the one reader of these names, and
+//! [`Project::open`] the one reader of a project's folders: integrity, the lint, the lock file
+//! and [`crate::migrations::MigrationSet`] all take them from its [`Project`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -1,6 +1,6 @@
 //! A migration file's name and what it says (sqlx's convention): `<version>_<name>.up.sql` and
 //! its `.down.sql`, or `<version>_<name>.sql` for an up-only migration; and a file of a project's
-//! driver folder (listed by [`crate::integrity::migration_files`]). A leaf: the lint, the lock
+//! driver folder (listed by [`crate::project::Project::migration_files`]). A leaf: the lint, the lock
 //! file and the folder checks all read names through it.
 
 use std::path::PathBuf;

@@ -2,9 +2,9 @@
 //!
 //! [`MigrationSet`] is what the staircase, parity, `snapshot` and the data staircase know of a
 //! backend's folder: which versions there are, which file applies each, and whether it can be
-//! reverted. It reads file names with [`MigrationFile::parse`], as the lint and the lock file
-//! do, and checks that sqlx's migrator sees the same migrations of the same kinds, so what the
-//! harness walks is what sqlx runs.
+//! reverted. It takes its steps from the [`Project`], read once, whose file names the lint and
+//! the lock file read too, and checks that sqlx's migrator sees the same migrations of the same
+//! kinds, so what the harness walks is what sqlx runs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

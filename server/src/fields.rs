@@ -1,6 +1,6 @@
 //! The rules for the text the API stores that the schema cannot state, written once for the
 //! handlers, the document (their `validator` patterns) and a restore's checks
-//! ([`crate::data::rules`]).
+//! (`data/rules.rs`).
 
 use crate::error::{ApiError, ApiResult};
 
