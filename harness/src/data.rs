@@ -196,48 +196,76 @@ fn read_table(path: &Path) -> Result<TableRows, FixtureError> {
     })
 }
 
+/// A fixture value that does not fit its column, or that would read back differently.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadValue {
+    #[error("expected {0}")]
+    Expected(&'static str),
+    #[error("expected {expected}: {reason}")]
+    Unparsable {
+        expected: &'static str,
+        reason: String,
+    },
+    #[error("write the {what} as {canonical}{hint}: SQLite keeps the text as written")]
+    NotCanonical {
+        what: &'static str,
+        canonical: String,
+        hint: &'static str,
+    },
+}
+
 /// A fixture value in canonical form, by the column's logical type; `Err` says what the value
 /// should have been.
-pub fn canonical_input(column: &Column, value: &Value) -> Result<Option<String>, String> {
+pub fn canonical_input(column: &Column, value: &Value) -> Result<Option<String>, BadValue> {
     let text = match (&column.logical, value) {
         (_, Value::Null) => return Ok(None),
         (Logical::Boolean, Value::Bool(b)) => b.to_string(),
-        (Logical::Boolean, _) => return Err("expected true or false".into()),
+        (Logical::Boolean, _) => return Err(BadValue::Expected("true or false")),
         (Logical::Integer | Logical::BigInt | Logical::AnyInteger, Value::Number(n))
             if n.is_i64() || n.is_u64() =>
         {
             n.to_string()
         }
         (Logical::Integer | Logical::BigInt | Logical::AnyInteger, _) => {
-            return Err("expected an integer".into());
+            return Err(BadValue::Expected("an integer"));
         }
         (Logical::Json, v) => canonical::json(v),
         (Logical::Timestamp, Value::String(s)) => {
             let canonical = DateTime::parse_from_rfc3339(s)
                 .map(|t| canonical::timestamp(t.with_timezone(&Utc)))
-                .map_err(|e| format!("expected an RFC 3339 timestamp: {e}"))?;
+                .map_err(|e| BadValue::Unparsable {
+                    expected: "an RFC 3339 timestamp",
+                    reason: e.to_string(),
+                })?;
             if canonical != *s {
-                return Err(format!(
-                    "write the timestamp as {canonical} (UTC, microseconds): SQLite keeps the text as written"
-                ));
+                return Err(BadValue::NotCanonical {
+                    what: "timestamp",
+                    canonical,
+                    hint: " (UTC, microseconds)",
+                });
             }
             canonical
         }
         (Logical::Uuid, Value::String(s)) => {
             let canonical = uuid::Uuid::parse_str(s)
                 .map(|u| u.hyphenated().to_string())
-                .map_err(|e| format!("expected a UUID: {e}"))?;
+                .map_err(|e| BadValue::Unparsable {
+                    expected: "a UUID",
+                    reason: e.to_string(),
+                })?;
             if canonical != *s {
-                return Err(format!(
-                    "write the UUID as {canonical}: SQLite keeps the text as written"
-                ));
+                return Err(BadValue::NotCanonical {
+                    what: "UUID",
+                    canonical,
+                    hint: "",
+                });
             }
             canonical
         }
         (_, Value::String(s)) => s.clone(),
         // A type the harness does not map takes numbers as their text.
         (Logical::Other(_), Value::Number(n)) => n.to_string(),
-        (_, _) => return Err("expected a string".into()),
+        (_, _) => return Err(BadValue::Expected("a string")),
     };
     Ok(Some(text))
 }
@@ -403,7 +431,7 @@ mod tests {
 
     #[test]
     fn fixture_values_that_would_read_back_differently_are_refused() {
-        let err = |l: Logical, v: Value| canonical_input(&column(l), &v).unwrap_err();
+        let err = |l: Logical, v: Value| canonical_input(&column(l), &v).unwrap_err().to_string();
         assert!(
             err(Logical::Timestamp, json!("2024-05-01T11:30:00+02:00"))
                 .contains("2024-05-01T09:30:00.000000Z")
@@ -412,7 +440,10 @@ mod tests {
             err(Logical::Uuid, json!("0190A6E0-0000-7000-8000-000000000001"))
                 .contains("0190a6e0-0000-7000-8000-000000000001")
         );
-        assert_eq!(err(Logical::Boolean, json!(1)), "expected true or false");
+        assert_eq!(
+            canonical_input(&column(Logical::Boolean), &json!(1)),
+            Err(BadValue::Expected("true or false"))
+        );
         assert_eq!(err(Logical::Integer, json!("1")), "expected an integer");
         assert_eq!(err(Logical::LongText, json!(1)), "expected a string");
     }

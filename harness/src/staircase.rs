@@ -378,31 +378,46 @@ async fn failed(set: &MigrationSet, failed: Failed, error: MigrationFailed) -> S
     }
 }
 
+/// Why the statement of a file that failed was not looked for.
+#[derive(Debug, thiserror::Error)]
+enum NotLookedFor {
+    #[error("cannot read {}: {reason}", .path.display())]
+    Unreadable {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error(transparent)]
+    Unterminated(#[from] sql::Unterminated),
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    #[error("the replay did not get to where {file} failed: {why}")]
+    Replay { file: String, why: String },
+}
+
 /// `line N: <statement>: <database message>` for the first statement of `file` that fails on
 /// a fresh database brought to where it failed; `None` when each one succeeds.
 async fn failing_statement(
     set: &MigrationSet,
     failed: Failed,
     file: &str,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, NotLookedFor> {
     let path = set.dir.join(file);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let statements = sql::split(&text, set.kind)
-        .map_err(|e| e.to_string())?
-        .statements;
-    let db = TestDatabase::create(set.kind)
-        .await
-        .map_err(|e| e.to_string())?;
-    let pool = db.connect().await.map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(&path).map_err(|e| NotLookedFor::Unreadable {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let statements = sql::split(&text, set.kind)?.statements;
+    let db = TestDatabase::create(set.kind).await?;
+    let pool = db.connect().await?;
     let found = async {
         for step in failed.replay(set) {
             let moved = match step {
                 Move::Up(v) => pool.migrate_up(&set.migrator, v).await,
                 Move::Down(v) => pool.migrate_down(&set.migrator, v).await,
             };
-            moved.map_err(|e| {
-                format!("the replay did not get to where {file} failed: {}", why(&e))
+            moved.map_err(|e| NotLookedFor::Replay {
+                file: file.to_owned(),
+                why: why(&e),
             })?;
         }
         for statement in &statements {

@@ -256,7 +256,7 @@ pub fn lint_file(
             Ok(violations) => {
                 found.extend(violations.into_iter().map(|v| Finding::squawk(v, file)))
             }
-            Err(reason) => lint.problems.push(unreadable(reason)),
+            Err(unparsed) => lint.problems.push(unreadable(unparsed.to_string())),
         }
     }
     let mut used = BTreeSet::new();

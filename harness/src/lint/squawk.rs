@@ -75,17 +75,28 @@ pub fn doc_url(rule: Rule) -> String {
     format!("https://squawkhq.com/docs/{rule}")
 }
 
+/// SQL squawk cannot parse: where, and squawk's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: squawk cannot parse it: {message}")]
+pub struct Unparsed {
+    pub line: usize,
+    pub message: String,
+}
+
 /// squawk's findings in one PostgreSQL file. SQL squawk cannot parse is an error: a file the
 /// lint did not understand is not a file without findings.
-pub fn check(sql: &str, direction: Direction, options: &Options) -> Result<Vec<Violation>, String> {
+pub fn check(
+    sql: &str,
+    direction: Direction,
+    options: &Options,
+) -> Result<Vec<Violation>, Unparsed> {
     let parse = SourceFile::parse(sql);
     if let Some(error) = parse.errors().first() {
         let at = usize::from(error.range().start());
-        return Err(format!(
-            "line {}: squawk cannot parse it: {}",
-            line_of(sql, at),
-            error.message()
-        ));
+        return Err(Unparsed {
+            line: line_of(sql, at),
+            message: error.message().to_string(),
+        });
     }
     let mut linter = Linter::with_rules(&options.include, &options.exclude);
     if !direction.is_up() {
@@ -262,8 +273,11 @@ mod tests {
             &Options::default(),
         )
         .unwrap_err();
+        assert_eq!(error.line, 2, "{error}");
         assert!(
-            error.starts_with("line 2: squawk cannot parse it"),
+            error
+                .to_string()
+                .starts_with("line 2: squawk cannot parse it"),
             "{error}"
         );
     }
