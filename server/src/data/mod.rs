@@ -212,8 +212,11 @@ impl Scan {
 /// gives equal digests on every backend.
 #[derive(Debug, Clone)]
 pub struct Digester {
-    columns: Vec<&'static str>,
+    /// The columns in name order (the canonical line's), each with its place in a row.
+    columns: Vec<(&'static str, usize)>,
     rows: Vec<[u8; 32]>,
+    /// The line being hashed, reused from row to row.
+    line: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,22 +233,29 @@ impl Digester {
 
     /// A digester of rows of these columns, in this order.
     pub fn new(columns: Vec<&'static str>) -> Digester {
+        let mut columns: Vec<(&'static str, usize)> = columns
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c, i))
+            .collect();
+        columns.sort_unstable();
         Digester {
             columns,
             rows: Vec::new(),
+            line: String::new(),
         }
     }
 
     pub fn add(&mut self, rows: &[Vec<Arg>]) {
         for row in rows {
-            let canonical: canonical::Row = self
+            let texts: Vec<Option<String>> = row.iter().map(canonical_text).collect();
+            let cells = self
                 .columns
                 .iter()
-                .zip(row)
-                .map(|(column, arg)| ((*column).to_owned(), canonical_text(arg)))
-                .collect();
-            let line = canonical::render(&canonical);
-            self.rows.push(Sha256::digest(line.as_bytes()).into());
+                .filter_map(|&(column, i)| Some((column, texts.get(i)?.as_deref())));
+            self.line.clear();
+            canonical::write_row(cells, &mut self.line);
+            self.rows.push(Sha256::digest(self.line.as_bytes()).into());
         }
     }
 
@@ -322,6 +332,20 @@ mod tests {
             args![1i64, json!({"b": [true, {"x": 1, "y": 2}], "a": 1})],
         ]);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_digested_row_is_the_canonical_row_form() {
+        let mut digester = Digester::new(vec!["b", "a", "c"]);
+        digester.add(&[args![json!({"y": 1, "x": [true]}), true, None::<String>]]);
+        let row: canonical::Row = [
+            ("a".to_owned(), Some("true".to_owned())),
+            ("b".to_owned(), Some(r#"{"x":[true],"y":1}"#.to_owned())),
+            ("c".to_owned(), None),
+        ]
+        .into();
+        let line: [u8; 32] = Sha256::digest(canonical::render(&row).as_bytes()).into();
+        assert_eq!(digester.rows, [line]);
     }
 
     #[test]
