@@ -8,6 +8,9 @@
 //! - simple (up-only): `<version>_<name>.sql`, which `Migrator::run` applies like an up and
 //!   `Migrator::undo` never reverts.
 //!
+//! Diesel's folders (`<timestamp>_<name>/up.sql` with its `down.sql`) are reversible
+//! migrations, and refinery's `V<version>__<name>.sql` up-only ones, checked alike.
+//!
 //! [`crate::migration_file::MigrationFile::parse`] is the one reader of these names, and
 //! [`Project::open`] the one reader of a project's folders: integrity, the lint, the lock file
 //! and [`crate::migrations::MigrationSet`] all take them from its [`Project`].
@@ -26,7 +29,8 @@ pub enum IntegrityProblem {
     UnreadableFolder { folder: PathBuf, reason: String },
     #[error(
         "{file}: not a migration file name (expected NNNN_name.up.sql / .down.sql, or \
-         NNNN_name.sql for an up-only migration)"
+         NNNN_name.sql for an up-only migration; in diesel's layout \
+         YYYY-MM-DD-HHMMSS_name/up.sql and down.sql)"
     )]
     StrayFile { file: PathBuf },
     #[error(
@@ -49,11 +53,13 @@ pub enum IntegrityProblem {
         up_only_in: String,
         reversible_in: String,
     },
-    #[error("{folder}: version {version} ({name}) has an up migration but no {name}.down.sql")]
+    #[error("{folder}: version {version} ({name}) has an up migration but no {expected}")]
     MissingDown {
         folder: String,
         version: i64,
         name: String,
+        /// The down file it lacks, named as its up is.
+        expected: String,
     },
     #[error("{folder}: version {version} ({name}) has a down migration but no up")]
     MissingUp {
@@ -123,6 +129,18 @@ impl fmt::Display for IntegrityReport {
             writeln!(f, "- {problem}")?;
         }
         Ok(())
+    }
+}
+
+/// The down file beside the up file `up`: `0001_users.down.sql` for `0001_users.up.sql`,
+/// `2018-01-14-171611_create_tables/down.sql` for `…/up.sql`.
+fn down_of(up: &str) -> String {
+    if let Some(folder) = up.strip_suffix("/up.sql") {
+        format!("{folder}/down.sql")
+    } else if let Some(stem) = up.strip_suffix(".up.sql") {
+        format!("{stem}.down.sql")
+    } else {
+        format!("down file of {up}")
     }
 }
 
@@ -204,10 +222,12 @@ pub fn check(project: &Project) -> IntegrityReport {
         }
         for (version, name) in &ups {
             if downs.get(version) != Some(name) {
+                let up = &on_disk[&(*version, Direction::Up)];
                 report.problems.push(IntegrityProblem::MissingDown {
                     folder: folder.to_owned(),
                     version: *version,
                     name: name.clone(),
+                    expected: down_of(up),
                 });
             }
         }
@@ -412,7 +432,8 @@ mod tests {
             vec![IntegrityProblem::MissingDown {
                 folder: "sqlite".into(),
                 version: 2,
-                name: "systems".into()
+                name: "systems".into(),
+                expected: "0002_systems.down.sql".into()
             }]
         );
     }
@@ -452,7 +473,8 @@ mod tests {
             vec![IntegrityProblem::MissingDown {
                 folder: "mysql".into(),
                 version: 1,
-                name: "users".into()
+                name: "users".into(),
+                expected: "0001_users.down.sql".into()
             }]
         );
     }
@@ -504,5 +526,47 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("mysql: folder is missing"), "{text}");
+    }
+
+    /// Diesel's folders: a reversible migration each, compared with the other dialects' by
+    /// version and name like sqlx's files; a missing down and a stray file are named by their
+    /// path in the folder.
+    #[test]
+    fn diesels_folders_are_checked_like_sqlx_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |file: &str| {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "SELECT 1;").unwrap();
+        };
+        for folder in ["sqlite", "postgresql"] {
+            write(&format!(
+                "{folder}/00000000000000_diesel_initial_setup/up.sql"
+            ));
+            write(&format!(
+                "{folder}/00000000000000_diesel_initial_setup/down.sql"
+            ));
+            write(&format!("{folder}/2018-01-14-171611_create_tables/up.sql"));
+        }
+        write("sqlite/2018-01-14-171611_create_tables/down.sql");
+        write("postgresql/2018-01-14-171611_create_tables/notes.sql");
+        let report = check_folders(dir.path());
+        assert_eq!(
+            report.versions.keys().copied().collect::<Vec<_>>(),
+            [0, 20180114171611]
+        );
+        let text = report.to_string();
+        assert!(
+            text.contains(
+                "postgresql: version 20180114171611 (create_tables) has an up migration but no \
+                 2018-01-14-171611_create_tables/down.sql"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("2018-01-14-171611_create_tables/notes.sql: not a migration file name"),
+            "{text}"
+        );
+        assert_eq!(report.problems.len(), 2, "{text}");
     }
 }

@@ -313,7 +313,7 @@ pub fn verify_files(root: &Path, files: &[FileOnDisk]) -> Result<Option<LockRepo
 #[derive(Debug, Clone, Default)]
 pub struct Relock {
     /// Versions to re-lock as they are now, each as a number (`14`) or a migration
-    /// (`0014_add_pronouns`).
+    /// (`0014_add_pronouns`, or diesel's folder `2018-01-14-171611_create_tables`).
     pub update: Vec<String>,
     /// Re-lock everything as it is now.
     pub force: bool,
@@ -406,7 +406,7 @@ pub fn write(root: &Path, relock: &Relock) -> Result<Written, LockError> {
             files
                 .iter()
                 .chain(&lock.entries)
-                .find(|e| e.file.split('.').next() == Some(name.as_str()))
+                .find(|e| MigrationFile::stem(&e.file) == name.as_str())
                 .map(|e| e.version)
         });
         allowed.insert(version.ok_or_else(|| LockError::UnknownMigration(name.clone()))?);
@@ -661,7 +661,62 @@ mod tests {
         let dir = project(&["0001_users"]);
         std::fs::remove_file(dir.path().join("mysql/0001_users.down.sql")).unwrap();
         let error = write(dir.path(), &Relock::default()).unwrap_err();
-        assert!(error.to_string().contains("no users.down.sql"), "{error}");
+        assert!(
+            error.to_string().contains("no 0001_users.down.sql"),
+            "{error}"
+        );
         assert!(!Lock::path(dir.path()).exists());
+    }
+
+    /// Diesel's files are locked by their path in the driver folder, read back, and re-locked
+    /// by their migration's folder name.
+    #[test]
+    fn diesels_files_are_locked_by_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let write_file = |file: &str, text: &str| {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        for direction in ["up", "down"] {
+            write_file(
+                &format!("sqlite/2018-01-14-171611_create_tables/{direction}.sql"),
+                "SELECT 1;\n",
+            );
+        }
+        write(dir.path(), &Relock::default()).unwrap();
+        let lock = Lock::read(dir.path()).unwrap().unwrap();
+        let files: Vec<(i64, &str)> = lock
+            .entries
+            .iter()
+            .map(|e| (e.version, e.file.as_str()))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                (20180114171611, "2018-01-14-171611_create_tables/down.sql"),
+                (20180114171611, "2018-01-14-171611_create_tables/up.sql")
+            ]
+        );
+        write_file(
+            "sqlite/2018-01-14-171611_create_tables/up.sql",
+            "SELECT 2;\n",
+        );
+        let report = verify(dir.path()).unwrap().unwrap();
+        assert!(
+            report.to_string().contains(
+                "sqlite/2018-01-14-171611_create_tables/up.sql (version 20180114171611) changed"
+            ),
+            "{report}"
+        );
+        let relocked = write(
+            dir.path(),
+            &Relock {
+                update: vec!["2018-01-14-171611_create_tables".into()],
+                force: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(relocked.updated.len(), 1);
     }
 }

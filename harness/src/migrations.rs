@@ -3,16 +3,29 @@
 //! [`MigrationSet`] is what the staircase, parity, `snapshot` and the data staircase know of a
 //! backend's folder: which versions there are, which file applies each, and whether it can be
 //! reverted. It takes its steps from the [`Project`], read once, whose file names the lint and
-//! the lock file read too, and checks that sqlx's migrator sees the same migrations of the same
-//! kinds, so what the harness walks is what sqlx runs.
+//! the lock file read too.
+//!
+//! Its sqlx [`Migrator`] runs the migrations the way the project's own runner does:
+//! - a folder in sqlx's layout is read by sqlx, and checked to hold the same migrations of the
+//!   same kinds as the file names say, so what the harness walks is what sqlx runs;
+//! - a folder in diesel's or refinery's layout, which sqlx cannot read, is built from the
+//!   project's files, one migration per file;
+//! - the settings' `[runner.<backend>]` adds what that runner does around each migration
+//!   (statements on its connection first, no transaction for some versions);
+//! - a file without a statement (only comments, as diesel writes a down that has nothing to
+//!   undo) applies as nothing on every backend, as diesel applies it, where MySQL would refuse
+//!   it as an empty query.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use sqlx::migrate::{MigrationType, Migrator};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
 
 use crate::HarnessError;
-use crate::project::{Project, ProjectError, Step};
+use crate::migration_file::MigrationFile;
+use crate::project::{Project, ProjectError, Runner, Step};
+use crate::sql;
 use didhub_migrations::Backend;
 
 /// One backend's migrations: the sqlx migrator and the file name of each step.
@@ -21,6 +34,10 @@ pub struct MigrationSet {
     pub dir: PathBuf,
     pub migrator: Migrator,
     steps: BTreeMap<i64, Step>,
+    /// The statements the project's runner runs before each migration.
+    session: Vec<String>,
+    /// The files without a statement.
+    empty: BTreeSet<String>,
 }
 
 impl MigrationSet {
@@ -33,7 +50,9 @@ impl MigrationSet {
         MigrationSet::of(&project, kind).await
     }
 
-    /// `kind`'s folder of `project`, as sqlx reads it; its file names and sqlx must agree.
+    /// `kind`'s folder of `project`: as sqlx reads it when it is in sqlx's layout (its file
+    /// names and sqlx must agree), else built from its files; run as the settings' runner runs
+    /// it (see the module documentation).
     pub async fn of(project: &Project, kind: Backend) -> Result<MigrationSet, HarnessError> {
         let (folder, steps) = project
             .steps(kind)
@@ -46,15 +65,35 @@ impl MigrationSet {
             dir: dir.display().to_string(),
             problem,
         };
-        let migrator = Migrator::new(dir.as_path())
-            .await
-            .map_err(|e| error(ProjectError::Sqlx(e.to_string())))?;
-        agree_with_sqlx(&steps, &migrator).map_err(error)?;
+        let read = if folder.read_by_sqlx() {
+            let migrator = Migrator::new(dir.as_path())
+                .await
+                .map_err(|e| error(ProjectError::Sqlx(e.to_string())))?;
+            agree_with_sqlx(&steps, &migrator).map_err(error)?;
+            migrator.migrations.into_owned()
+        } else {
+            from_files(&dir, &steps).map_err(error)?
+        };
+        let runner = project.settings.runner(kind);
+        let mut empty = BTreeSet::new();
+        let migrations = read
+            .into_iter()
+            .map(|migration| {
+                let no_statement = has_no_statement(migration.sql.as_str(), kind);
+                if no_statement && let Some(file) = file_of(&steps, &migration) {
+                    empty.insert(file);
+                }
+                as_the_runner_runs(migration, runner, no_statement, kind)
+            })
+            .collect();
         Ok(MigrationSet {
             kind,
             dir,
-            migrator,
+            // What `Migrator::new` makes of the migrations it read: the same defaults, sorted.
+            migrator: Migrator::with_migrations(migrations),
             steps,
+            session: runner.session.clone(),
+            empty,
         })
     }
 
@@ -66,6 +105,16 @@ impl MigrationSet {
     /// Whether `version` is up-only (`NNNN_name.sql`): applied, never reverted.
     pub fn is_up_only(&self, version: i64) -> bool {
         self.steps.get(&version).is_some_and(Step::up_only)
+    }
+
+    /// Whether sqlx can revert `version` alone: it is reversible, and there is a version below
+    /// it to revert to. sqlx's `undo(target)` reverts the versions above `target`, and reverting
+    /// to the version before the first is reverting to 0, so a first version at or below 0
+    /// (diesel's `00000000000000_diesel_initial_setup`) is never reverted.
+    pub fn can_revert(&self, version: i64) -> bool {
+        self.steps.contains_key(&version)
+            && !self.is_up_only(version)
+            && self.previous(version) < version
     }
 
     /// The newest up-only version at or below `version`, if any: what reverting everything
@@ -86,7 +135,8 @@ impl MigrationSet {
             .map_or(0, |(v, _)| *v)
     }
 
-    /// The file that applies `version`: its `.up.sql`, or its `.sql` when it is up-only.
+    /// The file that applies `version`: its `.up.sql`, or its `.sql` when it is up-only (in
+    /// diesel's layout `<folder>/up.sql`), relative to [`MigrationSet::dir`].
     pub fn up_file(&self, version: i64) -> String {
         self.steps
             .get(&version)
@@ -106,6 +156,124 @@ impl MigrationSet {
     pub fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }
+
+    /// The statements the project's runner runs on a migration's connection before each
+    /// migration (`[runner.<backend>] session`), in order; the migrator runs them at the head
+    /// of each migration already, and a replay of a file statement by statement runs them
+    /// first.
+    pub fn session(&self) -> &[String] {
+        &self.session
+    }
+
+    /// The files (as [`MigrationSet::up_file`] names them) that hold no statement, only
+    /// comments or nothing: they apply as nothing.
+    pub fn empty_files(&self) -> Vec<String> {
+        self.empty.iter().cloned().collect()
+    }
+}
+
+/// The migrations of a folder sqlx cannot read, from the project's files: each up, down and
+/// up-only file one migration, of the kind its name says, described as sqlx describes its own
+/// (the name with spaces for underscores). Whether it runs in a transaction is the runner's
+/// settings' business alone: diesel and refinery know nothing of sqlx's `-- no-transaction`.
+fn from_files(dir: &Path, steps: &BTreeMap<i64, Step>) -> Result<Vec<Migration>, ProjectError> {
+    let mut migrations = Vec::new();
+    for (version, step) in steps {
+        let files = [
+            (&step.simple, MigrationType::Simple),
+            (&step.up, MigrationType::ReversibleUp),
+            (&step.down, MigrationType::ReversibleDown),
+        ];
+        for (file, migration_type) in files {
+            let Some(file) = file else {
+                continue;
+            };
+            let path = dir.join(file);
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| ProjectError::UnreadableFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            let description = MigrationFile::parse(file)
+                .map(|parsed| parsed.name.replace('_', " "))
+                .unwrap_or_default();
+            migrations.push(Migration::new(
+                *version,
+                description.into(),
+                migration_type,
+                AssertSqlSafe(text).into_sql_str(),
+                false,
+            ));
+        }
+    }
+    Ok(migrations)
+}
+
+/// The file a migration was read from.
+fn file_of(steps: &BTreeMap<i64, Step>, migration: &Migration) -> Option<String> {
+    let step = steps.get(&migration.version)?;
+    match migration.migration_type {
+        MigrationType::Simple => step.simple.clone(),
+        MigrationType::ReversibleUp => step.up.clone(),
+        MigrationType::ReversibleDown => step.down.clone(),
+    }
+}
+
+/// Whether `sql` holds no statement: only whitespace and comments (MySQL's `/*! … */` is not a
+/// comment there but SQL it runs). A text the splitter cannot read is taken to hold one.
+fn has_no_statement(sql: &str, kind: Backend) -> bool {
+    sql::split(sql, kind).is_ok_and(|script| {
+        script.statements.is_empty()
+            && !(kind == Backend::MySql && script.comments.iter().any(|c| c.text.starts_with('!')))
+    })
+}
+
+/// `migration` as the project's runner runs it on `kind`: unchanged when the runner does
+/// nothing more than sqlx and it is not an empty file MySQL would refuse.
+///
+/// The runner's session statements come first in the migration's SQL. That is the same as
+/// running them on the connection before the migration: sqlx runs one migration's SQL as one
+/// script on the one connection that holds the migration lock, so they run on that connection
+/// right before the file's first statement (inside the migration's transaction, where there
+/// is one: SQLite ignores `PRAGMA foreign_keys` there, so a version that needs it runs outside
+/// a transaction, `no_transaction`). A file with no statement keeps only them; on MySQL, which
+/// refuses a script with no statement ("Query was empty"), one with nothing else to run is
+/// `DO 0`, which evaluates 0 and changes nothing. The checksum is the one of the SQL that runs,
+/// so two sets that run different SQL are never taken for one.
+fn as_the_runner_runs(
+    migration: Migration,
+    runner: &Runner,
+    no_statement: bool,
+    kind: Backend,
+) -> Migration {
+    let outside_transaction = runner
+        .no_transaction
+        .iter()
+        .any(|v| v.0 == migration.version);
+    let refused_as_empty = no_statement && kind == Backend::MySql;
+    if runner.session.is_empty() && !outside_transaction && !refused_as_empty {
+        return migration;
+    }
+    let mut sql: String = runner
+        .session
+        .iter()
+        .map(|statement| format!("{};\n", statement.trim().trim_end_matches(';').trim_end()))
+        .collect();
+    if !no_statement {
+        sql.push_str(migration.sql.as_str());
+    } else if sql.is_empty() {
+        sql.push_str(match kind {
+            Backend::MySql => "DO 0",
+            Backend::Sqlite | Backend::Postgres => migration.sql.as_str(),
+        });
+    }
+    Migration::new(
+        migration.version,
+        migration.description,
+        migration.migration_type,
+        AssertSqlSafe(sql).into_sql_str(),
+        migration.no_tx || outside_transaction,
+    )
 }
 
 /// Whether sqlx's migrator sees the same versions, each of the same kind, as the file names

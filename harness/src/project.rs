@@ -4,20 +4,25 @@
 //! Every command finds the folders the same way, from the folder it is given and nothing else,
 //! so `check` and `check --migrations <the same folder>` give the same verdict:
 //! 1. `[folders]` in the settings file, when it has one;
-//! 2. else `sqlite/`, `postgres/`, `mysql/` (DIDHub's layout), those that exist;
+//! 2. else `sqlite/`, `postgres/` (or diesel's `postgresql/`), `mysql/` (DIDHub's layout, and
+//!    diesel's), those that exist;
 //! 3. else `migrations/` (SQLite), `migrations_postgres/`, `migrations_mysql/` (the layout of
 //!    DIDHub's database guide: `src/migrations*`), those that exist.
+//!
+//! A folder holds sqlx's files (`0001_users.up.sql`), diesel's folders
+//! (`2018-01-14-171611_create_tables/up.sql`) or refinery's files (`V1__users.sql`); see
+//! [`crate::migration_file`].
 //!
 //! [`Project::open`] reads all of it once — the settings, the layout, each folder's `.sql` files
 //! and their names — and every check (integrity, the lock file, the lint, each backend's
 //! [`crate::migrations::MigrationSet`]) takes what it needs from the one [`Project`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::migration_file::{Direction, FileOnDisk, MigrationFile};
+use crate::migration_file::{Direction, FileOnDisk, MigrationFile, Naming};
 use crate::settings_file::{SettingsError, read_toml};
 use crate::{lint, parity};
 use didhub_migrations::Backend;
@@ -28,8 +33,8 @@ pub enum ProjectError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error(
-        "{}: no migration folders: expected sqlite/, postgres/, mysql/, or migrations/, \
-         migrations_postgres/, migrations_mysql/, or [folders] in {SETTINGS_FILE}",
+        "{}: no migration folders: expected sqlite/, postgres/ (or postgresql/), mysql/, or \
+         migrations/, migrations_postgres/, migrations_mysql/, or [folders] in {SETTINGS_FILE}",
         .root.display()
     )]
     NoFolders { root: PathBuf },
@@ -37,6 +42,8 @@ pub enum ProjectError {
     NoFolderFor { backend: Backend },
     #[error("{}: {reason}", .folder.display())]
     UnreadableFolder { folder: PathBuf, reason: String },
+    #[error("cannot read {}: {reason}", .path.display())]
+    UnreadableFile { path: PathBuf, reason: String },
     #[error("version {version} appears twice: {first} and {second}")]
     VersionTwice {
         version: i64,
@@ -72,6 +79,8 @@ pub enum ProjectError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlFile {
     pub path: PathBuf,
+    /// Its path relative to the driver folder: `0001_users.up.sql`, or in diesel's layout
+    /// `2018-01-14-171611_create_tables/up.sql`.
     pub name: String,
     pub migration: Option<MigrationFile>,
 }
@@ -85,6 +94,32 @@ pub struct Folder {
     pub dir: PathBuf,
     /// Its `.sql` files by name, or why the folder cannot be read.
     pub files: Result<Vec<SqlFile>, String>,
+}
+
+impl Folder {
+    /// Whether sqlx reads this folder as it is: every migration file is named sqlx's way (a
+    /// folder that cannot be read counts as sqlx's, whose reading then names the problem).
+    /// The harness builds the migrator of any other folder from its files.
+    pub fn read_by_sqlx(&self) -> bool {
+        self.files
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .all(|file| {
+                MigrationFile::parse_named(&file.name)
+                    .is_none_or(|(_, naming)| naming == Naming::Sqlx)
+            })
+    }
+
+    /// The versions of its migration files (none when it cannot be read).
+    fn versions(&self) -> BTreeSet<i64> {
+        self.files
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|file| file.migration.as_ref().map(|m| m.version))
+            .collect()
+    }
 }
 
 /// A project's migrations folder, read once (see the module documentation).
@@ -117,12 +152,53 @@ impl Project {
                 }
             })
             .collect();
-        Ok(Project {
+        let project = Project {
             root: root.to_owned(),
             settings,
             layout,
             folders,
-        })
+        };
+        project.check_settings_versions()?;
+        Ok(project)
+    }
+
+    /// The settings' entries that name a backend's version (`[[parity.align]]`, `[runner.*]`)
+    /// name a backend the project has a folder for, and a version that folder has. A folder
+    /// that cannot be read is left to integrity.
+    fn check_settings_versions(&self) -> Result<(), SettingsError> {
+        let origin = self.root.join(SETTINGS_FILE).display().to_string();
+        let check = |section: String, kind: Backend, versions: &[i64]| {
+            let Some(folder) = self.folders.iter().find(|f| f.kind == kind) else {
+                return Err(SettingsError::NoFolderFor {
+                    origin: origin.clone(),
+                    section,
+                    backend: kind,
+                });
+            };
+            let have = folder.versions();
+            if folder.files.is_err() {
+                return Ok(());
+            }
+            match versions.iter().find(|v| !have.contains(v)) {
+                Some(version) => Err(SettingsError::NoSuchVersion {
+                    origin: origin.clone(),
+                    section,
+                    version: *version,
+                    folder: folder.name.clone(),
+                }),
+                None => Ok(()),
+            }
+        };
+        for (n, entry) in self.settings.parity_align().iter().enumerate() {
+            for (kind, version) in entry {
+                check(align_section(n), *kind, &[*version])?;
+            }
+        }
+        for (kind, runner) in &self.settings.runner {
+            let versions: Vec<i64> = runner.no_transaction.iter().map(|v| v.0).collect();
+            check(format!("[runner.{kind}]"), *kind, &versions)?;
+        }
+        Ok(())
     }
 
     /// Every migration file of every folder, by folder, then name; stray files are left to
@@ -214,24 +290,52 @@ fn readable(folder: &Folder) -> Result<&[SqlFile], ProjectError> {
         })
 }
 
-/// The `.sql` files of one folder, by name, parsed; other files (READMEs) are ignored.
+/// The `.sql` files of one folder, by name, parsed; other files (READMEs) are ignored. A
+/// subfolder holding an `up.sql` or a `down.sql` is a migration in diesel's layout: its `.sql`
+/// files are listed as `<subfolder>/<file>`; other subfolders are ignored.
 fn read_folder(dir: &Path) -> Result<Vec<SqlFile>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
     let mut files = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+    for (path, name) in sql_files(dir).map_err(|e| e.to_string())? {
+        files.push(SqlFile {
+            migration: MigrationFile::parse(&name),
+            name,
+            path,
+        });
+    }
+    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
+        let sub = entry.map_err(|e| e.to_string())?.path();
+        let Some(folder) = sub.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if name.ends_with(".sql") {
+        if !sub.is_dir() || !["up.sql", "down.sql"].iter().any(|f| sub.join(f).is_file()) {
+            continue;
+        }
+        let listed = sql_files(&sub).map_err(|e| format!("{}: {e}", sub.display()))?;
+        for (path, name) in listed {
+            let name = format!("{folder}/{name}");
             files.push(SqlFile {
-                migration: MigrationFile::parse(name),
-                name: name.to_owned(),
+                migration: MigrationFile::parse(&name),
+                name,
                 path,
             });
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// The `.sql` files directly in `dir`: path and file name.
+fn sql_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(".sql") && path.is_file() {
+            files.push((path.clone(), name.to_owned()));
+        }
+    }
     Ok(files)
 }
 
@@ -250,6 +354,11 @@ pub struct Settings {
     pub parity: ParitySettings,
     #[serde(default)]
     pub lint: lint::Settings,
+    /// What the project's own migration runner does on each backend (`[runner.mysql]`).
+    #[serde(default)]
+    pub runner: BTreeMap<Backend, Runner>,
+    #[serde(default)]
+    pub staircase: StaircaseSettings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -263,6 +372,86 @@ pub struct ParitySettings {
     /// Differences that are intended, each with its reason.
     #[serde(default)]
     pub allow: Vec<parity::Allowed>,
+    /// Checkpoints where the dialects are meant to agree: each backend's version there
+    /// (`[[parity.align]]`, for projects whose dialects keep their own histories).
+    #[serde(default)]
+    pub align: Vec<BTreeMap<Backend, Version>>,
+}
+
+/// What a project's own migration runner does on one backend, so that the harness runs its
+/// migrations the same way (`[runner.<backend>]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runner {
+    /// Statements the runner runs on a migration's connection before each migration, e.g.
+    /// `SET FOREIGN_KEY_CHECKS = 0`.
+    #[serde(default)]
+    pub session: Vec<String>,
+    /// The versions the runner applies and reverts outside a transaction (what sqlx's
+    /// `-- no-transaction` first line says).
+    #[serde(default)]
+    pub no_transaction: Vec<Version>,
+}
+
+/// No runner settings: migrations run as sqlx runs them.
+static NO_RUNNER: Runner = Runner {
+    session: Vec::new(),
+    no_transaction: Vec::new(),
+};
+
+/// `[staircase]`: how strict the staircase is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaircaseSettings {
+    #[serde(default)]
+    pub column_order: ColumnOrder,
+}
+
+/// Whether a column that a down puts back in another place than it was fails the staircase.
+/// PostgreSQL and SQLite can only append a column, so a down that re-adds a dropped column
+/// puts it last: a project may accept that (`ignore`) or not (`fail`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnOrder {
+    #[default]
+    Ignore,
+    Fail,
+}
+
+/// A migration's version as the settings file names it: a string of digits
+/// (`"20231203124112"`, as file names spell it) or an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub i64);
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Version;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a version: a string of digits, e.g. \"20231203124112\"")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Version, E> {
+                Ok(Version(v))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Version, E> {
+                let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+                match v.parse() {
+                    Ok(version) if digits => Ok(Version(version)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// How errors name the `n`th `[[parity.align]]` entry (counted from 1, as a reader counts).
+fn align_section(n: usize) -> String {
+    format!("[[parity.align]] entry {}", n + 1)
 }
 
 impl Settings {
@@ -277,7 +466,48 @@ impl Settings {
         let origin = path.display().to_string();
         parity::AllowList::of(&settings.parity.allow, &origin)?;
         settings.lint.policy(&origin)?;
+        for (n, entry) in settings.parity.align.iter().enumerate() {
+            if entry.len() < 2 {
+                return Err(SettingsError::AlignTooFew {
+                    origin,
+                    section: align_section(n),
+                    backends: entry.len(),
+                });
+            }
+        }
+        for (kind, runner) in &settings.runner {
+            if runner
+                .session
+                .iter()
+                .any(|s| s.trim().trim_end_matches(';').trim().is_empty())
+            {
+                return Err(SettingsError::EmptyStatement {
+                    origin,
+                    section: format!("[runner.{kind}] session"),
+                });
+            }
+        }
         Ok(settings)
+    }
+
+    /// The checkpoints of `[[parity.align]]`: at each, the version of every backend it names
+    /// (checked against the folders by [`Project::open`]).
+    pub fn parity_align(&self) -> Vec<BTreeMap<Backend, i64>> {
+        self.parity
+            .align
+            .iter()
+            .map(|entry| entry.iter().map(|(kind, v)| (*kind, v.0)).collect())
+            .collect()
+    }
+
+    /// `[staircase] column_order`: `ignore` unless the settings say `fail`.
+    pub fn column_order(&self) -> ColumnOrder {
+        self.staircase.column_order
+    }
+
+    /// What the project's runner does on `kind` (`[runner.<kind>]`; nothing when absent).
+    pub fn runner(&self, kind: Backend) -> &Runner {
+        self.runner.get(&kind).unwrap_or(&NO_RUNNER)
     }
 
     pub fn parity_rules(&self) -> parity::Rules {
@@ -310,17 +540,19 @@ impl Settings {
     }
 }
 
-/// The layouts the harness finds by itself, in the order it looks.
-const LAYOUTS: [[(Backend, &str); 3]; 2] = [
+/// The layouts the harness finds by itself, in the order it looks: each backend's folder, the
+/// first of its names that exists.
+const LAYOUTS: [[(Backend, &[&str]); 3]; 2] = [
     [
-        (Backend::Sqlite, "sqlite"),
-        (Backend::Postgres, "postgres"),
-        (Backend::MySql, "mysql"),
+        (Backend::Sqlite, &["sqlite"]),
+        // diesel names PostgreSQL's folder `postgresql/`.
+        (Backend::Postgres, &["postgres", "postgresql"]),
+        (Backend::MySql, &["mysql"]),
     ],
     [
-        (Backend::Sqlite, "migrations"),
-        (Backend::Postgres, "migrations_postgres"),
-        (Backend::MySql, "migrations_mysql"),
+        (Backend::Sqlite, &["migrations"]),
+        (Backend::Postgres, &["migrations_postgres"]),
+        (Backend::MySql, &["migrations_mysql"]),
     ],
 ];
 
@@ -353,8 +585,10 @@ impl Layout {
         for layout in LAYOUTS {
             let folders: Vec<(Backend, String)> = layout
                 .iter()
-                .filter(|(_, name)| root.join(name).is_dir())
-                .map(|(kind, name)| (*kind, (*name).to_owned()))
+                .filter_map(|(kind, names)| {
+                    let name = names.iter().find(|name| root.join(name).is_dir())?;
+                    Some((*kind, (*name).to_owned()))
+                })
                 .collect();
             if !folders.is_empty() {
                 return Ok(Layout { folders });
@@ -548,5 +782,197 @@ mod tests {
             settings.parity_rules().sqlite_types,
             parity::SqliteTypes::Declared
         );
+    }
+
+    /// A project whose files are `(path under the root, text)`.
+    fn files(files: &[(&str, &str)], settings: Option<&str>) -> tempfile::TempDir {
+        let dir = with(&[], settings);
+        for (file, text) in files {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    const DIESEL: [(&str, &str); 6] = [
+        (
+            "sqlite/2018-01-14-171611_create_tables/up.sql",
+            "CREATE TABLE t (id INTEGER);",
+        ),
+        (
+            "sqlite/2018-01-14-171611_create_tables/down.sql",
+            "DROP TABLE t;",
+        ),
+        (
+            "postgresql/00000000000000_diesel_initial_setup/up.sql",
+            "SELECT 1;",
+        ),
+        (
+            "postgresql/00000000000000_diesel_initial_setup/down.sql",
+            "SELECT 1;",
+        ),
+        (
+            "postgresql/2018-01-14-171611_create_tables/up.sql",
+            "CREATE TABLE t (id INT);",
+        ),
+        (
+            "postgresql/2018-01-14-171611_create_tables/down.sql",
+            "DROP TABLE t;",
+        ),
+    ];
+
+    #[test]
+    fn diesels_layout_is_read_as_it_is() {
+        let dir = files(&DIESEL, None);
+        std::fs::create_dir(dir.path().join("sqlite/not_a_migration")).unwrap();
+        let project = Project::open(dir.path()).unwrap();
+        assert_eq!(
+            project.layout.folders(),
+            [
+                (Backend::Sqlite, "sqlite".to_owned()),
+                (Backend::Postgres, "postgresql".to_owned())
+            ]
+        );
+        let (folder, steps) = project.steps(Backend::Postgres).unwrap();
+        assert!(!folder.read_by_sqlx());
+        assert_eq!(
+            steps.into_iter().collect::<Vec<_>>(),
+            [
+                (
+                    0,
+                    Step {
+                        up: Some("00000000000000_diesel_initial_setup/up.sql".into()),
+                        down: Some("00000000000000_diesel_initial_setup/down.sql".into()),
+                        simple: None
+                    }
+                ),
+                (
+                    20180114171611,
+                    Step {
+                        up: Some("2018-01-14-171611_create_tables/up.sql".into()),
+                        down: Some("2018-01-14-171611_create_tables/down.sql".into()),
+                        simple: None
+                    }
+                )
+            ]
+        );
+        let names: Vec<String> = project
+            .migration_files()
+            .unwrap()
+            .iter()
+            .map(FileOnDisk::display)
+            .collect();
+        assert_eq!(names[0], "sqlite/2018-01-14-171611_create_tables/down.sql");
+        assert_eq!(names.len(), 6);
+        let sqlx = files(
+            &[("sqlite/0001_a.up.sql", ""), ("sqlite/0001_a.down.sql", "")],
+            None,
+        );
+        let project = Project::open(sqlx.path()).unwrap();
+        assert!(project.folders[0].read_by_sqlx());
+    }
+
+    #[test]
+    fn a_postgres_folder_comes_before_diesels_postgresql() {
+        let dir = with(&["postgres", "postgresql"], None);
+        assert_eq!(
+            Layout::of(dir.path()).unwrap().folder(Backend::Postgres),
+            Some("postgres")
+        );
+    }
+
+    #[test]
+    fn runner_settings_are_read_and_checked() {
+        let runner = "[runner.postgres]\nsession = [\"SET lock_timeout = '1s'\"]\n\
+                      no_transaction = [\"20180114171611\", 0]\n";
+        let project = Project::open(files(&DIESEL, Some(runner)).path()).unwrap();
+        let postgres = project.settings.runner(Backend::Postgres);
+        assert_eq!(postgres.session, ["SET lock_timeout = '1s'"]);
+        assert_eq!(
+            postgres.no_transaction,
+            [Version(20180114171611), Version(0)]
+        );
+        assert_eq!(project.settings.runner(Backend::Sqlite), &Runner::default());
+
+        let error =
+            |settings: &str| Project::open(files(&DIESEL, Some(settings)).path()).unwrap_err();
+        let unknown = error("[runner.postgres]\nsessions = []\n").to_string();
+        assert!(unknown.contains("unknown field `sessions`"), "{unknown}");
+        let not_digits =
+            error("[runner.postgres]\nno_transaction = [\"2018-01-14\"]\n").to_string();
+        assert!(
+            not_digits.contains("invalid value: string \"2018-01-14\", expected a version"),
+            "{not_digits}"
+        );
+        assert!(matches!(
+            error("[runner.postgres]\nno_transaction = [\"20180114171612\"]\n"),
+            ProjectError::Settings(SettingsError::NoSuchVersion { version: 20180114171612, folder, .. })
+                if folder == "postgresql"
+        ));
+        assert!(matches!(
+            error("[runner.mysql]\nsession = [\"SET FOREIGN_KEY_CHECKS = 0\"]\n"),
+            ProjectError::Settings(SettingsError::NoFolderFor {
+                backend: Backend::MySql,
+                ..
+            })
+        ));
+        assert!(matches!(
+            error("[runner.sqlite]\nsession = [\" ; \"]\n"),
+            ProjectError::Settings(SettingsError::EmptyStatement { section, .. })
+                if section == "[runner.sqlite] session"
+        ));
+    }
+
+    #[test]
+    fn parity_checkpoints_and_column_order_are_read_and_checked() {
+        let defaults = Project::open(files(&DIESEL, None).path()).unwrap();
+        assert!(defaults.settings.parity_align().is_empty());
+        assert_eq!(defaults.settings.column_order(), ColumnOrder::Ignore);
+
+        let settings = "[[parity.align]]\nsqlite = \"20180114171611\"\npostgres = \"20180114171611\"\n\
+                        [[parity.align]]\nsqlite = \"20180114171611\"\npostgres = \"0\"\n\
+                        [staircase]\ncolumn_order = \"fail\"\n";
+        let project = Project::open(files(&DIESEL, Some(settings)).path()).unwrap();
+        assert_eq!(
+            project.settings.parity_align(),
+            [
+                BTreeMap::from([
+                    (Backend::Sqlite, 20180114171611),
+                    (Backend::Postgres, 20180114171611)
+                ]),
+                BTreeMap::from([(Backend::Sqlite, 20180114171611), (Backend::Postgres, 0)])
+            ]
+        );
+        assert_eq!(project.settings.column_order(), ColumnOrder::Fail);
+
+        let error =
+            |settings: &str| Project::open(files(&DIESEL, Some(settings)).path()).unwrap_err();
+        let missing = error(
+            "[[parity.align]]\nsqlite = \"20180114171611\"\npostgres = \"20180114171611\"\n\
+             [[parity.align]]\nsqlite = \"20180114171611\"\npostgres = \"20190101000000\"\n",
+        );
+        assert!(
+            missing.to_string().ends_with(
+                "[[parity.align]] entry 2 names version 20190101000000, which postgresql/ does not have"
+            ),
+            "{missing}"
+        );
+        let one = error("[[parity.align]]\nsqlite = \"20180114171611\"\n");
+        assert!(matches!(
+            one,
+            ProjectError::Settings(SettingsError::AlignTooFew { backends: 1, .. })
+        ));
+        let no_folder = error("[[parity.align]]\nsqlite = \"20180114171611\"\nmysql = \"1\"\n");
+        assert!(
+            no_folder.to_string().ends_with(
+                "[[parity.align]] entry 1 names mysql, which has no migrations folder in this project"
+            ),
+            "{no_folder}"
+        );
+        let unknown = error("[staircase]\ncolumn_order = \"warn\"\n").to_string();
+        assert!(unknown.contains("unknown variant `warn`"), "{unknown}");
+        let unknown = error("[staircase]\ncolumns = \"fail\"\n").to_string();
+        assert!(unknown.contains("unknown field `columns`"), "{unknown}");
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::lock::{LOCK_FILE, Lock, LockError};
+use crate::migration_file::{MigrationFile, Naming};
 use crate::project::{Project, ProjectError};
 use didhub_migrations::Backend;
 
@@ -54,6 +55,17 @@ pub enum ScaffoldError {
     Lock(#[from] LockError),
     #[error("cannot write {}: {reason}", .path.display())]
     Write { path: PathBuf, reason: String },
+    /// A folder whose migrations are not named sqlx's way: the next version of diesel's or
+    /// refinery's is theirs to name (a timestamp, a number), with their own tool.
+    #[error(
+        "{folder}/ holds migrations named the way {tool} names them ({example}); new-migration \
+         writes sqlx's files only: make the migration with {tool}'s own tool"
+    )]
+    NotSqlxLayout {
+        folder: String,
+        tool: &'static str,
+        example: String,
+    },
 }
 
 /// Checks a migration name: lower-case snake_case, starting with a letter, at most 64
@@ -89,6 +101,20 @@ pub fn new_migration(root: &Path, name: &str) -> Result<Scaffolded, ScaffoldErro
     check_name(name)?;
     let project = Project::open(root)?;
     let files = project.migration_files()?;
+    if let Some((file, naming)) = files.iter().find_map(|f| {
+        MigrationFile::parse_named(&f.name)
+            .map(|(_, naming)| (f, naming))
+            .filter(|(_, naming)| *naming != Naming::Sqlx)
+    }) {
+        return Err(ScaffoldError::NotSqlxLayout {
+            folder: file.folder.clone(),
+            tool: match naming {
+                Naming::Diesel => "diesel",
+                Naming::Refinery | Naming::Sqlx => "refinery",
+            },
+            example: file.name.clone(),
+        });
+    }
     if let Some(existing) = files.iter().find(|f| f.migration.name == name) {
         return Err(ScaffoldError::Duplicate {
             name: name.to_owned(),
@@ -238,6 +264,29 @@ mod tests {
                 .unwrap()
                 .count(),
             2
+        );
+    }
+
+    #[test]
+    fn a_diesel_layout_is_refused_with_what_to_do_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        let up = dir
+            .path()
+            .join("postgresql/2018-01-14-171611_create_tables/up.sql");
+        std::fs::create_dir_all(up.parent().unwrap()).unwrap();
+        std::fs::write(&up, "SELECT 1;").unwrap();
+        let refused = new_migration(dir.path(), "users").unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "postgresql/ holds migrations named the way diesel names them \
+             (2018-01-14-171611_create_tables/up.sql); new-migration writes sqlx's files only: \
+             make the migration with diesel's own tool"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("postgresql"))
+                .unwrap()
+                .count(),
+            1
         );
     }
 }

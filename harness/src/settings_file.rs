@@ -34,6 +34,30 @@ pub enum SettingsError {
     FileOrFiles { origin: String, rule: String },
     #[error("{origin}: [folders] names no folder")]
     NoFolders { origin: String },
+    #[error(
+        "{origin}: {section} names {backends} backend(s): a checkpoint names the version of each \
+         dialect that is meant to agree, two or more"
+    )]
+    AlignTooFew {
+        origin: String,
+        section: String,
+        backends: usize,
+    },
+    #[error("{origin}: {section} names {backend}, which has no migrations folder in this project")]
+    NoFolderFor {
+        origin: String,
+        section: String,
+        backend: didhub_migrations::Backend,
+    },
+    #[error("{origin}: {section} names version {version}, which {folder}/ does not have")]
+    NoSuchVersion {
+        origin: String,
+        section: String,
+        version: i64,
+        folder: String,
+    },
+    #[error("{origin}: {section} has an empty statement")]
+    EmptyStatement { origin: String, section: String },
 }
 
 /// The TOML file `path`, read into `T`.
