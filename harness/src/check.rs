@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::HarnessError;
 use crate::backend::{self, Backend};
 use crate::data::Fixture;
 use crate::data_staircase::{self, DataStairs};
@@ -14,12 +15,12 @@ use crate::integrity::IntegrityProblem;
 use crate::lint;
 use crate::lock::{self, LOCK_FILE};
 use crate::migrations::MigrationSet;
-use crate::parity::{self, AllowList};
+use crate::parity::{self, AllowList, Drift, Point};
 use crate::project::{Project, ProjectError};
 pub use crate::report::CheckReport;
-use crate::report::Step;
+use crate::report::{Finding, Step};
 use crate::schema::Schema;
-use crate::staircase::{self, StaircaseError};
+use crate::staircase::{self, ColumnPositions, Staircase, Unchecked};
 
 /// What to check. The migrations folder's settings file ([`crate::project::Settings`]) supplies what is not
 /// given here.
@@ -62,6 +63,9 @@ struct Effective {
     lint: lint::Policy,
     fixtures: Option<PathBuf>,
     rules: parity::Rules,
+    /// Where dialects with histories of their own are meant to agree, besides their newest.
+    align: Vec<BTreeMap<Backend, i64>>,
+    positions: ColumnPositions,
 }
 
 impl Effective {
@@ -111,6 +115,8 @@ impl Effective {
             lint,
             fixtures,
             rules,
+            align: Vec::new(),
+            positions: ColumnPositions::default(),
         })
     }
 }
@@ -144,13 +150,7 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
             None
         }
     };
-    let walked = walk(
-        options,
-        &effective.project,
-        fixtures.as_deref(),
-        &mut report,
-    )
-    .await;
+    let walked = walk(options, &effective, fixtures.as_deref(), &mut report).await;
     compare_backends(options, &effective, &walked, &mut report);
     report
 }
@@ -171,14 +171,19 @@ pub async fn parity(options: &CheckOptions) -> CheckReport {
     let Some(effective) = Effective::recorded(options, &mut report) else {
         return report;
     };
-    let walked = walk(options, &effective.project, None, &mut report).await;
+    let walked = walk(options, &effective, None, &mut report).await;
     compare_backends(options, &effective, &walked, &mut report);
     report
 }
 
 /// What needs no database: the folders, the lock file and the lint.
 fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut CheckReport) {
-    let integrity = integrity::check(&effective.project);
+    let mut integrity = integrity::check(&effective.project);
+    let kinds = effective.project.layout.backends();
+    if History::of(&effective.project, &kinds) == History::PerDialect {
+        // Folders with histories of their own differ in versions and names by design.
+        integrity.problems.retain(|p| !across_folders(p));
+    }
     if integrity.is_ok() {
         report.pass(Step::Integrity, None, format!("integrity: {integrity}"));
     } else {
@@ -231,6 +236,17 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
     record_lint(report, linted);
 }
 
+/// Whether a problem compares one folder with another (a version, its name or its kind),
+/// which only a history the dialects share can have.
+fn across_folders(problem: &IntegrityProblem) -> bool {
+    matches!(
+        problem,
+        IntegrityProblem::VersionMissing { .. }
+            | IntegrityProblem::NameMismatch { .. }
+            | IntegrityProblem::KindMismatch { .. }
+    )
+}
+
 /// Why the lint could not run: the project (its settings, its folders) cannot be read, or its
 /// files cannot be linted.
 #[derive(Debug, thiserror::Error)]
@@ -280,24 +296,52 @@ pub fn run_lint(
 fn record_lint(report: &mut CheckReport, linted: Result<lint::LintReport, LintRunError>) {
     match linted {
         Ok(lint) if lint.is_ok() => report.pass(Step::Lint, None, format!("lint: {lint}")),
-        Ok(lint) => report.fail(Step::Lint, None, format!("lint:{lint}"), false),
+        Ok(lint) => {
+            let findings = lint.problems.iter().map(lint_finding).collect();
+            report.fail_with(Step::Lint, None, format!("lint:{lint}"), findings, false);
+        }
         Err(e) => report.fail(Step::Lint, None, format!("lint: {e}"), false),
     }
 }
 
-/// The schemas and data each backend went through.
+/// A lint problem as a report's finding: a rule's finding with its file, line and rule.
+fn lint_finding(problem: &lint::LintProblem) -> Finding {
+    match problem {
+        lint::LintProblem::Finding(found) => Finding {
+            file: Some(found.file.clone()),
+            line: Some(found.line),
+            rule: Some(found.rule.to_string()),
+            message: problem.to_string(),
+            ..Finding::default()
+        },
+        lint::LintProblem::BadComment { file, line, .. } => Finding {
+            file: Some(file.clone()),
+            line: Some(*line),
+            message: problem.to_string(),
+            ..Finding::default()
+        },
+        lint::LintProblem::Unreadable { file, .. } => Finding {
+            file: Some(file.clone()),
+            message: problem.to_string(),
+            ..Finding::default()
+        },
+        lint::LintProblem::StaleEntry(_) => Finding::message(problem),
+    }
+}
+
+/// What each backend's walk reached, and the data it went through.
 #[derive(Default)]
 struct Walked {
-    /// The backends that walked their staircase, in the order asked.
-    kinds: Vec<Backend>,
-    schemas: BTreeMap<i64, BTreeMap<Backend, Schema>>,
+    /// The backends that walked their staircase (as far as it went), in the order asked.
+    stairs: Vec<Staircase>,
     data: Vec<DataStairs>,
 }
 
-/// The staircase (and, with fixtures, the data staircase) on each requested backend.
+/// The staircase (and, with fixtures, the data staircase) on each requested backend. Every
+/// failure of a walk is reported, and what it reached is kept for parity.
 async fn walk(
     options: &CheckOptions,
-    project: &Project,
+    effective: &Effective,
     fixtures: Option<&[Fixture]>,
     report: &mut CheckReport,
 ) -> Walked {
@@ -305,9 +349,9 @@ async fn walk(
     for &kind in &options.backends {
         let started = Instant::now();
         let outcome = async {
-            let set = MigrationSet::of(project, kind).await?;
-            let stairs = staircase::walk(&set).await?;
-            Ok::<_, staircase::StaircaseError>((set, stairs))
+            let set = MigrationSet::of(&effective.project, kind).await?;
+            let stairs = staircase::walk(&set, effective.positions).await?;
+            Ok::<_, HarnessError>((set, stairs))
         }
         .await;
         let server = match kind {
@@ -320,7 +364,7 @@ async fn walk(
         let (set, stairs) = match outcome {
             Ok(walked) => walked,
             Err(e) => {
-                let cannot_check = matches!(&e, StaircaseError::Harness(h) if h.cannot_check());
+                let cannot_check = e.cannot_check();
                 report.fail(Step::Staircase, Some(kind), e, cannot_check);
                 continue;
             }
@@ -337,49 +381,100 @@ async fn walk(
             );
             continue;
         }
-        walked.kinds.push(kind);
-        report.pass(
-            Step::Staircase,
-            Some(kind),
-            format!(
-                "{kind}: {} in {:.1} s on {server}",
-                stairs.summary(),
-                started.elapsed().as_secs_f64()
-            ),
+        for failure in &stairs.failures {
+            report.fail_with(
+                Step::Staircase,
+                Some(kind),
+                failure,
+                vec![failure.finding()],
+                false,
+            );
+        }
+        let mut line = format!(
+            "{kind}: {} in {:.1} s on {server}",
+            stairs.summary(),
+            started.elapsed().as_secs_f64()
         );
-        for (version, schema) in stairs.steps {
-            walked
-                .schemas
-                .entry(version)
-                .or_default()
-                .insert(kind, schema);
+        for reordered in &stairs.reordered {
+            line.push_str(&format!(
+                "\n  {} (version {}) puts columns back in another order (a re-added column can \
+                 only be appended here; [staircase] column_order = \"fail\" makes this a \
+                 failure): {}",
+                reordered.file,
+                reordered.version,
+                reordered.tables.join("; ")
+            ));
+        }
+        for unchecked in &stairs.unchecked {
+            line.push_str(&format!("\n  unchecked: {}", unchecked_line(unchecked)));
+        }
+        if stairs.failures.is_empty() && stairs.unchecked.is_empty() {
+            report.pass(Step::Staircase, Some(kind), line);
+        } else {
+            report.note(Step::Staircase, Some(kind), line);
         }
         if let Some(fixtures) = fixtures {
-            let started = Instant::now();
-            match data_staircase::walk(&set, fixtures).await {
-                Ok(stairs) => {
-                    report.pass(
-                        Step::DataStaircase,
-                        Some(kind),
-                        format!(
-                            "{kind}: data staircase: {} in {:.1} s",
-                            stairs.summary(fixtures),
-                            started.elapsed().as_secs_f64()
-                        ),
-                    );
-                    walked.data.push(stairs);
-                }
-                Err(e) => {
-                    let cannot_check = matches!(
-                        &e,
-                        data_staircase::DataStaircaseError::Harness(h) if h.cannot_check()
-                    );
-                    report.fail(Step::DataStaircase, Some(kind), e, cannot_check);
-                }
+            if stairs.failures.is_empty() {
+                data_walk(&set, fixtures, report, &mut walked).await;
+            } else {
+                report.skip(
+                    Step::DataStaircase,
+                    Some(kind),
+                    format!(
+                        "{kind}: data staircase not walked: the staircase failed (above), and \
+                         the data would meet the same failures"
+                    ),
+                );
             }
         }
+        walked.stairs.push(stairs);
     }
     walked
+}
+
+/// `53 versions (20180217205753 to 20240313170000): why`.
+fn unchecked_line(unchecked: &Unchecked) -> String {
+    match unchecked.versions.as_slice() {
+        [] => unchecked.why.clone(),
+        [one] => format!("version {one}: {}", unchecked.why),
+        [first, .., last] => format!(
+            "{} versions ({first} to {last}): {}",
+            unchecked.versions.len(),
+            unchecked.why
+        ),
+    }
+}
+
+/// The data staircase of one backend's set.
+async fn data_walk(
+    set: &MigrationSet,
+    fixtures: &[Fixture],
+    report: &mut CheckReport,
+    walked: &mut Walked,
+) {
+    let kind = set.kind;
+    let started = Instant::now();
+    match data_staircase::walk(set, fixtures).await {
+        Ok(stairs) => {
+            report.pass(
+                Step::DataStaircase,
+                Some(kind),
+                format!(
+                    "{kind}: data staircase: {} in {:.1} s",
+                    stairs.summary(fixtures),
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+            walked.data.push(stairs);
+        }
+        Err(e) => {
+            let cannot_check = matches!(
+                &e,
+                data_staircase::DataStaircaseError::Harness(h) if h.cannot_check()
+            );
+            report.fail(Step::DataStaircase, Some(kind), e, cannot_check);
+        }
+    }
 }
 
 /// Parity of the schemas, and of the fixtures' data, across the backends that walked.
@@ -393,7 +488,7 @@ fn compare_backends(
     let left_out: Vec<&str> = options
         .backends
         .iter()
-        .filter(|kind| !walked.kinds.contains(kind))
+        .filter(|kind| !walked.stairs.iter().any(|s| s.kind == **kind))
         .map(|kind| kind.name())
         .collect();
     if options.backends.len() >= 2 && !left_out.is_empty() {
@@ -407,18 +502,28 @@ fn compare_backends(
             false,
         );
     }
-    if walked.kinds.len() >= 2 {
-        let parity = parity::check(&walked.schemas, &effective.parity_allow, effective.rules);
-        let compared: Vec<&str> = walked.kinds.iter().map(|k| k.name()).collect();
-        if parity.is_ok() {
-            report.pass(
+    // Dialects with histories of their own agree at their newest schemas: a walk that stopped
+    // before its newest has nothing to hold against them, only its checkpoints.
+    let kinds: Vec<Backend> = walked.stairs.iter().map(|s| s.kind).collect();
+    let history = History::of(&effective.project, &kinds);
+    if history == History::PerDialect && kinds.len() >= 2 {
+        for s in walked.stairs.iter().filter(|s| !s.complete()) {
+            report.fail(
                 Step::Parity,
                 None,
-                format!("parity of {}: {parity}", compared.join(", ")),
+                format!(
+                    "parity: {kind}'s newest schema not compared: its walk stopped at version {} \
+                     of its {} (see above)",
+                    s.newest().0,
+                    s.all_versions.len(),
+                    kind = s.kind
+                ),
+                false,
             );
-        } else {
-            report.fail(Step::Parity, None, format!("parity:\n{parity}"), false);
         }
+    }
+    if walked.stairs.len() >= 2 {
+        compare_schemas(effective, history, &walked.stairs, report);
     } else if options.backends.len() < 2 {
         report.skip(
             Step::Parity,
@@ -440,12 +545,151 @@ fn compare_backends(
             );
         } else {
             let lines: Vec<String> = drift.iter().map(|d| format!("data drift: {d}")).collect();
-            report.fail(
+            let findings = lines.iter().map(Finding::message).collect();
+            report.fail_with(
                 Step::DataParity,
                 None,
                 format!("data parity:\n{}", lines.join("\n")),
+                findings,
                 false,
             );
+        }
+    }
+}
+
+/// Schema parity of the walks: version by version where the dialects share one history, else
+/// at the project's checkpoints and at each dialect's newest schema.
+fn compare_schemas(
+    effective: &Effective,
+    history: History,
+    stairs: &[Staircase],
+    report: &mut CheckReport,
+) {
+    let compared: Vec<&str> = stairs.iter().map(|s| s.kind.name()).collect();
+    let mut said = Vec::new();
+    if history == History::Shared {
+        for s in stairs.iter().filter(|s| !s.complete()) {
+            said.push(format!(
+                "{} is compared as far as its walk went: version {}",
+                s.kind,
+                s.newest().0,
+            ));
+        }
+    }
+    let mut by_version: BTreeMap<i64, BTreeMap<Backend, Schema>> = BTreeMap::new();
+    let mut points: Vec<(Point, BTreeMap<Backend, Schema>)> = Vec::new();
+    match history {
+        History::Shared => {
+            for s in stairs {
+                for (version, schema) in &s.steps {
+                    by_version
+                        .entry(*version)
+                        .or_default()
+                        .insert(s.kind, schema.clone());
+                }
+            }
+            points.extend(
+                by_version
+                    .into_iter()
+                    .map(|(version, schemas)| (Point::Version(version), schemas)),
+            );
+        }
+        History::PerDialect => {
+            let newest: Vec<String> = stairs
+                .iter()
+                .filter(|s| s.complete())
+                .map(|s| format!("{} {}", s.kind, s.newest().0))
+                .collect();
+            said.push(format!(
+                "the dialects keep histories of their own: their newest schemas are compared \
+                 ({})",
+                newest.join(", ")
+            ));
+            for align in &effective.align {
+                let mut versions = BTreeMap::new();
+                let mut schemas = BTreeMap::new();
+                for s in stairs {
+                    let Some(version) = align.get(&s.kind) else {
+                        continue;
+                    };
+                    match s.steps.iter().find(|(v, _)| v == version) {
+                        Some((_, schema)) => {
+                            versions.insert(s.kind, *version);
+                            schemas.insert(s.kind, schema.clone());
+                        }
+                        None => said.push(format!(
+                            "{}'s checkpoint version {version} was not reached: not compared there",
+                            s.kind
+                        )),
+                    }
+                }
+                if schemas.len() >= 2 {
+                    points.push((Point::Checkpoint(versions), schemas));
+                }
+            }
+            let complete = || stairs.iter().filter(|s| s.complete());
+            let versions = complete().map(|s| (s.kind, s.newest().0)).collect();
+            let schemas: BTreeMap<Backend, Schema> =
+                complete().map(|s| (s.kind, s.newest().1.clone())).collect();
+            if schemas.len() >= 2 {
+                points.push((Point::Newest(versions), schemas));
+            }
+        }
+    }
+    let points: Vec<(Point, &BTreeMap<Backend, Schema>)> =
+        points.iter().map(|(p, s)| (p.clone(), s)).collect();
+    let parity = parity::check_points(&points, &effective.parity_allow, effective.rules);
+    let notes: String = said.iter().map(|s| format!("\n  ({s})")).collect();
+    if parity.is_ok() {
+        report.pass(
+            Step::Parity,
+            None,
+            format!("parity of {}: {parity}{notes}", compared.join(", ")),
+        );
+    } else {
+        let mut findings: Vec<Finding> = parity.drift.iter().map(Drift::finding).collect();
+        findings.extend(parity.stale.iter().map(|a| {
+            Finding::message(format!(
+                "stale allow-list entry: {} {} ({})",
+                a.subject, a.aspect, a.reason
+            ))
+        }));
+        report.fail_with(
+            Step::Parity,
+            None,
+            format!("parity:\n{parity}{notes}"),
+            findings,
+            false,
+        );
+    }
+}
+
+/// Whether the dialects share one version history, which parity then compares version by
+/// version, or keep one each (most projects with several dialects: they are meant to agree at
+/// their newest schema, not at each version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum History {
+    Shared,
+    PerDialect,
+}
+
+impl History {
+    /// Shared when every folder of `kinds` holds the same versions (a folder that cannot be
+    /// read holds none).
+    fn of(project: &Project, kinds: &[Backend]) -> History {
+        let versions: Vec<Vec<i64>> = kinds
+            .iter()
+            .map(|kind| {
+                project
+                    .steps(*kind)
+                    .map(|(_, steps)| steps.into_keys().collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        if versions.iter().all(|v| v == &versions[0]) {
+            History::Shared
+        } else {
+            History::PerDialect
         }
     }
 }

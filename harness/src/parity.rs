@@ -32,6 +32,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::report::Finding;
 use crate::schema::{self, Check, ForeignKey, Index, Logical, Name, Schema, Table};
 use crate::settings_file::SettingsError;
 use didhub_migrations::Backend;
@@ -58,25 +59,110 @@ pub enum SqliteTypes {
     Declared,
 }
 
+/// One state of the schemas that parity compares across the dialects.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Point {
+    /// The same version in every dialect: a history the dialects share.
+    Version(i64),
+    /// A checkpoint the project names, where each dialect's own version is meant to agree.
+    Checkpoint(BTreeMap<Backend, i64>),
+    /// Each dialect's newest version reached: where dialects with histories of their own are
+    /// meant to agree.
+    Newest(BTreeMap<Backend, i64>),
+}
+
+impl fmt::Display for Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let each = |versions: &BTreeMap<Backend, i64>| {
+            versions
+                .iter()
+                .map(|(kind, v)| format!("{kind} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Point::Version(v) => write!(f, "version {v}"),
+            Point::Checkpoint(versions) => write!(f, "checkpoint ({})", each(versions)),
+            // The newest versions are said once, above the differences.
+            Point::Newest(_) => write!(f, "newest schemas"),
+        }
+    }
+}
+
+/// What a drift's subject names: a table, one of its columns, or one of its keys, indexes and
+/// checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    Table,
+    Column,
+    Object,
+}
+
 /// One difference between dialects.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Drift {
-    pub version: i64,
+    /// The first state compared that has it.
+    pub at: Point,
+    /// The last state compared that has it, when the dialects agree again after it: a
+    /// transient difference, one that the newest schemas no longer have. `None` for a lasting
+    /// one.
+    pub until: Option<Point>,
+    /// What the subject names.
+    pub part: Part,
     /// `table`, or `table.part` (a column, key, index or check name).
     pub subject: String,
     /// `presence`, `type`, `nullability`, `default`, `columns`, `on_delete`, …
     pub aspect: String,
-    /// Each backend's value.
+    /// Each backend's value: where it was last seen.
     pub values: Vec<(Backend, String)>,
+}
+
+impl Drift {
+    /// Whether the dialects still differ so in the newest state compared.
+    pub fn lasting(&self) -> bool {
+        self.until.is_none()
+    }
+
+    /// The drift as a report's finding: table, column or object, aspect, each backend's value,
+    /// the version where the dialects share one, and whether it lasts.
+    pub fn finding(&self) -> Finding {
+        let (table, part) = match self.subject.split_once('.') {
+            Some((table, part)) => (table, Some(part.to_owned())),
+            None => (self.subject.as_str(), None),
+        };
+        Finding {
+            version: self.version(),
+            table: Some(table.to_owned()),
+            column: part.clone().filter(|_| self.part == Part::Column),
+            object: part.filter(|_| self.part == Part::Object),
+            aspect: Some(self.aspect.clone()),
+            values: self
+                .values
+                .iter()
+                .map(|(kind, value)| (kind.name().to_owned(), value.clone()))
+                .collect(),
+            lasting: Some(self.lasting()),
+            message: self.to_string(),
+            ..Finding::default()
+        }
+    }
+
+    /// The version the drift is first seen at, when the dialects share their versions.
+    pub fn version(&self) -> Option<i64> {
+        match self.at {
+            Point::Version(v) => Some(v),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "version {}: {} {}:",
-            self.version, self.subject, self.aspect
-        )?;
+        match &self.until {
+            None => write!(f, "{}", self.at)?,
+            Some(until) => write!(f, "{} to {until}, not in the newest schemas", self.at)?,
+        }
+        write!(f, ": {} {}:", self.subject, self.aspect)?;
         for (kind, value) in &self.values {
             write!(f, " {kind}={}", crate::schema::one_line(value))?;
         }
@@ -132,8 +218,12 @@ impl ParityReport {
 
 impl fmt::Display for ParityReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for d in &self.drift {
+        // The lasting differences first: they are what the dialects still disagree on.
+        for d in self.drift.iter().filter(|d| d.lasting()) {
             writeln!(f, "drift: {d}")?;
+        }
+        for d in self.drift.iter().filter(|d| !d.lasting()) {
+            writeln!(f, "transient drift: {d}")?;
         }
         for a in &self.stale {
             writeln!(
@@ -153,26 +243,88 @@ impl fmt::Display for ParityReport {
     }
 }
 
-/// Compares the backends' schemas version by version (`schemas[version][backend]`).
+/// Compares the backends' schemas version by version (`schemas[version][backend]`): a history
+/// the dialects share.
 pub fn check(
     schemas: &BTreeMap<i64, BTreeMap<Backend, Schema>>,
     allow: &AllowList,
     rules: Rules,
 ) -> ParityReport {
-    let mut all = BTreeSet::new();
-    for (version, by_kind) in schemas {
-        compare(*version, by_kind, rules, &mut all);
-    }
-    // A difference that persists is reported once, at the first version that has it (`all` is
-    // ordered by version).
-    let mut seen = BTreeSet::new();
-    let firsts: Vec<Drift> = all
-        .into_iter()
-        .filter(|d| seen.insert((d.subject.clone(), d.aspect.clone(), d.values.clone())))
+    let points: Vec<(Point, &BTreeMap<Backend, Schema>)> = schemas
+        .iter()
+        .map(|(version, by_kind)| (Point::Version(*version), by_kind))
         .collect();
+    check_points(&points, allow, rules)
+}
+
+/// Compares the backends' schemas at each state of `points`, oldest first. A difference is
+/// reported once: lasting when the last state that compares its backends still has it (with
+/// the values it has there), transient otherwise (from the first state that has it to the
+/// last).
+pub fn check_points(
+    points: &[(Point, &BTreeMap<Backend, Schema>)],
+    allow: &AllowList,
+    rules: Rules,
+) -> ParityReport {
+    /// A difference's first and last state (indexes into `points`), and its values there.
+    struct Seen {
+        first: usize,
+        last: usize,
+        part: Part,
+        values: Vec<(Backend, String)>,
+    }
+    let mut seen: BTreeMap<(String, String), Seen> = BTreeMap::new();
+    for (i, (point, by_kind)) in points.iter().enumerate() {
+        let mut found = BTreeSet::new();
+        compare(point, by_kind, rules, &mut found);
+        for drift in found {
+            let key = (drift.subject, drift.aspect);
+            seen.entry(key)
+                .and_modify(|seen| {
+                    seen.last = i;
+                    seen.values.clone_from(&drift.values);
+                })
+                .or_insert(Seen {
+                    first: i,
+                    last: i,
+                    part: drift.part,
+                    values: drift.values,
+                });
+        }
+    }
+    // The last state that compares every backend of a difference: one that stopped walking
+    // early is not compared after it, which does not make its difference go away.
+    let last_with = |values: &[(Backend, String)]| {
+        points
+            .iter()
+            .rposition(|(_, by_kind)| values.iter().all(|(k, _)| by_kind.contains_key(k)))
+            .unwrap_or(0)
+    };
+    let mut all: Vec<Drift> = seen
+        .into_iter()
+        .map(
+            |(
+                (subject, aspect),
+                Seen {
+                    first,
+                    last,
+                    part,
+                    values,
+                },
+            )| Drift {
+                at: points[first].0.clone(),
+                part,
+                until: (last < last_with(&values)).then(|| points[last].0.clone()),
+                subject,
+                aspect,
+                values,
+            },
+        )
+        .collect();
+    all.sort();
     let mut report = ParityReport::default();
     let mut uses = allow.uses();
-    for drift in firsts {
+    for drift in all {
         if uses.allows(|a| a.subject == drift.subject && a.aspect == drift.aspect) {
             report.allowed.push(drift);
         } else {
@@ -228,7 +380,8 @@ fn same_action(a: &String, b: &String) -> bool {
 /// Records a difference when the backends' values for one aspect are not all alike.
 fn differ<T: fmt::Display>(
     out: &mut BTreeSet<Drift>,
-    version: i64,
+    at: &Point,
+    part: Part,
     subject: &str,
     aspect: &str,
     values: &[(Backend, T)],
@@ -239,7 +392,9 @@ fn differ<T: fmt::Display>(
         .all(|(_, v)| values.iter().all(|(_, w)| alike(v, w)));
     if !agree {
         out.insert(Drift {
-            version,
+            at: at.clone(),
+            until: None,
+            part,
             subject: subject.to_owned(),
             aspect: aspect.to_owned(),
             values: values.iter().map(|(k, v)| (*k, v.to_string())).collect(),
@@ -253,7 +408,7 @@ fn shown<T: fmt::Debug>(v: Option<T>) -> String {
 }
 
 fn compare(
-    version: i64,
+    at: &Point,
     by_kind: &BTreeMap<Backend, Schema>,
     rules: Rules,
     out: &mut BTreeSet<Drift>,
@@ -273,7 +428,15 @@ fn compare(
                 )
             })
             .collect();
-        differ(out, version, table, "presence", &presence, |a, b| a == b);
+        differ(
+            out,
+            at,
+            Part::Table,
+            table,
+            "presence",
+            &presence,
+            |a, b| a == b,
+        );
         let tables: Vec<(Backend, &Table)> = present
             .into_iter()
             .filter_map(|(k, t)| t.map(|t| (k, t)))
@@ -281,12 +444,12 @@ fn compare(
         if tables.len() < 2 {
             continue;
         }
-        compare_table(version, table, &tables, rules, out);
+        compare_table(at, table, &tables, rules, out);
     }
 }
 
 fn compare_table(
-    version: i64,
+    at: &Point,
     table: &str,
     tables: &[(Backend, &Table)],
     rules: Rules,
@@ -305,7 +468,15 @@ fn compare_table(
             )
         })
         .collect();
-    differ(out, version, table, "column_order", &order, |a, b| a == b);
+    differ(
+        out,
+        at,
+        Part::Table,
+        table,
+        "column_order",
+        &order,
+        |a, b| a == b,
+    );
 
     let columns: BTreeSet<&String> = tables
         .iter()
@@ -321,20 +492,34 @@ fn compare_table(
             .iter()
             .map(|(k, c)| (*k, shown(c.map(|_| "present"))))
             .collect();
-        differ(out, version, &subject, "presence", &presence, |a, b| a == b);
+        differ(
+            out,
+            at,
+            Part::Column,
+            &subject,
+            "presence",
+            &presence,
+            |a, b| a == b,
+        );
         let cols: Vec<(Backend, &crate::schema::Column)> = found
             .into_iter()
             .filter_map(|(k, c)| c.map(|c| (k, c)))
             .collect();
         let types: Vec<(Backend, Logical)> =
             cols.iter().map(|(k, c)| (*k, c.logical.clone())).collect();
-        differ(out, version, &subject, "type", &types, |a, b| {
+        differ(out, at, Part::Column, &subject, "type", &types, |a, b| {
             compatible(a, b, rules.sqlite_types)
         });
         let nullable: Vec<(Backend, bool)> = cols.iter().map(|(k, c)| (*k, c.nullable)).collect();
-        differ(out, version, &subject, "nullability", &nullable, |a, b| {
-            a == b
-        });
+        differ(
+            out,
+            at,
+            Part::Column,
+            &subject,
+            "nullability",
+            &nullable,
+            |a, b| a == b,
+        );
         // A boolean's default is read as a boolean in every dialect, whatever its type there
         // (SQLite's INTEGER `0` is PostgreSQL's `false`): a type difference is reported once.
         let boolean = cols.iter().any(|(_, c)| c.logical == Logical::Boolean);
@@ -351,9 +536,19 @@ fn compare_table(
         // SQLite's rowid agrees with a sequence and with no default (see `schema::ROWID`).
         let rowid = format!("{:?}", schema::ROWID);
         let numbered = [format!("{:?}", schema::AUTO_INCREMENT), "absent".to_owned()];
-        differ(out, version, &subject, "default", &defaults, |a, b| {
-            a == b || (*a == rowid && numbered.contains(b)) || (*b == rowid && numbered.contains(a))
-        });
+        differ(
+            out,
+            at,
+            Part::Column,
+            &subject,
+            "default",
+            &defaults,
+            |a, b| {
+                a == b
+                    || (*a == rowid && numbered.contains(b))
+                    || (*b == rowid && numbered.contains(a))
+            },
+        );
     }
 
     let pk: Vec<(Backend, String)> = tables
@@ -362,20 +557,21 @@ fn compare_table(
         .collect();
     differ(
         out,
-        version,
+        at,
+        Part::Object,
         &format!("{table}.primary_key"),
         "columns",
         &pk,
         |a, b| a == b,
     );
 
-    compare_objects(version, table, tables, rules, out, |t| {
+    compare_objects(at, table, tables, rules, out, |t| {
         t.foreign_keys.values().collect()
     });
-    compare_objects(version, table, tables, rules, out, |t| {
+    compare_objects(at, table, tables, rules, out, |t| {
         t.indexes.values().collect()
     });
-    compare_objects(version, table, tables, rules, out, |t| {
+    compare_objects(at, table, tables, rules, out, |t| {
         t.checks.values().filter(|c| !c.spells_type).collect()
     });
 }
@@ -482,7 +678,7 @@ type Group<'a, T> = BTreeMap<Backend, &'a T>;
 /// have it differ, then, under name parity, its name. Names agree when spelled alike or when
 /// every dialect made its own up.
 fn compare_objects<T: Object>(
-    version: i64,
+    at: &Point,
     table: &str,
     tables: &[(Backend, &Table)],
     rules: Rules,
@@ -507,9 +703,15 @@ fn compare_objects<T: Object>(
                 (*kind, value.to_owned())
             })
             .collect();
-        differ(out, version, &subject, "presence", &presence, |a, b| {
-            a == b || a == "implicit" || b == "implicit"
-        });
+        differ(
+            out,
+            at,
+            Part::Object,
+            &subject,
+            "presence",
+            &presence,
+            |a, b| a == b || a == "implicit" || b == "implicit",
+        );
         if group.len() < tables.len() {
             continue;
         }
@@ -520,14 +722,14 @@ fn compare_objects<T: Object>(
                 .iter()
                 .map(|(k, values)| (*k, values[i].1.clone()))
                 .collect();
-            differ(out, version, &subject, aspect, &values, |a, b| {
+            differ(out, at, Part::Object, &subject, aspect, &values, |a, b| {
                 T::alike(aspect, a, b)
             });
         }
         if rules.names {
             let names: Vec<(Backend, Name)> =
                 group.iter().map(|(k, o)| (*k, o.name().clone())).collect();
-            differ(out, version, &subject, "name", &names, |a, b| {
+            differ(out, at, Part::Object, &subject, "name", &names, |a, b| {
                 a.text == b.text || (a.generated && b.generated)
             });
         }
@@ -587,7 +789,9 @@ mod tests {
     #[test]
     fn a_drift_is_one_line_whatever_its_values_hold() {
         let drift = Drift {
-            version: 3,
+            at: Point::Version(3),
+            until: None,
+            part: Part::Object,
             subject: "t.ix".into(),
             aspect: "index".into(),
             values: vec![
@@ -692,7 +896,9 @@ mod tests {
     #[test]
     fn allowed_drift_passes_and_stale_entries_fail() {
         let drift = Drift {
-            version: 1,
+            at: Point::Version(1),
+            until: None,
+            part: Part::Column,
             subject: "t.c".into(),
             aspect: "type".into(),
             values: vec![],

@@ -30,6 +30,9 @@ pub const EXIT_CANNOT_CHECK: u8 = 2;
 pub enum Status {
     Pass,
     Skip,
+    /// What a step did beside its findings (how far a walk went, what it noted): neither a
+    /// pass nor a finding.
+    Note,
     /// A finding.
     Fail,
     /// The step could not run (its environment, or how it was asked): nothing was checked.
@@ -42,6 +45,7 @@ impl Status {
         match self {
             Status::Pass => "ok  ",
             Status::Skip => "skip",
+            Status::Note => "note",
             Status::Fail | Status::Error => "FAIL",
         }
     }
@@ -92,6 +96,56 @@ pub struct Entry {
     pub backend: Option<Backend>,
     /// What the human line says after its status word; may span several lines.
     pub message: String,
+    /// What it found, one object each, for machines: empty for a pass, a skip or a note.
+    pub findings: Vec<Finding>,
+}
+
+/// One thing a check found, with every field a machine may want to sort or link by. A field
+/// that does not apply is null (`values`: empty). `message` is the finding's own text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The step that found it (`staircase`, `parity`, `lint`, …): filled in when recorded.
+    #[serde(serialize_with = "step_name")]
+    pub check: Option<Step>,
+    /// The backend it is about; null across backends (parity).
+    #[serde(serialize_with = "backend_name")]
+    pub backend: Option<Backend>,
+    /// The migration version, where one version is meant.
+    pub version: Option<i64>,
+    /// The file, relative to its backend's folder (lint: to the migrations folder).
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    /// The lint rule (`ALL001`, `require-concurrent-index-creation`), or the kind of a
+    /// staircase failure (`down does not restore`).
+    pub rule: Option<String>,
+    pub table: Option<String>,
+    pub column: Option<String>,
+    /// A key, index or check, by name or by what it is (`fk(user_id)`).
+    pub object: Option<String>,
+    /// What differs (`type`, `nullability`, `on_delete`, …).
+    pub aspect: Option<String>,
+    /// Each backend's value of the aspect.
+    pub values: std::collections::BTreeMap<String, String>,
+    /// Parity: whether the newest schemas still differ so (`false`: a transient difference).
+    pub lasting: Option<bool>,
+    pub message: String,
+}
+
+impl Finding {
+    /// A finding that is only its message.
+    pub fn message(message: impl fmt::Display) -> Finding {
+        Finding {
+            message: message.to_string(),
+            ..Finding::default()
+        }
+    }
+}
+
+fn step_name<S: serde::Serializer>(step: &Option<Step>, serializer: S) -> Result<S::Ok, S::Error> {
+    match step {
+        Some(step) => serializer.serialize_some(step.name()),
+        None => serializer.serialize_none(),
+    }
 }
 
 fn backend_name<S: serde::Serializer>(
@@ -111,6 +165,42 @@ impl Entry {
             Some(kind) => format!("{kind}: {}", self.step.name()),
             None => self.step.name().to_owned(),
         }
+    }
+}
+
+impl Entry {
+    /// Its JUnit test cases, name and text: one per finding when it found several (so that a
+    /// CI page lists each), else the entry itself.
+    fn testcases(&self) -> Vec<(String, &str)> {
+        if self.findings.len() < 2 {
+            return vec![(self.name(), self.message.as_str())];
+        }
+        self.findings
+            .iter()
+            .map(|f| {
+                let mut name = self.name();
+                for part in [&f.file, &f.rule, &f.object, &f.aspect]
+                    .into_iter()
+                    .flatten()
+                {
+                    name.push_str(": ");
+                    name.push_str(part);
+                }
+                if let (None, Some(table)) = (&f.file, &f.table) {
+                    name = format!(
+                        "{name}: {table}{}",
+                        f.column
+                            .as_ref()
+                            .map(|c| format!(".{c}"))
+                            .unwrap_or_default()
+                    );
+                }
+                if let Some(line) = f.line {
+                    name.push_str(&format!(":{line}"));
+                }
+                (name, f.message.as_str())
+            })
+            .collect()
     }
 }
 
@@ -149,13 +239,31 @@ impl CheckReport {
         backend: Option<Backend>,
         message: impl fmt::Display,
     ) {
+        self.record_with(status, step, backend, message, Vec::new());
+    }
+
+    /// Adds an entry with what it found, and its line to the text. Each finding takes the
+    /// entry's step, and its backend unless it names its own.
+    pub fn record_with(
+        &mut self,
+        status: Status,
+        step: Step,
+        backend: Option<Backend>,
+        message: impl fmt::Display,
+        mut findings: Vec<Finding>,
+    ) {
+        for finding in &mut findings {
+            finding.check = Some(step);
+            finding.backend = finding.backend.or(backend);
+        }
         let entry = Entry {
             status,
             step,
             backend,
             message: message.to_string(),
+            findings,
         };
-        self.ok &= matches!(status, Status::Pass | Status::Skip);
+        self.ok &= matches!(status, Status::Pass | Status::Skip | Status::Note);
         let _ = writeln!(self.text, "{entry}");
         self.entries.push(entry);
     }
@@ -168,7 +276,12 @@ impl CheckReport {
         self.record(Status::Skip, step, backend, line);
     }
 
-    /// A finding, or, when `cannot_check`, a step that could not run.
+    pub(crate) fn note(&mut self, step: Step, backend: Option<Backend>, line: impl fmt::Display) {
+        self.record(Status::Note, step, backend, line);
+    }
+
+    /// A finding, or, when `cannot_check`, a step that could not run. The entry's one finding
+    /// is its message.
     pub(crate) fn fail(
         &mut self,
         step: Step,
@@ -176,12 +289,26 @@ impl CheckReport {
         line: impl fmt::Display,
         cannot_check: bool,
     ) {
+        let line = line.to_string();
+        let finding = Finding::message(&line);
+        self.fail_with(step, backend, line, vec![finding], cannot_check);
+    }
+
+    /// A finding (or a step that could not run) with its findings as objects.
+    pub(crate) fn fail_with(
+        &mut self,
+        step: Step,
+        backend: Option<Backend>,
+        line: impl fmt::Display,
+        findings: Vec<Finding>,
+        cannot_check: bool,
+    ) {
         let status = if cannot_check {
             Status::Error
         } else {
             Status::Fail
         };
-        self.record(status, step, backend, line);
+        self.record_with(status, step, backend, line, findings);
     }
 
     /// [`EXIT_OK`], [`EXIT_FINDINGS`], or [`EXIT_CANNOT_CHECK`] when any step could not run
@@ -215,12 +342,19 @@ impl CheckReport {
     /// the backend and step; a failure's or error's `message` is its first line and its text the
     /// whole message; a skip's `message` is its message.
     pub fn junit(&self, suite: &str) -> String {
-        let count = |status| self.entries.iter().filter(|e| e.status == status).count();
+        let count = |status| {
+            self.entries
+                .iter()
+                .filter(|e| e.status == status)
+                .map(|e| e.testcases().len())
+                .sum::<usize>()
+        };
+        let tests: usize = self.entries.iter().map(|e| e.testcases().len()).sum();
         let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             xml,
             "<testsuites name=\"didhub-harness\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">",
-            tests = self.entries.len(),
+            tests = tests,
             failures = count(Status::Fail),
             errors = count(Status::Error),
             skipped = count(Status::Skip),
@@ -229,39 +363,46 @@ impl CheckReport {
             xml,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
             escape(suite),
-            self.entries.len(),
+            tests,
             count(Status::Fail),
             count(Status::Error),
             count(Status::Skip),
         );
         for entry in &self.entries {
-            let open = format!(
-                "    <testcase classname=\"{}\" name=\"{}\"",
-                escape(entry.step.name()),
-                escape(&entry.name())
-            );
-            let first_line = entry.message.lines().next().unwrap_or_default();
-            let _ = match entry.status {
-                Status::Pass => writeln!(xml, "{open}/>"),
-                Status::Skip => writeln!(
-                    xml,
-                    "{open}>\n      <skipped message=\"{}\"/>\n    </testcase>",
-                    escape(&entry.message)
-                ),
-                Status::Fail | Status::Error => {
-                    let element = if entry.status == Status::Fail {
-                        "failure"
-                    } else {
-                        "error"
-                    };
-                    writeln!(
+            for (name, failure) in entry.testcases() {
+                let open = format!(
+                    "    <testcase classname=\"{}\" name=\"{}\"",
+                    escape(entry.step.name()),
+                    escape(&name)
+                );
+                let first_line = failure.lines().next().unwrap_or_default();
+                let _ = match entry.status {
+                    Status::Pass => writeln!(xml, "{open}/>"),
+                    Status::Note => writeln!(
                         xml,
-                        "{open}>\n      <{element} message=\"{}\">{}</{element}>\n    </testcase>",
-                        escape(first_line),
+                        "{open}>\n      <system-out>{}</system-out>\n    </testcase>",
                         escape(&entry.message)
-                    )
-                }
-            };
+                    ),
+                    Status::Skip => writeln!(
+                        xml,
+                        "{open}>\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        escape(&entry.message)
+                    ),
+                    Status::Fail | Status::Error => {
+                        let element = if entry.status == Status::Fail {
+                            "failure"
+                        } else {
+                            "error"
+                        };
+                        writeln!(
+                            xml,
+                            "{open}>\n      <{element} message=\"{}\">{}</{element}>\n    </testcase>",
+                            escape(first_line),
+                            escape(failure)
+                        )
+                    }
+                };
+            }
         }
         xml.push_str("  </testsuite>\n</testsuites>\n");
         xml

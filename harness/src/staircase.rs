@@ -2,13 +2,21 @@
 //!
 //! For each reversible version N: apply up to N and record the schema S(N); revert to N−1 and
 //! require exactly S(N−1); apply N again and require exactly S(N). An up-only version
-//! (`NNNN_name.sql`, which sqlx never reverts) is applied and its schema recorded; it has no
-//! down to check. Finally revert everything sqlx can revert — down to the newest up-only version,
-//! or to 0 when there is none — and require exactly the schema recorded there (no table at 0).
-//! A failure names the backend, the version, the file and the exact difference.
+//! (`NNNN_name.sql`, which sqlx never reverts) and version 0 (which sqlx's `undo` never reaches)
+//! are applied and their schema recorded; they have no down to check. Finally revert everything
+//! sqlx can revert — down to the newest version it cannot revert, or to nothing — and require
+//! exactly the schema recorded there (no table at all).
+//!
+//! Every failure is reported and the walk goes on ([`Failure`]): a down that fails or restores
+//! something else is reported, and the walk continues from a fresh database brought to the
+//! version, since the schema its up gave is what later versions see. Only an up that fails ends
+//! a walk — every later version applies on top of it — and the versions left are named as
+//! unchecked, with why ([`Unchecked`]). A down that puts every column back but not in its place
+//! (PostgreSQL and SQLite can only append a column) is noted, not failed, unless the project
+//! asks ([`ColumnPositions`]).
 //!
 //! A migration that fails is replayed on a fresh database, statement by statement, to name the
-//! statement's line ([`StaircaseError::MigrationFailed`]).
+//! statement's line ([`Failure::MigrationFailed`]).
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -21,13 +29,23 @@ use crate::backend::{Backend, Pool, TestDatabase, why};
 use crate::migrations::MigrationSet;
 use crate::once_map::OnceMap;
 use crate::project::ProjectError;
+use crate::report::Finding;
 use crate::schema::Schema;
 use crate::sql;
 
+/// Why a walk or a schema could not be had: the harness could not run it, or (for
+/// [`schema_at`]) a migration failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StaircaseError {
     #[error(transparent)]
     Harness(#[from] HarnessError),
+    #[error(transparent)]
+    Failed(#[from] Failure),
+}
+
+/// What a walk found wrong: each is reported, and the walk goes on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
     /// `reason` names the failing statement's line when a replay found it:
     /// `line 3: INSERT INTO missing (id) VALUES (1): no such table: missing`.
     #[error("{backend}: {file} (version {version}) failed: {reason}")]
@@ -35,6 +53,8 @@ pub enum StaircaseError {
         backend: Backend,
         version: i64,
         file: String,
+        /// The failing statement's line, when a replay found it.
+        line: Option<usize>,
         reason: String,
     },
     #[error("{backend}: {file} (version {version}) does not restore the schema of version {previous}:\n  {}", .diff.join("\n  "))]
@@ -57,7 +77,7 @@ pub enum StaircaseError {
         backend: Backend,
         tables: Vec<String>,
     },
-    #[error("{backend}: reverting every reversible migration after the up-only version {version} ({file}) does not give the schema of version {version} back:\n  {}", .diff.join("\n  "))]
+    #[error("{backend}: reverting every reversible migration after the version {version} ({file}), which sqlx cannot revert, does not give the schema of version {version} back:\n  {}", .diff.join("\n  "))]
     RevertAllDoesNotRestore {
         backend: Backend,
         version: i64,
@@ -66,16 +86,119 @@ pub enum StaircaseError {
     },
 }
 
-/// The schema after each version, and which downs were checked.
+impl Failure {
+    /// The version it is about, when it is about one.
+    pub fn version(&self) -> Option<i64> {
+        match self {
+            Failure::MigrationFailed { version, .. }
+            | Failure::DownDoesNotRestore { version, .. }
+            | Failure::UpNotRepeatable { version, .. }
+            | Failure::RevertAllDoesNotRestore { version, .. } => Some(*version),
+            Failure::LeftBehind { .. } => None,
+        }
+    }
+
+    /// The file it names, when it names one.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            Failure::MigrationFailed { file, .. }
+            | Failure::DownDoesNotRestore { file, .. }
+            | Failure::UpNotRepeatable { file, .. }
+            | Failure::RevertAllDoesNotRestore { file, .. } => Some(file),
+            Failure::LeftBehind { .. } => None,
+        }
+    }
+
+    /// The failure as a report's finding: its backend, version, file, line, kind (as the rule)
+    /// and, when its difference is in one table, that table.
+    pub fn finding(&self) -> Finding {
+        let (backend, line, diff) = match self {
+            Failure::MigrationFailed { backend, line, .. } => (*backend, *line, &[][..]),
+            Failure::DownDoesNotRestore { backend, diff, .. }
+            | Failure::UpNotRepeatable { backend, diff, .. }
+            | Failure::RevertAllDoesNotRestore { backend, diff, .. } => (*backend, None, &diff[..]),
+            Failure::LeftBehind { backend, .. } => (*backend, None, &[][..]),
+        };
+        // A difference line starts with its table: `alters: index (name): unexpected …`.
+        let tables: BTreeSet<&str> = diff
+            .iter()
+            .filter_map(|d| d.split_once(": ").map(|(table, _)| table))
+            .collect();
+        Finding {
+            backend: Some(backend),
+            version: self.version(),
+            file: self.file().map(str::to_owned),
+            line,
+            rule: Some(self.kind().to_owned()),
+            table: (tables.len() == 1)
+                .then(|| tables.into_iter().next().unwrap_or_default().to_owned()),
+            message: self.to_string(),
+            ..Finding::default()
+        }
+    }
+
+    /// `migration failed`, `down does not restore`, …: what kind of failure, for machines.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::MigrationFailed { .. } => "migration failed",
+            Failure::DownDoesNotRestore { .. } => "down does not restore",
+            Failure::UpNotRepeatable { .. } => "up not repeatable",
+            Failure::LeftBehind { .. } => "left behind",
+            Failure::RevertAllDoesNotRestore { .. } => "revert all does not restore",
+        }
+    }
+}
+
+/// Whether a column that a down puts back in another position fails the walk. PostgreSQL and
+/// SQLite can only append a column, so a down re-adding a dropped column cannot restore its
+/// place there; by default that is a note, not a failure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ColumnPositions {
+    #[default]
+    Noted,
+    Fail,
+}
+
+/// A down that restored every column of a table, but not their order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reordered {
+    pub version: i64,
+    pub file: String,
+    /// `table: a,c,b (was a,b,c)`, one per table.
+    pub tables: Vec<String>,
+}
+
+/// Versions the walk could not reach, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchecked {
+    /// The versions, oldest first.
+    pub versions: Vec<i64>,
+    pub why: String,
+}
+
+/// What a walk did: the schema after each version it reached, which downs it checked, and
+/// everything it found wrong on the way.
 #[derive(Debug, Clone)]
 pub struct Staircase {
     pub kind: Backend,
-    /// `(version, schema)`, version 0 first.
+    /// `(version, schema)`, version 0 first (the empty database, or the schema of a version 0
+    /// migration when the project has one).
     pub steps: Vec<(i64, Schema)>,
+    /// Every version of the folder, reached or not.
+    pub all_versions: Vec<i64>,
     /// The versions whose down was checked (it restored the schema before, and the up applied
-    /// again gave the same schema). The other versions are up-only: applied and recorded, with
-    /// no down to check.
+    /// again gave the same schema). The other versions are up-only or cannot be reverted by
+    /// sqlx (version 0), or their down failed: see `failures`.
     pub downs_checked: BTreeSet<i64>,
+    /// Versions sqlx cannot revert although they are not up-only files: version 0, which
+    /// `undo` never reaches (it reverts every version above its target, and 0 is the lowest).
+    pub not_revertible: Vec<i64>,
+    /// Every failure, in the order found.
+    pub failures: Vec<Failure>,
+    /// Downs that put columns back in another order (see [`ColumnPositions`]).
+    pub reordered: Vec<Reordered>,
+    /// What the walk did not check, and why.
+    pub unchecked: Vec<Unchecked>,
 }
 
 impl Staircase {
@@ -84,41 +207,90 @@ impl Staircase {
         self.steps.iter().map(|(v, _)| *v).filter(|v| *v != 0)
     }
 
+    /// The newest version reached, and its schema.
+    pub fn newest(&self) -> (i64, &Schema) {
+        let (version, schema) = self.steps.last().expect("version 0 is recorded");
+        (*version, schema)
+    }
+
+    /// Whether every version was reached.
+    pub fn complete(&self) -> bool {
+        self.newest().0 == self.all_versions.last().copied().unwrap_or(0)
+    }
+
     /// What was checked, never claiming a down that was not: `4 migrations up, down and up
-    /// again`, or `4 migrations: 2 up, down and up again, 2 up only (no down to check)`.
+    /// again`, or `4 migrations: 2 up, down and up again, 2 up only (no down to check)`, or
+    /// `2 of 4 migrations walked: 1 up, down and up again, 1 with a failure`.
     pub fn summary(&self) -> String {
-        let all = self.versions().count();
-        let reversible = self.downs_checked.len();
-        let up_only = all - reversible;
-        if up_only == 0 {
+        let failed: BTreeSet<i64> = self.failures.iter().filter_map(Failure::version).collect();
+        let reached: BTreeSet<i64> = self.steps.iter().map(|(v, _)| *v).collect();
+        let (mut checked, mut up_only, mut with_failure, mut walked) = (0, 0, 0, 0);
+        for v in &self.all_versions {
+            if failed.contains(v) {
+                with_failure += 1;
+            } else if self.downs_checked.contains(v) {
+                checked += 1;
+            } else if reached.contains(v) && !self.not_revertible.contains(v) {
+                up_only += 1;
+            }
+            if failed.contains(v) || reached.contains(v) {
+                walked += 1;
+            }
+        }
+        let all = self.all_versions.len();
+        let not_revertible = self.not_revertible.len();
+        if walked == all && checked == all {
             return format!("{all} migrations up, down and up again");
         }
         let mut parts = Vec::new();
-        if reversible > 0 {
-            parts.push(format!("{reversible} up, down and up again"));
+        if checked > 0 {
+            parts.push(format!("{checked} up, down and up again"));
         }
-        parts.push(format!("{up_only} up only (no down to check)"));
-        format!("{all} migrations: {}", parts.join(", "))
+        if up_only > 0 {
+            parts.push(format!("{up_only} up only (no down to check)"));
+        }
+        if not_revertible > 0 {
+            let versions: Vec<String> = self.not_revertible.iter().map(i64::to_string).collect();
+            parts.push(format!(
+                "{not_revertible} up only: version {} (sqlx cannot revert version 0)",
+                versions.join(", ")
+            ));
+        }
+        if with_failure > 0 {
+            parts.push(format!("{with_failure} with a failure"));
+        }
+        let head = if walked == all {
+            format!("{all} migrations")
+        } else {
+            format!("{walked} of {all} migrations walked")
+        };
+        format!("{head}: {}", parts.join(", "))
     }
 }
 
-/// Walks `set` on a fresh database of its backend.
+/// Walks `set` on a fresh database of its backend: every version, every failure reported (see
+/// the module documentation). An error means the harness could not run the walk (no server, a
+/// database that went away), not that a migration failed.
 ///
 /// A walk depends only on the migrations' text and the server, so within one process a set
 /// whose files are byte for byte the same as one already walked on that backend gets the
 /// recorded staircase instead of a second walk (tests check many copies of a migration set that
-/// differ in one dialect only). Failed walks are not recorded: they run again.
-pub async fn walk(set: &MigrationSet) -> Result<Staircase, StaircaseError> {
-    static WALKED: LazyLock<OnceMap<(Backend, Vec<u8>), Staircase>> = LazyLock::new(OnceMap::new);
+/// differ in one dialect only).
+pub async fn walk(
+    set: &MigrationSet,
+    positions: ColumnPositions,
+) -> Result<Staircase, HarnessError> {
+    type Key = (Backend, ColumnPositions, Vec<u8>);
+    static WALKED: LazyLock<OnceMap<Key, Staircase>> = LazyLock::new(OnceMap::new);
+    let (kind, content) = content_key(set);
     WALKED
-        .cell(content_key(set))
+        .cell((kind, positions, content))
         .get_or_try_init(|| {
             // Boxed, so that callers' futures do not nest the whole walk.
             Box::pin(async {
-                let db = TestDatabase::create(set.kind).await?;
-                let pool = db.connect().await?;
-                let result = walk_on(&pool, set).await;
-                pool.close().await;
+                let mut walker = Walker::start(set, positions).await?;
+                let result = walker.walk().await;
+                walker.finish().await;
                 result
             })
         })
@@ -141,89 +313,299 @@ fn content_key(set: &MigrationSet) -> (Backend, Vec<u8>) {
     (set.kind, key)
 }
 
-async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, StaircaseError> {
-    let kind = set.kind;
-    let mut steps = vec![(0, pool.introspect().await?)];
-    let mut downs_checked = BTreeSet::new();
-    for version in set.versions() {
-        let (previous, before) = steps.last().cloned().expect("version 0 is recorded");
-        if let Err(e) = pool.migrate_up(&set.migrator, version).await {
-            return Err(failed(set, Failed::Up(version), e).await);
-        }
-        let after = pool.introspect().await?;
-        if set.is_up_only(version) {
-            steps.push((version, after));
-            continue;
-        }
+/// Whether sqlx can revert `version`: not an up-only file, and not version 0.
+fn revertible(set: &MigrationSet, version: i64) -> bool {
+    version != 0 && !set.is_up_only(version)
+}
 
-        if let Err(e) = pool.migrate_down(&set.migrator, previous).await {
-            return Err(failed(set, Failed::Down(version), e).await);
+/// One walk: the set, the database it is on, and what it found so far.
+struct Walker<'s> {
+    set: &'s MigrationSet,
+    positions: ColumnPositions,
+    db: TestDatabase,
+    pool: Pool,
+    stairs: Staircase,
+}
+
+impl<'s> Walker<'s> {
+    async fn start(
+        set: &'s MigrationSet,
+        positions: ColumnPositions,
+    ) -> Result<Walker<'s>, HarnessError> {
+        let db = TestDatabase::create(set.kind).await?;
+        let pool = db.connect().await?;
+        let empty = pool.introspect().await;
+        let empty = match empty {
+            Ok(schema) => schema,
+            Err(e) => {
+                pool.close().await;
+                return Err(e);
+            }
+        };
+        Ok(Walker {
+            set,
+            positions,
+            db,
+            pool,
+            stairs: Staircase {
+                kind: set.kind,
+                steps: vec![(0, empty)],
+                all_versions: set.versions(),
+                downs_checked: BTreeSet::new(),
+                not_revertible: Vec::new(),
+                failures: Vec::new(),
+                reordered: Vec::new(),
+                unchecked: Vec::new(),
+            },
+        })
+    }
+
+    async fn finish(self) {
+        self.pool.close().await;
+        // Best effort: a database left behind goes with its server.
+        let _ = self.db.discard().await;
+    }
+
+    /// A fresh database at `version`, which the walk reached before, for going on after a
+    /// failure left the database somewhere else (a down that failed half way on MySQL, which
+    /// commits each statement; a down that restored something else).
+    async fn reset_to(&mut self, version: i64) -> Result<(), StaircaseError> {
+        let db = TestDatabase::create(self.set.kind).await?;
+        let pool = db.connect().await?;
+        let old_db = std::mem::replace(&mut self.db, db);
+        let old_pool = std::mem::replace(&mut self.pool, pool);
+        old_pool.close().await;
+        let _ = old_db.discard().await;
+        if let Err(e) = self.pool.migrate_up(&self.set.migrator, version).await {
+            return Err(failed(self.set, Failed::Up(version), e).await.into());
         }
-        let reverted = pool.introspect().await?;
+        Ok(())
+    }
+
+    fn failure(&mut self, failure: Failure) {
+        self.stairs.failures.push(failure);
+    }
+
+    async fn walk(&mut self) -> Result<Staircase, HarnessError> {
+        let versions = self.set.versions();
+        for (i, &version) in versions.iter().enumerate() {
+            match self.step(version).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let rest = versions[i + 1..].to_vec();
+                    if !rest.is_empty() {
+                        self.stairs.unchecked.push(Unchecked {
+                            why: format!(
+                                "{} (version {version}) failed, and every later version \
+                                 applies on top of it",
+                                self.set.up_file(version)
+                            ),
+                            versions: rest,
+                        });
+                    }
+                    return Ok(self.stairs.clone());
+                }
+                Err(StaircaseError::Harness(e)) => return Err(e),
+                Err(StaircaseError::Failed(f)) => {
+                    // The database the walk had reached could not be made again: what is
+                    // left cannot be walked.
+                    self.failure(f);
+                    let rest = versions[i + 1..].to_vec();
+                    if !rest.is_empty() {
+                        self.stairs.unchecked.push(Unchecked {
+                            why: format!(
+                                "a fresh database could not be brought back to version {version}"
+                            ),
+                            versions: rest,
+                        });
+                    }
+                    return Ok(self.stairs.clone());
+                }
+            }
+        }
+        self.revert_everything().await?;
+        Ok(self.stairs.clone())
+    }
+
+    /// Walks one version: up, and for a revertible one down and up again. `Ok(false)` when its
+    /// up failed, which ends the walk: every later version builds on it. Any other failure is
+    /// recorded and the walk goes on from a fresh database at this version, since the schema
+    /// the up gave is what later versions see.
+    async fn step(&mut self, version: i64) -> Result<bool, StaircaseError> {
+        let set = self.set;
+        let (previous, before) = self
+            .stairs
+            .steps
+            .last()
+            .cloned()
+            .expect("version 0 is recorded");
+        if let Err(e) = self.pool.migrate_up(&set.migrator, version).await {
+            let failure = failed(set, Failed::Up(version), e).await;
+            self.failure(failure);
+            return Ok(false);
+        }
+        let after = self.pool.introspect().await?;
+        if version == 0 {
+            // Nothing comes before version 0: its schema is where every revert ends.
+            self.stairs.not_revertible.push(0);
+            self.stairs.steps[0] = (0, after);
+            return Ok(true);
+        }
+        if !revertible(set, version) {
+            self.stairs.steps.push((version, after));
+            return Ok(true);
+        }
+        let checked = self
+            .down_and_up_again(version, previous, &before, &after)
+            .await?;
+        if checked {
+            self.stairs.downs_checked.insert(version);
+        } else {
+            // A failed down may have left half of itself (MySQL commits each statement) and a
+            // dirty history; a wrong one left another schema: start again from a fresh
+            // database at this version.
+            self.reset_to(version).await?;
+        }
+        self.stairs.steps.push((version, after));
+        Ok(true)
+    }
+
+    /// Reverts `version` to `previous` and applies it again, requiring `before` and then
+    /// `after`; whether both held. What did not is recorded.
+    async fn down_and_up_again(
+        &mut self,
+        version: i64,
+        previous: i64,
+        before: &Schema,
+        after: &Schema,
+    ) -> Result<bool, StaircaseError> {
+        let set = self.set;
+        let kind = set.kind;
+        if let Err(e) = self.pool.migrate_down(&set.migrator, previous).await {
+            let failure = failed(set, Failed::Down(version), e).await;
+            self.failure(failure);
+            return Ok(false);
+        }
+        let reverted = self.pool.introspect().await?;
         let diff = before.diff(&reverted);
-        if !diff.is_empty() {
-            return Err(StaircaseError::DownDoesNotRestore {
-                backend: kind,
-                version,
-                previous,
-                file: set.down_file(version),
-                diff,
-            });
+        let mut restored = diff.is_empty();
+        if !restored {
+            let file = set.down_file(version);
+            if positions_aside(before)
+                .diff(&positions_aside(&reverted))
+                .is_empty()
+            {
+                // Every column is back, in another place.
+                self.stairs.reordered.push(Reordered {
+                    version,
+                    file: file.clone(),
+                    tables: reordered_tables(before, &reverted),
+                });
+                restored = self.positions == ColumnPositions::Noted;
+            }
+            if !restored {
+                self.failure(Failure::DownDoesNotRestore {
+                    backend: kind,
+                    version,
+                    previous,
+                    file,
+                    diff,
+                });
+                return Ok(false);
+            }
         }
-
-        if let Err(e) = pool.migrate_up(&set.migrator, version).await {
-            return Err(failed(set, Failed::UpAgain(version), e).await);
+        if let Err(e) = self.pool.migrate_up(&set.migrator, version).await {
+            let failure = failed(set, Failed::UpAgain(version), e).await;
+            self.failure(failure);
+            return Ok(false);
         }
-        let again = pool.introspect().await?;
+        let again = self.pool.introspect().await?;
         let diff = after.diff(&again);
         if !diff.is_empty() {
-            return Err(StaircaseError::UpNotRepeatable {
+            self.failure(Failure::UpNotRepeatable {
                 backend: kind,
                 version,
                 file: set.up_file(version),
                 diff,
             });
+            return Ok(false);
         }
-        downs_checked.insert(version);
-        steps.push((version, after));
+        Ok(true)
     }
-    // sqlx's undo skips up-only migrations, and reverting the reversible ones below one would
-    // not give any recorded schema: revert down to the newest up-only version.
-    let newest = steps.last().map_or(0, |(v, _)| *v);
-    let floor = set.up_only_floor(newest);
-    if newest > floor.unwrap_or(0) {
+
+    /// Reverts everything sqlx can revert — down to the newest version it cannot revert, or to
+    /// nothing — and requires exactly the schema recorded there. After a down already failed
+    /// on the way up, this would only meet that failure again: it says so instead.
+    async fn revert_everything(&mut self) -> Result<(), HarnessError> {
+        let set = self.set;
+        let kind = set.kind;
+        let newest = self.stairs.newest().0;
+        let floor = set
+            .versions()
+            .into_iter()
+            .filter(|v| *v <= newest && !revertible(set, *v))
+            .max();
+        if newest == floor.unwrap_or(0) {
+            return Ok(());
+        }
+        let failed_downs: BTreeSet<i64> = self
+            .stairs
+            .failures
+            .iter()
+            .filter_map(Failure::version)
+            .collect();
+        if !failed_downs.is_empty() {
+            let which = match failed_downs.len() {
+                1 => "the down of one version".to_owned(),
+                n => format!("the downs of {n} versions"),
+            };
+            self.stairs.unchecked.push(Unchecked {
+                versions: Vec::new(),
+                why: format!(
+                    "reverting every migration in turn from the newest was not checked: {which} \
+                     already failed on the way up (above)"
+                ),
+            });
+            return Ok(());
+        }
         // One version at a time, as sqlx's undo does, so that a failure names its version
         // (MySQL's revert does not).
         for version in set.versions().into_iter().rev() {
-            if version <= floor.unwrap_or(0) {
+            if version > newest {
+                continue;
+            }
+            if version <= floor.unwrap_or(0) || !revertible(set, version) {
                 break;
             }
-            if let Err(e) = pool
+            if let Err(e) = self
+                .pool
                 .migrate_down(&set.migrator, set.previous(version))
                 .await
             {
                 let failure = Failed::RevertingEverything { version, newest };
-                return Err(failed(set, failure, e).await);
+                let failure = failed(set, failure, e).await;
+                self.failure(failure);
+                return Ok(());
             }
         }
-        let left = pool.introspect().await?;
+        let left = self.pool.introspect().await?;
         match floor {
-            None if !left.is_empty() => {
-                return Err(StaircaseError::LeftBehind {
-                    backend: kind,
-                    tables: left.tables.keys().cloned().collect(),
-                });
-            }
+            None if !left.is_empty() => self.failure(Failure::LeftBehind {
+                backend: kind,
+                tables: left.tables.keys().cloned().collect(),
+            }),
             None => {}
             Some(floor) => {
-                let recorded = steps
+                let recorded = self
+                    .stairs
+                    .steps
                     .iter()
                     .rfind(|(v, _)| *v == floor)
                     .map(|(_, schema)| schema)
-                    .expect("the up-only version was walked");
+                    .expect("the version was walked");
                 let diff = recorded.diff(&left);
                 if !diff.is_empty() {
-                    return Err(StaircaseError::RevertAllDoesNotRestore {
+                    self.failure(Failure::RevertAllDoesNotRestore {
                         backend: kind,
                         version: floor,
                         file: set.up_file(floor),
@@ -232,12 +614,38 @@ async fn walk_on(pool: &Pool, set: &MigrationSet) -> Result<Staircase, Staircase
                 }
             }
         }
+        Ok(())
     }
-    Ok(Staircase {
-        kind,
-        steps,
-        downs_checked,
-    })
+}
+
+/// `schema` with every table's columns in name order: what is left to compare when a
+/// column's position cannot be restored.
+fn positions_aside(schema: &Schema) -> Schema {
+    let mut schema = schema.clone();
+    for table in schema.tables.values_mut() {
+        table.columns.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    schema
+}
+
+/// `table: a,c,b (was a,b,c)` for each table whose columns are in another order.
+fn reordered_tables(before: &Schema, after: &Schema) -> Vec<String> {
+    let order = |t: &crate::schema::Table| {
+        t.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    before
+        .tables
+        .iter()
+        .filter_map(|(name, was)| {
+            let now = after.tables.get(name)?;
+            (order(was) != order(now))
+                .then(|| format!("{name}: {} (was {})", order(now), order(was)))
+        })
+        .collect()
 }
 
 /// The schema of a fresh database with `set` applied up to `version` (every migration when
@@ -269,7 +677,7 @@ pub async fn schema_at(set: &MigrationSet, version: Option<i64>) -> Result<Schem
                 MigrationFailed::LockTimeout(lock) => lock.version.unwrap_or(target),
                 MigrationFailed::Error { .. } => target,
             };
-            Err(failed(set, Failed::Up(version), e).await)
+            Err(failed(set, Failed::Up(version), e).await.into())
         }
     };
     pool.close().await;
@@ -339,15 +747,16 @@ impl Failed {
 /// statement, from where it failed, and the first statement that fails is named by its line,
 /// its text and the database's message. A replay that finds none says so. A lock wait that
 /// gave up is reported as it is: a replay on a fresh database would wait for nothing.
-async fn failed(set: &MigrationSet, failed: Failed, error: MigrationFailed) -> StaircaseError {
+async fn failed(set: &MigrationSet, failed: Failed, error: MigrationFailed) -> Failure {
     let file = failed.file(set);
     let error = match error {
         MigrationFailed::Error { source, .. } => source,
         lock @ MigrationFailed::LockTimeout(_) => {
-            return StaircaseError::MigrationFailed {
+            return Failure::MigrationFailed {
                 backend: set.kind,
                 version: failed.version(),
                 file,
+                line: None,
                 reason: format!("{}{}", failed.doing(), why(&lock)),
             };
         }
@@ -358,9 +767,13 @@ async fn failed(set: &MigrationSet, failed: Failed, error: MigrationFailed) -> S
         MigrateError::Execute(e) => e.as_database_error().is_some(),
         _ => false,
     };
+    let mut line = None;
     let reason = if refused {
         match failing_statement(set, failed, &file).await {
-            Ok(Some(statement)) => statement,
+            Ok(Some((at, statement))) => {
+                line = Some(at);
+                statement
+            }
             Ok(None) => format!(
                 "{error} (replayed on a fresh database statement by statement, every statement \
                  succeeded: the failing statement is not known)"
@@ -370,10 +783,11 @@ async fn failed(set: &MigrationSet, failed: Failed, error: MigrationFailed) -> S
     } else {
         error.to_string()
     };
-    StaircaseError::MigrationFailed {
+    Failure::MigrationFailed {
         backend: set.kind,
         version: failed.version(),
         file,
+        line,
         reason: format!("{}{reason}", failed.doing()),
     }
 }
@@ -394,13 +808,13 @@ enum NotLookedFor {
     Replay { file: String, why: String },
 }
 
-/// `line N: <statement>: <database message>` for the first statement of `file` that fails on
-/// a fresh database brought to where it failed; `None` when each one succeeds.
+/// The line and `line N: <statement>: <database message>` of the first statement of `file`
+/// that fails on a fresh database brought to where it failed; `None` when each one succeeds.
 async fn failing_statement(
     set: &MigrationSet,
     failed: Failed,
     file: &str,
-) -> Result<Option<String>, NotLookedFor> {
+) -> Result<Option<(usize, String)>, NotLookedFor> {
     let path = set.dir.join(file);
     let text = std::fs::read_to_string(&path).map_err(|e| NotLookedFor::Unreadable {
         path: path.clone(),
@@ -429,11 +843,13 @@ async fn failing_statement(
                     },
                     other => other.to_string(),
                 };
-                return Ok(Some(format!(
-                    "line {}: {}: {message}",
+                let found = format!(
+                    "line {}: {}: {message}{}",
                     statement.line,
-                    excerpt(&statement.text)
-                )));
+                    excerpt(&statement.text),
+                    mysql8_names(set.kind, &statement.text)
+                );
+                return Ok(Some((statement.line, found)));
             }
         }
         Ok(None)
@@ -443,4 +859,48 @@ async fn failing_statement(
     // Best effort: a database left behind goes with its server.
     let _ = db.discard().await;
     found
+}
+
+/// A note for a MySQL statement that names a constraint the way MySQL 8 generates names
+/// (`<table>_chk_N`): MariaDB, which the harness runs, names an unnamed CHECK
+/// after its column or `CONSTRAINT_N`, so such a statement fails here for a reason that is
+/// not in its SQL.
+fn mysql8_names(kind: Backend, statement: &str) -> String {
+    if kind != Backend::MySql {
+        return String::new();
+    }
+    let lower = statement.to_ascii_lowercase();
+    let generated = lower.match_indices("_chk_").any(|(at, marker)| {
+        lower[at + marker.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    });
+    if generated {
+        " (this statement names a CHECK by MySQL 8's generated name `<table>_chk_N`; MariaDB \
+         10.11, which this server is, names an unnamed CHECK after its column or `CONSTRAINT_N`: \
+         on MySQL 8 the statement may be right)"
+            .to_owned()
+    } else {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql8s_generated_check_names_are_pointed_out_on_mysql_only() {
+        let drop = "ALTER TABLE users DROP CHECK users_chk_1";
+        assert!(mysql8_names(Backend::MySql, drop).contains("MySQL 8"));
+        assert_eq!(mysql8_names(Backend::Postgres, drop), "");
+        assert_eq!(
+            mysql8_names(
+                Backend::MySql,
+                "ALTER TABLE users DROP CHECK users_chk_name"
+            ),
+            ""
+        );
+    }
 }

@@ -12,7 +12,7 @@ use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::lock::{self, Lock};
 use didhub_harness::migrations::MigrationSet;
 use didhub_harness::project::SETTINGS_FILE;
-use didhub_harness::staircase;
+use didhub_harness::staircase::{self, ColumnPositions};
 use didhub_migrations::Backend;
 
 mod support;
@@ -482,24 +482,10 @@ fn the_cli_exits_non_zero_and_says_why() {
     );
 }
 
-/// A migration set with the same `files` in every dialect folder.
-fn same_in_every_dialect(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    support::plain_sql_settings(dir.path());
-    for kind in Backend::ALL {
-        let folder = dir.path().join(kind.name());
-        std::fs::create_dir(&folder).unwrap();
-        for (name, text) in files {
-            std::fs::write(folder.join(name), text).unwrap();
-        }
-    }
-    dir
-}
-
 /// Nothing checked is never "ok": empty folders fail on the backend and in the lint.
 #[tokio::test]
 async fn folders_without_walkable_migrations_fail_rather_than_pass() {
-    let empty = same_in_every_dialect(&[]);
+    let empty = support::same_in_every_dialect(&[]);
     let report = check_foreign(empty.path(), &[Backend::Sqlite]).await;
     assert!(!report.ok, "{}", report.text);
     assert!(
@@ -522,7 +508,7 @@ async fn folders_without_walkable_migrations_fail_rather_than_pass() {
 /// Three up-only migrations (`NNNN_name.sql`), the same SQL in every dialect; `b_type` is the
 /// type of the column the third one adds.
 fn up_only_set(b_type: &str) -> tempfile::TempDir {
-    same_in_every_dialect(&[
+    support::same_in_every_dialect(&[
         (
             "0001_create.sql",
             "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER NOT NULL);\n\
@@ -560,7 +546,7 @@ async fn an_up_only_set_is_walked_without_claiming_a_down(#[case] kind: Backend)
     );
 
     let set = MigrationSet::load(dir.path(), kind).await.unwrap();
-    let stairs = staircase::walk(&set).await.unwrap();
+    let stairs = staircase::walk(&set, ColumnPositions::Noted).await.unwrap();
     assert!(stairs.downs_checked.is_empty());
     let columns: Vec<Vec<String>> = stairs
         .steps
@@ -624,7 +610,7 @@ fn snapshot_lint_and_lock_cover_up_only_files() {
 
 /// A mixed set: 0001 up-only, 0002 reversible, whose down is `down`.
 fn mixed_set(down: &str) -> tempfile::TempDir {
-    same_in_every_dialect(&[
+    support::same_in_every_dialect(&[
         (
             "0001_create.sql",
             "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER NOT NULL);\n",
@@ -689,7 +675,7 @@ async fn a_failed_statement_is_named_by_its_line(#[case] kind: Backend) {
     let broken_up = format!(
         "{create}\n-- its index, on the wrong table\nCREATE INDEX idx_t_id\n  ON missing_table (id);\n"
     );
-    let dir = same_in_every_dialect(&[
+    let dir = support::same_in_every_dialect(&[
         ("0001_create.up.sql", create),
         ("0001_create.down.sql", "DROP TABLE t;\n"),
         (
@@ -723,7 +709,7 @@ async fn a_failed_statement_is_named_by_its_line(#[case] kind: Backend) {
     )
     .unwrap();
     let set = MigrationSet::load(dir.path(), kind).await.unwrap();
-    let error = staircase::walk(&set).await.unwrap_err().to_string();
+    let error = first_failure(&set).await;
     let failed = format!(
         "{kind}: 0001_create.down.sql (version 1) failed: line 2: DROP TABLE missing_table: "
     );
@@ -737,7 +723,7 @@ async fn a_failed_statement_is_named_by_its_line(#[case] kind: Backend) {
 #[apply(backends)]
 #[tokio::test]
 async fn a_failure_applying_it_again_names_the_statement(#[case] kind: Backend) {
-    let dir = same_in_every_dialect(&[
+    let dir = support::same_in_every_dialect(&[
         (
             "0001_create.sql",
             "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY);\n",
@@ -749,7 +735,7 @@ async fn a_failure_applying_it_again_names_the_statement(#[case] kind: Backend) 
         ("0002_seed.down.sql", "ALTER TABLE t DROP COLUMN b;\n"),
     ]);
     let set = MigrationSet::load(dir.path(), kind).await.unwrap();
-    let error = staircase::walk(&set).await.unwrap_err().to_string();
+    let error = first_failure(&set).await;
     let failed = format!(
         "{kind}: 0002_seed.up.sql (version 2) failed: applying it again after its down: \
          line 2: INSERT INTO t (id) VALUES (1): "
@@ -761,7 +747,7 @@ async fn a_failure_applying_it_again_names_the_statement(#[case] kind: Backend) 
 /// succeeds: the report says the failing statement is not known instead of inventing a line.
 #[tokio::test]
 async fn a_failure_no_statement_reproduces_names_no_line() {
-    let dir = same_in_every_dialect(&[
+    let dir = support::same_in_every_dialect(&[
         (
             "0001_create.up.sql",
             "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY);\nVACUUM;\n",
@@ -771,7 +757,7 @@ async fn a_failure_no_statement_reproduces_names_no_line() {
     let set = MigrationSet::load(dir.path(), Backend::Sqlite)
         .await
         .unwrap();
-    let error = staircase::walk(&set).await.unwrap_err().to_string();
+    let error = first_failure(&set).await;
     assert!(
         error.starts_with(
             "sqlite: 0001_create.up.sql (version 1) failed: while executing migration 1"
@@ -794,7 +780,7 @@ fn unnamed_checks(down_checks: &str) -> tempfile::TempDir {
             "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL, {checks});\n"
         )
     };
-    same_in_every_dialect(&[
+    support::same_in_every_dialect(&[
         ("0001_create.up.sql", &table("CHECK (a > 0), CHECK (b > 0)")),
         ("0001_create.down.sql", "DROP TABLE t;\n"),
         ("0002_add_c.up.sql", "ALTER TABLE t ADD COLUMN c INTEGER;\n"),
@@ -832,7 +818,7 @@ mod across_dialects {
     /// Parity says which backend it left out when one failed, and compares the others.
     #[tokio::test]
     async fn parity_names_a_backend_whose_staircase_failed() {
-        let dir = same_in_every_dialect(&[
+        let dir = support::same_in_every_dialect(&[
             (
                 "0001_create.up.sql",
                 "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER NOT NULL);\n",
@@ -1032,4 +1018,13 @@ fn a_backend_that_cannot_start_fails_with_the_reason() {
         "{text}"
     );
     assert!(text.contains("DIDHUB_TEST_POSTGRES_URL"), "{text}");
+}
+
+/// The first failure the staircase found on `set`: a walk that finds none fails the test.
+async fn first_failure(set: &MigrationSet) -> String {
+    let stairs = staircase::walk(set, ColumnPositions::Noted).await.unwrap();
+    match stairs.failures.first() {
+        Some(failure) => failure.to_string(),
+        None => panic!("{}: the walk found nothing", set.kind),
+    }
 }

@@ -24,9 +24,12 @@ async fn staircase_matches_snapshots(#[case] kind: Backend) {
     let set = MigrationSet::load(&didhub_migrations(), kind)
         .await
         .unwrap();
-    let stairs = staircase::walk(&set)
+    let stairs = staircase::walk(&set, staircase::ColumnPositions::Fail)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    assert!(stairs.failures.is_empty(), "{:?}", stairs.failures);
+    assert!(stairs.unchecked.is_empty(), "{:?}", stairs.unchecked);
+    assert!(stairs.reordered.is_empty(), "{:?}", stairs.reordered);
     assert_eq!(stairs.steps.len(), set.versions().len() + 1);
     for (version, schema) in &stairs.steps {
         insta::assert_snapshot!(format!("{kind}_v{version:04}"), schema.to_string());

@@ -4,9 +4,32 @@ use std::path::Path;
 
 use didhub_migrations::Backend;
 
+/// A migrations folder with `files` in every dialect's folder (DIDHub's layout), and the
+/// settings of [`plain_sql_settings`].
+#[allow(
+    dead_code,
+    reason = "report_formats.rs, which includes this module too, writes its own sets"
+)]
+pub fn same_in_every_dialect(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    plain_sql_settings(dir.path());
+    for kind in Backend::ALL {
+        let folder = dir.path().join(kind.name());
+        std::fs::create_dir(&folder).unwrap();
+        for (name, text) in files {
+            std::fs::write(folder.join(name), text).unwrap();
+        }
+    }
+    dir
+}
+
 /// A temporary folder with a copy of each backend's folder of the migrations folder `from`
 /// (in DIDHub's layout, `sqlite/`, `postgres/`, `mysql/`), named as `folder` says: the same
 /// names, or another layout's.
+#[allow(
+    dead_code,
+    reason = "walk_everything.rs, which includes this module too, copies nothing"
+)]
 pub fn copy_folders(from: &Path, folder: impl Fn(Backend) -> &'static str) -> tempfile::TempDir {
     let copy = tempfile::tempdir().unwrap();
     for kind in Backend::ALL {
