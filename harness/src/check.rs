@@ -16,11 +16,11 @@ use crate::lint;
 use crate::lock::{self, LOCK_FILE};
 use crate::migrations::MigrationSet;
 use crate::parity::{self, AllowList, Drift, Point};
-use crate::project::{Project, ProjectError};
+use crate::project::{ColumnOrder, Project, ProjectError};
 pub use crate::report::CheckReport;
 use crate::report::{Finding, Step};
 use crate::schema::Schema;
-use crate::staircase::{self, ColumnPositions, Staircase, Unchecked};
+use crate::staircase::{self, Staircase, Unchecked};
 
 /// What to check. The migrations folder's settings file ([`crate::project::Settings`]) supplies what is not
 /// given here.
@@ -65,7 +65,7 @@ struct Effective {
     rules: parity::Rules,
     /// Where dialects with histories of their own are meant to agree, besides their newest.
     align: Vec<BTreeMap<Backend, i64>>,
-    positions: ColumnPositions,
+    positions: ColumnOrder,
 }
 
 impl Effective {
@@ -109,14 +109,16 @@ impl Effective {
                 from_file.sqlite_types
             },
         };
+        let align = settings.parity_align();
+        let positions = settings.column_order();
         Ok(Effective {
             project,
             parity_allow,
             lint,
             fixtures,
             rules,
-            align: Vec::new(),
-            positions: ColumnPositions::default(),
+            align,
+            positions,
         })
     }
 }
@@ -180,11 +182,29 @@ pub async fn parity(options: &CheckOptions) -> CheckReport {
 fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut CheckReport) {
     let mut integrity = integrity::check(&effective.project);
     let kinds = effective.project.layout.backends();
-    if History::of(&effective.project, &kinds) == History::PerDialect {
+    let history = History::of(&effective.project, &kinds);
+    if history == History::PerDialect {
         // Folders with histories of their own differ in versions and names by design.
         integrity.problems.retain(|p| !across_folders(p));
     }
-    if integrity.is_ok() {
+    if integrity.is_ok() && history == History::PerDialect {
+        let counts: Vec<String> = kinds
+            .iter()
+            .map(|kind| {
+                let versions = effective.project.steps(*kind).map_or(0, |(_, s)| s.len());
+                format!("{kind} {versions}")
+            })
+            .collect();
+        report.pass(
+            Step::Integrity,
+            None,
+            format!(
+                "integrity: every folder's files pair up; the folders keep histories of their \
+                 own ({} migrations), so their versions and names are not held to each other",
+                counts.join(", ")
+            ),
+        );
+    } else if integrity.is_ok() {
         report.pass(Step::Integrity, None, format!("integrity: {integrity}"));
     } else {
         // A folder that cannot be read leaves the rest unknown.
@@ -403,6 +423,14 @@ async fn walk(
                 reordered.file,
                 reordered.version,
                 reordered.tables.join("; ")
+            ));
+        }
+        let empty = set.empty_files();
+        if !empty.is_empty() {
+            line.push_str(&format!(
+                "\n  {} file(s) without a statement, applied as nothing: {}",
+                empty.len(),
+                empty.join(", ")
             ));
         }
         for unchecked in &stairs.unchecked {

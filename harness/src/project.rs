@@ -410,7 +410,7 @@ pub struct StaircaseSettings {
 /// Whether a column that a down puts back in another place than it was fails the staircase.
 /// PostgreSQL and SQLite can only append a column, so a down that re-adds a dropped column
 /// puts it last: a project may accept that (`ignore`) or not (`fail`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnOrder {
     #[default]

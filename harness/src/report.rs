@@ -161,16 +161,23 @@ fn backend_name<S: serde::Serializer>(
 impl Entry {
     /// `postgres: staircase`, or `parity` for a step across backends: the JUnit test case.
     pub fn name(&self) -> String {
+        // A note sits beside the step's findings: it is named apart from them.
+        let note = if self.status == Status::Note {
+            " summary"
+        } else {
+            ""
+        };
         match self.backend {
-            Some(kind) => format!("{kind}: {}", self.step.name()),
-            None => self.step.name().to_owned(),
+            Some(kind) => format!("{kind}: {}{note}", self.step.name()),
+            None => format!("{}{note}", self.step.name()),
         }
     }
 }
 
 impl Entry {
     /// Its JUnit test cases, name and text: one per finding when it found several (so that a
-    /// CI page lists each), else the entry itself.
+    /// CI page lists each: `lint: postgres/0004_x.up.sql:3: ALL001`, `parity: users.email
+    /// type`), else the entry itself.
     fn testcases(&self) -> Vec<(String, &str)> {
         if self.findings.len() < 2 {
             return vec![(self.name(), self.message.as_str())];
@@ -179,24 +186,21 @@ impl Entry {
             .iter()
             .map(|f| {
                 let mut name = self.name();
-                for part in [&f.file, &f.rule, &f.object, &f.aspect]
-                    .into_iter()
-                    .flatten()
-                {
-                    name.push_str(": ");
-                    name.push_str(part);
+                if let Some(file) = &f.file {
+                    name = format!("{name}: {file}");
+                    if let Some(line) = f.line {
+                        name = format!("{name}:{line}");
+                    }
                 }
-                if let (None, Some(table)) = (&f.file, &f.table) {
-                    name = format!(
-                        "{name}: {table}{}",
-                        f.column
-                            .as_ref()
-                            .map(|c| format!(".{c}"))
-                            .unwrap_or_default()
-                    );
+                if let Some(table) = &f.table {
+                    let part = f.column.as_ref().or(f.object.as_ref());
+                    name = match part {
+                        Some(part) => format!("{name}: {table}.{part}"),
+                        None => format!("{name}: {table}"),
+                    };
                 }
-                if let Some(line) = f.line {
-                    name.push_str(&format!(":{line}"));
+                for part in [&f.aspect, &f.rule].into_iter().flatten() {
+                    name = format!("{name} {part}");
                 }
                 (name, f.message.as_str())
             })

@@ -13,7 +13,7 @@
 //! a walk — every later version applies on top of it — and the versions left are named as
 //! unchecked, with why ([`Unchecked`]). A down that puts every column back but not in its place
 //! (PostgreSQL and SQLite can only append a column) is noted, not failed, unless the project
-//! asks ([`ColumnPositions`]).
+//! asks ([`ColumnOrder`]).
 //!
 //! A migration that fails is replayed on a fresh database, statement by statement, to name the
 //! statement's line ([`Failure::MigrationFailed`]).
@@ -28,7 +28,7 @@ use crate::HarnessError;
 use crate::backend::{Backend, Pool, TestDatabase, why};
 use crate::migrations::MigrationSet;
 use crate::once_map::OnceMap;
-use crate::project::ProjectError;
+use crate::project::{ColumnOrder, ProjectError};
 use crate::report::Finding;
 use crate::schema::Schema;
 use crate::sql;
@@ -57,12 +57,14 @@ pub enum Failure {
         line: Option<usize>,
         reason: String,
     },
-    #[error("{backend}: {file} (version {version}) does not restore the schema of version {previous}:\n  {}", .diff.join("\n  "))]
+    #[error("{backend}: {file} (version {version}{}) does not restore the schema of version {previous}:\n  {}", if *.empty { ", a file without a statement" } else { "" }, .diff.join("\n  "))]
     DownDoesNotRestore {
         backend: Backend,
         version: i64,
         previous: i64,
         file: String,
+        /// The down holds no statement (only comments, or nothing).
+        empty: bool,
         diff: Vec<String>,
     },
     #[error("{backend}: {file} (version {version}) gives a different schema when applied again after its down:\n  {}", .diff.join("\n  "))]
@@ -149,16 +151,6 @@ impl Failure {
     }
 }
 
-/// Whether a column that a down puts back in another position fails the walk. PostgreSQL and
-/// SQLite can only append a column, so a down re-adding a dropped column cannot restore its
-/// place there; by default that is a note, not a failure.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum ColumnPositions {
-    #[default]
-    Noted,
-    Fail,
-}
-
 /// A down that restored every column of a table, but not their order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reordered {
@@ -195,7 +187,7 @@ pub struct Staircase {
     pub not_revertible: Vec<i64>,
     /// Every failure, in the order found.
     pub failures: Vec<Failure>,
-    /// Downs that put columns back in another order (see [`ColumnPositions`]).
+    /// Downs that put columns back in another order (see [`ColumnOrder`]).
     pub reordered: Vec<Reordered>,
     /// What the walk did not check, and why.
     pub unchecked: Vec<Unchecked>,
@@ -276,11 +268,8 @@ impl Staircase {
 /// whose files are byte for byte the same as one already walked on that backend gets the
 /// recorded staircase instead of a second walk (tests check many copies of a migration set that
 /// differ in one dialect only).
-pub async fn walk(
-    set: &MigrationSet,
-    positions: ColumnPositions,
-) -> Result<Staircase, HarnessError> {
-    type Key = (Backend, ColumnPositions, Vec<u8>);
+pub async fn walk(set: &MigrationSet, positions: ColumnOrder) -> Result<Staircase, HarnessError> {
+    type Key = (Backend, ColumnOrder, Vec<u8>);
     static WALKED: LazyLock<OnceMap<Key, Staircase>> = LazyLock::new(OnceMap::new);
     let (kind, content) = content_key(set);
     WALKED
@@ -313,15 +302,10 @@ fn content_key(set: &MigrationSet) -> (Backend, Vec<u8>) {
     (set.kind, key)
 }
 
-/// Whether sqlx can revert `version`: not an up-only file, and not version 0.
-fn revertible(set: &MigrationSet, version: i64) -> bool {
-    version != 0 && !set.is_up_only(version)
-}
-
 /// One walk: the set, the database it is on, and what it found so far.
 struct Walker<'s> {
     set: &'s MigrationSet,
-    positions: ColumnPositions,
+    positions: ColumnOrder,
     db: TestDatabase,
     pool: Pool,
     stairs: Staircase,
@@ -330,7 +314,7 @@ struct Walker<'s> {
 impl<'s> Walker<'s> {
     async fn start(
         set: &'s MigrationSet,
-        positions: ColumnPositions,
+        positions: ColumnOrder,
     ) -> Result<Walker<'s>, HarnessError> {
         let db = TestDatabase::create(set.kind).await?;
         let pool = db.connect().await?;
@@ -451,7 +435,7 @@ impl<'s> Walker<'s> {
             self.stairs.steps[0] = (0, after);
             return Ok(true);
         }
-        if !revertible(set, version) {
+        if !set.can_revert(version) {
             self.stairs.steps.push((version, after));
             return Ok(true);
         }
@@ -501,13 +485,14 @@ impl<'s> Walker<'s> {
                     file: file.clone(),
                     tables: reordered_tables(before, &reverted),
                 });
-                restored = self.positions == ColumnPositions::Noted;
+                restored = self.positions == ColumnOrder::Ignore;
             }
             if !restored {
                 self.failure(Failure::DownDoesNotRestore {
                     backend: kind,
                     version,
                     previous,
+                    empty: set.empty_files().contains(&file),
                     file,
                     diff,
                 });
@@ -543,7 +528,7 @@ impl<'s> Walker<'s> {
         let floor = set
             .versions()
             .into_iter()
-            .filter(|v| *v <= newest && !revertible(set, *v))
+            .filter(|v| *v <= newest && !set.can_revert(*v))
             .max();
         if newest == floor.unwrap_or(0) {
             return Ok(());
@@ -574,7 +559,7 @@ impl<'s> Walker<'s> {
             if version > newest {
                 continue;
             }
-            if version <= floor.unwrap_or(0) || !revertible(set, version) {
+            if version <= floor.unwrap_or(0) || !set.can_revert(version) {
                 break;
             }
             if let Err(e) = self
@@ -833,6 +818,10 @@ async fn failing_statement(
                 file: file.to_owned(),
                 why: why(&e),
             })?;
+        }
+        // What the project's runner runs before each migration, as the migrator did.
+        for setting in set.session() {
+            pool.execute(setting).await?;
         }
         for statement in &statements {
             if let Err(e) = pool.execute(&statement.text).await {

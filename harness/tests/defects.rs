@@ -12,7 +12,8 @@ use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::lock::{self, Lock};
 use didhub_harness::migrations::MigrationSet;
 use didhub_harness::project::SETTINGS_FILE;
-use didhub_harness::staircase::{self, ColumnPositions};
+use didhub_harness::project::ColumnOrder;
+use didhub_harness::staircase;
 use didhub_migrations::Backend;
 
 mod support;
@@ -546,7 +547,7 @@ async fn an_up_only_set_is_walked_without_claiming_a_down(#[case] kind: Backend)
     );
 
     let set = MigrationSet::load(dir.path(), kind).await.unwrap();
-    let stairs = staircase::walk(&set, ColumnPositions::Noted).await.unwrap();
+    let stairs = staircase::walk(&set, ColumnOrder::Ignore).await.unwrap();
     assert!(stairs.downs_checked.is_empty());
     let columns: Vec<Vec<String>> = stairs
         .steps
@@ -1022,7 +1023,7 @@ fn a_backend_that_cannot_start_fails_with_the_reason() {
 
 /// The first failure the staircase found on `set`: a walk that finds none fails the test.
 async fn first_failure(set: &MigrationSet) -> String {
-    let stairs = staircase::walk(set, ColumnPositions::Noted).await.unwrap();
+    let stairs = staircase::walk(set, ColumnOrder::Ignore).await.unwrap();
     match stairs.failures.first() {
         Some(failure) => failure.to_string(),
         None => panic!("{}: the walk found nothing", set.kind),

@@ -24,7 +24,7 @@ async fn staircase_matches_snapshots(#[case] kind: Backend) {
     let set = MigrationSet::load(&didhub_migrations(), kind)
         .await
         .unwrap();
-    let stairs = staircase::walk(&set, staircase::ColumnPositions::Fail)
+    let stairs = staircase::walk(&set, didhub_harness::project::ColumnOrder::Fail)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(stairs.failures.is_empty(), "{:?}", stairs.failures);

@@ -79,7 +79,7 @@ fn check_as_junit_is_one_testcase_per_entry_with_the_finding_as_a_failure() {
     let suite = suites[0];
     for (attribute, value) in [
         ("name", "didhub-harness check"),
-        ("tests", "6"),
+        ("tests", "7"),
         ("failures", "1"),
         ("errors", "0"),
         ("skipped", "3"),
@@ -112,6 +112,7 @@ fn check_as_junit_is_one_testcase_per_entry_with_the_finding_as_a_failure() {
             ("lint", "lint"),
             ("data staircase", "data staircase"),
             ("staircase", "sqlite: staircase"),
+            ("staircase", "sqlite: staircase summary"),
             ("parity", "parity"),
         ]
     );
@@ -215,6 +216,65 @@ fn a_finding_in_json_is_a_fail_entry_with_its_whole_message() {
     assert!(
         message.contains("does not restore the schema of version 3:\n  tasks"),
         "{message}"
+    );
+}
+
+/// The published JSON Schema of the report, as a validator.
+fn report_schema() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/harness-report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every finding is an object a machine can sort by: the staircase's with its backend,
+/// version, file and kind, the lint's with its file, line and rule; the document is what
+/// docs/harness-report.schema.json says, and a document without a finding's field is not.
+#[test]
+fn findings_in_json_are_objects_the_published_schema_describes() {
+    let copy = down_forgets_a_column();
+    std::fs::write(
+        copy.path().join("sqlite/0005_drop_notes.up.sql"),
+        "ALTER TABLE tasks DROP COLUMN sort_order;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        copy.path().join("sqlite/0005_drop_notes.down.sql"),
+        "ALTER TABLE tasks ADD COLUMN sort_order INTEGER NOT NULL DEFAULT 0;\n",
+    )
+    .unwrap();
+    let output = check(copy.path(), "json");
+    let mut json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let schema = report_schema();
+    let errors: Vec<String> = schema.iter_errors(&json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{json:#}");
+
+    let findings: Vec<&serde_json::Value> = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["findings"].as_array().unwrap())
+        .collect();
+    let down = findings
+        .iter()
+        .find(|f| f["check"] == "staircase")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(down["backend"], "sqlite");
+    assert_eq!(down["version"], 4);
+    assert_eq!(down["file"], "0004_add_task_sort_order.down.sql");
+    assert_eq!(down["rule"], "down does not restore");
+    assert_eq!(down["table"], "tasks");
+    let lint = findings
+        .iter()
+        .find(|f| f["check"] == "lint" && f["rule"] == "ALL001")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(lint["file"], "sqlite/0005_drop_notes.up.sql");
+    assert_eq!(lint["line"], 1);
+
+    json["entries"][0]["findings"] = serde_json::json!([{"check": "lint", "message": "x"}]);
+    assert!(
+        !schema.is_valid(&json),
+        "the schema holds a finding to every field"
     );
 }
 
@@ -337,7 +397,7 @@ fn exit_status_is_2_when_docker_cannot_be_reached() {
 }
 
 #[test]
-fn lint_as_junit_is_one_testcase_with_the_finding() {
+fn lint_as_junit_is_one_testcase_per_finding() {
     let output = harness(&[
         "lint",
         "--db",
@@ -351,18 +411,32 @@ fn lint_as_junit_is_one_testcase_with_the_finding() {
     let xml = stdout(&output);
     let doc = junit(&xml);
     let cases: Vec<_> = tagged(&doc, "testcase");
-    assert_eq!(cases.len(), 1, "{xml}");
-    let failure = cases[0]
+    assert!(cases.len() >= 2, "{xml}");
+    let index = cases
+        .iter()
+        .find(|c| {
+            c.attribute("name")
+                == Some(
+                    "lint: postgres/0004_add_task_sort_order.up.sql:3 \
+                     require-concurrent-index-creation",
+                )
+        })
+        .unwrap_or_else(|| panic!("{xml}"));
+    let failure = index
         .children()
         .find(|n| n.has_tag_name("failure"))
         .unwrap();
-    assert_eq!(failure.attribute("message"), Some("lint:"));
-    assert!(
-        failure
-            .text()
-            .unwrap()
-            .contains("- postgres/0004_add_task_sort_order.up.sql:3: require-concurrent-index-creation: CREATE INDEX"),
-        "{xml}"
+    assert_eq!(
+        failure.attribute("message"),
+        Some(
+            "postgres/0004_add_task_sort_order.up.sql:3: require-concurrent-index-creation: \
+             CREATE INDEX tasks_project_id_sort_order_idx ON tasks (project_id, sort_order);"
+        )
+    );
+    assert_eq!(
+        tagged(&doc, "failure").len(),
+        cases.len(),
+        "every finding is a failure: {xml}"
     );
 }
 

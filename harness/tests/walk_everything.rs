@@ -12,7 +12,8 @@ use rstest_reuse::apply;
 use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::migrations::MigrationSet;
 use didhub_harness::report::Status;
-use didhub_harness::staircase::{self, ColumnPositions, Failure};
+use didhub_harness::project::ColumnOrder;
+use didhub_harness::staircase::{self, Failure};
 use didhub_migrations::Backend;
 
 /// Version 2's down forgets its column, version 3's down refers to a table that does not exist,
@@ -36,7 +37,7 @@ async fn a_wrong_down_and_a_failing_down_do_not_hide_the_versions_after_them(
         ("0004_v.down.sql", "DROP TABLE v;\n"),
     ]);
     let set = MigrationSet::load(dir.path(), kind).await.unwrap();
-    let stairs = staircase::walk(&set, ColumnPositions::Noted).await.unwrap();
+    let stairs = staircase::walk(&set, ColumnOrder::Ignore).await.unwrap();
     let versions: Vec<i64> = stairs.versions().collect();
     assert_eq!(versions, [1, 2, 3, 4]);
     assert_eq!(
@@ -151,13 +152,13 @@ async fn a_column_put_back_in_another_place_is_noted_unless_asked(#[case] kind: 
         ),
     ]);
     let set = MigrationSet::load(dir.path(), kind).await.unwrap();
-    let noted = staircase::walk(&set, ColumnPositions::Noted).await.unwrap();
+    let noted = staircase::walk(&set, ColumnOrder::Ignore).await.unwrap();
     assert!(noted.failures.is_empty(), "{kind}: {:?}", noted.failures);
     assert_eq!(noted.downs_checked.len(), 2);
     assert_eq!(noted.reordered.len(), 1, "{kind}");
     assert_eq!(noted.reordered[0].tables, ["t: id,c,b (was id,b,c)"]);
 
-    let failed = staircase::walk(&set, ColumnPositions::Fail).await.unwrap();
+    let failed = staircase::walk(&set, ColumnOrder::Fail).await.unwrap();
     match failed.failures.as_slice() {
         [Failure::DownDoesNotRestore { version: 2, .. }] => {}
         other => panic!("{kind}: {other:#?}"),
@@ -196,7 +197,7 @@ async fn version_0_is_not_counted_as_reverted() {
     let set = MigrationSet::load(dir.path(), Backend::Sqlite)
         .await
         .unwrap();
-    let stairs = staircase::walk(&set, ColumnPositions::Noted).await.unwrap();
+    let stairs = staircase::walk(&set, ColumnOrder::Ignore).await.unwrap();
     assert!(stairs.failures.is_empty(), "{:?}", stairs.failures);
     assert_eq!(stairs.not_revertible, [0]);
     assert_eq!(
