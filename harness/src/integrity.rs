@@ -132,15 +132,13 @@ impl fmt::Display for IntegrityReport {
     }
 }
 
-/// The down file beside the up file `up`: `0001_users.down.sql` for `0001_users.up.sql`,
-/// `2018-01-14-171611_create_tables/down.sql` for `…/up.sql`.
-fn down_of(up: &str) -> String {
-    if let Some(folder) = up.strip_suffix("/up.sql") {
-        format!("{folder}/down.sql")
-    } else if let Some(stem) = up.strip_suffix(".up.sql") {
-        format!("{stem}.down.sql")
-    } else {
-        format!("down file of {up}")
+/// The down file an up lacks, as a message names it: `users.down.sql` for the sqlx file
+/// `0001_users.up.sql` (the name, as these messages have always said it),
+/// `2018-01-14-171611_create_tables/down.sql` for diesel's `…/up.sql`.
+fn down_of(up: &str, name: &str) -> String {
+    match up.strip_suffix("/up.sql") {
+        Some(folder) => format!("{folder}/down.sql"),
+        None => format!("{name}.down.sql"),
     }
 }
 
@@ -227,7 +225,7 @@ pub fn check(project: &Project) -> IntegrityReport {
                     folder: folder.to_owned(),
                     version: *version,
                     name: name.clone(),
-                    expected: down_of(up),
+                    expected: down_of(up, name),
                 });
             }
         }
@@ -433,7 +431,7 @@ mod tests {
                 folder: "sqlite".into(),
                 version: 2,
                 name: "systems".into(),
-                expected: "0002_systems.down.sql".into()
+                expected: "systems.down.sql".into()
             }]
         );
     }
@@ -474,7 +472,7 @@ mod tests {
                 folder: "mysql".into(),
                 version: 1,
                 name: "users".into(),
-                expected: "0001_users.down.sql".into()
+                expected: "users.down.sql".into()
             }]
         );
     }

@@ -174,8 +174,9 @@ impl MigrationSet {
 
 /// The migrations of a folder sqlx cannot read, from the project's files: each up, down and
 /// up-only file one migration, of the kind its name says, described as sqlx describes its own
-/// (the name with spaces for underscores). Whether it runs in a transaction is the runner's
-/// settings' business alone: diesel and refinery know nothing of sqlx's `-- no-transaction`.
+/// (the name with spaces for underscores). Diesel and refinery know nothing of sqlx's
+/// `-- no-transaction`: a migration runs outside a transaction when diesel's `metadata.toml`
+/// beside it says `run_in_transaction = false`, or the runner's settings say so.
 fn from_files(dir: &Path, steps: &BTreeMap<i64, Step>) -> Result<Vec<Migration>, ProjectError> {
     let mut migrations = Vec::new();
     for (version, step) in steps {
@@ -202,11 +203,36 @@ fn from_files(dir: &Path, steps: &BTreeMap<i64, Step>) -> Result<Vec<Migration>,
                 description.into(),
                 migration_type,
                 AssertSqlSafe(text).into_sql_str(),
-                false,
+                !runs_in_transaction(&path)?,
             ));
         }
     }
     Ok(migrations)
+}
+
+/// Whether diesel runs the migration file at `path` in a transaction: unless the
+/// `metadata.toml` of its migration's folder says `run_in_transaction = false`. Only a diesel
+/// file (`<folder>/up.sql`) has one.
+fn runs_in_transaction(path: &Path) -> Result<bool, ProjectError> {
+    /// What the harness reads of diesel's `metadata.toml` (diesel may add other keys).
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        run_in_transaction: Option<bool>,
+    }
+    let is_diesel = path
+        .file_name()
+        .is_some_and(|name| name == "up.sql" || name == "down.sql");
+    let metadata = path.with_file_name("metadata.toml");
+    if !is_diesel || !metadata.is_file() {
+        return Ok(true);
+    }
+    let unreadable = |reason: String| ProjectError::UnreadableFile {
+        path: metadata.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&metadata).map_err(|e| unreadable(e.to_string()))?;
+    let read: Metadata = toml::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
+    Ok(read.run_in_transaction.unwrap_or(true))
 }
 
 /// The file a migration was read from.

@@ -309,6 +309,59 @@ async fn a_version_the_runner_runs_outside_a_transaction() {
     result.unwrap();
 }
 
+/// Diesel's `metadata.toml` with `run_in_transaction = false` runs its migration outside a
+/// transaction: SQLite refuses VACUUM inside one.
+#[tokio::test]
+async fn diesels_metadata_can_take_a_migration_out_of_its_transaction() {
+    let mut files = vec![
+        (
+            "sqlite/2018-01-01-000000_tags/up.sql".to_owned(),
+            "CREATE TABLE tags (id INTEGER PRIMARY KEY);",
+        ),
+        (
+            "sqlite/2018-01-01-000000_tags/down.sql".to_owned(),
+            "DROP TABLE tags;",
+        ),
+        (
+            "sqlite/2018-02-01-000000_vacuum/up.sql".to_owned(),
+            "VACUUM;",
+        ),
+        (
+            "sqlite/2018-02-01-000000_vacuum/down.sql".to_owned(),
+            "-- nothing",
+        ),
+    ];
+    let outside = |files: &[(String, &str)]| {
+        let dir = project(files, None);
+        async move {
+            let set = MigrationSet::load(dir.path(), Backend::Sqlite)
+                .await
+                .unwrap();
+            let outside: Vec<bool> = set.migrator.iter().map(|m| m.no_tx).collect();
+            let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+            let pool = db.connect().await.unwrap();
+            let result = pool.migrate_up(&set.migrator, i64::MAX).await;
+            pool.close().await;
+            (outside, result)
+        }
+    };
+    let (no_tx, result) = outside(&files).await;
+    assert_eq!(no_tx, [false, false, false, false]);
+    let error = refused(result);
+    assert!(
+        error.contains("cannot VACUUM from within a transaction"),
+        "{error}"
+    );
+
+    files.push((
+        "sqlite/2018-02-01-000000_vacuum/metadata.toml".to_owned(),
+        "run_in_transaction = false\n",
+    ));
+    let (no_tx, result) = outside(&files).await;
+    assert_eq!(no_tx, [false, false, true, true]);
+    result.unwrap();
+}
+
 /// `[runner.<backend>] session` runs on the migration's connection before each migration, up
 /// or down: with SQLite's `PRAGMA defer_foreign_keys = ON`, a migration may insert a row before
 /// the row it refers to.
