@@ -7,11 +7,12 @@
 //! charset introducers (`` `status` in (_utf8mb4'a') ``), SQLite as it was written. The harness
 //! compares expressions across dialects and before/after a down, so it reads each into one form:
 //! words and identifiers lower-case and unquoted, casts dropped (`x::text`, `CAST(x AS t)`),
-//! `= ANY (ARRAY[…])` as `IN (…)`, `BETWEEN` as PostgreSQL rewrites it, `!=` as `<>`, `~~` as
-//! `LIKE`, a function by what it computes (MySQL's `char_length` is `length`, its `length`
-//! `octet_length`), and parentheses only where the operators' precedence needs them. What it
-//! cannot parse it keeps as its tokens, lower-cased and joined by single spaces, so two
-//! spellings that differ only in layout still agree.
+//! `= ANY (ARRAY[…])` as `IN (…)`, `BETWEEN` as PostgreSQL rewrites it, `interval '1 day'` as
+//! PostgreSQL prints it (`'1 day'`, a cast), `!=` as `<>`, `~~` as `LIKE`, a function by what it
+//! computes (MySQL's `char_length` is `length`, its `length` `octet_length`), and parentheses
+//! only where the operators' precedence needs them. What it cannot parse it keeps as its tokens,
+//! lower-cased and joined by single spaces, so two spellings that differ only in layout still
+//! agree.
 
 use crate::sql::{self, Token};
 use didhub_migrations::Backend;
@@ -418,6 +419,27 @@ impl Parser<'_> {
                 self.expect(")")?;
                 Some(inner)
             }
+            // PostgreSQL's `interval '30 days'` is a typed literal, which it prints as a cast
+            // (`'30 days'::interval`): the type goes, as a cast's does.
+            Tok::Word(w)
+                if w == "interval"
+                    && matches!(self.peek(), Some(Tok::Str(_)))
+                    && !matches!(self.tokens.get(self.at + 1), Some(Tok::Word(_))) =>
+            {
+                self.primary()
+            }
+            // MySQL's `INTERVAL 30 DAY`, an operand of `+` and `-` on a time.
+            Tok::Word(w)
+                if w == "interval"
+                    && matches!(self.peek(), Some(Tok::Num(_) | Tok::Op(_) | Tok::Str(_))) =>
+            {
+                let amount = self.prefix()?;
+                let Some(Tok::Word(unit)) = self.peek().cloned() else {
+                    return None;
+                };
+                self.at += 1;
+                Some(atom(format!("interval {} {unit}", wrap(amount, UNARY))))
+            }
             Tok::Word(w) if w == "array" && self.peek_is("[") => {
                 self.at += 1;
                 let items = self.list_until("]")?;
@@ -633,6 +655,26 @@ mod tests {
         assert_eq!(
             normalise("length(`body`) > 0", Backend::MySql),
             pg("(octet_length(body) > 0)")
+        );
+    }
+
+    #[test]
+    fn intervals_read_alike() {
+        assert_eq!(
+            pg("(now() - '30 days'::interval)"),
+            normalise("now() - interval '30 days'", Backend::Postgres)
+        );
+        assert_eq!(
+            normalise("(current_timestamp(6) - interval 30 day)", Backend::MySql),
+            "current_timestamp(6) - interval 30 day"
+        );
+        assert_eq!(
+            normalise("NOW() + INTERVAL (1 + 2) HOUR", Backend::MySql),
+            "now() + interval (1 + 2) hour"
+        );
+        assert_eq!(
+            normalise("now() - INTERVAL '1' DAY", Backend::MySql),
+            "now() - interval '1' day"
         );
     }
 

@@ -16,6 +16,11 @@ use didhub_migrations::Backend;
 /// type tells them apart.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Logical {
+    /// `uuid`, and `CHAR(36)` in every dialect. MySQL has no UUID type (MariaDB's came in
+    /// 10.7), so `CHAR(36)` is how a project stores one there, and PostgreSQL's `UUID` must
+    /// agree with it; a declared type must read the same in every dialect, so PostgreSQL's and
+    /// SQLite's `CHAR(36)` are a uuid too (a fixed 36-character text is a uuid's text in
+    /// practice). `VARCHAR(36)` stays short text.
     Uuid,
     /// `VARCHAR(n)` (`None`: no length).
     ShortText(Option<u32>),
@@ -481,15 +486,23 @@ pub const ROWID: &str = "auto increment (rowid)";
 /// Normalises a default expression, as `kind` prints it, for a column of type `logical`: one
 /// canonical expression ([`expression::normalise`]: casts, quotes and parentheses dropped);
 /// every dialect's current time (`now()`, `CURRENT_TIMESTAMP`, `current_timestamp(6)`,
-/// `datetime('now')`) is `now` and its current date `today`; a sequence is
+/// `datetime('now')`) is `now` and its current date `today` (see [`clock`]); a sequence is
 /// [`AUTO_INCREMENT`]; numbers are spelled without trailing zeros; booleans `true`/`false`.
-/// MariaDB's `NULL` (no default) is none.
+/// `DEFAULT NULL` is no default (see below).
 pub fn normalise_default(raw: Option<&str>, logical: &Logical, kind: Backend) -> Option<String> {
     let raw = raw?.trim();
-    if raw.eq_ignore_ascii_case("null") || raw.is_empty() {
+    if raw.is_empty() {
         return None;
     }
     let text = expression::normalise(raw, kind);
+    // A column without a default defaults to NULL, so `DEFAULT NULL` is no default, however the
+    // dialect prints it: SQLite keeps `NULL` as written, PostgreSQL stores it cast to the
+    // column's type (`NULL::character varying`, whose cast is dropped), MariaDB reports `NULL`
+    // for a nullable column with no default. The string 'NULL' stays quoted (`'NULL'`) in every
+    // dialect that tells the two apart, and stays a default.
+    if text == "null" {
+        return None;
+    }
     if text.starts_with("nextval(") {
         return Some(AUTO_INCREMENT.to_owned());
     }
@@ -518,15 +531,23 @@ pub fn boolean(text: &str, logical: &Logical) -> Option<String> {
     }
 }
 
-/// `now` or `today` for the dialects' spellings of the current time and date.
+/// `now` or `today` when `text` (canonical) is exactly a dialect's current time or date, and
+/// nothing else: a precision (`current_timestamp(6)`, SQLite's `'subsec'`) changes how much of
+/// the time is kept, not which time it is, but an offset or any other modifier
+/// (`datetime('now', '-30 days')`, `now() - '1 day'`, `datetime('now', 'localtime')`) makes
+/// another time, so such a default keeps its canonical text and differs from `now`.
 fn clock(text: &str) -> Option<&'static str> {
-    let call = |name: &str| {
-        text == name
-            || text
-                .strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('(') && rest.ends_with(')'))
+    // `name`, `name()` or `name(6)`.
+    let call = |name: &str| match text.strip_prefix(name) {
+        Some("" | "()") => true,
+        Some(rest) => rest
+            .strip_prefix('(')
+            .and_then(|r| r.strip_suffix(')'))
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit())),
+        None => false,
     };
-    if call("current_date") || call("curdate") || text == "date('now')" {
+    let today = ["current_date", "curdate", "utc_date"];
+    if today.iter().any(|n| call(n)) || sqlite_clock(text, "date", 0) {
         return Some("today");
     }
     let now = [
@@ -539,11 +560,83 @@ fn clock(text: &str) -> Option<&'static str> {
         "utc_timestamp",
         "sysdate",
     ];
-    // `datetime('now')`, `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`, `timezone('utc', now())`.
-    let sqlite_now =
-        (text.starts_with("datetime(") || text.starts_with("strftime(")) && text.contains("'now'");
-    let zoned_now = text.starts_with("timezone(") && now.iter().any(|n| text.contains(n));
-    (now.iter().any(|n| call(n)) || sqlite_now || zoned_now).then_some("now")
+    let now = now.iter().any(|n| call(n))
+        || sqlite_clock(text, "datetime", 0)
+        || sqlite_clock(text, "strftime", 1)
+        || utc(text);
+    now.then_some("now")
+}
+
+/// SQLite's `name('now')` (or `name()`, which means the same), after `formats` leading
+/// arguments (`strftime`'s format), with no modifier but `'subsec'`.
+fn sqlite_clock(text: &str, name: &str, formats: usize) -> bool {
+    let Some(args) = text
+        .strip_prefix(name)
+        .and_then(|r| r.strip_prefix('('))
+        .and_then(|r| r.strip_suffix(')'))
+        .and_then(string_arguments)
+    else {
+        return false;
+    };
+    let Some(rest) = args.get(formats..) else {
+        return false;
+    };
+    let (time, modifiers) = rest.split_first().unwrap_or((&"now", &[]));
+    time.eq_ignore_ascii_case("now")
+        && modifiers
+            .iter()
+            .all(|m| m.eq_ignore_ascii_case("subsec") || m.eq_ignore_ascii_case("subsecond"))
+}
+
+/// A canonical argument list of string literals only (`'now', '-30 days'`): their texts.
+fn string_arguments(list: &str) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    let mut rest = list.trim();
+    while !rest.is_empty() {
+        let body = rest.strip_prefix('\'')?;
+        // The literal ends at a quote that is not doubled.
+        let mut end = None;
+        let bytes = body.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'\'' {
+                if bytes.get(i + 1) == Some(&b'\'') {
+                    i += 2;
+                    continue;
+                }
+                end = Some(i);
+                break;
+            }
+            i += 1;
+        }
+        let end = end?;
+        out.push(&body[..end]);
+        rest = body[end + 1..].trim_start();
+        if let Some(next) = rest.strip_prefix(',') {
+            rest = next.trim_start();
+            if rest.is_empty() {
+                return None;
+            }
+        } else if !rest.is_empty() {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// PostgreSQL's `timezone('utc', now())` (`now() AT TIME ZONE 'utc'`): the current time as a
+/// timestamp without zone, in UTC as SQLite's `CURRENT_TIMESTAMP` and a UTC `DATETIME` hold it.
+/// In another zone it is another wall-clock time, and keeps its text.
+fn utc(text: &str) -> bool {
+    text.strip_prefix("timezone(")
+        .and_then(|r| r.strip_suffix(')'))
+        .and_then(|r| r.split_once(", "))
+        .is_some_and(|(zone, time)| {
+            ["'utc'", "'etc/utc'", "'gmt'", "'etc/gmt'", "'z'"]
+                .iter()
+                .any(|z| zone.eq_ignore_ascii_case(z))
+                && clock(time) == Some("now")
+        })
 }
 
 #[cfg(test)]
@@ -655,6 +748,64 @@ mod tests {
     }
 
     #[test]
+    fn a_default_is_now_only_when_it_is_exactly_the_current_time() {
+        let ts = Logical::Timestamp;
+        let d = |raw: &str, kind: Backend| normalise_default(Some(raw), &ts, kind).unwrap();
+        for (raw, kind, canonical) in [
+            (
+                "datetime('now','-30 days')",
+                Backend::Sqlite,
+                "datetime('now', '-30 days')",
+            ),
+            (
+                "datetime('now', 'localtime')",
+                Backend::Sqlite,
+                "datetime('now', 'localtime')",
+            ),
+            (
+                "strftime('%Y-%m-%d', 'now', 'start of month')",
+                Backend::Sqlite,
+                "strftime('%Y-%m-%d', 'now', 'start of month')",
+            ),
+            (
+                "datetime('2024-01-01')",
+                Backend::Sqlite,
+                "datetime('2024-01-01')",
+            ),
+            (
+                "(now() - '30 days'::interval)",
+                Backend::Postgres,
+                "now() - '30 days'",
+            ),
+            (
+                "(timezone('utc'::text, now()) - '1 day'::interval)",
+                Backend::Postgres,
+                "timezone('utc', now()) - '1 day'",
+            ),
+            (
+                "timezone('Europe/Paris'::text, now())",
+                Backend::Postgres,
+                "timezone('Europe/Paris', now())",
+            ),
+            (
+                "now() - make_interval(days => 30)",
+                Backend::Postgres,
+                "now ( ) - make_interval ( days = > 30 )",
+            ),
+        ] {
+            assert_eq!(d(raw, kind), canonical, "{raw}");
+        }
+        assert_eq!(
+            normalise_default(
+                Some("date('now', '+1 day')"),
+                &Logical::Date,
+                Backend::Sqlite
+            ),
+            Some("date('now', '+1 day')".to_owned())
+        );
+    }
+
+    #[test]
     fn defaults_are_normalised_across_dialects() {
         let b = Logical::Boolean;
         let d = |raw: &str, logical: &Logical, kind: Backend| {
@@ -680,6 +831,8 @@ mod tests {
             ("CURRENT_TIMESTAMP", Backend::Sqlite),
             ("datetime('now')", Backend::Sqlite),
             ("(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", Backend::Sqlite),
+            ("datetime()", Backend::Sqlite),
+            ("datetime('now', 'subsec')", Backend::Sqlite),
         ] {
             assert_eq!(d(raw, &ts, kind), "now", "{raw}");
         }
@@ -687,7 +840,24 @@ mod tests {
             d("CURRENT_DATE", &Logical::Date, Backend::Postgres),
             "today"
         );
+        assert_eq!(d("date('now')", &Logical::Date, Backend::Sqlite), "today");
         assert_eq!(d("curdate()", &Logical::Date, Backend::MySql), "today");
+        for (raw, kind) in [
+            ("NULL", Backend::Sqlite),
+            ("(NULL)", Backend::Sqlite),
+            ("NULL::character varying", Backend::Postgres),
+            ("NULL::timestamp with time zone", Backend::Postgres),
+            ("NULL", Backend::MySql),
+        ] {
+            assert_eq!(normalise_default(Some(raw), &t, kind), None, "{raw}");
+        }
+        for (raw, kind) in [
+            ("'NULL'", Backend::Sqlite),
+            ("'NULL'::character varying", Backend::Postgres),
+            ("'NULL'", Backend::MySql),
+        ] {
+            assert_eq!(d(raw, &t, kind), "'NULL'", "{raw}");
+        }
         let money = Logical::Decimal(Some((10, 2)));
         assert_eq!(
             d("0.00", &money, Backend::MySql),

@@ -190,7 +190,9 @@ fn logical(native: &str) -> Logical {
             .and_then(|n| n.parse().ok())
     };
     match name {
+        // `CHAR(36)` is a uuid in every dialect (see `Logical::Uuid`); MariaDB 10.7 added `UUID`.
         "char" if base == "char(36)" => Logical::Uuid,
+        "uuid" => Logical::Uuid,
         "tinyint" if base == "tinyint(1)" => Logical::Boolean,
         "text" | "mediumtext" | "tinytext" | "longtext" => Logical::LongText,
         "json" => Logical::Json,
@@ -244,6 +246,12 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
     )
     .fetch_all(pool)
     .await?;
+    // MariaDB quotes a string default and reports the text `NULL` for a nullable column with no
+    // default; MySQL 8 reports no default as SQL NULL and a string unquoted, so there the text
+    // `NULL` is the string 'NULL'.
+    let mariadb: i64 = sqlx::query_scalar("SELECT VERSION() LIKE '%MariaDB%'")
+        .fetch_one(pool)
+        .await?;
     let mut schema = Schema::default();
     // Each `information_schema` table is filtered on its own schema (and table) columns, in a
     // derived table where a join would carry the filter over: MariaDB reads only the databases a
@@ -269,12 +277,13 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
             let logical = logical(&native);
             let mut default: Option<String> = row.try_get("dflt")?;
             let extra = text(&row, "extra")?.to_lowercase();
-            // MySQL 8 reports a literal string default unquoted, MariaDB quoted: quote it.
+            // MySQL 8 reports a literal string default unquoted (an expression is marked
+            // DEFAULT_GENERATED), MariaDB quoted: quote MySQL's. MariaDB prints an expression
+            // (`uuid()`) unquoted, and it stays one.
             let generated = extra.contains("default_generated");
             if let Some(d) = &default
+                && mariadb == 0
                 && !generated
-                && !d.starts_with('\'')
-                && !d.eq_ignore_ascii_case("null")
                 && matches!(
                     logical,
                     Logical::ShortText(_)
@@ -284,7 +293,7 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
                         | Logical::Time
                 )
             {
-                default = Some(format!("'{d}'"));
+                default = Some(format!("'{}'", d.replace('\'', "''")));
             }
             table.columns.push(Column {
                 name: column,

@@ -121,6 +121,8 @@ fn logical(native: &str) -> Logical {
         t if t.starts_with("timestamp") => Logical::Timestamp,
         t if t.starts_with("time") => Logical::Time,
         t if t.starts_with("numeric") => Logical::decimal(t),
+        // `CHAR(36)` is a uuid in every dialect (see `Logical::Uuid`).
+        "character(36)" => Logical::Uuid,
         t if t.starts_with("character varying") => Logical::ShortText(length("character varying")),
         t if t.starts_with("character") => Logical::ShortText(length("character")),
         other => Logical::Other(other.to_owned()),

@@ -185,6 +185,8 @@ fn logical(native: &str) -> Logical {
         "smallint" | "tinyint" | "int2" => Logical::SmallInt,
         "boolean" | "bool" => Logical::Boolean,
         "text" | "clob" => Logical::AnyText,
+        // `CHAR(36)` is a uuid in every dialect (see `Logical::Uuid`).
+        "char" | "character" if length() == Some(36) => Logical::Uuid,
         "varchar" | "character varying" | "char" | "character" | "nvarchar" | "nchar" => {
             Logical::ShortText(length())
         }
