@@ -160,6 +160,9 @@ impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.until {
             None => write!(f, "{}", self.at)?,
+            Some(until) if *until == self.at => {
+                write!(f, "{}, not in the newest schemas", self.at)?;
+            }
             Some(until) => write!(f, "{} to {until}, not in the newest schemas", self.at)?,
         }
         write!(f, ": {} {}:", self.subject, self.aspect)?;
@@ -891,6 +894,60 @@ mod tests {
         assert!(!declared(&Logical::AnyText, &Logical::Uuid));
         assert!(!declared(&Logical::AnyInteger, &Logical::Boolean));
         assert!(declared(&Logical::AnyText, &Logical::LongText));
+    }
+
+    /// A lasting difference (the newest schemas have it) and a transient one (gone by the
+    /// newest) are told apart, each reported once; a backend that stopped walking early keeps
+    /// its difference lasting where it was last compared.
+    #[test]
+    fn a_transient_difference_is_never_shown_as_a_lasting_one() {
+        let cascade = |kind| with_action(kind, "CASCADE");
+        let restrict = |kind| with_action(kind, "RESTRICT");
+        let schemas: BTreeMap<i64, BTreeMap<Backend, Schema>> = [
+            (
+                1,
+                [cascade(Backend::Sqlite), restrict(Backend::Postgres)].into(),
+            ),
+            (
+                2,
+                [cascade(Backend::Sqlite), restrict(Backend::Postgres)].into(),
+            ),
+            (
+                3,
+                [cascade(Backend::Sqlite), cascade(Backend::Postgres)].into(),
+            ),
+        ]
+        .into();
+        let report = check(&schemas, &AllowList::default(), Rules::default());
+        let lines: Vec<String> = report.to_string().lines().map(str::to_owned).collect();
+        assert_eq!(
+            lines,
+            [
+                "transient drift: version 1 to version 2, not in the newest schemas: \
+                 t.fk(u_id) on_delete: sqlite=CASCADE postgres=RESTRICT"
+            ]
+        );
+        assert!(!report.drift[0].lasting());
+        assert!(!report.is_ok(), "a transient difference still fails");
+
+        let stopped: BTreeMap<i64, BTreeMap<Backend, Schema>> = [
+            (
+                1,
+                [cascade(Backend::Sqlite), restrict(Backend::Postgres)].into(),
+            ),
+            (2, [cascade(Backend::Sqlite)].into()),
+        ]
+        .into();
+        let report = check(&stopped, &AllowList::default(), Rules::default());
+        assert_eq!(report.drift.len(), 1);
+        assert!(report.drift[0].lasting(), "{}", report.drift[0]);
+        assert_eq!(
+            report.drift[0].finding().values,
+            BTreeMap::from([
+                ("postgres".to_owned(), "RESTRICT".to_owned()),
+                ("sqlite".to_owned(), "CASCADE".to_owned())
+            ])
+        );
     }
 
     #[test]

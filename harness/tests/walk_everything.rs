@@ -11,8 +11,8 @@ use rstest_reuse::apply;
 
 use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::migrations::MigrationSet;
-use didhub_harness::report::Status;
 use didhub_harness::project::ColumnOrder;
+use didhub_harness::report::Status;
 use didhub_harness::staircase::{self, Failure};
 use didhub_migrations::Backend;
 
@@ -211,4 +211,85 @@ async fn version_0_is_not_counted_as_reverted() {
     );
     // Reverting everything ends at version 0's schema, not at an empty database.
     assert!(stairs.steps[0].1.tables.contains_key("setup"));
+}
+
+/// Dialects that keep histories of their own (SQLite folds PostgreSQL's second migration into
+/// its first) are compared at their newest schemas and at the checkpoints the project names,
+/// not version by version; integrity does not hold their versions to each other.
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn dialects_with_histories_of_their_own_are_compared_where_they_meet() {
+    let dir = tempfile::tempdir().unwrap();
+    support::plain_sql_settings(dir.path());
+    let write = |folder: &str, name: &str, text: &str| {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        std::fs::write(dir.path().join(folder).join(name), text).unwrap();
+    };
+    write(
+        "sqlite",
+        "0001_t.up.sql",
+        "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY, a INTEGER);\n",
+    );
+    write("sqlite", "0001_t.down.sql", "DROP TABLE t;\n");
+    write(
+        "postgres",
+        "0001_t.up.sql",
+        "CREATE TABLE t (id INTEGER NOT NULL PRIMARY KEY);\n",
+    );
+    write("postgres", "0001_t.down.sql", "DROP TABLE t;\n");
+    write(
+        "postgres",
+        "0002_a.up.sql",
+        "ALTER TABLE t ADD COLUMN a INTEGER;\n",
+    );
+    write(
+        "postgres",
+        "0002_a.down.sql",
+        "ALTER TABLE t DROP COLUMN a;\n",
+    );
+    let both = [Backend::Sqlite, Backend::Postgres];
+    let report = check::run(&CheckOptions::new(dir.path(), &both)).await;
+    assert!(report.ok, "{}", report.text);
+    assert!(
+        report
+            .text
+            .contains("the folders keep histories of their own (sqlite 1, postgres 2 migrations)"),
+        "{}",
+        report.text
+    );
+    assert!(
+        report
+            .text
+            .contains("their newest schemas are compared (sqlite 1, postgres 2)"),
+        "{}",
+        report.text
+    );
+
+    // A lasting difference at the newest schemas, and one at a checkpoint only.
+    write(
+        "postgres",
+        "0002_a.up.sql",
+        "ALTER TABLE t ADD COLUMN a INTEGER NOT NULL DEFAULT 0;\n",
+    );
+    let settings = dir.path().join(didhub_harness::project::SETTINGS_FILE);
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str("\n[[parity.align]]\nsqlite = \"1\"\npostgres = \"1\"\n");
+    std::fs::write(&settings, text).unwrap();
+    let report = check::run(&CheckOptions::new(dir.path(), &both)).await;
+    assert!(!report.ok, "{}", report.text);
+    assert!(
+        report
+            .text
+            .contains("\ndrift: newest schemas: t.a nullability: sqlite=true postgres=false\n"),
+        "{}",
+        report.text
+    );
+    assert!(
+        report.text.contains(
+            "\ntransient drift: checkpoint (sqlite 1, postgres 1), not in the newest schemas: \
+             t.a presence: sqlite=\"present\" postgres=absent\n"
+        ),
+        "{}",
+        report.text
+    );
 }
