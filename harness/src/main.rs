@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use didhub_harness::backend::{Backend, Selection};
 use didhub_harness::check::{self, CheckOptions, CheckReport};
+use didhub_harness::lint;
 use didhub_harness::lock::{self, Relock};
 use didhub_harness::migrations::MigrationSet;
-use didhub_harness::project::Layout;
+use didhub_harness::project::{Layout, Settings};
 use didhub_harness::report::{EXIT_CANNOT_CHECK, EXIT_FINDINGS, EXIT_OK};
 use didhub_harness::staircase::{self, StaircaseError};
 use didhub_harness::{parity, scaffold};
@@ -139,7 +140,8 @@ enum Command {
     /// Flags statements that lock or rewrite big tables, lose data, are not atomic or do not
     /// exist in the dialect (no database needed).
     #[command(after_help = example!(
-        "didhub-harness lint --migrations migrations --db postgres";
+        "didhub-harness lint --migrations migrations --db postgres",
+        "didhub-harness lint --migrations migrations --explain   # every rule, on or off here, and why";
         checks
     ))]
     Lint {
@@ -149,6 +151,10 @@ enum Command {
         /// [[lint.allow]].
         #[arg(long)]
         lint_allow: Option<PathBuf>,
+        /// Lints nothing: prints every rule, whether it runs by default and for this project
+        /// (its settings' [lint]), why, and where it is documented.
+        #[arg(long)]
+        explain: bool,
         #[command(flatten)]
         output: Output,
     },
@@ -258,9 +264,18 @@ async fn run(command: Command) -> (u8, String) {
         Command::Lint {
             target,
             lint_allow,
+            explain,
             output,
         } => {
             let (root, kinds) = (&target.migrations, target.backends());
+            if explain {
+                let policy = Settings::load(root)
+                    .and_then(|settings| settings.lint_policy(root, lint_allow.as_deref()));
+                return match policy {
+                    Ok(policy) => (EXIT_OK, lint::explain(&policy)),
+                    Err(e) => (EXIT_CANNOT_CHECK, format!("lint: {e}")),
+                };
+            }
             if output.format != Format::Human {
                 return output.print(&check::lint(root, &kinds, lint_allow.as_deref()), "lint");
             }

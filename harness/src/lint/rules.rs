@@ -8,9 +8,12 @@
 //! (`NNNN_name.sql`) ones, which run forward like an up. The atomicity and dialect rules look at
 //! both directions: a down that re-creates a table meets MySQL's limits like an up.
 
+use std::cell::OnceCell;
 use std::collections::BTreeSet;
 use std::fmt;
 
+use super::sqlite::{self, Unasked};
+use super::squawk::one_line;
 use crate::migration_file::Direction;
 use crate::sql::{Statement, Token};
 use didhub_migrations::Backend;
@@ -53,8 +56,9 @@ pub static RULES: &[Rule] = &[
         in_down: false,
         title: "drops a table or a column",
         reason: "DROP TABLE and DROP COLUMN throw data away for good, and no down migration can \
-                 bring it back. Keep what must survive (copy it to a new table or column first), \
-                 and say that the loss is intended.",
+                 bring it back. Keep what must survive (copy it to a new table or column first, \
+                 in the same file: a table rebuilt by copying its rows is no loss), and say that \
+                 the loss is intended.",
         check: drops_data,
     },
     Rule {
@@ -135,9 +139,10 @@ pub static RULES: &[Rule] = &[
         title: "an ALTER TABLE form SQLite does not have",
         reason: "SQLite's ALTER TABLE only renames a table or a column, adds a column (not \
                  PRIMARY KEY or UNIQUE, not NOT NULL without a default, with a constant default) \
-                 and drops a column, one change per statement; anything else fails. Rebuild the \
-                 table instead: create the new one, copy the rows, drop the old one, rename the \
-                 new one (https://www.sqlite.org/lang_altertable.html#otheralter).",
+                 and drops a column, one change per statement; anything else fails (SQLite \
+                 itself was asked: its words are above). Rebuild the table instead: create the \
+                 new one, copy the rows, drop the old one, rename the new one \
+                 (https://www.sqlite.org/lang_altertable.html#otheralter).",
         check: sqlite_unsupported_alter,
     },
 ];
@@ -163,19 +168,30 @@ pub fn check(
         .iter()
         .filter(|r| r.dialects.contains(&kind) && (r.in_down || direction.is_up()));
     let mut hits = Vec::new();
+    let sqlite = OnceCell::new();
     for rule in rules {
         for index in 0..statements.len() {
-            let cx = Context { statements, index };
+            let cx = Context {
+                statements,
+                index,
+                sqlite: &sqlite,
+            };
             hits.extend((rule.check)(&cx).into_iter().map(|hit| (rule, hit)));
         }
     }
     hits
 }
 
+/// What SQLite says of each statement of a file: its message where it refuses an ALTER
+/// TABLE's form, `None` for every other statement.
+type SqliteAnswers = Result<Vec<Option<String>>, Unasked>;
+
 /// One statement of a file, with the file's other statements around it.
 struct Context<'a> {
     statements: &'a [Statement],
     index: usize,
+    /// SQLite's answers for the file, asked once, when a rule first needs them.
+    sqlite: &'a OnceCell<SqliteAnswers>,
 }
 
 impl Context<'_> {
@@ -215,6 +231,165 @@ impl Context<'_> {
             .iter()
             .any(|s| created_table(s).is_some_and(|(name, _)| name == table))
     }
+
+    /// What SQLite says of this statement when it is an ALTER TABLE: its message when it does
+    /// not have the form. Every ALTER TABLE of the file is asked at once, the first time.
+    fn sqlite_refusal(&self) -> Result<Option<&str>, &Unasked> {
+        let answers = self.sqlite.get_or_init(|| {
+            let alters: Vec<(usize, String)> = (self.statements.iter().enumerate())
+                .filter_map(|(i, s)| alter_table(s).map(|alter| (i, alter.table)))
+                .collect();
+            let asked: Vec<sqlite::Alter<'_>> = alters
+                .iter()
+                .map(|(i, table)| sqlite::Alter {
+                    table,
+                    sql: &self.statements[*i].text,
+                })
+                .collect();
+            let mut all = vec![None; self.statements.len()];
+            for ((i, _), answer) in alters.iter().zip(sqlite::refusals(&asked)?) {
+                all[*i] = answer;
+            }
+            Ok(all)
+        });
+        match answers {
+            Ok(all) => Ok(all[self.index].as_deref()),
+            Err(unasked) => Err(unasked),
+        }
+    }
+
+    /// Whether the rows `table` holds before this statement were copied by an earlier one into
+    /// a table that keeps them: the rebuild (`INSERT INTO new … SELECT … FROM old`, then `DROP
+    /// TABLE old`), and its variant that renames the old table away first.
+    fn rows_copied(&self, table: &str) -> bool {
+        self.copies_between(0, self.index, |query| reads(query, table))
+    }
+
+    /// Whether `column` of `table` was copied before this statement into a table that keeps
+    /// it: by an `INSERT … SELECT` (or `CREATE TABLE … AS SELECT`) reading `table` that names
+    /// the column (or `*`), or by an `UPDATE` that reads it into another column.
+    fn column_copied(&self, table: &str, column: &str) -> bool {
+        let by_query = self.copies_between(0, self.index, |query| {
+            reads(query, table) && names_column(query, column, false)
+        });
+        by_query
+            || self.statements[..self.index]
+                .iter()
+                .enumerate()
+                .any(|(i, statement)| {
+                    updated(statement).is_some_and(|target| {
+                        (same_table(&target, table) || reads(&statement.tokens, table))
+                            && names_column(&statement.tokens, column, true)
+                            && self.kept(&target, i)
+                    })
+                })
+    }
+
+    /// Whether a statement between `from` and `to` (exclusive) copies rows whose query passes
+    /// `copied` into another table that keeps them to the end of the file.
+    fn copies_between(&self, from: usize, to: usize, copied: impl Fn(&[Token]) -> bool) -> bool {
+        (from..to).any(|i| {
+            copy(&self.statements[i]).is_some_and(|(target, query)| {
+                copied(query) && !reads(query, &target) && self.kept(&target, i)
+            })
+        })
+    }
+
+    /// Whether the rows `table` holds after statement `at` are still somewhere when the file
+    /// ends: no later statement drops it, or its rows are copied on before one does.
+    fn kept(&self, table: &str, at: usize) -> bool {
+        let drop = (at + 1..self.statements.len()).find(|&i| {
+            dropped_tables(&self.statements[i])
+                .iter()
+                .any(|d| same_table(d, table))
+        });
+        drop.is_none_or(|drop| self.copies_between(at + 1, drop, |query| reads(query, table)))
+    }
+}
+
+/// Whether two table names name the same table: SQLite compares names without regard to
+/// case, and so does a MySQL server that lower-cases its table names.
+fn same_table(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// A statement that copies rows: `INSERT [OR …|IGNORE] INTO target … SELECT …`, `REPLACE INTO
+/// target … SELECT …` or `CREATE TABLE target AS SELECT …`; the target and the query, from its
+/// `SELECT`.
+fn copy(statement: &Statement) -> Option<(String, &[Token])> {
+    let tokens = &statement.tokens;
+    let select = tokens.iter().position(|t| t.is("SELECT"))?;
+    let target = if statement.starts_with(&["INSERT"]) || statement.starts_with(&["REPLACE"]) {
+        let into = tokens[..select].iter().position(|t| t.is("INTO"))?;
+        name_at(tokens, into + 1)?.0
+    } else {
+        created_table(statement)?.0
+    };
+    Some((target, &tokens[select..]))
+}
+
+/// The table an `UPDATE [OR …] table …` changes.
+fn updated(statement: &Statement) -> Option<String> {
+    if !statement.starts_with(&["UPDATE"]) {
+        return None;
+    }
+    let tokens = &statement.tokens;
+    let at = skip_words(tokens, 1, &["LOW_PRIORITY", "IGNORE", "ONLY"]);
+    let at = if tokens.get(at).is_some_and(|t| t.is("OR")) {
+        at + 2
+    } else {
+        at
+    };
+    Some(name_at(tokens, at)?.0)
+}
+
+/// Whether `tokens` read `table`: name it after a `FROM` or a `JOIN` (a subquery's too).
+fn reads(tokens: &[Token], table: &str) -> bool {
+    (0..tokens.len()).any(|i| {
+        (tokens[i].is("FROM") || tokens[i].is("JOIN"))
+            && name_at(tokens, i + 1).is_some_and(|(name, _)| same_table(&name, table))
+    })
+}
+
+/// Whether `tokens` name `column` (or select `*`), other than as what an UPDATE's `SET column =`
+/// assigns when `update`.
+fn names_column(tokens: &[Token], column: &str, update: bool) -> bool {
+    (0..tokens.len()).any(|i| {
+        let before = i.checked_sub(1).map(|b| &tokens[b]);
+        if tokens[i] == Token::Symbol('*') {
+            return !update
+                && before.is_some_and(|b| {
+                    b.is("SELECT") || matches!(b, Token::Symbol(',') | Token::Symbol('.'))
+                });
+        }
+        let assigned = update
+            && tokens.get(i + 1) == Some(&Token::Symbol('='))
+            && before.is_some_and(|b| b.is("SET") || *b == Token::Symbol(','));
+        !assigned
+            && tokens[i]
+                .ident()
+                .is_some_and(|name| name.eq_ignore_ascii_case(column))
+    })
+}
+
+/// The tables a `DROP [TEMPORARY] TABLE [IF EXISTS] a, b` drops.
+fn dropped_tables(statement: &Statement) -> Vec<String> {
+    let tokens = &statement.tokens;
+    if !statement.starts_with(&["DROP"]) {
+        return Vec::new();
+    }
+    let Some(at) = tokens.iter().position(|t| t.is("TABLE")) else {
+        return Vec::new();
+    };
+    if !tokens[1..at].iter().all(|t| t.is("TEMPORARY")) {
+        return Vec::new();
+    }
+    let at = skip_words(tokens, at + 1, &["IF", "EXISTS"]);
+    split_commas(&tokens[at..])
+        .into_iter()
+        .filter_map(|part| name_at(part, 0))
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// `CREATE [TEMPORARY …] TABLE [IF NOT EXISTS] name`: the table's name and the position after it.
@@ -283,13 +458,6 @@ fn top_level(tokens: &[Token]) -> Vec<usize> {
         }
     }
     out
-}
-
-/// Whether a column definition says NOT NULL (outside parentheses, so not in a CHECK).
-fn says_not_null(definition: &[Token]) -> bool {
-    top_level(definition)
-        .windows(2)
-        .any(|w| definition[w[0]].is("NOT") && definition[w[1]].is("NULL"))
 }
 
 /// Where a column definition says `word` (outside parentheses).
@@ -526,21 +694,10 @@ fn indexes(statement: &Statement) -> Vec<Index<'_>> {
 }
 
 fn drops_data(cx: &Context<'_>) -> Vec<Hit> {
-    let statement = cx.statement();
-    let tokens = &statement.tokens;
-    if statement.starts_with(&["DROP"]) {
-        let Some(at) = tokens.iter().position(|t| t.is("TABLE")) else {
-            return Vec::new();
-        };
-        if !tokens[1..at].iter().all(|t| t.is("TEMPORARY")) {
-            return Vec::new();
-        }
-        let at = skip_words(tokens, at + 1, &["IF", "EXISTS"]);
-        return split_commas(&tokens[at..])
+    if cx.statement().starts_with(&["DROP"]) {
+        return dropped_tables(cx.statement())
             .into_iter()
-            .filter_map(|part| name_at(part, 0))
-            .map(|(name, _)| name)
-            .filter(|name| !cx.created_here(name))
+            .filter(|name| !cx.created_here(name) && !cx.rows_copied(name))
             .map(|name| cx.hit(format!("DROP TABLE {name}")))
             .collect();
     }
@@ -556,6 +713,7 @@ fn drops_data(cx: &Context<'_>) -> Vec<Hit> {
             names_a_column(action.get(at)).then_some(())?;
             let at = skip_words(action, at, &["IF", "EXISTS"]);
             let column = action.get(at)?.ident()?;
+            (!cx.column_copied(&alter.table, &column)).then_some(())?;
             Some(cx.hit(format!("ALTER TABLE {} DROP COLUMN {column}", alter.table)))
         })
         .collect()
@@ -829,58 +987,17 @@ fn mysql_timestamp_column(cx: &Context<'_>) -> Vec<Hit> {
 }
 
 fn sqlite_unsupported_alter(cx: &Context<'_>) -> Vec<Hit> {
-    let Some(alter) = alter_table(cx.statement()) else {
+    if alter_table(cx.statement()).is_none() {
         return Vec::new();
-    };
-    let table = &alter.table;
-    if alter.actions.len() > 1 {
-        return vec![cx.hit(format!(
-            "ALTER TABLE {table} makes {} changes in one statement",
-            alter.actions.len()
-        ))];
     }
-    let action = alter.actions[0];
-    let word = |i: usize| match action.get(i) {
-        Some(Token::Word(w)) => w.to_ascii_uppercase(),
-        _ => String::new(),
+    let said = match cx.sqlite_refusal() {
+        Ok(None) => return Vec::new(),
+        Ok(Some(message)) => format!("SQLite says: {message}"),
+        // Not a pass: a statement SQLite was not asked about is not one it takes.
+        Err(unasked) => unasked.to_string(),
     };
-    let unsupported = match word(0).as_str() {
-        "RENAME" => None,
-        "DROP" => {
-            let at = skip_words(action, 1, &["COLUMN"]);
-            (!names_a_column(action.get(at))).then(|| format!("DROP {}", word(at)))
-        }
-        "ADD" => match added_column(action) {
-            None => Some(format!("ADD {}", word(skip_words(action, 1, &["COLUMN"])))),
-            Some(added) => {
-                let (column, definition) = (added.name(), added.definition);
-                let default = says(definition, "DEFAULT");
-                let non_constant = default
-                    .and_then(|d| definition.get(d + 1))
-                    .is_some_and(|t| {
-                        *t == Token::Symbol('(')
-                            || ["CURRENT_TIME", "CURRENT_DATE", "CURRENT_TIMESTAMP"]
-                                .iter()
-                                .any(|w| t.is(w))
-                    });
-                if says(definition, "PRIMARY").is_some() {
-                    Some(format!("ADD COLUMN {column} … PRIMARY KEY"))
-                } else if says(definition, "UNIQUE").is_some() {
-                    Some(format!("ADD COLUMN {column} … UNIQUE"))
-                } else if says_not_null(definition) && default.is_none() {
-                    Some(format!("ADD COLUMN {column} … NOT NULL without a default"))
-                } else if non_constant {
-                    Some(format!("ADD COLUMN {column} with a non-constant default"))
-                } else {
-                    None
-                }
-            }
-        },
-        other => Some(format!("{other} {}", word(1)).trim_end().to_owned()),
-    };
-    unsupported
-        .map(|what| vec![cx.hit(format!("ALTER TABLE {table} {what}"))])
-        .unwrap_or_default()
+    let statement = one_line(cx.statement().text.trim_end_matches(';'), 80);
+    vec![cx.hit(format!("{statement}: {said}"))]
 }
 
 #[cfg(test)]
@@ -957,6 +1074,64 @@ mod tests {
     }
 
     #[test]
+    fn all001_passes_a_table_rebuilt_by_copying_its_rows() {
+        // SQLite's way to change a table: a new one, the rows copied, the old one dropped.
+        let rebuilt = "CREATE TABLE posts2 (id INTEGER PRIMARY KEY, title TEXT NOT NULL);\n\
+                       INSERT INTO posts2 SELECT * FROM posts;\nDROP TABLE posts;\n\
+                       ALTER TABLE posts2 RENAME TO posts;\n";
+        // The variant that renames the old table away first.
+        let renamed = "ALTER TABLE ciphers RENAME TO oldCiphers;\n\
+                       CREATE TABLE ciphers (uuid TEXT PRIMARY KEY, name TEXT);\n\
+                       INSERT INTO ciphers (uuid, name)\nSELECT uuid, name FROM oldCiphers;\n\
+                       DROP TABLE oldciphers;\n";
+        // Through a table of the file's own, copied on before it goes.
+        let through = "CREATE TABLE tmp AS SELECT * FROM seers;\nDROP TABLE seers;\n\
+                       CREATE TABLE seers (id INTEGER PRIMARY KEY);\n\
+                       INSERT INTO seers (id) SELECT s.id FROM tmp AS s WHERE s.id NOT NULL;\n\
+                       DROP TABLE tmp;\n";
+        // A column whose values a new table keeps (vaultwarden's favorites).
+        let moved = "CREATE TABLE favorites (user_uuid CHAR(36), cipher_uuid CHAR(36));\n\
+                     INSERT INTO favorites (user_uuid, cipher_uuid)\n\
+                     SELECT user_uuid, uuid FROM ciphers WHERE favorite = TRUE;\n\
+                     ALTER TABLE ciphers DROP COLUMN favorite;\n";
+        // A column copied into another column first.
+        let copied = "ALTER TABLE users ADD COLUMN display_name TEXT;\n\
+                      UPDATE users SET display_name = username;\n\
+                      ALTER TABLE users DROP COLUMN username;\n";
+        for kind in [Backend::Sqlite, Backend::MySql] {
+            for sql in [rebuilt, renamed, through, moved, copied] {
+                assert_eq!(up(kind, "ALL001", sql), NONE, "{kind}: {sql}");
+            }
+        }
+    }
+
+    #[test]
+    fn all001_flags_a_drop_whose_rows_are_not_copied_elsewhere() {
+        let cases = [
+            // Copied after the drop: too late.
+            "DROP TABLE posts;\nCREATE TABLE posts2 (id INTEGER);\n\
+             INSERT INTO posts2 SELECT * FROM posts;\n",
+            // Copied into a table the file drops too, without copying it on.
+            "CREATE TABLE keep AS SELECT * FROM posts;\nDROP TABLE posts;\nSELECT 1;\n\
+             DROP TABLE keep;\n",
+            // Rows of another table copied; the dropped one's not.
+            "CREATE TABLE posts2 (id INTEGER);\nINSERT INTO posts2 SELECT * FROM drafts;\n\
+             DROP TABLE posts;\n",
+            // A copy that does not name the dropped column.
+            "CREATE TABLE favorites (user_uuid CHAR(36));\n\
+             INSERT INTO favorites (user_uuid) SELECT user_uuid FROM ciphers;\n\
+             ALTER TABLE ciphers DROP COLUMN favorite;\n",
+            // An UPDATE that only assigns the column before dropping it.
+            "UPDATE users SET username = NULL;\nALTER TABLE users DROP COLUMN username;\n",
+        ];
+        for kind in [Backend::Sqlite, Backend::MySql] {
+            for sql in cases {
+                assert_eq!(up(kind, "ALL001", sql).len(), 1, "{kind}: {sql}");
+            }
+        }
+    }
+
+    #[test]
     fn my001_flags_data_changes_in_a_file_with_ddl() {
         let sql = "-- 'UPDATE' in a comment is no statement\nALTER TABLE users ADD COLUMN x INT;\n\
                    UPDATE users SET x = 1;\nINSERT INTO log VALUES ('DROP TABLE');\n";
@@ -993,7 +1168,34 @@ mod tests {
             sql,
             &Policy::default(),
         );
-        assert_eq!(lint.findings[0].detail, "ALTER TABLE users ALTER COLUMN");
+        let details: Vec<&str> = lint.findings.iter().map(|f| f.detail.as_str()).collect();
+        assert_eq!(
+            details[..2],
+            [
+                "ALTER TABLE users ALTER COLUMN name SET NOT NULL: SQLite says: near \"ALTER\": \
+                 syntax error",
+                "ALTER TABLE users ADD CONSTRAINT ck_x CHECK (x > 0): SQLite says: near \
+                 \"CONSTRAINT\": syntax error",
+            ]
+        );
+        assert!(
+            details[5]
+                .ends_with("SQLite says: Cannot add a NOT NULL column with default value NULL"),
+            "{details:?}"
+        );
+    }
+
+    #[test]
+    fn sq001_passes_what_sqlite_takes_though_a_keyword_list_would_not() {
+        // `key` and `action` are keywords SQLite lets a column be named by; a type of several
+        // words is a type; a REFERENCES column with a NULL default may be added.
+        let sql = "ALTER TABLE attachments\n    ADD COLUMN\n    key TEXT;\n\
+                   ALTER TABLE attachments ADD action TEXT;\n\
+                   ALTER TABLE users ADD COLUMN bio VARYING CHARACTER(40);\n\
+                   ALTER TABLE users ADD COLUMN org TEXT REFERENCES orgs (id) ON DELETE SET NULL;\n\
+                   ALTER TABLE users RENAME TO people;\n";
+        assert_eq!(up(Backend::Sqlite, "SQ001", sql), NONE);
+        assert_eq!(down(Backend::Sqlite, "SQ001", sql), NONE);
     }
 
     #[test]
