@@ -455,7 +455,10 @@ async fn walk(
                 );
             }
         }
-        walked.stairs.push(stairs);
+        // A walk that reached no version has no schema to compare.
+        if stairs.versions().next().is_some() || stairs.complete() {
+            walked.stairs.push(stairs);
+        }
     }
     walked
 }
@@ -534,20 +537,20 @@ fn compare_backends(
     // before its newest has nothing to hold against them, only its checkpoints.
     let kinds: Vec<Backend> = walked.stairs.iter().map(|s| s.kind).collect();
     let history = History::of(&effective.project, &kinds);
-    if history == History::PerDialect && kinds.len() >= 2 {
+    if kinds.len() >= 2 {
         for s in walked.stairs.iter().filter(|s| !s.complete()) {
-            report.fail(
-                Step::Parity,
-                None,
-                format!(
-                    "parity: {kind}'s newest schema not compared: its walk stopped at version {} \
-                     of its {} (see above)",
-                    s.newest().0,
-                    s.all_versions.len(),
-                    kind = s.kind
+            let (newest, kind) = (s.newest().0, s.kind);
+            let line = match history {
+                History::PerDialect => format!(
+                    "parity: {kind}'s newest schema not compared: its walk stopped at version \
+                     {newest} (see above)"
                 ),
-                false,
-            );
+                History::Shared => format!(
+                    "parity: {kind} compared up to version {newest} only: its walk stopped there \
+                     (see above)"
+                ),
+            };
+            report.fail(Step::Parity, None, line, false);
         }
     }
     if walked.stairs.len() >= 2 {
@@ -595,15 +598,6 @@ fn compare_schemas(
 ) {
     let compared: Vec<&str> = stairs.iter().map(|s| s.kind.name()).collect();
     let mut said = Vec::new();
-    if history == History::Shared {
-        for s in stairs.iter().filter(|s| !s.complete()) {
-            said.push(format!(
-                "{} is compared as far as its walk went: version {}",
-                s.kind,
-                s.newest().0,
-            ));
-        }
-    }
     let mut by_version: BTreeMap<i64, BTreeMap<Backend, Schema>> = BTreeMap::new();
     let mut points: Vec<(Point, BTreeMap<Backend, Schema>)> = Vec::new();
     match history {
