@@ -82,6 +82,11 @@ check *ARGS="--db all":
 new-migration NAME:
     cargo run -q -p didhub-harness -- new-migration "{{NAME}}"
 
+# `check --db all` on the real projects in ../shared/peers, read in place: every backend walks
+# every version, and the figures (findings per check) are printed
+peers:
+    cargo test -p didhub-harness --features containers --test peers -- --nocapture --test-threads 1
+
 # Print how each backend executes the hot queries (`--db sqlite|postgres|mysql|all --alters N`)
 plans *ARGS="--db all":
     cargo run --release -p didhub-benches --bin plans -- {{ARGS}}
