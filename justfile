@@ -49,6 +49,8 @@ fuzz-tools:
     version=$(sed -n 's/^pub const SCHEMATHESIS_VERSION: &str = "\(.*\)";/\1/p' benches/src/fuzz.rs)
     if ! schemathesis --version 2>/dev/null | grep -qF "$version"; then
         python3 -m pip install --quiet "schemathesis==$version"
+        # pyenv reaches new scripts only through shims, written by a rehash.
+        if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
     fi
 
 # schemathesis, every check and the stateful phase, against the reference server as an

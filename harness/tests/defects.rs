@@ -11,8 +11,8 @@ use std::process::Command;
 use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::lock::{self, Lock};
 use didhub_harness::migrations::MigrationSet;
-use didhub_harness::project::SETTINGS_FILE;
 use didhub_harness::project::ColumnOrder;
+use didhub_harness::project::SETTINGS_FILE;
 use didhub_harness::staircase;
 use didhub_migrations::Backend;
 
