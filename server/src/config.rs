@@ -223,8 +223,14 @@ pub struct ServerLimits {
     pub header_timeout: Duration,
     /// A request body must be complete this long after the handler starts reading it (408).
     pub body_timeout: Duration,
-    /// A kept-alive connection with no request for this long is closed.
+    /// A kept-alive connection with no request for this long is closed; so is an HTTP/2
+    /// connection on which no request or response moved for this long.
     pub idle_timeout: Duration,
+    /// A response the client does not read for this long (between two writes) is abandoned
+    /// and its connection closed.
+    pub write_timeout: Duration,
+    /// Streams (requests in progress) one HTTP/2 connection may have open at once.
+    pub http2_max_streams: usize,
     /// Open connections at most; more wait in the listen queue until one closes.
     pub max_connections: usize,
     /// Password hashes and verifications at once (Argon2 takes `password_hash.memory_kib`
@@ -241,6 +247,8 @@ impl Default for ServerLimits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            http2_max_streams: 100,
             max_connections: 1024,
             max_concurrent_hashes: std::thread::available_parallelism().map_or(1, |n| n.get()),
             hash_wait: Duration::from_secs(2),
@@ -255,6 +263,8 @@ struct FileServer {
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
+    write_timeout_secs: Option<u64>,
+    http2_max_streams: Option<usize>,
     max_connections: Option<usize>,
     max_concurrent_hashes: Option<usize>,
     hash_wait_ms: Option<u64>,
@@ -300,6 +310,16 @@ impl FileServer {
                 "idle_timeout_secs",
                 self.idle_timeout_secs,
                 defaults.idle_timeout,
+            )?,
+            write_timeout: positive(
+                "write_timeout_secs",
+                self.write_timeout_secs,
+                defaults.write_timeout,
+            )?,
+            http2_max_streams: at_least_one(
+                "http2_max_streams",
+                self.http2_max_streams,
+                defaults.http2_max_streams,
             )?,
             max_connections: at_least_one(
                 "max_connections",
@@ -676,6 +696,7 @@ mod tests {
     #[test]
     fn server_limits_come_from_the_file_and_zero_is_refused() {
         let file = r#"{"server":{"header_timeout_secs":1,"body_timeout_secs":2,"idle_timeout_secs":3,
+                       "write_timeout_secs":4,"http2_max_streams":5,
                        "max_connections":8,"max_concurrent_hashes":1,"hash_wait_ms":0}}"#;
         assert_eq!(
             load(Some(file), &[]).unwrap().server,
@@ -683,6 +704,8 @@ mod tests {
                 header_timeout: Duration::from_secs(1),
                 body_timeout: Duration::from_secs(2),
                 idle_timeout: Duration::from_secs(3),
+                write_timeout: Duration::from_secs(4),
+                http2_max_streams: 5,
                 max_connections: 8,
                 max_concurrent_hashes: 1,
                 hash_wait: Duration::ZERO,
@@ -696,6 +719,8 @@ mod tests {
         );
         for (key, value) in [
             ("header_timeout_secs", 0),
+            ("write_timeout_secs", 0),
+            ("http2_max_streams", 0),
             ("max_connections", 0),
             ("max_concurrent_hashes", 0),
         ] {

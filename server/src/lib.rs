@@ -199,7 +199,9 @@ impl Application {
             self.state.refusals.clone(),
             self.audit,
         ));
+        let streams = u32::try_from(self.limits.http2_max_streams).unwrap_or(u32::MAX);
         let result = Server::new_with_acceptor(self.acceptor)
+            .http2_max_concurrent_streams(streams)
             .run_with_graceful_shutdown(
                 app(self.state).data(body_timeout),
                 stop,

@@ -20,13 +20,23 @@
 //! - **Timeouts**, by [`Guarded`], which watches the bytes going through each connection: a
 //!   request head must be complete (the blank line after the headers) within `header_timeout` of
 //!   the connection opening, or of the first byte of the next request on a kept-alive
-//!   connection; after a response, the next request must start within `idle_timeout`. Past
-//!   either, the next read fails and hyper closes the connection. Between a complete head and
-//!   the response (the body, the handler) nothing is timed here: the body's deadline
-//!   (`body_timeout`) is kept where the body is read, in the API's body limit, and handlers are
-//!   bounded by the database's `query_timeout`. An HTTP/2 connection (prior knowledge: it opens
-//!   with `PRI`) multiplexes requests, so it is only closed after `idle_timeout` without a byte
-//!   either way.
+//!   connection, whatever it starts with: empty lines before a request line (which hyper skips)
+//!   do not end a head, and the HTTP/2 preface is a head until its 24 bytes are in. After a
+//!   response, the next request must start within `idle_timeout`. Past either, the next read
+//!   fails and hyper closes the connection. Between a complete head and the response (the body,
+//!   the handler) nothing is timed here: the body's deadline (`body_timeout`) is kept where the
+//!   body is read, in the API's body limit, and handlers are bounded by the database's
+//!   `query_timeout`.
+//! - **HTTP/2** (prior knowledge) multiplexes requests, so its clock is kept by frames: the
+//!   connection is closed after `idle_timeout` without a frame that carries a request or a
+//!   response (HEADERS, CONTINUATION, DATA with a payload) either way. PINGs, SETTINGS and
+//!   WINDOW_UPDATEs keep nothing open, so a client that opens streams, advertises a window of 0
+//!   and pings is closed like one that sends nothing. How many streams one connection may have
+//!   open at once is hyper's `max_concurrent_streams` (`server.http2_max_streams`).
+//! - **Writes.** A write that the client does not let through (it stops reading) for
+//!   `write_timeout` fails, and hyper closes the connection, as nginx's `send_timeout` does: the
+//!   clock runs between two writes, not over a whole response, so a slow reader that keeps
+//!   reading is served.
 
 use std::future::Future;
 use std::io;
@@ -50,11 +60,15 @@ use crate::config::ServerLimits;
 const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
 
+/// The client's first bytes on an HTTP/2 connection with prior knowledge (RFC 9113 §3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// What [`Guarded`] enforces on each connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub header: Duration,
     pub idle: Duration,
+    pub write: Duration,
 }
 
 impl From<&ServerLimits> for Timeouts {
@@ -62,6 +76,7 @@ impl From<&ServerLimits> for Timeouts {
         Timeouts {
             header: limits.header_timeout,
             idle: limits.idle_timeout,
+            write: limits.write_timeout,
         }
     }
 }
@@ -190,8 +205,54 @@ enum Phase {
     Busy,
     /// A response was written: the next request's first byte is due by the deadline.
     Idle,
-    /// Prior-knowledge HTTP/2: closed after `idle` without a byte either way.
+    /// Prior-knowledge HTTP/2: closed after `idle` without a request or a response moving.
     Http2,
+}
+
+/// Follows the HTTP/2 frames in one direction of a connection by their headers (RFC 9113 §4.1:
+/// a 24-bit payload length, a type, flags and a stream), to tell the frames that carry requests
+/// and responses from those that only keep a connection alive.
+#[derive(Debug, Default)]
+struct Frames {
+    header: [u8; 9],
+    /// Bytes of the current frame header read so far.
+    have: usize,
+    /// Payload bytes of the current frame still to pass.
+    payload: usize,
+}
+
+impl Frames {
+    const DATA: u8 = 0x0;
+    const HEADERS: u8 = 0x1;
+    const CONTINUATION: u8 = 0x9;
+
+    /// Follows `bytes`; whether a frame carrying a request or a response began in them.
+    fn carried(&mut self, mut bytes: &[u8]) -> bool {
+        let mut carried = false;
+        while !bytes.is_empty() {
+            if self.payload > 0 {
+                let n = self.payload.min(bytes.len());
+                self.payload -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (self.header.len() - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have == self.header.len() {
+                self.have = 0;
+                let [a, b, c, kind, ..] = self.header;
+                self.payload = u32::from_be_bytes([0, a, b, c]) as usize;
+                carried |= match kind {
+                    Self::HEADERS | Self::CONTINUATION => true,
+                    Self::DATA => self.payload > 0,
+                    _ => false,
+                };
+            }
+        }
+        carried
+    }
 }
 
 /// A connection's stream: holds its slot under the connection cap, and fails reads once the
@@ -202,10 +263,17 @@ pub struct Guarded<S> {
     timeouts: Timeouts,
     phase: Phase,
     deadline: Pin<Box<Sleep>>,
+    /// Whether the head's request line has begun: the empty lines before it are skipped.
+    started: bool,
     /// Line feeds seen in a row in the head (carriage returns aside): two end it.
     newlines: u8,
-    /// Bytes read from the connection so far, up to the length of the HTTP/2 preface's `PRI`.
-    seen: usize,
+    /// How much of the HTTP/2 preface the connection's first bytes have matched, until they
+    /// complete it or differ from it.
+    preface: Option<usize>,
+    frames_in: Frames,
+    frames_out: Frames,
+    /// Runs while a write waits for the client to read.
+    write_stall: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S> Guarded<S> {
@@ -216,8 +284,12 @@ impl<S> Guarded<S> {
             timeouts,
             phase: Phase::Head,
             deadline: Box::pin(tokio::time::sleep(timeouts.header)),
+            started: false,
             newlines: 0,
-            seen: 0,
+            preface: Some(0),
+            frames_in: Frames::default(),
+            frames_out: Frames::default(),
+            write_stall: None,
         }
     }
 
@@ -227,28 +299,37 @@ impl<S> Guarded<S> {
     }
 
     /// Follows the bytes just read.
-    fn read(&mut self, bytes: &[u8]) {
+    fn read(&mut self, mut bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
-        if self.seen < 3 {
-            let prefix = &b"PRI"[self.seen..];
-            let n = prefix.len().min(bytes.len());
-            if bytes[..n] == prefix[..n] {
-                self.seen += n;
-                if self.seen == 3 {
-                    self.enter(Phase::Http2, self.timeouts.idle);
+        if let Some(matched) = self.preface {
+            let rest = &PREFACE[matched..];
+            let n = rest.len().min(bytes.len());
+            if bytes[..n] == rest[..n] {
+                if matched + n < PREFACE.len() {
+                    // A preface in progress is a head, due by the header timeout.
+                    self.preface = Some(matched + n);
                     return;
                 }
+                self.preface = None;
+                self.enter(Phase::Http2, self.timeouts.idle);
+                bytes = &bytes[n..];
             } else {
-                self.seen = usize::MAX;
+                self.preface = None;
+                self.scan_head(&PREFACE[..matched]);
             }
         }
         match self.phase {
-            Phase::Http2 => self.enter(Phase::Http2, self.timeouts.idle),
+            Phase::Http2 => {
+                if self.frames_in.carried(bytes) {
+                    self.enter(Phase::Http2, self.timeouts.idle);
+                }
+            }
             Phase::Busy => {}
             Phase::Idle => {
                 self.enter(Phase::Head, self.timeouts.header);
+                self.started = false;
                 self.newlines = 0;
                 self.scan_head(bytes);
             }
@@ -259,39 +340,86 @@ impl<S> Guarded<S> {
     fn scan_head(&mut self, bytes: &[u8]) {
         for &byte in bytes {
             match byte {
-                b'\n' => {
+                b'\n' if self.started => {
                     self.newlines += 1;
                     if self.newlines == 2 {
                         self.phase = Phase::Busy;
                         return;
                     }
                 }
-                b'\r' => {}
-                _ => self.newlines = 0,
+                b'\r' | b'\n' => {}
+                _ => {
+                    self.started = true;
+                    self.newlines = 0;
+                }
             }
         }
     }
 
-    /// Follows bytes written: a response (other than an interim `100 Continue`) starts the
-    /// wait for the next request. The deadline is polled here, with the connection task's
-    /// waker: hyper's read may already be waiting on the socket alone, and nothing else would
-    /// wake it when the deadline passes.
-    fn wrote(&mut self, bytes: &[u8], cx: &mut Context<'_>) {
+    /// Follows bytes written (`written`, in order): a response (other than an interim
+    /// `100 Continue`) starts the wait for the next request. The deadline is polled here, with
+    /// the connection task's waker: hyper's read may already be waiting on the socket alone, and
+    /// nothing else would wake it when the deadline passes.
+    fn wrote<'a>(&mut self, mut written: impl Iterator<Item = &'a [u8]>, cx: &mut Context<'_>) {
+        self.write_stall = None;
         match self.phase {
-            Phase::Http2 => self.enter(Phase::Http2, self.timeouts.idle),
-            Phase::Busy if bytes.starts_with(b"HTTP/1.1 100 ") => return,
+            Phase::Http2 => {
+                // Every slice is followed, so that the next frame header is found.
+                let frames = &mut self.frames_out;
+                if written.fold(false, |carried, bytes| frames.carried(bytes) | carried) {
+                    self.enter(Phase::Http2, self.timeouts.idle);
+                }
+            }
+            Phase::Busy
+                if written
+                    .next()
+                    .is_some_and(|b| b.starts_with(b"HTTP/1.1 100 ")) =>
+            {
+                return;
+            }
             _ => self.enter(Phase::Idle, self.timeouts.idle),
         }
         let _ = self.deadline.as_mut().poll(cx);
     }
 
+    /// A write is waiting for the client to read: whether it has waited `write_timeout`.
+    fn write_stalled(&mut self, cx: &mut Context<'_>) -> bool {
+        let timeout = self.timeouts.write;
+        let stall = self
+            .write_stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        stall.as_mut().poll(cx).is_ready()
+    }
+
     fn late(&self) -> io::Error {
         let what = match self.phase {
             Phase::Head => "no complete request head within the header timeout",
+            Phase::Http2 => "no request or response moved within the idle timeout",
             _ => "no request within the idle timeout",
         };
         io::Error::new(io::ErrorKind::TimedOut, what)
     }
+
+    fn unwritable() -> io::Error {
+        tracing::debug!("closing a connection whose client does not read its response");
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client read nothing of its response within the write timeout",
+        )
+    }
+}
+
+/// The first `n` bytes of `bufs`, slice by slice.
+fn first_bytes<'a>(bufs: &'a [io::IoSlice<'a>], n: usize) -> impl Iterator<Item = &'a [u8]> {
+    let mut left = n;
+    bufs.iter().map_while(move |buf| {
+        if left == 0 {
+            return None;
+        }
+        let take = left.min(buf.len());
+        left -= take;
+        Some(&buf[..take])
+    })
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
@@ -306,8 +434,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
             Poll::Ready(Ok(())) => {
                 this.read(&buf.filled()[before..]);
                 // A head that is still incomplete when it is due is refused even while bytes
-                // trickle in: that trickle is the attack.
-                if this.phase == Phase::Head && Instant::now() >= this.deadline.deadline() {
+                // trickle in, and so is an HTTP/2 connection kept busy with pings: that trickle
+                // is the attack.
+                if matches!(this.phase, Phase::Head | Phase::Http2)
+                    && Instant::now() >= this.deadline.deadline()
+                {
                     tracing::debug!("closing a connection whose request head is late");
                     return Poll::Ready(Err(this.late()));
                 }
@@ -332,13 +463,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &written
-            && *n > 0
-        {
-            this.wrote(&buf[..*n], cx);
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                this.wrote(std::iter::once(&buf[..n]), cx);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if this.write_stalled(cx) => Poll::Ready(Err(Self::unwritable())),
+            other => other,
         }
-        written
     }
 
     fn poll_write_vectored(
@@ -347,17 +479,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &written
-            && *n > 0
-        {
-            let first = bufs
-                .iter()
-                .find(|b| !b.is_empty())
-                .map_or(&[][..], |b| &b[..]);
-            this.wrote(first, cx);
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                this.wrote(first_bytes(bufs, n), cx);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if this.write_stalled(cx) => Poll::Ready(Err(Self::unwritable())),
+            other => other,
         }
-        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -389,8 +518,15 @@ mod tests {
             Timeouts {
                 header: Duration::from_secs(10),
                 idle: Duration::from_secs(60),
+                write: Duration::from_secs(30),
             },
         )
+    }
+
+    /// An HTTP/2 frame header: its payload length, type and flags, on stream 1.
+    fn frame(length: u32, kind: u8, flags: u8) -> Vec<u8> {
+        let [_, a, b, c] = length.to_be_bytes();
+        vec![a, b, c, kind, flags, 0, 0, 0, 1]
     }
 
     #[tokio::test]
@@ -417,14 +553,17 @@ mod tests {
     async fn a_response_waits_for_the_next_request_and_its_first_byte_starts_a_head() {
         let mut conn = guarded();
         conn.read(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
-        conn.wrote(b"HTTP/1.1 100 Continue\r\n\r\n", &mut noop());
+        conn.wrote(
+            std::iter::once(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]),
+            &mut noop(),
+        );
         assert_eq!(
             conn.phase,
             Phase::Busy,
             "an interim response is not the answer"
         );
         conn.read(b"{\"a\":1}");
-        conn.wrote(b"HTTP/1.1 200 OK\r\n", &mut noop());
+        conn.wrote(std::iter::once(&b"HTTP/1.1 200 OK\r\n"[..]), &mut noop());
         assert_eq!(conn.phase, Phase::Idle);
         conn.read(b"G");
         assert_eq!(conn.phase, Phase::Head);
@@ -433,13 +572,106 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn http2_prior_knowledge_is_only_timed_when_idle() {
+    async fn empty_lines_before_a_request_line_do_not_end_its_head() {
         let mut conn = guarded();
-        conn.read(b"PR");
-        conn.read(b"I * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        conn.read(b"\r\n\r\n\n\n");
+        assert_eq!(
+            conn.phase,
+            Phase::Head,
+            "nothing but empty lines is no head"
+        );
+        conn.read(b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(conn.phase, Phase::Busy);
+
+        let mut conn = guarded();
+        conn.read(b"GET / HTTP/1.1\r\n\r\n");
+        conn.wrote(std::iter::once(&b"HTTP/1.1 200 OK\r\n"[..]), &mut noop());
+        let due = conn.deadline.deadline();
+        conn.read(b"\r\n\r\n");
+        assert_eq!(conn.phase, Phase::Head, "and neither is the next one");
+        assert!(conn.deadline.deadline() <= due, "due by the header timeout");
+    }
+
+    #[tokio::test]
+    async fn the_http2_preface_is_a_head_until_it_is_complete() {
+        let mut conn = guarded();
+        let due = conn.deadline.deadline();
+        for byte in &PREFACE[..PREFACE.len() - 1] {
+            conn.read(&[*byte]);
+            assert_eq!(conn.phase, Phase::Head);
+        }
+        assert_eq!(
+            conn.deadline.deadline(),
+            due,
+            "its bytes do not restart the clock"
+        );
+        conn.read(&PREFACE[PREFACE.len() - 1..]);
         assert_eq!(conn.phase, Phase::Http2);
-        conn.read(b"\0\0\x04\x08");
-        conn.wrote(b"\0\0", &mut noop());
+
+        let mut conn = guarded();
+        conn.read(b"PRI * HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            conn.phase,
+            Phase::Busy,
+            "a head that only starts like the preface"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_is_timed_by_the_frames_that_carry_requests_and_responses() {
+        let mut conn = guarded();
+        conn.read(PREFACE);
+        let due = conn.deadline.deadline();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let ping = [frame(8, 0x6, 0), vec![0; 8]].concat();
+        let window = [frame(4, 0x8, 0), vec![0; 4]].concat();
+        conn.read(&[ping.clone(), window.clone()].concat());
+        conn.wrote(std::iter::once(&ping[..]), &mut noop());
+        assert_eq!(conn.deadline.deadline(), due, "pings keep nothing open");
+        let empty = frame(0, 0x0, 0);
+        conn.read(&empty);
+        assert_eq!(
+            conn.deadline.deadline(),
+            due,
+            "nor does an empty DATA frame"
+        );
+
+        // A request moves the clock; so does a response's data, written in two slices.
+        let headers = [frame(3, 0x1, 0x4), vec![0x82, 0x84, 0x87]].concat();
+        conn.read(&headers);
+        assert!(conn.deadline.deadline() > due);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let moved = conn.deadline.deadline();
+        let data = [frame(2, 0x0, 0x1), b"{}".to_vec()].concat();
+        let (first, second) = data.split_at(4);
+        let bufs = [io::IoSlice::new(first), io::IoSlice::new(second)];
+        conn.wrote(first_bytes(&bufs, data.len()), &mut noop());
+        assert!(conn.deadline.deadline() > moved);
         assert_eq!(conn.phase, Phase::Http2);
+    }
+
+    #[test]
+    fn frames_are_followed_across_any_split() {
+        let stream = [
+            frame(8, 0x6, 0),
+            vec![9; 8],
+            frame(3, 0x1, 0x4),
+            vec![0x82, 0x84, 0x87],
+            frame(4, 0x8, 0),
+            vec![0x1; 4],
+        ]
+        .concat();
+        for cut in 0..=stream.len() {
+            let mut frames = Frames::default();
+            let (a, b) = stream.split_at(cut);
+            let carried = frames.carried(a) | frames.carried(b);
+            assert!(
+                carried,
+                "the HEADERS frame is found with the stream cut at {cut}"
+            );
+            assert_eq!((frames.have, frames.payload), (0, 0), "cut at {cut}");
+        }
+        let mut frames = Frames::default();
+        assert!(!frames.carried(&[frame(8, 0x6, 0), vec![0x1; 8]].concat()));
     }
 }

@@ -28,6 +28,7 @@ mod systems;
 mod tag;
 mod users;
 
+use bytes::Bytes;
 use poem::middleware::Tracing;
 use poem::{Endpoint, EndpointExt, Response, Route};
 use poem_openapi::OpenApiService;
@@ -78,21 +79,17 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         &document,
         &[("/api/openapi.json", &["GET"]), ("/api/docs", &["GET"])],
     );
-    // Swagger UI carries the document in its page.
-    let ui = api.swagger_ui_html().replacen(&generated, &document, 1);
+    // Swagger UI carries the document in its page. Both pages are served from one shared buffer
+    // (a clone is a reference count): a copy per request made every stalled download cost the
+    // page's size.
+    let ui = Bytes::from(api.swagger_ui_html().replacen(&generated, &document, 1));
+    let document = Bytes::from(document);
     Route::new()
         .at(
             "/api/openapi.json",
-            poem::endpoint::make_sync(move |_| {
-                Response::builder()
-                    .content_type("application/json")
-                    .body(document.clone())
-            }),
+            static_page(document, "application/json"),
         )
-        .at(
-            "/api/docs",
-            poem::endpoint::make_sync(move |_| poem::web::Html(ui.clone())),
-        )
+        .at("/api/docs", static_page(ui, "text/html; charset=utf-8"))
         .nest("/", api)
         .around(body::check_bodies)
         .around(body::limit_body)
@@ -102,4 +99,13 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .data(state)
         .data(admin::RestoreSlot::default())
         .catch_all_error(crate::error::render)
+}
+
+/// A page that never changes, answered from `page` itself.
+fn static_page(page: Bytes, content_type: &'static str) -> impl Endpoint<Output = Response> {
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type(content_type)
+            .body(page.clone())
+    })
 }

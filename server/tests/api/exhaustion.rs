@@ -66,6 +66,7 @@ fn limits() -> ServerLimits {
         header_timeout: Duration::from_secs(600),
         body_timeout: Duration::from_secs(600),
         idle_timeout: Duration::from_secs(600),
+        write_timeout: Duration::from_secs(600),
         ..ServerLimits::default()
     }
 }
@@ -194,6 +195,153 @@ fn a_request_head_trickled_byte_by_byte_is_closed_after_the_header_timeout() {
     closed_by_server(&mut stream, "a trickled request head");
     drop(stream);
     trickle.join().unwrap();
+    healthy(served.addr);
+}
+
+/// The finding: four bytes (`\r\n\r\n`) held a connection forever, and a head that started
+/// with `PRI` escaped the header timeout one byte at a time. Empty lines are no head, and the
+/// HTTP/2 preface is a head until it is complete: both are closed after the header timeout, so
+/// that a cap's worth of them holds `/health` back only that long.
+#[test]
+fn empty_lines_and_a_trickled_http2_preface_are_closed_after_the_header_timeout() {
+    let served = serve(ServerLimits {
+        header_timeout: Duration::from_secs(1),
+        max_connections: 4,
+        ..limits()
+    });
+    let mut empty: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut stream = connect(served.addr);
+            stream.write_all(b"\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    let mut preface = connect(served.addr);
+    let mut writer = preface.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        // Pacing the attack: one byte of the preface every 100 ms, then pings' worth of bytes.
+        let bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+            .iter()
+            .chain([0u8; 64].iter());
+        for byte in bytes {
+            if writer.write_all(&[*byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    healthy(served.addr);
+    for stream in &mut empty {
+        closed_by_server(stream, "empty lines");
+    }
+    closed_by_server(&mut preface, "a trickled HTTP/2 preface");
+    drop(preface);
+    trickle.join().unwrap();
+}
+
+/// The finding: sockets that asked for `/api/docs` and never read held their responses for good.
+/// A write the client lets nothing through for `write_timeout` closes the connection; the
+/// server's send buffer and the client's receive buffer hold a few of these pipelined pages, not
+/// all of them.
+#[test]
+fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
+    const PAGES: usize = 40;
+    let served = serve(ServerLimits {
+        write_timeout: Duration::from_secs(1),
+        ..limits()
+    });
+    let mut stream = connect(served.addr);
+    let page = get(&mut stream, "/api/docs").unwrap().body.len();
+    for _ in 0..PAGES {
+        stream
+            .write_all(b"GET /api/docs HTTP/1.1\r\nHost: didhub\r\n\r\n")
+            .unwrap();
+    }
+    // Not reading, for longer than the write timeout: this is the attack.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut read = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                break;
+            }
+            Err(e) => panic!("still open after {OUTER:?} ({e}); {read} bytes read"),
+        }
+    }
+    assert!(
+        read < PAGES * page,
+        "{read} bytes: every page was written to a client that did not read"
+    );
+    healthy(served.addr);
+}
+
+/// The finding: one HTTP/2 connection opened 1,000 streams of `/api/docs` with a window of 0 and
+/// held them with a PING every 20 s. Streams beyond `http2_max_streams` are not opened, and a
+/// connection on which no request or response moves is closed after the idle timeout, pings or
+/// not.
+#[test]
+fn http2_streams_are_limited_and_a_stalled_connection_that_only_pings_is_closed() {
+    const STREAMS: usize = 5;
+    let served = serve(ServerLimits {
+        idle_timeout: Duration::from_secs(2),
+        http2_max_streams: STREAMS,
+        ..limits()
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(served.addr).await.unwrap();
+        let (client, mut connection) = h2::client::Builder::new()
+            .initial_window_size(0)
+            .handshake::<_, bytes::Bytes>(tcp)
+            .await
+            .unwrap();
+        let mut ping_pong = connection.ping_pong().unwrap();
+        let connection = tokio::spawn(connection);
+        let (answered, mut heads) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..4 * STREAMS {
+            let (client, answered) = (client.clone(), answered.clone());
+            let addr = served.addr;
+            tokio::spawn(async move {
+                let mut client = client.ready().await?;
+                let request = poem::http::Request::get(format!("http://{addr}/api/docs"))
+                    .body(())
+                    .unwrap();
+                let (response, _) = client.send_request(request, true)?;
+                // The body is kept, unread: its stream stays open.
+                let _ = answered.send(response.await?);
+                Ok::<_, h2::Error>(())
+            });
+        }
+        let mut open = Vec::new();
+        while let Ok(Some(head)) = tokio::time::timeout(Duration::from_secs(1), heads.recv()).await
+        {
+            assert_eq!(head.status(), 200);
+            open.push(head);
+        }
+        assert_eq!(open.len(), STREAMS, "streams answered at once");
+        let pinging = tokio::spawn(async move {
+            while ping_pong.ping(h2::Ping::opaque()).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        let ended = tokio::time::timeout(OUTER, connection).await;
+        assert!(
+            ended.is_ok(),
+            "a connection with stalled streams that only pings is closed"
+        );
+        pinging.abort();
+    });
     healthy(served.addr);
 }
 
