@@ -309,20 +309,60 @@ impl Schema {
     /// What differs between `self` (expected) and `actual`, one line per difference; empty when
     /// equal. Names the backend generated are not compared: InnoDB numbers a foreign key it
     /// re-creates anew.
-    pub fn diff(&self, actual: &Schema) -> Vec<String> {
+    pub fn diff(&self, actual: &Schema) -> Vec<Difference> {
         let mut out = Vec::new();
         for (name, table) in &self.tables {
             match actual.tables.get(name) {
-                None => out.push(format!("table {name}: missing")),
+                None => out.push(Difference::new(name, "table", None, "missing")),
                 Some(other) => diff_table(name, table, other, &mut out),
             }
         }
         for name in actual.tables.keys() {
             if !self.tables.contains_key(name) {
-                out.push(format!("table {name}: unexpected"));
+                out.push(Difference::new(name, "table", None, "unexpected"));
             }
         }
-        out.iter().map(|line| one_line(line)).collect()
+        out
+    }
+}
+
+/// One way a schema differs from the one expected: its table, the part of it (`table` itself,
+/// `column`, `column order`, `primary key`, `foreign key`, `check`, `index`) and which one, and
+/// the line that says it (`alters: index (name): unexpected …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub table: String,
+    pub part: &'static str,
+    /// The column, key, check or index, as the line names it.
+    pub object: Option<String>,
+    pub line: String,
+}
+
+impl Difference {
+    fn new(table: &str, part: &'static str, object: Option<String>, what: &str) -> Difference {
+        let line = match (part, &object) {
+            ("table", _) => format!("table {table}: {what}"),
+            (_, Some(object)) => format!("{table}: {part} {object}: {what}"),
+            (_, None) => format!("{table}: {part} {what}"),
+        };
+        Difference {
+            table: table.to_owned(),
+            part,
+            object,
+            line: one_line(&line),
+        }
+    }
+
+    /// The lines of `differences`, one under the other (indented as a report shows them).
+    pub fn lines(differences: &[Difference]) -> String {
+        let lines: Vec<&str> = differences.iter().map(|d| d.line.as_str()).collect();
+        lines.join("\n  ")
+    }
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line)
     }
 }
 
@@ -335,47 +375,44 @@ pub fn one_line(text: &str) -> String {
         .replace('\t', "\\t")
 }
 
-fn diff_table(name: &str, expected: &Table, actual: &Table, out: &mut Vec<String>) {
+fn diff_table(name: &str, expected: &Table, actual: &Table, out: &mut Vec<Difference>) {
     let expected_cols: BTreeMap<_, _> = expected.columns.iter().map(|c| (&c.name, c)).collect();
     let actual_cols: BTreeMap<_, _> = actual.columns.iter().map(|c| (&c.name, c)).collect();
-    diff_maps(
-        &format!("{name}: column"),
-        &expected_cols,
-        &actual_cols,
-        out,
-        |c| column_line(c),
-    );
+    diff_maps(name, "column", &expected_cols, &actual_cols, out, |c| {
+        column_line(c)
+    });
     let names = |t: &Table| t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
     if expected_cols.keys().eq(actual_cols.keys()) && names(expected) != names(actual) {
-        out.push(format!(
-            "{name}: column order {:?} became {:?}",
-            names(expected),
-            names(actual)
-        ));
+        let what = format!("{:?} became {:?}", names(expected), names(actual));
+        out.push(Difference::new(name, "column order", None, &what));
     }
     if expected.primary_key != actual.primary_key {
-        out.push(format!(
-            "{name}: primary key ({}) became ({})",
+        let what = format!(
+            "({}) became ({})",
             expected.primary_key.join(", "),
             actual.primary_key.join(", ")
-        ));
+        );
+        out.push(Difference::new(name, "primary key", None, &what));
     }
     diff_maps(
-        &format!("{name}: foreign key"),
+        name,
+        "foreign key",
         &expected.foreign_keys,
         &actual.foreign_keys,
         out,
         fk_line,
     );
     diff_maps(
-        &format!("{name}: check"),
+        name,
+        "check",
         &expected.checks,
         &actual.checks,
         out,
         check_line,
     );
     diff_maps(
-        &format!("{name}: index"),
+        name,
+        "index",
         &expected.indexes,
         &actual.indexes,
         out,
@@ -385,26 +422,29 @@ fn diff_table(name: &str, expected: &Table, actual: &Table, out: &mut Vec<String
 
 /// Compares by what `show` prints, which leaves out what is not compared (generated names).
 fn diff_maps<K: fmt::Display + Ord, V>(
-    what: &str,
+    table: &str,
+    part: &'static str,
     expected: &BTreeMap<K, V>,
     actual: &BTreeMap<K, V>,
-    out: &mut Vec<String>,
+    out: &mut Vec<Difference>,
     show: impl Fn(&V) -> String,
 ) {
+    let mut differ = |key: &K, what: String| {
+        out.push(Difference::new(table, part, Some(key.to_string()), &what));
+    };
     for (key, value) in expected {
         match actual.get(key) {
-            None => out.push(format!("{what} {key}: missing (expected {})", show(value))),
-            Some(other) if show(other) != show(value) => out.push(format!(
-                "{what} {key}: expected {}, found {}",
-                show(value),
-                show(other)
-            )),
+            None => differ(key, format!("missing (expected {})", show(value))),
+            Some(other) if show(other) != show(value) => differ(
+                key,
+                format!("expected {}, found {}", show(value), show(other)),
+            ),
             Some(_) => {}
         }
     }
     for (key, value) in actual {
         if !expected.contains_key(key) {
-            out.push(format!("{what} {key}: unexpected ({})", show(value)));
+            differ(key, format!("unexpected ({})", show(value)));
         }
     }
 }
@@ -643,6 +683,10 @@ fn utc(text: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn lines(diff: &[Difference]) -> Vec<&str> {
+        diff.iter().map(|d| d.line.as_str()).collect()
+    }
+
     #[test]
     fn each_difference_is_one_line_however_the_expression_was_written() {
         let mut expected = Schema::default();
@@ -658,7 +702,7 @@ mod tests {
             tables: [("t".to_owned(), Table::default())].into(),
         });
         assert_eq!(
-            diff,
+            lines(&diff),
             ["t: check a > 0\\n    AND b > 0: missing (expected a > 0\\n    AND b > 0, named ck)"]
         );
     }
@@ -704,7 +748,7 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(
-            with(Name::given("fk_a")).diff(&with(Name::given("fk_b"))),
+            lines(&with(Name::given("fk_a")).diff(&with(Name::given("fk_b")))),
             [
                 "t: foreign key (user_id) -> users (id): expected (user_id) -> users (id) on delete \
               CASCADE on update NO ACTION, named fk_a, found (user_id) -> users (id) on delete \
@@ -717,7 +761,7 @@ mod tests {
     fn identical_schemas_have_no_diff() {
         let mut s = Schema::default();
         s.tables.insert("t".into(), table(&[("id", "text")]));
-        assert_eq!(s.diff(&s.clone()), Vec::<String>::new());
+        assert!(s.diff(&s.clone()).is_empty());
     }
 
     #[test]
@@ -737,8 +781,21 @@ mod tests {
             implicit: false,
         });
         actual.tables.insert("u".into(), Table::default());
+        let diff = expected.diff(&actual);
+        let parts: Vec<_> = diff
+            .iter()
+            .map(|d| (d.table.as_str(), d.part, d.object.as_deref()))
+            .collect();
         assert_eq!(
-            expected.diff(&actual),
+            parts,
+            [
+                ("t", "column", Some("a")),
+                ("t", "index", Some("(a)")),
+                ("u", "table", None)
+            ]
+        );
+        assert_eq!(
+            lines(&diff),
             [
                 "t: column a: expected text [text] not null, found integer [text] not null",
                 "t: index (a): unexpected ((a), named idx_t_a)",

@@ -30,7 +30,7 @@ use crate::migrations::MigrationSet;
 use crate::once_map::OnceMap;
 use crate::project::{ColumnOrder, ProjectError};
 use crate::report::Finding;
-use crate::schema::Schema;
+use crate::schema::{Difference, Schema};
 use crate::sql;
 
 /// Why a walk or a schema could not be had: the harness could not run it, or (for
@@ -57,7 +57,7 @@ pub enum Failure {
         line: Option<usize>,
         reason: String,
     },
-    #[error("{backend}: {file} (version {version}{}) does not restore the schema of version {previous}:\n  {}", if *.empty { ", a file without a statement" } else { "" }, .diff.join("\n  "))]
+    #[error("{backend}: {file} (version {version}{}) does not restore the schema of version {previous}:\n  {}", if *.empty { ", a file without a statement" } else { "" }, Difference::lines(.diff))]
     DownDoesNotRestore {
         backend: Backend,
         version: i64,
@@ -65,26 +65,26 @@ pub enum Failure {
         file: String,
         /// The down holds no statement (only comments, or nothing).
         empty: bool,
-        diff: Vec<String>,
+        diff: Vec<Difference>,
     },
-    #[error("{backend}: {file} (version {version}) gives a different schema when applied again after its down:\n  {}", .diff.join("\n  "))]
+    #[error("{backend}: {file} (version {version}) gives a different schema when applied again after its down:\n  {}", Difference::lines(.diff))]
     UpNotRepeatable {
         backend: Backend,
         version: i64,
         file: String,
-        diff: Vec<String>,
+        diff: Vec<Difference>,
     },
     #[error("{backend}: reverting every migration leaves tables behind: {}", .tables.join(", "))]
     LeftBehind {
         backend: Backend,
         tables: Vec<String>,
     },
-    #[error("{backend}: reverting every reversible migration after the version {version} ({file}), which sqlx cannot revert, does not give the schema of version {version} back:\n  {}", .diff.join("\n  "))]
+    #[error("{backend}: reverting every reversible migration after the version {version} ({file}), which sqlx cannot revert, does not give the schema of version {version} back:\n  {}", Difference::lines(.diff))]
     RevertAllDoesNotRestore {
         backend: Backend,
         version: i64,
         file: String,
-        diff: Vec<String>,
+        diff: Vec<Difference>,
     },
 }
 
@@ -111,9 +111,10 @@ impl Failure {
         }
     }
 
-    /// The failure as a report's finding: its backend, version, file, line, kind (as the rule)
-    /// and, when its difference is in one table, that table.
-    pub fn finding(&self) -> Finding {
+    /// The failure as a report's findings: its backend, version, file, line and kind (as the
+    /// rule); one finding for each difference it names, with its table, column or object, and
+    /// part (as the aspect).
+    pub fn findings(&self) -> Vec<Finding> {
         let (backend, line, diff) = match self {
             Failure::MigrationFailed { backend, line, .. } => (*backend, *line, &[][..]),
             Failure::DownDoesNotRestore { backend, diff, .. }
@@ -121,22 +122,33 @@ impl Failure {
             | Failure::RevertAllDoesNotRestore { backend, diff, .. } => (*backend, None, &diff[..]),
             Failure::LeftBehind { backend, .. } => (*backend, None, &[][..]),
         };
-        // A difference line starts with its table: `alters: index (name): unexpected …`.
-        let tables: BTreeSet<&str> = diff
-            .iter()
-            .filter_map(|d| d.split_once(": ").map(|(table, _)| table))
-            .collect();
-        Finding {
+        let finding = Finding {
             backend: Some(backend),
             version: self.version(),
             file: self.file().map(str::to_owned),
             line,
             rule: Some(self.kind().to_owned()),
-            table: (tables.len() == 1)
-                .then(|| tables.into_iter().next().unwrap_or_default().to_owned()),
             message: self.to_string(),
             ..Finding::default()
+        };
+        if diff.is_empty() {
+            return vec![finding];
         }
+        let said = self.to_string();
+        let header = said.lines().next().unwrap_or_default();
+        diff.iter()
+            .map(|difference| {
+                let column = difference.part == "column";
+                Finding {
+                    table: Some(difference.table.clone()),
+                    column: column.then(|| difference.object.clone()).flatten(),
+                    object: (!column).then(|| difference.object.clone()).flatten(),
+                    aspect: Some(difference.part.to_owned()),
+                    message: format!("{header}\n  {difference}"),
+                    ..finding.clone()
+                }
+            })
+            .collect()
     }
 
     /// `migration failed`, `down does not restore`, …: what kind of failure, for machines.

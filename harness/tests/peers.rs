@@ -93,7 +93,12 @@ async fn check_peer(name: &str, folder: &str) -> CheckReport {
             .text
             .contains(&format!("note {kind}: 1 migrations: 1 with a failure"))
     };
-    for line in report.text.lines().filter(|l| l.contains("not compared")) {
+    // A backend left out is named at the start of a parity line (the note of what went
+    // uncompared across dialects is not about a backend).
+    let left_out = |l: &&str| {
+        l.trim_start_matches("FAIL ").starts_with("parity: ") && l.contains("not compared")
+    };
+    for line in report.text.lines().filter(left_out) {
         let kind = line
             .trim_start_matches("FAIL parity: ")
             .split(' ')
