@@ -43,6 +43,33 @@ impl PasswordCost {
     }
 }
 
+/// Why a stored password hash is not one this server verifies: not a PHC string, not Argon2,
+/// or a cost above [`PasswordCost::CEILING`]; `None` when it is one.
+pub fn stored_hash_problem(hash: &str) -> Option<String> {
+    let parsed = match PasswordHash::new(hash) {
+        Ok(parsed) => parsed,
+        Err(e) => return Some(format!("not a PHC password hash string ({e})")),
+    };
+    if let Err(e) = Algorithm::try_from(parsed.algorithm) {
+        return Some(format!("not an Argon2 hash ({e})"));
+    }
+    let params = match Params::try_from(&parsed) {
+        Ok(params) => params,
+        Err(e) => return Some(format!("its Argon2 parameters are invalid ({e})")),
+    };
+    let cost = PasswordCost {
+        memory_kib: params.m_cost(),
+        iterations: params.t_cost(),
+        parallelism: params.p_cost(),
+    };
+    (!cost.within_ceiling()).then(|| {
+        format!(
+            "its cost {cost:?} is above the most the server verifies, {:?}",
+            PasswordCost::CEILING
+        )
+    })
+}
+
 /// Seconds a client is told to wait (`Retry-After`) when every hashing turn is taken.
 pub const HASH_BUSY_RETRY_SECS: u64 = 1;
 
@@ -263,8 +290,12 @@ fn verify_with(
     check: impl FnOnce(&[u8], &PasswordHash<'_>) -> bool,
 ) -> bool {
     let hash = stored.unwrap_or(dummy);
+    // Checked before any memory is taken for it: a cost beyond the ceiling is refused, not run.
+    if let Some(problem) = stored_hash_problem(hash) {
+        tracing::error!("stored password hash refused: {problem}");
+        return false;
+    }
     let Ok(parsed) = PasswordHash::new(hash) else {
-        tracing::error!("stored password hash is not a PHC string");
         return false;
     };
     check(password.as_bytes(), &parsed) && stored.is_some()
@@ -427,6 +458,48 @@ impl Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The right password against a hash whose cost is just above the ceiling (made here with
+    /// the argon2 crate itself): refused without being run, as a tampered backup's hash with a
+    /// cost of gigabytes must be.
+    #[tokio::test]
+    async fn a_stored_hash_above_the_cost_ceiling_is_refused_not_run() {
+        use argon2::password_hash::PasswordHasher;
+        let over = PasswordCost {
+            memory_kib: PasswordCost::CEILING.memory_kib + 8,
+            ..PasswordCost::MINIMUM
+        };
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let stored = Argon2::new(ARGON2.0, ARGON2.1, over.params().unwrap())
+            .hash_password(b"right password", &salt)
+            .unwrap()
+            .to_string();
+        let problem = stored_hash_problem(&stored).expect("above the ceiling");
+        assert!(problem.contains("above the most"), "{problem}");
+        let passwords = Passwords::new(PasswordCost::MINIMUM).unwrap();
+        assert!(
+            !passwords
+                .verify("right password", Some(&stored))
+                .await
+                .unwrap()
+        );
+
+        let at = PasswordCost {
+            memory_kib: PasswordCost::CEILING.memory_kib,
+            ..PasswordCost::MINIMUM
+        };
+        let stored = Argon2::new(ARGON2.0, ARGON2.1, at.params().unwrap())
+            .hash_password(b"right password", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(stored_hash_problem(&stored), None);
+        assert!(
+            passwords
+                .verify("right password", Some(&stored))
+                .await
+                .unwrap()
+        );
+    }
 
     #[tokio::test]
     async fn hashes_verify_only_the_right_password() {

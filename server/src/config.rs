@@ -73,6 +73,23 @@ impl PasswordCost {
         parallelism: Params::MIN_P_COST,
     };
 
+    /// The most any hash this server makes or verifies may cost: RFC 9106's second
+    /// recommendation (64 MiB, 3 passes, 4 lanes) with room above it. A stored hash that asks
+    /// for more (a tampered backup) would let one login take gigabytes or abort the process, so
+    /// verification refuses it and a restore does not load it.
+    pub const CEILING: PasswordCost = PasswordCost {
+        memory_kib: 64 * 1024,
+        iterations: 10,
+        parallelism: 8,
+    };
+
+    /// Whether this cost is within [`PasswordCost::CEILING`] in every respect.
+    pub fn within_ceiling(self) -> bool {
+        self.memory_kib <= Self::CEILING.memory_kib
+            && self.iterations <= Self::CEILING.iterations
+            && self.parallelism <= Self::CEILING.parallelism
+    }
+
     /// Whether this cost is below [`PasswordCost::PRODUCTION`] in any respect.
     pub fn is_below_production(self) -> bool {
         self.memory_kib < Self::PRODUCTION.memory_kib
@@ -380,6 +397,12 @@ impl FilePasswordHash {
             parallelism: self.parallelism.unwrap_or(defaults.parallelism),
         };
         cost.params().map_err(ConfigError::Invalid)?;
+        if !cost.within_ceiling() {
+            return Err(ConfigError::Invalid(format!(
+                "password_hash {cost:?} is above the most the server verifies, {:?}",
+                PasswordCost::CEILING
+            )));
+        }
         Ok(cost)
     }
 }
@@ -742,6 +765,8 @@ mod tests {
         );
         let err = load(Some(r#"{"password_hash":{"memory_kib":4}}"#), &[]).unwrap_err();
         assert!(err.to_string().contains("memory_kib: 4"), "{err}");
+        let err = load(Some(r#"{"password_hash":{"memory_kib":1048576}}"#), &[]).unwrap_err();
+        assert!(err.to_string().contains("above the most"), "{err}");
     }
 
     #[test]

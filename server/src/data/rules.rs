@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::{TABLES, Table};
 use crate::accounts::normalize_username;
+use crate::auth::stored_hash_problem;
 use crate::db::{Arg, Id};
 use crate::error::ApiError;
 use crate::fields::{interests, required};
@@ -79,6 +80,9 @@ impl Known {
                         ));
                     }
                     Ok(_) => {}
+                }
+                if let Some(problem) = stored_hash_problem(row.text("password_hash")) {
+                    return Err(row.fail("password_hash", problem));
                 }
                 self.users.insert(row.id("id"));
             }

@@ -298,10 +298,10 @@ async fn two_systems(app: &TestApp) -> (String, String) {
 mod rules {
     use super::*;
 
-    /// Regression (issue 14): a restore loaded interests that were an object (every alter list
-    /// then answered 500), another user's alter in a group or relationship, and answered 500 for
-    /// an unknown enum value or a NULL username. Each is now 422 naming where, and changes
-    /// nothing.
+    /// A restore loaded interests that were an object (every alter list then answered 500),
+    /// another user's alter in a group or relationship, and password hashes whose cost aborted
+    /// the process at the next login, and answered 500 for an unknown enum value or a NULL
+    /// username. Each is now 422 naming where, and changes nothing.
     #[apply(backends)]
     #[tokio::test]
     async fn a_restore_breaking_the_apis_rules_is_refused_naming_where_and_changes_nothing(
@@ -316,7 +316,18 @@ mod rules {
             .unwrap()
             .to_owned();
 
-        let cases: [(&str, &str, Value); 8] = [
+        // Hashes a tampered backup could carry: one whose memory cost would abort the process
+        // at the next login for the name, one that costs 1 GiB a login, and no hash at all.
+        let costly = |m: u32| {
+            json!(format!(
+                "$argon2id$v=19$m={m},t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
+                 aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+            ))
+        };
+        let cases: [(&str, &str, Value); 11] = [
+            ("users", "password_hash", costly(u32::MAX)),
+            ("users", "password_hash", costly(1 << 20)),
+            ("users", "password_hash", json!("hunter2")),
             ("alters", "interests", json!({ "tea": true })),
             ("alter_group_members", "alter_id", json!(cedar)),
             ("alter_relationships", "related_alter_id", json!(cedar)),
