@@ -414,6 +414,7 @@ struct FileRateLimit {
     window_secs: Option<u64>,
     login_failures_per_username: Option<u32>,
     login_failures_per_ip: Option<u32>,
+    login_failures_per_account: Option<u32>,
     reset_requests_per_username: Option<u32>,
     reset_requests_per_ip: Option<u32>,
     registrations_per_ip: Option<u32>,
@@ -439,6 +440,9 @@ impl FileRateLimit {
             login_failures_per_ip: self
                 .login_failures_per_ip
                 .unwrap_or(defaults.login_failures_per_ip),
+            login_failures_per_account: self
+                .login_failures_per_account
+                .unwrap_or(defaults.login_failures_per_account),
             reset_requests_per_username: self
                 .reset_requests_per_username
                 .unwrap_or(defaults.reset_requests_per_username),

@@ -1,6 +1,14 @@
 //! In-process rate limits against credential guessing and resource abuse: failed logins per
-//! username and per client IP, password-reset requests per username and per client IP, and
+//! username from one client IP and per client IP, password-reset requests likewise, and
 //! registrations per client IP (each one costs an Argon2 hash).
+//!
+//! A username's failures lock it **from the address they came from only**: anyone can type
+//! anyone's name, so a lock that held for every address let one client lock any account out,
+//! the administrator's included. Across addresses an account's failures only slow it down:
+//! past `login_failures_per_account` in the window, each further password check for it waits
+//! [`ACCOUNT_SLOWDOWN`] first, which costs a guesser from many addresses time and connections
+//! and costs the owner one second. The owner's right password is never refused for what other
+//! addresses did; a successful login or password reset forgets the account's failures.
 //!
 //! Each limit is a sliding window: a key (a username, an IP address) may have at most `max`
 //! events within `window`; one more is refused with the time until the oldest of them leaves the
@@ -70,16 +78,23 @@ pub struct Limit {
     pub window: Duration,
 }
 
+/// How long each password check of an account waits once the account has had more than
+/// `login_failures_per_account` failures in the window, from any addresses.
+pub const ACCOUNT_SLOWDOWN: Duration = Duration::from_secs(1);
+
 /// The limits the server applies (config file key `rate_limit`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitConfig {
     /// The window every limit counts in.
     pub window: Duration,
-    /// Failed logins (and wrong current passwords) per username.
+    /// Failed logins (and wrong current passwords) per username from one client IP address.
     pub login_failures_per_username: u32,
     /// Failed logins per client IP address.
     pub login_failures_per_ip: u32,
-    /// Password-reset requests per username.
+    /// Failed logins per username from all addresses together, past which each password
+    /// check for it is slowed by [`ACCOUNT_SLOWDOWN`] (never refused).
+    pub login_failures_per_account: u32,
+    /// Password-reset requests per username from one client IP address.
     pub reset_requests_per_username: u32,
     /// Password-reset requests per client IP address.
     pub reset_requests_per_ip: u32,
@@ -93,6 +108,7 @@ impl Default for RateLimitConfig {
             window: Duration::from_secs(15 * 60),
             login_failures_per_username: 5,
             login_failures_per_ip: 20,
+            login_failures_per_account: 50,
             reset_requests_per_username: 3,
             reset_requests_per_ip: 10,
             registrations_per_ip: 10,
@@ -140,19 +156,6 @@ impl Limiter {
             .then(|| (events[0] + self.limit.window).saturating_duration_since(now))
     }
 
-    /// How long `key` must wait, if it is at its limit.
-    fn check(&self, key: &str, now: Instant) -> Option<Duration> {
-        if self.off() {
-            return None;
-        }
-        let mut map = self.lock();
-        let wait = map.get_mut(key).and_then(|events| self.wait(events, now));
-        if map.get(key).is_some_and(VecDeque::is_empty) {
-            map.remove(key);
-        }
-        wait
-    }
-
     /// Counts one event for `key`, unless it is at its limit (then: how long to wait).
     fn acquire(&self, key: &str, now: Instant) -> Result<(), Duration> {
         if self.off() {
@@ -185,6 +188,13 @@ impl Limiter {
         self.lock().remove(key);
     }
 
+    /// Forgets every key of `username`'s, from whichever address ([`from`]).
+    fn clear_username(&self, username: &str) {
+        let from_somewhere = format!("{username}{ADDRESS_SEPARATOR}");
+        self.lock()
+            .retain(|key, _| key != username && !key.starts_with(&from_somewhere));
+    }
+
     /// Forgets expired keys, then if need be the one whose newest event is oldest.
     fn make_room(&self, map: &mut HashMap<String, VecDeque<Instant>>, now: Instant) {
         let window = self.limit.window;
@@ -202,6 +212,17 @@ impl Limiter {
                 map.remove(&key);
             }
         }
+    }
+}
+
+/// Between a username and an address in a key: neither can hold it.
+const ADDRESS_SEPARATOR: char = '\0';
+
+/// The key of `username` as tried from `ip` (the username alone when there is no address).
+fn from(username: &str, ip: Option<&str>) -> String {
+    match ip {
+        Some(ip) => format!("{username}{ADDRESS_SEPARATOR}{ip}"),
+        None => username.to_owned(),
     }
 }
 
@@ -241,6 +262,7 @@ pub struct RateLimits {
     clock: Arc<dyn Clock>,
     login_user: Limiter,
     login_ip: Limiter,
+    login_account: Limiter,
     reset_user: Limiter,
     reset_ip: Limiter,
     register_ip: Limiter,
@@ -251,6 +273,7 @@ impl std::fmt::Debug for RateLimits {
         f.debug_struct("RateLimits")
             .field("login_user", &self.login_user.limit)
             .field("login_ip", &self.login_ip.limit)
+            .field("login_account", &self.login_account.limit)
             .field("reset_user", &self.reset_user.limit)
             .field("reset_ip", &self.reset_ip.limit)
             .field("register_ip", &self.register_ip.limit)
@@ -271,56 +294,66 @@ impl RateLimits {
             clock,
             login_user: limiter(config.login_failures_per_username),
             login_ip: limiter(config.login_failures_per_ip),
+            login_account: limiter(config.login_failures_per_account),
             reset_user: limiter(config.reset_requests_per_username),
             reset_ip: limiter(config.reset_requests_per_ip),
             register_ip: limiter(config.registrations_per_ip),
         }
     }
 
-    /// Reserves a password guess for `username` from `ip`: refused while either has had too
-    /// many failures. Follow with [`RateLimits::guess_succeeded`] when the password was right;
-    /// otherwise the reservation stays counted as a failure.
-    pub fn guess(&self, username: &str, ip: Option<&str>) -> Result<(), Limited> {
+    /// Reserves a password guess for `username` from `ip`: refused while the username has had
+    /// too many failures from that address, or the address too many in all. Otherwise, how
+    /// long to wait before checking the password: [`ACCOUNT_SLOWDOWN`] once the account has had
+    /// too many failures from all addresses together. Follow with
+    /// [`RateLimits::guess_succeeded`] when the password was right; otherwise the reservation
+    /// stays counted as a failure.
+    pub fn guess(&self, username: &str, ip: Option<&str>) -> Result<Option<Duration>, Limited> {
+        let now = self.clock.now();
         acquire_both(
-            self.clock.now(),
-            (&self.login_user, username),
+            now,
+            (&self.login_user, &from(username, ip)),
             ip.map(|ip| (&self.login_ip, ip)),
-        )
+        )?;
+        Ok(self
+            .login_account
+            .acquire(username, now)
+            .err()
+            .map(|_| ACCOUNT_SLOWDOWN))
     }
 
-    /// A right password: the username's failures are forgotten and this attempt is given back
-    /// to the IP. Nobody else's counters change.
+    /// A right password: the username's failures (from every address) are forgotten and this
+    /// attempt is given back to the address. Nobody else's counters change.
     pub fn guess_succeeded(&self, username: &str, ip: Option<&str>) {
-        self.login_user.clear(username);
+        self.account_recovered(username);
         if let Some(ip) = ip {
             self.login_ip.release(ip);
         }
     }
 
-    /// A guess that was never judged (the database failed first): given back to both.
+    /// A guess that was never judged (the database failed first): given back to the username
+    /// from that address and to the address. (The account's count across addresses, which
+    /// only slows, keeps it.)
     pub fn guess_void(&self, username: &str, ip: Option<&str>) {
-        self.login_user.release(username);
+        self.login_user.release(&from(username, ip));
         if let Some(ip) = ip {
             self.login_ip.release(ip);
         }
     }
 
-    /// Whether `username` may try a password now, without counting anything.
-    pub fn guesses_allowed(&self, username: &str) -> Result<(), Limited> {
-        match self.login_user.check(username, self.clock.now()) {
-            Some(retry_after) => Err(Limited {
-                scope: Scope::Username,
-                retry_after,
-            }),
-            None => Ok(()),
-        }
+    /// The account's owner proved it (a right password, a password reset): its failed logins
+    /// and reset requests, from every address, are forgotten.
+    pub fn account_recovered(&self, username: &str) {
+        self.login_user.clear_username(username);
+        self.login_account.clear(username);
+        self.reset_user.clear_username(username);
     }
 
-    /// Counts a password-reset request for `username` from `ip`, unless either is at its limit.
+    /// Counts a password-reset request for `username` from `ip`, unless the username from that
+    /// address or the address is at its limit.
     pub fn reset_request(&self, username: &str, ip: Option<&str>) -> Result<(), Limited> {
         acquire_both(
             self.clock.now(),
-            (&self.reset_user, username),
+            (&self.reset_user, &from(username, ip)),
             ip.map(|ip| (&self.reset_ip, ip)),
         )
     }
@@ -383,6 +416,7 @@ mod tests {
             window: MINUTE,
             login_failures_per_username: per_user,
             login_failures_per_ip: per_ip,
+            login_failures_per_account: 0,
             reset_requests_per_username: per_user,
             reset_requests_per_ip: per_ip,
             registrations_per_ip: per_ip,
@@ -401,7 +435,6 @@ mod tests {
         assert_eq!(refused.scope, Scope::Username);
         assert_eq!(refused.retry_after, Duration::from_secs(30));
         assert_eq!(refused.retry_after_secs(), 30);
-        assert!(limits.guesses_allowed("robin").is_err());
         clock.advance(Duration::from_secs(30));
         limits.guess("robin", None).unwrap();
         assert!(
@@ -412,21 +445,69 @@ mod tests {
 
     #[test]
     fn a_right_password_forgets_only_that_users_failures() {
-        let (limits, _) = limits(2, 3);
+        let (limits, _) = limits(2, 5);
         limits.guess("robin", Some("10.0.0.1")).unwrap();
         limits.guess("kim", Some("10.0.0.1")).unwrap();
         limits.guess("robin", Some("10.0.0.1")).unwrap();
         limits.guess_succeeded("robin", Some("10.0.0.1"));
-        limits.guesses_allowed("robin").unwrap();
-        // kim's failure is still there, and the IP keeps its two failures.
-        limits.guess("kim", Some("10.0.0.2")).unwrap();
+        // robin's two failures are forgotten (a third would have been refused)…
+        limits.guess("robin", Some("10.0.0.1")).unwrap();
+        limits.guess_succeeded("robin", Some("10.0.0.1"));
+        // …kim's one is still there…
+        limits.guess("kim", Some("10.0.0.1")).unwrap();
         assert_eq!(
-            limits.guess("kim", Some("10.0.0.2")).unwrap_err().scope,
+            limits.guess("kim", Some("10.0.0.1")).unwrap_err().scope,
             Scope::Username
         );
+        // …and the address keeps its three failures.
         limits.guess("ann", Some("10.0.0.1")).unwrap();
-        let refused = limits.guess("bob", Some("10.0.0.1")).unwrap_err();
+        limits.guess("bob", Some("10.0.0.1")).unwrap();
+        let refused = limits.guess("carl", Some("10.0.0.1")).unwrap_err();
         assert_eq!(refused.scope, Scope::Ip);
+    }
+
+    #[test]
+    fn failures_lock_a_username_from_their_address_only_and_a_reset_forgets_them() {
+        let (limits, _) = limits(2, 100);
+        for _ in 0..2 {
+            limits.guess("admin", Some("203.0.113.7")).unwrap();
+            limits.reset_request("admin", Some("203.0.113.7")).unwrap();
+        }
+        let refused = limits.guess("admin", Some("203.0.113.7")).unwrap_err();
+        assert_eq!(refused.scope, Scope::Username);
+        assert!(limits.reset_request("admin", Some("203.0.113.7")).is_err());
+        // The owner, elsewhere, is not locked out: neither from logging in nor from a reset.
+        assert_eq!(limits.guess("admin", Some("198.51.100.1")), Ok(None));
+        limits.reset_request("admin", Some("198.51.100.1")).unwrap();
+        limits.account_recovered("admin");
+        assert_eq!(limits.guess("admin", Some("203.0.113.7")), Ok(None));
+        limits.reset_request("admin", Some("203.0.113.7")).unwrap();
+    }
+
+    #[test]
+    fn past_the_accounts_bound_guesses_are_slowed_never_refused() {
+        let clock = ManualClock::default();
+        let config = RateLimitConfig {
+            window: MINUTE,
+            login_failures_per_username: 2,
+            login_failures_per_ip: 100,
+            login_failures_per_account: 3,
+            ..RateLimitConfig::default()
+        };
+        let limits = RateLimits::new(&config, Arc::new(clock));
+        for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+            assert_eq!(limits.guess("admin", Some(ip)), Ok(None));
+        }
+        for ip in ["10.0.0.4", "10.0.0.5", "10.0.0.1"] {
+            assert_eq!(limits.guess("admin", Some(ip)), Ok(Some(ACCOUNT_SLOWDOWN)));
+        }
+        assert_eq!(
+            limits.guess("kim", Some("10.0.0.4")),
+            Ok(None),
+            "per account"
+        );
+        limits.guess_succeeded("admin", Some("10.0.0.9"));
+        assert_eq!(limits.guess("admin", Some("10.0.0.6")), Ok(None));
     }
 
     #[test]

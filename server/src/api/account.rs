@@ -129,8 +129,10 @@ impl AccountApi {
     ) -> ApiResult<Json<TokenResponse>> {
         let username = body.username.trim().to_lowercase();
         let ip = client_ip(remote);
-        if let Err(limited) = state.limits.guess(&username, ip.as_deref()) {
-            return Err(state.rate_limited(ip, "login", &username, limited).await);
+        match state.limits.guess(&username, ip.as_deref()) {
+            Err(limited) => return Err(state.rate_limited(ip, "login", &username, limited).await),
+            Ok(Some(slowdown)) => tokio::time::sleep(slowdown).await,
+            Ok(None) => {}
         }
         let found = match users::credentials_by_username(&state.db, &username).await {
             Ok(found) => found,
@@ -228,10 +230,14 @@ impl AccountApi {
         let user = state.caller(&auth).await?;
         let ip = client_ip(remote);
         // A wrong current password is a password guess like a failed login, and counts as one.
-        if let Err(limited) = state.limits.guess(&user.username, ip.as_deref()) {
-            return Err(state
-                .rate_limited(ip, "password_change", &user.username, limited)
-                .await);
+        match state.limits.guess(&user.username, ip.as_deref()) {
+            Err(limited) => {
+                return Err(state
+                    .rate_limited(ip, "password_change", &user.username, limited)
+                    .await);
+            }
+            Ok(Some(slowdown)) => tokio::time::sleep(slowdown).await,
+            Ok(None) => {}
         }
         let stored = match users::credentials(&state.db, user.id).await {
             Ok(Some(stored)) => stored,

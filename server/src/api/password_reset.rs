@@ -295,6 +295,8 @@ impl PasswordResetApi {
                 .unwrap_or((used_token(), Some(user.id)));
             return Err(refuse(&state, ip, "consume", refusal).await);
         }
+        // The owner proved it: whatever was tried against the account is forgotten.
+        state.limits.account_recovered(&user.username);
         Ok(Done::Done)
     }
 

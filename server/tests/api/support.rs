@@ -446,12 +446,14 @@ fn client(state: AppState) -> TestClient<BoxEndpoint<'static, Response>> {
 }
 
 /// Rate limits over a one-minute window: `per_username` failed logins and reset requests per
-/// username, `per_ip` of each (and registrations) per address; 0 is no limit.
+/// username from one address, `per_ip` of each (and registrations) per address; 0 is no limit.
+/// The account's slowdown across addresses is off.
 pub fn limits(per_username: u32, per_ip: u32) -> RateLimitConfig {
     RateLimitConfig {
         window: Duration::from_secs(60),
         login_failures_per_username: per_username,
         login_failures_per_ip: per_ip,
+        login_failures_per_account: 0,
         reset_requests_per_username: per_username,
         reset_requests_per_ip: per_ip,
         registrations_per_ip: per_ip,
