@@ -16,7 +16,8 @@
 //! - [`api`]: the poem-openapi handlers and what they share; [`app`] builds the whole HTTP
 //!   application, which tests drive in process with poem's `TestClient`.
 //! - [`rate_limit`]: in-process limits on password guessing, reset requests and registrations.
-//! - [`listener`]: the connection cap, header and idle timeouts, and surviving EMFILE.
+//! - [`listener`]: the connection cap, header, idle and write timeouts, and surviving EMFILE;
+//!   [`http`]: each connection served by hyper, and the shutdown.
 //! - [`refusals`]: refused requests counted in memory and audited once per window;
 //!   [`upkeep`]: the periodic task that writes their summaries and purges old audit entries.
 //! - [`error`]: the one mapping from failures to HTTP statuses and `{error, code}` bodies.
@@ -38,6 +39,7 @@ pub mod db;
 pub mod error;
 pub mod fields;
 pub mod generate;
+pub mod http;
 pub mod listener;
 pub mod progress;
 pub mod rate_limit;
@@ -50,8 +52,8 @@ pub mod upkeep;
 
 use std::net::SocketAddr;
 
+use poem::EndpointExt;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{EndpointExt, Server};
 
 pub use api::app;
 use auth::{Passwords, Tokens};
@@ -199,20 +201,22 @@ impl Application {
             self.state.refusals.clone(),
             self.audit,
         ));
-        let streams = u32::try_from(self.limits.http2_max_streams).unwrap_or(u32::MAX);
-        let result = Server::new_with_acceptor(self.acceptor)
-            .http2_max_concurrent_streams(streams)
-            .run_with_graceful_shutdown(
-                app(self.state).data(body_timeout),
-                stop,
-                Some(std::time::Duration::from_secs(10)),
-            )
-            .await;
+        let options = http::Options {
+            http2_max_streams: u32::try_from(self.limits.http2_max_streams).unwrap_or(u32::MAX),
+            grace: std::time::Duration::from_secs(10),
+        };
+        http::serve(
+            self.acceptor,
+            app(self.state).data(body_timeout),
+            options,
+            stop,
+        )
+        .await;
         upkeep.abort();
         let _ = upkeep.await;
         state.refusals.write_all(&state.db).await;
         state.db.close().await;
-        result
+        Ok(())
     }
 }
 

@@ -1,0 +1,132 @@
+//! Serving the connections the [`GuardedAcceptor`] hands out: hyper, configured here.
+//!
+//! poem's `Server` hands hyper every connection behind a split, boxed stream that does not
+//! write vectored, and hyper then copies each response body into its own write buffer before
+//! sending it: a client that reads slowly held a copy of the 1.7 MB docs page for as long as it
+//! took. Here hyper gets the connection itself ([`crate::listener::Guarded`]), so a body is
+//! written from where it is (the static pages from their one shared buffer), and hyper's own
+//! limits are set: `max_concurrent_streams` per HTTP/2 connection, the pending-reset bound, the
+//! header list size. poem still routes each request ([`Endpoint::get_response`]).
+//!
+//! Shutdown: when `stop` completes no more connections are accepted, every open one is asked
+//! to finish what it has in progress (HTTP/1: after the current response; HTTP/2: GOAWAY), and
+//! those still open after the grace period are dropped.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use poem::listener::Acceptor;
+use poem::{Endpoint, Request, Response};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::listener::GuardedAcceptor;
+
+/// The body type poem turns its responses into for hyper.
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// Streams one HTTP/2 connection may reset before they are accepted (hyper's guard against
+/// rapid resets); poem's default.
+const MAX_PENDING_RESETS: usize = 20;
+/// The largest request head an HTTP/2 client may send; poem's default.
+const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+
+/// What each connection is served with.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Streams (requests in progress) one HTTP/2 connection may have open at once.
+    pub http2_max_streams: u32,
+    /// How long open connections may take to finish after `stop`.
+    pub grace: Duration,
+}
+
+/// Accepts and serves connections with `endpoint` until `stop` completes, then shuts down as
+/// the module documentation says.
+pub async fn serve<E>(
+    mut acceptor: GuardedAcceptor,
+    endpoint: E,
+    options: Options,
+    stop: impl Future<Output = ()>,
+) where
+    E: Endpoint<Output = Response> + 'static,
+{
+    let endpoint = Arc::new(endpoint);
+    let (stopping, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        // Finished connections are reaped here, not raced against `accept`: an accept that is
+        // pausing after running out of descriptors must not be dropped and started over, or
+        // the end of the burst would never be logged.
+        while connections.try_join_next().is_some() {}
+        tokio::select! {
+            () = &mut stop => break,
+            accepted = acceptor.accept() => match accepted {
+                Ok((io, local, remote, scheme)) => {
+                    let endpoint = endpoint.clone();
+                    let service = service_fn(move |request: hyper::Request<Incoming>| {
+                        let endpoint = endpoint.clone();
+                        let request = Request::from((
+                            request,
+                            local.clone(),
+                            remote.clone(),
+                            scheme.clone(),
+                        ));
+                        async move {
+                            let response = endpoint.get_response(request).await;
+                            Ok::<_, Infallible>(hyper::Response::<Body>::from(response))
+                        }
+                    });
+                    connections.spawn(connection(io, service, options, stopped.clone()));
+                }
+                Err(error) => tracing::debug!(%error, "accept failed"),
+            },
+        }
+    }
+    drop(acceptor);
+    let _ = stopping.send(true);
+    let finished = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(options.grace, finished).await.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the shutdown grace period are dropped"
+        );
+        connections.abort_all();
+    }
+}
+
+/// Serves one connection until it ends, or, once `stopped` says so, until what it has in
+/// progress is done.
+async fn connection<S>(
+    io: crate::listener::Guarded<tokio::net::TcpStream>,
+    service: S,
+    options: Options,
+    mut stopped: watch::Receiver<bool>,
+) where
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<Body>>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http2()
+        .max_concurrent_streams(options.http2_max_streams)
+        .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
+        .max_header_list_size(MAX_HEADER_LIST_BYTES);
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = stopped.wait_for(|stopped| *stopped) => connection.as_mut().graceful_shutdown(),
+    }
+    let _ = connection.await;
+}
