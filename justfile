@@ -115,6 +115,25 @@ exhaustion registrations="150" partial="1100":
     cargo build --release -p didhub-server
     python3 scripts/exhaustion.py --binary "${CARGO_TARGET_DIR:-target}/release/didhub-server" --registrations {{registrations}} --partial {{partial}}
 
+# h2load (many HTTP/2 streams, one run with a window of 0) and slowhttptest (slow heads, slow
+# bodies, slow readers); `profile=debug` runs the test build's server, as CI does.
+# The HTTP layer under tools no one here wrote: peak memory and /health per case, within budgets
+http-limits profile="release" seconds="15": http-tools
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "{{profile}}" = release ]; then cargo build --release -p didhub-server; else cargo build -p didhub-server; fi
+    python3 scripts/http-limits.py --binary "${CARGO_TARGET_DIR:-target}/{{profile}}/didhub-server" --seconds {{seconds}}
+
+# h2load and slowhttptest, from Debian's packages
+http-tools:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v h2load >/dev/null || ! command -v slowhttptest >/dev/null; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq nghttp2-client slowhttptest >/dev/null
+    fi
+
 # GET /api/alters/{id} and /health under wrk (32 connections) on a release build over SQLite
 wrk:
     cargo build --release -p didhub-server

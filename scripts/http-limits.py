@@ -18,6 +18,7 @@ installs them). Every tool runs under a timeout; the server is killed at the end
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,7 @@ def probe(port, stop, answers):
 
 def summary(output):
     """The tool's own last word: h2load's request counts, slowhttptest's final state."""
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)  # slowhttptest colours its report
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     wanted = [l for l in lines if l.startswith("requests:")]
     wanted += [l for l in lines if "service available" in l][-1:]

@@ -2,11 +2,12 @@
 //! a request head or leave a kept-alive connection unused, and what it does when the process runs
 //! out of file descriptors.
 //!
-//! poem serves whatever an [`Acceptor`] hands it, and neither poem 3.1 nor the hyper builder it
-//! makes has a header-read timer (hyper's `header_read_timeout` needs a timer that poem does not
-//! set), a connection cap, or a pause after a failed `accept` (its accept loop retries at once,
-//! which spun a core while `accept` failed with EMFILE). So [`GuardedAcceptor`] wraps poem's
-//! [`TcpAcceptor`]:
+//! hyper ([`crate::http`]) serves each connection, and bounds what happens inside one (HTTP/2
+//! streams, header sizes); it has no connection cap, no pause after a failed `accept` (an
+//! accept loop that retries at once spun a core while `accept` failed with EMFILE), no idle
+//! clock for HTTP/2 that pings do not reset, and no write timeout, and its HTTP/1 header timer
+//! covers the head only, not the wait for the next request. One clock per connection, here,
+//! covers all of them. So [`GuardedAcceptor`] wraps poem's [`TcpAcceptor`]:
 //!
 //! - **Connection cap.** A connection holds a semaphore permit for as long as its stream lives;
 //!   with `max_connections` open, the acceptor waits for one to close before it calls `accept`
