@@ -25,6 +25,7 @@
 //! Time comes from a [`Clock`], so tests can move it instead of sleeping.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -195,7 +196,8 @@ impl Limiter {
             .retain(|key, _| key != username && !key.starts_with(&from_somewhere));
     }
 
-    /// Forgets expired keys, then if need be the one whose newest event is oldest.
+    /// Forgets expired keys, then if need be the stalest hundredth of them (by their newest
+    /// event): the scan under the lock is then paid once per [`EVICTED`] new keys, not by each.
     fn make_room(&self, map: &mut HashMap<String, VecDeque<Instant>>, now: Instant) {
         let window = self.limit.window;
         map.retain(|_, events| {
@@ -204,19 +206,39 @@ impl Limiter {
                 .is_some_and(|&t| now.saturating_duration_since(t) < window)
         });
         if map.len() >= MAX_KEYS {
-            let stalest = map
+            let mut newest: Vec<(Option<Instant>, String)> = map
                 .iter()
-                .min_by_key(|(_, events)| events.back().copied())
-                .map(|(key, _)| key.clone());
-            if let Some(key) = stalest {
-                map.remove(&key);
+                .map(|(key, events)| (events.back().copied(), key.clone()))
+                .collect();
+            newest.select_nth_unstable(EVICTED - 1);
+            for (_, key) in &newest[..EVICTED] {
+                map.remove(key);
             }
         }
     }
 }
 
+/// Keys forgotten at once when the map is full of keys still in their window.
+const EVICTED: usize = MAX_KEYS / 100;
+
 /// Between a username and an address in a key: neither can hold it.
 const ADDRESS_SEPARATOR: char = '\0';
+
+/// The client a per-address limit counts: an IPv4 address itself (an IPv4-mapped IPv6 one as
+/// IPv4), an IPv6 address by its /64, the network one subscriber is given: counted one by one,
+/// its 2^64 addresses would be as many clients.
+fn network(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+        _ => ip.to_owned(),
+    }
+}
 
 /// The key of `username` as tried from `ip` (the username alone when there is no address).
 fn from(username: &str, ip: Option<&str>) -> String {
@@ -308,6 +330,8 @@ impl RateLimits {
     /// [`RateLimits::guess_succeeded`] when the password was right; otherwise the reservation
     /// stays counted as a failure.
     pub fn guess(&self, username: &str, ip: Option<&str>) -> Result<Option<Duration>, Limited> {
+        let ip = ip.map(network);
+        let ip = ip.as_deref();
         let now = self.clock.now();
         acquire_both(
             now,
@@ -324,6 +348,8 @@ impl RateLimits {
     /// A right password: the username's failures (from every address) are forgotten and this
     /// attempt is given back to the address. Nobody else's counters change.
     pub fn guess_succeeded(&self, username: &str, ip: Option<&str>) {
+        let ip = ip.map(network);
+        let ip = ip.as_deref();
         self.account_recovered(username);
         if let Some(ip) = ip {
             self.login_ip.release(ip);
@@ -334,6 +360,8 @@ impl RateLimits {
     /// from that address and to the address. (The account's count across addresses, which
     /// only slows, keeps it.)
     pub fn guess_void(&self, username: &str, ip: Option<&str>) {
+        let ip = ip.map(network);
+        let ip = ip.as_deref();
         self.login_user.release(&from(username, ip));
         if let Some(ip) = ip {
             self.login_ip.release(ip);
@@ -351,6 +379,8 @@ impl RateLimits {
     /// Counts a password-reset request for `username` from `ip`, unless the username from that
     /// address or the address is at its limit.
     pub fn reset_request(&self, username: &str, ip: Option<&str>) -> Result<(), Limited> {
+        let ip = ip.map(network);
+        let ip = ip.as_deref();
         acquire_both(
             self.clock.now(),
             (&self.reset_user, &from(username, ip)),
@@ -363,6 +393,8 @@ impl RateLimits {
     /// Counts a registration attempt from `ip`, unless the address is at its limit. Requests
     /// without an address (in-process tests) are not limited.
     pub fn registration(&self, ip: Option<&str>) -> Result<(), Limited> {
+        let ip = ip.map(network);
+        let ip = ip.as_deref();
         let Some(ip) = ip else { return Ok(()) };
         self.register_ip
             .acquire(ip, self.clock.now())
@@ -375,6 +407,8 @@ impl RateLimits {
     /// A registration that hashed no password (refused by the password policy, or the server
     /// was too busy to hash): given back to the address.
     pub fn registration_void(&self, ip: Option<&str>) {
+        let ip = ip.map(network);
+        let ip = ip.as_deref();
         if let Some(ip) = ip {
             self.register_ip.release(ip);
         }
@@ -544,6 +578,21 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_client_is_its_64_and_a_mapped_ipv4_one_its_address() {
+        let (limits, _) = limits(100, 2);
+        limits.registration(Some("2001:db8:1:2::1")).unwrap();
+        limits.registration(Some("2001:db8:1:2:ffff::9")).unwrap();
+        let refused = limits
+            .registration(Some("2001:db8:1:2:abcd::7"))
+            .unwrap_err();
+        assert_eq!(refused.scope, Scope::Ip, "one /64, however many addresses");
+        limits.registration(Some("2001:db8:1:3::1")).unwrap();
+        limits.registration(Some("192.0.2.1")).unwrap();
+        limits.registration(Some("::ffff:192.0.2.1")).unwrap();
+        assert!(limits.registration(Some("192.0.2.1")).is_err());
+    }
+
+    #[test]
     fn zero_turns_a_limit_off() {
         let (limits, _) = limits(0, 0);
         for _ in 0..100 {
@@ -554,7 +603,7 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_bounded_by_forgetting_the_stalest_key() {
+    fn memory_is_bounded_by_forgetting_the_stalest_keys() {
         let limiter = Limiter::new(1, MINUTE);
         let start = Instant::now();
         for i in 0..MAX_KEYS + 10 {
@@ -563,8 +612,10 @@ mod tests {
                 .unwrap();
         }
         let map = limiter.lock();
-        assert_eq!(map.len(), MAX_KEYS);
+        assert_eq!(map.len(), MAX_KEYS - EVICTED + 10);
         assert!(!map.contains_key("user0"));
+        assert!(!map.contains_key(&format!("user{}", EVICTED - 1)));
+        assert!(map.contains_key(&format!("user{EVICTED}")));
         assert!(map.contains_key(&format!("user{}", MAX_KEYS + 9)));
     }
 }
