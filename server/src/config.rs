@@ -248,6 +248,9 @@ pub struct ServerLimits {
     pub write_timeout: Duration,
     /// Streams (requests in progress) one HTTP/2 connection may have open at once.
     pub http2_max_streams: usize,
+    /// Reverse proxies in front of the server: from these peers, the client is the address
+    /// their `X-Forwarded-For` names (see [`crate::http::client`]).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Open connections at most; more wait in the listen queue until one closes.
     pub max_connections: usize,
     /// Password hashes and verifications at once (Argon2 takes `password_hash.memory_kib`
@@ -266,6 +269,7 @@ impl Default for ServerLimits {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             http2_max_streams: 100,
+            trusted_proxies: Vec::new(),
             max_connections: 1024,
             max_concurrent_hashes: std::thread::available_parallelism().map_or(1, |n| n.get()),
             hash_wait: Duration::from_secs(2),
@@ -282,6 +286,7 @@ struct FileServer {
     idle_timeout_secs: Option<u64>,
     write_timeout_secs: Option<u64>,
     http2_max_streams: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
     max_connections: Option<usize>,
     max_concurrent_hashes: Option<usize>,
     hash_wait_ms: Option<u64>,
@@ -338,6 +343,19 @@ impl FileServer {
                 self.http2_max_streams,
                 defaults.http2_max_streams,
             )?,
+            trusted_proxies: match &self.trusted_proxies {
+                None => defaults.trusted_proxies,
+                Some(listed) => listed
+                    .iter()
+                    .map(|ip| {
+                        ip.parse().map_err(|_| {
+                            ConfigError::Invalid(format!(
+                                "server.trusted_proxies: {ip:?} is not an IP address"
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
             max_connections: at_least_one(
                 "max_connections",
                 self.max_connections,
@@ -723,7 +741,7 @@ mod tests {
     #[test]
     fn server_limits_come_from_the_file_and_zero_is_refused() {
         let file = r#"{"server":{"header_timeout_secs":1,"body_timeout_secs":2,"idle_timeout_secs":3,
-                       "write_timeout_secs":4,"http2_max_streams":5,
+                       "write_timeout_secs":4,"http2_max_streams":5,"trusted_proxies":["10.0.0.1","::1"],
                        "max_connections":8,"max_concurrent_hashes":1,"hash_wait_ms":0}}"#;
         assert_eq!(
             load(Some(file), &[]).unwrap().server,
@@ -733,6 +751,7 @@ mod tests {
                 idle_timeout: Duration::from_secs(3),
                 write_timeout: Duration::from_secs(4),
                 http2_max_streams: 5,
+                trusted_proxies: vec!["10.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
                 max_connections: 8,
                 max_concurrent_hashes: 1,
                 hash_wait: Duration::ZERO,
@@ -744,6 +763,8 @@ mod tests {
             ServerLimits::default(),
             "the example shows the defaults"
         );
+        let err = load(Some(r#"{"server":{"trusted_proxies":["proxy"]}}"#), &[]).unwrap_err();
+        assert!(err.to_string().contains("server.trusted_proxies"), "{err}");
         for (key, value) in [
             ("header_timeout_secs", 0),
             ("write_timeout_secs", 0),

@@ -6,7 +6,8 @@
 //! took. Here hyper gets the connection itself ([`crate::listener::Guarded`]), so a body is
 //! written from where it is (the static pages from their one shared buffer), and hyper's own
 //! limits are set: `max_concurrent_streams` per HTTP/2 connection, the pending-reset bound, the
-//! header list size. poem still routes each request ([`Endpoint::get_response`]).
+//! header list size. poem still routes each request ([`Endpoint::get_response`]), from the
+//! client the connection speaks for ([`client`]: behind a trusted proxy, the address it names).
 //!
 //! Shutdown: when `stop` completes no more connections are accepted, every open one is asked
 //! to finish what it has in progress (HTTP/1: after the current response; HTTP/2: GOAWAY), and
@@ -14,6 +15,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +24,10 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use poem::http::HeaderMap;
 use poem::listener::Acceptor;
-use poem::{Endpoint, Request, Response};
+use poem::web::RemoteAddr;
+use poem::{Addr, Endpoint, Request, Response};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -39,12 +43,42 @@ const MAX_PENDING_RESETS: usize = 20;
 const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 
 /// What each connection is served with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Streams (requests in progress) one HTTP/2 connection may have open at once.
     pub http2_max_streams: u32,
     /// How long open connections may take to finish after `stop`.
     pub grace: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client ([`client`]).
+    pub trusted_proxies: Arc<[IpAddr]>,
+}
+
+/// Who sent a request: the peer, or, when the peer is a trusted proxy, the last address in
+/// `X-Forwarded-For` that is not itself a trusted proxy (each proxy appends the address it was
+/// reached from, so the entries before it are the client's own word). Anyone else's
+/// `X-Forwarded-For` is ignored: it is whatever the sender wrote.
+pub fn client(remote: &RemoteAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> RemoteAddr {
+    let Some(peer) = remote.as_socket_addr() else {
+        return remote.clone();
+    };
+    if !trusted.contains(&peer.ip()) {
+        return remote.clone();
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return RemoteAddr(Addr::SocketAddr(SocketAddr::new(ip, 0))),
+            Err(_) => break,
+        }
+    }
+    remote.clone()
 }
 
 /// Accepts and serves connections with `endpoint` until `stop` completes, then shuts down as
@@ -71,20 +105,19 @@ pub async fn serve<E>(
             accepted = acceptor.accept() => match accepted {
                 Ok((io, local, remote, scheme)) => {
                     let endpoint = endpoint.clone();
+                    let trusted = options.trusted_proxies.clone();
                     let service = service_fn(move |request: hyper::Request<Incoming>| {
                         let endpoint = endpoint.clone();
-                        let request = Request::from((
-                            request,
-                            local.clone(),
-                            remote.clone(),
-                            scheme.clone(),
-                        ));
+                        let remote = client(&remote, request.headers(), &trusted);
+                        let request =
+                            Request::from((request, local.clone(), remote, scheme.clone()));
                         async move {
                             let response = endpoint.get_response(request).await;
                             Ok::<_, Infallible>(hyper::Response::<Body>::from(response))
                         }
                     });
-                    connections.spawn(connection(io, service, options, stopped.clone()));
+                    let streams = options.http2_max_streams;
+                    connections.spawn(connection(io, service, streams, stopped.clone()));
                 }
                 Err(error) => tracing::debug!(%error, "accept failed"),
             },
@@ -107,7 +140,7 @@ pub async fn serve<E>(
 async fn connection<S>(
     io: crate::listener::Guarded<tokio::net::TcpStream>,
     service: S,
-    options: Options,
+    http2_max_streams: u32,
     mut stopped: watch::Receiver<bool>,
 ) where
     S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<Body>>
@@ -119,7 +152,7 @@ async fn connection<S>(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http2()
-        .max_concurrent_streams(options.http2_max_streams)
+        .max_concurrent_streams(http2_max_streams)
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
         .max_header_list_size(MAX_HEADER_LIST_BYTES);
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
@@ -129,4 +162,32 @@ async fn connection<S>(
         _ = stopped.wait_for(|stopped| *stopped) => connection.as_mut().graceful_shutdown(),
     }
     let _ = connection.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let at = |ip: &str| RemoteAddr(Addr::SocketAddr(SocketAddr::new(ip.parse().unwrap(), 1)));
+        let ip = |remote: RemoteAddr| remote.as_socket_addr().unwrap().ip().to_string();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.7, 203.0.113.9, 10.0.0.2".parse().unwrap(),
+        );
+        let trusted: [IpAddr; 2] = ["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        assert_eq!(
+            ip(client(&at("10.0.0.1"), &headers, &trusted)),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            ip(client(&at("192.0.2.4"), &headers, &trusted)),
+            "192.0.2.4"
+        );
+        assert_eq!(ip(client(&at("10.0.0.1"), &headers, &[])), "10.0.0.1");
+        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(ip(client(&at("10.0.0.1"), &headers, &trusted)), "10.0.0.1");
+    }
 }

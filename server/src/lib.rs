@@ -204,6 +204,7 @@ impl Application {
         let options = http::Options {
             http2_max_streams: u32::try_from(self.limits.http2_max_streams).unwrap_or(u32::MAX),
             grace: std::time::Duration::from_secs(10),
+            trusted_proxies: self.limits.trusted_proxies.clone().into(),
         };
         http::serve(
             self.acceptor,
@@ -236,11 +237,18 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The log filter when `RUST_LOG` is not set: info for the server, warnings from sqlx, and
+/// nothing from `didhub_server::mail`, where password-reset tokens go: a log is read by more
+/// people than a mailbox. A deployment that delivers tokens from the log turns it on
+/// (`RUST_LOG=info,didhub_server::mail=info`).
+pub const DEFAULT_LOG_FILTER: &str =
+    "info,didhub=info,didhub_server=info,didhub_server::mail=off,sqlx=warn";
+
 /// Logging: `RUST_LOG` when set (`RUST_LOG=sqlx=debug,didhub=debug` shows every statement),
-/// otherwise info for the server.
+/// otherwise [`DEFAULT_LOG_FILTER`].
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,didhub=info,didhub_server=info,sqlx=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }

@@ -463,6 +463,48 @@ async fn registrations_are_limited_per_address() {
     assert_eq!(actions, ["auth.rate_limited"]);
 }
 
+/// Behind a reverse proxy every client had the proxy's address, so one client's registrations
+/// (or failed logins) used up everyone's. From a trusted proxy the client is the address its
+/// `X-Forwarded-For` names; from anyone else the header is ignored.
+#[test]
+fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limits() {
+    let register = |addr: SocketAddr, forwarded_for: &str, username: &str| {
+        let body = json!({ "username": username, "password": password_of(username) }).to_string();
+        let mut stream = connect(addr);
+        write!(
+            stream,
+            "POST /api/auth/register HTTP/1.1\r\nHost: didhub\r\nX-Forwarded-For: {forwarded_for}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        response(&mut stream).unwrap().status
+    };
+    let limit = RateLimitConfig::default().registrations_per_ip as usize;
+    let proxied = serve(ServerLimits {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..limits()
+    });
+    let statuses: Vec<u16> = (0..=limit)
+        .map(|i| register(proxied.addr, &format!("203.0.113.{i}"), &format!("user{i}")))
+        .collect();
+    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    let same: Vec<u16> = (0..=limit)
+        .map(|i| register(proxied.addr, "198.51.100.1", &format!("same{i}")))
+        .collect();
+    assert_eq!(same.last(), Some(&429), "one forwarded client: {same:?}");
+
+    let direct = serve(limits());
+    let statuses: Vec<u16> = (0..=limit)
+        .map(|i| register(direct.addr, &format!("203.0.113.{i}"), &format!("user{i}")))
+        .collect();
+    assert_eq!(
+        statuses.last(),
+        Some(&429),
+        "an untrusted header is ignored: {statuses:?}"
+    );
+}
+
 /// `didhub-server` as a child process, its log read line by line.
 struct Child {
     process: std::process::Child,
