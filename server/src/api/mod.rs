@@ -16,6 +16,7 @@ mod body;
 mod document;
 mod groupings;
 mod input;
+mod logged;
 mod password_reset;
 mod refused;
 mod relationships;
@@ -29,7 +30,6 @@ mod tag;
 mod users;
 
 use bytes::Bytes;
-use poem::middleware::Tracing;
 use poem::{Endpoint, EndpointExt, Response, Route};
 use poem_openapi::OpenApiService;
 
@@ -93,7 +93,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/", api)
         .around(body::check_bodies)
         .around(body::limit_body)
-        .with(Tracing)
+        .around(logged::request)
         .around(routes::route_errors)
         .data(std::sync::Arc::new(routes))
         .data(state)

@@ -80,12 +80,21 @@ impl Write for Captured {
 }
 
 impl Captured {
+    /// Captures what the server logs by default, and the mail log a deployment turns on to
+    /// deliver reset tokens.
     fn start(&self) -> tracing::subscriber::DefaultGuard {
+        self.start_with(&format!(
+            "{},didhub_server::mail=info",
+            didhub_server::DEFAULT_LOG_FILTER
+        ))
+    }
+
+    fn start_with(&self, filter: &str) -> tracing::subscriber::DefaultGuard {
         // The global subscriber must want info events, or this one can miss them.
         crate::support::server_log_in_failures();
         let writer = self.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("info")
+            .with_env_filter(filter)
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
@@ -134,6 +143,38 @@ async fn a_request_for_an_unknown_user_looks_like_one_for_a_known_user(backend: 
     anonymous(&app, "/api/auth/password-reset/request", json!({}))
         .await
         .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+/// The finding: reset tokens were in the default log, and so were query strings
+/// (`/api/alters/search?q=…`). By default neither is: the mail log is off until a deployment
+/// turns it on, and requests are logged by path.
+#[apply(backends)]
+#[tokio::test]
+async fn the_default_log_holds_no_reset_token_and_no_query_string(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.register("robin").await;
+    let token = app.token_of("robin").await;
+    let log = Captured::default();
+    {
+        let _guard = log.start_with(didhub_server::DEFAULT_LOG_FILTER);
+        anonymous(
+            &app,
+            "/api/auth/password-reset/request",
+            json!({ "username": "robin" }),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+        app.get("/api/alters/search?q=private-search-term", &token)
+            .await;
+    }
+    let text = log.text();
+    assert!(
+        text.contains("/api/alters/search"),
+        "requests are logged: {text}"
+    );
+    assert!(!text.contains("private-search-term"), "{text}");
+    assert!(!text.contains("token="), "{text}");
+    assert!(!text.contains("didhub_server::mail"), "{text}");
 }
 
 #[apply(backends)]
