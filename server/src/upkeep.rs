@@ -45,6 +45,24 @@ pub async fn retention_days(db: &Db, configured: u32) -> Result<u32, sqlx::Error
         .unwrap_or(configured))
 }
 
+/// Deletes the entries older than `before`, [`PURGE_BATCH`] at a time, each batch in a write
+/// transaction of its own, so that a purge of millions of entries never holds the database's
+/// write lock (or a transaction's undo) for all of them at once. Returns how many were deleted,
+/// in how many batches.
+pub async fn purge_before(db: &Db, before: Timestamp) -> Result<(u64, u64), sqlx::Error> {
+    let (mut deleted, mut batches) = (0, 0);
+    loop {
+        let mut tx = db.begin_write().await?;
+        let batch = audit::purge_batch(&mut tx, before, PURGE_BATCH).await?;
+        tx.commit().await?;
+        deleted += batch;
+        batches += 1;
+        if batch < PURGE_BATCH as u64 {
+            return Ok((deleted, batches));
+        }
+    }
+}
+
 /// Deletes the entries older than `retention_days` before now (nothing when it is 0), in
 /// batches, and records the purge when it deleted anything.
 pub async fn purge_expired(db: &Db, retention_days: u32) -> Result<Option<Purged>, sqlx::Error> {
@@ -57,17 +75,7 @@ pub async fn purge_expired(db: &Db, retention_days: u32) -> Result<Option<Purged
         return Ok(None);
     };
     let cutoff = Timestamp::from(cutoff);
-    let (mut deleted, mut batches) = (0, 0);
-    loop {
-        let mut tx = db.begin_write().await?;
-        let batch = audit::purge_batch(&mut tx, cutoff, PURGE_BATCH).await?;
-        tx.commit().await?;
-        deleted += batch;
-        batches += 1;
-        if batch < PURGE_BATCH as u64 {
-            break;
-        }
-    }
+    let (deleted, batches) = purge_before(db, cutoff).await?;
     if deleted == 0 {
         return Ok(None);
     }

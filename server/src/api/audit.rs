@@ -15,6 +15,7 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::Page;
 use crate::store::audit::{self, AuditEntry, AuditFilter};
+use crate::upkeep::purge_before;
 
 pub struct AuditApi;
 
@@ -50,8 +51,8 @@ impl AuditApi {
         let filter = AuditFilter {
             action: action.0,
             user_id: user_id.0,
-            from: from.0,
-            to: to.0,
+            from: from.0.map(Timestamp::storable),
+            to: to.0.map(Timestamp::storable),
         };
         let window = window(limit.0, offset.0);
         let (items, total) = audit::list(&state.db, &filter, window).await?;
@@ -68,12 +69,19 @@ impl AuditApi {
         body: Json<PurgeRequest>,
     ) -> ApiResult<Json<PurgeResult>> {
         let admin = state.admin(&auth).await?;
-        let (change, before) = (Change::by(&admin, remote, "audit.purge"), body.before);
+        let before = body.before.storable();
+        let change = Change::by(&admin, remote, "audit.purge");
+        // In batches, each committed on its own (as the retention purge does); the entry that
+        // records the purge is written after the last.
+        let (deleted, batches) = purge_before(&state.db, before).await?;
         let deleted = state
-            .audited(change, move |tx| {
+            .audited(change, move |_| {
                 Box::pin(async move {
-                    let deleted = audit::purge(tx, before).await?;
-                    let metadata = json!({ "before": before.to_string(), "deleted": deleted });
+                    let metadata = json!({
+                        "before": before.to_string(),
+                        "deleted": deleted,
+                        "batches": batches,
+                    });
                     Ok(Outcome::unnamed(deleted, metadata))
                 })
             })

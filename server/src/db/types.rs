@@ -14,7 +14,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
 use poem_openapi::NewType;
 use serde::{Deserialize, Serialize};
 use sqlx::encode::IsNull;
@@ -64,6 +64,22 @@ pub struct Timestamp(pub DateTime<Utc>);
 impl Timestamp {
     pub fn now() -> Self {
         Timestamp::from(Utc::now())
+    }
+
+    /// The nearest instant every backend can store: MySQL's DATETIME holds the years 1000 to
+    /// 9999 (PostgreSQL more, SQLite's fixed-width text four-digit years). A bound given by a
+    /// client (`before`, `from`, `to`) beyond them means the same as the range's end, since no
+    /// row lies outside it; sent as it is, PostgreSQL refused it as out of range (a 500).
+    pub fn storable(self) -> Timestamp {
+        let earliest = NaiveDate::from_ymd_opt(1000, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("a valid date")
+            .and_utc();
+        let latest = NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+            .expect("a valid date")
+            .and_utc();
+        Timestamp(self.0.clamp(earliest, latest))
     }
 
     /// The fixed-width text form SQLite stores: the canonical spelling

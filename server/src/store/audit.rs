@@ -103,13 +103,6 @@ pub async fn list(
     list_query(filter, window).fetch(db).await
 }
 
-/// Deletes entries older than `before`; returns how many.
-pub async fn purge(tx: &mut Tx, before: Timestamp) -> Result<u64, sqlx::Error> {
-    tx.conn()
-        .execute(Stmt::new("DELETE FROM audit_logs WHERE created_at < ?").bind(before))
-        .await
-}
-
 /// Deletes at most `limit` entries older than `before`; returns how many. The inner query is
 /// wrapped in a derived table because MySQL and MariaDB refuse `LIMIT` in an `IN` subquery, and
 /// PostgreSQL and SQLite have no `DELETE … LIMIT`: this one statement runs on all three.

@@ -135,3 +135,83 @@ async fn purge_deletes_older_entries_and_records_itself(backend: Backend) {
         .await
         .expect_error(StatusCode::BAD_REQUEST, "bad_request");
 }
+
+/// The finding: `POST /api/audit/purge` deleted everything in one transaction (one write lock,
+/// one undo, for however many millions). It deletes in batches, each committed on its own, as
+/// the retention purge does, and says how many in its entry.
+#[apply(backends)]
+#[tokio::test]
+async fn purge_deletes_in_batches(backend: Backend) {
+    use didhub_server::db::{Arg, Id, Timestamp};
+    use didhub_server::upkeep::PURGE_BATCH;
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    let old = Timestamp::from(chrono::Utc::now() - chrono::Duration::days(40));
+    let rows: Vec<Vec<Arg>> = (0..PURGE_BATCH + 5)
+        .map(|_| {
+            vec![
+                Id::new().into(),
+                "test.old".into(),
+                json!({}).into(),
+                old.into(),
+            ]
+        })
+        .collect();
+    app.state
+        .db
+        .insert_rows(
+            "audit_logs",
+            &["id", "action", "metadata", "created_at"],
+            rows,
+        )
+        .await
+        .unwrap();
+    let cutoff = (chrono::Utc::now() - chrono::Duration::days(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let purged = app
+        .post("/api/audit/purge", &admin, json!({ "before": cutoff }))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(purged["deleted"], PURGE_BATCH + 5);
+    let entry = app
+        .get("/api/audit?action=audit.purge", &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(entry["items"][0]["metadata"]["batches"], 2, "{entry}");
+}
+
+/// Found by the property test on PostgreSQL: a purge `before` the year -262143 was sent as it
+/// was and refused as out of range (500). Bounds beyond what every backend stores mean the
+/// range's end: nothing is older than the year 1000, everything is older than the year 10000.
+#[apply(backends)]
+#[tokio::test]
+async fn bounds_beyond_what_a_backend_stores_are_the_ends_of_the_range(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    for query in [
+        "from=-262143-01-01T00:00:00Z",
+        "to=%2B262142-12-31T23:59:59Z",
+    ] {
+        app.get(&format!("/api/audit?{query}"), &admin)
+            .await
+            .expect(StatusCode::OK);
+    }
+    let nothing = app
+        .post(
+            "/api/audit/purge",
+            &admin,
+            json!({ "before": "-262143-01-01T00:00:00Z" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(nothing["deleted"], 0);
+    let everything = app
+        .post(
+            "/api/audit/purge",
+            &admin,
+            json!({ "before": "+262142-12-31T23:59:59Z" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(everything["deleted"].as_u64().unwrap() >= 1, "{everything}");
+}
