@@ -116,13 +116,17 @@ exhaustion registrations="150" partial="1100":
     python3 scripts/exhaustion.py --binary "${CARGO_TARGET_DIR:-target}/release/didhub-server" --registrations {{registrations}} --partial {{partial}}
 
 # h2load (many HTTP/2 streams, one run with a window of 0) and slowhttptest (slow heads, slow
-# bodies, slow readers); `profile=debug` runs the test build's server, as CI does.
+# bodies, slow readers), on a release build, or on `binary` (CI: the server the tests built).
 # The HTTP layer under tools no one here wrote: peak memory and /health per case, within budgets
-http-limits profile="release" seconds="15": http-tools
+http-limits binary="" seconds="15": http-tools
     #!/usr/bin/env bash
     set -euo pipefail
-    if [ "{{profile}}" = release ]; then cargo build --release -p didhub-server; else cargo build -p didhub-server; fi
-    python3 scripts/http-limits.py --binary "${CARGO_TARGET_DIR:-target}/{{profile}}/didhub-server" --seconds {{seconds}}
+    binary="{{binary}}"
+    if [ -z "$binary" ]; then
+        cargo build --release -p didhub-server
+        binary="${CARGO_TARGET_DIR:-target}/release/didhub-server"
+    fi
+    python3 scripts/http-limits.py --binary "$binary" --seconds {{seconds}}
 
 # h2load and slowhttptest, from Debian's packages
 http-tools:
