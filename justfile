@@ -89,6 +89,12 @@ new-migration NAME:
 peers:
     cargo test -p didhub-harness --features containers --test peers -- --nocapture --test-threads 1
 
+# Fifteen defects injected one at a time into copies of the peers (a nullability, an ON DELETE, a
+# type or a default changed in one dialect; a down that forgets an index or a column): which `check` reports
+peer-defects:
+    cargo build -p didhub-harness
+    python3 scripts/peer-defects.py --binary "${CARGO_TARGET_DIR:-target}/debug/didhub-harness"
+
 # Print how each backend executes the hot queries (`--db sqlite|postgres|mysql|all --alters N`)
 plans *ARGS="--db all":
     cargo run --release -p didhub-benches --bin plans -- {{ARGS}}
