@@ -245,6 +245,10 @@ impl AltersApi {
         }
         fields.is_host = body.is_host.unwrap_or(fields.is_host);
         fields.is_dormant = body.is_dormant.unwrap_or(fields.is_dormant);
+        if fields == AlterFields::from(previous.clone()) {
+            // Nothing to write and nothing to audit (see `input::differs`).
+            return Ok(Json(previous));
+        }
 
         let change = Change::by(&caller, remote, "alter.update");
         let alter = state

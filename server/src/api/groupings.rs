@@ -19,7 +19,7 @@ use serde_json::json;
 use super::alters::alter_for;
 use super::answers::{Created, Done};
 use super::bearer::BearerAuth;
-use super::input::{change, named_in_body, window};
+use super::input::{change, differs, named_in_body, window};
 use super::systems::system_for;
 use super::tag::Tag;
 use crate::audited::{Change, Outcome};
@@ -259,7 +259,12 @@ impl<A: Area> GroupingsApi<A> {
         let grouping = Self::grouping_for(&state, &caller, id.0).await?;
         let body = body.0;
         let name = body.name.map(|n| required("name", n)).transpose()?;
-        let (id, description) = (grouping.id, change(body.description));
+        let name = differs(name, &grouping.name);
+        let description = differs(change(body.description), &grouping.description);
+        if name.is_none() && description.is_none() {
+            return Ok(Json(grouping));
+        }
+        let id = grouping.id;
         let change = Change::by(&caller, remote, A::ACTIONS.update);
         state
             .audited(change, move |tx| {

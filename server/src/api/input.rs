@@ -1,5 +1,5 @@
-//! What handlers make of their input: the paging window, a partial update's fields, a row the
-//! body names.
+//! What handlers make of their input: the paging window, a partial update's fields and whether
+//! they change anything, a row the body names.
 
 use poem_openapi::types::MaybeUndefined;
 
@@ -22,6 +22,13 @@ pub(super) fn change<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
         MaybeUndefined::Null => Some(None),
         MaybeUndefined::Value(v) => Some(Some(v)),
     }
+}
+
+/// A field change that would leave the field as it is (`current`) is no change: `None`. A partial
+/// update whose every field is unchanged writes nothing and records no audit entry, so repeating
+/// a request cannot grow the audit log.
+pub(super) fn differs<T: PartialEq>(wanted: Option<T>, current: &T) -> Option<T> {
+    wanted.filter(|w| w != current)
 }
 
 /// A row the request body names that is not there (or not the caller's) breaks a rule of the

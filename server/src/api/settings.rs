@@ -155,7 +155,12 @@ async fn store(
                         .conn()
                         .fetch_optional(stored::by_name(setting.key))
                         .await?;
-                    let old = setting.in_force(before.map(|r| r.value));
+                    let stored = before.map(|r| r.value);
+                    if stored.as_ref() == Some(&value) {
+                        // Already stored: nothing to write or audit (see `input::differs`).
+                        continue;
+                    }
+                    let old = setting.in_force(stored);
                     stored::put(tx, setting.key, value.clone()).await?;
                     let metadata = json!({ "old": old, "new": value });
                     outcome = outcome.also("setting", setting.key, metadata);

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::answers::{Created, Done};
 use super::bearer::BearerAuth;
-use super::input::{change, window};
+use super::input::{change, differs, window};
 use super::tag::Tag;
 use crate::audited::{Change, Outcome};
 use crate::db::Id;
@@ -144,8 +144,14 @@ impl SystemsApi {
         let caller = state.caller(&auth).await?;
         let system = system_for(&state, &caller, id.0).await?;
         let body = body.0;
-        let name = body.name.map(|n| required("name", n)).transpose()?;
-        let description = change(body.description);
+        let name = differs(
+            body.name.map(|n| required("name", n)).transpose()?,
+            &system.name,
+        );
+        let description = differs(change(body.description), &system.description);
+        if name.is_none() && description.is_none() {
+            return Ok(Json(system));
+        }
         let change = Change::by(&caller, remote, "system.update");
         let id = system.id;
         state

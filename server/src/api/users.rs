@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::answers::{Created, Done};
 use super::bearer::BearerAuth;
-use super::input::{change, window};
+use super::input::{change, differs, window};
 use super::tag::Tag;
 use crate::accounts::{self, check_password_policy};
 use crate::audited::{Change, Outcome, client_ip};
@@ -155,27 +155,33 @@ impl UsersApi {
             }
             None => None,
         };
+        let changes = UserChanges {
+            email: differs(change(body.email), &target.email),
+            avatar: differs(change(body.avatar), &target.avatar),
+            is_admin: differs(body.is_admin, &target.is_admin),
+            is_system: differs(body.is_system, &target.is_system),
+            is_approved: differs(body.is_approved, &target.is_approved),
+            must_change_password: differs(body.must_change_password, &target.must_change_password),
+        };
+        // A new password always counts: it is a new hash, and it revokes outstanding resets.
         let changed: Vec<&str> = [
-            ("email", !body.email.is_undefined()),
-            ("avatar", !body.avatar.is_undefined()),
-            ("is_admin", body.is_admin.is_some()),
-            ("is_system", body.is_system.is_some()),
-            ("is_approved", body.is_approved.is_some()),
-            ("must_change_password", body.must_change_password.is_some()),
+            ("email", changes.email.is_some()),
+            ("avatar", changes.avatar.is_some()),
+            ("is_admin", changes.is_admin.is_some()),
+            ("is_system", changes.is_system.is_some()),
+            ("is_approved", changes.is_approved.is_some()),
+            (
+                "must_change_password",
+                changes.must_change_password.is_some(),
+            ),
             ("password", new_hash.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, changed)| changed.then_some(name))
         .collect();
-
-        let changes = UserChanges {
-            email: change(body.email),
-            avatar: change(body.avatar),
-            is_admin: body.is_admin,
-            is_system: body.is_system,
-            is_approved: body.is_approved,
-            must_change_password: body.must_change_password,
-        };
+        if changed.is_empty() {
+            return Ok(Json(target));
+        }
         let change = Change::by(&admin, remote, "user.update");
         let (id, metadata) = (target.id, json!({ "fields": changed }));
         state

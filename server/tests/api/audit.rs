@@ -215,3 +215,94 @@ async fn bounds_beyond_what_a_backend_stores_are_the_ends_of_the_range(backend: 
         .expect(StatusCode::OK);
     assert!(everything["deleted"].as_u64().unwrap() >= 1, "{everything}");
 }
+
+/// The finding: 3,000 identical `PUT /api/alters/{id}` wrote 3,000 audit entries. A change that
+/// leaves everything as it is writes nothing: the second of two identical updates answers the
+/// same row, moves no `updated_at`, and adds no audit entry, on every update operation.
+#[apply(backends)]
+#[tokio::test]
+async fn an_update_that_changes_nothing_is_not_written_or_audited(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    let (robin, token) = app.approved_user("robin").await;
+    let system = app.system(&token, "Mine").await;
+    let alter = app.alter(&token, system, "Ash").await;
+    let group = crate::support::id(
+        &app.post(
+            "/api/groups",
+            &token,
+            json!({ "system_id": system, "name": "Carers" }),
+        )
+        .await
+        .expect(StatusCode::CREATED),
+    );
+    let subsystem = crate::support::id(
+        &app.post(
+            "/api/subsystems",
+            &token,
+            json!({ "system_id": system, "name": "Inner" }),
+        )
+        .await
+        .expect(StatusCode::CREATED),
+    );
+    let updates = [
+        (
+            format!("/api/alters/{alter}"),
+            &token,
+            json!({ "name": " Ash ", "pronouns": "they", "is_host": true, "description": null }),
+            "alter.update",
+        ),
+        (
+            format!("/api/systems/{system}"),
+            &token,
+            json!({ "name": "Ours", "description": "a garden" }),
+            "system.update",
+        ),
+        (
+            format!("/api/groups/{group}"),
+            &token,
+            json!({ "name": "Keepers" }),
+            "group.update",
+        ),
+        (
+            format!("/api/subsystems/{subsystem}"),
+            &token,
+            json!({ "description": "deep" }),
+            "subsystem.update",
+        ),
+        (
+            format!("/api/users/{robin}"),
+            &admin,
+            json!({ "email": "robin@example.org", "is_system": true }),
+            "user.update",
+        ),
+        (
+            "/api/settings/instance.name".to_owned(),
+            &admin,
+            json!({ "value": "Garden" }),
+            "setting.update",
+        ),
+        (
+            "/api/settings".to_owned(),
+            &admin,
+            json!({ "instance.name": "Garden", "password_reset.token_ttl_minutes": 30 }),
+            "setting.update",
+        ),
+    ];
+    for (path, caller, body, action) in updates {
+        let before = app.audit_actions(&format!("action={action}")).await.len();
+        let first = app
+            .put(&path, caller, body.clone())
+            .await
+            .expect(StatusCode::OK);
+        let after_first = app.audit_actions(&format!("action={action}")).await.len();
+        assert!(after_first > before, "{path}: the first update is audited");
+        let second = app.put(&path, caller, body).await.expect(StatusCode::OK);
+        assert_eq!(second, first, "{path}: the same row, updated_at unmoved");
+        assert_eq!(
+            app.audit_actions(&format!("action={action}")).await.len(),
+            after_first,
+            "{path}: the repeated update adds no audit entry"
+        );
+    }
+}
