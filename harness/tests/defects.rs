@@ -327,7 +327,7 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
     let (ok, text) = cli(&["new-migration", "alter_colour"], root);
     assert!(ok, "{text}");
     assert!(
-        text.starts_with("created version 0014 (alter_colour):"),
+        text.starts_with("created version 0015 (alter_colour):"),
         "{text}"
     );
     assert!(
@@ -337,27 +337,27 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
 
     for (file, sql) in [
         (
-            "sqlite/0014_alter_colour.up.sql",
+            "sqlite/0015_alter_colour.up.sql",
             "ALTER TABLE alters ADD COLUMN colour TEXT;\nCREATE INDEX idx_alters_colour ON alters (colour);\n",
         ),
         (
-            "sqlite/0014_alter_colour.down.sql",
+            "sqlite/0015_alter_colour.down.sql",
             "DROP INDEX idx_alters_colour;\nALTER TABLE alters DROP COLUMN colour;\n",
         ),
         (
-            "postgres/0014_alter_colour.up.sql",
+            "postgres/0015_alter_colour.up.sql",
             "ALTER TABLE alters ADD COLUMN colour VARCHAR(7);\nCREATE INDEX idx_alters_colour ON alters (colour);\n",
         ),
         (
-            "postgres/0014_alter_colour.down.sql",
+            "postgres/0015_alter_colour.down.sql",
             "DROP INDEX idx_alters_colour;\nALTER TABLE alters DROP COLUMN colour;\n",
         ),
         (
-            "mysql/0014_alter_colour.up.sql",
+            "mysql/0015_alter_colour.up.sql",
             "ALTER TABLE alters ADD COLUMN colour VARCHAR(7) NULL;\nCREATE INDEX idx_alters_colour ON alters (colour);\n",
         ),
         (
-            "mysql/0014_alter_colour.down.sql",
+            "mysql/0015_alter_colour.down.sql",
             "DROP INDEX idx_alters_colour ON alters;\nALTER TABLE alters DROP COLUMN colour;\n",
         ),
     ] {
@@ -370,10 +370,10 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
     assert_eq!(
         found,
         [
-            "- postgres/0014_alter_colour.down.sql:1: require-concurrent-index-deletion: \
+            "- postgres/0015_alter_colour.down.sql:1: require-concurrent-index-deletion: \
              DROP INDEX idx_alters_colour;",
-            "- postgres/0014_alter_colour.up.sql:1: prefer-text-field: VARCHAR(7)",
-            "- postgres/0014_alter_colour.up.sql:2: require-concurrent-index-creation: \
+            "- postgres/0015_alter_colour.up.sql:1: prefer-text-field: VARCHAR(7)",
+            "- postgres/0015_alter_colour.up.sql:2: require-concurrent-index-creation: \
              CREATE INDEX idx_alters_colour ON alters (colour);"
         ],
         "{text}"
@@ -389,7 +389,7 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
             "-- lint: allow require-concurrent-index-deletion alters holds a few rows per system\n",
         ),
     ] {
-        let path = root.join(format!("postgres/0014_alter_colour.{file}.sql"));
+        let path = root.join(format!("postgres/0015_alter_colour.{file}.sql"));
         let sql = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, format!("{allow}{sql}")).unwrap();
     }
@@ -398,28 +398,28 @@ fn a_new_migration_goes_from_scaffold_through_lint_to_the_lock() {
 
     let (ok, text) = cli(&["check", "--db", "sqlite"], root);
     assert!(ok, "{text}");
-    assert!(text.contains("not locked yet: version 0014"), "{text}");
+    assert!(text.contains("not locked yet: version 0015"), "{text}");
     let (ok, text) = cli(&["lock"], root);
     assert!(
-        ok && text.contains("added   sqlite/0014_alter_colour.up.sql"),
+        ok && text.contains("added   sqlite/0015_alter_colour.up.sql"),
         "{text}"
     );
     let (ok, text) = cli(&["check", "--db", "sqlite"], root);
     assert!(
-        ok && text.contains("ok   lock: 84 released file(s) unchanged"),
+        ok && text.contains("ok   lock: 90 released file(s) unchanged"),
         "{text}"
     );
 
     // Released now: an edit is refused like any other.
     std::fs::write(
-        root.join("sqlite/0014_alter_colour.down.sql"),
+        root.join("sqlite/0015_alter_colour.down.sql"),
         "SELECT 1;\n",
     )
     .unwrap();
     let (ok, text) = cli(&["check", "--db", "sqlite"], root);
     assert!(
         !ok && text.contains(
-            "sqlite/0014_alter_colour.down.sql (version 14) changed after it was released"
+            "sqlite/0015_alter_colour.down.sql (version 15) changed after it was released"
         ),
         "{text}"
     );

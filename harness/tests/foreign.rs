@@ -131,7 +131,7 @@ async fn didhubs_migrations_in_the_guides_layout_pass_on_sqlite() {
     assert!(
         report
             .text
-            .contains("ok   sqlite: 13 migrations up, down and up again"),
+            .contains("ok   sqlite: 14 migrations up, down and up again"),
         "{}",
         report.text
     );

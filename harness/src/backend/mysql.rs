@@ -260,11 +260,18 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
     // a few hundred databases that made each step of the MySQL staircase ten times slower.
     for name in tables {
         let mut table = Table::default();
+        let table_collation: Option<String> = sqlx::query_scalar(
+            "SELECT CAST(table_collation AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = ?",
+        )
+        .bind(&name)
+        .fetch_one(pool)
+        .await?;
 
         for row in sqlx::query(
             "SELECT CAST(column_name AS CHAR) AS name, CAST(column_type AS CHAR) AS ty, \
              CAST(is_nullable AS CHAR) AS nullable, CAST(column_default AS CHAR) AS dflt, \
-             CAST(extra AS CHAR) AS extra \
+             CAST(extra AS CHAR) AS extra, CAST(collation_name AS CHAR) AS collation \
              FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? \
              ORDER BY ordinal_position",
         )
@@ -273,8 +280,18 @@ pub(super) async fn introspect(pool: &MySqlPool) -> Result<Schema, sqlx::Error> 
         .await?
         {
             let column = text(&row, "name")?;
-            let native = text(&row, "ty")?.to_lowercase();
+            let mut native = text(&row, "ty")?.to_lowercase();
             let logical = logical(&native);
+            // A text column compared under another collation than its table's (`utf8mb4_bin`
+            // in a `_ci` table: equal, unique and sorted byte for byte) says so in its type, as
+            // MySQL's own `SHOW CREATE TABLE` does; the logical type, which parity compares,
+            // stays the same.
+            let collation: Option<String> = row.try_get("collation")?;
+            if let Some(collation) = collation
+                && table_collation.as_deref() != Some(collation.as_str())
+            {
+                native = format!("{native} collate {}", collation.to_lowercase());
+            }
             let mut default: Option<String> = row.try_get("dflt")?;
             let extra = text(&row, "extra")?.to_lowercase();
             // MySQL 8 reports a literal string default unquoted (an expression is marked

@@ -58,12 +58,13 @@ async fn source(backend: Backend) -> (TestApp, generate::Generated) {
                 args![
                     other_group,
                     sample.system,
-                    "Littles",
+                    // Different names, but one under MySQL's `_ci` collations.
+                    "protectors",
                     None::<String>,
                     at,
                     at
                 ],
-                args![third_group, sample.system, "Carers", "", at, at],
+                args![third_group, sample.system, "Prötectors", "", at, at],
             ],
         ),
         (
@@ -85,14 +86,10 @@ async fn source(backend: Backend) -> (TestApp, generate::Generated) {
                 "created_at",
                 "updated_at",
             ],
-            vec![args![
-                subsystem,
-                sample.system,
-                "Inner",
-                None::<String>,
-                at,
-                at
-            ]],
+            vec![
+                args![subsystem, sample.system, "Inner", None::<String>, at, at],
+                args![Id::new(), sample.system, "INNER", None::<String>, at, at],
+            ],
         ),
         (
             "subsystem_members",

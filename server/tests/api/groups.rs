@@ -465,6 +465,31 @@ mod cases {
         assert_eq!(names(&in_garden), ["Helpers", "Protectors"]);
     }
 
+    /// Names are the same name only when they are the same bytes, on every backend: MySQL's
+    /// `_ci` collation took these for one name (409 there, 201 elsewhere), and a copy of such
+    /// data could not land on MySQL (`copy::…_to_mysql`).
+    pub async fn names_differing_in_case_or_accent_are_different_names(app: &TestApp, area: Area) {
+        let (_, token) = app.approved_user("robin").await;
+        let garden = app.system(&token, "Garden").await;
+        for name in ["Ash", "ash", "ASH", "Åsh", "Ásh"] {
+            area.create(app, &token, garden, name).await;
+        }
+        let in_garden = app
+            .get(&format!("{}?system_id={garden}", area.path), &token)
+            .await
+            .expect(StatusCode::OK);
+        let mut listed = names(&in_garden);
+        listed.sort();
+        assert_eq!(listed, ["ASH", "Ash", "ash", "Ásh", "Åsh"]);
+        app.post(
+            area.path,
+            &token,
+            json!({ "system_id": garden, "name": "Åsh" }),
+        )
+        .await
+        .expect_error(StatusCode::CONFLICT, "conflict");
+    }
+
     pub async fn requests_without_a_valid_token_are_refused(app: &TestApp, area: Area) {
         let (_, token) = app.approved_user("robin").await;
         let system = app.system(&token, "Garden").await;
@@ -689,6 +714,7 @@ for_both_areas! {
     only_alters_of_the_same_system_can_join,
     other_users_groupings_are_invisible,
     names_are_required_and_unique_within_a_system,
+    names_differing_in_case_or_accent_are_different_names,
     requests_without_a_valid_token_are_refused,
     lists_page_by_name_and_filter_by_system,
     deleting_alters_groupings_and_systems_cascades,
