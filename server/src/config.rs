@@ -249,8 +249,10 @@ pub struct ServerLimits {
     /// Streams (requests in progress) one HTTP/2 connection may have open at once.
     pub http2_max_streams: usize,
     /// Reverse proxies in front of the server: from these peers, the client is the address
-    /// their `X-Forwarded-For` names (see [`crate::http::client`]).
+    /// their `client_header` names (see [`crate::http::client`]).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The header the trusted proxies write the client's address in.
+    pub client_header: ClientHeader,
     /// Open connections at most; more wait in the listen queue until one closes.
     pub max_connections: usize,
     /// Password hashes and verifications at once (Argon2 takes `password_hash.memory_kib`
@@ -259,6 +261,18 @@ pub struct ServerLimits {
     /// How long a hash waits for its turn before the request is answered 503 with
     /// `Retry-After`.
     pub hash_wait: Duration,
+}
+
+/// Where trusted proxies name the client. One header only: a proxy that writes one passes the
+/// other through as the client sent it, so reading both would let a client name itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, HAProxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, …` (Envoy, Caddy and others on request).
+    Forwarded,
 }
 
 impl Default for ServerLimits {
@@ -270,6 +284,7 @@ impl Default for ServerLimits {
             write_timeout: Duration::from_secs(30),
             http2_max_streams: 100,
             trusted_proxies: Vec::new(),
+            client_header: ClientHeader::default(),
             max_connections: 1024,
             max_concurrent_hashes: std::thread::available_parallelism().map_or(1, |n| n.get()),
             hash_wait: Duration::from_secs(2),
@@ -287,6 +302,7 @@ struct FileServer {
     write_timeout_secs: Option<u64>,
     http2_max_streams: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
+    client_header: Option<ClientHeader>,
     max_connections: Option<usize>,
     max_concurrent_hashes: Option<usize>,
     hash_wait_ms: Option<u64>,
@@ -356,6 +372,7 @@ impl FileServer {
                     })
                     .collect::<Result<_, _>>()?,
             },
+            client_header: self.client_header.unwrap_or(defaults.client_header),
             max_connections: at_least_one(
                 "max_connections",
                 self.max_connections,
@@ -742,7 +759,7 @@ mod tests {
     fn server_limits_come_from_the_file_and_zero_is_refused() {
         let file = r#"{"server":{"header_timeout_secs":1,"body_timeout_secs":2,"idle_timeout_secs":3,
                        "write_timeout_secs":4,"http2_max_streams":5,"trusted_proxies":["10.0.0.1","::1"],
-                       "max_connections":8,"max_concurrent_hashes":1,"hash_wait_ms":0}}"#;
+                       "client_header":"forwarded","max_connections":8,"max_concurrent_hashes":1,"hash_wait_ms":0}}"#;
         assert_eq!(
             load(Some(file), &[]).unwrap().server,
             ServerLimits {
@@ -752,6 +769,7 @@ mod tests {
                 write_timeout: Duration::from_secs(4),
                 http2_max_streams: 5,
                 trusted_proxies: vec!["10.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+                client_header: ClientHeader::Forwarded,
                 max_connections: 8,
                 max_concurrent_hashes: 1,
                 hash_wait: Duration::ZERO,
@@ -765,6 +783,8 @@ mod tests {
         );
         let err = load(Some(r#"{"server":{"trusted_proxies":["proxy"]}}"#), &[]).unwrap_err();
         assert!(err.to_string().contains("server.trusted_proxies"), "{err}");
+        let err = load(Some(r#"{"server":{"client_header":"x-real-ip"}}"#), &[]).unwrap_err();
+        assert!(err.to_string().contains("x-forwarded-for"), "{err}");
         for (key, value) in [
             ("header_timeout_secs", 0),
             ("write_timeout_secs", 0),

@@ -28,9 +28,11 @@ use poem::http::HeaderMap;
 use poem::listener::Acceptor;
 use poem::web::RemoteAddr;
 use poem::{Addr, Endpoint, Request, Response};
+use rfc7239::{NodeIdentifier, NodeName};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::config::ClientHeader;
 use crate::listener::GuardedAcceptor;
 
 /// The body type poem turns its responses into for hyper.
@@ -49,33 +51,59 @@ pub struct Options {
     pub http2_max_streams: u32,
     /// How long open connections may take to finish after `stop`.
     pub grace: Duration,
-    /// Reverse proxies whose `X-Forwarded-For` names the client ([`client`]).
+    /// Reverse proxies whose `client_header` names the client ([`client`]).
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// The header those proxies write.
+    pub client_header: ClientHeader,
 }
 
-/// Who sent a request: the peer, or, when the peer is a trusted proxy, the last address in
-/// `X-Forwarded-For` that is not itself a trusted proxy (each proxy appends the address it was
-/// reached from, so the entries before it are the client's own word). Anyone else's
-/// `X-Forwarded-For` is ignored: it is whatever the sender wrote.
-pub fn client(remote: &RemoteAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> RemoteAddr {
+/// Who sent a request: the peer, or, when the peer is a trusted proxy, the last address in its
+/// `header` (`X-Forwarded-For`, or `Forwarded`'s `for=`) that is not itself a trusted proxy:
+/// each proxy appends the address it was reached from, so the entries before it are the
+/// client's own word. An entry that is not an address (`unknown`, an obfuscated name, a typo)
+/// ends the search at the proxy. Anyone else's header is ignored: it is whatever the sender
+/// wrote.
+pub fn client(
+    remote: &RemoteAddr,
+    headers: &HeaderMap,
+    trusted: &[IpAddr],
+    header: ClientHeader,
+) -> RemoteAddr {
     let Some(peer) = remote.as_socket_addr() else {
         return remote.clone();
     };
     if !trusted.contains(&peer.ip()) {
         return remote.clone();
     }
-    let hops: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+    let name = match header {
+        ClientHeader::XForwardedFor => "x-forwarded-for",
+        ClientHeader::Forwarded => "forwarded",
+    };
+    let values = headers
+        .get_all(name)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .collect();
+        .filter_map(|value| value.to_str().ok());
+    let hops: Vec<Option<IpAddr>> = match header {
+        ClientHeader::XForwardedFor => values
+            .flat_map(|value| value.split(','))
+            .map(|hop| hop.trim().parse().ok())
+            .collect(),
+        ClientHeader::Forwarded => values
+            .flat_map(rfc7239::parse)
+            .map(|element| match element.map(|e| e.forwarded_for) {
+                Ok(Some(NodeIdentifier {
+                    name: NodeName::Ip(ip),
+                    ..
+                })) => Some(ip),
+                _ => None,
+            })
+            .collect(),
+    };
     for hop in hops.iter().rev() {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => continue,
-            Ok(ip) => return RemoteAddr(Addr::SocketAddr(SocketAddr::new(ip, 0))),
-            Err(_) => break,
+        match hop {
+            Some(ip) if trusted.contains(ip) => continue,
+            Some(ip) => return RemoteAddr(Addr::SocketAddr(SocketAddr::new(*ip, 0))),
+            None => break,
         }
     }
     remote.clone()
@@ -106,9 +134,10 @@ pub async fn serve<E>(
                 Ok((io, local, remote, scheme)) => {
                     let endpoint = endpoint.clone();
                     let trusted = options.trusted_proxies.clone();
+                    let header = options.client_header;
                     let service = service_fn(move |request: hyper::Request<Incoming>| {
                         let endpoint = endpoint.clone();
-                        let remote = client(&remote, request.headers(), &trusted);
+                        let remote = client(&remote, request.headers(), &trusted, header);
                         let request =
                             Request::from((request, local.clone(), remote, scheme.clone()));
                         async move {
@@ -168,26 +197,79 @@ async fn connection<S>(
 mod tests {
     use super::*;
 
+    fn at(ip: &str) -> RemoteAddr {
+        RemoteAddr(Addr::SocketAddr(SocketAddr::new(ip.parse().unwrap(), 1)))
+    }
+
+    fn ip(remote: RemoteAddr) -> String {
+        remote.as_socket_addr().unwrap().ip().to_string()
+    }
+
+    const TRUSTED: [IpAddr; 2] = [
+        IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)),
+        IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)),
+    ];
+
     #[test]
     fn only_a_trusted_proxy_names_the_client() {
-        let at = |ip: &str| RemoteAddr(Addr::SocketAddr(SocketAddr::new(ip.parse().unwrap(), 1)));
-        let ip = |remote: RemoteAddr| remote.as_socket_addr().unwrap().ip().to_string();
+        let xff = ClientHeader::XForwardedFor;
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-forwarded-for",
             "198.51.100.7, 203.0.113.9, 10.0.0.2".parse().unwrap(),
         );
-        let trusted: [IpAddr; 2] = ["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
         assert_eq!(
-            ip(client(&at("10.0.0.1"), &headers, &trusted)),
+            ip(client(&at("10.0.0.1"), &headers, &TRUSTED, xff)),
             "203.0.113.9"
         );
         assert_eq!(
-            ip(client(&at("192.0.2.4"), &headers, &trusted)),
+            ip(client(&at("192.0.2.4"), &headers, &TRUSTED, xff)),
             "192.0.2.4"
         );
-        assert_eq!(ip(client(&at("10.0.0.1"), &headers, &[])), "10.0.0.1");
+        assert_eq!(ip(client(&at("10.0.0.1"), &headers, &[], xff)), "10.0.0.1");
         headers.insert("x-forwarded-for", "not an address".parse().unwrap());
-        assert_eq!(ip(client(&at("10.0.0.1"), &headers, &trusted)), "10.0.0.1");
+        assert_eq!(
+            ip(client(&at("10.0.0.1"), &headers, &TRUSTED, xff)),
+            "10.0.0.1"
+        );
+    }
+
+    #[test]
+    fn forwarded_names_the_client_when_the_proxies_write_it() {
+        let forwarded = ClientHeader::Forwarded;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "forwarded",
+            "for=198.51.100.7, for=\"[2001:db8:cafe::17]:4711\";proto=https, for=10.0.0.2"
+                .parse()
+                .unwrap(),
+        );
+        // What the client wrote in the other header is not read.
+        headers.insert("x-forwarded-for", "192.0.2.99".parse().unwrap());
+        assert_eq!(
+            ip(client(&at("10.0.0.1"), &headers, &TRUSTED, forwarded)),
+            "2001:db8:cafe::17"
+        );
+        assert_eq!(
+            ip(client(
+                &at("10.0.0.1"),
+                &headers,
+                &TRUSTED,
+                ClientHeader::XForwardedFor
+            )),
+            "192.0.2.99"
+        );
+        assert_eq!(
+            ip(client(&at("192.0.2.4"), &headers, &TRUSTED, forwarded)),
+            "192.0.2.4"
+        );
+        for unusable in ["for=unknown", "for=_hidden", "proto=https", "for=300.1.1.1"] {
+            headers.insert("forwarded", unusable.parse().unwrap());
+            assert_eq!(
+                ip(client(&at("10.0.0.1"), &headers, &TRUSTED, forwarded)),
+                "10.0.0.1",
+                "{unusable}"
+            );
+        }
     }
 }

@@ -205,6 +205,7 @@ impl Application {
             http2_max_streams: u32::try_from(self.limits.http2_max_streams).unwrap_or(u32::MAX),
             grace: std::time::Duration::from_secs(10),
             trusted_proxies: self.limits.trusted_proxies.clone().into(),
+            client_header: self.limits.client_header,
         };
         http::serve(
             self.acceptor,
