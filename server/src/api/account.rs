@@ -206,7 +206,7 @@ impl AccountApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> ApiResult<Json<TokenResponse>> {
-        let user = state.caller(&auth).await?;
+        let user = state.holder(&auth).await?;
         let (token, claims) = state.tokens.refresh(&auth.0.claims)?;
         Ok(token_response(token, claims.exp, user))
     }
@@ -214,7 +214,7 @@ impl AccountApi {
     /// The caller's account.
     #[oai(path = "/api/me", method = "get")]
     async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> ApiResult<Json<User>> {
-        Ok(Json(state.caller(&auth).await?))
+        Ok(Json(state.holder(&auth).await?))
     }
 
     /// Changes the caller's password; the current one must be given (a wrong one counts as a
@@ -227,7 +227,7 @@ impl AccountApi {
         auth: BearerAuth,
         body: Json<PasswordChange>,
     ) -> ApiResult<Done> {
-        let user = state.caller(&auth).await?;
+        let user = state.holder(&auth).await?;
         let ip = client_ip(remote);
         // A wrong current password is a password guess like a failed login, and counts as one.
         match state.limits.guess(&user.username, ip.as_deref()) {

@@ -51,9 +51,26 @@ fn token_rejected(ip: Option<String>, reason: &str, user: Option<Id>, path: &str
 }
 
 impl AppState {
-    /// The user a token speaks for; 401 when that account no longer exists, or when its
-    /// password changed since the token's session began (the token is revoked).
+    /// The user a token speaks for, for an operation the account may use: 403
+    /// `password_change_required` while an administrator requires it to change its password
+    /// (`must_change_password`) — only [`AppState::holder`]'s operations are open to it then.
     pub(super) async fn caller(&self, auth: &BearerAuth) -> ApiResult<User> {
+        let user = self.holder(auth).await?;
+        if user.must_change_password {
+            return Err(ApiError::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "password_change_required",
+                "this account must change its password first (POST /api/me/password)",
+            ));
+        }
+        Ok(user)
+    }
+
+    /// The user a token speaks for, whether or not it must change its password: for reading
+    /// the account, refreshing the token and changing the password. 401 when that account no
+    /// longer exists, or when its password changed since the token's session began (the token
+    /// is revoked).
+    pub(super) async fn holder(&self, auth: &BearerAuth) -> ApiResult<User> {
         let claims = &auth.0.claims;
         let refusal = match self.callers.account(&self.db, claims.sub).await? {
             Some(account) if self.tokens.fingerprint(&account.password_hash) == claims.pwd => {

@@ -56,34 +56,19 @@ enum Cell {
     Json,
 }
 
-/// The operations that answer 403 (`METHOD /path`, as the document writes the path): those
-/// for administrators only (`AppState::admin`), and those that refuse a caller for what the
-/// account is or says.
-const FORBIDDEN: [&str; 20] = [
-    "GET /api/users",
-    "POST /api/users",
-    "GET /api/users/{id}",
-    "PUT /api/users/{id}",
-    "DELETE /api/users/{id}",
-    "POST /api/users/{id}/password-reset",
-    "GET /api/audit",
-    "POST /api/audit/purge",
-    "GET /api/system-requests",
-    "POST /api/system-requests/{id}/decide",
-    "GET /api/settings",
-    "PUT /api/settings",
-    "GET /api/settings/{key}",
-    "PUT /api/settings/{key}",
-    "POST /api/admin/backup",
-    "POST /api/admin/restore",
-    // Another user's systems (only administrators list them).
-    "GET /api/systems",
-    // An account not yet approved.
-    "POST /api/systems",
-    // Registration closed (`registration.enabled`).
-    "POST /api/auth/register",
-    // The current password is wrong.
+/// The operations that answer 403 (`METHOD /path`, as the document writes the path) beyond the
+/// secured ones (see [`answers`]): registration closed (`registration.enabled`), and a wrong
+/// current password.
+const FORBIDDEN: [&str; 2] = ["POST /api/auth/register", "POST /api/me/password"];
+
+/// The secured operations an account that must change its password may still use. Every other
+/// secured operation can answer 403: to that account (`AppState::caller`), and, for
+/// administrators' operations, to anyone else (`AppState::admin`), or for what the account is
+/// (not yet approved, another user's systems).
+const BEFORE_PASSWORD_CHANGE: [&str; 3] = [
+    "GET /api/me",
     "POST /api/me/password",
+    "POST /api/auth/refresh",
 ];
 
 /// The operations under a rate limit (429, `crate::rate_limit`).
@@ -131,7 +116,7 @@ fn answers(status: u16, operation: &Operation) -> bool {
         // request (its query, its body), refused before any operation.
         400 => true,
         401 => operation.secured || named(&CREDENTIALS) || named(&RESET_TOKENS),
-        403 => named(&FORBIDDEN),
+        403 => named(&FORBIDDEN) || (operation.secured && !named(&BEFORE_PASSWORD_CHANGE)),
         // What the path names.
         404 => operation.path_parameters,
         // Of the body: too slow, too large, not JSON; a rule it breaks.
@@ -149,8 +134,9 @@ fn answers(status: u16, operation: &Operation) -> bool {
 /// Every operation the lists above name, so that a renamed or removed one stops the server at
 /// start (every test fails) rather than leaving its statuses wrong.
 fn named_operations() -> impl Iterator<Item = &'static str> {
-    let lists: [&[&str]; 5] = [
+    let lists: [&[&str]; 6] = [
         &FORBIDDEN,
+        &BEFORE_PASSWORD_CHANGE,
         &RATE_LIMITED,
         &RESET_TOKENS,
         &CREDENTIALS,
@@ -425,6 +411,7 @@ mod tests {
                 "requestBody": {"content": {}}}},
             "/api/alters/{id}": {"get": {"responses": all.clone(), "security": secured,
                 "parameters": [{"in": "path", "name": "id"}]}},
+            "/api/me": {"get": {"responses": all.clone(), "security": secured}},
             "/api/auth/login": {"post": {"responses": all.clone(), "requestBody": {"content": {}}}},
             "/api/auth/password-reset/consume": {"post": {"responses": all.clone(),
                 "requestBody": {"content": {}}}},
@@ -454,7 +441,13 @@ mod tests {
         );
         assert_eq!(
             codes("/api/alters/{id}", "get"),
-            ["400", "401", "404", "500", "503"]
+            ["400", "401", "403", "404", "500", "503"],
+            "an account that must change its password first"
+        );
+        assert_eq!(
+            codes("/api/me", "get"),
+            ["400", "401", "500", "503"],
+            "open to an account that must change its password"
         );
         assert_eq!(
             codes("/api/auth/login", "post"),

@@ -148,6 +148,12 @@ impl UsersApi {
                 "you cannot remove your own admin rights",
             ));
         }
+        if target.id == admin.id && body.must_change_password == Some(true) {
+            // Every operation but a password change would then refuse this administrator.
+            return Err(ApiError::conflict(
+                "you cannot require a password change of yourself: change it (POST /api/me/password)",
+            ));
+        }
         let new_hash = match &body.password {
             Some(password) => {
                 check_password_policy(&target.username, password)?;

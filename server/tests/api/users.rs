@@ -272,3 +272,83 @@ async fn deleting_a_user_deletes_their_systems_and_alters_but_keeps_the_audit(ba
         .await
         .expect_error(StatusCode::NOT_FOUND, "not_found");
 }
+
+/// An administrator can require an account to change its password (`must_change_password`):
+/// until it does, every operation but reading the account, refreshing the token and changing
+/// the password answers 403 `password_change_required`; the change lifts it. An administrator
+/// cannot require it of themselves (409).
+#[apply(backends)]
+#[tokio::test]
+async fn an_account_that_must_change_its_password_can_do_nothing_else_first(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    let (robin, token) = app.approved_user("robin").await;
+    let system = app.system(&token, "Garden").await;
+    app.put(
+        &format!("/api/users/{robin}"),
+        &admin,
+        json!({ "must_change_password": true }),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let password = crate::support::password_of("robin");
+    let token = app.login("robin", &password).await.expect(StatusCode::OK)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (method, path) in [
+        (Method::GET, "/api/systems".to_owned()),
+        (Method::GET, format!("/api/systems/{system}")),
+        (Method::GET, "/api/alters".to_owned()),
+        (Method::DELETE, format!("/api/systems/{system}")),
+    ] {
+        let message = app
+            .call(method.clone(), &path, Some(&token), None)
+            .await
+            .expect_error(StatusCode::FORBIDDEN, "password_change_required");
+        assert!(
+            message.contains("/api/me/password"),
+            "{method} {path}: {message}"
+        );
+    }
+    let me = app.get("/api/me", &token).await.expect(StatusCode::OK);
+    assert_eq!(me["must_change_password"], true);
+    let refreshed = app
+        .call(Method::POST, "/api/auth/refresh", Some(&token), None)
+        .await
+        .expect(StatusCode::OK);
+    let token = refreshed["token"].as_str().unwrap().to_owned();
+
+    app.post(
+        "/api/me/password",
+        &token,
+        json!({ "current_password": password, "new_password": "a-new-passphrase" }),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    let token = app
+        .login("robin", "a-new-passphrase")
+        .await
+        .expect(StatusCode::OK)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get("/api/me", &token).await.expect(StatusCode::OK)["must_change_password"],
+        false
+    );
+    app.get(&format!("/api/systems/{system}"), &token)
+        .await
+        .expect(StatusCode::OK);
+
+    let root = app.get("/api/me", &admin).await.expect(StatusCode::OK);
+    app.put(
+        &format!("/api/users/{}", root["id"].as_str().unwrap()),
+        &admin,
+        json!({ "must_change_password": true }),
+    )
+    .await
+    .expect_error(StatusCode::CONFLICT, "conflict");
+    app.get("/api/users", &admin).await.expect(StatusCode::OK);
+}
