@@ -95,6 +95,10 @@ peer-defects:
     cargo build -p didhub-harness
     python3 scripts/peer-defects.py --binary "${CARGO_TARGET_DIR:-target}/debug/didhub-harness"
 
+# Whether vendor/<crate> is exactly the published crate plus vendor/patches (vendor/README.md)
+vendored:
+    python3 scripts/vendored.py
+
 # Print how each backend executes the hot queries (`--db sqlite|postgres|mysql|all --alters N`)
 plans *ARGS="--db all":
     cargo run --release -p didhub-benches --bin plans -- {{ARGS}}
