@@ -319,6 +319,14 @@ mod tests {
         }
     }
 
+    /// The connection's busy timeout, as SQLite reports it.
+    async fn busy_timeout_ms(conn: &mut SqliteConnection) -> i64 {
+        sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    }
+
     /// A read that finds the database locked by another connection is not left to wait for the
     /// lock on the caller's thread (which would hold up every task of that thread for up to the
     /// busy timeout); the connection's worker thread waits instead, and reads once it is free,
@@ -350,6 +358,9 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(answered_here, "every read ran on the worker thread");
+        // The read on the caller's thread turned the busy timeout off while it ran (the patch's
+        // `unsafe` calls), and set it back to the connection's own afterwards.
+        assert_eq!(busy_timeout_ms(&mut reader).await, 60_000);
 
         // Another connection, on a thread of its own, locks the whole database until told to
         // let go, or for two seconds at most.
@@ -374,14 +385,17 @@ mod tests {
         });
         is_locked.recv().unwrap();
 
-        let mut read = pin!(Sqlite::first_row(&mut reader, by_key()));
-        let first = poll_once(read.as_mut());
-        let _ = release.send(());
-        assert!(
-            first.is_pending(),
-            "the read waited for the lock on the caller's thread"
-        );
-        assert_eq!(int(read.await), 5);
+        {
+            let mut read = pin!(Sqlite::first_row(&mut reader, by_key()));
+            let first = poll_once(read.as_mut());
+            let _ = release.send(());
+            assert!(
+                first.is_pending(),
+                "the read waited for the lock on the caller's thread"
+            );
+            assert_eq!(int(read.await), 5);
+        }
         locker.join().unwrap();
+        assert_eq!(busy_timeout_ms(&mut reader).await, 60_000);
     }
 }
