@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use didhub_benches::anchors::{self, Driver};
+use didhub_benches::hot::hot_queries;
 use didhub_benches::plans::audit_day;
 use didhub_benches::{Loaded, Settings, load};
 use didhub_migrations::Backend;
 use didhub_server::config::PoolConfig;
 use didhub_server::store::alters;
-use didhub_server::store::hot::hot_queries;
 use tokio::runtime::Runtime;
 
 fn queries(c: &mut Criterion) {

@@ -1,9 +1,12 @@
-//! Query plans and benchmarks of DIDHub's hot queries on every backend (SPEC §5).
+//! Query plans and benchmarks of DIDHub's hot queries on every backend: that each uses its
+//! documented index, and what it costs against a floor measured in the same run.
 //!
 //! - [`anchors`]: the floors a benchmark is compared with in the same run (the bare driver,
 //!   pgbench, a bare poem route).
 //! - [`fuzz`]: schemathesis against the reference server, as an administrator and as a user
 //!   (`just fuzz`).
+//! - [`hot`]: the server's hot queries, built by its own store, each with the index documented
+//!   for it.
 //! - [`load`]: the shared set-up — a fresh migrated database on a backend (through the harness),
 //!   generated data of a given size and fresh planner statistics; indexes can be dropped from it
 //!   to measure what they are worth.
@@ -17,6 +20,7 @@
 
 pub mod anchors;
 pub mod fuzz;
+pub mod hot;
 pub mod load;
 pub mod plans;
 pub mod settings;

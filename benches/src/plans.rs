@@ -3,12 +3,12 @@
 
 use std::fmt::Write as _;
 
+use crate::hot::hot_queries;
 use chrono::TimeZone;
 use didhub_harness::backend::parse_plan;
 use didhub_harness::plans::Plan;
 use didhub_migrations::Backend;
 use didhub_server::db::Timestamp;
-use didhub_server::store::hot::hot_queries;
 
 use crate::Loaded;
 

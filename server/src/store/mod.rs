@@ -6,7 +6,6 @@
 pub mod alters;
 pub mod audit;
 pub mod groupings;
-pub mod hot;
 pub mod password_resets;
 pub mod relationships;
 pub mod settings;

@@ -4,12 +4,12 @@
 
 use didhub_migrations::Backend;
 
-use super::alters::{self, AlterFilter};
-use super::audit::{self, AuditFilter};
-use super::users::{self, UserFilter};
-use super::{Window, systems};
-use crate::db::{Stmt, Timestamp};
-use crate::generate::Sample;
+use didhub_server::db::{Stmt, Timestamp};
+use didhub_server::generate::Sample;
+use didhub_server::store::alters::{self, AlterFilter};
+use didhub_server::store::audit::{self, AuditFilter};
+use didhub_server::store::users::{self, UserFilter};
+use didhub_server::store::{Window, systems};
 
 pub struct HotQuery {
     pub name: &'static str,
