@@ -119,8 +119,8 @@ load db="all" seconds="30" writers="64":
 lookup-ratio db="all" rounds="15":
     cargo run --release -p didhub-benches --bin lookup-ratio -- --db {{db}} --rounds {{rounds}}
 
-# Resource exhaustion on a release build over SQLite (issue 14): concurrent registrations (memory,
-# answers) and partial requests (when they are closed, /health meanwhile, CPU, accept errors)
+# Resource exhaustion on a release build over SQLite: concurrent registrations (memory, answers)
+# and partial requests (when they are closed, /health meanwhile, CPU, accept errors)
 exhaustion registrations="150" partial="1100":
     cargo build --release -p didhub-server
     python3 scripts/exhaustion.py --binary "${CARGO_TARGET_DIR:-target}/release/didhub-server" --registrations {{registrations}} --partial {{partial}}

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Measures the reference server under the two resource-exhaustion attacks of issue 14, on a
-release build over SQLite, on this machine only (127.0.0.1):
+"""Measures the reference server under two resource-exhaustion attacks, on a release build
+over SQLite, on this machine only (127.0.0.1):
 
 1. registrations: N concurrent POST /api/auth/register at the production Argon2 cost; reports
    the answers by status, the server's memory (VmRSS before and after, VmHWM growth) and threads.

@@ -1,5 +1,6 @@
-//! schemathesis against the reference server (issue 15): `just fuzz [db] [examples]`, and a test
-//! that `just test-all-dbs` runs with a bounded count on every backend.
+//! schemathesis against the reference server, so that the served document is what the server
+//! does: `just fuzz [db] [examples]`, and a test that `just test-all-dbs` runs with a bounded
+//! count on every backend.
 //!
 //! The server is the real one ([`didhub_server::Application`]: its listener, limits and
 //! timeouts) on a fresh database; schemathesis reads `/api/openapi.json` and runs every check

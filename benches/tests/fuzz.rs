@@ -1,7 +1,8 @@
 //! schemathesis, every check, against the reference server on each backend, as an administrator
-//! and as a user: no failure (issue 15). `DIDHUB_FUZZ_EXAMPLES` bounds the test cases per
-//! operation and phase (default 10; `just fuzz` runs 100). Needs schemathesis at
-//! `didhub_benches::fuzz::SCHEMATHESIS_VERSION` (`just fuzz-tools`); without it the test fails.
+//! and as a user: no failure, so the served document is what the server does.
+//! `DIDHUB_FUZZ_EXAMPLES` bounds the test cases per operation and phase (default 10; `just fuzz`
+//! runs 100). Needs schemathesis at `didhub_benches::fuzz::SCHEMATHESIS_VERSION`
+//! (`just fuzz-tools`); without it the test fails.
 
 #[macro_use]
 extern crate rstest;

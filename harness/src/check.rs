@@ -270,6 +270,7 @@ fn across_folders(problem: &IntegrityProblem) -> bool {
 /// Why the lint could not run: the project (its settings, its folders) cannot be read, or its
 /// files cannot be linted.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LintRunError {
     #[error(transparent)]
     Project(#[from] ProjectError),

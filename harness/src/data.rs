@@ -7,11 +7,11 @@
 //! have run on the fixture; it lists only the columns it checks.
 //!
 //! Values are written the way JSON spells them and converted by the column's logical type
-//! (SPEC §2), so one fixture loads on every dialect: booleans as `true`/`false`, integers as
-//! numbers, JSON columns as JSON, UUIDs and timestamps as strings. UUIDs and timestamps must be
-//! written in their canonical form (lower-case hyphenated; RFC 3339 in UTC with microseconds,
-//! `2024-05-01T09:30:00.000000Z`): SQLite stores them as plain text, so that is the only
-//! spelling that reads back the same from every backend.
+//! ([`crate::schema::Logical`]), so one fixture loads on every dialect: booleans as
+//! `true`/`false`, integers as numbers, JSON columns as JSON, UUIDs and timestamps as strings.
+//! UUIDs and timestamps must be written in their canonical form (lower-case hyphenated; RFC 3339
+//! in UTC with microseconds, `2024-05-01T09:30:00.000000Z`): SQLite stores them as plain text, so
+//! that is the only spelling that reads back the same from every backend.
 //!
 //! Rows read back from a database are rendered in the same canonical form
 //! ([`didhub_migrations::canonical`], which the server's table digests use too) — one JSON

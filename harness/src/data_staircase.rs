@@ -27,6 +27,7 @@ use crate::schema::{Column, Schema};
 const DIFF_LINES: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DataStaircaseError {
     #[error(transparent)]
     Harness(#[from] HarnessError),

@@ -60,6 +60,7 @@ pub use rstest_reuse;
 
 /// What can go wrong, with the backend (and where it applies the migration) named.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HarnessError {
     #[error("{backend}: the Docker daemon is not reachable ({reason}); start dockerd, or point DIDHUB_TEST_{}_URL at a running server", .backend.name().to_uppercase())]
     NoDocker { backend: Backend, reason: String },

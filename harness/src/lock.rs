@@ -366,6 +366,7 @@ pub struct BadLine {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LockError {
     #[error("cannot read {}: {reason}", .path.display())]
     Io { path: PathBuf, reason: String },

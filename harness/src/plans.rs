@@ -32,6 +32,7 @@ impl Access {
 
 /// Why a backend's EXPLAIN output could not be read into a [`Plan`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PlanError {
     #[error("EXPLAIN's output is not JSON: {0}")]
     NotJson(String),

@@ -29,6 +29,7 @@ use didhub_migrations::Backend;
 
 /// Why a project's migrations cannot be read as one, named after what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProjectError {
     #[error(transparent)]
     Settings(#[from] SettingsError),

@@ -42,6 +42,7 @@ impl fmt::Display for Scaffolded {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScaffoldError {
     #[error(
         "{name:?} is not a migration name: {reason} (use lower-case snake_case, e.g. add_alter_colour)"

@@ -12,8 +12,9 @@ use std::fmt;
 use crate::expression;
 use didhub_migrations::Backend;
 
-/// The logical types of SPEC §2, and the other types sqlx maps, as far as a backend's native
-/// type tells them apart.
+/// The logical types every dialect maps to (the types table in docs/migrations.md: uuid, text,
+/// boolean, timestamp, JSON), and the other types sqlx maps, as far as a backend's native type
+/// tells them apart.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Logical {
     /// `uuid`, and `CHAR(36)` in every dialect. MySQL has no UUID type (MariaDB's came in

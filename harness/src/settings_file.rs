@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// A settings file the harness cannot use, and why; a check asked this way checks nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SettingsError {
     #[error("cannot read {}: {reason}", .path.display())]
     Unreadable { path: PathBuf, reason: String },

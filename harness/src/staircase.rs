@@ -36,6 +36,7 @@ use crate::sql;
 /// Why a walk or a schema could not be had: the harness could not run it, or (for
 /// [`schema_at`]) a migration failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StaircaseError {
     #[error(transparent)]
     Harness(#[from] HarnessError),

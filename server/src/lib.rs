@@ -1,5 +1,5 @@
-//! The DIDHub reference server: the documented HTTP API (SPEC §3) over the DIDHub schema, on
-//! SQLite, PostgreSQL or MySQL.
+//! The DIDHub reference server: the documented HTTP API (README, "API") over the DIDHub schema,
+//! on SQLite, PostgreSQL or MySQL.
 //!
 //! - [`config`]: typed configuration (file, then environment), validated before anything starts.
 //! - [`db`]: one native sqlx pool per backend behind a single statement API; queries are written

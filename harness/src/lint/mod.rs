@@ -498,6 +498,7 @@ impl fmt::Display for LintReport {
 
 /// Why the lint checked nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LintError {
     #[error("cannot read {}: {reason}", .path.display())]
     Unreadable { path: PathBuf, reason: String },

@@ -1,6 +1,7 @@
 //! The OpenAPI document as served: what poem-openapi derives from the code, made exact where its
-//! derive cannot say what the server does (issue 15). Each rule is one the server keeps
-//! everywhere, so it is written once here rather than on every field:
+//! derive cannot say what the server does, since clients are generated from it and a fuzzer
+//! holds the server to it. Each rule is one the server keeps everywhere, so it is written once
+//! here rather than on every field:
 //!
 //! - a field of the API's objects (the named schemas) that is not required may be `null`
 //!   (responses send `null` for an empty optional field; a request may send `null`, which clears

@@ -1,5 +1,5 @@
-//! The HTTP API (SPEC §3), described with poem-openapi so that `/api/openapi.json` is generated
-//! from the same code that serves it.
+//! The HTTP API (README, "API"), described with poem-openapi so that `/api/openapi.json` is
+//! generated from the same code that serves it.
 //!
 //! One module per area of the API; beside them what they share: the bearer token (`bearer`), the
 //! answers (`answers`), tags (`tag`), input (`input`), refusals (`refused`) and what a body may be

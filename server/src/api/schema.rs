@@ -1,5 +1,5 @@
 //! Request bodies checked against the OpenAPI document before a handler parses them, so that
-//! what the document says is what is accepted, and a refusal names the field (issue 15).
+//! what the document says is what is accepted, and a refusal names the field.
 //!
 //! poem-openapi alone takes a JSON number or boolean where a string is expected and makes it a
 //! string (`{"name": 42}` created a system named "42"), ignores fields it does not know, and

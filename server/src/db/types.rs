@@ -1,5 +1,5 @@
-//! Column types whose native spelling differs per dialect (SPEC §2), encoded once here so that
-//! the queries never have to care.
+//! Column types whose native spelling differs per dialect (the logical types table in
+//! docs/migrations.md), encoded once here so that the queries never have to care.
 //!
 //! | type        | PostgreSQL  | MySQL       | SQLite                                 |
 //! |-------------|-------------|-------------|----------------------------------------|

@@ -1,6 +1,6 @@
-//! The audit log under attack and over time (issue 14): refusals are counted and written once
-//! per window instead of one row each, the server purges entries past their retention and
-//! records it, and no audit row holds a name typed for an account that does not exist.
+//! The audit log under attack and over time: refusals are counted and written once per window
+//! instead of one row each, the server purges entries past their retention and records it, and no
+//! audit row holds a name typed for an account that does not exist.
 
 use std::time::Duration;
 

@@ -480,9 +480,9 @@ async fn held_back_restore(app: &TestApp, token: Option<&str>) -> (Reply, usize)
 mod admission {
     use super::*;
 
-    /// Regression (issue 14): the restore endpoint read up to 64 MiB from anyone before checking
-    /// who sent it. Anonymous, invalid-token and non-admin restores are answered 401/403 while
-    /// their body is still arriving, without a byte of it read.
+    /// Regression: the restore endpoint read up to 64 MiB from anyone before checking who sent it.
+    /// Anonymous, invalid-token and non-admin restores are answered 401/403 while their body is
+    /// still arriving, without a byte of it read.
     #[apply(backends)]
     #[tokio::test]
     async fn a_restore_by_anyone_but_an_administrator_is_refused_before_its_body_is_read(
@@ -510,7 +510,7 @@ mod admission {
         }
     }
 
-    /// Regression (issue 14): restores ran side by side, each holding its document in memory.
+    /// Regression: restores ran side by side, each holding its document in memory.
     /// While one restore's body is being read, a second is answered 409 `restore_in_progress`
     /// with Retry-After, without its body read; once the first is answered, restores run again.
     #[apply(backends)]
@@ -666,10 +666,10 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Regression (issue 14), measured on the server binary: an unapproved account's 60 MiB restore
-/// took the server from 66 MB to 2.17 GB before the 403 (3.5 GB with three at once). Three at
-/// once, and an anonymous one, now leave its peak resident memory (VmHWM) within 50 MB of what it
-/// was, and each is refused while its body is still arriving.
+/// Regression, measured on the server binary: an unapproved account's 60 MiB restore took the
+/// server from 66 MB to 2.17 GB before the 403 (3.5 GB with three at once). Three at once, and an
+/// anonymous one, now leave its peak resident memory (VmHWM) within 50 MB of what it was, and each
+/// is refused while its body is still arriving.
 #[test]
 fn refused_60_mib_restores_leave_the_servers_peak_memory_where_it_was() {
     const MB: u64 = 1_000_000;

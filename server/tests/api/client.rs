@@ -1,9 +1,9 @@
-//! A typed client generated from the OpenAPI document proves the document (issue 15, item 6):
-//! progenitor reads `fixtures/openapi.json` — what the server serves at `/api/openapi.json`,
-//! checked in and held to it by `the_checked_in_document_is_the_served_one` — and the README's
-//! curl session runs through the client against a real server on SQLite. A field the document
-//! forgets to make nullable, a status it does not list or a type it misstates fails here as it
-//! would in any client generated from it.
+//! A typed client generated from the OpenAPI document proves the document: progenitor reads
+//! `fixtures/openapi.json` — what the server serves at `/api/openapi.json`, checked in and held to
+//! it by `the_checked_in_document_is_the_served_one` — and the README's curl session runs through
+//! the client against a real server on SQLite. A field the document forgets to make nullable, a
+//! status it does not list or a type it misstates fails here as it would in any client generated
+//! from it.
 
 use didhub_harness::TestDatabase;
 use didhub_migrations::Backend;

@@ -1,7 +1,7 @@
-//! Resource exhaustion (issue 14): what one client, or a crowd of them, can hold of a real server
-//! over TCP on SQLite: partial request heads and trickled ones, idle kept-alive connections,
-//! bodies that never finish, more connections than the cap, a process out of file descriptors,
-//! and bursts of registrations, each of which hashes a password.
+//! Resource exhaustion: what one client, or a crowd of them, can hold of a real server over TCP on
+//! SQLite: partial request heads and trickled ones, idle kept-alive connections, bodies that never
+//! finish, more connections than the cap, a process out of file descriptors, and bursts of
+//! registrations, each of which hashes a password.
 //!
 //! Waits are bounded by generous outer timeouts ([`OUTER`]) that only turn a hang into a
 //! failure; nothing asserts how fast the server is. The two child-process tests read what the

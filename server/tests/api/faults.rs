@@ -463,7 +463,7 @@ mod containers {
         (answer, killed, next)
     }
 
-    /// Connections are not pinged before every use (one round trip per query, issue 16), but one
+    /// Connections are not pinged before every use (that is one round trip per query), but one
     /// idle for longer than `check_idle_after` is: the dead connection is replaced before the
     /// query runs, and nothing fails. With the check out of reach (an hour), the query runs on
     /// the dead connection and fails as unavailable (503) — what the check protects against —

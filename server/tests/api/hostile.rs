@@ -1,8 +1,8 @@
-//! Hostile input (issue 6, item 5): forged tokens, other users' ids, SQL metacharacters in
-//! every string field, malformed JSON, invalid ids and paging values, on every route at once.
-//! Each refusal is a 4xx with `{error, code}` and a reason, leaks nothing, and changes nothing:
-//! every table but the audit log is digested before and after, and the audit log may only have
-//! gained records of the refusals themselves.
+//! Hostile input: forged tokens, other users' ids, SQL metacharacters in every string field,
+//! malformed JSON, invalid ids and paging values, on every route at once. Each refusal is a 4xx
+//! with `{error, code}` and a reason, leaks nothing, and changes nothing: every table but the
+//! audit log is digested before and after, and the audit log may only have gained records of the
+//! refusals themselves.
 //!
 //! The single-route versions of several of these live with their area (`users.rs` pages
 //! `/api/users` with bad limits, `systems.rs` hides other users' systems, …); here every route

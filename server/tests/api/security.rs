@@ -1,6 +1,6 @@
-//! Security basics (issue 6, item 6): rate limits on password guessing and reset requests, the
-//! password policy wherever a password is set, audit entries for every kind of refused
-//! credential, reset tokens revoked by a password change, and no password hash in any answer.
+//! Security basics: rate limits on password guessing and reset requests, the password policy
+//! wherever a password is set, audit entries for every kind of refused credential, reset tokens
+//! revoked by a password change, and no password hash in any answer.
 
 use std::time::Duration;
 

@@ -489,10 +489,10 @@ mod sqlite_concurrency {
     }
 }
 
-/// The document says what the server does (issue 15): optional fields of the API's objects may
-/// be null, no object takes a field it does not name, every operation lists its error statuses
-/// with the error body (Retry-After where the server sends one), the settings map names its
-/// keys, and the username rule is the one `accounts` enforces.
+/// The document says what the server does, as clients generated from it rely on: optional fields
+/// of the API's objects may be null, no object takes a field it does not name, every operation
+/// lists its error statuses with the error body (Retry-After where the server sends one), the
+/// settings map names its keys, and the username rule is the one `accounts` enforces.
 #[tokio::test]
 async fn the_document_states_what_the_server_does() {
     let app = crate::support::TestApp::start(didhub_migrations::Backend::Sqlite).await;

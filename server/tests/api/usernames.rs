@@ -1,7 +1,7 @@
-//! Usernames are compared byte for byte on every backend (issue 14, finding 7): MySQL's and
-//! MariaDB's `utf8mb4_unicode_ci` ignores accents (and skips ignorable characters), so a lookup
-//! of `róbin` found `robin`, logging in with robin's password under a fresh failed-login counter.
-//! Usernames are case-insensitive by design (stored lower-case), so `ROBIN` is robin everywhere.
+//! Usernames are compared byte for byte on every backend: MySQL's and MariaDB's
+//! `utf8mb4_unicode_ci` ignores accents (and skips ignorable characters), so a lookup of `róbin`
+//! found `robin`, logging in with robin's password under a fresh failed-login counter. Usernames
+//! are case-insensitive by design (stored lower-case), so `ROBIN` is robin everywhere.
 
 use didhub_server::db::Stmt;
 use didhub_server::store::users;
