@@ -41,6 +41,12 @@ pub struct MigrationSet {
 }
 
 impl MigrationSet {
+    /// What a walk of this set depends on besides the migrations' text: the files each version
+    /// is named by in reports, the statements the runner runs first, and which files are empty.
+    pub(crate) fn walk_context(&self) -> String {
+        format!("{:?}\n{:?}\n{:?}", self.steps, self.session, self.empty)
+    }
+
     /// Reads `kind`'s folder under the migrations folder `root` (see [`Project`]).
     pub async fn load(root: &Path, kind: Backend) -> Result<MigrationSet, HarnessError> {
         let project = Project::open(root).map_err(|problem| HarnessError::Migrations {

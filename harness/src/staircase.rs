@@ -277,10 +277,12 @@ impl Staircase {
 /// the module documentation). An error means the harness could not run the walk (no server, a
 /// database that went away), not that a migration failed.
 ///
-/// A walk depends only on the migrations' text and the server, so within one process a set
-/// whose files are byte for byte the same as one already walked on that backend gets the
-/// recorded staircase instead of a second walk (tests check many copies of a migration set that
-/// differ in one dialect only).
+/// A walk depends only on the migrations' text, the files they are read from, the statements
+/// the project runs before each, and the server, so within one process a set the same in all of
+/// these as one already walked on that backend gets the recorded staircase instead of a second
+/// walk (tests check many copies of a migration set that differ in one dialect only). The same
+/// text under other file names, or with other run settings, is walked again: its report names
+/// its own files, and its settings may change the outcome.
 pub async fn walk(set: &MigrationSet, positions: ColumnOrder) -> Result<Staircase, HarnessError> {
     type Key = (Backend, ColumnOrder, Vec<u8>);
     static WALKED: LazyLock<OnceMap<Key, Staircase>> = LazyLock::new(OnceMap::new);
@@ -300,8 +302,9 @@ pub async fn walk(set: &MigrationSet, positions: ColumnOrder) -> Result<Staircas
         .cloned()
 }
 
-/// The backend and everything sqlx knows of each migration, in order: version, kind (up,
-/// down, simple), description, transaction mode and the checksum (SHA-384) of its text.
+/// The backend, everything sqlx knows of each migration, in order (version, kind — up, down,
+/// simple —, description, transaction mode and the checksum, SHA-384, of its text), and the
+/// set's walk context (file names, run settings, empty files).
 fn content_key(set: &MigrationSet) -> (Backend, Vec<u8>) {
     let mut key = Vec::new();
     for m in set.migrator.iter() {
@@ -312,6 +315,7 @@ fn content_key(set: &MigrationSet) -> (Backend, Vec<u8>) {
         key.extend_from_slice(&m.checksum);
         key.push(0);
     }
+    key.extend_from_slice(set.walk_context().as_bytes());
     (set.kind, key)
 }
 
