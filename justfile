@@ -87,7 +87,7 @@ new-migration NAME:
 # `check --db all` on the real projects in ../shared/peers, read in place: every backend walks
 # every version, and the figures (findings per check) are printed
 peers:
-    cargo test -p didhub-harness --features containers --test peers -- --nocapture --test-threads 1
+    cargo test -p didhub-harness --features containers --test integration peers:: -- --nocapture --test-threads 1
 
 # Fifteen defects injected one at a time into copies of the peers (a nullability, an ON DELETE, a
 # type or a default changed in one dialect; a down that forgets an index or a column): which `check` reports

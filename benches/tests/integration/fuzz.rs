@@ -4,9 +4,6 @@
 //! runs 100). Needs schemathesis at `didhub_benches::fuzz::SCHEMATHESIS_VERSION`
 //! (`just fuzz-tools`); without it the test fails.
 
-#[macro_use]
-extern crate rstest;
-
 use didhub_benches::fuzz::run;
 use didhub_harness::backends;
 use didhub_migrations::Backend;

@@ -3,9 +3,6 @@
 //! table itself (without the planner's row estimates, which follow sampled statistics) is an
 //! insta snapshot per backend, so a change of access path shows up in review.
 
-#[macro_use]
-extern crate rstest;
-
 use didhub_benches::{PlanRow, load, plan_table, render};
 use didhub_harness::backends;
 use didhub_migrations::Backend;

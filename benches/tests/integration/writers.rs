@@ -2,9 +2,6 @@
 //! locked" among them) and no acknowledged write lost. `DIDHUB_LOAD_SECONDS` sets how long they
 //! write (default 10 s; `just load` runs 30 s and prints the figures).
 
-#[macro_use]
-extern crate rstest;
-
 use didhub_harness::backends;
 use rstest_reuse::apply;
 use std::time::Duration;

@@ -2,9 +2,6 @@
 //! moves archived notes into a table of their own. Its correct down moves them back; the broken
 //! one only drops the archive table, and the rows moved there are lost — on every backend.
 
-#[macro_use]
-extern crate rstest;
-
 use didhub_harness::backends;
 use rstest_reuse::apply;
 use std::path::Path;

@@ -1,8 +1,5 @@
 //! Defects introduced into a copy of DIDHub's migrations make `check` fail, naming the defect.
 
-#[macro_use]
-extern crate rstest;
-
 use didhub_harness::backends;
 use rstest_reuse::apply;
 use std::path::Path;
@@ -16,7 +13,7 @@ use didhub_harness::project::SETTINGS_FILE;
 use didhub_harness::staircase;
 use didhub_migrations::Backend;
 
-mod support;
+use crate::support;
 
 /// A temporary copy of DIDHub's migration folders and settings (without the fixtures, whose
 /// path is relative to the real folder: tests that want them say so).

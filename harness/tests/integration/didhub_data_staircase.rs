@@ -1,9 +1,6 @@
 //! DIDHub's data fixtures (`fixtures/data`) on every backend: they survive every migration up to
 //! the newest and back, and 0013_lowercase_usernames transforms the usernames as it says.
 
-#[macro_use]
-extern crate rstest;
-
 use didhub_harness::backends;
 use didhub_harness::check;
 use didhub_harness::data::Fixture;

@@ -1,9 +1,6 @@
 //! DIDHub's own migrations on every backend: the staircase passes, and the schema after every
 //! version is snapshotted (`cargo insta review` when a migration changes on purpose).
 
-#[macro_use]
-extern crate rstest;
-
 use didhub_harness::backends;
 use rstest_reuse::apply;
 use std::path::PathBuf;

@@ -11,7 +11,7 @@ use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::project::SETTINGS_FILE;
 use didhub_migrations::Backend;
 
-mod support;
+use crate::support;
 
 fn set(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

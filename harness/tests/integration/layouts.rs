@@ -7,9 +7,6 @@
 //! and Plume are diesel projects whose files were renamed into sqlx's names, and a test puts
 //! them back in diesel's layout (their `renames.tsv`) to prove that both read alike.
 
-#[macro_use]
-extern crate rstest;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -165,16 +162,34 @@ async fn diesels_layout_reads_as_the_renamed_corpus(
         diesel_files.len()
     );
 
-    // Both walk as far on SQLite. The second walk may be the first one's, remembered: a walk
-    // depends only on what sqlx runs, which the comparison above found byte for byte the same.
+    // Both walk as far on SQLite, and each names its own files: sqlx runs the same text, but a
+    // walk remembered for the one layout must not report the other's file names.
     let walked = |project: Project| async move {
         let set = MigrationSet::of(&project, Backend::Sqlite).await.unwrap();
         let stairs = staircase::walk(&set, Default::default()).await.unwrap();
-        stairs.steps.iter().map(|(v, _)| *v).collect::<Vec<i64>>()
+        let reached = stairs.steps.iter().map(|(v, _)| *v).collect::<Vec<i64>>();
+        let named: Vec<String> = stairs
+            .failures
+            .iter()
+            .filter_map(|f| f.file().map(str::to_owned))
+            .collect();
+        (reached, named)
     };
-    let diesel_reached = walked(diesel).await;
+    let (diesel_reached, diesel_named) = walked(diesel).await;
     assert!(diesel_reached.len() > 1, "{peer}: {diesel_reached:?}");
-    assert_eq!(diesel_reached, walked(renamed).await);
+    let (renamed_reached, renamed_named) = walked(renamed).await;
+    assert_eq!(diesel_reached, renamed_reached);
+    assert_eq!(diesel_named.len(), renamed_named.len(), "{peer}");
+    assert!(
+        diesel_named
+            .iter()
+            .all(|f| f.ends_with("/up.sql") || f.ends_with("/down.sql")),
+        "{peer}: {diesel_named:?}"
+    );
+    assert!(
+        renamed_named.iter().all(|f| !f.contains('/')),
+        "{peer}: {renamed_named:?}"
+    );
 }
 
 /// A project of `(path under the migrations folder, text)`, with `settings` when given.

@@ -4,9 +4,6 @@
 //! table instead of hanging. No test asserts how long the wait took; one that does not end fails
 //! after a minute.
 
-#[macro_use]
-extern crate rstest;
-
 use didhub_harness::backends;
 use rstest_reuse::apply;
 use std::path::PathBuf;

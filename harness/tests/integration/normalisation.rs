@@ -3,9 +3,6 @@
 //! `now` only when it is exactly the current time. Each table is made on the real backend and
 //! read back through the harness's introspection.
 
-#[macro_use]
-extern crate rstest;
-
 use didhub_harness::backends;
 use rstest_reuse::apply;
 

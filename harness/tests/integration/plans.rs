@@ -1,8 +1,5 @@
 //! EXPLAIN read the same way on every backend, on real data.
 
-#[macro_use]
-extern crate rstest;
-
 use didhub_harness::TestDatabase;
 use didhub_harness::backends;
 use didhub_migrations::Backend;

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use didhub_migrations::Backend;
 
-mod support;
+use crate::support;
 
 fn set(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,10 +1,7 @@
 //! A failing step never hides the rest: every version is walked on every backend, every failure
 //! is reported, and what could not be checked is named with why.
 
-#[macro_use]
-extern crate rstest;
-
-mod support;
+use crate::support;
 
 use didhub_harness::backends;
 use rstest_reuse::apply;
