@@ -672,3 +672,37 @@ async fn no_answer_about_users_carries_a_password_hash(backend: Backend) {
         .await
         .expect_error(StatusCode::FORBIDDEN, "forbidden");
 }
+
+/// Past `login_failures_per_account` failures from any addresses, the account is slowed, never
+/// refused: the next login, from an address that has not failed, waits `ACCOUNT_SLOWDOWN` before
+/// its password is checked, and succeeds with the right one.
+#[tokio::test]
+async fn failures_from_many_addresses_slow_the_account_without_locking_it() {
+    use didhub_server::rate_limit::ACCOUNT_SLOWDOWN;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let mut config = limits(100, 100);
+    config.login_failures_per_account = 2;
+    let (app, _clock) = app.with_limits(config);
+    app.register("robin").await;
+    let right = password_of("robin");
+    // Under the bound, no wait: measured as the anchor for the slowed login below.
+    let started = std::time::Instant::now();
+    login_from(&app, "198.51.100.9", "robin", &right)
+        .await
+        .expect(StatusCode::OK);
+    let unslowed = started.elapsed();
+    for address in ["203.0.113.1", "203.0.113.2"] {
+        login_from(&app, address, "robin", "not-the-password")
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    let started = std::time::Instant::now();
+    login_from(&app, "198.51.100.1", "robin", &right)
+        .await
+        .expect(StatusCode::OK);
+    let slowed = started.elapsed();
+    assert!(
+        slowed >= ACCOUNT_SLOWDOWN && slowed > unslowed,
+        "the login past the bound took {slowed:?} (one under it {unslowed:?})"
+    );
+}
