@@ -14,7 +14,7 @@ use didhub_harness::backends;
 use didhub_harness::migrations::MigrationSet;
 use didhub_harness::project::{Project, SETTINGS_FILE};
 use didhub_harness::{TestDatabase, staircase};
-use didhub_migrations::Backend;
+use didhub_migrations::{Backend, MigrationFailed};
 use rstest_reuse::apply;
 
 /// The peers' migration sets, read in place.
@@ -206,6 +206,19 @@ fn project(files: &[(String, &str)], settings: Option<&str>) -> tempfile::TempDi
     dir
 }
 
+/// `set` applied on a fresh SQLite database, then reverted down to version 1: what sqlx said.
+async fn up_then_down_to_1(set: &MigrationSet) -> Result<(), MigrationFailed> {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let pool = db.connect().await.unwrap();
+    let result = async {
+        pool.migrate_up(&set.migrator, i64::MAX).await?;
+        pool.migrate_down(&set.migrator, 1).await
+    }
+    .await;
+    pool.close().await;
+    result
+}
+
 /// The message of a migration that failed.
 fn refused<T>(result: Result<T, impl std::fmt::Display>) -> String {
     match result {
@@ -300,14 +313,7 @@ async fn a_version_the_runner_runs_outside_a_transaction() {
                 .unwrap();
             let outside: Vec<(i64, bool)> =
                 set.migrator.iter().map(|m| (m.version, m.no_tx)).collect();
-            let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
-            let pool = db.connect().await.unwrap();
-            let result = async {
-                pool.migrate_up(&set.migrator, i64::MAX).await?;
-                pool.migrate_down(&set.migrator, 1).await
-            }
-            .await;
-            pool.close().await;
+            let result = up_then_down_to_1(&set).await;
             (outside, result)
         }
     };
@@ -409,14 +415,7 @@ async fn the_runners_session_runs_before_each_migration() {
                 .await
                 .unwrap();
             let session = set.session().to_vec();
-            let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
-            let pool = db.connect().await.unwrap();
-            let result = async {
-                pool.migrate_up(&set.migrator, i64::MAX).await?;
-                pool.migrate_down(&set.migrator, 1).await
-            }
-            .await;
-            pool.close().await;
+            let result = up_then_down_to_1(&set).await;
             (session, result)
         }
     };
