@@ -1,6 +1,6 @@
-//! How much of the migrations the harness reads sqlparser-rs parses, per dialect and source: the
-//! measurement behind replacing the hand-written SQL readers (`harness::sql`, the lint rules'
-//! token reading, `migrations::statements`) with one parser.
+//! How much of the migrations the harness reads sqlparser-rs parses, per dialect and source: what
+//! the one SQL reader (`didhub_migrations::sql`) reads from sqlparser's tree, and what it reads
+//! from the tokens instead.
 //!
 //!     cargo run -p didhub-harness --example sqlparser_share [ROOT ...]
 //!
@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use didhub_migrations::Backend;
-use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use didhub_migrations::sql::dialect;
 use sqlparser::parser::Parser;
 
 #[derive(Default)]
@@ -24,14 +24,6 @@ struct Tally {
     files: usize,
     /// Files whose statements sqlparser counts as the harness's splitter does.
     same_split: usize,
-}
-
-fn dialect(kind: Backend) -> Box<dyn Dialect> {
-    match kind {
-        Backend::Sqlite => Box::new(SQLiteDialect {}),
-        Backend::Postgres => Box::new(PostgreSqlDialect {}),
-        Backend::MySql => Box::new(MySqlDialect {}),
-    }
 }
 
 /// The dialect a file's path names, by its folder names.
@@ -110,7 +102,7 @@ fn main() {
             tally.files += 1;
             for statement in &script.statements {
                 tally.statements += 1;
-                match Parser::parse_sql(dialect.as_ref(), &statement.text) {
+                match statement.parse(kind) {
                     Ok(_) => tally.parsed += 1,
                     Err(error) => {
                         let key = (kind.to_string(), gist(&error.to_string()));

@@ -45,8 +45,9 @@ pub mod report;
 pub mod scaffold;
 pub mod schema;
 pub mod settings_file;
-pub mod sql;
 pub mod staircase;
+/// The workspace's one SQL reader, kept beside the migrations it reads first.
+pub use didhub_migrations::sql;
 pub mod timings;
 
 pub use backend::{Backend, Pool, TestDatabase};

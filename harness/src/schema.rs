@@ -566,8 +566,8 @@ pub fn boolean(text: &str, logical: &Logical) -> Option<String> {
         return None;
     }
     match text {
-        "0" | "false" | "'0'" | "b '0'" | "'f'" | "'false'" => Some("false".into()),
-        "1" | "true" | "'1'" | "b '1'" | "'t'" | "'true'" => Some("true".into()),
+        "0" | "false" | "'0'" | "b'0'" | "'f'" | "'false'" => Some("false".into()),
+        "1" | "true" | "'1'" | "b'1'" | "'t'" | "'true'" => Some("true".into()),
         _ => None,
     }
 }
@@ -848,7 +848,7 @@ mod tests {
             (
                 "now() - make_interval(days => 30)",
                 Backend::Postgres,
-                "now ( ) - make_interval ( days = > 30 )",
+                "now() - make_interval(days => 30)",
             ),
         ] {
             assert_eq!(d(raw, kind), canonical, "{raw}");

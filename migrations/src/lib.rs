@@ -25,7 +25,7 @@
 
 pub mod canonical;
 mod lock_timeout;
-mod statements;
+pub mod sql;
 
 use std::fmt;
 use std::ops::Deref;
@@ -35,7 +35,7 @@ use sqlx::migrate::{AppliedMigration, Migrate, MigrateError, Migration, Migrator
 use sqlx::{Acquire, Database, Pool};
 
 pub use lock_timeout::{Direction, LockTimedOut, LockTimeout, LockWaits, Outcome, migrate};
-pub use statements::{LockTarget, excerpt};
+pub use sql::{LockTarget, excerpt};
 
 /// The SQLite migration set (`migrations/sqlite`).
 pub static SQLITE: Migrator = sqlx::migrate!("./sqlite");

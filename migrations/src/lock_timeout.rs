@@ -13,7 +13,7 @@
 //! | SQLite | the busy timeout | the wait for the database's write lock (`SQLITE_BUSY`, "database is locked") |
 //!
 //! A migration that gives up fails with [`LockTimedOut`], which names the file, the tables its
-//! statements lock (the database's message names none: see [`crate::statements`]), the backend,
+//! statements lock (the database's message names none: see [`crate::sql`]), the backend,
 //! the setting, what became of the migration and what to do.
 //!
 //! sqlx's migration lock (an advisory lock that keeps two processes from migrating one database
@@ -29,7 +29,7 @@ use sqlx::mysql::MySqlDatabaseError;
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Database, MySqlConnection, PgConnection, Pool, SqliteConnection};
 
-use crate::statements::{self, LockTarget};
+use crate::sql::{self, LockTarget};
 use crate::{Backend, MigrationFailed, file_name};
 
 /// How long one statement of a migration may wait for a lock, and the setting that says so.
@@ -399,7 +399,10 @@ async fn explain<C: LockWaits>(
         }
         .into();
     };
-    let statements = statements::split(migration.sql.as_str(), backend);
+    // A file sqlparser cannot split names no statements; the message then says less.
+    let statements = sql::split(migration.sql.as_str(), backend)
+        .map(|script| script.statements)
+        .unwrap_or_default();
     let outcome = match backend {
         Backend::MySql if dirty != Some(migration.version) => Outcome::RolledBack,
         // One statement that waited for its lock changed nothing: the record sqlx left is
@@ -425,7 +428,7 @@ async fn explain<C: LockWaits>(
         backend,
         version: Some(migration.version),
         file: Some(file_name(migration)),
-        targets: statements::lock_targets(&statements),
+        targets: sql::lock_targets(&statements, backend),
         timeout,
         outcome,
         source,
