@@ -173,38 +173,18 @@ fn canonical(e: &mut Expr, kind: Backend) {
         },
         // `_utf8mb4'x'`: the introducer says nothing about the value.
         Expr::Prefixed { value, .. } => *value,
-        // `x = ANY (ARRAY[a, b])` is PostgreSQL's `x IN (a, b)`.
+        // `x = ANY (ARRAY[a, b])` is PostgreSQL's `x IN (a, b)`, `<> ALL` its `NOT IN`.
         Expr::AnyOp {
             left,
             compare_op: Op::Eq,
             right,
             ..
-        } if matches!(*right, Expr::Array(_)) => {
-            let Expr::Array(array) = *right else {
-                unreachable!("matched above")
-            };
-            Expr::In {
-                expr: left,
-                target: InTarget::List(array.elem),
-                negated: false,
-                global: false,
-            }
-        }
+        } if matches!(*right, Expr::Array(_)) => in_list(left, *right, false),
         Expr::AllOp {
             left,
             compare_op: Op::NotEq,
             right,
-        } if matches!(*right, Expr::Array(_)) => {
-            let Expr::Array(array) = *right else {
-                unreachable!("matched above")
-            };
-            Expr::In {
-                expr: left,
-                target: InTarget::List(array.elem),
-                negated: true,
-                global: false,
-            }
-        }
+        } if matches!(*right, Expr::Array(_)) => in_list(left, *right, true),
         // PostgreSQL prints `x BETWEEN a AND b` as `x >= a AND x <= b`.
         Expr::Between {
             expr,
@@ -267,6 +247,19 @@ fn canonical(e: &mut Expr, kind: Backend) {
         }
         other => parenthesised(other),
     };
+}
+
+/// `left [NOT] IN (…)`, the items of `array`, an `ARRAY[…]`.
+fn in_list(left: Box<Expr>, array: Expr, negated: bool) -> Expr {
+    let Expr::Array(array) = array else {
+        unreachable!("called with an ARRAY")
+    };
+    Expr::In {
+        expr: left,
+        target: InTarget::List(array.elem),
+        negated,
+        global: false,
+    }
 }
 
 fn is_numeric(data_type: &DataType) -> bool {
