@@ -220,13 +220,7 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
         );
     }
 
-    // The project's files, listed once for the lock and the lint.
-    let files = effective.project.migration_files();
-    let locked = match &files {
-        Ok(files) => lock::verify_files(&options.migrations, files),
-        Err(e) => Err(e.clone().into()),
-    };
-    match locked {
+    match lock::verify(&effective.project) {
         Ok(Some(lock)) if lock.is_ok() => report.pass(Step::Lock, None, format!("lock: {lock}")),
         Ok(Some(lock)) => report.fail(
             Step::Lock,
@@ -245,14 +239,7 @@ fn static_checks(options: &CheckOptions, effective: &Effective, report: &mut Che
         Err(e) => report.fail(Step::Lock, None, format!("lock: {e}"), false),
     }
 
-    let linted = files.map_err(LintRunError::from).and_then(|files| {
-        Ok(lint::run(
-            &options.migrations,
-            &files,
-            &options.backends,
-            &effective.lint,
-        )?)
-    });
+    let linted = lint::run(&effective.project, &options.backends, &effective.lint);
     record_lint(report, linted);
 }
 
@@ -265,24 +252,6 @@ fn across_folders(problem: &IntegrityProblem) -> bool {
             | IntegrityProblem::NameMismatch { .. }
             | IntegrityProblem::KindMismatch { .. }
     )
-}
-
-/// Why the lint could not run: the project (its settings, its folders) cannot be read, or its
-/// files cannot be linted.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LintRunError {
-    #[error(transparent)]
-    Project(#[from] ProjectError),
-    #[error(transparent)]
-    Lint(#[from] lint::LintError),
-}
-
-impl LintRunError {
-    /// Whether the lint was asked wrongly (its settings cannot be used), not found something.
-    pub fn cannot_check(&self) -> bool {
-        matches!(self, LintRunError::Project(ProjectError::Settings(_)))
-    }
 }
 
 /// Only the lint, as a report (the CLI's `lint --format json|junit`), with `allow` (a file of
@@ -304,17 +273,16 @@ pub fn run_lint(
     root: &Path,
     kinds: &[Backend],
     allow: Option<&Path>,
-) -> Result<lint::LintReport, LintRunError> {
+) -> Result<lint::LintReport, lint::LintError> {
     let project = Project::open(root)?;
     let policy = project
         .settings
         .lint_policy(root, allow)
         .map_err(ProjectError::from)?;
-    let files = project.migration_files()?;
-    Ok(lint::run(root, &files, kinds, &policy)?)
+    lint::run(&project, kinds, &policy)
 }
 
-fn record_lint(report: &mut CheckReport, linted: Result<lint::LintReport, LintRunError>) {
+fn record_lint(report: &mut CheckReport, linted: Result<lint::LintReport, lint::LintError>) {
     match linted {
         Ok(lint) if lint.is_ok() => report.pass(Step::Lint, None, format!("lint: {lint}")),
         Ok(lint) => {

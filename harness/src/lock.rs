@@ -139,14 +139,9 @@ impl Lock {
     }
 }
 
-/// The migration files under `root` as they are now, with their checksums, as lock entries.
-pub fn current(root: &Path) -> Result<Vec<Entry>, LockError> {
-    entries_of(&project_files(root)?)
-}
-
-/// The migration files under `root` ([`Project::migration_files`]).
-fn project_files(root: &Path) -> Result<Vec<FileOnDisk>, LockError> {
-    Ok(Project::open(root)?.migration_files()?)
+/// The migration files of `project` as they are now, with their checksums, as lock entries.
+pub fn current(project: &Project) -> Result<Vec<Entry>, LockError> {
+    entries_of(&project.migration_files()?)
 }
 
 /// `files` (a project's, [`Project::migration_files`]) with their checksums, as lock entries.
@@ -296,17 +291,14 @@ pub fn compare(lock: &Lock, files: &[Entry]) -> LockReport {
     report
 }
 
-/// Compares the migrations under `root` with their lock file; `None` when there is none.
-pub fn verify(root: &Path) -> Result<Option<LockReport>, LockError> {
-    verify_files(root, &project_files(root)?)
-}
-
-/// [`verify`], of `files`: the project's migration files, already listed.
-pub fn verify_files(root: &Path, files: &[FileOnDisk]) -> Result<Option<LockReport>, LockError> {
-    let Some(lock) = Lock::read(root)? else {
+/// Compares the migrations of `project` with their lock file; `None` when there is none. A
+/// folder that cannot be read is an error even then.
+pub fn verify(project: &Project) -> Result<Option<LockReport>, LockError> {
+    let files = project.migration_files()?;
+    let Some(lock) = Lock::read(&project.root)? else {
         return Ok(None);
     };
-    Ok(Some(compare(&lock, &entries_of(files)?)))
+    Ok(Some(compare(&lock, &entries_of(&files)?)))
 }
 
 /// Which locked versions `lock` may rewrite.
@@ -391,16 +383,15 @@ pub enum LockError {
     Refused(Vec<LockProblem>),
 }
 
-/// Brings the lock file under `root` up to date: adds the files of new versions, and rewrites
+/// Brings the lock file of `project` up to date: adds the files of new versions, and rewrites
 /// locked entries only as `relock` allows. The folders must pass [`integrity::check_folders`].
-pub fn write(root: &Path, relock: &Relock) -> Result<Written, LockError> {
-    let project = Project::open(root)?;
-    let integrity = integrity::check(&project);
+pub fn write(project: &Project, relock: &Relock) -> Result<Written, LockError> {
+    let integrity = integrity::check(project);
     if !integrity.is_ok() {
         return Err(LockError::Integrity(integrity));
     }
-    let files = entries_of(&project.migration_files()?)?;
-    let lock = Lock::read(root)?.unwrap_or_default();
+    let files = current(project)?;
+    let lock = Lock::read(&project.root)?.unwrap_or_default();
     let mut allowed = BTreeSet::new();
     for name in &relock.update {
         let version = name.parse::<i64>().ok().or_else(|| {
@@ -424,7 +415,7 @@ pub fn write(root: &Path, relock: &Relock) -> Result<Written, LockError> {
     let key = |e: &Entry| (e.folder.clone(), e.file.clone());
     let old: BTreeMap<_, &Entry> = lock.entries.iter().map(|e| (key(e), e)).collect();
     let new: BTreeMap<_, &Entry> = files.iter().map(|e| (key(e), e)).collect();
-    let path = Lock::path(root);
+    let path = Lock::path(&project.root);
     let written = Written {
         added: files
             .iter()
@@ -473,6 +464,11 @@ mod tests {
         dir
     }
 
+    /// The project under `root`, opened as it is now.
+    fn open(root: &Path) -> Project {
+        Project::open(root).unwrap()
+    }
+
     fn add(root: &Path, version: &str) {
         for folder in DRIVER_FOLDERS {
             for direction in ["up", "down"] {
@@ -493,7 +489,7 @@ mod tests {
         let migrator = sqlx::migrate::Migrator::new(dir.path().join("sqlite").as_path())
             .await
             .unwrap();
-        let files = current(dir.path()).unwrap();
+        let files = current(&open(dir.path())).unwrap();
         assert_eq!(migrator.iter().count(), 2);
         for migration in migrator.iter() {
             let direction = if migration.migration_type.is_down_migration() {
@@ -517,7 +513,7 @@ mod tests {
     #[test]
     fn the_lock_file_round_trips_and_rejects_nonsense() {
         let dir = project(&["0001_users", "0002_systems"]);
-        write(dir.path(), &Relock::default()).unwrap();
+        write(&open(dir.path()), &Relock::default()).unwrap();
         let text = std::fs::read_to_string(Lock::path(dir.path())).unwrap();
         let lock = Lock::parse(&text).unwrap();
         assert_eq!(lock.entries.len(), 12);
@@ -542,11 +538,11 @@ mod tests {
     #[test]
     fn an_edited_released_file_is_named_with_both_checksums() {
         let dir = project(&["0001_users"]);
-        write(dir.path(), &Relock::default()).unwrap();
+        write(&open(dir.path()), &Relock::default()).unwrap();
         let file = dir.path().join("postgres/0001_users.up.sql");
         let before = sha384_hex(&std::fs::read(&file).unwrap());
         std::fs::write(&file, "CREATE TABLE users (id UUID);\n").unwrap();
-        let report = verify(dir.path()).unwrap().unwrap();
+        let report = verify(&open(dir.path())).unwrap().unwrap();
         assert_eq!(
             report.problems,
             [LockProblem::Changed {
@@ -566,10 +562,10 @@ mod tests {
     #[test]
     fn a_deleted_released_file_and_an_inserted_version_are_named() {
         let dir = project(&["0001_users", "0003_alters"]);
-        write(dir.path(), &Relock::default()).unwrap();
+        write(&open(dir.path()), &Relock::default()).unwrap();
         std::fs::remove_file(dir.path().join("mysql/0003_alters.down.sql")).unwrap();
         add(dir.path(), "0002_systems");
-        let report = verify(dir.path()).unwrap().unwrap();
+        let report = verify(&open(dir.path())).unwrap().unwrap();
         let text = report.to_string();
         assert!(
             text.contains("mysql/0003_alters.down.sql (version 3) is released (migrations.lock) but was deleted"),
@@ -586,25 +582,25 @@ mod tests {
     #[test]
     fn lock_adds_new_versions_and_refuses_to_rewrite_released_ones() {
         let dir = project(&["0001_users"]);
-        let first = write(dir.path(), &Relock::default()).unwrap();
+        let first = write(&open(dir.path()), &Relock::default()).unwrap();
         assert_eq!(first.added.len(), 6);
         assert!(
-            write(dir.path(), &Relock::default())
+            write(&open(dir.path()), &Relock::default())
                 .unwrap()
                 .to_string()
                 .ends_with("is up to date")
         );
 
         add(dir.path(), "0002_systems");
-        let report = verify(dir.path()).unwrap().unwrap();
+        let report = verify(&open(dir.path())).unwrap().unwrap();
         assert!(report.is_ok());
         assert_eq!(report.unreleased.len(), 6);
-        let second = write(dir.path(), &Relock::default()).unwrap();
+        let second = write(&open(dir.path()), &Relock::default()).unwrap();
         assert_eq!(second.added.len(), 6);
         assert!(second.added.iter().all(|e| e.version == 2));
 
         std::fs::write(dir.path().join("sqlite/0002_systems.up.sql"), "SELECT 2;\n").unwrap();
-        let refused = write(dir.path(), &Relock::default()).unwrap_err();
+        let refused = write(&open(dir.path()), &Relock::default()).unwrap_err();
         assert!(
             matches!(&refused, LockError::Refused(p) if p.len() == 1),
             "{refused}"
@@ -615,7 +611,7 @@ mod tests {
         );
         assert_eq!(
             write(
-                dir.path(),
+                &open(dir.path()),
                 &Relock {
                     update: vec!["0007_nope".into()],
                     force: false
@@ -625,7 +621,7 @@ mod tests {
             LockError::UnknownMigration("0007_nope".into())
         );
         let updated = write(
-            dir.path(),
+            &open(dir.path()),
             &Relock {
                 update: vec!["0002_systems".into()],
                 force: false,
@@ -633,12 +629,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(updated.updated.len(), 1);
-        assert!(verify(dir.path()).unwrap().unwrap().is_ok());
+        assert!(verify(&open(dir.path())).unwrap().unwrap().is_ok());
 
         std::fs::write(dir.path().join("sqlite/0001_users.up.sql"), "SELECT 1;\n").unwrap();
         assert!(
             write(
-                dir.path(),
+                &open(dir.path()),
                 &Relock {
                     update: vec!["2".into()],
                     force: false
@@ -647,7 +643,7 @@ mod tests {
             .is_err()
         );
         let forced = write(
-            dir.path(),
+            &open(dir.path()),
             &Relock {
                 update: vec![],
                 force: true,
@@ -661,7 +657,7 @@ mod tests {
     fn lock_refuses_folders_that_disagree() {
         let dir = project(&["0001_users"]);
         std::fs::remove_file(dir.path().join("mysql/0001_users.down.sql")).unwrap();
-        let error = write(dir.path(), &Relock::default()).unwrap_err();
+        let error = write(&open(dir.path()), &Relock::default()).unwrap_err();
         assert!(error.to_string().contains("no users.down.sql"), "{error}");
         assert!(!Lock::path(dir.path()).exists());
     }
@@ -682,7 +678,7 @@ mod tests {
                 "SELECT 1;\n",
             );
         }
-        write(dir.path(), &Relock::default()).unwrap();
+        write(&open(dir.path()), &Relock::default()).unwrap();
         let lock = Lock::read(dir.path()).unwrap().unwrap();
         let files: Vec<(i64, &str)> = lock
             .entries
@@ -700,7 +696,7 @@ mod tests {
             "sqlite/2018-01-14-171611_create_tables/up.sql",
             "SELECT 2;\n",
         );
-        let report = verify(dir.path()).unwrap().unwrap();
+        let report = verify(&open(dir.path())).unwrap().unwrap();
         assert!(
             report.to_string().contains(
                 "sqlite/2018-01-14-171611_create_tables/up.sql (version 20180114171611) changed"
@@ -708,7 +704,7 @@ mod tests {
             "{report}"
         );
         let relocked = write(
-            dir.path(),
+            &open(dir.path()),
             &Relock {
                 update: vec!["2018-01-14-171611_create_tables".into()],
                 force: false,

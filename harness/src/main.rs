@@ -7,9 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use didhub_harness::backend::{Backend, Selection};
 use didhub_harness::check::{self, CheckOptions, CheckReport};
 use didhub_harness::lint;
-use didhub_harness::lock::{self, Relock};
+use didhub_harness::lock::{self, LockError, Relock};
 use didhub_harness::migrations::MigrationSet;
-use didhub_harness::project::{Layout, Settings};
+use didhub_harness::project::{Layout, Project, Settings};
 use didhub_harness::report::{EXIT_CANNOT_CHECK, EXIT_FINDINGS, EXIT_OK};
 use didhub_harness::staircase::{self, StaircaseError};
 use didhub_harness::{parity, scaffold};
@@ -310,10 +310,15 @@ async fn run(command: Command) -> (u8, String) {
             migrations,
             update,
             force,
-        } => match lock::write(&migrations, &Relock { update, force }) {
-            Ok(written) => (EXIT_OK, written.to_string()),
-            Err(e) => (EXIT_FINDINGS, e.to_string()),
-        },
+        } => {
+            let written = Project::open(&migrations)
+                .map_err(LockError::from)
+                .and_then(|project| lock::write(&project, &Relock { update, force }));
+            match written {
+                Ok(written) => (EXIT_OK, written.to_string()),
+                Err(e) => (EXIT_FINDINGS, e.to_string()),
+            }
+        }
         Command::NewMigration { name, migrations } => {
             match scaffold::new_migration(&migrations, &name) {
                 Ok(made) => (EXIT_OK, made.to_string()),

@@ -23,23 +23,24 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::migration_file::{Direction, FileOnDisk};
+use crate::migration_file::Direction;
 use crate::settings_file::SettingsError;
 use crate::sql;
 use didhub_migrations::Backend;
 
 mod explain;
 mod rules;
+mod run;
 mod sqlite;
 pub mod squawk;
 
 pub use explain::explain;
 pub use rules::{RULES, Rule, rule};
+pub use run::{LintError, LintReport, run};
 
 /// The ids of DIDHub's former PostgreSQL rules, now squawk's. A comment or an allow-list entry
 /// that names one (a released file cannot change) silences squawk's rule.
@@ -460,114 +461,10 @@ impl crate::allow::Entry for Allowed {
     }
 }
 
-/// The lint of every file of the requested dialects.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct LintReport {
-    pub files: usize,
-    pub problems: Vec<LintProblem>,
-    /// Findings silenced by a comment or an allow-list entry.
-    pub silenced: usize,
-    pub notes: Vec<String>,
-}
-
-impl LintReport {
-    pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
-
-impl fmt::Display for LintReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_ok() {
-            write!(
-                f,
-                "{} file(s), no findings ({} allowed)",
-                self.files, self.silenced
-            )?;
-        } else {
-            for problem in &self.problems {
-                write!(f, "\n- {problem}")?;
-            }
-        }
-        for note in &self.notes {
-            write!(f, "\n  note: {note}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Why the lint checked nothing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LintError {
-    #[error("cannot read {}: {reason}", .path.display())]
-    Unreadable { path: PathBuf, reason: String },
-    #[error("no migration files to lint under {}: nothing was checked", .root.display())]
-    NothingToLint { root: PathBuf },
-}
-
-/// Lints the migration files of `kinds` among `files` (the project's under `root`) under
-/// `policy` (the settings', with the allow-list perhaps replaced by a file). Finding no file at
-/// all is an error: nothing was checked.
-pub fn run(
-    root: &Path,
-    files: &[FileOnDisk],
-    kinds: &[Backend],
-    policy: &Policy,
-) -> Result<LintReport, LintError> {
-    let report = lint(files, kinds, policy)?;
-    if report.files == 0 {
-        return Err(LintError::NothingToLint {
-            root: root.to_owned(),
-        });
-    }
-    Ok(report)
-}
-
-/// Lints the migration files of `kinds` among `files` under `policy`.
-pub fn lint(
-    files: &[FileOnDisk],
-    kinds: &[Backend],
-    policy: &Policy,
-) -> Result<LintReport, LintError> {
-    let mut report = LintReport::default();
-    let mut uses = policy.allow.uses();
-    for file in files {
-        let kind = file.kind;
-        if !kinds.contains(&kind) {
-            continue;
-        }
-        let name = file.display();
-        let sql = std::fs::read_to_string(&file.path).map_err(|e| LintError::Unreadable {
-            path: file.path.clone(),
-            reason: e.to_string(),
-        })?;
-        let lint = lint_file(kind, file.migration.direction, &name, &sql, policy);
-        report.files += 1;
-        report.silenced += lint.silenced;
-        report.problems.extend(lint.problems);
-        report.notes.extend(lint.notes);
-        for finding in lint.findings {
-            if uses.allows(|a| a.covers(&finding)) {
-                report.silenced += 1;
-            } else {
-                report.problems.push(LintProblem::Finding(finding));
-            }
-        }
-    }
-    for entry in uses.unused() {
-        let linted = kinds
-            .iter()
-            .any(|k| entry.file.starts_with(&format!("{k}/")));
-        if linted {
-            report.problems.push(LintProblem::StaleEntry(entry.clone()));
-        }
-    }
-    Ok(report)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn lint_up(kind: Backend, sql: &str, policy: &Policy) -> FileLint {

@@ -8,8 +8,8 @@ use std::process::Command;
 use didhub_harness::check::{self, CheckOptions};
 use didhub_harness::lock::{self, Lock};
 use didhub_harness::migrations::MigrationSet;
-use didhub_harness::project::ColumnOrder;
 use didhub_harness::project::SETTINGS_FILE;
+use didhub_harness::project::{ColumnOrder, Project};
 use didhub_harness::staircase;
 use didhub_migrations::Backend;
 
@@ -594,7 +594,7 @@ fn snapshot_lint_and_lock_cover_up_only_files() {
         "{report}"
     );
 
-    let locked: Vec<String> = lock::current(dir.path())
+    let locked: Vec<String> = lock::current(&Project::open(dir.path()).unwrap())
         .unwrap()
         .iter()
         .map(|e| e.display())

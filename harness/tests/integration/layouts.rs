@@ -156,9 +156,7 @@ async fn diesels_layout_reads_as_the_renamed_corpus(
     sorted.sort();
     assert_eq!(sorted, corpus_files);
     assert_eq!(
-        didhub_harness::lock::current(&copy.path().join("migrations"))
-            .unwrap()
-            .len(),
+        didhub_harness::lock::current(&diesel).unwrap().len(),
         diesel_files.len()
     );
 

@@ -2,6 +2,7 @@
 
 use didhub_harness::integrity::check_folders;
 use didhub_harness::lock::{self, Lock};
+use didhub_harness::project::Project;
 use didhub_migrations::{Backend, file_name};
 use std::path::Path;
 
@@ -38,8 +39,8 @@ fn embedded_migrators_match_the_files_on_disk() {
 /// released one, or a new migration is not locked yet.
 #[test]
 fn the_checked_in_lock_matches_the_files() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let report = lock::verify(root)
+    let project = Project::open(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let report = lock::verify(&project)
         .unwrap()
         .expect("migrations/migrations.lock is missing: run `cargo run -p didhub-harness -- lock`");
     assert!(report.is_ok(), "migrations.lock:\n{report}");
