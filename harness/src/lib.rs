@@ -109,8 +109,9 @@ impl HarnessError {
     /// Whether the harness could not check at all — no Docker daemon, a server that does not
     /// start or went away — rather than found something (the CLI exits 2, not 1). A migration the
     /// database refuses is not one of these: the staircase reports it as
-    /// `StaircaseError::MigrationFailed`. `Migrations` is not either: it is also how a folder
-    /// sqlx reads differently is refused, and integrity reports an unreadable folder.
+    /// `StaircaseError::MigrationFailed`. `Migrations` is not either: it is a folder whose
+    /// files make no migration set (a version twice, a file that cannot be read), which
+    /// integrity reports too.
     pub fn cannot_check(&self) -> bool {
         match self {
             HarnessError::NoDocker { .. }

@@ -6,10 +6,10 @@
 //! the lock file read too.
 //!
 //! Its sqlx [`Migrator`] runs the migrations the way the project's own runner does:
-//! - a folder in sqlx's layout is read by sqlx, and checked to hold the same migrations of the
-//!   same kinds as the file names say, so what the harness walks is what sqlx runs;
-//! - a folder in diesel's or refinery's layout, which sqlx cannot read, is built from the
-//!   project's files, one migration per file;
+//! - it is built from the files the [`Project`] listed, one migration per file, in any layout
+//!   (sqlx cannot read diesel's or refinery's, and reading sqlx's a second time would be the
+//!   folder read twice), each checksummed by sqlx ([`Migration::new`]), so a database the harness
+//!   migrates is one `sqlx migrate run` takes as its own;
 //! - the settings' `[runner.<backend>]` adds what that runner does around each migration
 //!   (statements on its connection first, no transaction for some versions);
 //! - a file without a statement (only comments, as diesel writes a down that has nothing to
@@ -23,7 +23,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 
 use crate::HarnessError;
-use crate::migration_file::MigrationFile;
+use crate::migration_file::{MigrationFile, Naming};
 use crate::project::{Project, ProjectError, Runner, Step};
 use crate::sql;
 use didhub_migrations::Backend;
@@ -56,8 +56,7 @@ impl MigrationSet {
         MigrationSet::of(&project, kind).await
     }
 
-    /// `kind`'s folder of `project`: as sqlx reads it when it is in sqlx's layout (its file
-    /// names and sqlx must agree), else built from its files; run as the settings' runner runs
+    /// `kind`'s folder of `project`, built from its files and run as the settings' runner runs
     /// it (see the module documentation).
     pub async fn of(project: &Project, kind: Backend) -> Result<MigrationSet, HarnessError> {
         let (folder, steps) = project
@@ -67,19 +66,10 @@ impl MigrationSet {
                 problem,
             })?;
         let dir = folder.dir.clone();
-        let error = |problem: ProjectError| HarnessError::Migrations {
+        let read = from_files(&dir, &steps).map_err(|problem| HarnessError::Migrations {
             dir: dir.display().to_string(),
             problem,
-        };
-        let read = if folder.read_by_sqlx() {
-            let migrator = Migrator::new(dir.as_path())
-                .await
-                .map_err(|e| error(ProjectError::Sqlx(e.to_string())))?;
-            agree_with_sqlx(&steps, &migrator).map_err(error)?;
-            migrator.migrations.into_owned()
-        } else {
-            from_files(&dir, &steps).map_err(error)?
-        };
+        })?;
         let runner = project.settings.runner(kind);
         let mut empty = BTreeSet::new();
         let migrations = read
@@ -178,11 +168,12 @@ impl MigrationSet {
     }
 }
 
-/// The migrations of a folder sqlx cannot read, from the project's files: each up, down and
-/// up-only file one migration, of the kind its name says, described as sqlx describes its own
-/// (the name with spaces for underscores). Diesel and refinery know nothing of sqlx's
-/// `-- no-transaction`: a migration runs outside a transaction when diesel's `metadata.toml`
-/// beside it says `run_in_transaction = false`, or the runner's settings say so.
+/// The migrations of a folder, from the project's files: each up, down and up-only file one
+/// migration, of the kind its name says, described as sqlx describes its own (the name with
+/// spaces for underscores). Whether one runs outside a transaction is what its tool reads: a
+/// sqlx file's first line `-- no-transaction`, as sqlx reads it; diesel's `metadata.toml` beside
+/// the file saying `run_in_transaction = false`; never for refinery's (the runner's settings can
+/// say so for any).
 fn from_files(dir: &Path, steps: &BTreeMap<i64, Step>) -> Result<Vec<Migration>, ProjectError> {
     let mut migrations = Vec::new();
     for (version, step) in steps {
@@ -201,35 +192,37 @@ fn from_files(dir: &Path, steps: &BTreeMap<i64, Step>) -> Result<Vec<Migration>,
                     path: path.clone(),
                     reason: e.to_string(),
                 })?;
-            let description = MigrationFile::parse(file)
-                .map(|parsed| parsed.name.replace('_', " "))
-                .unwrap_or_default();
+            // Every step's file is one whose name parsed ([`Project::steps`]).
+            let Some((parsed, naming)) = MigrationFile::parse_named(file) else {
+                continue;
+            };
+            let no_tx = match naming {
+                Naming::Sqlx => text.starts_with("-- no-transaction"),
+                Naming::Diesel => !diesel_runs_in_transaction(&path)?,
+                Naming::Refinery => false,
+            };
             migrations.push(Migration::new(
                 *version,
-                description.into(),
+                parsed.name.replace('_', " ").into(),
                 migration_type,
                 AssertSqlSafe(text).into_sql_str(),
-                !runs_in_transaction(&path)?,
+                no_tx,
             ));
         }
     }
     Ok(migrations)
 }
 
-/// Whether diesel runs the migration file at `path` in a transaction: unless the
-/// `metadata.toml` of its migration's folder says `run_in_transaction = false`. Only a diesel
-/// file (`<folder>/up.sql`) has one.
-fn runs_in_transaction(path: &Path) -> Result<bool, ProjectError> {
+/// Whether diesel runs its migration file at `path` (`<folder>/up.sql`) in a transaction:
+/// unless the `metadata.toml` of its migration's folder says `run_in_transaction = false`.
+fn diesel_runs_in_transaction(path: &Path) -> Result<bool, ProjectError> {
     /// What the harness reads of diesel's `metadata.toml` (diesel may add other keys).
     #[derive(serde::Deserialize)]
     struct Metadata {
         run_in_transaction: Option<bool>,
     }
-    let is_diesel = path
-        .file_name()
-        .is_some_and(|name| name == "up.sql" || name == "down.sql");
     let metadata = path.with_file_name("metadata.toml");
-    if !is_diesel || !metadata.is_file() {
+    if !metadata.is_file() {
         return Ok(true);
     }
     let unreadable = |reason: String| ProjectError::UnreadableFile {
@@ -308,39 +301,78 @@ fn as_the_runner_runs(
     )
 }
 
-/// Whether sqlx's migrator sees the same versions, each of the same kind, as the file names
-/// say: an up-only step is sqlx's `Simple`, a reversible one its `ReversibleUp` (with, unless
-/// integrity reports it missing, its `ReversibleDown`).
-fn agree_with_sqlx(steps: &BTreeMap<i64, Step>, migrator: &Migrator) -> Result<(), ProjectError> {
-    let mut seen: BTreeMap<i64, Vec<MigrationType>> = BTreeMap::new();
-    for m in migrator.iter() {
-        seen.entry(m.version).or_default().push(m.migration_type);
+#[cfg(test)]
+mod tests {
+    use sqlx::migrate::Migrate;
+    use sqlx::{Connection, SqliteConnection};
+
+    use super::*;
+
+    /// What sqlx knows of each migration: version, description, kind, checksum, transaction
+    /// and text.
+    fn as_sqlx_knows(
+        migrator: &Migrator,
+    ) -> Vec<(i64, String, MigrationType, Vec<u8>, bool, String)> {
+        migrator
+            .iter()
+            .map(|m| {
+                let text = m.sql.as_str().to_owned();
+                let description = m.description.to_string();
+                (
+                    m.version,
+                    description,
+                    m.migration_type,
+                    m.checksum.to_vec(),
+                    m.no_tx,
+                    text,
+                )
+            })
+            .collect()
     }
-    for (version, step) in steps {
-        let types = seen.remove(version).unwrap_or_default();
-        let agrees = if step.up_only() {
-            types == [MigrationType::Simple]
-        } else {
-            types.contains(&MigrationType::ReversibleUp)
-                || (step.up.is_none() && types.contains(&MigrationType::ReversibleDown))
-        };
-        if !agrees {
-            return Err(ProjectError::SqlxDisagrees {
-                version: *version,
-                names_say: if step.up_only() {
-                    "up-only"
-                } else {
-                    "reversible"
-                },
-                sqlx_reads: format!("{types:?}"),
-            });
+
+    /// The harness builds its migrator from the files it listed, not from sqlx's reading of the
+    /// folder: what it applies must be what `sqlx migrate run` takes as applied (sqlx refuses a
+    /// database whose `_sqlx_migrations` holds another checksum for a version).
+    #[tokio::test]
+    async fn what_the_harness_applies_sqlx_takes_as_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("sqlite");
+        std::fs::create_dir(&folder).unwrap();
+        for (file, sql) in [
+            (
+                "0001_users.up.sql",
+                "-- no-transaction\r\nCREATE TABLE \"ü\" (id INTEGER);\n",
+            ),
+            ("0001_users.down.sql", "DROP TABLE \"ü\";\n"),
+            ("0002_audit_log.sql", "CREATE TABLE audit_log (at TEXT);\n"),
+        ] {
+            std::fs::write(folder.join(file), sql).unwrap();
         }
+        let project = Project::open(dir.path()).unwrap();
+        let harness = MigrationSet::of(&project, Backend::Sqlite)
+            .await
+            .unwrap()
+            .migrator;
+        let sqlx = Migrator::new(folder.as_path()).await.unwrap();
+        assert_eq!(as_sqlx_knows(&harness), as_sqlx_knows(&sqlx));
+
+        let mut connection = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        harness.run(&mut connection).await.unwrap();
+        // sqlx's own migrator holds every applied version's checksum to its file, then finds
+        // nothing left to apply.
+        sqlx.run(&mut connection).await.unwrap();
+        let applied: Vec<(i64, Vec<u8>)> = connection
+            .list_applied_migrations(&sqlx.table_name)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.version, a.checksum.into_owned()))
+            .collect();
+        let read_by_sqlx: Vec<(i64, Vec<u8>)> = sqlx
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| (m.version, m.checksum.to_vec()))
+            .collect();
+        assert_eq!(applied, read_by_sqlx);
     }
-    if let Some((version, types)) = seen.into_iter().next() {
-        return Err(ProjectError::SqlxOnly {
-            version,
-            sqlx_reads: format!("{types:?}"),
-        });
-    }
-    Ok(())
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::migration_file::{Direction, FileOnDisk, MigrationFile, Naming};
+use crate::migration_file::{Direction, FileOnDisk, MigrationFile};
 use crate::settings_file::{SettingsError, read_toml};
 use crate::{lint, parity};
 use didhub_migrations::Backend;
@@ -59,20 +59,6 @@ pub enum ProjectError {
     },
     #[error("there is no version {version} (versions: {versions:?})")]
     NoVersion { version: i64, versions: Vec<i64> },
-    /// sqlx's own reading of the folder failed.
-    #[error("{0}")]
-    Sqlx(String),
-    #[error("version {version}: the file names say {names_say}, sqlx reads {sqlx_reads}")]
-    SqlxDisagrees {
-        version: i64,
-        names_say: &'static str,
-        sqlx_reads: String,
-    },
-    #[error(
-        "version {version}: sqlx reads {sqlx_reads} from a file the harness does not take for a \
-         migration"
-    )]
-    SqlxOnly { version: i64, sqlx_reads: String },
 }
 
 /// A `.sql` file of a driver folder, its name parsed: `None` when it is not a migration's name
@@ -98,20 +84,6 @@ pub struct Folder {
 }
 
 impl Folder {
-    /// Whether sqlx reads this folder as it is: every migration file is named sqlx's way (a
-    /// folder that cannot be read counts as sqlx's, whose reading then names the problem).
-    /// The harness builds the migrator of any other folder from its files.
-    pub fn read_by_sqlx(&self) -> bool {
-        self.files
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .all(|file| {
-                MigrationFile::parse_named(&file.name)
-                    .is_none_or(|(_, naming)| naming == Naming::Sqlx)
-            })
-    }
-
     /// The versions of its migration files (none when it cannot be read).
     fn versions(&self) -> BTreeSet<i64> {
         self.files
@@ -835,8 +807,7 @@ mod tests {
                 (Backend::Postgres, "postgresql".to_owned())
             ]
         );
-        let (folder, steps) = project.steps(Backend::Postgres).unwrap();
-        assert!(!folder.read_by_sqlx());
+        let (_, steps) = project.steps(Backend::Postgres).unwrap();
         assert_eq!(
             steps.into_iter().collect::<Vec<_>>(),
             [
@@ -866,12 +837,6 @@ mod tests {
             .collect();
         assert_eq!(names[0], "sqlite/2018-01-14-171611_create_tables/down.sql");
         assert_eq!(names.len(), 6);
-        let sqlx = files(
-            &[("sqlite/0001_a.up.sql", ""), ("sqlite/0001_a.down.sql", "")],
-            None,
-        );
-        let project = Project::open(sqlx.path()).unwrap();
-        assert!(project.folders[0].read_by_sqlx());
     }
 
     #[test]
