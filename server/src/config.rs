@@ -1,9 +1,17 @@
-//! Configuration: parsed from an optional JSON file, overridden by the environment, then
-//! validated into [`Config`].
+//! Configuration: layers merged by figment, then validated into [`Config`].
 //!
-//! Pool settings may also travel in the database URL's query string (`?max_connections=20`);
-//! they are removed before the URL reaches sqlx, which does not know them (and SQLite rejects
-//! unknown parameters). A setting in the URL wins over the same setting in the file.
+//! Each layer overrides the one before it:
+//! 1. the defaults, the serialized [`Layers::default`] (which is also the list of known keys);
+//! 2. the optional JSON file (`-c`, `fixtures/config.example.json`);
+//! 3. the environment variables of [`ENVIRONMENT`];
+//! 4. the pool parameters in the database URL's query string ([`URL_PARAMETERS`],
+//!    `?max_connections=20`), which are then removed from the URL: sqlx does not know them and
+//!    SQLite refuses unknown parameters.
+//!
+//! A key outside the defaults is refused with the layer that set it, so a typo never falls back
+//! to a default silently; figment remembers where each value came from, so a wrong type or a
+//! refused value names its key and its layer too. The README's configuration table is tested
+//! against [`ENVIRONMENT`], [`URL_PARAMETERS`] and the defaults (`readme_table_matches_the_layers`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,7 +19,10 @@ use std::time::Duration;
 
 use argon2::Params;
 use didhub_migrations::Backend;
-use serde::Deserialize;
+use figment::providers::{Data, Format, Json, Serialized};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider, Source};
+use serde::{Deserialize, Serialize};
 
 use crate::rate_limit::RateLimitConfig;
 
@@ -50,7 +61,7 @@ pub struct Config {
 /// [`PasswordCost::MINIMUM`], because a test suite hashes thousands of passwords. Verification
 /// reads the cost from the stored hash, so lowering or raising it never locks anyone out;
 /// [`crate::auth`] turns it into Argon2's parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordCost {
     pub memory_kib: u32,
     pub iterations: u32,
@@ -103,15 +114,19 @@ impl Default for PasswordCost {
     }
 }
 
+/// How long a token lives unless configured (`token_ttl_secs`).
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
 /// How long a session lasts by refreshes unless configured (`max_session_secs`).
 pub const DEFAULT_MAX_SESSION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The audit settings (config file key `audit`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditConfig {
     /// Days an entry is kept; 0 keeps entries forever.
     pub retention_days: u32,
     /// How long refusals with the same key are counted into one summary.
+    #[serde(rename = "refusal_window_secs", with = "seconds")]
     pub refusal_window: Duration,
 }
 
@@ -190,61 +205,57 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Why the configuration was refused. Every message names the key and, where one layer set it,
+/// the layer: the file (with its path), the environment variable or the database URL parameter.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
+    /// A layer could not be read or parsed, or a value has the wrong type for its key (boxed:
+    /// figment's error, with the layer's metadata, is large).
+    #[error("the configuration is not valid: {0}")]
+    Layer(Box<figment::Error>),
+    /// A key no layer may set: a typo must not silently fall back to a default.
+    #[error("unknown configuration key `{key}` in {origin}; known keys there: {known}")]
+    UnknownKey {
+        key: String,
+        origin: String,
+        known: String,
     },
-    #[error("config file {path} is not valid: {source}")]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
+    /// A value of the right type but outside what the key accepts.
+    #[error("invalid configuration: {key} {problem} (from {origin})")]
+    Value {
+        key: String,
+        problem: String,
+        origin: String,
     },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
 
-/// The JSON config file (`fixtures/config.example.json`). Unknown keys are an error, so a typo
-/// does not silently fall back to a default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    #[serde(default)]
-    database: FileDatabase,
-    host: Option<String>,
-    port: Option<u16>,
-    secret: Option<String>,
-    token_ttl_secs: Option<u64>,
-    max_session_secs: Option<u64>,
-    bootstrap_admin: Option<FileBootstrapAdmin>,
-    #[serde(default)]
-    rate_limit: FileRateLimit,
-    #[serde(default)]
-    password_hash: FilePasswordHash,
-    #[serde(default)]
-    server: FileServer,
-    #[serde(default)]
-    audit: FileAudit,
+impl From<figment::Error> for ConfigError {
+    fn from(err: figment::Error) -> Self {
+        ConfigError::Layer(Box::new(err))
+    }
 }
 
 /// What one client, or many, may hold of the server (config file key `server`): see
 /// [`crate::listener`] for the connection side and [`crate::auth::Passwords`] for hashing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerLimits {
     /// A request head (request line and headers) must be complete this long after the
     /// connection opens, or after its first byte on a kept-alive connection.
+    #[serde(rename = "header_timeout_secs", with = "seconds")]
     pub header_timeout: Duration,
     /// A request body must be complete this long after the handler starts reading it (408).
+    #[serde(rename = "body_timeout_secs", with = "seconds")]
     pub body_timeout: Duration,
     /// A kept-alive connection with no request for this long is closed; so is an HTTP/2
     /// connection on which no request or response moved for this long.
+    #[serde(rename = "idle_timeout_secs", with = "seconds")]
     pub idle_timeout: Duration,
     /// A response the client does not read for this long (between two writes) is abandoned
     /// and its connection closed.
+    #[serde(rename = "write_timeout_secs", with = "seconds")]
     pub write_timeout: Duration,
     /// Streams (requests in progress) one HTTP/2 connection may have open at once.
     pub http2_max_streams: usize,
@@ -260,12 +271,13 @@ pub struct ServerLimits {
     pub max_concurrent_hashes: usize,
     /// How long a hash waits for its turn before the request is answered 503 with
     /// `Retry-After`.
+    #[serde(rename = "hash_wait_ms", with = "millis")]
     pub hash_wait: Duration,
 }
 
 /// Where trusted proxies name the client. One header only: a proxy that writes one passes the
 /// other through as the client sent it, so reading both would let a client name itself.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClientHeader {
     /// `X-Forwarded-For: client, proxy1, …` (nginx, HAProxy, most load balancers).
@@ -292,145 +304,407 @@ impl Default for ServerLimits {
     }
 }
 
-/// `server` in the file; absent keys keep their defaults.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileServer {
-    header_timeout_secs: Option<u64>,
-    body_timeout_secs: Option<u64>,
-    idle_timeout_secs: Option<u64>,
-    write_timeout_secs: Option<u64>,
-    http2_max_streams: Option<usize>,
-    trusted_proxies: Option<Vec<String>>,
-    client_header: Option<ClientHeader>,
-    max_connections: Option<usize>,
-    max_concurrent_hashes: Option<usize>,
-    hash_wait_ms: Option<u64>,
-}
+/// A duration as whole seconds, as the file, the environment and the URL spell it.
+pub(crate) mod seconds {
+    use std::time::Duration;
 
-/// The file's `key` in seconds, `default` when absent; zero is refused.
-fn positive_secs(
-    key: &str,
-    value: Option<u64>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match value {
-        Some(0) => Err(ConfigError::Invalid(format!("{key} must be positive"))),
-        Some(secs) => Ok(Duration::from_secs(secs)),
-        None => Ok(default),
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, to: S) -> Result<S::Ok, S::Error> {
+        to.serialize_u64(value.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Duration, D::Error> {
+        u64::deserialize(from).map(Duration::from_secs)
     }
 }
 
-impl FileServer {
-    fn resolve(&self) -> Result<ServerLimits, ConfigError> {
-        let defaults = ServerLimits::default();
-        let positive =
-            |key: &str, value, default| positive_secs(&format!("server.{key}"), value, default);
-        let at_least_one = |key: &str, value: Option<usize>, default: usize| match value {
-            Some(0) => Err(ConfigError::Invalid(format!(
-                "server.{key} must be at least 1"
-            ))),
-            Some(n) => Ok(n),
-            None => Ok(default),
-        };
-        Ok(ServerLimits {
-            header_timeout: positive(
-                "header_timeout_secs",
-                self.header_timeout_secs,
-                defaults.header_timeout,
-            )?,
-            body_timeout: positive(
-                "body_timeout_secs",
-                self.body_timeout_secs,
-                defaults.body_timeout,
-            )?,
-            idle_timeout: positive(
-                "idle_timeout_secs",
-                self.idle_timeout_secs,
-                defaults.idle_timeout,
-            )?,
-            write_timeout: positive(
-                "write_timeout_secs",
-                self.write_timeout_secs,
-                defaults.write_timeout,
-            )?,
-            http2_max_streams: at_least_one(
-                "http2_max_streams",
-                self.http2_max_streams,
-                defaults.http2_max_streams,
-            )?,
-            trusted_proxies: match &self.trusted_proxies {
-                None => defaults.trusted_proxies,
-                Some(listed) => listed
-                    .iter()
-                    .map(|ip| {
-                        ip.parse().map_err(|_| {
-                            ConfigError::Invalid(format!(
-                                "server.trusted_proxies: {ip:?} is not an IP address"
-                            ))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
+/// A duration as whole milliseconds.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, to: S) -> Result<S::Ok, S::Error> {
+        // No configured wait comes near u64::MAX milliseconds (585 million years).
+        to.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Duration, D::Error> {
+        u64::deserialize(from).map(Duration::from_millis)
+    }
+}
+
+/// Environment variables and the key each one sets. Where two set the same key, the first one
+/// set (and not blank) wins: `DIDHUB_DB` over `DATABASE_URL`.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("DIDHUB_DB", "database.url"),
+    ("DATABASE_URL", "database.url"),
+    ("HOST", "host"),
+    ("PORT", "port"),
+    ("DIDHUB_SECRET", "secret"),
+    ("DIDHUB_TOKEN_TTL_SECS", "token_ttl_secs"),
+    ("DIDHUB_MAX_SESSION_SECS", "max_session_secs"),
+    (
+        "DIDHUB_BOOTSTRAP_ADMIN_USERNAME",
+        "bootstrap_admin.username",
+    ),
+    (
+        "DIDHUB_BOOTSTRAP_ADMIN_PASSWORD",
+        "bootstrap_admin.password",
+    ),
+];
+
+/// Parameters of the database URL that set `database.<name>` (whole numbers), the last layer.
+/// sqlx does not know them (and SQLite refuses unknown parameters), so they are taken out of
+/// the URL; every other parameter stays in it for the driver.
+pub const URL_PARAMETERS: &[&str] = &[
+    "max_connections",
+    "min_connections",
+    "acquire_timeout",
+    "connect_timeout",
+    "query_timeout",
+    "migration_lock_timeout",
+    "check_idle_after",
+];
+
+/// Every key the layers may set, with its default: the one definition of the configuration's
+/// shape. Its serialized default is the first layer, and a key outside it is refused.
+#[derive(Serialize, Deserialize)]
+struct Layers {
+    database: DatabaseLayer,
+    host: String,
+    port: u16,
+    /// Kept a plain string only until [`Layers::validate`] wraps it in [`Secret`]; `Layers` has
+    /// no `Debug`, so it cannot be logged.
+    secret: Option<String>,
+    token_ttl_secs: u64,
+    max_session_secs: u64,
+    bootstrap_admin: BootstrapAdminLayer,
+    rate_limit: RateLimitConfig,
+    password_hash: PasswordCost,
+    server: ServerLimits,
+    audit: AuditConfig,
+}
+
+/// `database`: the URL beside the pool's settings (the pool's durations in seconds).
+#[derive(Serialize, Deserialize)]
+struct DatabaseLayer {
+    url: String,
+    max_connections: u32,
+    min_connections: u32,
+    #[serde(with = "seconds")]
+    acquire_timeout: Duration,
+    #[serde(with = "seconds")]
+    connect_timeout: Duration,
+    #[serde(with = "seconds")]
+    query_timeout: Duration,
+    #[serde(with = "seconds")]
+    migration_lock_timeout: Duration,
+    #[serde(with = "seconds")]
+    check_idle_after: Duration,
+}
+
+/// `bootstrap_admin`: each half may come from its own layer; validation wants both or neither.
+#[derive(Default, Serialize, Deserialize)]
+struct BootstrapAdminLayer {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+impl Default for Layers {
+    fn default() -> Self {
+        let pool = PoolConfig::default();
+        Layers {
+            database: DatabaseLayer {
+                url: DEFAULT_DATABASE_URL.to_owned(),
+                max_connections: pool.max_connections,
+                min_connections: pool.min_connections,
+                acquire_timeout: pool.acquire_timeout,
+                connect_timeout: pool.connect_timeout,
+                query_timeout: pool.query_timeout,
+                migration_lock_timeout: pool.migration_lock_timeout,
+                check_idle_after: pool.check_idle_after,
             },
-            client_header: self.client_header.unwrap_or(defaults.client_header),
-            max_connections: at_least_one(
-                "max_connections",
-                self.max_connections,
-                defaults.max_connections,
-            )?,
-            max_concurrent_hashes: at_least_one(
-                "max_concurrent_hashes",
-                self.max_concurrent_hashes,
-                defaults.max_concurrent_hashes,
-            )?,
-            hash_wait: self
-                .hash_wait_ms
-                .map_or(defaults.hash_wait, Duration::from_millis),
-        })
+            host: DEFAULT_HOST.to_owned(),
+            port: DEFAULT_PORT,
+            secret: None,
+            token_ttl_secs: DEFAULT_TOKEN_TTL.as_secs(),
+            max_session_secs: DEFAULT_MAX_SESSION.as_secs(),
+            bootstrap_admin: BootstrapAdminLayer::default(),
+            rate_limit: RateLimitConfig::default(),
+            password_hash: PasswordCost::default(),
+            server: ServerLimits::default(),
+            audit: AuditConfig::default(),
+        }
     }
 }
 
-/// `audit` in the file; absent keys keep their defaults.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileAudit {
-    /// 0 keeps entries forever.
-    retention_days: Option<u32>,
-    refusal_window_secs: Option<u64>,
-}
+/// The JSON file given with `-c`: figment's JSON provider, named for messages as the config file
+/// with its path, keys spelled as in the file.
+struct FileLayer(Data<Json>, PathBuf);
 
-impl FileAudit {
-    fn resolve(&self) -> Result<AuditConfig, ConfigError> {
-        let defaults = AuditConfig::default();
-        let refusal_window = positive_secs(
-            "audit.refusal_window_secs",
-            self.refusal_window_secs,
-            defaults.refusal_window,
-        )?;
-        Ok(AuditConfig {
-            retention_days: self.retention_days.unwrap_or(defaults.retention_days),
-            refusal_window,
-        })
+impl Provider for FileLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::from("config file", self.1.as_path()).interpolater(|_, keys| keys.join("."))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.0.data()
     }
 }
 
-/// `password_hash` in the file; absent keys keep the production cost.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilePasswordHash {
-    memory_kib: Option<u32>,
-    iterations: Option<u32>,
-    parallelism: Option<u32>,
+/// The variables of [`ENVIRONMENT`] that are set and not blank, read through a lookup so that
+/// tests and tools can give their own environment without touching the process's.
+struct EnvLayer(Vec<(&'static str, &'static str, String)>);
+
+impl EnvLayer {
+    fn read(lookup: impl Fn(&str) -> Option<String>) -> EnvLayer {
+        let mut set: Vec<(&str, &str, String)> = Vec::new();
+        for &(var, key) in ENVIRONMENT {
+            if set.iter().any(|&(_, taken, _)| taken == key) {
+                continue;
+            }
+            if let Some(value) = lookup(var).filter(|v| !v.trim().is_empty()) {
+                set.push((var, key, value));
+            }
+        }
+        EnvLayer(set)
+    }
 }
 
-impl FilePasswordHash {
-    fn resolve(&self) -> Result<PasswordCost, ConfigError> {
-        let defaults = PasswordCost::default();
-        let cost = PasswordCost {
-            memory_kib: self.memory_kib.unwrap_or(defaults.memory_kib),
-            iterations: self.iterations.unwrap_or(defaults.iterations),
-            parallelism: self.parallelism.unwrap_or(defaults.parallelism),
+impl Provider for EnvLayer {
+    fn metadata(&self) -> Metadata {
+        let vars: Vec<(&str, &str)> = self.0.iter().map(|&(var, key, _)| (key, var)).collect();
+        Metadata::named("environment variable").interpolater(move |_, keys| {
+            let key = keys.join(".");
+            vars.iter()
+                .find(|&&(set, _)| set == key)
+                .map_or(key, |&(_, var)| var.to_owned())
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (_, key, value) in &self.0 {
+            insert(&mut dict, key, Value::from(value.clone()));
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// The [`URL_PARAMETERS`] found in the database URL, and the URL without them.
+struct UrlLayer {
+    url: String,
+    found: Vec<(&'static str, u64)>,
+}
+
+impl UrlLayer {
+    fn parse(raw_url: &str) -> Result<UrlLayer, ConfigError> {
+        let (base, query) = raw_url.split_once('?').unwrap_or((raw_url, ""));
+        let mut kept = url::form_urlencoded::Serializer::new(String::new());
+        let mut found = Vec::new();
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match URL_PARAMETERS.iter().find(|&&name| name == key) {
+                Some(&name) => {
+                    let number = value.parse().map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "database URL parameter {key}={value:?} must be a whole number"
+                        ))
+                    })?;
+                    found.push((name, number));
+                }
+                None => {
+                    kept.append_pair(&key, &value);
+                }
+            }
+        }
+        let kept = kept.finish();
+        let url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{kept}")
         };
+        Ok(UrlLayer { url, found })
+    }
+}
+
+impl Provider for UrlLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("database URL parameter")
+            .interpolater(|_, keys| keys.last().copied().unwrap_or_default().to_owned())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for &(name, value) in &self.found {
+            insert(&mut dict, &format!("database.{name}"), Value::from(value));
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Puts `value` at the dotted `key` in `dict`, making the dictionaries on the way.
+fn insert(dict: &mut Dict, key: &str, value: Value) {
+    match key.split_once('.') {
+        None => {
+            dict.insert(key.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let inner = dict
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = inner {
+                insert(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// The defaults, the file, then the environment: everything but the URL's parameters, which
+/// can only be read once the layers have chosen the URL.
+fn layered(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Figment {
+    let mut figment = Figment::from(Serialized::defaults(Layers::default()));
+    if let Some(path) = file {
+        figment = figment.merge(FileLayer(Json::file_exact(path), path.to_owned()));
+    }
+    figment.merge(EnvLayer::read(env))
+}
+
+/// Adds the URL layer over `figment` and reads every key, refusing keys no layer may set.
+fn resolve(figment: Figment) -> Result<(Figment, Layers, String), ConfigError> {
+    let raw_url: String = figment.extract_inner("database.url")?;
+    let url = UrlLayer::parse(&raw_url)?;
+    let figment = figment.merge(&url);
+    let known = Figment::from(Serialized::defaults(Layers::default())).data()?;
+    let given = figment.data()?;
+    if let (Some(known), Some(given)) = (known.get(&Profile::Default), given.get(&Profile::Default))
+    {
+        refuse_unknown_keys(&figment, "", known, given)?;
+    }
+    // Lossy: the environment's values are strings, numbers wherever a key wants a number.
+    let layers = figment.extract_lossy()?;
+    Ok((figment, layers, url.url))
+}
+
+fn refuse_unknown_keys(
+    figment: &Figment,
+    prefix: &str,
+    known: &Dict,
+    given: &Dict,
+) -> Result<(), ConfigError> {
+    for (name, value) in given {
+        let key = format!("{prefix}{name}");
+        match known.get(name) {
+            None => {
+                return Err(ConfigError::UnknownKey {
+                    origin: origin(figment, &key),
+                    known: known
+                        .keys()
+                        .map(|k| format!("{prefix}{k}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    key,
+                });
+            }
+            Some(Value::Dict(_, known)) => {
+                if let Value::Dict(_, given) = value {
+                    refuse_unknown_keys(figment, &format!("{key}."), known, given)?;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Which layer gave `key` its value, for messages: "config file x.json", "environment variable
+/// PORT", "database URL parameter max_connections" or the defaults.
+fn origin(figment: &Figment, key: &str) -> String {
+    let Some(metadata) = figment.find_metadata(key) else {
+        return "the defaults".to_owned();
+    };
+    match &metadata.source {
+        Some(Source::File(path)) => format!("{} {}", metadata.name, path.display()),
+        Some(Source::Code(_)) => "the defaults".to_owned(),
+        _ => {
+            let keys: Vec<&str> = key.split('.').collect();
+            format!(
+                "{} {}",
+                metadata.name,
+                metadata.interpolate(&Profile::Default, &keys)
+            )
+        }
+    }
+}
+
+impl Layers {
+    /// Checks each value against what its key accepts, naming the layer it came from.
+    fn validate(self, figment: &Figment, url: String) -> Result<Config, ConfigError> {
+        let refuse = |key: &str, problem: &str| ConfigError::Value {
+            key: key.to_owned(),
+            problem: problem.to_owned(),
+            origin: origin(figment, key),
+        };
+        let positive = |key: &str, value: Duration| {
+            if value.is_zero() {
+                Err(refuse(key, "must be positive"))
+            } else {
+                Ok(value)
+            }
+        };
+        let at_least_one = |key: &str, value: usize| {
+            if value == 0 {
+                Err(refuse(key, "must be at least 1"))
+            } else {
+                Ok(value)
+            }
+        };
+
+        let db = self.database;
+        let backend = Backend::from_url(&url).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if db.max_connections == 0 {
+            return Err(refuse("database.max_connections", "must be at least 1"));
+        }
+        if db.min_connections > db.max_connections {
+            return Err(ConfigError::Invalid(format!(
+                "database.min_connections ({}, from {}) exceeds database.max_connections ({}, from {})",
+                db.min_connections,
+                origin(figment, "database.min_connections"),
+                db.max_connections,
+                origin(figment, "database.max_connections"),
+            )));
+        }
+        let pool = PoolConfig {
+            max_connections: db.max_connections,
+            min_connections: db.min_connections,
+            acquire_timeout: positive("database.acquire_timeout", db.acquire_timeout)?,
+            connect_timeout: positive("database.connect_timeout", db.connect_timeout)?,
+            query_timeout: positive("database.query_timeout", db.query_timeout)?,
+            migration_lock_timeout: positive(
+                "database.migration_lock_timeout",
+                db.migration_lock_timeout,
+            )?,
+            check_idle_after: db.check_idle_after,
+        };
+
+        if let Some(secret) = &self.secret
+            && secret.len() < MIN_SECRET_LEN
+        {
+            return Err(refuse(
+                "secret",
+                &format!("(the signing secret) must be at least {MIN_SECRET_LEN} characters"),
+            ));
+        }
+        let token_ttl = positive("token_ttl_secs", Duration::from_secs(self.token_ttl_secs))?;
+        let max_session = positive(
+            "max_session_secs",
+            Duration::from_secs(self.max_session_secs),
+        )?;
+
+        positive("rate_limit.window_secs", self.rate_limit.window)?;
+
+        let cost = self.password_hash;
         cost.params().map_err(ConfigError::Invalid)?;
         if !cost.within_ceiling() {
             return Err(ConfigError::Invalid(format!(
@@ -438,173 +712,19 @@ impl FilePasswordHash {
                 PasswordCost::CEILING
             )));
         }
-        Ok(cost)
-    }
-}
 
-/// `rate_limit` in the file; absent keys keep their defaults, 0 turns a limit off.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileRateLimit {
-    window_secs: Option<u64>,
-    login_failures_per_username: Option<u32>,
-    login_failures_per_ip: Option<u32>,
-    login_failures_per_account: Option<u32>,
-    reset_requests_per_username: Option<u32>,
-    reset_requests_per_ip: Option<u32>,
-    registrations_per_ip: Option<u32>,
-}
+        let server = &self.server;
+        positive("server.header_timeout_secs", server.header_timeout)?;
+        positive("server.body_timeout_secs", server.body_timeout)?;
+        positive("server.idle_timeout_secs", server.idle_timeout)?;
+        positive("server.write_timeout_secs", server.write_timeout)?;
+        at_least_one("server.http2_max_streams", server.http2_max_streams)?;
+        at_least_one("server.max_connections", server.max_connections)?;
+        at_least_one("server.max_concurrent_hashes", server.max_concurrent_hashes)?;
 
-impl FileRateLimit {
-    fn resolve(&self) -> Result<RateLimitConfig, ConfigError> {
-        let defaults = RateLimitConfig::default();
-        let window = match self.window_secs {
-            Some(0) => {
-                return Err(ConfigError::Invalid(
-                    "rate_limit.window_secs must be positive".into(),
-                ));
-            }
-            Some(secs) => Duration::from_secs(secs),
-            None => defaults.window,
-        };
-        Ok(RateLimitConfig {
-            window,
-            login_failures_per_username: self
-                .login_failures_per_username
-                .unwrap_or(defaults.login_failures_per_username),
-            login_failures_per_ip: self
-                .login_failures_per_ip
-                .unwrap_or(defaults.login_failures_per_ip),
-            login_failures_per_account: self
-                .login_failures_per_account
-                .unwrap_or(defaults.login_failures_per_account),
-            reset_requests_per_username: self
-                .reset_requests_per_username
-                .unwrap_or(defaults.reset_requests_per_username),
-            reset_requests_per_ip: self
-                .reset_requests_per_ip
-                .unwrap_or(defaults.reset_requests_per_ip),
-            registrations_per_ip: self
-                .registrations_per_ip
-                .unwrap_or(defaults.registrations_per_ip),
-        })
-    }
-}
+        positive("audit.refusal_window_secs", self.audit.refusal_window)?;
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileDatabase {
-    url: Option<String>,
-    max_connections: Option<u32>,
-    min_connections: Option<u32>,
-    /// Seconds.
-    acquire_timeout: Option<u64>,
-    /// Seconds.
-    connect_timeout: Option<u64>,
-    /// Seconds.
-    query_timeout: Option<u64>,
-    /// Seconds.
-    migration_lock_timeout: Option<u64>,
-    /// Seconds.
-    check_idle_after: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileBootstrapAdmin {
-    username: String,
-    password: String,
-}
-
-impl Config {
-    /// Reads the process environment and the optional file.
-    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        Config::from_sources(file, |key| std::env::var(key).ok())
-    }
-
-    /// Builds the configuration from a file and an environment lookup (environment wins).
-    pub fn from_sources(
-        file: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
-        let file_config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?;
-                serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
-                    path: path.to_owned(),
-                    source,
-                })?
-            }
-            None => FileConfig::default(),
-        };
-        let env = |key: &str| env(key).filter(|v| !v.trim().is_empty());
-
-        let raw_url = env("DIDHUB_DB")
-            .or_else(|| env("DATABASE_URL"))
-            .or(file_config.database.url.clone())
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let database = database_config(&raw_url, &file_config.database)?;
-
-        let port = match env("PORT") {
-            Some(p) => p.parse().map_err(|_| {
-                ConfigError::Invalid(format!("PORT must be a port number, got {p:?}"))
-            })?,
-            None => file_config.port.unwrap_or(DEFAULT_PORT),
-        };
-        let host = env("HOST")
-            .or(file_config.host)
-            .unwrap_or_else(|| DEFAULT_HOST.to_owned());
-
-        let secret = env("DIDHUB_SECRET").or(file_config.secret).map(Secret);
-        if let Some(secret) = &secret
-            && secret.0.len() < MIN_SECRET_LEN
-        {
-            return Err(ConfigError::Invalid(format!(
-                "the signing secret (DIDHUB_SECRET / \"secret\") must be at least {MIN_SECRET_LEN} characters"
-            )));
-        }
-        // Positive seconds, from the environment variable `var`, else the file, else `default`.
-        let seconds = |var: &str, file: Option<u64>, default: u64, what: &str| {
-            let secs = match env(var) {
-                Some(s) => s.parse().map_err(|_| {
-                    ConfigError::Invalid(format!("{var} must be seconds, got {s:?}"))
-                })?,
-                None => file.unwrap_or(default),
-            };
-            if secs == 0 {
-                return Err(ConfigError::Invalid(format!("{what} must be positive")));
-            }
-            Ok(Duration::from_secs(secs))
-        };
-        let token_ttl = seconds(
-            "DIDHUB_TOKEN_TTL_SECS",
-            file_config.token_ttl_secs,
-            3600,
-            "the token lifetime",
-        )?;
-        let max_session = seconds(
-            "DIDHUB_MAX_SESSION_SECS",
-            file_config.max_session_secs,
-            DEFAULT_MAX_SESSION.as_secs(),
-            "the longest session (max_session_secs)",
-        )?;
-
-        let rate_limit = file_config.rate_limit.resolve()?;
-        let password_hash = file_config.password_hash.resolve()?;
-        let server = file_config.server.resolve()?;
-        let audit = file_config.audit.resolve()?;
-
-        let (file_user, file_password) = match file_config.bootstrap_admin {
-            Some(b) => (Some(b.username), Some(b.password)),
-            None => (None, None),
-        };
-        let bootstrap_admin = match (
-            env("DIDHUB_BOOTSTRAP_ADMIN_USERNAME").or(file_user),
-            env("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD").or(file_password),
-        ) {
+        let bootstrap_admin = match (self.bootstrap_admin.username, self.bootstrap_admin.password) {
             (Some(username), Some(password)) => Some(BootstrapAdmin {
                 username,
                 password: Secret(password),
@@ -613,115 +733,53 @@ impl Config {
             _ => {
                 return Err(ConfigError::Invalid(
                     "the bootstrap admin needs both a username and a password \
-                     (DIDHUB_BOOTSTRAP_ADMIN_USERNAME / DIDHUB_BOOTSTRAP_ADMIN_PASSWORD)"
+                     (DIDHUB_BOOTSTRAP_ADMIN_USERNAME / DIDHUB_BOOTSTRAP_ADMIN_PASSWORD, or \
+                     bootstrap_admin.username / .password in the file)"
                         .into(),
                 ));
             }
         };
 
         Ok(Config {
-            database,
-            host,
-            port,
-            secret,
+            database: DatabaseConfig { url, backend, pool },
+            host: self.host,
+            port: self.port,
+            secret: self.secret.map(Secret),
             token_ttl,
             max_session,
             bootstrap_admin,
-            rate_limit,
-            password_hash,
-            server,
-            audit,
+            rate_limit: self.rate_limit,
+            password_hash: cost,
+            server: self.server,
+            audit: self.audit,
         })
+    }
+}
+
+impl Config {
+    /// Reads the process environment and the optional file.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::from_sources(file, |key| std::env::var(key).ok())
+    }
+
+    /// Builds the configuration from the defaults, a file, an environment lookup and the
+    /// database URL's parameters, each layer over the one before.
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let (figment, layers, url) = resolve(layered(file, env))?;
+        layers.validate(&figment, url)
     }
 }
 
 impl DatabaseConfig {
     /// A database given by URL alone (pool parameters may travel in its query string).
     pub fn from_url(url: &str) -> Result<DatabaseConfig, ConfigError> {
-        database_config(url, &FileDatabase::default())
+        let figment = layered(None, |_| None).merge(Serialized::default("database.url", url));
+        let (figment, layers, url) = resolve(figment)?;
+        Ok(layers.validate(&figment, url)?.database)
     }
-}
-
-/// Splits the pool parameters off the URL and merges them over the file's settings.
-fn database_config(raw_url: &str, file: &FileDatabase) -> Result<DatabaseConfig, ConfigError> {
-    let backend = Backend::from_url(raw_url).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-    let defaults = PoolConfig::default();
-    let secs = |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
-    let mut pool = PoolConfig {
-        max_connections: file.max_connections.unwrap_or(defaults.max_connections),
-        min_connections: file.min_connections.unwrap_or(defaults.min_connections),
-        acquire_timeout: secs(file.acquire_timeout, defaults.acquire_timeout),
-        connect_timeout: secs(file.connect_timeout, defaults.connect_timeout),
-        query_timeout: secs(file.query_timeout, defaults.query_timeout),
-        migration_lock_timeout: secs(file.migration_lock_timeout, defaults.migration_lock_timeout),
-        check_idle_after: secs(file.check_idle_after, defaults.check_idle_after),
-    };
-
-    let (base, query) = match raw_url.split_once('?') {
-        Some((base, query)) => (base, query),
-        None => (raw_url, ""),
-    };
-    let mut kept = url::form_urlencoded::Serializer::new(String::new());
-    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        let number = || {
-            value.parse::<u64>().map_err(|_| {
-                ConfigError::Invalid(format!(
-                    "database URL parameter {key}={value:?} must be a whole number"
-                ))
-            })
-        };
-        let count = || {
-            number().and_then(|n| {
-                u32::try_from(n).map_err(|_| {
-                    ConfigError::Invalid(format!("database URL parameter {key} is too large"))
-                })
-            })
-        };
-        match key.as_ref() {
-            "max_connections" => pool.max_connections = count()?,
-            "min_connections" => pool.min_connections = count()?,
-            "acquire_timeout" => pool.acquire_timeout = Duration::from_secs(number()?),
-            "connect_timeout" => pool.connect_timeout = Duration::from_secs(number()?),
-            "query_timeout" => pool.query_timeout = Duration::from_secs(number()?),
-            "migration_lock_timeout" => {
-                pool.migration_lock_timeout = Duration::from_secs(number()?)
-            }
-            "check_idle_after" => pool.check_idle_after = Duration::from_secs(number()?),
-            _ => {
-                kept.append_pair(&key, &value);
-            }
-        }
-    }
-    let kept = kept.finish();
-    let url = if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{kept}")
-    };
-
-    if pool.max_connections == 0 {
-        return Err(ConfigError::Invalid(
-            "max_connections must be at least 1".into(),
-        ));
-    }
-    if pool.min_connections > pool.max_connections {
-        return Err(ConfigError::Invalid(format!(
-            "min_connections ({}) exceeds max_connections ({})",
-            pool.min_connections, pool.max_connections
-        )));
-    }
-    if pool.acquire_timeout.is_zero()
-        || pool.connect_timeout.is_zero()
-        || pool.query_timeout.is_zero()
-        || pool.migration_lock_timeout.is_zero()
-    {
-        return Err(ConfigError::Invalid(
-            "acquire_timeout, connect_timeout, query_timeout and migration_lock_timeout must be \
-             positive"
-                .into(),
-        ));
-    }
-    Ok(DatabaseConfig { url, backend, pool })
 }
 
 #[cfg(test)]
@@ -828,7 +886,11 @@ mod tests {
         let err = load(Some(r#"{"rate_limit":{"window_secs":0}}"#), &[]).unwrap_err();
         assert!(err.to_string().contains("window_secs"), "{err}");
         let err = load(Some(r#"{"rate_limit":{"logins":3}}"#), &[]).unwrap_err();
-        assert!(err.to_string().contains("unknown field `logins`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("unknown configuration key `rate_limit.logins`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -843,7 +905,8 @@ mod tests {
         assert!(err.to_string().contains("refusal_window_secs"), "{err}");
         let err = load(Some(r#"{"audit":{"retention":3}}"#), &[]).unwrap_err();
         assert!(
-            err.to_string().contains("unknown field `retention`"),
+            err.to_string()
+                .contains("unknown configuration key `audit.retention`"),
             "{err}"
         );
     }
@@ -985,8 +1048,17 @@ mod tests {
         assert!(
             err(None, &[("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", "root")]).contains("both a username")
         );
-        assert!(err(Some(r#"{"databse":{}}"#), &[]).contains("unknown field `databse`"));
+        assert!(
+            err(Some(r#"{"databse":{}}"#), &[]).contains("unknown configuration key `databse`")
+        );
         assert!(err(Some("{"), &[]).contains("not valid"));
+        assert!(
+            err(
+                None,
+                &[("DIDHUB_DB", "sqlite://x?max_connections=5000000000")]
+            )
+            .contains("max_connections")
+        );
     }
 
     #[test]
@@ -1007,5 +1079,207 @@ mod tests {
         assert!(!shown.contains("very-secret"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("root"));
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_the_file_it_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typo.json");
+        std::fs::write(&path, r#"{"server":{"header_timeout":5}}"#).unwrap();
+        let err = Config::from_sources(Some(&path), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown configuration key `server.header_timeout`"),
+            "{err}"
+        );
+        assert!(err.contains("typo.json"), "the layer is named: {err}");
+        assert!(err.contains("server.header_timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn a_refused_value_names_the_layer_that_set_it() {
+        let file = r#"{"database":{"query_timeout":0},"token_ttl_secs":60}"#;
+        let err = load(Some(file), &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("database.query_timeout must be positive"),
+            "{err}"
+        );
+        assert!(err.contains("config file"), "{err}");
+        let err = load(Some(file), &[("DIDHUB_DB", "sqlite://x?query_timeout=0")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("from database URL parameter query_timeout"),
+            "{err}"
+        );
+        let err = load(None, &[("DIDHUB_TOKEN_TTL_SECS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "token_ttl_secs must be positive (from environment variable DIDHUB_TOKEN_TTL_SECS)"
+            ),
+            "{err}"
+        );
+        let err = load(None, &[("PORT", "http")]).unwrap_err().to_string();
+        assert!(err.contains("\"PORT\" in environment variable"), "{err}");
+    }
+
+    #[test]
+    fn environment_values_keep_their_type_and_blank_ones_are_ignored() {
+        let secret = "12345678901234567890123456789012345678";
+        let config = load(
+            Some(r#"{"port":7000}"#),
+            &[
+                ("DIDHUB_SECRET", secret),
+                ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", "1"),
+                ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", "true"),
+                ("PORT", "  "),
+                ("DIDHUB_DB", ""),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            config.secret.as_ref().map(Secret::expose),
+            Some(secret),
+            "digits stay a string where the key wants one"
+        );
+        let admin = config.bootstrap_admin.unwrap();
+        assert_eq!(
+            (admin.username.as_str(), admin.password.expose()),
+            ("1", "true")
+        );
+        assert_eq!(
+            config.port, 7000,
+            "a blank variable leaves the file's value"
+        );
+        assert_eq!(config.database.url, DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.json");
+        let err = Config::from_sources(Some(&path), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("absent.json"), "{err}");
+    }
+
+    /// The README's configuration table, one key a row: `| key | environment | default |
+    /// meaning |`. The test fails when a key, a variable, a URL parameter or a default changes
+    /// on one side only.
+    #[test]
+    fn readme_table_matches_the_layers() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## Configuration").unwrap()..];
+        let rows: Vec<Vec<&str>> = section
+            .lines()
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .skip(2)
+            .map(|line| {
+                line.trim()
+                    .trim_matches('|')
+                    .split('|')
+                    .map(str::trim)
+                    .collect()
+            })
+            .collect();
+        let ticked = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        };
+
+        let defaults = Figment::from(Serialized::defaults(Layers::default()))
+            .data()
+            .unwrap()
+            .remove(&Profile::Default)
+            .unwrap();
+        let mut declared = Vec::new();
+        flatten("", &defaults, &mut declared);
+        let mut documented = Vec::new();
+        for row in &rows {
+            assert_eq!(row.len(), 4, "a row of four cells: {row:?}");
+            let [key] = ticked(row[0])
+                .try_into()
+                .unwrap_or_else(|cell| panic!("one key per row, in backticks: {cell:?}"));
+            documented.push(key.clone());
+            let (params, vars): (Vec<String>, Vec<String>) =
+                ticked(row[1]).into_iter().partition(|t| t.starts_with('?'));
+            let expected_vars: Vec<String> = ENVIRONMENT
+                .iter()
+                .filter(|&&(_, k)| k == key)
+                .map(|&(var, _)| var.to_owned())
+                .collect();
+            assert_eq!(
+                vars, expected_vars,
+                "environment variables of {key}, in order"
+            );
+            let expected_params: Vec<String> = URL_PARAMETERS
+                .iter()
+                .filter(|&&p| format!("database.{p}") == key)
+                .map(|p| format!("?{p}="))
+                .collect();
+            assert_eq!(params, expected_params, "URL parameter of {key}");
+            let Some((_, value)) = declared.iter().find(|(k, _)| *k == key) else {
+                panic!("the README documents {key}, which the configuration does not have");
+            };
+            let documented_default = row[2].trim_matches('`');
+            match value {
+                Value::Empty(..) => assert!(
+                    !documented_default.is_empty(),
+                    "{key} has no default: the README says what happens without it"
+                ),
+                _ if key == "server.max_concurrent_hashes" => {
+                    assert_eq!(documented_default, "cores");
+                    assert_eq!(
+                        value.to_u128(),
+                        std::thread::available_parallelism()
+                            .ok()
+                            .map(|n| n.get() as u128)
+                    );
+                }
+                _ => assert_eq!(documented_default, render(value), "default of {key}"),
+            }
+        }
+        let declared: Vec<&String> = declared.iter().map(|(k, _)| k).collect();
+        let mut undocumented: Vec<&&String> = declared
+            .iter()
+            .filter(|k| !documented.contains(k))
+            .collect();
+        undocumented.sort();
+        assert!(
+            undocumented.is_empty(),
+            "keys missing from the README: {undocumented:?}"
+        );
+    }
+
+    fn flatten(prefix: &str, dict: &Dict, into: &mut Vec<(String, Value)>) {
+        for (name, value) in dict {
+            let key = format!("{prefix}{name}");
+            match value {
+                Value::Dict(_, inner) => flatten(&format!("{key}."), inner, into),
+                _ => into.push((key, value.clone())),
+            }
+        }
+    }
+
+    fn render(value: &Value) -> String {
+        match value {
+            Value::String(_, s) => s.clone(),
+            Value::Array(_, items) => format!(
+                "[{}]",
+                items.iter().map(render).collect::<Vec<_>>().join(", ")
+            ),
+            other => other
+                .to_u128()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| format!("{other:?}")),
+        }
     }
 }

@@ -13,7 +13,9 @@ use didhub_server::{Application, api};
 
 /// The DIDHub reference server. With no configuration it serves on 127.0.0.1:6000 over SQLite
 /// at data/didhub.sqlite. Environment (DIDHUB_DB / DATABASE_URL, HOST, PORT, DIDHUB_SECRET,
-/// DIDHUB_BOOTSTRAP_ADMIN_USERNAME / _PASSWORD) overrides the config file.
+/// DIDHUB_TOKEN_TTL_SECS, DIDHUB_MAX_SESSION_SECS, DIDHUB_BOOTSTRAP_ADMIN_USERNAME / _PASSWORD)
+/// overrides the config file, and pool parameters in the database URL override both (the
+/// README's configuration table lists every key).
 #[derive(Parser)]
 #[command(version)]
 struct Cli {

@@ -83,10 +83,11 @@ pub struct Limit {
 /// `login_failures_per_account` failures in the window, from any addresses.
 pub const ACCOUNT_SLOWDOWN: Duration = Duration::from_secs(1);
 
-/// The limits the server applies (config file key `rate_limit`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The limits the server applies (config file key `rate_limit`); 0 turns a limit off.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RateLimitConfig {
     /// The window every limit counts in.
+    #[serde(rename = "window_secs", with = "crate::config::seconds")]
     pub window: Duration,
     /// Failed logins (and wrong current passwords) per username from one client IP address.
     pub login_failures_per_username: u32,
