@@ -6,8 +6,8 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::error::ParseRequestPayloadError;
 use serde_json::Value;
 
+use super::admin;
 use super::routes::Routes;
-use super::{admin, schema};
 use crate::error::ApiError;
 
 /// Request bodies larger than this are refused with 413.
@@ -20,7 +20,7 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct BodyTimeout(pub std::time::Duration);
 
 /// Middleware: a JSON body that does not match its operation's schema is refused with 400
-/// ([`schema`] says how it is checked).
+/// ([`super::schema`] says how it is checked).
 pub(super) async fn check_bodies<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     // Every content type the operation's JSON payload takes (any case, `+json` too).
     let json = req.content_type().is_some_and(|kind| {
@@ -34,14 +34,14 @@ pub(super) async fn check_bodies<E: Endpoint>(next: E, mut req: Request) -> poem
         _ => None,
     };
     let mut refusal = None;
-    if let Some((schema, components)) = checked
+    if let Some(schema) = checked
         && req.uri().path() != admin::RESTORE_PATH
     {
         let body = req.take_body().into_bytes().await?;
         // Text that is not JSON is left to the payload parser, which says where it breaks.
         refusal = serde_json::from_slice::<Value>(&body)
             .ok()
-            .and_then(|value| schema::check(schema, &value, "", components).err());
+            .and_then(|value| schema.check(&value, "").err());
         // A refused body still reaches the operation, as text its payload parser refuses: the
         // token and the path are checked first (401, 403, a bad path parameter), as for any
         // other request, and the refusal is said where the body would have been parsed.

@@ -10,6 +10,7 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::error::{ParseParamError, ParsePathError};
 
+use super::schema::{Schema, Schemas};
 use crate::error::ApiError;
 
 /// The keys of an OpenAPI path item that are operations (the others, such as `parameters`,
@@ -18,12 +19,11 @@ const OPERATIONS: [&str; 8] = [
     "GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE",
 ];
 
-/// The documented routes, and the schemas their request bodies are checked against.
+/// The documented routes, and the schemas their request bodies and parameters are checked
+/// against, compiled when the router is built.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
     routes: Vec<Route>,
-    /// The document's `components`, where the bodies' `$ref`s point.
-    components: serde_json::Value,
 }
 
 #[derive(Debug, Clone)]
@@ -32,17 +32,26 @@ struct Route {
     /// The methods it answers, as `Allow` lists them.
     allow: HeaderValue,
     /// Each operation's JSON request body schema, by method.
-    bodies: Vec<(String, serde_json::Value)>,
-    /// The schema of each path and query parameter, by name.
-    parameters: Vec<(String, serde_json::Value)>,
+    bodies: Vec<(String, Schema)>,
+    /// Each path and query parameter, by name.
+    parameters: Vec<Parameter>,
+}
+
+/// A path or query parameter of the document.
+#[derive(Debug, Clone)]
+struct Parameter {
+    name: String,
+    /// Whether its schema's type is a number, which a query's text is read as.
+    numeric: bool,
+    schema: Schema,
 }
 
 impl Route {
     fn new(
         path: &str,
         mut methods: Vec<String>,
-        bodies: Vec<(String, serde_json::Value)>,
-        parameters: Vec<(String, serde_json::Value)>,
+        bodies: Vec<(String, Schema)>,
+        parameters: Vec<Parameter>,
     ) -> Option<Route> {
         if methods.iter().any(|m| m == "GET") {
             methods.push("HEAD".to_owned());
@@ -57,11 +66,9 @@ impl Route {
         })
     }
 
-    /// The parameter called `name`, and its schema.
-    fn parameter(&self, name: &str) -> Option<&(String, serde_json::Value)> {
-        self.parameters
-            .iter()
-            .find(|(parameter, _)| parameter == name)
+    /// The parameter called `name`.
+    fn parameter(&self, name: &str) -> Option<&Parameter> {
+        self.parameters.iter().find(|p| p.name == name)
     }
 }
 
@@ -75,37 +82,55 @@ enum Segment {
 impl Routes {
     /// The table of `spec`, an OpenAPI document as JSON, plus the routes served beside it.
     pub fn from_spec(spec: &str, extra: &[(&str, &[&str])]) -> Routes {
-        let mut doc: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let doc: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let schemas = Schemas::new(&doc);
         let mut routes: Vec<Route> = doc["paths"]
             .as_object()
             .into_iter()
             .flatten()
             .filter_map(|(path, item)| {
-                let operations: Vec<(String, &serde_json::Value)> = item
+                let at = format!("/paths/{}", escape(path));
+                // (method, where the operation is in the document, the operation)
+                let operations: Vec<(String, String, &serde_json::Value)> = item
                     .as_object()
                     .into_iter()
                     .flatten()
-                    .map(|(key, operation)| (key.to_ascii_uppercase(), operation))
-                    .filter(|(key, _)| OPERATIONS.contains(&key.as_str()))
+                    .map(|(key, operation)| {
+                        let at = format!("{at}/{}", escape(key));
+                        (key.to_ascii_uppercase(), at, operation)
+                    })
+                    .filter(|(method, ..)| OPERATIONS.contains(&method.as_str()))
                     .collect();
                 let bodies = operations
                     .iter()
-                    .filter_map(|(method, operation)| {
+                    .filter_map(|(method, at, operation)| {
                         let content = operation["requestBody"]["content"].as_object()?;
-                        let (_, json) = content
+                        let (kind, _) = content
                             .iter()
                             .find(|(kind, _)| kind.starts_with("application/json"))?;
-                        Some((method.clone(), json["schema"].clone()))
+                        let at = format!("{at}/requestBody/content/{}/schema", escape(kind));
+                        Some((method.clone(), schemas.compile(&at)))
                     })
                     .collect();
                 let parameters = operations
                     .iter()
-                    .flat_map(|(_, operation)| operation["parameters"].as_array())
-                    .flatten()
-                    .filter(|p| p["in"] == "path" || p["in"] == "query")
-                    .filter_map(|p| Some((p["name"].as_str()?.to_owned(), p["schema"].clone())))
+                    .flat_map(|(_, at, operation)| {
+                        let parameters = operation["parameters"].as_array().into_iter().flatten();
+                        parameters.enumerate().map(move |(i, p)| (at, i, p))
+                    })
+                    .filter(|(.., p)| p["in"] == "path" || p["in"] == "query")
+                    .filter_map(|(at, i, p)| {
+                        Some(Parameter {
+                            name: p["name"].as_str()?.to_owned(),
+                            numeric: matches!(
+                                p["schema"]["type"].as_str(),
+                                Some("integer" | "number")
+                            ),
+                            schema: schemas.compile(&format!("{at}/parameters/{i}/schema")),
+                        })
+                    })
                     .collect();
-                let methods = operations.into_iter().map(|(method, _)| method).collect();
+                let methods = operations.into_iter().map(|(method, ..)| method).collect();
                 Route::new(path, methods, bodies, parameters)
             })
             .collect();
@@ -126,22 +151,15 @@ impl Routes {
                 .collect();
             std::cmp::Reverse(literals)
         });
-        Routes {
-            routes,
-            components: doc["components"].take(),
-        }
+        Routes { routes }
     }
 
-    /// The JSON schema of the request body of `method` on `path`, and the components its
-    /// references point into; `None` when the operation takes no JSON body.
-    pub fn body(
-        &self,
-        method: &str,
-        path: &str,
-    ) -> Option<(&serde_json::Value, &serde_json::Value)> {
+    /// The schema of the JSON request body of `method` on `path`; `None` when the operation
+    /// takes no JSON body.
+    pub(super) fn body(&self, method: &str, path: &str) -> Option<&Schema> {
         let route = self.route(path)?;
         let (_, schema) = route.bodies.iter().find(|(m, _)| m == method)?;
-        Some((schema, &self.components))
+        Some(schema)
     }
 
     /// What `Allow` says for `path`.
@@ -169,28 +187,28 @@ impl Routes {
         Some(format!("path parameter {expected}"))
     }
 
-    /// Why the query parameter `name` of the route `path` reaches is refused, as the body
-    /// checker says it (`query parameter "q": expected text that is not blank`), without its
+    /// Why the query parameter `name` of the route `path` reaches is refused, as a body's
+    /// refusal says it (`query parameter "q": expected text that is not blank`), without its
     /// value; `None` when the checker finds nothing (poem-openapi's reason stands).
     pub fn query_refusal(&self, path: &str, name: &str, query: &str) -> Option<String> {
         let route = self.route(path)?;
-        let (_, schema) = route.parameter(name)?;
+        let parameter = route.parameter(name)?;
         let raw = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
             .ok()?
             .into_iter()
             .find_map(|(key, value)| (key == name).then_some(value))?;
-        let value = match schema["type"].as_str() {
-            Some("integer" | "number") => serde_json::from_str(&raw)
+        let value = match parameter.numeric {
+            true => serde_json::from_str(&raw)
                 .ok()
                 .filter(serde_json::Value::is_number)
                 .unwrap_or(serde_json::Value::String(raw)),
-            _ => serde_json::Value::String(raw),
+            false => serde_json::Value::String(raw),
         };
         let why = self.parameter_refusal(route, name, &value)?;
         Some(format!("query parameter {why}"))
     }
 
-    /// What the body checker says of `value` for the parameter `name` of `route`; `None` when
+    /// Why `value` is refused for the parameter `name` of `route`, by its schema; `None` when
     /// the route has no such parameter or the value is what its schema says.
     fn parameter_refusal(
         &self,
@@ -198,8 +216,7 @@ impl Routes {
         name: &str,
         value: &serde_json::Value,
     ) -> Option<String> {
-        let (_, schema) = route.parameter(name)?;
-        super::schema::check(schema, value, name, &self.components).err()
+        route.parameter(name)?.schema.check(value, name).err()
     }
 
     /// The route poem's router picks for `path`: of those it matches, the one whose first
@@ -221,6 +238,11 @@ impl Routes {
                     })
         })
     }
+}
+
+/// `segment` as one segment of a JSON pointer (RFC 6901).
+fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
 }
 
 fn segments(path: &str) -> Vec<Segment> {
