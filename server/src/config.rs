@@ -11,7 +11,8 @@
 //! A key outside the defaults is refused with the layer that set it, so a typo never falls back
 //! to a default silently; figment remembers where each value came from, so a wrong type or a
 //! refused value names its key and its layer too. The README's configuration table is tested
-//! against [`ENVIRONMENT`], [`URL_PARAMETERS`] and the defaults (`readme_table_matches_the_layers`).
+//! against [`ENVIRONMENT`], [`URL_PARAMETERS`] and the defaults
+//! (`readme_table_matches_the_layers`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -668,7 +669,8 @@ impl Layers {
         }
         if db.min_connections > db.max_connections {
             return Err(ConfigError::Invalid(format!(
-                "database.min_connections ({}, from {}) exceeds database.max_connections ({}, from {})",
+                "database.min_connections ({}, from {}) exceeds database.max_connections \
+                 ({}, from {})",
                 db.min_connections,
                 origin(figment, "database.min_connections"),
                 db.max_connections,
