@@ -27,7 +27,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Db, Tx};
+use super::tx::Tx;
+
+/// What the queue writes through: the database handle, which holds the queue. A trait, so that
+/// the queue and the handle do not import each other.
+pub(super) trait Begins: Clone + Send + Sync + 'static {
+    /// Opens a transaction for writing.
+    fn begin_write(&self) -> impl Future<Output = Result<Tx, sqlx::Error>> + Send;
+
+    /// How long a write may wait for its turn: as long as a connection may take.
+    fn patience(&self) -> Duration;
+}
 
 /// What a write returns: a future borrowing its transaction.
 pub type Written<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
@@ -109,8 +119,7 @@ where
 impl Queue {
     /// Starts the group task on the current runtime. It writes through `db`, which must not hold
     /// this queue (the task ends when the last handle holding the queue is dropped).
-    pub(super) fn start(db: Db) -> Queue {
-        debug_assert!(db.group.is_none());
+    pub(super) fn start(db: impl Begins) -> Queue {
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(serve(db, receiver));
         Queue { sender }
@@ -142,7 +151,7 @@ impl Queue {
 /// Takes whatever is queued, up to [`MOST`] writes, and writes it as one group, until every
 /// handle on the queue is gone. Each group runs in a task of its own, so that a write that
 /// panics takes down its group's answers (503) but not the writes after it.
-async fn serve(db: Db, mut queue: mpsc::UnboundedReceiver<Box<dyn Queued>>) {
+async fn serve(db: impl Begins, mut queue: mpsc::UnboundedReceiver<Box<dyn Queued>>) {
     let mut taken = Vec::with_capacity(MOST);
     while queue.recv_many(&mut taken, MOST).await > 0 {
         let group: Vec<_> = taken
@@ -158,11 +167,11 @@ async fn serve(db: Db, mut queue: mpsc::UnboundedReceiver<Box<dyn Queued>>) {
 /// `write`, unless it should not run (any more): when its request was abandoned before it began,
 /// it never happens; when it waited longer than a connection may take, it is answered as a
 /// pool timeout (503, try later).
-fn ready(db: &Db, write: Box<dyn Queued>) -> Option<Box<dyn Queued>> {
+fn ready(db: &impl Begins, write: Box<dyn Queued>) -> Option<Box<dyn Queued>> {
     if !write.wanted() {
         return None;
     }
-    if write.waited() > db.limits.acquire {
+    if write.waited() > db.patience() {
         write.fail(sqlx::Error::PoolTimedOut);
         return None;
     }
@@ -180,7 +189,7 @@ enum Together {
 }
 
 /// Writes `group` in one transaction; when one of them fails, each alone.
-async fn run(db: Db, mut group: Vec<Box<dyn Queued>>) {
+async fn run(db: impl Begins, mut group: Vec<Box<dyn Queued>>) {
     if group.len() > 1 {
         match together(&db, &mut group).await {
             Together::Committed => {
@@ -206,7 +215,7 @@ async fn run(db: Db, mut group: Vec<Box<dyn Queued>>) {
 }
 
 /// Runs every write of `group` in one transaction.
-async fn together(db: &Db, group: &mut [Box<dyn Queued>]) -> Together {
+async fn together(db: &impl Begins, group: &mut [Box<dyn Queued>]) -> Together {
     let mut tx = match db.begin_write().await {
         Ok(tx) => tx,
         Err(err) => return Together::Failed(err),
@@ -224,7 +233,7 @@ async fn together(db: &Db, group: &mut [Box<dyn Queued>]) -> Together {
 }
 
 /// Runs one write in a transaction of its own and answers it.
-async fn alone(db: &Db, mut write: Box<dyn Queued>) {
+async fn alone(db: &impl Begins, mut write: Box<dyn Queued>) {
     let mut tx = match db.begin_write().await {
         Ok(tx) => tx,
         Err(err) => return write.fail(err),

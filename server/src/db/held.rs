@@ -14,7 +14,7 @@ use std::ops::{Deref, DerefMut};
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Executor, Pool};
 
-use super::is_unavailable;
+use super::error::is_unavailable;
 
 /// A connection taken from the pool; closed when dropped in the middle of an exchange, after one
 /// that did not end cleanly, or with a transaction open.

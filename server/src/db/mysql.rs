@@ -4,13 +4,13 @@
 use std::str::FromStr;
 
 use sqlx::mysql::{
-    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlRow,
+    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow,
 };
 use sqlx::query::Query;
 use sqlx::{MySql, Row};
 
-use super::{ConnectError, Dialect, pool_options};
-use crate::config::PoolConfig;
+use super::dialect::Dialect;
+use super::error::ConnectError;
 use didhub_migrations::Backend;
 
 impl Dialect for MySql {
@@ -28,24 +28,22 @@ impl Dialect for MySql {
     ) -> impl Future<Output = Result<Option<MySqlRow>, sqlx::Error>> + Send + 'c {
         query.fetch_optional(conn)
     }
+
+    /// ER_CON_COUNT_ERROR (1040, no connection left), ER_SERVER_SHUTDOWN (1053),
+    /// ER_LOCK_WAIT_TIMEOUT (1205, a lock kept past `innodb_lock_wait_timeout`), ER_LOCK_DEADLOCK
+    /// (1213, the transaction was a deadlock's victim: trying again succeeds) and MariaDB's
+    /// ER_CONNECTION_KILLED (1927).
+    fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
+        err.try_downcast_ref::<MySqlDatabaseError>()
+            .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1205 | 1213 | 1927))
+    }
 }
 
-/// ER_CON_COUNT_ERROR (1040, no connection left), ER_SERVER_SHUTDOWN (1053), ER_LOCK_WAIT_TIMEOUT
-/// (1205, a lock kept past `innodb_lock_wait_timeout`), ER_LOCK_DEADLOCK (1213, the transaction
-/// was a deadlock's victim: trying again succeeds) and MariaDB's ER_CONNECTION_KILLED (1927).
-pub(super) fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
-    err.try_downcast_ref::<MySqlDatabaseError>()
-        .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1205 | 1213 | 1927))
-}
-
-pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<MySqlPool, ConnectError> {
+/// The connection options of `url`.
+pub(super) fn options(url: &str) -> Result<MySqlConnectOptions, ConnectError> {
     let error = |source| ConnectError::Connect {
         backend: Backend::MySql,
         source,
     };
-    let options = MySqlConnectOptions::from_str(url).map_err(error)?;
-    pool_options(pool)
-        .connect_with(options)
-        .await
-        .map_err(error)
+    MySqlConnectOptions::from_str(url).map_err(error)
 }

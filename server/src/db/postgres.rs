@@ -4,12 +4,13 @@ use std::borrow::Cow;
 use std::str::FromStr;
 
 use chrono::SecondsFormat;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgDatabaseError, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
 
-use super::{Arg, ConnectError, Dialect, pool_options};
-use crate::config::PoolConfig;
+use super::dialect::Dialect;
+use super::error::ConnectError;
+use super::stmt::Arg;
 use didhub_migrations::Backend;
 
 impl Dialect for Postgres {
@@ -50,32 +51,29 @@ impl Dialect for Postgres {
         }
         Cow::Owned(out)
     }
+
+    /// SQLSTATE class 08 (connection exception), 57P01–57P03 (the server is shutting down,
+    /// crashed or is starting), 53300 (no connection slot left) and 40001/40P01 (the transaction
+    /// lost a serialization conflict or a deadlock: trying again succeeds).
+    fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
+        err.try_downcast_ref::<PgDatabaseError>().is_some_and(|e| {
+            let code = e.code();
+            code.starts_with("08")
+                || matches!(
+                    code,
+                    "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+                )
+        })
+    }
 }
 
-/// SQLSTATE class 08 (connection exception), 57P01–57P03 (the server is shutting down, crashed
-/// or is starting), 53300 (no connection slot left) and 40001/40P01 (the transaction lost a
-/// serialization conflict or a deadlock: trying again succeeds).
-pub(super) fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
-    err.try_downcast_ref::<PgDatabaseError>().is_some_and(|e| {
-        let code = e.code();
-        code.starts_with("08")
-            || matches!(
-                code,
-                "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
-            )
-    })
-}
-
-pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<PgPool, ConnectError> {
+/// The connection options of `url`.
+pub(super) fn options(url: &str) -> Result<PgConnectOptions, ConnectError> {
     let error = |source| ConnectError::Connect {
         backend: Backend::Postgres,
         source,
     };
-    let options = PgConnectOptions::from_str(url).map_err(error)?;
-    pool_options(pool)
-        .connect_with(options)
-        .await
-        .map_err(error)
+    PgConnectOptions::from_str(url).map_err(error)
 }
 
 /// `COPY table (columns) FROM STDIN` in PostgreSQL's text format, sent in chunks of about 1 MiB.
@@ -134,7 +132,19 @@ fn copy_text(arg: &Arg, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
+    use sqlx::{MySql, Sqlite};
+
     use super::*;
+
+    #[test]
+    fn postgres_numbers_placeholders_outside_string_literals() {
+        assert_eq!(
+            Postgres::placeholders("SELECT '?', a FROM t WHERE b = ? AND c LIKE ? ESCAPE '\\'"),
+            "SELECT '?', a FROM t WHERE b = $1 AND c LIKE $2 ESCAPE '\\'"
+        );
+        assert_eq!(Sqlite::placeholders("a = ?"), "a = ?");
+        assert_eq!(MySql::placeholders("a = ?"), "a = ?");
+    }
 
     #[test]
     fn copy_text_escapes_separators_and_spells_null() {

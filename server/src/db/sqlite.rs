@@ -27,8 +27,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::dialect::Dialect;
+use super::error::ConnectError;
 use super::held::{Held, exchange};
-use super::{ConnectError, Dialect, pool_options};
 use crate::config::PoolConfig;
 use didhub_migrations::Backend;
 
@@ -86,20 +87,22 @@ impl Dialect for Sqlite {
     ) -> impl Future<Output = Result<Option<SqliteRow>, sqlx::Error>> + Send + 'c {
         conn.fetch_optional_here(query)
     }
+
+    /// `SQLITE_BUSY` or `SQLITE_LOCKED` (any extended code): another process kept the write lock
+    /// past the busy timeout.
+    fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
+        const BUSY: i32 = 5;
+        const LOCKED: i32 = 6;
+        err.try_downcast_ref::<SqliteError>()
+            .and_then(|e| e.code())
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, BUSY | LOCKED))
+    }
 }
 
-/// `SQLITE_BUSY` or `SQLITE_LOCKED` (any extended code): another process kept the write lock
-/// past the busy timeout.
-pub(super) fn unavailable(err: &dyn sqlx::error::DatabaseError) -> bool {
-    const BUSY: i32 = 5;
-    const LOCKED: i32 = 6;
-    err.try_downcast_ref::<SqliteError>()
-        .and_then(|e| e.code())
-        .and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| matches!(code & 0xff, BUSY | LOCKED))
-}
-
-pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<SqlitePool, ConnectError> {
+/// The connection options of `url`: WAL, `synchronous=NORMAL`, a busy timeout of
+/// `acquire_timeout`; the file's directory is made when missing.
+pub(super) fn options(url: &str, pool: &PoolConfig) -> Result<SqliteConnectOptions, ConnectError> {
     let error = |source| ConnectError::Connect {
         backend: Backend::Sqlite,
         source,
@@ -123,10 +126,7 @@ pub(super) async fn connect(url: &str, pool: &PoolConfig) -> Result<SqlitePool, 
             source,
         })?;
     }
-    pool_options(pool)
-        .connect_with(options)
-        .await
-        .map_err(error)
+    Ok(options)
 }
 
 /// How often [`checkpoints`] copies new writes from the write-ahead log into the database file.
@@ -157,7 +157,7 @@ pub(super) async fn checkpoints(pool: SqlitePool, writes: Weak<AtomicU64>, limit
                     .await
             })
         };
-        match super::within(limit, checkpoint).await {
+        match super::conn::within(limit, checkpoint).await {
             Ok((_, log, copied)) if copied >= log => done = Some(now),
             // A reader still needs part of the log: the rest at the next tick.
             Ok(_) => {}

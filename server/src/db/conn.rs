@@ -1,0 +1,184 @@
+//! Running statements: [`Conn`], a pool or an open transaction's connection, each call
+//! dispatched to the native driver and bounded by the query timeout.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::{MySql, MySqlPool, PgPool, Postgres, Sqlite, SqlitePool};
+
+use super::dialect::Dialect;
+use super::held::{Held, exchange};
+use super::stmt::{Arg, ArgKind, Part, Record, Stmt, decode_args};
+
+/// Something statements can run on: a pool, or the connection of an open transaction.
+/// Get one with [`super::Db::conn`] or [`super::Tx::conn`].
+pub struct Conn<'a> {
+    pub(super) target: Target<'a>,
+    pub(super) query_timeout: Duration,
+    /// On the pool, the counter [`Conn::execute`] advances ([`super::Db::writes`]).
+    pub(super) writes: Option<&'a AtomicU64>,
+}
+
+pub(super) enum Target<'a> {
+    SqlitePool(&'a SqlitePool),
+    SqliteTx(&'a mut Held<Sqlite>),
+    PostgresPool(&'a PgPool),
+    PostgresTx(&'a mut Held<Postgres>),
+    MySqlPool(&'a MySqlPool),
+    MySqlTx(&'a mut Held<MySql>),
+}
+
+/// Runs `$body` with `$exec` bound to the native connection and `$DB` naming its sqlx database,
+/// within the connection's `query_timeout`, as one exchange on a [`Held`] connection: on the
+/// pool, one taken for `$body` alone.
+macro_rules! dispatch {
+    ($conn:expr, |$exec:ident, $DB:ident| $body:expr) => {{
+        let Conn {
+            target,
+            query_timeout,
+            ..
+        } = $conn;
+        within(query_timeout, async move {
+            match target {
+                Target::SqlitePool(pool) => {
+                    type $DB = Sqlite;
+                    exchange!(&mut Held::acquire(pool).await?, |$exec| $body)
+                }
+                Target::SqliteTx(held) => {
+                    type $DB = Sqlite;
+                    exchange!(held, |$exec| $body)
+                }
+                Target::PostgresPool(pool) => {
+                    type $DB = Postgres;
+                    exchange!(&mut Held::acquire(pool).await?, |$exec| $body)
+                }
+                Target::PostgresTx(held) => {
+                    type $DB = Postgres;
+                    exchange!(held, |$exec| $body)
+                }
+                Target::MySqlPool(pool) => {
+                    type $DB = MySql;
+                    exchange!(&mut Held::acquire(pool).await?, |$exec| $body)
+                }
+                Target::MySqlTx(held) => {
+                    type $DB = MySql;
+                    exchange!(held, |$exec| $body)
+                }
+            }
+        })
+        .await
+    }};
+}
+
+/// Runs one database call, or fails as unavailable when the database does not answer within
+/// `limit`. The connection of a call abandoned here is closed ([`Held`]), and its transaction
+/// with it.
+pub(super) async fn within<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(no_answer(limit)))
+}
+
+/// The error for a database that did not answer in time: an I/O timeout, which the API answers
+/// with 503.
+fn no_answer(limit: Duration) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("the database did not answer within {limit:?}"),
+    ))
+}
+
+/// Prepares a statement for one dialect: `(sql, arguments)`, ready for sqlx's `*_with` functions.
+macro_rules! prepare {
+    ($stmt:expr, $DB:ty) => {{
+        let stmt = $stmt;
+        let sql = stmt.sql_for::<$DB>();
+        (
+            sql,
+            stmt.arguments_for::<$DB>().map_err(sqlx::Error::Encode)?,
+        )
+    }};
+}
+
+impl Conn<'_> {
+    /// All rows.
+    pub async fn fetch_all<T: Record>(self, stmt: Stmt) -> Result<Vec<T>, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let (sql, args) = prepare!(stmt, DB);
+            sqlx::query_as_with::<DB, T, _>(sql, args)
+                .fetch_all(e)
+                .await
+        })
+    }
+
+    /// At most one row.
+    pub async fn fetch_optional<T: Record>(self, stmt: Stmt) -> Result<Option<T>, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let (sql, args) = prepare!(stmt, DB);
+            let row = DB::first_row(e, sqlx::query_with::<DB, _>(sql, args)).await?;
+            row.as_ref().map(T::from_row).transpose()
+        })
+    }
+
+    /// All rows, each as one [`Arg`] per column, read as `kinds` says.
+    pub async fn fetch_args(
+        self,
+        stmt: Stmt,
+        kinds: &[ArgKind],
+    ) -> Result<Vec<Vec<Arg>>, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let (sql, args) = prepare!(stmt, DB);
+            let rows = sqlx::query_with::<DB, _>(sql, args).fetch_all(e).await?;
+            rows.iter().map(|row| decode_args(row, kinds)).collect()
+        })
+    }
+
+    /// A single integer, such as `COUNT(*)`.
+    pub async fn fetch_int(self, stmt: Stmt) -> Result<i64, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let (sql, args) = prepare!(stmt, DB);
+            sqlx::query_scalar_with::<DB, i64, _>(sql, args)
+                .fetch_one(e)
+                .await
+        })
+    }
+
+    /// The backend's plan for a statement, as [`Dialect::plan_text`] gives it (read it with
+    /// `didhub_harness::backend::parse_plan`).
+    pub async fn explain(self, stmt: Stmt) -> Result<String, sqlx::Error> {
+        dispatch!(self, |e, DB| {
+            let mut explained = stmt;
+            explained
+                .parts
+                .insert(0, Part::Sql(<DB as Dialect>::EXPLAIN));
+            let (sql, args) = prepare!(explained, DB);
+            let rows = sqlx::query_with::<DB, _>(sql, args).fetch_all(e).await?;
+            <DB as Dialect>::plan_text(rows)
+        })
+    }
+
+    /// Runs a statement and returns how many rows it affected.
+    pub async fn execute(self, stmt: Stmt) -> Result<u64, sqlx::Error> {
+        let _counted = self.writes.map(Counted);
+        dispatch!(self, |e, DB| {
+            let (sql, args) = prepare!(stmt, DB);
+            Ok(sqlx::query_with::<DB, _>(sql, args)
+                .execute(e)
+                .await?
+                .rows_affected())
+        })
+    }
+}
+
+/// Advances the write counter when dropped: after the write's answer, whatever it was (a commit
+/// that timed out may have happened), or when the call is abandoned.
+pub(super) struct Counted<'a>(pub(super) &'a AtomicU64);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
