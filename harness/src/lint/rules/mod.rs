@@ -451,19 +451,32 @@ mod testing {
 
     pub(super) const NONE: [usize; 0] = [];
 
+    /// `sql` linted as an up or a down migration.
+    fn lint(kind: Backend, direction: Direction, sql: &str) -> FileLint {
+        let name = match direction {
+            Direction::Up => "f.up.sql",
+            Direction::Down => "f.down.sql",
+            Direction::Simple => "f.sql",
+        };
+        lint_file(kind, direction, name, sql, &Policy::default())
+    }
+
     /// The lines where rule `id` fires in `sql` as an up migration.
     pub(super) fn up(kind: Backend, id: &str, sql: &str) -> Vec<usize> {
-        found(
-            id,
-            lint_file(kind, Direction::Up, "f.up.sql", sql, &Policy::default()),
-        )
+        found(id, lint(kind, Direction::Up, sql))
     }
 
     pub(super) fn down(kind: Backend, id: &str, sql: &str) -> Vec<usize> {
-        found(
-            id,
-            lint_file(kind, Direction::Down, "f.down.sql", sql, &Policy::default()),
-        )
+        found(id, lint(kind, Direction::Down, sql))
+    }
+
+    /// What each finding in `sql` says, in order.
+    pub(super) fn details(kind: Backend, direction: Direction, sql: &str) -> Vec<String> {
+        lint(kind, direction, sql)
+            .findings
+            .into_iter()
+            .map(|f| f.detail)
+            .collect()
     }
 
     fn found(id: &str, lint: FileLint) -> Vec<usize> {
@@ -478,7 +491,7 @@ mod testing {
     /// With an allow comment for `id`, rule `id` no longer fires, and the comment is used.
     pub(super) fn silenced(kind: Backend, id: &str, sql: &str) {
         let with = format!("-- lint: allow {id} intended, see the issue\n{sql}");
-        let lint = lint_file(kind, Direction::Up, "f.up.sql", &with, &Policy::default());
+        let lint = lint(kind, Direction::Up, &with);
         assert!(
             lint.findings.iter().all(|f| f.rule.to_string() != id),
             "{id} should be silenced"

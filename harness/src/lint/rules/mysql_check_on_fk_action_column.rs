@@ -117,8 +117,7 @@ fn mysql_check_on_fk_action_column(cx: &Context<'_>) -> Vec<Hit> {
 
 #[cfg(test)]
 mod tests {
-    use crate::lint::rules::testing::{NONE, down, silenced, up};
-    use crate::lint::{Policy, lint_file};
+    use crate::lint::rules::testing::{NONE, details, down, silenced, up};
     use crate::migration_file::Direction;
     use didhub_migrations::Backend;
 
@@ -135,14 +134,7 @@ mod tests {
         assert_eq!(down(Backend::MySql, "MY004", sql), [7, 7, 10]);
         silenced(Backend::MySql, "MY004", sql);
         assert_eq!(up(Backend::Sqlite, "MY004", sql), NONE);
-        let lint = lint_file(
-            Backend::MySql,
-            Direction::Up,
-            "m.up.sql",
-            sql,
-            &Policy::default(),
-        );
-        let details: Vec<&str> = lint.findings.iter().map(|f| f.detail.as_str()).collect();
+        let details = details(Backend::MySql, Direction::Up, sql);
         assert_eq!(
             details,
             [

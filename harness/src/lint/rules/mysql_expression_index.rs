@@ -40,8 +40,7 @@ fn mysql_expression_index(cx: &Context<'_>) -> Vec<Hit> {
 
 #[cfg(test)]
 mod tests {
-    use crate::lint::rules::testing::{NONE, down, silenced, up};
-    use crate::lint::{Policy, lint_file};
+    use crate::lint::rules::testing::{NONE, details, down, silenced, up};
     use crate::migration_file::Direction;
     use didhub_migrations::Backend;
 
@@ -55,15 +54,8 @@ mod tests {
         assert_eq!(down(Backend::MySql, "MY005", sql), [3, 5, 6]);
         silenced(Backend::MySql, "MY005", sql);
         assert_eq!(up(Backend::Sqlite, "MY005", sql), NONE);
-        let lint = lint_file(
-            Backend::MySql,
-            Direction::Up,
-            "m.up.sql",
-            sql,
-            &Policy::default(),
-        );
         assert_eq!(
-            lint.findings[1].detail,
+            details(Backend::MySql, Direction::Up, sql)[1],
             "index idx_alters_x on alters has an expression key part"
         );
     }

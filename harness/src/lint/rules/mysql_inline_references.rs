@@ -40,8 +40,7 @@ fn mysql_inline_references(cx: &Context<'_>) -> Vec<Hit> {
 
 #[cfg(test)]
 mod tests {
-    use crate::lint::rules::testing::{NONE, down, silenced, up};
-    use crate::lint::{Policy, lint_file};
+    use crate::lint::rules::testing::{NONE, details, down, silenced, up};
     use crate::migration_file::Direction;
     use didhub_migrations::Backend;
 
@@ -55,15 +54,8 @@ mod tests {
         assert_eq!(down(Backend::MySql, "MY002", sql), [3, 6]);
         silenced(Backend::MySql, "MY002", sql);
         assert_eq!(up(Backend::Sqlite, "MY002", sql), NONE);
-        let lint = lint_file(
-            Backend::MySql,
-            Direction::Up,
-            "m.up.sql",
-            sql,
-            &Policy::default(),
-        );
         assert_eq!(
-            lint.findings[0].detail,
+            details(Backend::MySql, Direction::Up, sql)[0],
             "column notes.user_id REFERENCES users inline: MySQL 8 creates no foreign key"
         );
     }

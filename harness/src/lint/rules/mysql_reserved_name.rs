@@ -114,8 +114,7 @@ fn mysql_reserved_name(cx: &Context<'_>) -> Vec<Hit> {
 
 #[cfg(test)]
 mod tests {
-    use crate::lint::rules::testing::{NONE, down, silenced, up};
-    use crate::lint::{Policy, lint_file};
+    use crate::lint::rules::testing::{NONE, details, down, silenced, up};
     use crate::migration_file::Direction;
     use didhub_migrations::Backend;
 
@@ -132,14 +131,7 @@ mod tests {
         assert_eq!(down(Backend::MySql, "MY003", sql), [4, 6, 7, 9, 11, 11, 12]);
         silenced(Backend::MySql, "MY003", sql);
         assert_eq!(up(Backend::Sqlite, "MY003", sql), NONE);
-        let lint = lint_file(
-            Backend::MySql,
-            Direction::Up,
-            "m.up.sql",
-            sql,
-            &Policy::default(),
-        );
-        let details: Vec<&str> = lint.findings.iter().map(|f| f.detail.as_str()).collect();
+        let details = details(Backend::MySql, Direction::Up, sql);
         assert_eq!(
             details,
             [

@@ -64,8 +64,7 @@ impl Context<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::lint::rules::testing::{NONE, down, silenced, up};
-    use crate::lint::{Policy, lint_file};
+    use crate::lint::rules::testing::{NONE, details, down, silenced, up};
     use crate::migration_file::Direction;
     use didhub_migrations::Backend;
 
@@ -87,14 +86,7 @@ mod tests {
             (1..=8).collect::<Vec<_>>()
         );
         silenced(Backend::Sqlite, "SQ001", sql);
-        let lint = lint_file(
-            Backend::Sqlite,
-            Direction::Down,
-            "s.down.sql",
-            sql,
-            &Policy::default(),
-        );
-        let details: Vec<&str> = lint.findings.iter().map(|f| f.detail.as_str()).collect();
+        let details = details(Backend::Sqlite, Direction::Down, sql);
         assert_eq!(
             details[..2],
             [
