@@ -40,16 +40,20 @@ pub fn normalise(text: &str, kind: Backend) -> String {
             });
             lower_case_outside_strings(&expression.to_string())
         }
-        Err(_) => tokens(&text, kind)
-            .iter()
-            .map(|token| match token {
-                Token::Word(w) | Token::Quoted(w) => w.to_lowercase(),
-                Token::Number(n) => n.clone(),
-                Token::Str(s) => format!("'{}'", s.replace('\'', "''")),
-                Token::Symbol(c) => c.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
+        Err(_) => match tokens(&text, kind) {
+            Ok(tokens) => tokens
+                .iter()
+                .map(|token| match token {
+                    Token::Word(w) | Token::Quoted(w) => w.to_lowercase(),
+                    Token::Number(n) => n.clone(),
+                    Token::Str(s) => format!("'{}'", s.replace('\'', "''")),
+                    Token::Symbol(c) => c.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            // Not even tokens (an unterminated quote): its words, one space apart.
+            Err(_) => text.split_whitespace().collect::<Vec<_>>().join(" "),
+        },
     }
 }
 
@@ -69,7 +73,7 @@ pub fn identifiers(expression: &str) -> Vec<String> {
         }
         // The canonical form of what sqlparser cannot parse: its words not followed by `(`.
         Err(_) => {
-            let tokens = tokens(expression, Backend::Postgres);
+            let tokens = tokens(expression, Backend::Postgres).unwrap_or_default();
             tokens
                 .iter()
                 .enumerate()
@@ -86,19 +90,13 @@ pub fn identifiers(expression: &str) -> Vec<String> {
     names
 }
 
-/// The tokens of `text`, or its words where even those cannot be read.
-fn tokens(text: &str, kind: Backend) -> Vec<Token> {
-    match sql::split(text, kind) {
-        Ok(script) => script
-            .statements
-            .into_iter()
-            .flat_map(|s| s.tokens)
-            .collect(),
-        Err(_) => text
-            .split_whitespace()
-            .map(|w| Token::Word(w.to_owned()))
-            .collect(),
-    }
+/// The tokens of `text`, all its statements' in a row.
+fn tokens(text: &str, kind: Backend) -> Result<Vec<Token>, sql::Unterminated> {
+    Ok(sql::split(text, kind)?
+        .statements
+        .into_iter()
+        .flat_map(|s| s.tokens)
+        .collect())
 }
 
 /// sqlparser prints keywords upper-case; the canonical form is lower-case but for the text of
@@ -541,6 +539,9 @@ mod tests {
         assert!(sql::parse_expression(printed, Backend::Postgres).is_err());
         assert_eq!(pg(printed), "xmlexists ( '//a' passing by ref x )");
         assert_eq!(identifiers(&pg(printed)), ["by", "passing", "ref", "x"]);
+        // Not even tokens: the words as written, one space apart.
+        assert_eq!(pg("A  = 'open"), "A = 'open");
+        assert_eq!(identifiers("A = 'open"), Vec::<String>::new());
     }
 
     #[test]
