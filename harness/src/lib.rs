@@ -20,6 +20,8 @@
 //! - [`plans`]: EXPLAIN on every backend, read into one shape (which index, how many rows).
 //! - [`check`]: all of the above, as the CLI's `didhub-harness check` runs it; [`report`] keeps
 //!   what it found entry by entry and prints it as text, JSON or JUnit XML.
+//! - [`impact`]: what each migration does to a database under load — the locks each statement
+//!   takes, the tables it rewrites, how long reads and writes wait — against budgets.
 //! - [`scaffold`]: the files of a new migration (`didhub-harness new-migration NAME`).
 //!
 //! Policy — ordering, up/down, comparison — is written once; the backends only answer
@@ -32,6 +34,7 @@ pub mod data;
 pub mod data_staircase;
 pub mod expression;
 pub mod images;
+pub mod impact;
 pub mod integrity;
 pub mod lint;
 pub mod lock;

@@ -12,7 +12,7 @@ use didhub_harness::migrations::MigrationSet;
 use didhub_harness::project::{Layout, Project, Settings};
 use didhub_harness::report::{EXIT_CANNOT_CHECK, EXIT_FINDINGS, EXIT_OK};
 use didhub_harness::staircase::{self, StaircaseError};
-use didhub_harness::{parity, scaffold};
+use didhub_harness::{impact, parity, scaffold};
 
 // The exit status is the contract of docs/harness.md ("Exit status and output for CI"), shown by
 // `--help` of the tool and of the commands that check.
@@ -175,6 +175,31 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// What each migration does to a database under load: it fills the tables a migration
+    /// touches, runs reads and writes against them, and measures each statement's duration,
+    /// locks and rewrites and how long the traffic waited, against the budgets of `[impact]`.
+    #[command(after_help = example!(
+        "didhub-harness impact --migrations migrations --db postgres --rows 200000",
+        "didhub-harness impact --db mysql --version 5 --format json > impact.json";
+        checks
+    ))]
+    Impact {
+        #[command(flatten)]
+        target: Target,
+        /// Rows in each table a migration touches (default: the settings' `[impact] rows`, else
+        /// 200000).
+        #[arg(long)]
+        rows: Option<u64>,
+        /// Only this version (repeatable; default every version).
+        #[arg(long = "version", value_name = "VERSION")]
+        versions: Vec<i64>,
+        /// Keeps a transaction that read each touched table open this long while the migration
+        /// starts, as a long report query would: shows the lock queue behind a waiting migration.
+        #[arg(long, value_name = "MS")]
+        hold_transaction_ms: Option<u64>,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Prints the normalised schema of each backend after the migrations (up to --version).
     #[command(after_help = example!("didhub-harness snapshot --migrations migrations --db sqlite --version 3"))]
     Snapshot {
@@ -285,6 +310,44 @@ async fn run(command: Command) -> (u8, String) {
                 Err(e) if e.cannot_check() => (EXIT_CANNOT_CHECK, format!("lint: {e}")),
                 Err(e) => (EXIT_FINDINGS, format!("lint: {e}")),
             }
+        }
+        Command::Impact {
+            target,
+            rows,
+            versions,
+            hold_transaction_ms,
+            output,
+        } => {
+            let root = &target.migrations;
+            let project = match Project::open(root) {
+                Ok(project) => project,
+                Err(e) => return (EXIT_CANNOT_CHECK, format!("impact: {e}")),
+            };
+            let origin = root.join(didhub_harness::project::SETTINGS_FILE);
+            let mut options =
+                match impact::Options::new(&project.settings.impact, &origin.display().to_string())
+                {
+                    Ok(options) => options,
+                    Err(e) => return (EXIT_CANNOT_CHECK, format!("impact: {e}")),
+                };
+            options.rows = rows.unwrap_or(options.rows);
+            options.versions = versions;
+            options.hold_transaction = hold_transaction_ms.map(std::time::Duration::from_millis);
+            let backends = target.backends();
+            // Ctrl-C ends the run here: the workload's tasks end with the process and the
+            // containers' reaper removes the servers.
+            let report = tokio::select! {
+                report = Box::pin(impact::run(&project, &backends, &options)) => report,
+                _ = tokio::signal::ctrl_c() => {
+                    return (130, "impact: interrupted".to_owned());
+                }
+            };
+            let text = match output.format {
+                Format::Human => report.human(),
+                Format::Json => report.json(),
+                Format::Junit => report.check_report().junit("didhub-harness impact"),
+            };
+            (report.exit_code(), text)
         }
         Command::Snapshot { target, version } => {
             let mut text = String::new();

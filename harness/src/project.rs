@@ -332,6 +332,9 @@ pub struct Settings {
     pub runner: BTreeMap<Backend, Runner>,
     #[serde(default)]
     pub staircase: StaircaseSettings,
+    /// `[impact]`: rows, budgets and allowed migrations of `didhub-harness impact`.
+    #[serde(default)]
+    pub impact: crate::impact::Settings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

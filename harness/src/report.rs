@@ -63,6 +63,8 @@ pub enum Step {
     DataStaircase,
     Parity,
     DataParity,
+    /// What a migration does to a database under load (`impact`).
+    Impact,
 }
 
 impl Step {
@@ -76,6 +78,7 @@ impl Step {
             Step::DataStaircase => "data staircase",
             Step::Parity => "parity",
             Step::DataParity => "data parity",
+            Step::Impact => "impact",
         }
     }
 }

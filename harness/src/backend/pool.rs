@@ -57,6 +57,11 @@ impl Pool {
         Self::open(kind, url, 1).await
     }
 
+    /// A pool of up to `max` connections.
+    pub async fn connect_many(kind: Backend, url: &str, max: u32) -> Result<Pool, sqlx::Error> {
+        Self::open(kind, url, max).await
+    }
+
     async fn open(kind: Backend, url: &str, max: u32) -> Result<Pool, sqlx::Error> {
         fn options<DB: sqlx::Database>(max: u32) -> sqlx::pool::PoolOptions<DB> {
             sqlx::pool::PoolOptions::new().max_connections(max)

@@ -1,0 +1,574 @@
+//! Rows for any project's tables, generated from the introspected schema, and loaded fast.
+//!
+//! Each column gets a value of its type for row `i` (a number, a uuid, a timestamp, `v{i}`),
+//! unique across rows so that unique indexes hold. A foreign key takes the referenced table's
+//! key of a row that is there (its parent is filled first); a table's second foreign key to the
+//! same parent takes the next row's, so `a <> b` checks hold. A column a check lists values for
+//! (`status IN ('pending', 'approved')`, MySQL's `enum(…)`) takes one of them: the first row is
+//! tried with each choice in turn, in a transaction rolled back, and the first the database
+//! takes is used for every row. Columns that number themselves are left to the database.
+//!
+//! PostgreSQL loads with `COPY … FROM STDIN` (CSV); MySQL and SQLite with multi-row `INSERT`s
+//! (SQLite's in one transaction). A progress bar shows on a terminal only.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration as Days, NaiveDate};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::session::{Session, ident, literal};
+use crate::backend::Backend;
+use crate::schema::{AUTO_INCREMENT, Column, Logical, ROWID, Schema, Table};
+
+/// Rows of one table: which columns are written, and how row `i` fills each.
+#[derive(Debug, Clone)]
+pub(crate) struct Rows {
+    kind: Backend,
+    pub table: String,
+    /// The columns written, in the table's order (those that number themselves are not).
+    pub columns: Vec<String>,
+    plans: Vec<Plan>,
+    /// The referenced rows of each foreign key (its columns' values, row by row).
+    parents: Vec<Texts>,
+}
+
+/// Rows read back as text, row by row.
+type Texts = Vec<Vec<Option<String>>>;
+
+/// The rows each filled table's referenced columns hold, by (table, columns).
+type Parents = BTreeMap<(String, Vec<String>), Texts>;
+
+#[derive(Debug, Clone)]
+enum Plan {
+    Generated {
+        logical: Logical,
+        /// The values a check or the type lists, one of which every row takes.
+        choices: Vec<String>,
+    },
+    /// Column `position` of foreign key `fk`'s referenced rows, the `offset`-th key of the
+    /// table to that parent.
+    Reference {
+        fk: usize,
+        position: usize,
+        offset: usize,
+    },
+    Null,
+}
+
+/// Why a table could not be filled.
+#[derive(Debug, thiserror::Error)]
+pub enum FillError {
+    #[error("{backend}: cannot fill table {table}: {reason}")]
+    Table {
+        backend: Backend,
+        table: String,
+        reason: String,
+    },
+}
+
+impl Rows {
+    /// How to fill `name`; `parents` holds each referenced table's rows by (table, columns).
+    fn plan(
+        kind: Backend,
+        name: &str,
+        table: &Table,
+        parents: &Parents,
+    ) -> Result<Rows, FillError> {
+        let mut columns = Vec::new();
+        let mut plans = Vec::new();
+        let mut referenced = Vec::new();
+        let mut offsets: BTreeMap<&str, usize> = BTreeMap::new();
+        let keys: Vec<_> = table.foreign_keys.values().collect();
+        for column in &table.columns {
+            let numbered = matches!(column.default.as_deref(), Some(AUTO_INCREMENT | ROWID));
+            if numbered && !keys.iter().any(|k| k.columns.contains(&column.name)) {
+                continue;
+            }
+            let fk = keys
+                .iter()
+                .enumerate()
+                .find(|(_, k)| k.columns.contains(&column.name));
+            let plan = match fk {
+                Some((_, key)) if key.ref_table == name => {
+                    if !column.nullable {
+                        return Err(FillError::Table {
+                            backend: kind,
+                            table: name.to_owned(),
+                            reason: format!(
+                                "{} refers to its own table and cannot be NULL",
+                                column.name
+                            ),
+                        });
+                    }
+                    Plan::Null
+                }
+                Some((n, key)) => {
+                    let rows = parents
+                        .get(&(key.ref_table.clone(), key.ref_columns.clone()))
+                        .cloned()
+                        .unwrap_or_default();
+                    if rows.is_empty() {
+                        Plan::Null
+                    } else {
+                        let fk = match referenced.iter().position(|(k, _)| *k == n) {
+                            Some(at) => at,
+                            None => {
+                                let offset = offsets.entry(key.ref_table.as_str()).or_default();
+                                referenced.push((n, (rows, *offset)));
+                                *offset += 1;
+                                referenced.len() - 1
+                            }
+                        };
+                        let position = key.columns.iter().position(|c| *c == column.name);
+                        Plan::Reference {
+                            fk,
+                            position: position.unwrap_or_default(),
+                            offset: referenced[fk].1.1,
+                        }
+                    }
+                }
+                None => Plan::Generated {
+                    logical: column.logical.clone(),
+                    choices: choices(table, column),
+                },
+            };
+            if matches!(plan, Plan::Null) && !column.nullable {
+                return Err(FillError::Table {
+                    backend: kind,
+                    table: name.to_owned(),
+                    reason: format!("{} refers to a table without rows", column.name),
+                });
+            }
+            columns.push(column.name.clone());
+            plans.push(plan);
+        }
+        Ok(Rows {
+            kind,
+            table: name.to_owned(),
+            columns,
+            plans,
+            parents: referenced.into_iter().map(|(_, (rows, _))| rows).collect(),
+        })
+    }
+
+    /// The most choices any column has: how many first rows to try.
+    fn most_choices(&self) -> usize {
+        self.plans
+            .iter()
+            .map(|p| match p {
+                Plan::Generated { choices, .. } => choices.len(),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Takes the `n`th choice (or the last, for columns with fewer) in every row.
+    fn choose(&mut self, n: usize) {
+        for plan in &mut self.plans {
+            if let Plan::Generated { choices, .. } = plan
+                && choices.len() > 1
+            {
+                let chosen = choices[n.min(choices.len() - 1)].clone();
+                *choices = vec![chosen];
+            }
+        }
+    }
+
+    /// Row `i` (1-based): each written column's value as text, NULL as `None`.
+    pub(crate) fn row(&self, i: u64) -> Vec<Option<String>> {
+        self.plans
+            .iter()
+            .map(|plan| match plan {
+                Plan::Null => None,
+                Plan::Generated { choices, .. } if !choices.is_empty() => Some(choices[0].clone()),
+                Plan::Generated { logical, .. } => Some(value(logical, i)),
+                Plan::Reference {
+                    fk,
+                    position,
+                    offset,
+                } => {
+                    let rows = &self.parents[*fk];
+                    let at = (i as usize - 1 + offset) % rows.len();
+                    rows[at].get(*position).cloned().flatten()
+                }
+            })
+            .collect()
+    }
+
+    /// `INSERT INTO t (…) VALUES (…), (…)` of rows `from..from + count`.
+    pub(crate) fn insert_sql(&self, from: u64, count: u64) -> String {
+        let kind = self.kind;
+        let values: Vec<String> = (from..from + count)
+            .map(|i| {
+                let row: Vec<String> = self
+                    .row(i)
+                    .iter()
+                    .map(|v| v.as_deref().map_or("NULL".to_owned(), |v| literal(kind, v)))
+                    .collect();
+                format!("({})", row.join(", "))
+            })
+            .collect();
+        format!("{} VALUES {}", self.insert_head(), values.join(", "))
+    }
+
+    fn insert_head(&self) -> String {
+        let columns: Vec<String> = self.columns.iter().map(|c| ident(self.kind, c)).collect();
+        format!(
+            "INSERT INTO {} ({})",
+            ident(self.kind, &self.table),
+            columns.join(", ")
+        )
+    }
+
+    /// Rows `from..from + count` as CSV lines, for PostgreSQL's `COPY … (FORMAT csv)`: NULL is
+    /// an empty unquoted field, every value is quoted.
+    fn csv(&self, from: u64, count: u64) -> Vec<u8> {
+        let mut out = String::new();
+        for i in from..from + count {
+            let fields: Vec<String> = self
+                .row(i)
+                .iter()
+                .map(|v| match v {
+                    None => String::new(),
+                    Some(v) => format!("\"{}\"", v.replace('"', "\"\"")),
+                })
+                .collect();
+            out.push_str(&fields.join(","));
+            out.push('\n');
+        }
+        out.into_bytes()
+    }
+}
+
+/// The values a column must take from a list: the string literals of each check that names it
+/// (`status in ('pending', 'approved')`), or those of MySQL's `enum('a','b')` type.
+fn choices(table: &Table, column: &Column) -> Vec<String> {
+    if column.native_type.starts_with("enum(") || column.native_type.starts_with("set(") {
+        return quoted_literals(&column.native_type);
+    }
+    let mut out = Vec::new();
+    for check in table.checks.values() {
+        if names(&check.expression, &column.name) {
+            for literal in quoted_literals(&check.expression) {
+                if !out.contains(&literal) {
+                    out.push(literal);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `expression` names `column` as a word of its own.
+fn names(expression: &str, column: &str) -> bool {
+    let column = column.to_ascii_lowercase();
+    expression
+        .to_ascii_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|word| word == column)
+}
+
+/// The `'…'` literals of an expression, in order.
+fn quoted_literals(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let mut literal = String::new();
+        loop {
+            match chars.next() {
+                Some('\'') if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    literal.push('\'');
+                }
+                Some('\'') | None => break,
+                Some(c) => literal.push(c),
+            }
+        }
+        out.push(literal);
+    }
+    out
+}
+
+/// Row `i`'s value for a column of type `logical`: distinct for every row.
+fn value(logical: &Logical, i: u64) -> String {
+    let base = NaiveDate::from_ymd_opt(2024, 1, 1)
+        .unwrap_or_default()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default();
+    match logical {
+        Logical::Uuid => format!("00000000-0000-4000-8000-{i:012x}"),
+        Logical::ShortText(Some(n)) => {
+            let text = format!("v{i}");
+            let n = *n as usize;
+            text[text.len().saturating_sub(n.max(1))..].to_owned()
+        }
+        Logical::ShortText(None) | Logical::LongText | Logical::AnyText | Logical::Other(_) => {
+            format!("v{i}")
+        }
+        Logical::Boolean => (i % 2).to_string(),
+        Logical::Timestamp => (base + Days::seconds(i as i64))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Logical::Date => (base + Days::days((i % 3650) as i64))
+            .format("%Y-%m-%d")
+            .to_string(),
+        Logical::Time => {
+            let s = i % 86_400;
+            format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        }
+        Logical::Json => format!("{{\"n\": {i}}}"),
+        Logical::SmallInt => (i % 32_000).to_string(),
+        Logical::Integer => (i % 2_000_000_000).to_string(),
+        Logical::BigInt | Logical::AnyInteger => i.to_string(),
+        Logical::Float | Logical::Double | Logical::AnyReal => format!("{i}.5"),
+        Logical::Decimal(Some((p, s))) => {
+            let whole = 10u64.checked_pow(p.saturating_sub(*s)).unwrap_or(u64::MAX);
+            if whole <= 1 {
+                "0".to_owned()
+            } else {
+                (i % whole).to_string()
+            }
+        }
+        Logical::Decimal(None) => i.to_string(),
+        Logical::Blob => format!("b{i}"),
+    }
+}
+
+/// The tables to fill for `touched`: those of them that exist, and every table they refer to,
+/// parents first.
+pub(crate) fn closure(schema: &Schema, touched: &[String]) -> Vec<String> {
+    let mut wanted: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = touched
+        .iter()
+        .filter_map(|t| table_named(schema, t).map(|(name, _)| name.to_owned()))
+        .collect();
+    while let Some(name) = pending.pop() {
+        if wanted.contains(&name) {
+            continue;
+        }
+        if let Some(table) = schema.tables.get(&name) {
+            for key in table.foreign_keys.values() {
+                if key.ref_table != name && schema.tables.contains_key(&key.ref_table) {
+                    pending.push(key.ref_table.clone());
+                }
+            }
+            wanted.push(name);
+        }
+    }
+    crate::data::load_order(wanted.iter().map(String::as_str), |t| {
+        schema.tables[t]
+            .foreign_keys
+            .values()
+            .map(|k| k.ref_table.clone())
+            .collect()
+    })
+}
+
+/// The table a migration names (`alters`, `public.alters`, `"Alters"`), as introspection names
+/// it.
+pub(crate) fn table_named<'a>(schema: &'a Schema, spelled: &str) -> Option<(&'a str, &'a Table)> {
+    let bare = spelled.rsplit('.').next().unwrap_or(spelled);
+    schema
+        .tables
+        .get_key_value(bare)
+        .or_else(|| {
+            schema
+                .tables
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(bare))
+        })
+        .map(|(name, table)| (name.as_str(), table))
+}
+
+/// How many rows go in one `INSERT` (MySQL, SQLite) or one `COPY` message (PostgreSQL).
+const BATCH: u64 = 500;
+
+/// Fills `tables` (parents first, see [`closure`]) with `rows` rows each; the row generators
+/// of every table filled, by name, for the workload's inserts.
+pub(crate) async fn fill(
+    session: &mut Session,
+    schema: &Schema,
+    tables: &[String],
+    rows: u64,
+) -> Result<BTreeMap<String, Rows>, FillError> {
+    let kind = session.kind();
+    let progress = ProgressBar::new(rows * tables.len() as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{msg:>24} {bar:40} {pos}/{len} rows, {eta} left")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut parents = BTreeMap::new();
+    let mut made = BTreeMap::new();
+    for name in tables {
+        let table = &schema.tables[name];
+        let failed = |reason: String| FillError::Table {
+            backend: kind,
+            table: name.clone(),
+            reason,
+        };
+        let mut plan = Rows::plan(kind, name, table, &parents)?;
+        progress.set_message(name.clone());
+        let choices = plan.most_choices();
+        if choices > 1 {
+            let mut taken = None;
+            let mut last = String::new();
+            for n in 0..choices {
+                let mut tried = plan.clone();
+                tried.choose(n);
+                match probe(session, &tried).await {
+                    Ok(()) => {
+                        taken = Some(tried);
+                        break;
+                    }
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            plan = taken.ok_or_else(|| failed(last))?;
+        }
+        load(session, &plan, rows, &progress)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        for (child, other) in &schema.tables {
+            for key in other.foreign_keys.values() {
+                if key.ref_table == *name && (child != name) {
+                    let columns: Vec<String> =
+                        key.ref_columns.iter().map(|c| ident(kind, c)).collect();
+                    let sql = format!(
+                        "SELECT {} FROM {} LIMIT {rows}",
+                        columns.join(", "),
+                        ident(kind, name)
+                    );
+                    let read = session
+                        .texts(&sql)
+                        .await
+                        .map_err(|e| failed(e.to_string()))?;
+                    parents.insert((name.clone(), key.ref_columns.clone()), read);
+                }
+            }
+        }
+        made.insert(name.clone(), plan);
+    }
+    progress.finish_and_clear();
+    Ok(made)
+}
+
+/// How the workload inserts rows into `name`: its plan, with the rows its foreign keys refer
+/// to read now (up to `most` of each).
+pub(crate) async fn rows_for(
+    session: &mut Session,
+    schema: &Schema,
+    name: &str,
+    most: u64,
+) -> Result<Rows, FillError> {
+    let kind = session.kind();
+    let table = &schema.tables[name];
+    let mut parents = BTreeMap::new();
+    for key in table.foreign_keys.values() {
+        if key.ref_table == name || !schema.tables.contains_key(&key.ref_table) {
+            continue;
+        }
+        let columns: Vec<String> = key.ref_columns.iter().map(|c| ident(kind, c)).collect();
+        let sql = format!(
+            "SELECT {} FROM {} LIMIT {most}",
+            columns.join(", "),
+            ident(kind, &key.ref_table)
+        );
+        let read = session.texts(&sql).await.map_err(|e| FillError::Table {
+            backend: kind,
+            table: name.to_owned(),
+            reason: e.to_string(),
+        })?;
+        parents.insert((key.ref_table.clone(), key.ref_columns.clone()), read);
+    }
+    let mut rows = Rows::plan(kind, name, table, &parents)?;
+    rows.choose(0);
+    Ok(rows)
+}
+
+/// Whether the database takes the first row as planned (rolled back).
+async fn probe(session: &mut Session, plan: &Rows) -> Result<(), sqlx::Error> {
+    let begin = match session.kind() {
+        Backend::MySql => "START TRANSACTION",
+        Backend::Sqlite | Backend::Postgres => "BEGIN",
+    };
+    session.run(begin).await?;
+    let inserted = session.run(&plan.insert_sql(1, 1)).await;
+    session.run("ROLLBACK").await?;
+    inserted.map(drop)
+}
+
+async fn load(
+    session: &mut Session,
+    plan: &Rows,
+    rows: u64,
+    progress: &ProgressBar,
+) -> Result<(), sqlx::Error> {
+    if let Session::Postgres(conn) = session {
+        let columns: Vec<String> = plan.columns.iter().map(|c| ident(plan.kind, c)).collect();
+        let sql = format!(
+            "COPY {} ({}) FROM STDIN WITH (FORMAT csv)",
+            ident(plan.kind, &plan.table),
+            columns.join(", ")
+        );
+        let mut copy = conn.copy_in_raw(&sql).await?;
+        let mut from = 1;
+        while from <= rows {
+            let count = (BATCH * 20).min(rows + 1 - from);
+            if let Err(e) = copy.send(plan.csv(from, count)).await {
+                copy.abort(e.to_string()).await.ok();
+                return Err(e);
+            }
+            progress.inc(count);
+            from += count;
+        }
+        copy.finish().await?;
+        return Ok(());
+    }
+    let sqlite = session.kind() == Backend::Sqlite;
+    if sqlite {
+        session.run("BEGIN").await?;
+    }
+    let mut from = 1;
+    while from <= rows {
+        let count = BATCH.min(rows + 1 - from);
+        if let Err(e) = session.run(&plan.insert_sql(from, count)).await {
+            if sqlite {
+                session.run("ROLLBACK").await.ok();
+            }
+            return Err(e);
+        }
+        progress.inc(count);
+        from += count;
+    }
+    if sqlite {
+        session.run("COMMIT").await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_that_lists_values_gives_the_choices() {
+        assert_eq!(
+            quoted_literals("status in ('pending', 'it''s')"),
+            ["pending", "it's"]
+        );
+        assert!(names("(status in ('a'))", "status"));
+        assert!(!names("(status_code in ('a'))", "status"));
+    }
+
+    #[test]
+    fn every_row_differs_within_a_short_text() {
+        assert_eq!(value(&Logical::ShortText(Some(3)), 12345), "345");
+        assert_ne!(value(&Logical::Uuid, 1), value(&Logical::Uuid, 2));
+        assert_eq!(value(&Logical::Timestamp, 61), "2024-01-01 00:01:01");
+        assert_eq!(value(&Logical::Decimal(Some((4, 2))), 123), "23");
+    }
+}

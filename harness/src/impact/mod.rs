@@ -1,0 +1,1269 @@
+//! What a migration does to a live database: `didhub-harness impact`.
+//!
+//! For each version on each backend, a fresh database is migrated to the version before and
+//! its tables the migration touches (and those they refer to) are filled ([`fill`]); then a
+//! workload ([`workload`]) of point reads, inserts and updates runs against the touched tables,
+//! first alone (the baseline), then while the migration's statements run one by one on a
+//! connection of their own — its up, then its down. For each statement: how long it took, the
+//! locks it held and what they keep waiting ([`Dialect`], one file per backend), whether it
+//! rewrote a table, and the slowest read and write it overlapped. For each migration: its
+//! duration, the latencies the workload saw against the baseline, the operations it blocked
+//! and for how long, and a verdict against the project's budgets (`[impact]`).
+//!
+//! Statements run as the project's runner runs them: its session statements first, in a
+//! transaction unless the file (or `[runner]`) says `no-transaction`, each lock wait bounded
+//! by the lock timeout. A statement that fails stops its migration, named with its line, the
+//! database's words and whoever held the lock it waited for.
+
+mod fill;
+mod mysql;
+mod postgres;
+mod session;
+mod sqlite;
+mod workload;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use didhub_migrations::{LockTimeout, LockWaits};
+use serde::{Deserialize, Serialize};
+
+use crate::HarnessError;
+use crate::allow::{AllowList, Entry};
+use crate::backend::{Backend, Pool, TestDatabase, why};
+use crate::migrations::MigrationSet;
+use crate::project::{Project, Version};
+use crate::report::{CheckReport, Finding, Status, Step};
+use crate::settings_file::SettingsError;
+use crate::sql;
+
+pub use fill::FillError;
+use session::Session;
+pub use workload::Kind;
+use workload::{Op, Target};
+
+/// What a backend answers: the SQL that reads locks, waiters and table identities, and what a
+/// lock mode keeps waiting.
+pub(crate) struct Dialect {
+    /// Run on the migrating connection before anything else.
+    prepare: &'static [&'static str],
+    /// The migrating session's id, as `locks` and `holders` take it.
+    session_id: Option<&'static str>,
+    /// The table locks a session holds: rows of (table, mode).
+    locks: Option<fn(&str) -> String>,
+    /// Whether locks taken in a transaction stay held until it ends, so that reading them on
+    /// the migrating session after each statement gives exactly what it took (PostgreSQL);
+    /// otherwise they are sampled from another connection while the statement runs.
+    locks_in_transaction: bool,
+    /// Who a waiting session waits for: rows of (who, what they run).
+    holders: Option<fn(&str) -> String>,
+    /// Rows of (table, identity) for every table: a rewritten table has a new identity.
+    identities: &'static str,
+    /// (blocks reads, blocks writes) for a lock mode.
+    blocks: fn(&str) -> (bool, bool),
+}
+
+fn dialect(kind: Backend) -> &'static Dialect {
+    match kind {
+        Backend::Sqlite => &sqlite::DIALECT,
+        Backend::Postgres => &postgres::DIALECT,
+        Backend::MySql => &mysql::DIALECT,
+    }
+}
+
+/// `[impact]` in the settings file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Rows in each table a migration touches (default [`Options::ROWS`]).
+    pub rows: Option<u64>,
+    /// The longest a write may wait during a migration (default 1000).
+    pub max_write_stall_ms: Option<u64>,
+    /// The longest a read may wait during a migration (default 1000).
+    pub max_read_stall_ms: Option<u64>,
+    /// How long the workload runs alone first (default 1000).
+    pub baseline_ms: Option<u64>,
+    /// The bound on each lock wait of the migration (default 5000, as the server's).
+    pub lock_timeout_ms: Option<u64>,
+    /// Migrations allowed over budget, each with its reason.
+    #[serde(default)]
+    pub allow: Vec<Allowed>,
+}
+
+/// A migration allowed over its budget: `version`, optionally one backend and one direction.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allowed {
+    pub version: Version,
+    pub backend: Option<Backend>,
+    pub direction: Option<Way>,
+    pub reason: String,
+}
+
+impl Entry for Allowed {
+    type Written = Allowed;
+
+    fn read(written: &Allowed, _: &str) -> Result<Vec<Allowed>, SettingsError> {
+        Ok(vec![written.clone()])
+    }
+
+    fn label(&self) -> String {
+        format!("version {}", self.version.0)
+    }
+
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl Allowed {
+    fn covers(&self, impact: &MigrationImpact) -> bool {
+        self.version.0 == impact.version
+            && self.backend.is_none_or(|b| b == impact.backend)
+            && self.direction.is_none_or(|d| d == impact.direction)
+    }
+}
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub rows: u64,
+    pub max_write_stall: Duration,
+    pub max_read_stall: Duration,
+    pub baseline: Duration,
+    pub lock_timeout: Duration,
+    /// Only these versions (all when empty).
+    pub versions: Vec<i64>,
+    /// A transaction that reads every touched table and stays open this long, started just
+    /// before the migration: what a long report query or a forgotten session does.
+    pub hold_transaction: Option<Duration>,
+    pub allow: AllowList<Allowed>,
+}
+
+impl Options {
+    /// Enough rows for a rewrite to show against the workload's latencies.
+    pub const ROWS: u64 = 200_000;
+
+    /// The settings' options, defaults where they say nothing.
+    pub fn new(settings: &Settings, origin: &str) -> Result<Options, SettingsError> {
+        let ms = |v: Option<u64>, default| Duration::from_millis(v.unwrap_or(default));
+        Ok(Options {
+            rows: settings.rows.unwrap_or(Self::ROWS),
+            max_write_stall: ms(settings.max_write_stall_ms, 1000),
+            max_read_stall: ms(settings.max_read_stall_ms, 1000),
+            baseline: ms(settings.baseline_ms, 1000),
+            lock_timeout: ms(
+                settings.lock_timeout_ms,
+                LockTimeout::DEFAULT.as_millis() as u64,
+            ),
+            versions: Vec::new(),
+            hold_transaction: None,
+            allow: AllowList::of(&settings.allow, origin)?,
+        })
+    }
+}
+
+/// Up or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Way {
+    Up,
+    Down,
+}
+
+impl fmt::Display for Way {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Way::Up => "up",
+            Way::Down => "down",
+        })
+    }
+}
+
+/// Latencies of one kind of operation, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Stats {
+    fn of(mut took: Vec<Duration>) -> Stats {
+        took.sort();
+        let at = |q: f64| {
+            took.get(((took.len() as f64 * q).ceil() as usize).saturating_sub(1))
+                .map_or(0.0, |d| ms(*d))
+        };
+        Stats {
+            count: took.len(),
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: took.last().map_or(0.0, |d| ms(*d)),
+        }
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "p99 {:.1} ms, worst {:.1} ms ({} ops)",
+            self.p99_ms, self.max_ms, self.count
+        )
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// Reads and writes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Traffic {
+    pub reads: Stats,
+    pub writes: Stats,
+}
+
+/// Operations that waited far longer than the baseline: how many, and the longest wait.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Blocked {
+    pub count: usize,
+    pub longest_ms: f64,
+}
+
+/// A lock a statement held.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct LockHeld {
+    pub table: String,
+    pub mode: String,
+    pub blocks_reads: bool,
+    pub blocks_writes: bool,
+}
+
+impl fmt::Display for LockHeld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let blocks = match (self.blocks_reads, self.blocks_writes) {
+            (true, true) => "blocks reads and writes",
+            (false, true) => "blocks writes",
+            (true, false) => "blocks reads",
+            (false, false) => "blocks neither",
+        };
+        match self.table.as_str() {
+            "" => write!(f, "{} ({blocks})", self.mode),
+            table => write!(f, "{} on {table} ({blocks})", self.mode),
+        }
+    }
+}
+
+/// What one statement did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementImpact {
+    /// Its first line in the file; 0 for the `COMMIT` that ends the migration's transaction.
+    pub line: usize,
+    pub sql: String,
+    pub duration_ms: f64,
+    pub locks: Vec<LockHeld>,
+    /// Tables it rewrote (a new relfilenode, InnoDB table id or SQLite root page).
+    pub rewritten: Vec<String>,
+    /// MySQL/MariaDB: how InnoDB ran an ALTER or CREATE/DROP INDEX.
+    pub algorithm: Option<String>,
+    /// The slowest read and write that overlapped it.
+    pub worst_read_ms: f64,
+    pub worst_write_ms: f64,
+}
+
+/// What one migration (up or down) did on one backend.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationImpact {
+    #[serde(serialize_with = "backend_name")]
+    pub backend: Backend,
+    pub version: i64,
+    pub file: String,
+    pub direction: Way,
+    pub rows: u64,
+    /// The tables the workload ran against.
+    pub tables: Vec<String>,
+    pub duration_ms: f64,
+    pub baseline: Traffic,
+    pub during: Traffic,
+    pub blocked_reads: Blocked,
+    pub blocked_writes: Blocked,
+    /// Operations the database refused during the migration other than for a lock wait (a
+    /// column the migration dropped): how many, and the first few messages.
+    pub workload_errors: usize,
+    pub workload_error_messages: Vec<String>,
+    pub statements: Vec<StatementImpact>,
+    /// Why the locks could not be read, if they could not (nothing is then said of them).
+    pub locks_unread: Option<String>,
+    /// The statement that failed, with why and who held the lock it waited for.
+    pub failed: Option<String>,
+    /// Each budget the migration went over.
+    pub over_budget: Vec<String>,
+    /// The allow entry's reason, when one covers it.
+    pub allowed: Option<String>,
+}
+
+fn backend_name<S: serde::Serializer>(b: &Backend, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(b.name())
+}
+
+impl MigrationImpact {
+    pub fn ok(&self) -> bool {
+        self.failed.is_none() && (self.over_budget.is_empty() || self.allowed.is_some())
+    }
+
+    /// Every table some statement rewrote.
+    pub fn rewritten(&self) -> BTreeSet<&str> {
+        self.statements
+            .iter()
+            .flat_map(|s| s.rewritten.iter().map(String::as_str))
+            .collect()
+    }
+}
+
+/// Why a version could not be measured at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImpactError {
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    #[error(transparent)]
+    Fill(#[from] FillError),
+    #[error("{backend}: cannot migrate to the version before {version}: {reason}")]
+    Before {
+        backend: Backend,
+        version: i64,
+        reason: String,
+    },
+    #[error("{backend}: {file}: {what}")]
+    Unreadable {
+        backend: Backend,
+        file: String,
+        what: String,
+    },
+    #[error("{backend}: {what}: {source}")]
+    Database {
+        backend: Backend,
+        what: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl ImpactError {
+    fn database(backend: Backend, what: &str) -> impl FnOnce(sqlx::Error) -> ImpactError {
+        move |source| ImpactError::Database {
+            backend,
+            what: what.to_owned(),
+            source,
+        }
+    }
+
+    /// Whether the harness could not run at all (exit 2) rather than found something.
+    pub fn cannot_check(&self) -> bool {
+        match self {
+            ImpactError::Harness(e) => e.cannot_check(),
+            ImpactError::Database { .. } => true,
+            ImpactError::Fill(_) | ImpactError::Before { .. } | ImpactError::Unreadable { .. } => {
+                false
+            }
+        }
+    }
+}
+
+/// Everything a run measured, and what it could not.
+#[derive(Debug, Default)]
+pub struct ImpactReport {
+    pub migrations: Vec<MigrationImpact>,
+    /// (backend, version, why) of each version that could not be measured.
+    pub errors: Vec<(Backend, Option<i64>, ImpactError)>,
+    /// Allow entries that covered nothing over budget.
+    pub unused_allows: Vec<String>,
+}
+
+/// Measures every version of `project` (or those `options` names) on each of `backends`.
+pub async fn run(project: &Project, backends: &[Backend], options: &Options) -> ImpactReport {
+    let mut report = ImpactReport::default();
+    for &kind in backends {
+        let set = match MigrationSet::of(project, kind).await {
+            Ok(set) => set,
+            Err(e) => {
+                report.errors.push((kind, None, e.into()));
+                continue;
+            }
+        };
+        for version in set.versions() {
+            if !options.versions.is_empty() && !options.versions.contains(&version) {
+                continue;
+            }
+            match Box::pin(measure_version(&set, version, options)).await {
+                Ok(mut impacts) => report.migrations.append(&mut impacts),
+                Err(e) => report.errors.push((kind, Some(version), e)),
+            }
+        }
+    }
+    let mut uses = options.allow.uses();
+    for impact in &mut report.migrations {
+        if !impact.over_budget.is_empty() {
+            let entry = options.allow.allow.iter().find(|a| a.covers(impact));
+            if uses.allows(|a| a.covers(impact)) {
+                impact.allowed = entry.map(|a| a.reason.clone());
+            }
+        }
+    }
+    report.unused_allows = uses
+        .unused()
+        .map(|a| format!("[[impact.allow]] {} allows nothing over budget", a.label()))
+        .collect();
+    report
+}
+
+/// The up and the down of `version`, each measured on a fresh database.
+async fn measure_version(
+    set: &MigrationSet,
+    version: i64,
+    options: &Options,
+) -> Result<Vec<MigrationImpact>, ImpactError> {
+    let kind = set.kind;
+    let db = TestDatabase::create(kind).await?;
+    let measured = Box::pin(measure_on(set, version, options, &db)).await;
+    // The database goes whatever happened; a failure to drop it is not the migration's.
+    db.discard().await.ok();
+    measured
+}
+
+/// The connections of one measurement.
+struct Connections {
+    kind: Backend,
+    /// The migrating session.
+    migrating: Session,
+    /// Its id, as the sampler names it.
+    id: Option<String>,
+    /// The sampler's connection.
+    sampler: Pool,
+    /// The workload's connections.
+    workload: Pool,
+    /// Why locks cannot be read, if they cannot.
+    locks_unread: Option<String>,
+}
+
+async fn measure_on(
+    set: &MigrationSet,
+    version: i64,
+    options: &Options,
+    db: &TestDatabase,
+) -> Result<Vec<MigrationImpact>, ImpactError> {
+    let kind = set.kind;
+    let before = db.connect().await?;
+    let migrated = before
+        .migrate_up(&set.migrator, set.previous(version))
+        .await;
+    before.close().await;
+    migrated.map_err(|e| ImpactError::Before {
+        backend: kind,
+        version,
+        reason: why(&e),
+    })?;
+    let open = |max| Pool::connect_many(kind, &db.url, max);
+    let own = open(1)
+        .await
+        .map_err(ImpactError::database(kind, "connect"))?;
+    let mut migrating = Session::of(&own)
+        .await
+        .map_err(ImpactError::database(kind, "connect"))?;
+    let dialect = dialect(kind);
+    for sql in dialect.prepare {
+        migrating
+            .run(sql)
+            .await
+            .map_err(ImpactError::database(kind, sql))?;
+    }
+    let id = match dialect.session_id {
+        Some(sql) => first_text(&mut migrating, sql).await?,
+        None => None,
+    };
+    let locks_unread = match kind {
+        Backend::MySql => lock_info(&mut migrating).await,
+        Backend::Sqlite | Backend::Postgres => None,
+    };
+    let mut conns = Connections {
+        kind,
+        migrating,
+        id,
+        sampler: open(1)
+            .await
+            .map_err(ImpactError::database(kind, "connect"))?,
+        workload: open(32)
+            .await
+            .map_err(ImpactError::database(kind, "connect"))?,
+        locks_unread,
+    };
+    let mut impacts = Vec::new();
+    let (file, text, no_tx) = migration(set, version, Way::Up);
+    let schema = conns
+        .workload
+        .introspect()
+        .await
+        .map_err(ImpactError::Harness)?;
+    let statements = split(kind, &file, &text)?;
+    let touched = touched(&schema, &statements, kind);
+    let tables = fill::closure(&schema, &touched);
+    fill::fill(&mut conns.migrating, &schema, &tables, options.rows).await?;
+    let up = measure(
+        &mut conns,
+        options,
+        (version, file, Way::Up),
+        &statements,
+        no_tx,
+        1,
+    )
+    .await?;
+    let revert = up.failed.is_none() && set.can_revert(version);
+    impacts.push(up);
+    if revert {
+        let (file, text, no_tx) = migration(set, version, Way::Down);
+        let statements = split(kind, &file, &text)?;
+        let down = (version, file, Way::Down);
+        impacts.push(measure(&mut conns, options, down, &statements, no_tx, 2).await?);
+    }
+    conns.workload.close().await;
+    conns.sampler.close().await;
+    drop(conns.migrating);
+    own.close().await;
+    Ok(impacts)
+}
+
+/// The file, SQL and no-transaction flag of `version`'s up or down, as the runner runs it.
+fn migration(set: &MigrationSet, version: i64, way: Way) -> (String, String, bool) {
+    let file = match way {
+        Way::Up => set.up_file(version),
+        Way::Down => set.down_file(version),
+    };
+    let found = set.migrator.iter().find(|m| {
+        m.version == version && m.migration_type.is_down_migration() == (way == Way::Down)
+    });
+    match found {
+        Some(m) => (file, m.sql.as_str().to_owned(), m.no_tx),
+        None => (file, String::new(), false),
+    }
+}
+
+fn split(kind: Backend, file: &str, text: &str) -> Result<Vec<sql::Statement>, ImpactError> {
+    sql::split(text, kind)
+        .map(|script| script.statements)
+        .map_err(|e| ImpactError::Unreadable {
+            backend: kind,
+            file: file.to_owned(),
+            what: e.to_string(),
+        })
+}
+
+/// The existing tables the statements lock, as introspection names them.
+fn touched(
+    schema: &crate::schema::Schema,
+    statements: &[sql::Statement],
+    kind: Backend,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for target in sql::lock_targets(statements, kind) {
+        // `DROP INDEX x` without its table: the table that has index x.
+        let index_of = target
+            .table
+            .strip_prefix("the table of index ")
+            .and_then(|index| {
+                let index = index.rsplit('.').next().unwrap_or(index);
+                schema
+                    .tables
+                    .iter()
+                    .find(|(_, t)| t.index_named(index).is_some())
+                    .map(|(name, t)| (name.as_str(), t))
+            });
+        if let Some((name, _)) = index_of.or_else(|| fill::table_named(schema, &target.table))
+            && !out.iter().any(|t| t == name)
+        {
+            out.push(name.to_owned());
+        }
+    }
+    out
+}
+
+/// The first value of the first row a query returns.
+async fn first_text(session: &mut Session, sql: &str) -> Result<Option<String>, ImpactError> {
+    let rows = session
+        .texts(sql)
+        .await
+        .map_err(ImpactError::database(session.kind(), sql))?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next())
+        .flatten())
+}
+
+/// MariaDB's metadata lock list: installed if it is not; why not, if it cannot be.
+async fn lock_info(session: &mut Session) -> Option<String> {
+    match first_text(session, mysql::HAS_LOCK_INFO).await {
+        Ok(Some(n)) if n != "0" => return None,
+        Ok(_) => {}
+        Err(e) => return Some(e.to_string()),
+    }
+    match session.run(mysql::INSTALL_LOCK_INFO).await {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "the metadata_lock_info plugin is not installed and could not be ({e}); \
+             an administrator can run `{}`",
+            mysql::INSTALL_LOCK_INFO
+        )),
+    }
+}
+
+/// The identity of every table: a rewrite changes it.
+async fn identities(conns: &mut Connections) -> Result<BTreeMap<String, String>, ImpactError> {
+    let sql = dialect(conns.kind).identities;
+    let rows = conns
+        .migrating
+        .texts(sql)
+        .await
+        .map_err(ImpactError::database(
+            conns.kind,
+            "read the tables' identities",
+        ))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|mut r| {
+            let id = r.pop().flatten()?;
+            Some((r.pop().flatten()?, id))
+        })
+        .collect())
+}
+
+/// The table locks the migrating session holds now, on itself (in a transaction).
+async fn held(conns: &mut Connections) -> Result<BTreeSet<(String, String)>, ImpactError> {
+    let Some(locks) = dialect(conns.kind).locks else {
+        return Ok(BTreeSet::new());
+    };
+    let sql = match conns.kind {
+        Backend::Postgres => locks("pg_backend_pid()"),
+        Backend::MySql | Backend::Sqlite => return Ok(BTreeSet::new()),
+    };
+    let rows = conns
+        .migrating
+        .texts(&sql)
+        .await
+        .map_err(ImpactError::database(
+            conns.kind,
+            "read the migration's locks",
+        ))?;
+    Ok(pairs(rows))
+}
+
+fn pairs(rows: Vec<Vec<Option<String>>>) -> BTreeSet<(String, String)> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let mut r = r.into_iter();
+            Some((r.next().flatten()?, r.next().flatten()?))
+        })
+        .collect()
+}
+
+/// Reads, from another connection, the locks the migrating session holds and who it waits
+/// for, until stopped.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Sampled>,
+}
+
+/// The (table, mode) locks seen, and who the session waited for.
+type Sampled = (BTreeSet<(String, String)>, BTreeSet<String>);
+
+impl Sampler {
+    fn start(conns: &Connections) -> Option<Sampler> {
+        let dialect = dialect(conns.kind);
+        let id = conns.id.clone()?;
+        let locks = dialect
+            .locks
+            .filter(|_| conns.locks_unread.is_none())
+            .map(|f| f(&id));
+        let holders = dialect.holders.map(|f| f(&id));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (pool, flag) = (conns.sampler.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut seen = BTreeSet::new();
+            let mut waited = BTreeSet::new();
+            while !flag.load(Ordering::SeqCst) {
+                if let Some(sql) = &locks
+                    && let Ok(rows) = session::texts(&pool, sql).await
+                {
+                    seen.extend(pairs(rows));
+                }
+                if let Some(sql) = &holders
+                    && let Ok(rows) = session::texts(&pool, sql).await
+                {
+                    waited.extend(pairs(rows).into_iter().map(|(who, what)| {
+                        if what.is_empty() {
+                            who
+                        } else {
+                            format!("{who}: {what}")
+                        }
+                    }));
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            (seen, waited)
+        });
+        Some(Sampler { stop, task })
+    }
+
+    async fn stop(self) -> Sampled {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// A transaction that reads each table and stays open for `hold`.
+async fn hold_transaction(pool: Pool, tables: Vec<String>, hold: Duration) {
+    let Ok(mut session) = Session::of(&pool).await else {
+        return;
+    };
+    let kind = session.kind();
+    let begin = match kind {
+        Backend::MySql => "START TRANSACTION",
+        Backend::Sqlite | Backend::Postgres => "BEGIN",
+    };
+    if session.run(begin).await.is_err() {
+        return;
+    }
+    for table in &tables {
+        let sql = format!("SELECT * FROM {} LIMIT 1", session::ident(kind, table));
+        session.texts(&sql).await.ok();
+    }
+    tokio::time::sleep(hold).await;
+    session.run("COMMIT").await.ok();
+}
+
+/// How long the workload runs before the first statement and after the last, so that what
+/// the migration did at either end is seen.
+const MARGIN: Duration = Duration::from_millis(50);
+
+/// Runs one migration's statements under the workload and measures them. `phase` keeps the
+/// workload's inserts of the up and the down apart.
+async fn measure(
+    conns: &mut Connections,
+    options: &Options,
+    (version, file, way): (i64, String, Way),
+    statements: &[sql::Statement],
+    no_tx: bool,
+    phase: u64,
+) -> Result<MigrationImpact, ImpactError> {
+    let kind = conns.kind;
+    let schema = conns.workload.introspect().await?;
+    let touched = touched(&schema, statements, kind);
+    let mut targets = Vec::new();
+    for name in &touched {
+        let rows = fill::rows_for(&mut conns.migrating, &schema, name, options.rows).await?;
+        let after = options.rows * (phase + 1) + 1_000_000 * phase;
+        let target = Target::of(
+            &mut conns.migrating,
+            name,
+            &schema.tables[name],
+            rows,
+            after,
+            100_000,
+        )
+        .await
+        .map_err(ImpactError::database(kind, "read the keys"))?;
+        targets.push(Arc::new(target));
+    }
+
+    let start = Instant::now();
+    let running = workload::start(&conns.workload, &targets, start);
+    tokio::time::sleep(options.baseline).await;
+    let baseline_ops = running.stop().await;
+
+    let holder = options.hold_transaction.map(|hold| {
+        let (pool, tables) = (conns.workload.clone(), touched.clone());
+        tokio::spawn(hold_transaction(pool, tables, hold))
+    });
+    if holder.is_some() {
+        // The holder's reads come first, as a transaction that was already open.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let start = Instant::now();
+    let running = workload::start(&conns.workload, &targets, start);
+    tokio::time::sleep(MARGIN).await;
+    let began = start.elapsed();
+    let mut ran = Vec::new();
+    let failed = run_statements(conns, options, statements, no_tx, start, &mut ran).await?;
+    let ended = start.elapsed();
+    tokio::time::sleep(MARGIN).await;
+    let ops = running.stop().await;
+    if let Some(holder) = holder {
+        holder.abort();
+    }
+
+    let baseline = traffic(&baseline_ops, Duration::ZERO, Duration::MAX, kind);
+    let during = traffic(&ops, began, ended, kind);
+    let blocked = |k: Kind, base: &Stats| {
+        let threshold = Duration::from_secs_f64((base.p99_ms * 10.0).max(20.0) / 1000.0);
+        let waits: Vec<Duration> = overlapping(&ops, k, began, ended)
+            .map(|op| op.took)
+            .filter(|took| *took > threshold)
+            .collect();
+        Blocked {
+            count: waits.len(),
+            longest_ms: waits.iter().max().map_or(0.0, |d| ms(*d)),
+        }
+    };
+    let blocked_reads = blocked(Kind::Read, &baseline.reads);
+    let blocked_writes = blocked(Kind::Write, &baseline.writes);
+    let refused: Vec<&Op> = overlapping(&ops, Kind::Read, began, ended)
+        .chain(overlapping(&ops, Kind::Write, began, ended))
+        .filter(|op| {
+            op.error
+                .as_deref()
+                .is_some_and(|e| !workload::gave_up_waiting(kind, e))
+        })
+        .collect();
+    let mut messages: Vec<String> = Vec::new();
+    for op in &refused {
+        let message = op.error.clone().unwrap_or_default();
+        if messages.len() < 3 && !messages.contains(&message) {
+            messages.push(message);
+        }
+    }
+    let statements = ran
+        .into_iter()
+        .map(|(mut s, from, to): (StatementImpact, Duration, Duration)| {
+            let worst = |k| {
+                overlapping(&ops, k, from, to)
+                    .map(|op| op.took)
+                    .max()
+                    .map_or(0.0, ms)
+            };
+            s.worst_read_ms = worst(Kind::Read);
+            s.worst_write_ms = worst(Kind::Write);
+            s
+        })
+        .collect();
+    let mut over_budget = Vec::new();
+    let budget = |what: &str, worst: f64, limit: Duration, out: &mut Vec<String>| {
+        if worst > ms(limit) {
+            out.push(format!(
+                "a {what} waited {worst:.0} ms, over the budget of {} ms (max_{what}_stall_ms)",
+                limit.as_millis()
+            ));
+        }
+    };
+    budget(
+        "write",
+        during.writes.max_ms,
+        options.max_write_stall,
+        &mut over_budget,
+    );
+    budget(
+        "read",
+        during.reads.max_ms,
+        options.max_read_stall,
+        &mut over_budget,
+    );
+    Ok(MigrationImpact {
+        backend: kind,
+        version,
+        file,
+        direction: way,
+        rows: options.rows,
+        tables: touched,
+        duration_ms: ms(ended.saturating_sub(began)),
+        baseline,
+        during,
+        blocked_reads,
+        blocked_writes,
+        workload_errors: refused.len(),
+        workload_error_messages: messages,
+        statements,
+        locks_unread: conns.locks_unread.clone(),
+        failed,
+        over_budget,
+        allowed: None,
+    })
+}
+
+/// The operations of kind `k` that were running at some time between `from` and `to`.
+fn overlapping(ops: &[Op], k: Kind, from: Duration, to: Duration) -> impl Iterator<Item = &Op> {
+    ops.iter()
+        .filter(move |op| op.kind == k && op.started <= to && op.ended() >= from)
+}
+
+fn traffic(ops: &[Op], from: Duration, to: Duration, kind: Backend) -> Traffic {
+    let stats = |k| {
+        Stats::of(
+            overlapping(ops, k, from, to)
+                .filter(|op| {
+                    op.error
+                        .as_deref()
+                        .is_none_or(|e| workload::gave_up_waiting(kind, e))
+                })
+                .map(|op| op.took)
+                .collect(),
+        )
+    };
+    Traffic {
+        reads: stats(Kind::Read),
+        writes: stats(Kind::Write),
+    }
+}
+
+/// The lock-timeout statement for the migrating session.
+fn bound(kind: Backend, limit: Duration) -> String {
+    let timeout = LockTimeout::new(limit);
+    match kind {
+        Backend::Sqlite => <sqlx::SqliteConnection as LockWaits>::bound(&timeout),
+        Backend::Postgres => <sqlx::PgConnection as LockWaits>::bound(&timeout),
+        Backend::MySql => <sqlx::MySqlConnection as LockWaits>::bound(&timeout),
+    }
+}
+
+/// Runs the statements, each measured, into `ran` with the time it started and ended (the
+/// workload's worst during it is filled in later). The failure, if one failed.
+async fn run_statements(
+    conns: &mut Connections,
+    options: &Options,
+    statements: &[sql::Statement],
+    no_tx: bool,
+    start: Instant,
+    ran: &mut Vec<(StatementImpact, Duration, Duration)>,
+) -> Result<Option<String>, ImpactError> {
+    let kind = conns.kind;
+    let d = dialect(kind);
+    let setup = bound(kind, options.lock_timeout);
+    conns
+        .migrating
+        .run(&setup)
+        .await
+        .map_err(ImpactError::database(kind, &setup))?;
+    let in_tx = !no_tx;
+    if in_tx {
+        let begin = match kind {
+            Backend::MySql => "START TRANSACTION",
+            Backend::Postgres => "BEGIN",
+            // The write lock at once, as the migration's first statement would take it: a
+            // deferred transaction that read first (the tables' identities, here) cannot
+            // become a writer once the workload has written (SQLITE_BUSY_SNAPSHOT).
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+        };
+        conns
+            .migrating
+            .run(begin)
+            .await
+            .map_err(ImpactError::database(kind, begin))?;
+    }
+    let mut held_before = BTreeSet::new();
+    let mut ids = identities(conns).await?;
+    // Locks on a table the migration made are nobody else's concern: nobody sees it yet.
+    let existed: BTreeSet<String> = ids.keys().cloned().collect();
+    let mut writing = false;
+    for statement in statements {
+        let sampler = Sampler::start(conns);
+        let from = start.elapsed();
+        let result = conns.migrating.run(&statement.text).await;
+        let to = start.elapsed();
+        let (sampled, waited_for) = match sampler {
+            Some(s) => s.stop().await,
+            None => Default::default(),
+        };
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(e) => {
+                if in_tx {
+                    conns.migrating.run("ROLLBACK").await.ok();
+                }
+                let mut said = format!(
+                    "line {}: {}: {e}",
+                    statement.line,
+                    sql::excerpt(&statement.text)
+                );
+                if !waited_for.is_empty() {
+                    let holders: Vec<String> = waited_for.into_iter().collect();
+                    write!(said, "; the lock was held by {}", holders.join("; ")).ok();
+                }
+                return Ok(Some(said));
+            }
+        };
+        let mut locks: BTreeSet<(String, String)> = if in_tx && d.locks_in_transaction {
+            let now = held(conns).await?;
+            let new = now.difference(&held_before).cloned().collect();
+            held_before = now;
+            new
+        } else {
+            sampled
+        };
+        locks.retain(|(table, _)| existed.contains(table));
+        let verb = statement.verb();
+        if kind == Backend::Sqlite && !matches!(verb.as_str(), "SELECT" | "PRAGMA" | "") {
+            // The write lock is taken once and held to the end of the transaction.
+            if !writing || !in_tx {
+                locks.insert((String::new(), sqlite::WRITE_LOCK.to_owned()));
+            }
+            writing = true;
+        }
+        let after = identities(conns).await?;
+        let rewritten: Vec<String> = after
+            .iter()
+            .filter(|(t, id)| ids.get(*t).is_some_and(|old| old != *id))
+            .map(|(t, _)| t.clone())
+            .collect();
+        let algorithm = (kind == Backend::MySql
+            && (statement.starts_with(&["ALTER", "TABLE"])
+                || statement.starts_with(&["CREATE", "INDEX"])
+                || statement.starts_with(&["CREATE", "UNIQUE", "INDEX"])
+                || statement.starts_with(&["DROP", "INDEX"])))
+        .then(|| mysql::algorithm(rows, !rewritten.is_empty()).to_owned());
+        ids = after;
+        let measured = StatementImpact {
+            line: statement.line,
+            sql: sql::excerpt(&statement.text),
+            duration_ms: ms(to.saturating_sub(from)),
+            locks: locks
+                .into_iter()
+                .map(|(table, mode)| {
+                    let (blocks_reads, blocks_writes) = (d.blocks)(&mode);
+                    LockHeld {
+                        table,
+                        mode,
+                        blocks_reads,
+                        blocks_writes,
+                    }
+                })
+                .collect(),
+            rewritten,
+            algorithm,
+            worst_read_ms: 0.0,
+            worst_write_ms: 0.0,
+        };
+        ran.push((measured, from, to));
+    }
+    if in_tx {
+        let from = start.elapsed();
+        let committed = conns.migrating.run("COMMIT").await;
+        let to = start.elapsed();
+        if let Err(e) = committed {
+            return Ok(Some(format!("COMMIT: {e}")));
+        }
+        let commit = StatementImpact {
+            line: 0,
+            sql: "COMMIT".to_owned(),
+            duration_ms: ms(to.saturating_sub(from)),
+            locks: Vec::new(),
+            rewritten: Vec::new(),
+            algorithm: None,
+            worst_read_ms: 0.0,
+            worst_write_ms: 0.0,
+        };
+        ran.push((commit, from, to));
+    }
+    Ok(None)
+}
+
+impl ImpactReport {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+            && self.unused_allows.is_empty()
+            && self.migrations.iter().all(MigrationImpact::ok)
+    }
+
+    /// 0 all within budget, 1 something over budget or failed, 2 something could not run.
+    pub fn exit_code(&self) -> u8 {
+        if self.errors.iter().any(|(_, _, e)| e.cannot_check()) {
+            crate::report::EXIT_CANNOT_CHECK
+        } else if self.ok() {
+            crate::report::EXIT_OK
+        } else {
+            crate::report::EXIT_FINDINGS
+        }
+    }
+
+    /// One document: `ok`, every migration measured, and every error.
+    pub fn json(&self) -> String {
+        let errors: Vec<serde_json::Value> = self
+            .errors
+            .iter()
+            .map(|(b, v, e)| serde_json::json!({"backend": b.name(), "version": v, "error": e.to_string()}))
+            .collect();
+        let doc = serde_json::json!({
+            "ok": self.ok(),
+            "migrations": self.migrations,
+            "errors": errors,
+            "unused_allows": self.unused_allows,
+        });
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    }
+
+    /// As the check's report: one entry per migration and direction, a finding for each
+    /// budget gone over or statement failed.
+    pub fn check_report(&self) -> CheckReport {
+        let mut report = CheckReport::default();
+        for m in &self.migrations {
+            let mut findings = Vec::new();
+            let mut finding = |rule: &str, message: &str| {
+                findings.push(Finding {
+                    backend: Some(m.backend),
+                    version: Some(m.version),
+                    file: Some(m.file.clone()),
+                    rule: Some(rule.to_owned()),
+                    message: message.to_owned(),
+                    ..Finding::default()
+                })
+            };
+            if let Some(failed) = &m.failed {
+                finding("failed under load", failed);
+            }
+            if m.allowed.is_none() {
+                for over in &m.over_budget {
+                    finding("over budget", over);
+                }
+            }
+            let status = if m.ok() { Status::Pass } else { Status::Fail };
+            report.record_with(status, Step::Impact, Some(m.backend), m.summary(), findings);
+        }
+        for (backend, _, e) in &self.errors {
+            let status = if e.cannot_check() {
+                Status::Error
+            } else {
+                Status::Fail
+            };
+            report.record_with(
+                status,
+                Step::Impact,
+                Some(*backend),
+                e,
+                vec![Finding::message(e)],
+            );
+        }
+        for unused in &self.unused_allows {
+            report.record_with(
+                Status::Fail,
+                Step::Impact,
+                None,
+                unused,
+                vec![Finding::message(unused)],
+            );
+        }
+        report
+    }
+
+    /// The human text: a block per migration, a line per statement.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        for m in &self.migrations {
+            let word = if m.ok() { "ok  " } else { "FAIL" };
+            writeln!(out, "{word} {}", m.summary()).ok();
+            for s in &m.statements {
+                let at = match s.line {
+                    0 => "    end".to_owned(),
+                    n => format!("line {n:>3}"),
+                };
+                let mut line = format!("       {at}: {:>8.1} ms  {}", s.duration_ms, s.sql);
+                if !s.locks.is_empty() {
+                    let locks: Vec<String> = s.locks.iter().map(ToString::to_string).collect();
+                    write!(line, "\n                   locks: {}", locks.join("; ")).ok();
+                }
+                if !s.rewritten.is_empty() {
+                    write!(
+                        line,
+                        "\n                   rewrote {}",
+                        s.rewritten.join(", ")
+                    )
+                    .ok();
+                }
+                if let Some(algorithm) = &s.algorithm {
+                    write!(line, "\n                   algorithm: {algorithm}").ok();
+                }
+                write!(
+                    line,
+                    "\n                   slowest read {:.1} ms, slowest write {:.1} ms",
+                    s.worst_read_ms, s.worst_write_ms
+                )
+                .ok();
+                writeln!(out, "{line}").ok();
+            }
+        }
+        for (_, _, e) in &self.errors {
+            writeln!(out, "FAIL {e}").ok();
+        }
+        for unused in &self.unused_allows {
+            writeln!(out, "FAIL {unused}").ok();
+        }
+        out
+    }
+}
+
+impl MigrationImpact {
+    /// The migration in a few lines: duration, traffic against the baseline, verdict.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "{} {} ({}, {} rows a table; traffic on {}): {:.0} ms",
+            self.backend,
+            self.file,
+            self.direction,
+            self.rows,
+            if self.tables.is_empty() {
+                "no table".to_owned()
+            } else {
+                self.tables.join(", ")
+            },
+            self.duration_ms
+        );
+        write!(
+            out,
+            "\n       reads  {} (baseline {})\n       writes {} (baseline {})",
+            self.during.reads, self.baseline.reads, self.during.writes, self.baseline.writes
+        )
+        .ok();
+        for (what, blocked) in [
+            ("reads", &self.blocked_reads),
+            ("writes", &self.blocked_writes),
+        ] {
+            if blocked.count > 0 {
+                write!(
+                    out,
+                    "\n       blocked {} {what}, up to {:.0} ms",
+                    blocked.count, blocked.longest_ms
+                )
+                .ok();
+            }
+        }
+        let rewritten = self.rewritten();
+        if !rewritten.is_empty() {
+            let names: Vec<&str> = rewritten.into_iter().collect();
+            write!(out, "\n       rewrote {}", names.join(", ")).ok();
+        }
+        if self.workload_errors > 0 {
+            write!(
+                out,
+                "\n       {} operations refused during it: {}",
+                self.workload_errors,
+                self.workload_error_messages.join("; ")
+            )
+            .ok();
+        }
+        if let Some(why) = &self.locks_unread {
+            write!(out, "\n       locks not read: {why}").ok();
+        }
+        if let Some(failed) = &self.failed {
+            write!(out, "\n       failed: {failed}").ok();
+        }
+        for over in &self.over_budget {
+            write!(out, "\n       {over}").ok();
+        }
+        if let Some(reason) = &self.allowed {
+            write!(out, "\n       allowed: {reason}").ok();
+        }
+        out
+    }
+}
