@@ -11,6 +11,7 @@ mod defects;
 mod didhub_data_staircase;
 mod didhub_staircase;
 mod foreign;
+mod impact;
 mod layouts;
 mod lock_timeout;
 mod normalisation;

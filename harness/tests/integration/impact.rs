@@ -1,0 +1,271 @@
+//! `impact` against known behaviour (fixtures/impact, one version a behaviour): each is found by
+//! measurement — the locks the migrating session held, the table's identity, and how long the
+//! workload's reads and writes waited while the statement ran. Every test fails when the
+//! workload or the lock reading is removed.
+//!
+//! "Waited for it" is a ratio within one statement: an operation blocked by a statement waits
+//! about as long as the statement runs, so the longest wait of its kind is at least half the
+//! statement's duration; one that is not blocked takes the few milliseconds it takes alone.
+//! The fixtures' row counts make the statements long enough for the two to stand apart.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use didhub_harness::impact::{self, ImpactReport, MigrationImpact, Options, StatementImpact, Way};
+use didhub_harness::project::Project;
+use didhub_migrations::Backend;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/impact")
+}
+
+fn options(rows: u64, versions: &[i64]) -> Options {
+    let mut options = Options::new(&Default::default(), "test").unwrap();
+    options.rows = rows;
+    options.versions = versions.to_vec();
+    options.baseline = Duration::from_millis(300);
+    options
+}
+
+async fn run(kind: Backend, options: &Options) -> ImpactReport {
+    let project = Project::open(&fixtures()).unwrap();
+    let report = impact::run(&project, &[kind], options).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    report
+}
+
+/// The up of `version`, which must not have failed.
+fn up(report: &ImpactReport, version: i64) -> &MigrationImpact {
+    let found = report
+        .migrations
+        .iter()
+        .find(|m| m.version == version && m.direction == Way::Up)
+        .unwrap_or_else(|| panic!("version {version} was not measured"));
+    assert_eq!(found.failed, None, "{}", found.summary());
+    found
+}
+
+/// The statement that starts with `start`.
+fn statement<'a>(m: &'a MigrationImpact, start: &str) -> &'a StatementImpact {
+    m.statements
+        .iter()
+        .find(|s| s.sql.starts_with(start))
+        .unwrap_or_else(|| panic!("no statement {start}:\n{}", m.summary()))
+}
+
+fn holds(s: &StatementImpact, mode: &str, table: &str) -> bool {
+    s.locks.iter().any(|l| l.mode == mode && l.table == table)
+}
+
+/// Whether the slowest read (or write) during the statement waited for it.
+fn reads_waited(s: &StatementImpact) -> bool {
+    s.worst_read_ms >= s.duration_ms / 2.0
+}
+
+fn writes_waited(s: &StatementImpact) -> bool {
+    s.worst_write_ms >= s.duration_ms / 2.0
+}
+
+fn shown(m: &MigrationImpact) -> String {
+    let s: Vec<String> = m
+        .statements
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {:.1} ms, worst read {:.1}, worst write {:.1}, locks {:?}, rewrote {:?}, {:?}",
+                s.sql,
+                s.duration_ms,
+                s.worst_read_ms,
+                s.worst_write_ms,
+                s.locks,
+                s.rewritten,
+                s.algorithm
+            )
+        })
+        .collect();
+    format!("{}\n{}", m.summary(), s.join("\n"))
+}
+
+#[tokio::test]
+async fn sqlite_ddl_keeps_writers_waiting_and_readers_going() {
+    let report = run(Backend::Sqlite, &options(400_000, &[2])).await;
+    let m = up(&report, 2);
+    let s = statement(m, "CREATE INDEX items_label");
+    assert!(holds(s, "database write lock", ""), "{}", shown(m));
+    // The writer waits for the whole transaction: the statement and its commit.
+    assert!(
+        m.blocked_writes.longest_ms >= m.duration_ms / 2.0,
+        "{}",
+        shown(m)
+    );
+    assert!(m.during.reads.max_ms < m.duration_ms / 2.0, "{}", shown(m));
+    assert!(m.during.reads.count > 0, "{}", shown(m));
+}
+
+#[cfg(feature = "containers")]
+mod postgres {
+    use super::*;
+
+    #[tokio::test]
+    async fn create_index_blocks_writes_not_reads_and_concurrently_neither() {
+        let report = run(Backend::Postgres, &options(300_000, &[2, 3])).await;
+        let plain = up(&report, 2);
+        let s = statement(plain, "CREATE INDEX items_label");
+        assert!(holds(s, "ShareLock", "items"), "{}", shown(plain));
+        assert!(writes_waited(s), "{}", shown(plain));
+        assert!(!reads_waited(s), "{}", shown(plain));
+        assert!(s.rewritten.is_empty(), "{}", shown(plain));
+
+        let concurrent = up(&report, 3);
+        let s = statement(concurrent, "CREATE INDEX CONCURRENTLY");
+        assert!(
+            holds(s, "ShareUpdateExclusiveLock", "items"),
+            "{}",
+            shown(concurrent)
+        );
+        assert!(!writes_waited(s), "{}", shown(concurrent));
+        assert!(!reads_waited(s), "{}", shown(concurrent));
+    }
+
+    /// A nullable column is the catalogue's business only: no rewrite, and it takes a small
+    /// part of what a type change that rewrites the same table takes (measured alongside).
+    #[tokio::test]
+    async fn alter_type_rewrites_and_blocks_both_where_add_column_is_instant() {
+        let report = run(Backend::Postgres, &options(300_000, &[4, 5])).await;
+        let retype = up(&report, 5);
+        let s = statement(retype, "ALTER TABLE items ALTER COLUMN n TYPE");
+        assert!(
+            holds(s, "AccessExclusiveLock", "items"),
+            "{}",
+            shown(retype)
+        );
+        assert_eq!(s.rewritten, ["items"], "{}", shown(retype));
+        assert!(reads_waited(s) && writes_waited(s), "{}", shown(retype));
+
+        let added = up(&report, 4);
+        let a = statement(added, "ALTER TABLE items ADD COLUMN note");
+        assert!(holds(a, "AccessExclusiveLock", "items"), "{}", shown(added));
+        assert!(a.rewritten.is_empty(), "{}", shown(added));
+        assert!(
+            a.duration_ms * 5.0 < s.duration_ms,
+            "{}\n{}",
+            shown(added),
+            shown(retype)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_constraint_added_not_valid_then_validated_keeps_writes_going() {
+        let report = run(Backend::Postgres, &options(400_000, &[6, 7])).await;
+        let added = up(&report, 6);
+        let s = statement(added, "ALTER TABLE items ADD CONSTRAINT");
+        assert!(
+            holds(s, "ShareRowExclusiveLock", "items"),
+            "{}",
+            shown(added)
+        );
+        let validated = up(&report, 7);
+        let s = statement(validated, "ALTER TABLE items VALIDATE");
+        assert!(
+            holds(s, "ShareUpdateExclusiveLock", "items"),
+            "{}",
+            shown(validated)
+        );
+        assert!(
+            !s.locks.iter().any(|l| l.blocks_writes),
+            "{}",
+            shown(validated)
+        );
+        assert!(!writes_waited(s), "{}", shown(validated));
+        assert!(!reads_waited(s), "{}", shown(validated));
+    }
+
+    /// An instant ALTER behind a transaction that stays open: the ALTER waits for its lock and
+    /// every read queues behind the ALTER. The lock timeout ends the wait, and with it the
+    /// queue; without it the readers wait as long as the transaction stays open.
+    #[tokio::test]
+    async fn a_migration_behind_a_long_transaction_queues_reads_until_the_lock_timeout() {
+        let hold = Duration::from_millis(2000);
+        let mut bounded = options(20_000, &[8]);
+        bounded.hold_transaction = Some(hold);
+        bounded.lock_timeout = Duration::from_millis(300);
+        let mut unbounded = bounded.clone();
+        unbounded.lock_timeout = Duration::from_secs(30);
+        let (short, long) = tokio::join!(
+            run(Backend::Postgres, &bounded),
+            run(Backend::Postgres, &unbounded)
+        );
+
+        let gave_up = short
+            .migrations
+            .iter()
+            .find(|m| m.version == 8 && m.direction == Way::Up)
+            .unwrap();
+        let failed = gave_up.failed.as_deref().unwrap_or_default();
+        assert!(
+            failed.starts_with("line 3: ALTER TABLE items ADD COLUMN flag"),
+            "{failed}"
+        );
+        assert!(failed.contains("lock timeout"), "{failed}");
+        assert!(failed.contains("the lock was held by pid"), "{failed}");
+        assert!(failed.contains("transaction open for"), "{failed}");
+        assert!(gave_up.blocked_reads.count > 0, "{}", shown(gave_up));
+
+        let waited = up(&long, 8);
+        assert!(waited.blocked_reads.count > 0, "{}", shown(waited));
+        // The queue lasted until the transaction ended, most of `hold`; the bounded one ended
+        // with the timeout.
+        assert!(
+            waited.blocked_reads.longest_ms > 2.0 * gave_up.blocked_reads.longest_ms,
+            "{}\n{}",
+            shown(waited),
+            shown(gave_up)
+        );
+        assert!(
+            waited.blocked_reads.longest_ms >= hold.as_millis() as f64 / 2.0,
+            "{}",
+            shown(waited)
+        );
+    }
+}
+
+#[cfg(feature = "containers")]
+mod mariadb {
+    use super::*;
+
+    #[tokio::test]
+    async fn add_column_is_instant_add_index_online_and_a_type_change_copies() {
+        let report = run(Backend::MySql, &options(200_000, &[2, 3, 4])).await;
+        let added = up(&report, 2);
+        let s = statement(added, "ALTER TABLE items ADD COLUMN");
+        assert_eq!(
+            s.algorithm.as_deref(),
+            Some("instant or inplace (no rebuild)"),
+            "{}",
+            shown(added)
+        );
+        assert!(s.rewritten.is_empty(), "{}", shown(added));
+
+        let indexed = up(&report, 3);
+        let s = statement(indexed, "CREATE INDEX items_label");
+        assert_eq!(
+            s.algorithm.as_deref(),
+            Some("instant or inplace (no rebuild)"),
+            "{}",
+            shown(indexed)
+        );
+        assert!(!writes_waited(s) && !reads_waited(s), "{}", shown(indexed));
+
+        let copied = up(&report, 4);
+        let c = statement(copied, "ALTER TABLE items MODIFY");
+        assert_eq!(c.algorithm.as_deref(), Some("copy"), "{}", shown(copied));
+        assert_eq!(c.rewritten, ["items"], "{}", shown(copied));
+        assert!(
+            holds(c, "MDL_SHARED_NO_WRITE", "items"),
+            "{}",
+            shown(copied)
+        );
+        assert!(writes_waited(c), "{}", shown(copied));
+        assert!(!reads_waited(c), "{}", shown(copied));
+    }
+}
