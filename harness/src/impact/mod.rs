@@ -765,7 +765,11 @@ async fn measure(
     let touched = touched(&schema, statements, kind);
     let mut targets = Vec::new();
     for name in &touched {
-        let rows = fill::rows_for(&mut conns.migrating, &schema, name, options.rows).await?;
+        // A table whose foreign key refers to an empty table (both made by this up) gets
+        // reads and updates, no inserts.
+        let rows = fill::rows_for(&mut conns.migrating, &schema, name, options.rows)
+            .await
+            .ok();
         let after = options.rows * (phase + 1) + 1_000_000 * phase;
         let target = Target::of(
             &mut conns.migrating,

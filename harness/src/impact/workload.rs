@@ -49,10 +49,13 @@ impl Op {
 
 /// What the workload does to one table.
 pub(crate) struct Target {
-    pub table: String,
     /// The `WHERE` condition that finds each of some rows by key (none without a key).
     keys: Vec<String>,
-    rows: Rows,
+    /// How inserts fill a row (none when a foreign key refers to a table without rows).
+    rows: Option<Rows>,
+    /// `SELECT <key> FROM t WHERE `: the key, not `*`, since sqlx's SQLite row reader
+    /// panics when a table's columns change under a statement it prepared (`SELECT *`).
+    read: String,
     /// The next row number an insert takes.
     next: AtomicU64,
     /// `UPDATE t SET c = c WHERE ` (none without a key).
@@ -66,7 +69,7 @@ impl Target {
         session: &mut Session,
         name: &str,
         table: &Table,
-        rows: Rows,
+        rows: Option<Rows>,
         after: u64,
         most: u64,
     ) -> Result<Target, sqlx::Error> {
@@ -106,10 +109,15 @@ impl Target {
             )),
             _ => None,
         };
+        let selected: Vec<String> = match key.is_empty() {
+            true => vec!["1".to_owned()],
+            false => key.iter().map(|c| ident(kind, c)).collect(),
+        };
+        let read = format!("SELECT {} FROM {}", selected.join(", "), ident(kind, name));
         Ok(Target {
-            table: name.to_owned(),
             keys,
             rows,
+            read,
             next: AtomicU64::new(after + 1),
             update,
         })
@@ -189,20 +197,20 @@ async fn run(
         let key =
             (!target.keys.is_empty()).then(|| &target.keys[seed as usize % target.keys.len()]);
         let sql = match (kind, key) {
-            (Kind::Read, Some(key)) => format!(
-                "SELECT * FROM {} WHERE {key}",
-                ident(pool.kind(), &target.table)
-            ),
-            (Kind::Read, None) => format!(
-                "SELECT * FROM {} LIMIT 1",
-                ident(pool.kind(), &target.table)
-            ),
-            (Kind::Write, Some(key)) if !insert && target.update.is_some() => {
-                format!("{}{key}", target.update.as_deref().unwrap_or_default())
-            }
-            (Kind::Write, _) => {
-                let i = target.next.fetch_add(1, Ordering::SeqCst);
-                target.rows.insert_sql(i, 1)
+            (Kind::Read, Some(key)) => format!("{} WHERE {key}", target.read),
+            (Kind::Read, None) => format!("{} LIMIT 1", target.read),
+            (Kind::Write, key) => {
+                let update = key.zip(target.update.as_deref());
+                let rows = target.rows.as_ref().filter(|_| insert || update.is_none());
+                match (rows, update) {
+                    (Some(rows), _) => {
+                        let i = target.next.fetch_add(1, Ordering::SeqCst);
+                        rows.insert_sql(i, 1)
+                    }
+                    (None, Some((key, update))) => format!("{update}{key}"),
+                    // Neither rows to insert nor a key to update by: no writes.
+                    (None, None) => break,
+                }
             }
         };
         insert = !insert;
