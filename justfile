@@ -80,6 +80,24 @@ test-times *ARGS="--workspace --all-features":
 check *ARGS="--db all":
     cargo run -p didhub-harness -- check {{ARGS}}
 
+# What each of DIDHub's migrations does under load (duration, locks, rewrites, how long reads and
+# writes wait), at each size, as the table in docs/migrations.md; exits 1 when one is over budget
+# What DIDHub's migrations do to a busy database (`just impact postgres 200000`)
+impact db="all" rows="200000 1000000":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release -p didhub-harness
+    reports=()
+    status=0
+    for n in {{rows}}; do
+        report="${CARGO_TARGET_DIR:-target}/impact-{{db}}-$n.json"
+        "${CARGO_TARGET_DIR:-target}/release/didhub-harness" impact --migrations migrations \
+            --db {{db}} --rows "$n" --format json > "$report" || status=$?
+        reports+=("$report")
+    done
+    python3 scripts/impact_table.py "${reports[@]}"
+    exit "$status"
+
 # Scaffold the next migration: NNNN_NAME.{up,down}.sql in sqlite/, postgres/ and mysql/
 new-migration NAME:
     cargo run -q -p didhub-harness -- new-migration "{{NAME}}"

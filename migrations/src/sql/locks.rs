@@ -183,8 +183,8 @@ fn misread(t: &[Token]) -> bool {
 
 /// What a statement sqlparser cannot read locks, from its tokens: the table after the first
 /// words of `ALTER TABLE`, `CREATE TABLE` (which it creates), `CREATE INDEX`/`TRIGGER … ON`,
-/// `UPDATE` and `DELETE … FROM` with the modifiers of every dialect, and every table named
-/// after `REFERENCES`.
+/// `DROP INDEX` (its table, or the index's), `UPDATE` and `DELETE … FROM` with the modifiers
+/// of every dialect, and every table named after `REFERENCES`.
 fn fallback(t: &[Token]) -> (Vec<String>, Option<String>) {
     const MODIFIERS: &[&str] = &[
         "ONLINE",
@@ -200,6 +200,7 @@ fn fallback(t: &[Token]) -> (Vec<String>, Option<String>) {
         "ABORT",
         "REPLACE",
         "FAIL",
+        "CONCURRENTLY",
     ];
     // The name after position `i`, past any modifiers.
     let table_at = |mut i: usize| {
@@ -227,6 +228,14 @@ fn fallback(t: &[Token]) -> (Vec<String>, Option<String>) {
             created = position("TABLE").and_then(|i| table_at(i + 1));
         }
         (Some("CREATE"), Some(_)) => locked.extend(position("ON").and_then(|i| table_at(i + 1))),
+        (Some("DROP"), Some(index)) if index.is("INDEX") => match position("ON") {
+            Some(on) => locked.extend(table_at(on + 1)),
+            None => locked.extend(
+                position("INDEX")
+                    .and_then(|i| table_at(i + 1))
+                    .map(|index| format!("the table of index {index}")),
+            ),
+        },
         (Some("UPDATE"), _) => locked.extend(table_at(1)),
         (Some("DELETE"), _) => locked.extend(position("FROM").and_then(|i| table_at(i + 1))),
         _ => {}
@@ -383,6 +392,12 @@ mod tests {
                 Backend::Postgres,
                 "CREATE INDEX i ON ONLY systems (name)",
                 "systems",
+            ),
+            // PostgreSQL's CONCURRENTLY after DROP INDEX.
+            (
+                Backend::Postgres,
+                "DROP INDEX CONCURRENTLY IF EXISTS items_n",
+                "the table of index items_n",
             ),
             // MySQL's modifiers.
             (Backend::MySql, "ALTER ONLINE TABLE k ADD COLUMN x INT", "k"),
