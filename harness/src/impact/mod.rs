@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 use crate::HarnessError;
 use crate::allow::{AllowList, Entry};
 use crate::backend::{Backend, Pool, TestDatabase, why};
+use crate::lint;
+use crate::migration_file::Direction;
 use crate::migrations::MigrationSet;
 use crate::project::{Project, Version};
 use crate::report::{CheckReport, Finding, Status, Step};
@@ -275,6 +277,11 @@ pub struct StatementImpact {
     /// The slowest read and write that overlapped it.
     pub worst_read_ms: f64,
     pub worst_write_ms: f64,
+    /// The lint's findings on it (squawk's and ours: `require-concurrent-index-creation`).
+    pub lint: Vec<String>,
+    /// Whether the measurement bears the lint out: the statement held a lock that keeps reads
+    /// or writes waiting, or rewrote a table (none when the lint found nothing).
+    pub lint_confirmed: Option<bool>,
 }
 
 /// What one migration (up or down) did on one backend.
@@ -389,6 +396,8 @@ pub struct ImpactReport {
 /// Measures every version of `project` (or those `options` names) on each of `backends`.
 pub async fn run(project: &Project, backends: &[Backend], options: &Options) -> ImpactReport {
     let mut report = ImpactReport::default();
+    // Static against measured: the lint's findings are shown on the statements they flag.
+    let lint = project.settings.lint_policy(&project.root, None).ok();
     for &kind in backends {
         let set = match MigrationSet::of(project, kind).await {
             Ok(set) => set,
@@ -401,7 +410,7 @@ pub async fn run(project: &Project, backends: &[Backend], options: &Options) -> 
             if !options.versions.is_empty() && !options.versions.contains(&version) {
                 continue;
             }
-            match Box::pin(measure_version(&set, version, options)).await {
+            match Box::pin(measure_version(&set, version, options, lint.as_ref())).await {
                 Ok(mut impacts) => report.migrations.append(&mut impacts),
                 Err(e) => report.errors.push((kind, Some(version), e)),
             }
@@ -428,10 +437,11 @@ async fn measure_version(
     set: &MigrationSet,
     version: i64,
     options: &Options,
+    lint: Option<&lint::Policy>,
 ) -> Result<Vec<MigrationImpact>, ImpactError> {
     let kind = set.kind;
     let db = TestDatabase::create(kind).await?;
-    let measured = Box::pin(measure_on(set, version, options, &db)).await;
+    let measured = Box::pin(measure_on(set, version, options, lint, &db)).await;
     // The database goes whatever happened; a failure to drop it is not the migration's.
     db.discard().await.ok();
     measured
@@ -456,6 +466,7 @@ async fn measure_on(
     set: &MigrationSet,
     version: i64,
     options: &Options,
+    lint: Option<&lint::Policy>,
     db: &TestDatabase,
 ) -> Result<Vec<MigrationImpact>, ImpactError> {
     let kind = set.kind;
@@ -514,28 +525,50 @@ async fn measure_on(
     let touched = touched(&schema, &statements, kind);
     let tables = fill::closure(&schema, &touched);
     fill::fill(&mut conns.migrating, &schema, &tables, options.rows).await?;
-    let up = measure(
-        &mut conns,
-        options,
-        (version, file, Way::Up),
-        &statements,
-        no_tx,
-        1,
-    )
-    .await?;
+    let up_direction = match set.is_up_only(version) {
+        true => Direction::Simple,
+        false => Direction::Up,
+    };
+    let flagged = lint_lines(lint, kind, up_direction, &file, &text);
+    let up = (version, file, Way::Up);
+    let up = measure(&mut conns, options, up, &statements, no_tx, 1, &flagged).await?;
     let revert = up.failed.is_none() && set.can_revert(version);
     impacts.push(up);
     if revert {
         let (file, text, no_tx) = migration(set, version, Way::Down);
         let statements = split(kind, &file, &text)?;
+        let flagged = lint_lines(lint, kind, Direction::Down, &file, &text);
         let down = (version, file, Way::Down);
-        impacts.push(measure(&mut conns, options, down, &statements, no_tx, 2).await?);
+        let measured = measure(&mut conns, options, down, &statements, no_tx, 2, &flagged);
+        impacts.push(measured.await?);
     }
     conns.workload.close().await;
     conns.sampler.close().await;
     drop(conns.migrating);
     own.close().await;
     Ok(impacts)
+}
+
+/// The lint's findings on a file, by the line of the statement they flag.
+fn lint_lines(
+    policy: Option<&lint::Policy>,
+    kind: Backend,
+    direction: Direction,
+    file: &str,
+    text: &str,
+) -> BTreeMap<usize, Vec<String>> {
+    let mut out: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    if let Some(policy) = policy {
+        let name = format!("{kind}/{file}");
+        for finding in lint::lint_file(kind, direction, &name, text, policy).findings {
+            let rule = finding.rule.to_string();
+            let rules = out.entry(finding.line).or_default();
+            if !rules.contains(&rule) {
+                rules.push(rule);
+            }
+        }
+    }
+    out
 }
 
 /// The file, SQL and no-transaction flag of `version`'s up or down, as the runner runs it.
@@ -662,6 +695,13 @@ async fn held(conns: &mut Connections) -> Result<BTreeSet<(String, String)>, Imp
     Ok(pairs(rows))
 }
 
+/// A table's name without its schema or quotes, lower-case, to match names across spellings.
+fn bare(table: &str) -> String {
+    let name = table.rsplit('.').next().unwrap_or(table);
+    name.trim_matches(|c| c == '"' || c == '`')
+        .to_ascii_lowercase()
+}
+
 fn pairs(rows: Vec<Vec<Option<String>>>) -> BTreeSet<(String, String)> {
     rows.into_iter()
         .filter_map(|r| {
@@ -759,6 +799,7 @@ async fn measure(
     statements: &[sql::Statement],
     no_tx: bool,
     phase: u64,
+    flagged: &BTreeMap<usize, Vec<String>>,
 ) -> Result<MigrationImpact, ImpactError> {
     let kind = conns.kind;
     let schema = conns.workload.introspect().await?;
@@ -803,7 +844,27 @@ async fn measure(
     tokio::time::sleep(MARGIN).await;
     let began = start.elapsed();
     let mut ran = Vec::new();
-    let failed = run_statements(conns, options, statements, no_tx, start, &mut ran).await?;
+    // `DROP INDEX x` names no table: the schema says whose index x is.
+    let index_tables: BTreeMap<String, String> = schema
+        .tables
+        .iter()
+        .flat_map(|(table, t)| {
+            t.indexes
+                .values()
+                .filter_map(|ix| ix.name.text.as_deref())
+                .map(|ix| (bare(ix), bare(table)))
+        })
+        .collect();
+    let failed = run_statements(
+        conns,
+        options,
+        statements,
+        no_tx,
+        start,
+        &index_tables,
+        &mut ran,
+    )
+    .await?;
     let ended = start.elapsed();
     tokio::time::sleep(MARGIN).await;
     let ops = running.stop().await;
@@ -852,6 +913,10 @@ async fn measure(
             };
             s.worst_read_ms = worst(Kind::Read);
             s.worst_write_ms = worst(Kind::Write);
+            s.lint = flagged.get(&s.line).cloned().unwrap_or_default();
+            s.lint_confirmed = (!s.lint.is_empty()).then(|| {
+                !s.rewritten.is_empty() || s.locks.iter().any(|l| l.blocks_reads || l.blocks_writes)
+            });
             s
         })
         .collect();
@@ -941,6 +1006,7 @@ async fn run_statements(
     statements: &[sql::Statement],
     no_tx: bool,
     start: Instant,
+    index_tables: &BTreeMap<String, String>,
     ran: &mut Vec<(StatementImpact, Duration, Duration)>,
 ) -> Result<Option<String>, ImpactError> {
     let kind = conns.kind;
@@ -1000,10 +1066,23 @@ async fn run_statements(
             }
         };
         let mut locks: BTreeSet<(String, String)> = if in_tx && d.locks_in_transaction {
+            // What it took, and what an earlier statement took on a table it names: a
+            // second CREATE INDEX on a table needs the SHARE lock the first one took.
             let now = held(conns).await?;
-            let new = now.difference(&held_before).cloned().collect();
+            let named: BTreeSet<String> = sql::lock_targets(std::slice::from_ref(statement), kind)
+                .into_iter()
+                .map(|t| match t.table.strip_prefix("the table of index ") {
+                    Some(index) => index_tables.get(&bare(index)).cloned().unwrap_or_default(),
+                    None => bare(&t.table),
+                })
+                .collect();
+            let needed = now
+                .iter()
+                .filter(|lock| !held_before.contains(*lock) || named.contains(&bare(&lock.0)))
+                .cloned()
+                .collect();
             held_before = now;
-            new
+            needed
         } else {
             sampled
         };
@@ -1049,6 +1128,8 @@ async fn run_statements(
             algorithm,
             worst_read_ms: 0.0,
             worst_write_ms: 0.0,
+            lint: Vec::new(),
+            lint_confirmed: None,
         };
         ran.push((measured, from, to));
     }
@@ -1068,6 +1149,8 @@ async fn run_statements(
             algorithm: None,
             worst_read_ms: 0.0,
             worst_write_ms: 0.0,
+            lint: Vec::new(),
+            lint_confirmed: None,
         };
         ran.push((commit, from, to));
     }
@@ -1184,6 +1267,14 @@ impl ImpactReport {
                         s.rewritten.join(", ")
                     )
                     .ok();
+                }
+                if let Some(confirmed) = s.lint_confirmed {
+                    let measured = match confirmed {
+                        true => "the measurement bears it out",
+                        false => "not borne out: no lock that keeps traffic waiting, no rewrite",
+                    };
+                    let rules = s.lint.join(", ");
+                    write!(line, "\n                   lint: {rules} ({measured})").ok();
                 }
                 if let Some(algorithm) = &s.algorithm {
                     write!(line, "\n                   algorithm: {algorithm}").ok();

@@ -161,6 +161,14 @@ mod postgres {
         assert!(writes_waited(s), "{}", shown(plain));
         assert!(!reads_waited(s), "{}", shown(plain));
         assert!(s.rewritten.is_empty(), "{}", shown(plain));
+        // squawk said so before anything ran; the measurement bears it out.
+        assert_eq!(
+            s.lint,
+            ["require-concurrent-index-creation"],
+            "{}",
+            shown(plain)
+        );
+        assert_eq!(s.lint_confirmed, Some(true), "{}", shown(plain));
 
         let concurrent = up(&report, 3);
         let s = statement(concurrent, "CREATE INDEX CONCURRENTLY");
@@ -171,6 +179,11 @@ mod postgres {
         );
         assert!(!writes_waited(s), "{}", shown(concurrent));
         assert!(!reads_waited(s), "{}", shown(concurrent));
+        assert!(
+            s.lint.is_empty() && s.lint_confirmed.is_none(),
+            "{}",
+            shown(concurrent)
+        );
     }
 
     /// A nullable column is the catalogue's business only: no rewrite, and it takes a small
