@@ -830,11 +830,11 @@ async fn measure(
     tokio::time::sleep(options.baseline).await;
     let baseline_ops = running.stop().await;
 
-    let holder = options.hold_transaction.map(|hold| {
+    // In a JoinSet, which aborts it if the measurement ends early.
+    let mut holder = tokio::task::JoinSet::new();
+    if let Some(hold) = options.hold_transaction {
         let (pool, tables) = (conns.workload.clone(), touched.clone());
-        tokio::spawn(hold_transaction(pool, tables, hold))
-    });
-    if holder.is_some() {
+        holder.spawn(hold_transaction(pool, tables, hold));
         // The holder's reads come first, as a transaction that was already open.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -868,9 +868,7 @@ async fn measure(
     let ended = start.elapsed();
     tokio::time::sleep(MARGIN).await;
     let ops = running.stop().await;
-    if let Some(holder) = holder {
-        holder.abort();
-    }
+    holder.abort_all();
 
     let baseline = traffic(&baseline_ops, Duration::ZERO, Duration::MAX, kind);
     let during = traffic(&ops, began, ended, kind);

@@ -328,3 +328,112 @@ mod mariadb {
         assert!(!reads_waited(c), "{}", shown(copied));
     }
 }
+
+/// A budget the migration goes over is a finding (exit 1), which an allow entry with its
+/// reason accepts; an entry that covers nothing over budget is reported.
+#[tokio::test]
+async fn a_migration_over_budget_fails_unless_allowed() {
+    let mut tight = options(100_000, &[2]);
+    tight.max_write_stall = Duration::from_micros(1);
+    let report = run(Backend::Sqlite, &tight).await;
+    let m = up(&report, 2);
+    assert!(
+        m.over_budget
+            .iter()
+            .any(|o| o.contains("max_write_stall_ms")),
+        "{}",
+        shown(m)
+    );
+    assert!(!m.ok());
+    assert_eq!(report.exit_code(), 1);
+    let junit = report.check_report().junit("didhub-harness impact");
+    assert!(
+        junit.contains("over the budget of 0 ms (max_write_stall_ms)"),
+        "{junit}"
+    );
+
+    let allow = |version: &str| {
+        toml::from_str::<impact::Settings>(&format!(
+            "[[allow]]\nversion = \"{version}\"\nbackend = \"sqlite\"\nreason = \"a new index on a small table\"\n"
+        ))
+        .unwrap()
+        .allow
+    };
+    tight.allow = didhub_harness::allow::AllowList::of(&allow("2"), "test").unwrap();
+    let report = run(Backend::Sqlite, &tight).await;
+    let m = up(&report, 2);
+    assert_eq!(m.allowed.as_deref(), Some("a new index on a small table"));
+    assert!(report.ok(), "{}", report.human());
+
+    tight.allow = didhub_harness::allow::AllowList::of(&allow("1"), "test").unwrap();
+    tight.max_write_stall = Duration::from_secs(60);
+    tight.max_read_stall = Duration::from_secs(60);
+    let report = run(Backend::Sqlite, &tight).await;
+    assert_eq!(
+        report.unused_allows,
+        ["[[impact.allow]] version 1 allows nothing over budget"]
+    );
+    assert_eq!(report.exit_code(), 1);
+}
+
+fn cli() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_didhub-harness"));
+    command.args(["impact", "--migrations"]).arg(fixtures());
+    command
+}
+
+/// `--format json` is one document with every figure; stdout holds only it.
+#[test]
+fn the_cli_prints_every_figure_as_json() {
+    let output = cli()
+        .args([
+            "--db",
+            "sqlite",
+            "--rows",
+            "1000",
+            "--version",
+            "2",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    let migrations = doc["migrations"].as_array().unwrap();
+    assert_eq!(migrations.len(), 2, "{doc}");
+    assert_eq!(migrations[0]["direction"], "up");
+    assert_eq!(
+        migrations[0]["statements"][0]["locks"][0]["mode"],
+        "database write lock"
+    );
+    assert!(
+        migrations[0]["baseline"]["writes"]["count"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+/// Ctrl-C ends the run at once, whatever it is doing (here filling a table), and says so.
+#[test]
+fn ctrl_c_ends_the_run() {
+    let child = cli()
+        .args(["--db", "sqlite", "--rows", "5000000", "--version", "2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "impact: interrupted"
+    );
+}
