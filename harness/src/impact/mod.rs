@@ -1360,3 +1360,36 @@ impl MigrationImpact {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_of_the_operations_timed() {
+        let took = (1..=200).map(Duration::from_millis).collect();
+        let stats = Stats::of(took);
+        assert_eq!(
+            (stats.count, stats.p50_ms, stats.p99_ms, stats.max_ms),
+            (200, 100.0, 198.0, 200.0)
+        );
+        assert_eq!(Stats::of(Vec::new()).max_ms, 0.0);
+    }
+
+    #[test]
+    fn an_operation_overlaps_a_statement_it_ran_beside() {
+        let op = |started, took| Op {
+            kind: Kind::Write,
+            started: Duration::from_millis(started),
+            took: Duration::from_millis(took),
+            error: None,
+        };
+        let ops = [op(0, 5), op(8, 100), op(200, 1)];
+        let (from, to) = (Duration::from_millis(10), Duration::from_millis(50));
+        let during: Vec<u64> = overlapping(&ops, Kind::Write, from, to)
+            .map(|o| o.took.as_millis() as u64)
+            .collect();
+        assert_eq!(during, [100]);
+        assert_eq!(overlapping(&ops, Kind::Read, from, to).count(), 0);
+    }
+}

@@ -61,10 +61,12 @@ fn holds(s: &StatementImpact, mode: &str, table: &str) -> bool {
 }
 
 /// Whether the slowest read (or write) during the statement waited for it.
+#[cfg(feature = "containers")]
 fn reads_waited(s: &StatementImpact) -> bool {
     s.worst_read_ms >= s.duration_ms / 2.0
 }
 
+#[cfg(feature = "containers")]
 fn writes_waited(s: &StatementImpact) -> bool {
     s.worst_write_ms >= s.duration_ms / 2.0
 }
