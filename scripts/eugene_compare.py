@@ -257,14 +257,27 @@ RENAME = re.compile(r"\bRENAME\s+TO\s+\"?(\w+)\"?", re.I)
 DML = re.compile(r"^\s*(WITH\b.*\b)?(INSERT|UPDATE|DELETE)\b", re.I | re.S)
 
 
-def reasons(ours, theirs, sql, file_text, sampled):
-    """The known reasons that fit a disagreement, by the shape of the difference."""
+def pairs(tables):
+    return {(t, m) for t, ms in tables.items() for m in ms}
+
+
+def reasons(ours, theirs, sql, file_text, sampled, earlier, created):
+    """The known reasons that fit a disagreement, by the shape of the difference. `earlier`:
+    the (table, mode) pairs ours listed on the migration's earlier statements; `created`: the
+    tables eugene saw an earlier statement of the file create."""
     out = []
+    new = pairs(ours) - earlier
+    if new == pairs(theirs):
+        return ["ours also lists what an earlier statement took on a table this one names; "
+                "eugene lists only locks taken anew"]
     only_ours = {(t, m) for t, ms in ours.items() for m in ms} - \
         {(t, m) for t, ms in theirs.items() for m in ms}
     only_theirs = {(t, m) for t, ms in theirs.items() for m in ms} - \
         {(t, m) for t, ms in ours.items() for m in ms}
     renamed = {n.lower() for n in RENAME.findall(file_text)}
+    if any(t in created for t, _ in only_ours):
+        out.append("table dropped and created again in the file: ours keys tables by name, "
+                   "eugene by oid (the new table is not one it tracks)")
     if any(t.lower() in renamed for t, _ in only_theirs):
         out.append("renamed table: ours keys tables by name and drops the new name")
     if sampled:
@@ -334,6 +347,7 @@ def compare(args):
             lines = sorted({s["line"] for s in our_statements} | set(by_line))
             sampled = no_transaction(path)
             ours_by_line = {s["line"]: s for s in our_statements}
+            earlier, created = set(), set()
             failed_at = None
             if mine is not None and mine.get("failed"):
                 m = re.match(r"line (\d+):", mine["failed"])
@@ -365,6 +379,10 @@ def compare(args):
                     continue
                 mine_tables = our_locks(o)
                 their_tables, others = eugene_locks(t, args.schema)
+                before, earlier = set(earlier), earlier | pairs(mine_tables)
+                made = set(created)
+                created |= {x["object_name"] for x in t.get("new_objects", [])
+                            if x.get("relkind") in TABLE_KINDS}
                 counts["compared"] += 1
                 agree = mine_tables == their_tables
                 counts["agree" if agree else "disagree"] += 1
@@ -382,7 +400,8 @@ def compare(args):
                 if others:
                     print(f"              + eugene on non-tables: {'; '.join(others)}")
                 if not agree:
-                    for r in reasons(mine_tables, their_tables, o.get("sql", ""), text, sampled):
+                    for r in reasons(mine_tables, their_tables, o.get("sql", ""), text, sampled,
+                                     before, made):
                         why_disagree[r] += 1
                         print(f"              why: {r}")
     finally:
