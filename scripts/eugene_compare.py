@@ -264,7 +264,7 @@ def pairs(tables):
 def reasons(ours, theirs, sql, file_text, sampled, earlier, created):
     """The known reasons that fit a disagreement, by the shape of the difference. `earlier`:
     the (table, mode) pairs ours listed on the migration's earlier statements; `created`: the
-    tables eugene saw an earlier statement of the file create."""
+    tables eugene saw this statement or an earlier one of the file create."""
     out = []
     new = pairs(ours) - earlier
     if new == pairs(theirs):
@@ -375,12 +375,15 @@ def compare(args):
                     counts["na"] += 1
                     why_na[na.split(":")[0].split(" (")[0]] += 1
                     if args.show == "all":
-                        print(f"   line {line:>4}  N/A  {sql}\n              {na}")
+                        print(f"   line {line:>4}  N/A      {sql}\n              why: {na}")
+                        if o is not None:
+                            print(f"              ours:   {show(our_locks(o))}")
+                        if t is not None:
+                            print(f"              eugene: {show(eugene_locks(t, args.schema)[0])}")
                     continue
                 mine_tables = our_locks(o)
                 their_tables, others = eugene_locks(t, args.schema)
                 before, earlier = set(earlier), earlier | pairs(mine_tables)
-                made = set(created)
                 created |= {x["object_name"] for x in t.get("new_objects", [])
                             if x.get("relkind") in TABLE_KINDS}
                 counts["compared"] += 1
@@ -401,7 +404,7 @@ def compare(args):
                     print(f"              + eugene on non-tables: {'; '.join(others)}")
                 if not agree:
                     for r in reasons(mine_tables, their_tables, o.get("sql", ""), text, sampled,
-                                     before, made):
+                                     before, created):
                         why_disagree[r] += 1
                         print(f"              why: {r}")
     finally:

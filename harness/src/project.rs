@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::migration_file::{Direction, FileOnDisk, MigrationFile};
+pub use crate::settings_file::Version;
 use crate::settings_file::{SettingsError, read_toml};
 use crate::{lint, parity};
 use didhub_migrations::Backend;
@@ -334,7 +335,7 @@ pub struct Settings {
     pub staircase: StaircaseSettings,
     /// `[impact]`: rows, budgets and allowed migrations of `didhub-harness impact`.
     #[serde(default)]
-    pub impact: crate::impact::Settings,
+    pub impact: crate::impact::settings::Settings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -392,37 +393,6 @@ pub enum ColumnOrder {
     #[default]
     Ignore,
     Fail,
-}
-
-/// A migration's version as the settings file names it: a string of digits
-/// (`"20231203124112"`, as file names spell it) or an integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version(pub i64);
-
-impl<'de> Deserialize<'de> for Version {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Version;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a version: a string of digits, e.g. \"20231203124112\"")
-            }
-
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Version, E> {
-                Ok(Version(v))
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Version, E> {
-                let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
-                match v.parse() {
-                    Ok(version) if digits => Ok(Version(version)),
-                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
-                }
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
 }
 
 /// How errors name the `n`th `[[parity.align]]` entry (counted from 1, as a reader counts).

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
+
 /// A settings file the harness cannot use, and why; a check asked this way checks nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -71,4 +73,35 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Setti
         path: path.to_owned(),
         reason: e.to_string(),
     })
+}
+
+/// A migration's version as the settings file names it: a string of digits
+/// (`"20231203124112"`, as file names spell it) or an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub i64);
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Version;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a version: a string of digits, e.g. \"20231203124112\"")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Version, E> {
+                Ok(Version(v))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Version, E> {
+                let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+                match v.parse() {
+                    Ok(version) if digits => Ok(Version(version)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
