@@ -19,6 +19,12 @@ compared (relkind r and p in schema --schema), as the harness reads only those; 
 on indexes, sequences, TOAST tables and views are printed after `+` and counted apart. A
 disagreement gets the likely reason where one of the known ones fits (docs/impact-vs-eugene.md).
 
+eugene 0.8.3 builds with `cargo install eugene --locked --root DIR` once libclang-dev and
+protobuf-compiler are installed (its pg_query dependency runs bindgen and prost). Any
+PostgreSQL 15 server will do for --url, e.g. `docker run -d --name eugene-pg -e
+POSTGRES_PASSWORD=pw -e POSTGRES_HOST_AUTH_METHOD=trust -p 127.0.0.1:55432:5432
+didhub/postgres:15-local`. `just eugene-compare` (if the justfile has it) does all of this.
+
 Exits 0 when the comparison ran (it is a report, not a verdict), 2 when it could not run.
 """
 
@@ -254,6 +260,7 @@ def show(tables):
 # --- Why two readings differ. ----------------------------------------------------------------
 
 RENAME = re.compile(r"\bRENAME\s+TO\s+\"?(\w+)\"?", re.I)
+DROP_TABLE = re.compile(r"^\s*DROP\s+TABLE\b", re.I)
 DML = re.compile(r"^\s*(WITH\b.*\b)?(INSERT|UPDATE|DELETE)\b", re.I | re.S)
 
 
@@ -270,10 +277,8 @@ def reasons(ours, theirs, sql, file_text, sampled, earlier, created):
     if new == pairs(theirs):
         return ["ours also lists what an earlier statement took on a table this one names; "
                 "eugene lists only locks taken anew"]
-    only_ours = {(t, m) for t, ms in ours.items() for m in ms} - \
-        {(t, m) for t, ms in theirs.items() for m in ms}
-    only_theirs = {(t, m) for t, ms in theirs.items() for m in ms} - \
-        {(t, m) for t, ms in ours.items() for m in ms}
+    only_ours = pairs(ours) - pairs(theirs)
+    only_theirs = pairs(theirs) - pairs(ours)
     renamed = {n.lower() for n in RENAME.findall(file_text)}
     if any(t in created for t, _ in only_ours):
         out.append("table dropped and created again in the file: ours keys tables by name, "
@@ -336,6 +341,7 @@ def compare(args):
             print(f"== {name}")
             if traced is None:
                 eugene_failed = eugene_failed or name
+                counts["eugene_failed_files"] += 1
                 print(f"   eugene failed: {why}")
             our_statements = [] if mine is None else [s for s in mine["statements"] if s["line"]]
             their_statements = [] if traced is None else traced.get("statements", [])
@@ -396,12 +402,17 @@ def compare(args):
                         non_table[kind] += 1
                 if agree and args.show == "disagree":
                     continue
+                blind = DROP_TABLE.match(o.get("sql", "")) is not None
+                counts["drop_table"] += blind
                 word = "AGREE" if agree else "DISAGREE"
                 print(f"   line {line:>4}  {word:<8} {sql}")
                 print(f"              ours:   {show(mine_tables)}")
                 print(f"              eugene: {show(their_tables)}")
                 if others:
                     print(f"              + eugene on non-tables: {'; '.join(others)}")
+                if blind:
+                    print("              note: both miss the dropped table's AccessExclusiveLock "
+                          "(its pg_class row is gone when pg_locks is read)")
                 if not agree:
                     for r in reasons(mine_tables, their_tables, o.get("sql", ""), text, sampled,
                                      before, created):
@@ -411,6 +422,8 @@ def compare(args):
         admin.run(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         admin.close()
 
+    if counts["eugene_failed_files"] == len(files):
+        raise CannotRun("eugene failed on every file (see above)")
     print()
     print(f"summary for {args.migrations}")
     print(f"  migrations (up): {len(files)}")
@@ -422,6 +435,8 @@ def compare(args):
     print(f"  not comparable: {counts['na']}")
     for r, n in why_na.most_common():
         print(f"    {n} {r}")
+    print(f"  DROP TABLE statements, where both miss the dropped table's lock: "
+          f"{counts['drop_table']}")
     print(f"  statements where eugene also reports locks on non-tables: "
           f"{counts['eugene_non_table']} ({', '.join(f'{k} {n}' for k, n in non_table.most_common()) or 'none'})")
 

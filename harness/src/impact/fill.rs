@@ -38,6 +38,29 @@ type Texts = Vec<Vec<Option<String>>>;
 /// The rows each filled table's referenced columns hold, by (table, columns).
 type Parents = BTreeMap<(String, Vec<String>), Texts>;
 
+/// PostgreSQL's enum types: each one's labels, by type name.
+type Enums = BTreeMap<String, Vec<String>>;
+
+/// Every enum type's labels, in order (PostgreSQL; none elsewhere).
+async fn enums(session: &mut Session) -> Result<Enums, sqlx::Error> {
+    if session.kind() != Backend::Postgres {
+        return Ok(Enums::new());
+    }
+    let rows = session
+        .texts(
+            "SELECT t.typname::text, e.enumlabel::text FROM pg_enum e \
+             JOIN pg_type t ON t.oid = e.enumtypid ORDER BY t.typname, e.enumsortorder",
+        )
+        .await?;
+    let mut out = Enums::new();
+    for row in rows {
+        if let [Some(name), Some(label)] = &row[..] {
+            out.entry(name.clone()).or_default().push(label.clone());
+        }
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone)]
 enum Plan {
     Generated {
@@ -73,6 +96,7 @@ impl Rows {
         name: &str,
         table: &Table,
         parents: &Parents,
+        enums: &Enums,
     ) -> Result<Rows, FillError> {
         let mut columns = Vec::new();
         let mut plans = Vec::new();
@@ -129,7 +153,7 @@ impl Rows {
                 }
                 None => Plan::Generated {
                     logical: column.logical.clone(),
-                    choices: choices(table, column),
+                    choices: choices(table, column, enums),
                 },
             };
             if matches!(plan, Plan::Null) && !column.nullable {
@@ -242,10 +266,15 @@ impl Rows {
 }
 
 /// The values a column must take from a list: the string literals of each check that names it
-/// (`status in ('pending', 'approved')`), or those of MySQL's `enum('a','b')` type.
-fn choices(table: &Table, column: &Column) -> Vec<String> {
+/// (`status in ('pending', 'approved')`), those of MySQL's `enum('a','b')` type, or the labels
+/// of a PostgreSQL enum type.
+fn choices(table: &Table, column: &Column, enums: &Enums) -> Vec<String> {
     if column.native_type.starts_with("enum(") || column.native_type.starts_with("set(") {
         return quoted_literals(&column.native_type);
+    }
+    let type_name = column.native_type.rsplit('.').next().unwrap_or_default();
+    if let Some(labels) = enums.get(type_name.trim_matches('"')) {
+        return labels.clone();
     }
     let mut out = Vec::new();
     for check in table.checks.values() {
@@ -359,13 +388,49 @@ pub(crate) fn closure(schema: &Schema, touched: &[String]) -> Vec<String> {
             wanted.push(name);
         }
     }
-    crate::data::load_order(wanted.iter().map(String::as_str), |t| {
-        schema.tables[t]
-            .foreign_keys
-            .values()
-            .map(|k| k.ref_table.clone())
-            .collect()
-    })
+    parents_first(schema, wanted)
+}
+
+/// Whether each key of `t` into a table still pending (itself aside) can be NULL.
+fn waits(schema: &Schema, pending: &std::collections::BTreeSet<String>, t: &str) -> Vec<bool> {
+    let table = &schema.tables[t];
+    table
+        .foreign_keys
+        .values()
+        .filter(|k| k.ref_table != t && pending.contains(&k.ref_table))
+        .map(|k| {
+            k.columns.iter().all(|c| {
+                table
+                    .columns
+                    .iter()
+                    .any(|col| col.name == *c && col.nullable)
+            })
+        })
+        .collect()
+}
+
+/// `tables` with every table after those it refers to. Where foreign keys make a cycle, the
+/// cycle is broken at a table whose keys into the tables still to fill can all be NULL: it is
+/// filled first, with those keys NULL.
+fn parents_first(schema: &Schema, tables: Vec<String>) -> Vec<String> {
+    let mut pending: std::collections::BTreeSet<String> = tables.into_iter().collect();
+    let mut order = Vec::new();
+    while !pending.is_empty() {
+        let next = pending
+            .iter()
+            .find(|t| waits(schema, &pending, t).is_empty())
+            .or_else(|| {
+                pending
+                    .iter()
+                    .find(|t| waits(schema, &pending, t).iter().all(|nullable| *nullable))
+            })
+            .or_else(|| pending.iter().next())
+            .cloned()
+            .unwrap_or_default();
+        pending.remove(&next);
+        order.push(next);
+    }
+    order
 }
 
 /// The table a migration names (`alters`, `public.alters`, `"Alters"`), as introspection names
@@ -403,6 +468,11 @@ pub(crate) async fn fill(
     );
     let mut parents = BTreeMap::new();
     let mut made = BTreeMap::new();
+    let enums = enums(session).await.map_err(|e| FillError::Table {
+        backend: kind,
+        table: tables.first().cloned().unwrap_or_default(),
+        reason: format!("cannot read the enum types: {e}"),
+    })?;
     for name in tables {
         let table = &schema.tables[name];
         let failed = |reason: String| FillError::Table {
@@ -410,7 +480,7 @@ pub(crate) async fn fill(
             table: name.clone(),
             reason,
         };
-        let mut plan = Rows::plan(kind, name, table, &parents)?;
+        let mut plan = Rows::plan(kind, name, table, &parents, &enums)?;
         progress.set_message(name.clone());
         let choices = plan.most_choices();
         if choices > 1 {
@@ -466,6 +536,12 @@ pub(crate) async fn rows_for(
 ) -> Result<Rows, FillError> {
     let kind = session.kind();
     let table = &schema.tables[name];
+    let failed = |e: sqlx::Error| FillError::Table {
+        backend: kind,
+        table: name.to_owned(),
+        reason: e.to_string(),
+    };
+    let enums = enums(session).await.map_err(failed)?;
     let mut parents = BTreeMap::new();
     for key in table.foreign_keys.values() {
         if key.ref_table == name || !schema.tables.contains_key(&key.ref_table) {
@@ -477,14 +553,10 @@ pub(crate) async fn rows_for(
             columns.join(", "),
             ident(kind, &key.ref_table)
         );
-        let read = session.texts(&sql).await.map_err(|e| FillError::Table {
-            backend: kind,
-            table: name.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let read = session.texts(&sql).await.map_err(failed)?;
         parents.insert((key.ref_table.clone(), key.ref_columns.clone()), read);
     }
-    let mut rows = Rows::plan(kind, name, table, &parents)?;
+    let mut rows = Rows::plan(kind, name, table, &parents, &enums)?;
     rows.choose(0);
     Ok(rows)
 }
@@ -562,6 +634,60 @@ mod tests {
         );
         assert!(names("(status in ('a'))", "status"));
         assert!(!names("(status_code in ('a'))", "status"));
+    }
+
+    #[test]
+    fn a_cycle_of_foreign_keys_is_broken_where_a_key_can_be_null() {
+        use crate::schema::{ForeignKey, Name};
+        let column = |name: &str, nullable| Column {
+            name: name.into(),
+            native_type: "bigint".into(),
+            logical: Logical::BigInt,
+            nullable,
+            default: None,
+        };
+        let key = |column: &str, to: &str| ForeignKey {
+            name: Name::default(),
+            columns: vec![column.into()],
+            ref_table: to.into(),
+            ref_columns: vec!["id".into()],
+            on_delete: String::new(),
+            on_update: String::new(),
+        };
+        let mut schema = Schema::default();
+        // Plume's: users.avatar_id (nullable) -> medias, medias.owner_id (NOT NULL) -> users,
+        // and comments waits on both.
+        for (name, columns, keys) in [
+            (
+                "users",
+                vec![column("id", false), column("avatar_id", true)],
+                vec![key("avatar_id", "medias")],
+            ),
+            (
+                "medias",
+                vec![column("id", false), column("owner_id", false)],
+                vec![key("owner_id", "users")],
+            ),
+            (
+                "comments",
+                vec![column("id", false), column("author_id", false)],
+                vec![key("author_id", "users")],
+            ),
+        ] {
+            let mut table = Table {
+                columns,
+                ..Table::default()
+            };
+            for k in keys {
+                table.add_foreign_key(k);
+            }
+            schema.tables.insert(name.into(), table);
+        }
+        let order = parents_first(
+            &schema,
+            vec!["comments".into(), "medias".into(), "users".into()],
+        );
+        assert_eq!(order, ["users", "comments", "medias"]);
     }
 
     #[test]

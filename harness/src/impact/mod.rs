@@ -56,7 +56,9 @@ pub(crate) struct Dialect {
     prepare: &'static [&'static str],
     /// The migrating session's id, as `locks` and `holders` take it.
     session_id: Option<&'static str>,
-    /// The table locks a session holds: rows of (table, mode).
+    /// Rows of (key, table) for every table, the key as `locks` names a table.
+    tables: &'static str,
+    /// The table locks a session holds: rows of (key, mode).
     locks: Option<fn(&str) -> String>,
     /// Whether locks taken in a transaction stay held until it ends, so that reading them on
     /// the migrating session after each statement gives exactly what it took (PostgreSQL);
@@ -209,7 +211,15 @@ pub struct StatementImpact {
     pub line: usize,
     pub sql: String,
     pub duration_ms: f64,
+    /// The locks it took (what eugene lists).
     pub locks: Vec<LockHeld>,
+    /// Locks an earlier statement of its transaction took on a table it names, which it needs
+    /// as well.
+    pub held: Vec<LockHeld>,
+    /// Its locks were sampled from another connection while it ran (outside a transaction,
+    /// and on MySQL, whose DDL commits at once): a lock held for less than about a
+    /// millisecond may be missing.
+    pub locks_sampled: bool,
     /// Tables it rewrote (a new relfilenode, InnoDB table id or SQLite root page).
     pub rewritten: Vec<String>,
     /// MySQL/MariaDB: how InnoDB ran an ALTER or CREATE/DROP INDEX.
@@ -615,6 +625,33 @@ async fn identities(conns: &mut Connections) -> Result<BTreeMap<String, String>,
         .collect())
 }
 
+/// Every table of the database now, by the key its locks name it by (PostgreSQL's oid, the
+/// name elsewhere).
+async fn tables(conns: &mut Connections) -> Result<BTreeMap<String, String>, ImpactError> {
+    let sql = dialect(conns.kind).tables;
+    let rows = conns
+        .migrating
+        .texts(sql)
+        .await
+        .map_err(ImpactError::database(conns.kind, "read the tables"))?;
+    Ok(pairs(rows).into_iter().collect())
+}
+
+fn lock_list(d: &Dialect, locks: BTreeSet<(String, String)>) -> Vec<LockHeld> {
+    locks
+        .into_iter()
+        .map(|(table, mode)| {
+            let (blocks_reads, blocks_writes) = (d.blocks)(&mode);
+            LockHeld {
+                table,
+                mode,
+                blocks_reads,
+                blocks_writes,
+            }
+        })
+        .collect()
+}
+
 /// The table locks the migrating session holds now, on itself (in a transaction).
 async fn held(conns: &mut Connections) -> Result<BTreeSet<(String, String)>, ImpactError> {
     let Some(locks) = dialect(conns.kind).locks else {
@@ -658,7 +695,7 @@ struct Sampler {
     task: tokio::task::JoinHandle<Sampled>,
 }
 
-/// The (table, mode) locks seen, and who the session waited for.
+/// The (key, mode) locks seen, and who the session waited for.
 type Sampled = (BTreeSet<(String, String)>, BTreeSet<String>);
 
 impl Sampler {
@@ -674,7 +711,8 @@ impl Sampler {
         let (pool, flag) = (conns.sampler.clone(), stop.clone());
         let task = tokio::spawn(async move {
             let mut seen = BTreeSet::new();
-            let mut waited = BTreeSet::new();
+            // By who: the same holder is seen again and again, its transaction older each time.
+            let mut waited = BTreeMap::new();
             while !flag.load(Ordering::SeqCst) {
                 if let Some(sql) = &locks
                     && let Ok(rows) = session::texts(&pool, sql).await
@@ -684,17 +722,18 @@ impl Sampler {
                 if let Some(sql) = &holders
                     && let Ok(rows) = session::texts(&pool, sql).await
                 {
-                    waited.extend(pairs(rows).into_iter().map(|(who, what)| {
-                        if what.is_empty() {
-                            who
-                        } else {
-                            format!("{who}: {what}")
-                        }
-                    }));
+                    for (who, what) in pairs(rows) {
+                        let key = who.split(" (").next().unwrap_or_default().to_owned();
+                        let said = match what.is_empty() {
+                            true => who,
+                            false => format!("{who}: {what}"),
+                        };
+                        waited.insert(key, said);
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            (seen, waited)
+            (seen, waited.into_values().collect())
         });
         Some(Sampler { stop, task })
     }
@@ -853,7 +892,8 @@ async fn measure(
             s.worst_write_ms = worst(Kind::Write);
             s.lint = flagged.get(&s.line).cloned().unwrap_or_default();
             s.lint_confirmed = (!s.lint.is_empty()).then(|| {
-                !s.rewritten.is_empty() || s.locks.iter().any(|l| l.blocks_reads || l.blocks_writes)
+                let blocking = |l: &LockHeld| l.blocks_reads || l.blocks_writes;
+                !s.rewritten.is_empty() || s.locks.iter().chain(&s.held).any(blocking)
             });
             s
         })
@@ -974,7 +1014,7 @@ async fn run_statements(
     let mut held_before = BTreeSet::new();
     let mut ids = identities(conns).await?;
     // Locks on a table the migration made are nobody else's concern: nobody sees it yet.
-    let existed: BTreeSet<String> = ids.keys().cloned().collect();
+    let existed = tables(conns).await?;
     let mut writing = false;
     for statement in statements {
         let sampler = Sampler::start(conns);
@@ -1003,9 +1043,10 @@ async fn run_statements(
                 return Ok(Some(said));
             }
         };
-        let mut locks: BTreeSet<(String, String)> = if in_tx && d.locks_in_transaction {
-            // What it took, and what an earlier statement took on a table it names: a
-            // second CREATE INDEX on a table needs the SHARE lock the first one took.
+        let (taken, needed) = if in_tx && d.locks_in_transaction {
+            // What it took, as eugene reads it; and what an earlier statement of the
+            // transaction took on a table it names, which it needs too (a second CREATE INDEX
+            // on a table needs the SHARE lock the first one took).
             let now = held(conns).await?;
             let named: BTreeSet<String> = sql::lock_targets(std::slice::from_ref(statement), kind)
                 .into_iter()
@@ -1014,17 +1055,27 @@ async fn run_statements(
                     None => bare(&t.table),
                 })
                 .collect();
+            let taken = now.difference(&held_before).cloned().collect();
             let needed = now
-                .iter()
-                .filter(|lock| !held_before.contains(*lock) || named.contains(&bare(&lock.0)))
+                .intersection(&held_before)
+                .filter(|(key, _)| existed.get(key).is_some_and(|t| named.contains(&bare(t))))
                 .cloned()
                 .collect();
             held_before = now;
-            needed
+            (taken, needed)
         } else {
-            sampled
+            (sampled, BTreeSet::new())
         };
-        locks.retain(|(table, _)| existed.contains(table));
+        // Locks by the tables that existed when the migration began, named as they were
+        // then: a table it dropped (whose name is gone) or renamed still counts, one it made
+        // (a new oid, even under an old name) does not.
+        let named = |locks: BTreeSet<(String, String)>| -> BTreeSet<(String, String)> {
+            locks
+                .into_iter()
+                .filter_map(|(key, mode)| Some((existed.get(&key)?.clone(), mode)))
+                .collect()
+        };
+        let (mut locks, held) = (named(taken), named(needed));
         let verb = statement.verb();
         if kind == Backend::Sqlite && !matches!(verb.as_str(), "SELECT" | "PRAGMA" | "") {
             // The write lock is taken once and held to the end of the transaction.
@@ -1050,18 +1101,9 @@ async fn run_statements(
             line: statement.line,
             sql: sql::excerpt(&statement.text),
             duration_ms: ms(to.saturating_sub(from)),
-            locks: locks
-                .into_iter()
-                .map(|(table, mode)| {
-                    let (blocks_reads, blocks_writes) = (d.blocks)(&mode);
-                    LockHeld {
-                        table,
-                        mode,
-                        blocks_reads,
-                        blocks_writes,
-                    }
-                })
-                .collect(),
+            locks: lock_list(d, locks),
+            held: lock_list(d, held),
+            locks_sampled: !(in_tx && d.locks_in_transaction) && kind != Backend::Sqlite,
             rewritten,
             algorithm,
             worst_read_ms: 0.0,
@@ -1083,6 +1125,8 @@ async fn run_statements(
             sql: "COMMIT".to_owned(),
             duration_ms: ms(to.saturating_sub(from)),
             locks: Vec::new(),
+            held: Vec::new(),
+            locks_sampled: false,
             rewritten: Vec::new(),
             algorithm: None,
             worst_read_ms: 0.0,
@@ -1194,9 +1238,29 @@ impl ImpactReport {
                     n => format!("line {n:>3}"),
                 };
                 let mut line = format!("       {at}: {:>8.1} ms  {}", s.duration_ms, s.sql);
+                let sampled = match s.locks_sampled {
+                    true => " (sampled each millisecond: a shorter lock may be missing)",
+                    false => "",
+                };
                 if !s.locks.is_empty() {
                     let locks: Vec<String> = s.locks.iter().map(ToString::to_string).collect();
-                    write!(line, "\n                   locks: {}", locks.join("; ")).ok();
+                    write!(
+                        line,
+                        "\n                   locks: {}{sampled}",
+                        locks.join("; ")
+                    )
+                    .ok();
+                } else if s.locks_sampled {
+                    write!(line, "\n                   no lock seen{sampled}").ok();
+                }
+                if !s.held.is_empty() {
+                    let held: Vec<String> = s.held.iter().map(ToString::to_string).collect();
+                    write!(
+                        line,
+                        "\n                   needs, already held: {}",
+                        held.join("; ")
+                    )
+                    .ok();
                 }
                 if !s.rewritten.is_empty() {
                     write!(

@@ -7,6 +7,8 @@ use super::Dialect;
 
 pub(super) const DIALECT: Dialect = Dialect {
     prepare: &[],
+    tables: "SELECT TABLE_NAME, TABLE_NAME FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'",
     session_id: Some("SELECT CAST(CONNECTION_ID() AS CHAR)"),
     locks: Some(locks),
     locks_in_transaction: false,

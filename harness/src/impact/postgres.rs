@@ -6,6 +6,8 @@ use super::Dialect;
 
 pub(super) const DIALECT: Dialect = Dialect {
     prepare: &[],
+    tables: "SELECT c.oid::text, c.relname FROM pg_class c \
+             WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace",
     session_id: Some("SELECT pg_backend_pid()::text"),
     locks: Some(locks),
     locks_in_transaction: true,
@@ -15,12 +17,12 @@ pub(super) const DIALECT: Dialect = Dialect {
     blocks,
 };
 
-/// The table locks session `id` holds: (table, mode).
+/// The relation locks session `id` holds: (oid, mode). By oid, not joined to `pg_class`: a
+/// table the session dropped is no longer there, but its ACCESS EXCLUSIVE lock is.
 fn locks(id: &str) -> String {
     format!(
-        "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-         WHERE l.pid = {id} AND l.granted AND l.locktype = 'relation' \
-         AND c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace"
+        "SELECT l.relation::text, l.mode FROM pg_locks l \
+         WHERE l.pid = {id} AND l.granted AND l.locktype = 'relation'"
     )
 }
 

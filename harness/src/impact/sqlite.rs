@@ -6,6 +6,7 @@ use super::Dialect;
 
 pub(super) const DIALECT: Dialect = Dialect {
     prepare: &["PRAGMA journal_mode = WAL"],
+    tables: "SELECT name, name FROM sqlite_master WHERE type = 'table'",
     session_id: None,
     locks: None,
     locks_in_transaction: false,
