@@ -98,6 +98,33 @@ impact db="all" rows="200000 1000000":
     python3 scripts/impact_table.py "${reports[@]}"
     exit "$status"
 
+# impact's PostgreSQL locks per statement against eugene's `trace` (docs/impact-vs-eugene.md): eugene is built from crates.io into a cache folder, with the Debian packages its build needs
+eugene-compare migrations="migrations" rows="1000":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    tools="${EUGENE_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/didhub/eugene}"
+    if [ ! -x "$tools/bin/eugene" ]; then
+        # pg_query, which eugene parses with, runs bindgen (libclang) and prost (protoc).
+        if ! command -v protoc >/dev/null 2>&1 || ! ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev protobuf-compiler >/dev/null
+        fi
+        nice -n 19 cargo install eugene --version 0.8.3 --locked --root "$tools"
+    fi
+    cargo build --release -p didhub-harness
+    report="${CARGO_TARGET_DIR:-target}/impact-eugene.json"
+    status=0
+    "${CARGO_TARGET_DIR:-target}/release/didhub-harness" impact --migrations {{migrations}} \
+        --db postgres --rows {{rows}} --format json > "$report" || status=$?
+    [ "$status" -le 1 ] || exit "$status"
+    name="eugene-pg-$$"
+    docker run -d --rm --name "$name" -e POSTGRES_PASSWORD=pw -e POSTGRES_HOST_AUTH_METHOD=trust \
+        -e POSTGRES_FAST=1 -p 127.0.0.1::5432 didhub/postgres:15-local > /dev/null
+    trap 'docker rm -f "$name" > /dev/null' EXIT
+    port=$(docker port "$name" 5432/tcp | head -n 1 | sed 's/.*://')
+    until docker exec "$name" pg_isready -q -h 127.0.0.1; do sleep 0.5; done
+    python3 scripts/eugene_compare.py --migrations {{migrations}} --ours "$report" \
+        --url "postgres://postgres:pw@127.0.0.1:$port/postgres" --eugene "$tools/bin/eugene"
+
 # Scaffold the next migration: NNNN_NAME.{up,down}.sql in sqlite/, postgres/ and mysql/
 new-migration NAME:
     cargo run -q -p didhub-harness -- new-migration "{{NAME}}"

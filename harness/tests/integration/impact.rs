@@ -188,6 +188,21 @@ mod postgres {
         );
     }
 
+    /// A dropped table's lock is read by its oid: its name is gone from the catalogue by the
+    /// time the lock is read, but the lock is held to the end of the transaction.
+    #[tokio::test]
+    async fn drop_table_holds_access_exclusive_on_the_table_it_drops() {
+        let report = run(Backend::Postgres, &options(100, &[1])).await;
+        let down = report
+            .migrations
+            .iter()
+            .find(|m| m.direction == Way::Down)
+            .unwrap();
+        let s = statement(down, "DROP TABLE items");
+        assert!(holds(s, "AccessExclusiveLock", "items"), "{}", shown(down));
+        assert!(!s.locks_sampled, "{}", shown(down));
+    }
+
     /// A nullable column is the catalogue's business only: no rewrite, and it takes a small
     /// part of what a type change that rewrites the same table takes (measured alongside).
     #[tokio::test]
