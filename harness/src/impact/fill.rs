@@ -523,6 +523,19 @@ pub(crate) async fn fill(
         made.insert(name.clone(), plan);
     }
     progress.finish_and_clear();
+    // As a database in service is: vacuumed and analysed. Right after a bulk load PostgreSQL's
+    // autovacuum would start on every filled table, and a migration's lock would wait up to
+    // `deadlock_timeout` (1 s) for it to yield — the load's doing, not the migration's.
+    if kind == Backend::Postgres {
+        for name in tables {
+            let sql = format!("VACUUM ANALYZE {}", ident(kind, name));
+            session.run(&sql).await.map_err(|e| FillError::Table {
+                backend: kind,
+                table: name.clone(),
+                reason: format!("VACUUM ANALYZE after filling: {e}"),
+            })?;
+        }
+    }
     Ok(made)
 }
 

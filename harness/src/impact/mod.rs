@@ -163,7 +163,12 @@ pub async fn run(project: &Project, backends: &[Backend], options: &Options) -> 
     }
     report.unused_allows = uses
         .unused()
-        .map(|a| format!("[[impact.allow]] {} allows nothing over budget", a.label()))
+        .map(|a| {
+            format!(
+                "[[impact.allow]] {} allowed nothing over budget in this run",
+                a.label()
+            )
+        })
         .collect();
     report
 }

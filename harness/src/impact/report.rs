@@ -230,15 +230,15 @@ pub struct ImpactReport {
     pub migrations: Vec<MigrationImpact>,
     /// (backend, version, why) of each version that could not be measured.
     pub errors: Vec<(Backend, Option<i64>, ImpactError)>,
-    /// Allow entries that covered nothing over budget.
+    /// Allow entries that covered nothing over budget in this run: a note, not a failure,
+    /// since whether a migration goes over depends on the rows and the machine (a migration
+    /// allowed at 1,000,000 rows is within budget at 2,000).
     pub unused_allows: Vec<String>,
 }
 
 impl ImpactReport {
     pub fn ok(&self) -> bool {
-        self.errors.is_empty()
-            && self.unused_allows.is_empty()
-            && self.migrations.iter().all(MigrationImpact::ok)
+        self.errors.is_empty() && self.migrations.iter().all(MigrationImpact::ok)
     }
 
     /// 0 all within budget, 1 something over budget or failed, 2 something could not run.
@@ -310,13 +310,7 @@ impl ImpactReport {
             );
         }
         for unused in &self.unused_allows {
-            report.record_with(
-                Status::Fail,
-                Step::Impact,
-                None,
-                unused,
-                vec![Finding::message(unused)],
-            );
+            report.record(Status::Note, Step::Impact, None, unused);
         }
         report
     }
@@ -389,7 +383,7 @@ impl ImpactReport {
             writeln!(out, "FAIL {e}").ok();
         }
         for unused in &self.unused_allows {
-            writeln!(out, "FAIL {unused}").ok();
+            writeln!(out, "note {unused}").ok();
         }
         out
     }

@@ -347,7 +347,7 @@ mod mariadb {
 }
 
 /// A budget the migration goes over is a finding (exit 1), which an allow entry with its
-/// reason accepts; an entry that covers nothing over budget is reported.
+/// reason accepts; an entry that covers nothing over budget is noted.
 #[tokio::test]
 async fn a_migration_over_budget_fails_unless_allowed() {
     let mut tight = options(100_000, &[2]);
@@ -388,9 +388,11 @@ async fn a_migration_over_budget_fails_unless_allowed() {
     let report = run(Backend::Sqlite, &tight).await;
     assert_eq!(
         report.unused_allows,
-        ["[[impact.allow]] version 1 allows nothing over budget"]
+        ["[[impact.allow]] version 1 allowed nothing over budget in this run"]
     );
-    assert_eq!(report.exit_code(), 1);
+    // Whether a migration goes over depends on the rows and the machine: a note, not a failure.
+    assert_eq!(report.exit_code(), 0);
+    assert!(report.human().contains("note [[impact.allow]] version 1"));
 }
 
 fn cli() -> std::process::Command {
