@@ -411,8 +411,9 @@ def compare(args):
                 if others:
                     print(f"              + eugene on non-tables: {'; '.join(others)}")
                 if blind:
-                    print("              note: both miss the dropped table's AccessExclusiveLock "
-                          "(its pg_class row is gone when pg_locks is read)")
+                    print("              note: eugene misses the dropped table's AccessExclusiveLock "
+                          "(its pg_class row is gone when pg_locks is read); ours reads locks "
+                          "by oid")
                 if not agree:
                     for r in reasons(mine_tables, their_tables, o.get("sql", ""), text, sampled,
                                      before, created):
@@ -435,7 +436,7 @@ def compare(args):
     print(f"  not comparable: {counts['na']}")
     for r, n in why_na.most_common():
         print(f"    {n} {r}")
-    print(f"  DROP TABLE statements, where both miss the dropped table's lock: "
+    print(f"  DROP TABLE statements, where eugene misses the dropped table's lock: "
           f"{counts['drop_table']}")
     print(f"  statements where eugene also reports locks on non-tables: "
           f"{counts['eugene_non_table']} ({', '.join(f'{k} {n}' for k, n in non_table.most_common()) or 'none'})")
