@@ -103,9 +103,16 @@ impl Rows {
         let mut referenced = Vec::new();
         let mut offsets: BTreeMap<&str, usize> = BTreeMap::new();
         let keys: Vec<_> = table.foreign_keys.values().collect();
+        // A table of nothing but a column that numbers itself gets that column's values
+        // written: an INSERT needs at least one column.
+        let only_numbered = table
+            .columns
+            .iter()
+            .all(|c| matches!(c.default.as_deref(), Some(AUTO_INCREMENT | ROWID)));
         for column in &table.columns {
             let numbered = matches!(column.default.as_deref(), Some(AUTO_INCREMENT | ROWID));
-            if numbered && !keys.iter().any(|k| k.columns.contains(&column.name)) {
+            if numbered && !only_numbered && !keys.iter().any(|k| k.columns.contains(&column.name))
+            {
                 continue;
             }
             let fk = keys

@@ -201,6 +201,8 @@ struct Connections {
     workload: Pool,
     /// Why locks cannot be read, if they cannot.
     locks_unread: Option<String>,
+    /// What the project's runner runs on a migration's connection first (`[runner]`).
+    runner_session: Vec<String>,
 }
 
 async fn measure_on(
@@ -254,6 +256,7 @@ async fn measure_on(
             .await
             .map_err(ImpactError::database(kind, "connect"))?,
         locks_unread,
+        runner_session: set.session().to_vec(),
     };
     let mut impacts = Vec::new();
     let (file, text, no_tx) = migration(set, version, Way::Up);
@@ -780,12 +783,18 @@ async fn run_statements(
 ) -> Result<Option<String>, ImpactError> {
     let kind = conns.kind;
     let d = dialect(kind);
-    let setup = bound(kind, options.lock_timeout);
-    conns
-        .migrating
-        .run(&setup)
-        .await
-        .map_err(ImpactError::database(kind, &setup))?;
+    let setup = conns
+        .runner_session
+        .iter()
+        .cloned()
+        .chain([bound(kind, options.lock_timeout)]);
+    for sql in setup.collect::<Vec<_>>() {
+        conns
+            .migrating
+            .run(&sql)
+            .await
+            .map_err(ImpactError::database(kind, &sql))?;
+    }
     let in_tx = !no_tx;
     if in_tx {
         let begin = match kind {

@@ -462,3 +462,48 @@ fn ctrl_c_ends_the_run() {
         "impact: interrupted"
     );
 }
+
+/// The migration runs as the project's runner runs it: the `[runner]` session statements come
+/// first on its connection (here SQLite's foreign keys off, without which dropping a table
+/// that rows refer to fails).
+#[tokio::test]
+async fn the_runners_session_statements_come_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("sqlite");
+    std::fs::create_dir(&folder).unwrap();
+    let files = [
+        (
+            "0001_tables.up.sql",
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);\nCREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent (id));\n",
+        ),
+        (
+            "0001_tables.down.sql",
+            "DROP TABLE child;\nDROP TABLE parent;\n",
+        ),
+        (
+            "0002_drop_parent.up.sql",
+            "DELETE FROM child WHERE id < 0;\nDROP TABLE parent;\n",
+        ),
+        (
+            "0002_drop_parent.down.sql",
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);\n",
+        ),
+    ];
+    for (name, sql) in files {
+        std::fs::write(folder.join(name), sql).unwrap();
+    }
+    let measure = || async {
+        let project = Project::open(dir.path()).unwrap();
+        let report = impact::run(&project, &[Backend::Sqlite], &options(100, &[2])).await;
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        report.migrations[0].failed.clone()
+    };
+    let failed = measure().await.unwrap_or_default();
+    assert!(failed.contains("FOREIGN KEY constraint failed"), "{failed}");
+    std::fs::write(
+        dir.path().join("didhub-harness.toml"),
+        "[runner.sqlite]\nsession = [\"PRAGMA foreign_keys = OFF\"]\n",
+    )
+    .unwrap();
+    assert_eq!(measure().await, None);
+}
