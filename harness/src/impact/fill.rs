@@ -167,7 +167,14 @@ impl Rows {
                 return Err(FillError::Table {
                     backend: kind,
                     table: name.to_owned(),
-                    reason: format!("{} refers to a table without rows", column.name),
+                    reason: match fk {
+                        Some((_, key)) => format!(
+                            "{} refers to {}, which has no rows to refer to (or does not exist: \
+                             a foreign key left pointing at a renamed or dropped table)",
+                            column.name, key.ref_table
+                        ),
+                        None => format!("{} cannot be NULL and has no value", column.name),
+                    },
                 });
             }
             columns.push(column.name.clone());
