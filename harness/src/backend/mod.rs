@@ -62,6 +62,11 @@ pub(super) struct DataSql {
     write: fn(usize, &Column) -> String,
 }
 
+/// An identifier quoted as `kind` quotes one.
+pub(crate) fn quote(kind: Backend, name: &str) -> String {
+    (data_sql(kind).quote)(name)
+}
+
 /// How `backend` spells the data staircase's reads and writes.
 fn data_sql(backend: Backend) -> &'static DataSql {
     match backend {

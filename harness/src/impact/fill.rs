@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 use chrono::{Duration as Days, NaiveDate};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::session::{Session, ident, literal};
+use super::session::{Session, literal};
 use crate::backend::Backend;
+use crate::backend::quote;
 use crate::schema::{AUTO_INCREMENT, Column, Logical, ROWID, Schema, Table};
 
 /// Rows of one table: which columns are written, and how row `i` fills each.
@@ -251,10 +252,10 @@ impl Rows {
     }
 
     fn insert_head(&self) -> String {
-        let columns: Vec<String> = self.columns.iter().map(|c| ident(self.kind, c)).collect();
+        let columns: Vec<String> = self.columns.iter().map(|c| quote(self.kind, c)).collect();
         format!(
             "INSERT INTO {} ({})",
-            ident(self.kind, &self.table),
+            quote(self.kind, &self.table),
             columns.join(", ")
         )
     }
@@ -518,19 +519,14 @@ pub(crate) async fn fill(
             .map_err(|e| failed(e.to_string()))?;
         for (child, other) in &schema.tables {
             for key in other.foreign_keys.values() {
-                if key.ref_table == *name && (child != name) {
-                    let columns: Vec<String> =
-                        key.ref_columns.iter().map(|c| ident(kind, c)).collect();
-                    let sql = format!(
-                        "SELECT {} FROM {} LIMIT {rows}",
-                        columns.join(", "),
-                        ident(kind, name)
-                    );
+                // Read once, however many tables refer to the same columns.
+                let referred = (name.clone(), key.ref_columns.clone());
+                if key.ref_table == *name && child != name && !parents.contains_key(&referred) {
                     let read = session
-                        .texts(&sql)
+                        .rows_of(name, &key.ref_columns, rows)
                         .await
                         .map_err(|e| failed(e.to_string()))?;
-                    parents.insert((name.clone(), key.ref_columns.clone()), read);
+                    parents.insert(referred, read);
                 }
             }
         }
@@ -542,7 +538,7 @@ pub(crate) async fn fill(
     // `deadlock_timeout` (1 s) for it to yield — the load's doing, not the migration's.
     if kind == Backend::Postgres {
         for name in tables {
-            let sql = format!("VACUUM ANALYZE {}", ident(kind, name));
+            let sql = format!("VACUUM ANALYZE {}", quote(kind, name));
             session.run(&sql).await.map_err(|e| FillError::Table {
                 backend: kind,
                 table: name.clone(),
@@ -574,13 +570,10 @@ pub(crate) async fn rows_for(
         if key.ref_table == name || !schema.tables.contains_key(&key.ref_table) {
             continue;
         }
-        let columns: Vec<String> = key.ref_columns.iter().map(|c| ident(kind, c)).collect();
-        let sql = format!(
-            "SELECT {} FROM {} LIMIT {most}",
-            columns.join(", "),
-            ident(kind, &key.ref_table)
-        );
-        let read = session.texts(&sql).await.map_err(failed)?;
+        let read = session
+            .rows_of(&key.ref_table, &key.ref_columns, most)
+            .await
+            .map_err(failed)?;
         parents.insert((key.ref_table.clone(), key.ref_columns.clone()), read);
     }
     let mut rows = Rows::plan(kind, name, table, &parents, &enums)?;
@@ -590,11 +583,7 @@ pub(crate) async fn rows_for(
 
 /// Whether the database takes the first row as planned (rolled back).
 async fn probe(session: &mut Session, plan: &Rows) -> Result<(), sqlx::Error> {
-    let begin = match session.kind() {
-        Backend::MySql => "START TRANSACTION",
-        Backend::Sqlite | Backend::Postgres => "BEGIN",
-    };
-    session.run(begin).await?;
+    session.begin().await?;
     let inserted = session.run(&plan.insert_sql(1, 1)).await;
     session.run("ROLLBACK").await?;
     inserted.map(drop)
@@ -607,10 +596,10 @@ async fn load(
     progress: &ProgressBar,
 ) -> Result<(), sqlx::Error> {
     if let Session::Postgres(conn) = session {
-        let columns: Vec<String> = plan.columns.iter().map(|c| ident(plan.kind, c)).collect();
+        let columns: Vec<String> = plan.columns.iter().map(|c| quote(plan.kind, c)).collect();
         let sql = format!(
             "COPY {} ({}) FROM STDIN WITH (FORMAT csv)",
-            ident(plan.kind, &plan.table),
+            quote(plan.kind, &plan.table),
             columns.join(", ")
         );
         let mut copy = conn.copy_in_raw(&sql).await?;

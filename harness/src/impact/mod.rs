@@ -33,11 +33,12 @@ use std::time::{Duration, Instant};
 use didhub_migrations::{LockTimeout, LockWaits};
 
 use crate::allow::{AllowList, Entry};
-use crate::backend::{Backend, Pool, TestDatabase, why};
+use crate::backend::{Backend, Pool, TestDatabase, quote, why};
 use crate::lint;
 use crate::migration_file::Direction;
 use crate::migrations::MigrationSet;
 use crate::project::Project;
+use crate::schema::Schema;
 use crate::settings_file::SettingsError;
 use crate::sql;
 
@@ -259,32 +260,17 @@ async fn measure_on(
         runner_session: set.session().to_vec(),
     };
     let mut impacts = Vec::new();
-    let (file, text, no_tx) = migration(set, version, Way::Up);
-    let schema = conns
-        .workload
-        .introspect()
-        .await
-        .map_err(ImpactError::Harness)?;
-    let statements = split(kind, &file, &text)?;
-    let touched = touched(&schema, &statements, kind);
-    let tables = fill::closure(&schema, &touched);
+    let up = Script::of(set, version, Way::Up, lint)?;
+    let schema = conns.workload.introspect().await?;
+    let tables = fill::closure(&schema, &touched(&schema, &up.statements, kind));
     fill::fill(&mut conns.migrating, &schema, &tables, options.rows).await?;
-    let up_direction = match set.is_up_only(version) {
-        true => Direction::Simple,
-        false => Direction::Up,
-    };
-    let flagged = lint_lines(lint, kind, up_direction, &file, &text);
-    let up = (version, file, Way::Up);
-    let up = measure(&mut conns, options, up, &statements, no_tx, 1, &flagged).await?;
+    let up = measure(&mut conns, options, &schema, up, 1).await?;
     let revert = up.failed.is_none() && set.can_revert(version);
     impacts.push(up);
     if revert {
-        let (file, text, no_tx) = migration(set, version, Way::Down);
-        let statements = split(kind, &file, &text)?;
-        let flagged = lint_lines(lint, kind, Direction::Down, &file, &text);
-        let down = (version, file, Way::Down);
-        let measured = measure(&mut conns, options, down, &statements, no_tx, 2, &flagged);
-        impacts.push(measured.await?);
+        let down = Script::of(set, version, Way::Down, lint)?;
+        let schema = conns.workload.introspect().await?;
+        impacts.push(measure(&mut conns, options, &schema, down, 2).await?);
     }
     conns.workload.close().await;
     conns.sampler.close().await;
@@ -315,37 +301,60 @@ fn lint_lines(
     out
 }
 
-/// The file, SQL and no-transaction flag of `version`'s up or down, as the runner runs it.
-fn migration(set: &MigrationSet, version: i64, way: Way) -> (String, String, bool) {
-    let file = match way {
-        Way::Up => set.up_file(version),
-        Way::Down => set.down_file(version),
-    };
-    let found = set.migrator.iter().find(|m| {
-        m.version == version && m.migration_type.is_down_migration() == (way == Way::Down)
-    });
-    match found {
-        Some(m) => (file, m.sql.as_str().to_owned(), m.no_tx),
-        None => (file, String::new(), false),
+/// One file of a migration, as the runner runs it: its statements, whether it runs outside a
+/// transaction, and the lint's findings on them.
+struct Script {
+    version: i64,
+    way: Way,
+    file: String,
+    statements: Vec<sql::Statement>,
+    no_tx: bool,
+    /// The lint's rules by the line of the statement they flag.
+    flagged: BTreeMap<usize, Vec<String>>,
+}
+
+impl Script {
+    /// `version`'s up or down.
+    fn of(
+        set: &MigrationSet,
+        version: i64,
+        way: Way,
+        lint: Option<&lint::Policy>,
+    ) -> Result<Script, ImpactError> {
+        let kind = set.kind;
+        let (file, direction) = match way {
+            Way::Up if set.is_up_only(version) => (set.up_file(version), Direction::Simple),
+            Way::Up => (set.up_file(version), Direction::Up),
+            Way::Down => (set.down_file(version), Direction::Down),
+        };
+        let found = set.migrator.iter().find(|m| {
+            m.version == version && m.migration_type.is_down_migration() == (way == Way::Down)
+        });
+        let (text, no_tx) = match found {
+            Some(m) => (m.sql.as_str(), m.no_tx),
+            None => ("", false),
+        };
+        let statements = sql::split(text, kind)
+            .map(|script| script.statements)
+            .map_err(|e| ImpactError::Unreadable {
+                backend: kind,
+                file: file.clone(),
+                what: e.to_string(),
+            })?;
+        let flagged = lint_lines(lint, kind, direction, &file, text);
+        Ok(Script {
+            version,
+            way,
+            file,
+            statements,
+            no_tx,
+            flagged,
+        })
     }
 }
 
-fn split(kind: Backend, file: &str, text: &str) -> Result<Vec<sql::Statement>, ImpactError> {
-    sql::split(text, kind)
-        .map(|script| script.statements)
-        .map_err(|e| ImpactError::Unreadable {
-            backend: kind,
-            file: file.to_owned(),
-            what: e.to_string(),
-        })
-}
-
 /// The existing tables the statements lock, as introspection names them.
-fn touched(
-    schema: &crate::schema::Schema,
-    statements: &[sql::Statement],
-    kind: Backend,
-) -> Vec<String> {
+fn touched(schema: &Schema, statements: &[sql::Statement], kind: Backend) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for target in sql::lock_targets(statements, kind) {
         // `DROP INDEX x` without its table: the table that has index x.
@@ -402,32 +411,28 @@ async fn lock_info(session: &mut Session) -> Option<String> {
 /// The identity of every table: a rewrite changes it.
 async fn identities(conns: &mut Connections) -> Result<BTreeMap<String, String>, ImpactError> {
     let sql = dialect(conns.kind).identities;
-    let rows = conns
-        .migrating
-        .texts(sql)
-        .await
-        .map_err(ImpactError::database(
-            conns.kind,
-            "read the tables' identities",
-        ))?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|mut r| {
-            let id = r.pop().flatten()?;
-            Some((r.pop().flatten()?, id))
-        })
-        .collect())
+    two_columns(conns, sql, "read the tables' identities").await
 }
 
 /// Every table of the database now, by the key its locks name it by (PostgreSQL's oid, the
 /// name elsewhere).
 async fn tables(conns: &mut Connections) -> Result<BTreeMap<String, String>, ImpactError> {
     let sql = dialect(conns.kind).tables;
+    two_columns(conns, sql, "read the tables").await
+}
+
+/// A query's rows of two values, on the migrating session, as a map from the first to the
+/// second.
+async fn two_columns(
+    conns: &mut Connections,
+    sql: &str,
+    what: &str,
+) -> Result<BTreeMap<String, String>, ImpactError> {
     let rows = conns
         .migrating
         .texts(sql)
         .await
-        .map_err(ImpactError::database(conns.kind, "read the tables"))?;
+        .map_err(ImpactError::database(conns.kind, what))?;
     Ok(pairs(rows).into_iter().collect())
 }
 
@@ -448,13 +453,10 @@ fn lock_list(d: &Dialect, locks: BTreeSet<(String, String)>) -> Vec<LockHeld> {
 
 /// The table locks the migrating session holds now, on itself (in a transaction).
 async fn held(conns: &mut Connections) -> Result<BTreeSet<(String, String)>, ImpactError> {
-    let Some(locks) = dialect(conns.kind).locks else {
+    let (Some(locks), Some(id)) = (dialect(conns.kind).locks, conns.id.as_deref()) else {
         return Ok(BTreeSet::new());
     };
-    let sql = match conns.kind {
-        Backend::Postgres => locks("pg_backend_pid()"),
-        Backend::MySql | Backend::Sqlite => return Ok(BTreeSet::new()),
-    };
+    let sql = locks(id);
     let rows = conns
         .migrating
         .texts(&sql)
@@ -544,15 +546,11 @@ async fn hold_transaction(pool: Pool, tables: Vec<String>, hold: Duration) {
         return;
     };
     let kind = session.kind();
-    let begin = match kind {
-        Backend::MySql => "START TRANSACTION",
-        Backend::Sqlite | Backend::Postgres => "BEGIN",
-    };
-    if session.run(begin).await.is_err() {
+    if session.begin().await.is_err() {
         return;
     }
     for table in &tables {
-        let sql = format!("SELECT * FROM {} LIMIT 1", session::ident(kind, table));
+        let sql = format!("SELECT * FROM {} LIMIT 1", quote(kind, table));
         session.texts(&sql).await.ok();
     }
     tokio::time::sleep(hold).await;
@@ -568,20 +566,17 @@ const MARGIN: Duration = Duration::from_millis(50);
 async fn measure(
     conns: &mut Connections,
     options: &Options,
-    (version, file, way): (i64, String, Way),
-    statements: &[sql::Statement],
-    no_tx: bool,
+    schema: &Schema,
+    script: Script,
     phase: u64,
-    flagged: &BTreeMap<usize, Vec<String>>,
 ) -> Result<MigrationImpact, ImpactError> {
     let kind = conns.kind;
-    let schema = conns.workload.introspect().await?;
-    let touched = touched(&schema, statements, kind);
+    let touched = touched(schema, &script.statements, kind);
     let mut targets = Vec::new();
     for name in &touched {
         // A table whose foreign key refers to an empty table (both made by this up) gets
         // reads and updates, no inserts.
-        let rows = fill::rows_for(&mut conns.migrating, &schema, name, options.rows)
+        let rows = fill::rows_for(&mut conns.migrating, schema, name, options.rows)
             .await
             .ok();
         let after = options.rows * (phase + 1) + 1_000_000 * phase;
@@ -628,23 +623,14 @@ async fn measure(
                 .map(|ix| (bare(ix), bare(table)))
         })
         .collect();
-    let failed = run_statements(
-        conns,
-        options,
-        statements,
-        no_tx,
-        start,
-        &index_tables,
-        &mut ran,
-    )
-    .await?;
+    let failed = run_statements(conns, options, &script, start, &index_tables, &mut ran).await?;
     let ended = start.elapsed();
     tokio::time::sleep(MARGIN).await;
     let ops = running.stop().await;
     holder.abort_all();
 
-    let baseline = traffic(&baseline_ops, Duration::ZERO, Duration::MAX, kind);
-    let during = traffic(&ops, began, ended, kind);
+    let baseline = traffic(&baseline_ops, Duration::ZERO, Duration::MAX);
+    let during = traffic(&ops, began, ended);
     let blocked = |k: Kind, base: &Stats| {
         let threshold = Duration::from_secs_f64((base.p99_ms * 10.0).max(20.0) / 1000.0);
         let waits: Vec<Duration> = overlapping(&ops, k, began, ended)
@@ -660,11 +646,7 @@ async fn measure(
     let blocked_writes = blocked(Kind::Write, &baseline.writes);
     let refused: Vec<&Op> = overlapping(&ops, Kind::Read, began, ended)
         .chain(overlapping(&ops, Kind::Write, began, ended))
-        .filter(|op| {
-            op.error
-                .as_deref()
-                .is_some_and(|e| !workload::gave_up_waiting(kind, e))
-        })
+        .filter(|op| op.error.is_some())
         .collect();
     let mut messages: Vec<String> = Vec::new();
     for op in &refused {
@@ -684,7 +666,7 @@ async fn measure(
             };
             s.worst_read_ms = worst(Kind::Read);
             s.worst_write_ms = worst(Kind::Write);
-            s.lint = flagged.get(&s.line).cloned().unwrap_or_default();
+            s.lint = script.flagged.get(&s.line).cloned().unwrap_or_default();
             s.lint_confirmed = (!s.lint.is_empty()).then(|| {
                 let blocking = |l: &LockHeld| l.blocks_reads || l.blocks_writes;
                 !s.rewritten.is_empty() || s.locks.iter().chain(&s.held).any(blocking)
@@ -715,9 +697,9 @@ async fn measure(
     );
     Ok(MigrationImpact {
         backend: kind,
-        version,
-        file,
-        direction: way,
+        version: script.version,
+        file: script.file,
+        direction: script.way,
         rows: options.rows,
         tables: touched,
         duration_ms: ms(ended.saturating_sub(began)),
@@ -741,15 +723,11 @@ fn overlapping(ops: &[Op], k: Kind, from: Duration, to: Duration) -> impl Iterat
         .filter(move |op| op.kind == k && op.started <= to && op.ended() >= from)
 }
 
-fn traffic(ops: &[Op], from: Duration, to: Duration, kind: Backend) -> Traffic {
+fn traffic(ops: &[Op], from: Duration, to: Duration) -> Traffic {
     let stats = |k| {
         Stats::of(
             overlapping(ops, k, from, to)
-                .filter(|op| {
-                    op.error
-                        .as_deref()
-                        .is_none_or(|e| workload::gave_up_waiting(kind, e))
-                })
+                .filter(|op| op.error.is_none())
                 .map(|op| op.took)
                 .collect(),
         )
@@ -775,8 +753,7 @@ fn bound(kind: Backend, limit: Duration) -> String {
 async fn run_statements(
     conns: &mut Connections,
     options: &Options,
-    statements: &[sql::Statement],
-    no_tx: bool,
+    script: &Script,
     start: Instant,
     index_tables: &BTreeMap<String, String>,
     ran: &mut Vec<(StatementImpact, Duration, Duration)>,
@@ -795,28 +772,26 @@ async fn run_statements(
             .await
             .map_err(ImpactError::database(kind, &sql))?;
     }
-    let in_tx = !no_tx;
+    let in_tx = !script.no_tx;
     if in_tx {
-        let begin = match kind {
-            Backend::MySql => "START TRANSACTION",
-            Backend::Postgres => "BEGIN",
+        let began = match kind {
             // The write lock at once, as the migration's first statement would take it: a
             // deferred transaction that read first (the tables' identities, here) cannot
             // become a writer once the workload has written (SQLITE_BUSY_SNAPSHOT).
-            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Sqlite => conns.migrating.run("BEGIN IMMEDIATE").await.map(drop),
+            Backend::Postgres | Backend::MySql => conns.migrating.begin().await,
         };
-        conns
-            .migrating
-            .run(begin)
-            .await
-            .map_err(ImpactError::database(kind, begin))?;
+        began.map_err(ImpactError::database(
+            kind,
+            "begin the migration's transaction",
+        ))?;
     }
     let mut held_before = BTreeSet::new();
     let mut ids = identities(conns).await?;
     // Locks on a table the migration made are nobody else's concern: nobody sees it yet.
     let existed = tables(conns).await?;
     let mut writing = false;
-    for statement in statements {
+    for statement in &script.statements {
         let sampler = Sampler::start(conns);
         let from = start.elapsed();
         let result = conns.migrating.run(&statement.text).await;

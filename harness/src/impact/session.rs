@@ -4,7 +4,7 @@
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, MySql, Postgres, Row, Sqlite};
 
-use crate::backend::{Backend, Pool};
+use crate::backend::{Backend, Pool, quote};
 
 /// One connection, held until dropped.
 pub(crate) enum Session {
@@ -64,48 +64,43 @@ impl Session {
     }
 }
 
-/// Runs one statement on any connection of `pool`; the rows it changed.
-pub(crate) async fn run(pool: &Pool, sql: &str) -> Result<u64, sqlx::Error> {
-    let sql = AssertSqlSafe(sql.to_owned());
-    match pool {
-        Pool::Sqlite(p) => sqlx::raw_sql(sql)
-            .execute(p)
-            .await
-            .map(|d| d.rows_affected()),
-        Pool::Postgres(p) => sqlx::raw_sql(sql)
-            .execute(p)
-            .await
-            .map(|d| d.rows_affected()),
-        Pool::MySql(p) => sqlx::raw_sql(sql)
-            .execute(p)
-            .await
-            .map(|d| d.rows_affected()),
+impl Session {
+    /// Starts a transaction, as the backend spells it.
+    pub(crate) async fn begin(&mut self) -> Result<(), sqlx::Error> {
+        let begin = match self.kind() {
+            Backend::MySql => "START TRANSACTION",
+            Backend::Sqlite | Backend::Postgres => "BEGIN",
+        };
+        self.run(begin).await.map(drop)
+    }
+
+    /// Up to `most` rows of `columns` of `table`, each value as text.
+    pub(crate) async fn rows_of(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        most: u64,
+    ) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
+        let kind = self.kind();
+        let columns: Vec<String> = columns.iter().map(|c| quote(kind, c)).collect();
+        let sql = format!(
+            "SELECT {} FROM {} LIMIT {most}",
+            columns.join(", "),
+            quote(kind, table)
+        );
+        self.texts(&sql).await
     }
 }
 
-/// Every row a query returns on any connection of `pool`, as [`Session::texts`].
+/// Runs one statement on a connection of `pool`, as executing on the pool does; the rows it
+/// changed.
+pub(crate) async fn run(pool: &Pool, sql: &str) -> Result<u64, sqlx::Error> {
+    Session::of(pool).await?.run(sql).await
+}
+
+/// Every row a query returns on a connection of `pool`, as [`Session::texts`].
 pub(crate) async fn texts(pool: &Pool, sql: &str) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
-    let sql = AssertSqlSafe(sql.to_owned());
-    match pool {
-        Pool::Sqlite(p) => sqlx::raw_sql(sql)
-            .fetch_all(p)
-            .await?
-            .iter()
-            .map(row_texts)
-            .collect(),
-        Pool::Postgres(p) => sqlx::raw_sql(sql)
-            .fetch_all(p)
-            .await?
-            .iter()
-            .map(row_texts)
-            .collect(),
-        Pool::MySql(p) => sqlx::raw_sql(sql)
-            .fetch_all(p)
-            .await?
-            .iter()
-            .map(row_texts)
-            .collect(),
-    }
+    Session::of(pool).await?.texts(sql).await
 }
 
 /// A row's values as text. Unchecked: the text protocols (PostgreSQL's simple query, MySQL's
@@ -126,12 +121,4 @@ pub(crate) fn literal(kind: Backend, text: &str) -> String {
         quoted = quoted.replace('\\', "\\\\");
     }
     format!("'{quoted}'")
-}
-
-/// An identifier quoted as `kind` quotes one.
-pub(crate) fn ident(kind: Backend, name: &str) -> String {
-    match kind {
-        Backend::MySql => format!("`{}`", name.replace('`', "``")),
-        Backend::Sqlite | Backend::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
-    }
 }

@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use didhub_migrations::LockWaits;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
 use super::fill::Rows;
-use super::session::{self, Session, ident, literal};
+use super::session::{self, Session, literal};
+use crate::backend::quote;
 use crate::backend::{Backend, Pool};
 use crate::schema::Table;
 
@@ -37,7 +39,8 @@ pub(crate) struct Op {
     /// When it started, from the run's start.
     pub started: Duration,
     pub took: Duration,
-    /// The database's refusal, if it refused.
+    /// The database's refusal, if it refused for another reason than giving up a lock wait
+    /// (an operation that waited until it gave up is timed like any other).
     pub error: Option<String>,
 }
 
@@ -77,19 +80,13 @@ impl Target {
         let key = key_columns(table);
         let mut keys = Vec::new();
         if !key.is_empty() {
-            let columns: Vec<String> = key.iter().map(|c| ident(kind, c)).collect();
-            let sql = format!(
-                "SELECT {} FROM {} LIMIT {most}",
-                columns.join(", "),
-                ident(kind, name)
-            );
-            for row in session.texts(&sql).await? {
+            for row in session.rows_of(name, &key, most).await? {
                 let parts: Vec<String> = key
                     .iter()
                     .zip(row)
                     .map(|(column, value)| match value {
-                        Some(v) => format!("{} = {}", ident(kind, column), literal(kind, &v)),
-                        None => format!("{} IS NULL", ident(kind, column)),
+                        Some(v) => format!("{} = {}", quote(kind, column), literal(kind, &v)),
+                        None => format!("{} IS NULL", quote(kind, column)),
                     })
                     .collect();
                 keys.push(parts.join(" AND "));
@@ -104,16 +101,16 @@ impl Target {
         let update = match (key.is_empty(), updated) {
             (false, Some(column)) => Some(format!(
                 "UPDATE {} SET {c} = {c} WHERE ",
-                ident(kind, name),
-                c = ident(kind, column)
+                quote(kind, name),
+                c = quote(kind, column)
             )),
             _ => None,
         };
         let selected: Vec<String> = match key.is_empty() {
             true => vec!["1".to_owned()],
-            false => key.iter().map(|c| ident(kind, c)).collect(),
+            false => key.iter().map(|c| quote(kind, c)).collect(),
         };
-        let read = format!("SELECT {} FROM {}", selected.join(", "), ident(kind, name));
+        let read = format!("SELECT {} FROM {}", selected.join(", "), quote(kind, name));
         Ok(Target {
             keys,
             rows,
@@ -216,22 +213,27 @@ async fn run(
         insert = !insert;
         let started = start.elapsed();
         let result = session::run(&pool, &sql).await;
+        let backend = pool.kind();
         ops.push(Op {
             kind,
             started,
             took: start.elapsed().saturating_sub(started),
-            error: result.err().map(|e| e.to_string()),
+            error: result
+                .err()
+                .filter(|e| !gave_up(backend, e))
+                .map(|e| e.to_string()),
         });
         tokio::time::sleep(PAUSE).await;
     }
     ops
 }
 
-/// Whether a refusal is a lock wait given up (the operation was blocked, not wrong).
-pub(crate) fn gave_up_waiting(kind: Backend, error: &str) -> bool {
+/// Whether a refusal is a lock wait given up (the operation was blocked, not wrong), as the
+/// migrations' lock bound reads it.
+fn gave_up(kind: Backend, error: &sqlx::Error) -> bool {
     match kind {
-        Backend::Sqlite => error.contains("database is locked"),
-        Backend::Postgres => error.contains("lock timeout") || error.contains("statement timeout"),
-        Backend::MySql => error.contains("Lock wait timeout"),
+        Backend::Sqlite => <sqlx::SqliteConnection as LockWaits>::gave_up(error),
+        Backend::Postgres => <sqlx::PgConnection as LockWaits>::gave_up(error),
+        Backend::MySql => <sqlx::MySqlConnection as LockWaits>::gave_up(error),
     }
 }
