@@ -31,6 +31,7 @@ use crate::schema::Column;
 
 pub use database::TestDatabase;
 pub use pool::Pool;
+pub(crate) use pool::input_value;
 pub(crate) use server::ServerSpec;
 pub use server::{Dedicated, Server, dedicated, server};
 

@@ -214,7 +214,7 @@ impl Pool {
 
 /// A canonical value as the backend takes it for its column. Booleans are 1 and 0 everywhere
 /// (PostgreSQL's boolean input reads those too); only MySQL spells timestamps its own way.
-fn input_value(kind: Backend, column: &Column, canonical: String) -> String {
+pub(crate) fn input_value(kind: Backend, column: &Column, canonical: String) -> String {
     match (&column.logical, canonical.as_str()) {
         (Logical::Boolean, "true") => "1".to_owned(),
         (Logical::Boolean, "false") => "0".to_owned(),

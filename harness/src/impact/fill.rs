@@ -8,6 +8,13 @@
 //! tried with each choice in turn, in a transaction rolled back, and the first the database
 //! takes is used for every row. Columns that number themselves are left to the database.
 //!
+//! Where the project has data fixtures, a table a fixture holds (the newest fixture at or below
+//! the version the database is at) is the fixture scaled: row `i` takes fixture row `i mod n`'s
+//! values in every column that no key makes unique and that is no foreign key, so text lengths,
+//! JSON documents and the spread of values are the project's own; keys are generated as above.
+//! The fixture's rows are first tried in a transaction rolled back; where the database refuses
+//! them (a later migration's check), the table is generated instead and the report says why.
+//!
 //! PostgreSQL loads with `COPY … FROM STDIN` (CSV); MySQL and SQLite with multi-row `INSERT`s
 //! (SQLite's in one transaction). A progress bar shows on a terminal only.
 
@@ -17,9 +24,21 @@ use chrono::{Duration as Days, NaiveDate};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::session::{Session, literal};
-use crate::backend::Backend;
-use crate::backend::quote;
+use crate::backend::{Backend, input_value, quote};
+use crate::data::{Fixture, TableRows, canonical_input};
 use crate::schema::{AUTO_INCREMENT, Column, Logical, ROWID, Schema, Table};
+
+/// Where a filled table's values came from: the fixture it scaled and which columns took the
+/// fixture's values, or why the database refused them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Sample {
+    /// The fixture folder, `v0004`.
+    pub fixture: String,
+    /// The columns that took the fixture's values (the others were generated).
+    pub columns: Vec<String>,
+    /// Why the fixture's rows were refused, in which case every column was generated.
+    pub refused: Option<String>,
+}
 
 /// Rows of one table: which columns are written, and how row `i` fills each.
 #[derive(Debug, Clone)]
@@ -31,6 +50,10 @@ pub(crate) struct Rows {
     plans: Vec<Plan>,
     /// The referenced rows of each foreign key (its columns' values, row by row).
     parents: Vec<Texts>,
+    /// The fixture whose values some columns take, if any.
+    pub sample: Option<Sample>,
+    /// How many rows the fixture has: the period of the sampled columns.
+    sampled_rows: u64,
 }
 
 /// Rows read back as text, row by row.
@@ -69,6 +92,8 @@ enum Plan {
         /// The values a check or the type lists, one of which every row takes.
         choices: Vec<String>,
     },
+    /// A fixture's values, row `i` taking value `i mod n`.
+    Sampled(Vec<Option<String>>),
     /// Column `position` of foreign key `fk`'s referenced rows, the `offset`-th key of the
     /// table to that parent.
     Reference {
@@ -91,14 +116,17 @@ pub enum FillError {
 }
 
 impl Rows {
-    /// How to fill `name`; `parents` holds each referenced table's rows by (table, columns).
+    /// How to fill `name`; `parents` holds each referenced table's rows by (table, columns),
+    /// `sample` the fixture (by name) whose values the columns that allow it take.
     fn plan(
         kind: Backend,
         name: &str,
         table: &Table,
         parents: &Parents,
         enums: &Enums,
+        sample: Option<(&str, &TableRows)>,
     ) -> Result<Rows, FillError> {
+        let mut sampled = Vec::new();
         let mut columns = Vec::new();
         let mut plans = Vec::new();
         let mut referenced = Vec::new();
@@ -159,10 +187,18 @@ impl Rows {
                         }
                     }
                 }
-                None => Plan::Generated {
-                    logical: column.logical.clone(),
-                    choices: choices(table, column, enums),
-                },
+                None => {
+                    match sample.and_then(|(_, rows)| fixture_values(kind, table, column, rows)) {
+                        Some(values) => {
+                            sampled.push(column.name.clone());
+                            Plan::Sampled(values)
+                        }
+                        None => Plan::Generated {
+                            logical: column.logical.clone(),
+                            choices: choices(table, column, enums),
+                        },
+                    }
+                }
             };
             if matches!(plan, Plan::Null) && !column.nullable {
                 return Err(FillError::Table {
@@ -187,6 +223,14 @@ impl Rows {
             columns,
             plans,
             parents: referenced.into_iter().map(|(_, (rows, _))| rows).collect(),
+            sampled_rows: sample.map_or(0, |(_, rows)| rows.rows.len() as u64),
+            sample: sample
+                .filter(|_| !sampled.is_empty())
+                .map(|(fixture, _)| Sample {
+                    fixture: fixture.to_owned(),
+                    columns: sampled,
+                    refused: None,
+                }),
         })
     }
 
@@ -222,6 +266,7 @@ impl Rows {
                 Plan::Null => None,
                 Plan::Generated { choices, .. } if !choices.is_empty() => Some(choices[0].clone()),
                 Plan::Generated { logical, .. } => Some(value(logical, i)),
+                Plan::Sampled(values) => values[(i as usize - 1) % values.len()].clone(),
                 Plan::Reference {
                     fk,
                     position,
@@ -302,6 +347,51 @@ fn choices(table: &Table, column: &Column, enums: &Enums) -> Vec<String> {
         }
     }
     out
+}
+
+/// Every fixture row's value of `column` as the backend takes it, when the column may take them:
+/// the fixture lists it, no key makes it unique, and each value fits (NULL only where allowed).
+fn fixture_values(
+    kind: Backend,
+    table: &Table,
+    column: &Column,
+    rows: &TableRows,
+) -> Option<Vec<Option<String>>> {
+    let unique = table.primary_key.contains(&column.name)
+        || table
+            .indexes
+            .values()
+            .any(|i| i.unique && i.columns.iter().any(|part| names(part, &column.name)));
+    if unique || !rows.columns.contains(&column.name) || rows.rows.is_empty() {
+        return None;
+    }
+    rows.rows
+        .iter()
+        .map(|row| {
+            let value = canonical_input(column, row.get(&column.name)?).ok()?;
+            if value.is_none() && !column.nullable {
+                return None;
+            }
+            Some(value.map(|v| input_value(kind, column, v)))
+        })
+        .collect()
+}
+
+/// The rows of `table` in the newest of `fixtures` that holds it, with that fixture's name.
+fn fixture_rows<'a>(fixtures: &'a [Fixture], table: &str) -> Option<(&'a str, &'a TableRows)> {
+    fixtures
+        .iter()
+        .filter_map(|f| {
+            let rows = f.tables.get(table).or_else(|| {
+                f.tables
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(table))
+                    .map(|(_, rows)| rows)
+            })?;
+            Some((f.version, f.name.as_str(), rows))
+        })
+        .max_by_key(|(version, _, _)| *version)
+        .map(|(_, name, rows)| (name, rows))
 }
 
 /// Whether `expression` names `column` as a word of its own.
@@ -467,13 +557,15 @@ pub(crate) fn table_named<'a>(schema: &'a Schema, spelled: &str) -> Option<(&'a 
 /// How many rows go in one `INSERT` (MySQL, SQLite) or one `COPY` message (PostgreSQL).
 const BATCH: u64 = 500;
 
-/// Fills `tables` (parents first, see [`closure`]) with `rows` rows each; the row generators
-/// of every table filled, by name, for the workload's inserts.
+/// Fills `tables` (parents first, see [`closure`]) with `rows` rows each, scaling the newest of
+/// `fixtures` (those at or below the database's version) that holds a table; the row
+/// generators of every table filled, by name, for the workload's inserts.
 pub(crate) async fn fill(
     session: &mut Session,
     schema: &Schema,
     tables: &[String],
     rows: u64,
+    fixtures: &[Fixture],
 ) -> Result<BTreeMap<String, Rows>, FillError> {
     let kind = session.kind();
     let progress = ProgressBar::new(rows * tables.len() as u64);
@@ -495,25 +587,32 @@ pub(crate) async fn fill(
             table: name.clone(),
             reason,
         };
-        let mut plan = Rows::plan(kind, name, table, &parents, &enums)?;
         progress.set_message(name.clone());
-        let choices = plan.most_choices();
-        if choices > 1 {
-            let mut taken = None;
-            let mut last = String::new();
-            for n in 0..choices {
-                let mut tried = plan.clone();
-                tried.choose(n);
-                match probe(session, &tried).await {
-                    Ok(()) => {
-                        taken = Some(tried);
-                        break;
-                    }
-                    Err(e) => last = e.to_string(),
+        let planned = Rows::plan(
+            kind,
+            name,
+            table,
+            &parents,
+            &enums,
+            fixture_rows(fixtures, name),
+        )?;
+        let plan = match planned.sample.clone() {
+            // Each of the fixture's rows once, with the generated keys.
+            Some(sample) => match taken(session, planned.clone(), planned.sampled_rows).await {
+                Ok(plan) => plan,
+                Err(refused) => {
+                    let generated = Rows::plan(kind, name, table, &parents, &enums, None)?;
+                    let mut plan = taken(session, generated, 1).await.map_err(failed)?;
+                    plan.sample = Some(Sample {
+                        columns: Vec::new(),
+                        refused: Some(refused),
+                        ..sample
+                    });
+                    plan
                 }
-            }
-            plan = taken.ok_or_else(|| failed(last))?;
-        }
+            },
+            None => taken(session, planned, 1).await.map_err(failed)?,
+        };
         load(session, &plan, rows, &progress)
             .await
             .map_err(|e| failed(e.to_string()))?;
@@ -550,12 +649,14 @@ pub(crate) async fn fill(
 }
 
 /// How the workload inserts rows into `name`: its plan, with the rows its foreign keys refer
-/// to read now (up to `most` of each).
+/// to read now (up to `most` of each), taking the values of the newest of `fixtures` that
+/// holds the table as the fill did.
 pub(crate) async fn rows_for(
     session: &mut Session,
     schema: &Schema,
     name: &str,
     most: u64,
+    fixtures: &[Fixture],
 ) -> Result<Rows, FillError> {
     let kind = session.kind();
     let table = &schema.tables[name];
@@ -576,15 +677,31 @@ pub(crate) async fn rows_for(
             .map_err(failed)?;
         parents.insert((key.ref_table.clone(), key.ref_columns.clone()), read);
     }
-    let mut rows = Rows::plan(kind, name, table, &parents, &enums)?;
+    let sample = fixture_rows(fixtures, name);
+    let mut rows = Rows::plan(kind, name, table, &parents, &enums, sample)?;
     rows.choose(0);
     Ok(rows)
 }
 
-/// Whether the database takes the first row as planned (rolled back).
-async fn probe(session: &mut Session, plan: &Rows) -> Result<(), sqlx::Error> {
+/// `plan` with the first choice (see [`Rows::choose`]) under which the database takes its
+/// first `count` rows (at most a batch), or why it took none.
+async fn taken(session: &mut Session, plan: Rows, count: u64) -> Result<Rows, String> {
+    let mut last = String::new();
+    for n in 0..plan.most_choices().max(1) {
+        let mut tried = plan.clone();
+        tried.choose(n);
+        match probe(session, &tried, count.clamp(1, BATCH)).await {
+            Ok(()) => return Ok(tried),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+/// Whether the database takes the first `count` rows as planned (rolled back).
+async fn probe(session: &mut Session, plan: &Rows, count: u64) -> Result<(), sqlx::Error> {
     session.begin().await?;
-    let inserted = session.run(&plan.insert_sql(1, 1)).await;
+    let inserted = session.run(&plan.insert_sql(1, count)).await;
     session.run("ROLLBACK").await?;
     inserted.map(drop)
 }

@@ -1,7 +1,9 @@
 //! What a migration does to a live database: `didhub-harness impact`.
 //!
 //! For each version on each backend, a fresh database is migrated to the version before and
-//! its tables the migration touches (and those they refer to) are filled ([`fill`]); then a
+//! its tables the migration touches (and those they refer to) are filled ([`fill`]: the
+//! project's data fixtures scaled where they hold the table, else rows generated from the
+//! schema); then a
 //! workload ([`workload`]) of point reads, inserts and updates runs against the touched tables,
 //! first alone (the baseline), then while the migration's statements run one by one on a
 //! connection of their own — its up, then its down. For each statement: how long it took, the
@@ -26,6 +28,7 @@ mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +37,7 @@ use didhub_migrations::{LockTimeout, LockWaits};
 
 use crate::allow::{AllowList, Entry};
 use crate::backend::{Backend, Pool, TestDatabase, quote, why};
+use crate::data::Fixture;
 use crate::lint;
 use crate::migration_file::Direction;
 use crate::migrations::MigrationSet;
@@ -42,10 +46,11 @@ use crate::schema::Schema;
 use crate::settings_file::SettingsError;
 use crate::sql;
 
-pub use fill::FillError;
+pub use fill::{FillError, Sample};
 use report::ms;
 pub use report::{
-    Blocked, ImpactError, ImpactReport, LockHeld, MigrationImpact, StatementImpact, Stats, Traffic,
+    Blocked, Budget, Filled, ImpactError, ImpactReport, LockHeld, MigrationImpact, StatementImpact,
+    Stats, Traffic,
 };
 use session::Session;
 pub use settings::{Allowed, Settings, Way};
@@ -104,6 +109,8 @@ pub struct Options {
     /// A transaction that reads every touched table and stays open this long, started just
     /// before the migration: what a long report query or a forgotten session does.
     pub hold_transaction: Option<Duration>,
+    /// The data fixtures folder (`vNNNN/<table>.json`), instead of the settings' `fixtures`.
+    pub fixtures: Option<PathBuf>,
     pub allow: AllowList<Allowed>,
 }
 
@@ -125,6 +132,7 @@ impl Options {
             ),
             versions: Vec::new(),
             hold_transaction: None,
+            fixtures: None,
             allow: AllowList::of(&settings.allow, origin)?,
         })
     }
@@ -132,9 +140,28 @@ impl Options {
 
 /// Measures every version of `project` (or those `options` names) on each of `backends`.
 pub async fn run(project: &Project, backends: &[Backend], options: &Options) -> ImpactReport {
-    let mut report = ImpactReport::default();
+    let mut report = ImpactReport {
+        budget: Budget {
+            max_read_stall_ms: ms(options.max_read_stall),
+            max_write_stall_ms: ms(options.max_write_stall),
+        },
+        ..ImpactReport::default()
+    };
     // Static against measured: the lint's findings are shown on the statements they flag.
     let lint = project.settings.lint_policy(&project.root, None).ok();
+    let folder = options.fixtures.clone().or_else(|| {
+        let relative = project.settings.fixtures.as_ref()?;
+        Some(project.root.join(relative))
+    });
+    let fixtures = match folder.as_deref().map(Fixture::load_all).transpose() {
+        Ok(fixtures) => fixtures.unwrap_or_default(),
+        Err(e) => {
+            for &kind in backends {
+                report.errors.push((kind, None, e.clone().into()));
+            }
+            return report;
+        }
+    };
     for &kind in backends {
         let set = match MigrationSet::of(project, kind).await {
             Ok(set) => set,
@@ -147,7 +174,14 @@ pub async fn run(project: &Project, backends: &[Backend], options: &Options) -> 
             if !options.versions.is_empty() && !options.versions.contains(&version) {
                 continue;
             }
-            match Box::pin(measure_version(&set, version, options, lint.as_ref())).await {
+            // What the database can hold at the version before.
+            let fixtures: Vec<Fixture> = fixtures
+                .iter()
+                .filter(|f| f.version <= set.previous(version))
+                .cloned()
+                .collect();
+            let measured = measure_version(&set, version, options, lint.as_ref(), &fixtures);
+            match Box::pin(measured).await {
                 Ok(mut impacts) => report.migrations.append(&mut impacts),
                 Err(e) => report.errors.push((kind, Some(version), e)),
             }
@@ -180,10 +214,11 @@ async fn measure_version(
     version: i64,
     options: &Options,
     lint: Option<&lint::Policy>,
+    fixtures: &[Fixture],
 ) -> Result<Vec<MigrationImpact>, ImpactError> {
     let kind = set.kind;
     let db = TestDatabase::create(kind).await?;
-    let measured = Box::pin(measure_on(set, version, options, lint, &db)).await;
+    let measured = Box::pin(measure_on(set, version, options, lint, fixtures, &db)).await;
     // The database goes whatever happened; a failure to drop it is not the migration's.
     db.discard().await.ok();
     measured
@@ -211,6 +246,7 @@ async fn measure_on(
     version: i64,
     options: &Options,
     lint: Option<&lint::Policy>,
+    fixtures: &[Fixture],
     db: &TestDatabase,
 ) -> Result<Vec<MigrationImpact>, ImpactError> {
     let kind = set.kind;
@@ -263,14 +299,39 @@ async fn measure_on(
     let up = Script::of(set, version, Way::Up, lint)?;
     let schema = conns.workload.introspect().await?;
     let tables = fill::closure(&schema, &touched(&schema, &up.statements, kind));
-    fill::fill(&mut conns.migrating, &schema, &tables, options.rows).await?;
-    let up = measure(&mut conns, options, &schema, up, 1).await?;
+    let made = fill::fill(
+        &mut conns.migrating,
+        &schema,
+        &tables,
+        options.rows,
+        fixtures,
+    )
+    .await?;
+    let filled: Vec<Filled> = tables
+        .iter()
+        .map(|table| Filled {
+            table: table.clone(),
+            sample: made.get(table).and_then(|rows| rows.sample.clone()),
+        })
+        .collect();
+    // The workload inserts what the fill did: a fixture's values where the database took them.
+    let mut fixtures = fixtures.to_vec();
+    for refused in filled
+        .iter()
+        .filter(|f| f.sample.as_ref().is_some_and(|s| s.refused.is_some()))
+    {
+        for fixture in &mut fixtures {
+            fixture.tables.remove(&refused.table);
+        }
+    }
+    let mut up = measure(&mut conns, options, &schema, up, 1, &fixtures).await?;
+    up.filled = filled;
     let revert = up.failed.is_none() && set.can_revert(version);
     impacts.push(up);
     if revert {
         let down = Script::of(set, version, Way::Down, lint)?;
         let schema = conns.workload.introspect().await?;
-        impacts.push(measure(&mut conns, options, &schema, down, 2).await?);
+        impacts.push(measure(&mut conns, options, &schema, down, 2, &fixtures).await?);
     }
     conns.workload.close().await;
     conns.sampler.close().await;
@@ -569,6 +630,7 @@ async fn measure(
     schema: &Schema,
     script: Script,
     phase: u64,
+    fixtures: &[Fixture],
 ) -> Result<MigrationImpact, ImpactError> {
     let kind = conns.kind;
     let touched = touched(schema, &script.statements, kind);
@@ -576,7 +638,7 @@ async fn measure(
     for name in &touched {
         // A table whose foreign key refers to an empty table (both made by this up) gets
         // reads and updates, no inserts.
-        let rows = fill::rows_for(&mut conns.migrating, schema, name, options.rows)
+        let rows = fill::rows_for(&mut conns.migrating, schema, name, options.rows, fixtures)
             .await
             .ok();
         let after = options.rows * (phase + 1) + 1_000_000 * phase;
@@ -701,6 +763,7 @@ async fn measure(
         file: script.file,
         direction: script.way,
         rows: options.rows,
+        filled: Vec::new(),
         tables: touched,
         duration_ms: ms(ended.saturating_sub(began)),
         baseline,

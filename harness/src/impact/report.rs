@@ -13,7 +13,8 @@ use crate::HarnessError;
 use crate::backend::Backend;
 use crate::report::{CheckReport, Finding, Status, Step};
 
-use super::fill::FillError;
+use super::fill::{FillError, Sample};
+use crate::data::FixtureError;
 
 /// Latencies of one kind of operation, in milliseconds.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -131,6 +132,9 @@ pub struct MigrationImpact {
     pub file: String,
     pub direction: Way,
     pub rows: u64,
+    /// The tables filled before the up, each with the fixture it scaled, if any (the down
+    /// runs on the same rows, and lists none).
+    pub filled: Vec<Filled>,
     /// The tables the workload ran against.
     pub tables: Vec<String>,
     pub duration_ms: f64,
@@ -151,6 +155,31 @@ pub struct MigrationImpact {
     pub over_budget: Vec<String>,
     /// The allow entry's reason, when one covers it.
     pub allowed: Option<String>,
+}
+
+/// A table filled before a migration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Filled {
+    pub table: String,
+    /// The fixture whose values it took, where the project has one that holds the table.
+    pub sample: Option<Sample>,
+}
+
+impl fmt::Display for Filled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.table)?;
+        match &self.sample {
+            None => Ok(()),
+            Some(Sample {
+                fixture,
+                refused: Some(why),
+                ..
+            }) => write!(f, " (fixture {fixture} refused, rows generated: {why})"),
+            Some(Sample {
+                fixture, columns, ..
+            }) => write!(f, " (fixture {fixture} scaled: {})", columns.join(", ")),
+        }
+    }
 }
 
 fn backend_name<S: serde::Serializer>(b: &Backend, s: S) -> Result<S::Ok, S::Error> {
@@ -179,6 +208,8 @@ pub enum ImpactError {
     Harness(#[from] HarnessError),
     #[error(transparent)]
     Fill(#[from] FillError),
+    #[error("data fixtures: {0}")]
+    Fixtures(#[from] FixtureError),
     #[error("{backend}: cannot migrate to the version before {version}: {reason}")]
     Before {
         backend: Backend,
@@ -217,9 +248,10 @@ impl ImpactError {
         match self {
             ImpactError::Harness(e) => e.cannot_check(),
             ImpactError::Database { .. } => true,
-            ImpactError::Fill(_) | ImpactError::Before { .. } | ImpactError::Unreadable { .. } => {
-                false
-            }
+            ImpactError::Fill(_)
+            | ImpactError::Fixtures(_)
+            | ImpactError::Before { .. }
+            | ImpactError::Unreadable { .. } => false,
         }
     }
 }
@@ -234,6 +266,15 @@ pub struct ImpactReport {
     /// since whether a migration goes over depends on the rows and the machine (a migration
     /// allowed at 1,000,000 rows is within budget at 2,000).
     pub unused_allows: Vec<String>,
+    /// The budgets the run held every migration to.
+    pub budget: Budget,
+}
+
+/// How long the workload's reads and writes may wait during a migration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Budget {
+    pub max_read_stall_ms: f64,
+    pub max_write_stall_ms: f64,
 }
 
 impl ImpactReport {
@@ -264,6 +305,7 @@ impl ImpactReport {
             "migrations": self.migrations,
             "errors": errors,
             "unused_allows": self.unused_allows,
+            "budget": self.budget,
         });
         serde_json::to_string_pretty(&doc).unwrap_or_default()
     }
@@ -405,6 +447,10 @@ impl MigrationImpact {
             },
             self.duration_ms
         );
+        if self.filled.iter().any(|f| f.sample.is_some()) {
+            let filled: Vec<String> = self.filled.iter().map(ToString::to_string).collect();
+            write!(out, "\n       filled {}", filled.join("; ")).ok();
+        }
         write!(
             out,
             "\n       reads  {} (baseline {})\n       writes {} (baseline {})",

@@ -132,6 +132,20 @@ async fn every_didhub_migration_runs_under_load(#[case] kind: Backend) {
         "{}",
         shown(indexes)
     );
+    // The fill scaled the newest fixture at or below the version before (fixtures/data/v0004
+    // for 0005, v0011 for 0012), in every column no key makes unique.
+    for (version, fixture) in [(5, "v0004"), (12, "v0011")] {
+        let m = up(&report, version);
+        let alters = m.filled.iter().find(|f| f.table == "alters");
+        let sample = alters.and_then(|f| f.sample.as_ref());
+        assert!(
+            sample.is_some_and(|s| s.fixture == fixture
+                && s.refused.is_none()
+                && s.columns.contains(&"name".to_owned())),
+            "{}",
+            shown(m)
+        );
+    }
 }
 
 #[tokio::test]
@@ -506,4 +520,83 @@ async fn the_runners_session_statements_come_first() {
     )
     .unwrap();
     assert_eq!(measure().await, None);
+}
+
+/// Where the project has data fixtures, a table they hold is filled with the fixture's rows
+/// scaled: its columns that no key makes unique take the fixture's values. Here a check that
+/// generated text cannot meet (`length(code) = 6`) is met by the fixture's codes; without the
+/// fixture the table cannot be filled, and the report says which columns came from where.
+#[apply(backends)]
+#[tokio::test]
+async fn a_fixture_is_scaled_into_the_tables_it_holds(#[case] kind: Backend) {
+    use didhub_harness::impact::{Filled, Sample};
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(kind.name());
+    std::fs::create_dir(&folder).unwrap();
+    let drop_index = match kind {
+        Backend::MySql => "DROP INDEX idx_notes_code ON notes;\n",
+        _ => "DROP INDEX idx_notes_code;\n",
+    };
+    let files = [
+        (
+            "0001_notes.up.sql",
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, code VARCHAR(12) NOT NULL CHECK (length(code) = 6), body TEXT);\n",
+        ),
+        ("0001_notes.down.sql", "DROP TABLE notes;\n"),
+        (
+            "0002_index.up.sql",
+            "CREATE INDEX idx_notes_code ON notes (code);\n",
+        ),
+        ("0002_index.down.sql", drop_index),
+    ];
+    for (name, sql) in files {
+        std::fs::write(folder.join(name), sql).unwrap();
+    }
+    let data = dir.path().join("data/v0001");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("notes.json"),
+        r#"[{"id": 1, "code": "abc123", "body": "first"}, {"id": 2, "code": "xyz789", "body": null}]"#,
+    )
+    .unwrap();
+    let measure = || async {
+        let project = Project::open(dir.path()).unwrap();
+        impact::run(&project, &[kind], &options(1_000, &[2])).await
+    };
+
+    let generated = measure().await;
+    let errors: Vec<String> = generated.errors.iter().map(|e| e.2.to_string()).collect();
+    assert!(
+        errors.len() == 1 && errors[0].contains("cannot fill table notes"),
+        "{errors:?}"
+    );
+
+    std::fs::write(
+        dir.path().join("didhub-harness.toml"),
+        "fixtures = \"data\"\n",
+    )
+    .unwrap();
+    let scaled = measure().await;
+    assert!(scaled.errors.is_empty(), "{:?}", scaled.errors);
+    let m = up(&scaled, 2);
+    assert_eq!(
+        m.filled,
+        [Filled {
+            table: "notes".into(),
+            sample: Some(Sample {
+                fixture: "v0001".into(),
+                columns: vec!["code".into(), "body".into()],
+                refused: None,
+            }),
+        }],
+        "{}",
+        shown(m)
+    );
+    assert!(
+        m.summary()
+            .contains("filled notes (fixture v0001 scaled: code, body)")
+    );
+    // The workload's inserts take the fixture's values too.
+    assert!(m.baseline.writes.count > 0, "{}", shown(m));
+    assert_eq!(m.workload_errors, 0, "{}", shown(m));
 }
