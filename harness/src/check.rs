@@ -370,6 +370,7 @@ async fn walk(
             );
             continue;
         }
+        report.staircases.push(stairs.timeline(&set));
         for failure in &stairs.failures {
             report.fail_with(
                 Step::Staircase,
@@ -655,6 +656,7 @@ fn compare_schemas(
     let points: Vec<(Point, &BTreeMap<Backend, Schema>)> =
         points.iter().map(|(p, s)| (p.clone(), s)).collect();
     let parity = parity::check_points(&points, &effective.parity_allow, effective.rules);
+    report.differences.extend(parity.differences());
     let notes: String = said.iter().map(|s| format!("\n  ({s})")).collect();
     if parity.is_ok() {
         report.pass(

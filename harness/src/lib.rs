@@ -33,6 +33,7 @@ pub mod check;
 pub mod data;
 pub mod data_staircase;
 pub mod expression;
+pub mod html;
 pub mod images;
 pub mod impact;
 pub mod integrity;

@@ -1,6 +1,6 @@
 //! `didhub-harness`: checks a project's per-driver migration folders on real databases.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -12,7 +12,7 @@ use didhub_harness::migrations::MigrationSet;
 use didhub_harness::project::{Layout, Project, Settings};
 use didhub_harness::report::{EXIT_CANNOT_CHECK, EXIT_FINDINGS, EXIT_OK};
 use didhub_harness::staircase::{self, StaircaseError};
-use didhub_harness::{impact, parity, scaffold};
+use didhub_harness::{html, impact, parity, scaffold};
 
 // The exit status is the contract of docs/harness.md ("Exit status and output for CI"), shown by
 // `--help` of the tool and of the commands that check.
@@ -72,9 +72,13 @@ macro_rules! example {
 #[derive(Args)]
 struct Output {
     /// `human` text; `json`, one document with `ok` and every entry; `junit`, JUnit XML for CI
-    /// test reports. With json and junit, stdout holds only the report.
+    /// test reports; `html`, one self-contained page (rendered from the json document). With
+    /// json, junit and html, stdout holds only the report.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
+    /// Writes the report to FILE instead of stdout (its folder is made if need be).
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,6 +86,7 @@ enum Format {
     Human,
     Json,
     Junit,
+    Html,
 }
 
 /// How parity reads names and SQLite's types, on top of the settings file's `[parity]`.
@@ -197,6 +202,14 @@ enum Command {
         /// starts, as a long report query would: shows the lock queue behind a waiting migration.
         #[arg(long, value_name = "MS")]
         hold_transaction_ms: Option<u64>,
+        /// How long the workload runs alone before each migration, its baseline (default: the
+        /// settings' `[impact] baseline_ms`, else 1000).
+        #[arg(long, value_name = "MS")]
+        baseline_ms: Option<u64>,
+        /// The data fixtures folder (vNNNN/<table>.json) whose rows are scaled to fill a table,
+        /// instead of the settings file's `fixtures`.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
         #[command(flatten)]
         output: Output,
     },
@@ -226,6 +239,30 @@ enum Command {
         /// Re-lock every file as it is now.
         #[arg(long)]
         force: bool,
+    },
+    /// One HTML page from saved JSON reports (`check`, `parity` or `lint --format json`, and
+    /// `impact --format json`), rendered as `--format html` renders each.
+    #[command(after_help = example!(
+        "didhub-harness check --db all --format json > check.json",
+        "didhub-harness impact --db all --rows 2000 --format json > impact.json",
+        "didhub-harness report --check check.json --impact impact.json --output report/index.html"
+    ))]
+    Report {
+        /// A `check`, `parity` or `lint --format json` document.
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+        /// An `impact --format json` document.
+        #[arg(long, value_name = "FILE")]
+        impact: Option<PathBuf>,
+        /// The page's title.
+        #[arg(long, default_value = "didhub-harness report")]
+        title: String,
+        /// What the reports are about (the migrations folder), shown under the title.
+        #[arg(long)]
+        source: Option<String>,
+        /// Writes the page to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Creates the up and down files of the next version in every driver folder.
     #[command(after_help = example!("didhub-harness new-migration add_alter_colour --migrations migrations"))]
@@ -269,9 +306,10 @@ async fn run(command: Command) -> (u8, String) {
             match output.format {
                 Format::Human => println!("{checking}"),
                 // stdout holds only the report.
-                Format::Json | Format::Junit => eprintln!("{checking}"),
+                Format::Json | Format::Junit | Format::Html => eprintln!("{checking}"),
             }
-            output.print(&Box::pin(check::run(&options)).await, "check")
+            let report = Box::pin(check::run(&options)).await;
+            output.print(&report, "check", &options.migrations)
         }
         Command::Parity {
             target,
@@ -284,7 +322,8 @@ async fn run(command: Command) -> (u8, String) {
                 parity: parity.rules(),
                 ..CheckOptions::new(&target.migrations, &target.backends())
             };
-            output.print(&Box::pin(check::parity(&options)).await, "parity")
+            let report = Box::pin(check::parity(&options)).await;
+            output.print(&report, "parity", &options.migrations)
         }
         Command::Lint {
             target,
@@ -302,7 +341,8 @@ async fn run(command: Command) -> (u8, String) {
                 };
             }
             if output.format != Format::Human {
-                return output.print(&check::lint(root, &kinds, lint_allow.as_deref()), "lint");
+                let report = check::lint(root, &kinds, lint_allow.as_deref());
+                return output.print(&report, "lint", root);
             }
             match check::run_lint(root, &kinds, lint_allow.as_deref()) {
                 Ok(report) if report.is_ok() => (EXIT_OK, format!("lint: {report}")),
@@ -316,6 +356,8 @@ async fn run(command: Command) -> (u8, String) {
             rows,
             versions,
             hold_transaction_ms,
+            baseline_ms,
+            fixtures,
             output,
         } => {
             let root = &target.migrations;
@@ -333,6 +375,10 @@ async fn run(command: Command) -> (u8, String) {
             options.rows = rows.unwrap_or(options.rows);
             options.versions = versions;
             options.hold_transaction = hold_transaction_ms.map(std::time::Duration::from_millis);
+            options.fixtures = fixtures;
+            if let Some(ms) = baseline_ms {
+                options.baseline = std::time::Duration::from_millis(ms);
+            }
             let backends = target.backends();
             // Ctrl-C ends the run here: the workload's tasks end with the process and the
             // containers' reaper removes the servers.
@@ -343,11 +389,54 @@ async fn run(command: Command) -> (u8, String) {
                 }
             };
             let text = match output.format {
-                Format::Human => report.human(),
-                Format::Json => report.json(),
-                Format::Junit => report.check_report().junit("didhub-harness impact"),
+                Format::Human => Ok(report.human()),
+                Format::Json => Ok(report.json()),
+                Format::Junit => Ok(report.check_report().junit("didhub-harness impact")),
+                Format::Html => html::Page {
+                    title: "didhub-harness impact".to_owned(),
+                    source: Some(root.display().to_string()),
+                    check: None,
+                    impact: serde_json::from_str(&report.json()).ok(),
+                }
+                .render(),
             };
-            (report.exit_code(), text)
+            output.emit(report.exit_code(), text)
+        }
+        Command::Report {
+            check,
+            impact,
+            title,
+            source,
+            output,
+        } => {
+            let read = |path: Option<PathBuf>| -> Result<Option<serde_json::Value>, String> {
+                let Some(path) = path else { return Ok(None) };
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("report: cannot read {}: {e}", path.display()))?;
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|e| format!("report: {} is not a JSON report: {e}", path.display()))
+            };
+            if check.is_none() && impact.is_none() {
+                return (
+                    EXIT_CANNOT_CHECK,
+                    "report: nothing to show: give --check FILE, --impact FILE or both".to_owned(),
+                );
+            }
+            let page = match (read(check), read(impact)) {
+                (Ok(check), Ok(impact)) => html::Page {
+                    title,
+                    source,
+                    check,
+                    impact,
+                },
+                (Err(e), _) | (_, Err(e)) => return (EXIT_CANNOT_CHECK, e),
+            };
+            let output = Output {
+                format: Format::Html,
+                output,
+            };
+            output.emit(EXIT_OK, page.render())
         }
         Command::Snapshot { target, version } => {
             let mut text = String::new();
@@ -393,12 +482,44 @@ async fn run(command: Command) -> (u8, String) {
 
 impl Output {
     /// The report in the chosen format, and the exit status it calls for.
-    fn print(&self, report: &CheckReport, command: &str) -> (u8, String) {
+    fn print(&self, report: &CheckReport, command: &str, source: &Path) -> (u8, String) {
         let text = match self.format {
             Format::Human => report.human(),
             Format::Json => report.json(),
             Format::Junit => report.junit(&format!("didhub-harness {command}")),
+            Format::Html => {
+                let page = html::Page {
+                    title: format!("didhub-harness {command}"),
+                    source: Some(source.display().to_string()),
+                    check: serde_json::from_str(&report.json()).ok(),
+                    impact: None,
+                };
+                return self.emit(report.exit_code(), page.render());
+            }
         };
-        (report.exit_code(), text)
+        self.emit(report.exit_code(), Ok(text))
+    }
+
+    /// What to print, having written the report to `--output` where one is given.
+    fn emit(&self, status: u8, text: Result<String, html::HtmlError>) -> (u8, String) {
+        let text = match text {
+            Ok(text) => text,
+            Err(e) => return (EXIT_CANNOT_CHECK, e.to_string()),
+        };
+        let Some(path) = &self.output else {
+            return (status, text);
+        };
+        let written = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(path, text));
+        match written {
+            Ok(()) => (status, format!("report written to {}", path.display())),
+            Err(e) => (
+                EXIT_CANNOT_CHECK,
+                format!("cannot write the report to {}: {e}", path.display()),
+            ),
+        }
     }
 }

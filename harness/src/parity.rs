@@ -32,7 +32,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::report::Finding;
+use crate::report::{Difference, Finding};
 use crate::schema::{self, Check, ForeignKey, Index, Logical, Name, Schema, Table};
 use crate::settings_file::SettingsError;
 use didhub_migrations::Backend;
@@ -207,8 +207,8 @@ impl crate::allow::Entry for Allowed {
 pub struct ParityReport {
     /// Drift no entry allows.
     pub drift: Vec<Drift>,
-    /// Drift an entry allows.
-    pub allowed: Vec<Drift>,
+    /// Drift an entry allows, with the entry's reason.
+    pub allowed: Vec<(Drift, String)>,
     /// Entries that match nothing any more.
     pub stale: Vec<Allowed>,
 }
@@ -216,6 +216,28 @@ pub struct ParityReport {
 impl ParityReport {
     pub fn is_ok(&self) -> bool {
         self.drift.is_empty() && self.stale.is_empty()
+    }
+
+    /// Every difference compared, failing and allowed, as the report's model holds them.
+    pub fn differences(&self) -> Vec<Difference> {
+        let failing = self.drift.iter().map(|d| (d, None));
+        let allowed = self.allowed.iter().map(|(d, why)| (d, Some(why.clone())));
+        failing
+            .chain(allowed)
+            .map(|(d, allowed)| Difference {
+                table: d.subject.split('.').next().unwrap_or_default().to_owned(),
+                subject: d.subject.clone(),
+                aspect: d.aspect.clone(),
+                at: d.at.to_string(),
+                values: d
+                    .values
+                    .iter()
+                    .map(|(kind, value)| (kind.name().to_owned(), schema::one_line(value)))
+                    .collect(),
+                lasting: d.lasting(),
+                allowed,
+            })
+            .collect()
     }
 }
 
@@ -328,8 +350,14 @@ pub fn check_points(
     let mut report = ParityReport::default();
     let mut uses = allow.uses();
     for drift in all {
-        if uses.allows(|a| a.subject == drift.subject && a.aspect == drift.aspect) {
-            report.allowed.push(drift);
+        let covers = |a: &Allowed| a.subject == drift.subject && a.aspect == drift.aspect;
+        if uses.allows(covers) {
+            let reason = allow
+                .allow
+                .iter()
+                .find(|a| covers(a))
+                .map(|a| a.reason.clone());
+            report.allowed.push((drift, reason.unwrap_or_default()));
         } else {
             report.drift.push(drift);
         }

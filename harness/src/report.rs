@@ -217,14 +217,78 @@ impl fmt::Display for Entry {
     }
 }
 
+/// How far one version got on a walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Up, down (restoring the schema before) and up again (giving the same schema).
+    Checked,
+    /// Applied; there is no down to check (an up-only file, or version 0).
+    UpOnly,
+    /// Something failed at this version.
+    Failed,
+    /// Not reached: see `why`.
+    Unchecked,
+}
+
+/// One version of one backend's walk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stair {
+    pub version: i64,
+    /// Its up file, relative to the backend's folder.
+    pub file: String,
+    pub outcome: Outcome,
+    /// How long the up took, when it ran.
+    pub up_ms: Option<f64>,
+    /// How long the down and the up again took (with the schemas compared), when they ran.
+    pub down_ms: Option<f64>,
+    /// What failed, or why the version was not checked.
+    pub why: Option<String>,
+}
+
+/// One backend's walk, version by version: the report's staircase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timeline {
+    #[serde(serialize_with = "one_backend")]
+    pub backend: Backend,
+    pub stairs: Vec<Stair>,
+}
+
+/// A difference between the dialects' schemas that parity found: failing, or allowed with the
+/// settings' reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub table: String,
+    /// `table`, or `table.part` (a column, key, index or check).
+    pub subject: String,
+    pub aspect: String,
+    /// Where it was first seen (`version 4`, `newest schemas`).
+    pub at: String,
+    /// Each backend's value.
+    pub values: std::collections::BTreeMap<String, String>,
+    /// Whether the newest schemas still differ so (else a transient difference).
+    pub lasting: bool,
+    /// The allow entry's reason, when one allows it.
+    pub allowed: Option<String>,
+}
+
+fn one_backend<S: serde::Serializer>(kind: &Backend, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(kind.name())
+}
+
 /// The findings, readable as text; `ok` when nothing failed. `ok` and `text` are derived from
-/// `entries` as each is recorded.
+/// `entries` as each is recorded. `staircases` and `differences` are what the entries say of
+/// the walks and of parity, as tables (what the HTML page draws).
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
     pub ok: bool,
     #[serde(skip)]
     pub text: String,
     pub entries: Vec<Entry>,
+    /// Each walk, version by version.
+    pub staircases: Vec<Timeline>,
+    /// Every difference parity found, failing or allowed.
+    pub differences: Vec<Difference>,
 }
 
 impl Default for CheckReport {
@@ -233,6 +297,8 @@ impl Default for CheckReport {
             ok: true,
             text: String::new(),
             entries: Vec::new(),
+            staircases: Vec::new(),
+            differences: Vec::new(),
         }
     }
 }

@@ -18,8 +18,9 @@
 //! A migration that fails is replayed on a fresh database, statement by statement, to name the
 //! statement's line ([`Failure::MigrationFailed`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
 use didhub_migrations::{MigrationFailed, excerpt};
 use sqlx::migrate::MigrateError;
@@ -29,7 +30,7 @@ use crate::backend::{Backend, Pool, TestDatabase, why};
 use crate::migrations::MigrationSet;
 use crate::once_map::OnceMap;
 use crate::project::{ColumnOrder, ProjectError};
-use crate::report::Finding;
+use crate::report::{Finding, Outcome, Stair, Timeline};
 use crate::schema::{Difference, Schema};
 use crate::sql;
 
@@ -204,9 +205,64 @@ pub struct Staircase {
     pub reordered: Vec<Reordered>,
     /// What the walk did not check, and why.
     pub unchecked: Vec<Unchecked>,
+    /// How long each version's up took, and its down and up again where they ran.
+    pub times: BTreeMap<i64, StepTime>,
+}
+
+/// The time one version took on the walk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepTime {
+    pub up: Duration,
+    /// The down and the up again, when the version was reverted.
+    pub down_and_up: Option<Duration>,
 }
 
 impl Staircase {
+    /// Every version of the folder with how far it got, its times and why it failed or went
+    /// unchecked: the report's staircase.
+    pub fn timeline(&self, set: &MigrationSet) -> Timeline {
+        let reached: BTreeSet<i64> = self.steps.iter().map(|(v, _)| *v).collect();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let stairs = self
+            .all_versions
+            .iter()
+            .map(|&version| {
+                let failures: Vec<String> = self
+                    .failures
+                    .iter()
+                    .filter(|f| f.version() == Some(version))
+                    .map(|f| format!("{}: {f}", f.kind()))
+                    .collect();
+                let unchecked = self
+                    .unchecked
+                    .iter()
+                    .find(|u| u.versions.contains(&version));
+                let (outcome, why) = if !failures.is_empty() {
+                    (Outcome::Failed, Some(failures.join("\n")))
+                } else if self.downs_checked.contains(&version) {
+                    (Outcome::Checked, None)
+                } else if reached.contains(&version) {
+                    (Outcome::UpOnly, None)
+                } else {
+                    (Outcome::Unchecked, unchecked.map(|u| u.why.clone()))
+                };
+                let time = self.times.get(&version);
+                Stair {
+                    version,
+                    file: set.up_file(version),
+                    outcome,
+                    up_ms: time.map(|t| ms(t.up)),
+                    down_ms: time.and_then(|t| t.down_and_up).map(ms),
+                    why,
+                }
+            })
+            .collect();
+        Timeline {
+            backend: self.kind,
+            stairs,
+        }
+    }
+
     /// The versions walked (not 0).
     pub fn versions(&self) -> impl Iterator<Item = i64> + '_ {
         self.steps.iter().map(|(v, _)| *v).filter(|v| *v != 0)
@@ -357,6 +413,7 @@ impl<'s> Walker<'s> {
                 failures: Vec::new(),
                 reordered: Vec::new(),
                 unchecked: Vec::new(),
+                times: BTreeMap::new(),
             },
         })
     }
@@ -440,7 +497,11 @@ impl<'s> Walker<'s> {
             .last()
             .cloned()
             .expect("version 0 is recorded");
-        if let Err(e) = self.pool.migrate_up(&set.migrator, version).await {
+        let started = Instant::now();
+        let applied = self.pool.migrate_up(&set.migrator, version).await;
+        let time = self.stairs.times.entry(version).or_default();
+        time.up = started.elapsed();
+        if let Err(e) = applied {
             let failure = failed(set, Failed::Up(version), e).await;
             self.failure(failure);
             return Ok(false);
@@ -456,9 +517,11 @@ impl<'s> Walker<'s> {
             self.stairs.steps.push((version, after));
             return Ok(true);
         }
+        let started = Instant::now();
         let checked = self
             .down_and_up_again(version, previous, &before, &after)
             .await?;
+        self.stairs.times.entry(version).or_default().down_and_up = Some(started.elapsed());
         if checked {
             self.stairs.downs_checked.insert(version);
         } else {

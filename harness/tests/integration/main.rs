@@ -18,4 +18,5 @@ mod normalisation;
 mod peers;
 mod plans;
 mod report_formats;
+mod report_page;
 mod walk_everything;
