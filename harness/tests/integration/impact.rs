@@ -66,7 +66,6 @@ fn reads_waited(s: &StatementImpact) -> bool {
     s.worst_read_ms >= s.duration_ms / 2.0
 }
 
-#[cfg(feature = "containers")]
 fn writes_waited(s: &StatementImpact) -> bool {
     s.worst_write_ms >= s.duration_ms / 2.0
 }
@@ -154,12 +153,10 @@ async fn sqlite_ddl_keeps_writers_waiting_and_readers_going() {
     let m = up(&report, 2);
     let s = statement(m, "CREATE INDEX items_label");
     assert!(holds(s, "database write lock", ""), "{}", shown(m));
-    // The writer waits for the whole transaction: the statement and its commit.
-    assert!(
-        m.during.writes.max_ms >= m.duration_ms / 2.0,
-        "{}",
-        shown(m)
-    );
+    // The writer waits while the statement holds the write lock. (Held against the statement,
+    // not the whole transaction: on a loaded machine the commit's time can include a stall of
+    // the whole process, during which no operation was even attempted.)
+    assert!(writes_waited(s), "{}", shown(m));
     assert!(m.during.reads.max_ms < m.duration_ms / 2.0, "{}", shown(m));
     assert!(m.during.reads.count > 0, "{}", shown(m));
 }
