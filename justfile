@@ -42,24 +42,28 @@ browser:
     fi
 
 # The HTML report (target/report/index.html, and a PNG of it taken in chromium) of DIDHub's
-# migrations: check and impact (2,000 rows a table, a 200 ms baseline) on every backend; and of vaultwarden's, read
-# in place from ../shared/peers (target/report/vaultwarden/). Needs Docker.
+# migrations: check, impact (2,000 rows a table, a 200 ms baseline) and the hot queries' plans
+# (10,000 alters) on every backend; and of vaultwarden's, read in place from ../shared/peers
+# (target/report/vaultwarden/). Needs Docker.
 report: browser
     #!/usr/bin/env bash
     set -euo pipefail
     # Built as test-all-dbs builds it (see clippy_build), so that after the tests nothing is
     # built again.
     {{clippy_build}} cargo build --workspace --all-features --bins
-    bin=${CARGO_TARGET_DIR:-target}/debug/didhub-harness
+    bin=${CARGO_TARGET_DIR:-target}/debug
     out=${CARGO_TARGET_DIR:-target}/report
     mkdir -p "$out/vaultwarden"
     # Exit 1 is a finding, which the page shows; 2 (could not check) stops here.
     findings() { "$@" || [ $? -eq 1 ]; }
-    findings "$bin" check --migrations migrations --db all --format json --output "$out/check.json"
-    findings "$bin" impact --migrations migrations --db all --rows 2000 --baseline-ms 200 \
-        --format json --output "$out/impact.json"
-    "$bin" report --check "$out/check.json" --impact "$out/impact.json" \
-        --title "DIDHub migrations" --source migrations --output "$out/index.html"
+    findings "$bin/didhub-harness" check --migrations migrations --db all --format json \
+        --output "$out/check.json"
+    findings "$bin/didhub-harness" impact --migrations migrations --db all --rows 2000 \
+        --baseline-ms 200 --format json --output "$out/impact.json"
+    findings "$bin/plans" --db all --format json --output "$out/plans.json"
+    "$bin/didhub-harness" report --check "$out/check.json" --impact "$out/impact.json" \
+        --plans "$out/plans.json" --title "DIDHub migrations" --source migrations \
+        --output "$out/index.html" --screenshot "$out/index.png"
     # vaultwarden's own runner turns MySQL's foreign key checks off: its folders, linked beside
     # those settings (the peer's folder is not ours to write to).
     corpus=$(realpath ../shared/peers/vaultwarden/corpus)
@@ -67,16 +71,11 @@ report: browser
     trap 'rm -rf "$linked"' EXIT
     for dialect in sqlite postgres mysql; do ln -s "$corpus/$dialect" "$linked/$dialect"; done
     cp fixtures/peers/vaultwarden.toml "$linked/didhub-harness.toml"
-    findings "$bin" check --migrations "$linked" --db all --format json --output "$out/vaultwarden/check.json"
-    "$bin" report --check "$out/vaultwarden/check.json" --title "vaultwarden migrations" \
-        --source "$corpus" --output "$out/vaultwarden/index.html"
-    for page in "$out/index.html" "$out/vaultwarden/index.html"; do
-        chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-            --disable-background-networking --disable-component-update --disable-sync \
-            --user-data-dir="$(mktemp -d)" --hide-scrollbars --window-size=1280,3000 \
-            --screenshot="${page%.html}.png" "file://$(realpath "$page")" 2>/dev/null
-        echo "report: $page (${page%.html}.png)"
-    done
+    findings "$bin/didhub-harness" check --migrations "$linked" --db all --format json \
+        --output "$out/vaultwarden/check.json"
+    "$bin/didhub-harness" report --check "$out/vaultwarden/check.json" \
+        --title "vaultwarden migrations" --source "$corpus" \
+        --output "$out/vaultwarden/index.html" --screenshot "$out/vaultwarden/index.png"
 
 # Needs Docker (`just images` first where no registry can be reached). One build serves clippy
 # and the tests (see clippy_build).

@@ -48,6 +48,19 @@ pub async fn plan_table(loaded: &Loaded) -> anyhow::Result<Vec<PlanRow>> {
     Ok(rows)
 }
 
+/// One row of the plan table as `plans --format json` prints it.
+pub fn plan_json(backend: Backend, row: &PlanRow) -> serde_json::Value {
+    serde_json::json!({
+        "backend": backend.name(),
+        "query": row.query,
+        "table": row.table,
+        "expected_index": row.expected_index,
+        "uses_expected_index": row.uses_expected_index(),
+        "plan": row.plan.to_string(),
+        "accesses": row.plan.accesses,
+    })
+}
+
 /// The plan table as text: query × backend → access path, index, estimated rows.
 pub fn render(backend: Backend, rows: &[PlanRow]) -> String {
     let mut out = String::new();

@@ -254,6 +254,9 @@ enum Command {
         /// An `impact --format json` document.
         #[arg(long, value_name = "FILE")]
         impact: Option<PathBuf>,
+        /// A `plans --format json` document (`just plans`, the benches' query plans).
+        #[arg(long, value_name = "FILE")]
+        plans: Option<PathBuf>,
         /// The page's title.
         #[arg(long, default_value = "didhub-harness report")]
         title: String,
@@ -263,6 +266,10 @@ enum Command {
         /// Writes the page to FILE instead of stdout.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Also writes a PNG of the page's top (1280 × 3000 pixels), taken in headless
+        /// chromium; needs --output.
+        #[arg(long, value_name = "FILE", requires = "output")]
+        screenshot: Option<PathBuf>,
     },
     /// Creates the up and down files of the next version in every driver folder.
     #[command(after_help = example!("didhub-harness new-migration add_alter_colour --migrations migrations"))]
@@ -397,6 +404,7 @@ async fn run(command: Command) -> (u8, String) {
                     source: Some(root.display().to_string()),
                     check: None,
                     impact: serde_json::from_str(&report.json()).ok(),
+                    plans: None,
                 }
                 .render(),
             };
@@ -405,9 +413,11 @@ async fn run(command: Command) -> (u8, String) {
         Command::Report {
             check,
             impact,
+            plans,
             title,
             source,
             output,
+            screenshot,
         } => {
             let read = |path: Option<PathBuf>| -> Result<Option<serde_json::Value>, String> {
                 let Some(path) = path else { return Ok(None) };
@@ -417,26 +427,38 @@ async fn run(command: Command) -> (u8, String) {
                     .map(Some)
                     .map_err(|e| format!("report: {} is not a JSON report: {e}", path.display()))
             };
-            if check.is_none() && impact.is_none() {
+            if check.is_none() && impact.is_none() && plans.is_none() {
                 return (
                     EXIT_CANNOT_CHECK,
-                    "report: nothing to show: give --check FILE, --impact FILE or both".to_owned(),
+                    "report: nothing to show: give --check, --impact or --plans FILE".to_owned(),
                 );
             }
-            let page = match (read(check), read(impact)) {
-                (Ok(check), Ok(impact)) => html::Page {
+            let page = match (read(check), read(impact), read(plans)) {
+                (Ok(check), Ok(impact), Ok(plans)) => html::Page {
                     title,
                     source,
                     check,
                     impact,
+                    plans,
                 },
-                (Err(e), _) | (_, Err(e)) => return (EXIT_CANNOT_CHECK, e),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                    return (EXIT_CANNOT_CHECK, e);
+                }
             };
             let output = Output {
                 format: Format::Html,
                 output,
             };
-            output.emit(EXIT_OK, page.render())
+            let (status, text) = output.emit(EXIT_OK, page.render());
+            match (&output.output, screenshot) {
+                (Some(page), Some(png)) if status == EXIT_OK => {
+                    match html::browser::screenshot(page, &png, 1280, 3000) {
+                        Ok(()) => (status, format!("{text}; its picture to {}", png.display())),
+                        Err(e) => (EXIT_CANNOT_CHECK, format!("report: {e}")),
+                    }
+                }
+                _ => (status, text),
+            }
         }
         Command::Snapshot { target, version } => {
             let mut text = String::new();
@@ -493,6 +515,7 @@ impl Output {
                     source: Some(source.display().to_string()),
                     check: serde_json::from_str(&report.json()).ok(),
                     impact: None,
+                    plans: None,
                 };
                 return self.emit(report.exit_code(), page.render());
             }

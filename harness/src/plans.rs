@@ -12,7 +12,7 @@ use std::fmt;
 use didhub_migrations::Backend;
 
 /// How one table is read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Access {
     pub table: String,
     /// The backend's own word: `Index Scan`, `Bitmap Heap Scan`, `ref`, `SEARCH`, `SCAN`, …
@@ -40,7 +40,7 @@ pub enum PlanError {
     NoPlan,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Plan {
     pub accesses: Vec<Access>,
 }

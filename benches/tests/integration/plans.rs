@@ -50,6 +50,39 @@ async fn a_dropped_index_is_caught() {
     );
 }
 
+/// The report's plan table (`didhub-harness report --plans`), loaded in headless chromium: a
+/// row per query, a cell per backend, the dropped index's query the one that says so; the
+/// counts are the JSON document's.
+#[tokio::test]
+async fn the_report_page_shows_the_plan_that_misses_its_index() {
+    use didhub_harness::html::{Page, browser};
+    let rows = plans(Backend::Sqlite, &[("audit_logs", "idx_audit_logs_action")]).await;
+    let doc = serde_json::json!({
+        "ok": false,
+        "alters": 10_000,
+        "plans": rows.iter().map(|r| didhub_benches::plan_json(Backend::Sqlite, r)).collect::<Vec<_>>(),
+    });
+    let page = Page {
+        title: "plans".into(),
+        plans: Some(doc),
+        ..Page::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.html");
+    std::fs::write(&path, page.render().unwrap()).unwrap();
+    let loaded = browser::load(&path).unwrap();
+    assert!(loaded.dom.contains("<section id=\"plans\""));
+    assert!(loaded.console().is_empty(), "{:?}", loaded.console());
+    assert_eq!(
+        loaded.dom.matches("<tr class=\"plan-row\"").count(),
+        rows.len()
+    );
+    let used = rows.iter().filter(|r| r.uses_expected_index()).count();
+    assert_eq!(loaded.dom.matches("data-uses-index=\"true\"").count(), used);
+    assert_eq!(loaded.dom.matches("data-uses-index=\"false\"").count(), 1);
+    assert!(loaded.dom.contains("data-ok=\"false\""));
+}
+
 /// On MySQL a foreign key's index can only go with the key; `drop_indexes` handles that.
 #[cfg(feature = "containers")]
 #[tokio::test]

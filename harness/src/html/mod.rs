@@ -8,6 +8,7 @@
 //! by plotters ([`chart`]); the CSS is inline and there is no script, so the page works from
 //! `file://` and as a CI artifact, with no network.
 
+pub mod browser;
 mod chart;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ pub struct Page {
     pub source: Option<String>,
     pub check: Option<Value>,
     pub impact: Option<Value>,
+    /// A `plans --format json` document (the benches' query plans).
+    pub plans: Option<Value>,
 }
 
 /// Why a page could not be written.
@@ -67,6 +70,8 @@ impl Page {
             lint_ran => entries.iter().any(|e| e["step"] == "lint"),
             lint_groups => lint_groups(entries),
             impact => &self.impact,
+            plans => &self.plans,
+            plan_matrix => plan_matrix(self.plans.as_ref()),
             charts => charts.into_iter().map(Jinja::from_safe_string).collect::<Vec<_>>(),
         })?;
         Ok(html)
@@ -122,6 +127,51 @@ fn checks(entries: &[Value]) -> Vec<Jinja> {
             }
         })
         .collect()
+}
+
+/// The plans as a table: a row per query, a column per backend, each cell the index the
+/// query's table is read through (or a scan) and whether it is the documented one.
+fn plan_matrix(plans: Option<&Value>) -> Jinja {
+    let rows = plans.and_then(|p| p["plans"].as_array()).map(Vec::as_slice);
+    let rows = rows.unwrap_or_default();
+    let mut backends: Vec<&str> = Vec::new();
+    let mut queries: Vec<(&str, &str, &str)> = Vec::new();
+    let mut cells: BTreeMap<(&str, &str), Jinja> = BTreeMap::new();
+    for row in rows {
+        let text = |key: &str| row[key].as_str().unwrap_or_default();
+        let (backend, query, table) = (text("backend"), text("query"), text("table"));
+        if !backends.contains(&backend) {
+            backends.push(backend);
+        }
+        if !queries.iter().any(|(q, _, _)| *q == query) {
+            queries.push((query, table, text("expected_index")));
+        }
+        let index = row["accesses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["table"] == table)
+            .find_map(|a| a["index"].as_str());
+        cells.insert(
+            (query, backend),
+            context! {
+                index => index,
+                ok => row["uses_expected_index"] == true,
+                plan => text("plan"),
+            },
+        );
+    }
+    let rows: Vec<Jinja> = queries
+        .iter()
+        .map(|&(query, table, expected)| {
+            let row: BTreeMap<&str, Jinja> = backends
+                .iter()
+                .filter_map(|b| Some((*b, cells.get(&(query, *b))?.clone())))
+                .collect();
+            context! { query => query, table => table, expected => expected, cells => row }
+        })
+        .collect();
+    context! { backends => backends, rows => rows }
 }
 
 /// Each entry's first line, and how many lines follow it: the summary shows the first, the

@@ -5,57 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use didhub_harness::html::browser::{self, Loaded};
+
 use serde_json::Value;
 
-/// The browser, which `just browser` installs (Debian's package `chromium`).
-fn chromium() -> PathBuf {
-    let found = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find_map(|name| {
-            let out = Command::new("sh")
-                .args(["-c", &format!("command -v {name}")])
-                .output()
-                .ok()?;
-            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            (!path.is_empty()).then(|| PathBuf::from(path))
-        });
-    found.expect("chromium is not installed: `just browser` installs Debian's package")
-}
-
-/// What the browser made of a page: the DOM it built, and what it logged (console messages
-/// among it).
-struct Loaded {
-    dom: String,
-    log: String,
-}
-
-/// Loads `page` in headless chromium, as the harness's CI does: no sandbox (CI runs as root), no
-/// GPU, and none of the background connections a closed network refuses.
+/// Loads `page` in headless chromium (which `just browser` installs).
 fn load(page: &Path) -> Loaded {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    Loaded {
-        dom: String::from_utf8(out.stdout).unwrap(),
-        log: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    browser::load(page).unwrap()
 }
 
 /// How many elements carry `attribute` (`class="entry"`, `data-allowed="true"`).
@@ -72,15 +28,30 @@ fn sound(loaded: &Loaded, sections: &[&str]) {
         );
     }
     // Self-contained: no stylesheet, script or image from anywhere.
-    for fetch in ["<link ", " src=\"http", "<script src", "url(http"] {
-        assert!(!loaded.dom.contains(fetch), "the page fetches: {fetch}");
-    }
-    let console: Vec<&str> = loaded
-        .log
-        .lines()
-        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
-        .collect();
+    assert_eq!(loaded.fetches(), Vec::<&str>::new(), "the page fetches");
+    let console = loaded.console();
     assert!(console.is_empty(), "the console said: {console:#?}");
+}
+
+/// The two things `sound` holds a page to are seen when they are there: what a page would
+/// fetch, and what its console says.
+#[test]
+fn a_page_that_fetches_or_errs_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("bad.html");
+    std::fs::write(
+        &page,
+        "<!doctype html><link rel=\"stylesheet\" href=\"x.css\"><p>x</p>\
+         <script>console.error(\"boom\"); missing();</script>",
+    )
+    .unwrap();
+    let loaded = load(&page);
+    assert_eq!(loaded.fetches(), ["<link "]);
+    let console = loaded.console();
+    assert!(
+        console.len() == 2 && console[1].contains("Uncaught ReferenceError"),
+        "{console:#?}"
+    );
 }
 
 /// The counts a check's page shows, from its JSON document.
@@ -218,6 +189,7 @@ async fn a_real_projects_page_shows_what_its_json_says() {
         source: Some(corpus.display().to_string()),
         check: Some(check_doc.clone()),
         impact: Some(impact_doc.clone()),
+        plans: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index.html");
