@@ -34,7 +34,7 @@ use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
 
 pub use load::{Loaded, load};
-pub use plans::{PlanRow, plan_table, render};
+pub use plans::{PlanRow, plan_json, plan_table, render};
 pub use settings::Settings;
 
 /// The server's configuration over `database_url` as the tools here start it: a throwaway
