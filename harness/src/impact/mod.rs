@@ -728,6 +728,12 @@ async fn measure(
             };
             s.worst_read_ms = worst(Kind::Read);
             s.worst_write_ms = worst(Kind::Write);
+            let done = |k| {
+                let within = |op: &&Op| op.started >= from && op.ended() <= to;
+                overlapping(&ops, k, from, to).filter(within).count()
+            };
+            s.reads_done = done(Kind::Read);
+            s.writes_done = done(Kind::Write);
             s.lint = script.flagged.get(&s.line).cloned().unwrap_or_default();
             s.lint_confirmed = (!s.lint.is_empty()).then(|| {
                 let blocking = |l: &LockHeld| l.blocks_reads || l.blocks_writes;
@@ -946,6 +952,8 @@ async fn run_statements(
             algorithm,
             worst_read_ms: 0.0,
             worst_write_ms: 0.0,
+            reads_done: 0,
+            writes_done: 0,
             lint: Vec::new(),
             lint_confirmed: None,
         };
@@ -969,6 +977,8 @@ async fn run_statements(
             algorithm: None,
             worst_read_ms: 0.0,
             worst_write_ms: 0.0,
+            reads_done: 0,
+            writes_done: 0,
             lint: Vec::new(),
             lint_confirmed: None,
         };

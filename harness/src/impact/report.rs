@@ -116,6 +116,10 @@ pub struct StatementImpact {
     /// The slowest read and write that overlapped it.
     pub worst_read_ms: f64,
     pub worst_write_ms: f64,
+    /// The reads and writes that started and ended while it ran: the traffic that went on. A
+    /// reader or writer it blocks does one operation at a time, which ends only after it.
+    pub reads_done: usize,
+    pub writes_done: usize,
     /// The lint's findings on it (squawk's and ours: `require-concurrent-index-creation`).
     pub lint: Vec<String>,
     /// Whether the measurement bears the lint out: the statement held a lock that keeps reads
@@ -414,8 +418,9 @@ impl ImpactReport {
                 }
                 write!(
                     line,
-                    "\n                   slowest read {:.1} ms, slowest write {:.1} ms",
-                    s.worst_read_ms, s.worst_write_ms
+                    "\n                   slowest read {:.1} ms, slowest write {:.1} ms; {} \
+                     read(s) and {} write(s) done while it ran",
+                    s.worst_read_ms, s.worst_write_ms, s.reads_done, s.writes_done
                 )
                 .ok();
                 writeln!(out, "{line}").ok();

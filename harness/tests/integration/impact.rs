@@ -60,14 +60,17 @@ fn holds(s: &StatementImpact, mode: &str, table: &str) -> bool {
     s.locks.iter().any(|l| l.mode == mode && l.table == table)
 }
 
-/// Whether the slowest read (or write) during the statement waited for it.
+/// Whether the reads (or writes) waited for the statement: the slowest that overlapped it took
+/// at least half its duration, and none other finished while it ran. A reader the statement
+/// blocks does one operation at a time, which ends only after the statement; a read slowed by a
+/// busy machine leaves others that finish.
 #[cfg(feature = "containers")]
 fn reads_waited(s: &StatementImpact) -> bool {
-    s.worst_read_ms >= s.duration_ms / 2.0
+    s.worst_read_ms >= s.duration_ms / 2.0 && s.reads_done < 2
 }
 
 fn writes_waited(s: &StatementImpact) -> bool {
-    s.worst_write_ms >= s.duration_ms / 2.0
+    s.worst_write_ms >= s.duration_ms / 2.0 && s.writes_done < 2
 }
 
 fn shown(m: &MigrationImpact) -> String {
