@@ -48,9 +48,10 @@ browser:
 report: browser
     #!/usr/bin/env bash
     set -euo pipefail
-    # Built as test-all-dbs builds it (see clippy_build), so that after the tests nothing is
+    # The binaries the test build makes (cargo builds a package's binaries for its integration
+    # tests), built as test-all-dbs builds them (see clippy_build): after the tests, nothing is
     # built again.
-    {{clippy_build}} cargo build --workspace --all-features --bins
+    {{clippy_build}} cargo test --workspace --all-features --no-run --quiet
     bin=${CARGO_TARGET_DIR:-target}/debug
     out=${CARGO_TARGET_DIR:-target}/report
     mkdir -p "$out/vaultwarden"
