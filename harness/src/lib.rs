@@ -30,6 +30,7 @@
 pub mod allow;
 pub mod backend;
 pub mod check;
+pub mod compat;
 pub mod data;
 pub mod data_staircase;
 pub mod expression;

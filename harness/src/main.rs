@@ -12,7 +12,7 @@ use didhub_harness::migrations::MigrationSet;
 use didhub_harness::project::{Layout, Project, Settings};
 use didhub_harness::report::{EXIT_CANNOT_CHECK, EXIT_FINDINGS, EXIT_OK};
 use didhub_harness::staircase::{self, StaircaseError};
-use didhub_harness::{html, impact, parity, scaffold};
+use didhub_harness::{compat, html, impact, parity, scaffold};
 
 // The exit status is the contract of docs/harness.md ("Exit status and output for CI"), shown by
 // `--help` of the tool and of the commands that check.
@@ -210,6 +210,26 @@ enum Command {
         /// instead of the settings file's `fixtures`.
         #[arg(long)]
         fixtures: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Prepares every query the application sends at every migration version on each backend:
+    /// which migration breaks which query, and which changes what a query returns.
+    #[command(after_help = example!(
+        "didhub-harness compat --migrations migrations --queries queries --db all",
+        "didhub-harness compat --queries .sqlx --db postgres --since 12 --format json";
+        checks
+    ))]
+    Compat {
+        #[command(flatten)]
+        target: Target,
+        /// The queries: a folder of .sql files (those in it go to every backend, those in
+        /// <backend>/ to one), one .sql file, or sqlx's offline data (.sqlx).
+        #[arg(long, value_name = "PATH")]
+        queries: PathBuf,
+        /// Check from this version on (default: every version).
+        #[arg(long, value_name = "VERSION")]
+        since: Option<i64>,
         #[command(flatten)]
         output: Output,
     },
@@ -459,6 +479,26 @@ async fn run(command: Command) -> (u8, String) {
                 }
                 _ => (status, text),
             }
+        }
+        Command::Compat {
+            target,
+            queries,
+            since,
+            output,
+        } => {
+            let root = &target.migrations;
+            let project = match Project::open(root) {
+                Ok(project) => project,
+                Err(e) => return (EXIT_CANNOT_CHECK, format!("compat: {e}")),
+            };
+            let corpus = match compat::corpus::load(&queries) {
+                Ok(corpus) => corpus,
+                Err(e) => return (EXIT_CANNOT_CHECK, format!("compat: {e}")),
+            };
+            let options = compat::Options { since };
+            let report =
+                Box::pin(compat::run(&project, &target.backends(), &corpus, &options)).await;
+            output.print(&report, "compat", root)
         }
         Command::Snapshot { target, version } => {
             let mut text = String::new();

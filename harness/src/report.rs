@@ -65,6 +65,8 @@ pub enum Step {
     DataParity,
     /// What a migration does to a database under load (`impact`).
     Impact,
+    /// Whether the application's queries still prepare on each version (`compat`).
+    Compat,
 }
 
 impl Step {
@@ -79,6 +81,7 @@ impl Step {
             Step::Parity => "parity",
             Step::DataParity => "data parity",
             Step::Impact => "impact",
+            Step::Compat => "compat",
         }
     }
 }

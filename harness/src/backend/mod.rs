@@ -30,8 +30,8 @@ use crate::plans::{Plan, PlanError};
 use crate::schema::Column;
 
 pub use database::TestDatabase;
-pub use pool::Pool;
 pub(crate) use pool::input_value;
+pub use pool::{Pool, Shape};
 pub(crate) use server::ServerSpec;
 pub use server::{Dedicated, Server, dedicated, server};
 

@@ -34,6 +34,15 @@ macro_rules! dispatch {
     };
 }
 
+/// What a database says of a prepared statement: its parameters' types and its result columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Each parameter's type, or `?` for each where the backend says only how many there are.
+    pub parameters: Vec<String>,
+    /// Each result column's name and type.
+    pub columns: Vec<(String, String)>,
+}
+
 /// A connection pool on a test database.
 #[derive(Debug, Clone)]
 pub enum Pool {
@@ -70,6 +79,36 @@ impl Pool {
             Backend::Sqlite => Pool::Sqlite(sqlite::connect(url, options(max)).await?),
             Backend::Postgres => Pool::Postgres(options(max).connect(url).await?),
             Backend::MySql => Pool::MySql(options(max).connect(url).await?),
+        })
+    }
+
+    /// What the database says of `sql` prepared, not run (PostgreSQL's Parse/Describe, MySQL's
+    /// `PREPARE`, SQLite's `sqlite3_prepare`, through sqlx's `describe`); the database's own
+    /// words when it refuses the statement.
+    pub async fn describe(&self, sql: &str) -> Result<Shape, String> {
+        use sqlx::{Column, Either, Executor, SqlSafeStr, TypeInfo};
+        let said = |e: sqlx::Error| match e {
+            sqlx::Error::Database(db) => db.message().to_owned(),
+            e => e.to_string(),
+        };
+        dispatch!(self, |p, _d| {
+            // The application's own statement, prepared and never run.
+            let statement = sqlx::AssertSqlSafe(sql.to_owned()).into_sql_str();
+            let described = p.describe(statement).await.map_err(said)?;
+            let parameters = match &described.parameters {
+                Some(Either::Left(types)) => types.iter().map(|t| t.name().to_owned()).collect(),
+                Some(Either::Right(n)) => vec!["?".to_owned(); *n],
+                None => Vec::new(),
+            };
+            let columns = described
+                .columns
+                .iter()
+                .map(|c| (c.name().to_owned(), c.type_info().name().to_owned()))
+                .collect();
+            Ok(Shape {
+                parameters,
+                columns,
+            })
         })
     }
 

@@ -6,6 +6,7 @@ extern crate rstest;
 
 mod support;
 
+mod compat;
 mod data_defects;
 mod defects;
 mod didhub_data_staircase;

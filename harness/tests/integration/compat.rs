@@ -1,0 +1,231 @@
+//! `compat` against known breaks: a project whose migrations make, one version each, the
+//! changes that break a running application's queries (a column renamed, a column dropped, a
+//! type narrowed, a table renamed) and those that do not (a nullable column, a table, an
+//! index). Every break is reported at the version that made it, on every backend, and nothing
+//! else is; a query one dialect does not take is reported on that dialect alone.
+
+use std::path::Path;
+
+use didhub_harness::compat::{self, Options, corpus};
+use didhub_harness::project::Project;
+use didhub_harness::report::{CheckReport, Status};
+use didhub_migrations::Backend;
+use rstest_reuse::apply;
+
+use didhub_harness::backends;
+
+/// The migrations, one change a version, in `kind`'s dialect.
+fn migrations(kind: Backend) -> Vec<(&'static str, String)> {
+    let narrow = match kind {
+        Backend::Postgres => "ALTER TABLE people ALTER COLUMN age TYPE INTEGER;".to_owned(),
+        Backend::MySql => "ALTER TABLE people MODIFY age INTEGER;".to_owned(),
+        // SQLite cannot change a type but by rebuilding the table; it reports both as INTEGER.
+        Backend::Sqlite => "SELECT 1;".to_owned(),
+    };
+    vec![
+        (
+            "0001_people.sql",
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL, age BIGINT);\n\
+             CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER);\n"
+                .to_owned(),
+        ),
+        (
+            "0002_additive.sql",
+            "ALTER TABLE people ADD COLUMN nick VARCHAR(20);\n\
+             CREATE TABLE toys (id INTEGER PRIMARY KEY);\n\
+             CREATE INDEX idx_people_age ON people (age);\n"
+                .to_owned(),
+        ),
+        (
+            "0003_rename_column.sql",
+            "ALTER TABLE people RENAME COLUMN name TO full_name;\n".to_owned(),
+        ),
+        (
+            "0004_drop_column.sql",
+            "ALTER TABLE people DROP COLUMN nick;\n".to_owned(),
+        ),
+        ("0005_narrow_type.sql", format!("{narrow}\n")),
+        (
+            "0006_rename_table.sql",
+            "ALTER TABLE pets RENAME TO animals;\n".to_owned(),
+        ),
+    ]
+}
+
+const QUERIES: &str = "\
+-- name: names
+SELECT id, name FROM people;
+-- name: nick
+SELECT nick FROM people;
+-- name: age
+SELECT age FROM people;
+-- name: owners
+SELECT owner_id FROM pets;
+-- name: toys
+-- since: 2
+SELECT id FROM toys;
+-- name: one person
+SELECT id FROM people WHERE id = 1;
+-- name: case-insensitive
+SELECT id FROM people WHERE full_name ILIKE 'a%';
+";
+
+fn write(dir: &Path, kind: Backend) {
+    let folder = dir.join(kind.name());
+    std::fs::create_dir_all(&folder).unwrap();
+    for (name, sql) in migrations(kind) {
+        std::fs::write(folder.join(name), sql).unwrap();
+    }
+}
+
+/// The findings as `rule name@version`.
+fn found(report: &CheckReport) -> Vec<String> {
+    let mut out: Vec<String> = report
+        .entries
+        .iter()
+        .flat_map(|e| &e.findings)
+        .map(|f| {
+            // `query <name> (file:line) …`, or `query file:line …` for an unnamed one.
+            let rest = f.message.trim_start_matches("query ");
+            let end = [" (", " fails", " prepares", " on "]
+                .iter()
+                .filter_map(|marker| rest.find(marker))
+                .min()
+                .unwrap_or(rest.len());
+            let name = &rest[..end];
+            format!(
+                "{} {name}@{}",
+                f.rule.clone().unwrap_or_default(),
+                f.version.unwrap_or(0)
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[apply(backends)]
+#[tokio::test]
+async fn every_breaking_change_is_reported_at_its_version_and_additive_ones_pass(
+    #[case] kind: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), kind);
+    let queries_dir = dir.path().join("queries");
+    std::fs::create_dir(&queries_dir).unwrap();
+    std::fs::write(queries_dir.join("app.sql"), QUERIES).unwrap();
+    let project = Project::open(dir.path()).unwrap();
+    let queries = corpus::load(&queries_dir).unwrap();
+    let report = compat::run(&project, &[kind], &queries, &Options::default()).await;
+    assert_eq!(report.entries.len(), 1, "{}", report.text);
+    assert_eq!(report.entries[0].status, Status::Fail, "{}", report.text);
+    let mut expected = vec![
+        "fails names@3",
+        "fails nick@4",
+        "fails owners@6",
+        "changed age@5",
+    ];
+    match kind {
+        // SQLite reports BIGINT and INTEGER alike, and reads ILIKE as a syntax error.
+        Backend::Sqlite => {
+            expected.retain(|e| *e != "changed age@5");
+            expected.push("never prepares case-insensitive@6");
+        }
+        Backend::MySql => expected.push("never prepares case-insensitive@6"),
+        Backend::Postgres => {}
+    }
+    expected.sort();
+    assert_eq!(found(&report), expected, "{}", report.text);
+    // The break names the migration that made it and what the database said.
+    assert!(
+        report.text.contains("query names (app.sql:2) fails on")
+            && report
+                .text
+                .contains("at version 3 (0003_rename_column.sql)"),
+        "{}",
+        report.text
+    );
+}
+
+/// `--since` leaves out the versions before it; a query whose `-- since:` is later is checked
+/// from then on only.
+#[tokio::test]
+async fn since_leaves_out_the_versions_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), Backend::Sqlite);
+    let file = dir.path().join("q.sql");
+    std::fs::write(
+        &file,
+        "-- since: 5\nSELECT owner_id FROM pets;\nSELECT full_name FROM people;\n",
+    )
+    .unwrap();
+    let project = Project::open(dir.path()).unwrap();
+    let queries = corpus::load(&file).unwrap();
+    assert_eq!(queries[0].since, Some(5));
+    let report = compat::run(
+        &project,
+        &[Backend::Sqlite],
+        &queries,
+        &Options { since: Some(4) },
+    )
+    .await;
+    assert_eq!(found(&report), ["fails q.sql:2@6"], "{}", report.text);
+    assert!(
+        report.text.contains("2 queries prepared at 3 version(s)"),
+        "{}",
+        report.text
+    );
+}
+
+/// sqlx's offline data (`.sqlx/query-*.json`): each query is prepared on the backend sqlx
+/// prepared it on, and held to the columns sqlx recorded: a column renamed since the
+/// application was built is reported.
+#[tokio::test]
+async fn sqlx_offline_data_is_held_to_what_sqlx_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), Backend::Sqlite);
+    let sqlx = dir.path().join(".sqlx");
+    std::fs::create_dir(&sqlx).unwrap();
+    let record = |query: &str, columns: &str| {
+        format!(
+            r#"{{"db_name": "SQLite", "query": "{query}", "describe": {{"columns": [{columns}],
+               "parameters": {{"Right": 0}}, "nullable": [false, false]}}, "hash": "x"}}"#
+        )
+    };
+    std::fs::write(
+        sqlx.join("query-1.json"),
+        record(
+            "SELECT id, full_name FROM people",
+            r#"{"name": "id", "ordinal": 0, "type_info": "Integer"},
+               {"name": "name", "ordinal": 1, "type_info": "Text"}"#,
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        sqlx.join("query-2.json"),
+        record(
+            "SELECT id FROM toys",
+            r#"{"name": "id", "ordinal": 0, "type_info": "Integer"}"#,
+        ),
+    )
+    .unwrap();
+    let queries = corpus::load(&sqlx).unwrap();
+    assert_eq!(queries.len(), 2);
+    assert_eq!(queries[0].backends, [Backend::Sqlite]);
+    let project = Project::open(dir.path()).unwrap();
+    // sqlx's queries go to the backend they were prepared on: the others have none.
+    let report = compat::run(&project, &[Backend::Sqlite], &queries, &Options::default()).await;
+    assert_eq!(
+        found(&report),
+        ["differs from sqlx's record query-1.json@6"],
+        "{}",
+        report.text
+    );
+    assert!(
+        report
+            .text
+            .contains("against what sqlx recorded: result column name is now called full_name"),
+        "{}",
+        report.text
+    );
+}
