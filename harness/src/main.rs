@@ -230,6 +230,11 @@ enum Command {
         /// Check from this version on (default: every version).
         #[arg(long, value_name = "VERSION")]
         since: Option<i64>,
+        /// The previous release's queries, which must prepare on the new schema as well (a
+        /// rolling deploy runs both): a corpus on disk, or a git reference at which the
+        /// --queries corpus is read (`v1.4`, `HEAD~1`).
+        #[arg(long, value_name = "PATH|GIT-REF")]
+        previous: Option<String>,
         #[command(flatten)]
         output: Output,
     },
@@ -484,6 +489,7 @@ async fn run(command: Command) -> (u8, String) {
             target,
             queries,
             since,
+            previous,
             output,
         } => {
             let root = &target.migrations;
@@ -491,7 +497,13 @@ async fn run(command: Command) -> (u8, String) {
                 Ok(project) => project,
                 Err(e) => return (EXIT_CANNOT_CHECK, format!("compat: {e}")),
             };
-            let corpus = match compat::corpus::load(&queries) {
+            let read = compat::corpus::load(&queries).and_then(|mut corpus| {
+                if let Some(previous) = &previous {
+                    corpus.extend(compat::corpus::previous(previous, &queries)?);
+                }
+                Ok(corpus)
+            });
+            let corpus = match read {
                 Ok(corpus) => corpus,
                 Err(e) => return (EXIT_CANNOT_CHECK, format!("compat: {e}")),
             };

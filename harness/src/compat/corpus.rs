@@ -11,6 +11,7 @@
 //! `compat` holds each version's description to that record.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -232,4 +233,81 @@ fn type_name(info: &Value) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// The previous release's queries: `from` is a corpus on disk, or else a git reference (`v1.4`,
+/// `HEAD~3`) at which the corpus at `queries` is read with `git show`. Each query is named as the
+/// previous release's (`previous v1.4: find_user`), so that a break says whose query it is.
+pub fn previous(from: &str, queries: &Path) -> Result<Vec<Query>, CorpusError> {
+    let on_disk = Path::new(from);
+    let (loaded, label) = if on_disk.exists() {
+        (load(on_disk)?, format!("previous ({from})"))
+    } else {
+        let copy = tempfile::tempdir().map_err(|e| error(queries, e))?;
+        let root = at_reference(from, queries, copy.path())?;
+        (load(&root)?, format!("previous {from}"))
+    };
+    Ok(loaded
+        .into_iter()
+        .map(|q| Query {
+            name: format!("{label}: {}", q.name),
+            file: format!("{label}: {}", q.file),
+            ..q
+        })
+        .collect())
+}
+
+/// Writes the files under `queries` as they were at git reference `reference` into `into`;
+/// the corpus's root there.
+fn at_reference(reference: &str, queries: &Path, into: &Path) -> Result<PathBuf, CorpusError> {
+    let absolute = std::path::absolute(queries).map_err(|e| error(queries, e))?;
+    // The repository is found from the nearest folder that exists (the corpus itself may be
+    // gone), its path as git spells it (symbolic links resolved).
+    let start = absolute
+        .ancestors()
+        .find(|p| p.is_dir())
+        .unwrap_or(Path::new("/"));
+    let rest = absolute.strip_prefix(start).unwrap_or(Path::new(""));
+    let start = start.canonicalize().map_err(|e| error(queries, e))?;
+    let git = |dir: &Path, args: &[&str]| -> Result<String, CorpusError> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .map_err(|e| error(queries, format!("git: {e}")))?;
+        if !out.status.success() {
+            let said = String::from_utf8_lossy(&out.stderr);
+            return Err(error(
+                queries,
+                format!("`git {}`: {}", args.join(" "), said.trim()),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let top = PathBuf::from(git(&start, &["rev-parse", "--show-toplevel"])?.trim());
+    let prefix = start.join(rest);
+    let prefix = prefix.strip_prefix(&top).map_err(|_| {
+        error(
+            queries,
+            format!("is not inside the repository at {}", top.display()),
+        )
+    })?;
+    let prefix = prefix.display().to_string();
+    let listed = git(
+        &top,
+        &["ls-tree", "-r", "--name-only", reference, "--", &prefix],
+    )?;
+    if listed.trim().is_empty() {
+        return Err(error(queries, format!("holds no file at {reference}")));
+    }
+    for file in listed.lines() {
+        let text = git(&top, &["show", &format!("{reference}:{file}")])?;
+        let target = into.join(file);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| error(&target, e))?;
+        }
+        std::fs::write(&target, text).map_err(|e| error(&target, e))?;
+    }
+    Ok(into.join(prefix))
 }

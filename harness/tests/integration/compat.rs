@@ -229,3 +229,60 @@ async fn sqlx_offline_data_is_held_to_what_sqlx_recorded() {
         report.text
     );
 }
+
+/// A rolling deploy runs the previous release beside the new schema: `--previous GIT-REF`
+/// reads the corpus as it was at that commit, and its queries must prepare on every version
+/// too. Here the release renamed its query with the column (0003); the previous release's query
+/// still reads the old name, and is reported at the migration that broke it.
+#[test]
+fn the_previous_releases_queries_are_read_from_git_and_held_to_the_new_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), Backend::Sqlite);
+    let queries = dir.path().join("queries");
+    std::fs::create_dir(&queries).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(
+        queries.join("app.sql"),
+        "-- name: names\nSELECT id, name FROM people;\n",
+    )
+    .unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "release 1"]);
+    std::fs::write(
+        queries.join("app.sql"),
+        "-- name: names\n-- since: 3\nSELECT id, full_name FROM people;\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_didhub-harness"))
+        .args(["compat", "--db", "sqlite", "--migrations"])
+        .arg(dir.path())
+        .arg("--queries")
+        .arg(&queries)
+        .args(["--previous", "HEAD", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings: Vec<&str> = doc["entries"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0].starts_with("query previous HEAD: names (previous HEAD: app.sql:2) fails on sqlite: no such column: name")
+            && findings[0].ends_with("at version 3 (0003_rename_column.sql)"),
+        "{findings:#?}"
+    );
+}
