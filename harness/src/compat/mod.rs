@@ -13,6 +13,7 @@
 //! could not reach.
 
 pub mod corpus;
+mod insert;
 
 use std::fmt::Write as _;
 
@@ -120,6 +121,8 @@ async fn on_backend(
     let mut breaks = Vec::new();
     let mut seen = vec![Seen::Never; queries.len()];
     let mut ever = vec![false; queries.len()];
+    // Whether each INSERT went in at the last version it was tried at.
+    let mut inserted: Vec<Option<bool>> = vec![None; queries.len()];
     let mut checked = 0;
     let mut unreached = None;
     for &version in &versions {
@@ -175,6 +178,36 @@ async fn on_backend(
             seen[i] = now;
         }
         pool.close().await;
+        // Each INSERT that prepares, run with generated values in a transaction rolled back: a
+        // column made NOT NULL without a default breaks it, and preparing does not show that.
+        let inserts: Vec<usize> = sent
+            .iter()
+            .copied()
+            .filter(|&i| {
+                matches!(seen[i], Seen::Prepared(_)) && insert::is_insert(&queries[i], kind)
+            })
+            .collect();
+        if !inserts.is_empty() {
+            let schema = migrating.introspect().await?;
+            let session = insert::Session::open(kind, &db.url).await?;
+            for i in inserts {
+                let query = &queries[i];
+                let went_in = session.try_insert(query, &schema).await;
+                if let (Some(true), Err(e)) = (inserted[i], &went_in) {
+                    breaks.push(Break {
+                        query: i,
+                        version,
+                        rule: "insert fails",
+                        message: format!(
+                            "query {} prepares but its INSERT fails on {kind} (generated values, rolled back): {e}; at version {version} ({file})",
+                            named(query)
+                        ),
+                    });
+                }
+                inserted[i] = Some(went_in.is_ok());
+            }
+            session.close().await;
+        }
     }
     // A query that prepared at no version at all (a dialect that does not take it).
     let newest = versions

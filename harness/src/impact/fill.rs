@@ -428,7 +428,7 @@ fn quoted_literals(text: &str) -> Vec<String> {
 }
 
 /// Row `i`'s value for a column of type `logical`: distinct for every row.
-fn value(logical: &Logical, i: u64) -> String {
+pub(crate) fn value(logical: &Logical, i: u64) -> String {
     let base = NaiveDate::from_ymd_opt(2024, 1, 1)
         .unwrap_or_default()
         .and_hms_opt(0, 0, 0)

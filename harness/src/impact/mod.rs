@@ -17,7 +17,7 @@
 //! by the lock timeout. A statement that fails stops its migration, named with its line, the
 //! database's words and whoever held the lock it waited for.
 
-mod fill;
+pub(crate) mod fill;
 mod mysql;
 mod postgres;
 mod report;
