@@ -87,8 +87,24 @@ test-all-dbs: fuzz-tools browser build-tests
     started=$SECONDS
     # The test binaries share their PostgreSQL and MySQL servers, removed when this shell ends.
     export DIDHUB_TEST_SESSION=${DIDHUB_TEST_SESSION:-$$}
+    # Every statement the server prepares is recorded (server/src/db/record.rs), and must be in
+    # the corpus `didhub-harness compat` checks (fixtures/compat/didhub).
+    export DIDHUB_RECORD_STATEMENTS=$(mktemp)
     {{clippy_build}} INSTA_UPDATE=no cargo test --workspace --all-features
+    python3 scripts/server_queries.py check "$DIDHUB_RECORD_STATEMENTS" fixtures/compat/didhub
+    rm -f "$DIDHUB_RECORD_STATEMENTS"
     echo "test-all-dbs: the tests took $((SECONDS - started)) s"
+
+# The server's statements as a compat corpus (fixtures/compat/didhub): every test run on every
+# backend with the server recording what it prepares. Needs Docker.
+server-queries: fuzz-tools build-tests
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export DIDHUB_TEST_SESSION=${DIDHUB_TEST_SESSION:-$$}
+    export DIDHUB_RECORD_STATEMENTS=$(mktemp)
+    {{clippy_build}} INSTA_UPDATE=no cargo test --workspace --all-features --quiet
+    python3 scripts/server_queries.py write "$DIDHUB_RECORD_STATEMENTS" fixtures/compat/didhub
+    rm -f "$DIDHUB_RECORD_STATEMENTS"
 
 # schemathesis at the version the fuzz test expects (benches/src/fuzz.rs), from PyPI
 fuzz-tools:

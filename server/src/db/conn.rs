@@ -96,6 +96,7 @@ macro_rules! prepare {
     ($stmt:expr, $DB:ty) => {{
         let stmt = $stmt;
         let sql = stmt.sql_for::<$DB>();
+        super::record::statement(<$DB as Dialect>::BACKEND, &sql.0);
         (
             sql,
             stmt.arguments_for::<$DB>().map_err(sqlx::Error::Encode)?,

@@ -29,6 +29,7 @@ mod held;
 mod mysql;
 mod pool;
 mod postgres;
+pub mod record;
 mod sqlite;
 mod stmt;
 mod tx;
