@@ -79,6 +79,22 @@ def top_level(text, separator):
     return parts
 
 
+def filters(sql):
+    """A list query's filters (`WHERE 1 = 1 AND a = ? AND b >= ?`) come from the request, so
+    which combinations the tests send varies: the statement without any, and with each alone,
+    which prepare as any combination would. None for a statement of another shape."""
+    head, found, rest = sql.partition(" WHERE 1 = 1")
+    if not found:
+        return None
+    ends = [i for i in (rest.find(w) for w in (" ORDER BY ", " GROUP BY ", " LIMIT ")) if i >= 0]
+    end = min(ends) if ends else len(rest)
+    conditions = [c for c in top_level(rest[:end], " AND ") if c.strip()]
+    tail = rest[end:]
+    out = [f"{head}{found}{tail}"]
+    out += [f"{head}{found} AND {c.strip()}{tail}" for c in conditions]
+    return out
+
+
 def statements(sql):
     """The corpus statements a sent statement stands for. An UPDATE's SET list is built from the
     fields a request gives, so which combinations the tests send varies; each assignment is
@@ -87,6 +103,9 @@ def statements(sql):
     sql = canonical(sql)
     if re.match(r"(EXPLAIN|ANALYZE)\b", sql):
         return []
+    filtered = filters(sql)
+    if filtered:
+        return [canonical(f) for f in filtered]
     match = re.match(r"UPDATE (\S+) SET (.*)$", sql)
     if match:
         assignments_and_rest = top_level(match.group(2), " WHERE ")
