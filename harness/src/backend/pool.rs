@@ -83,10 +83,12 @@ impl Pool {
     }
 
     /// What the database says of `sql` prepared, not run (PostgreSQL's Parse/Describe, MySQL's
-    /// `PREPARE`, SQLite's `sqlite3_prepare`, through sqlx's `describe`); the database's own
-    /// words when it refuses the statement.
+    /// `COM_STMT_PREPARE`, SQLite's `sqlite3_prepare`, through sqlx's `prepare`); the
+    /// database's own words when it refuses the statement. sqlx's `describe` is not used: on
+    /// SQLite it also interprets the statement's EXPLAIN program, which on a recursive CTE runs
+    /// for minutes.
     pub async fn describe(&self, sql: &str) -> Result<Shape, String> {
-        use sqlx::{Column, Either, Executor, SqlSafeStr, TypeInfo};
+        use sqlx::{Column, Either, Executor, SqlSafeStr, Statement, TypeInfo};
         let said = |e: sqlx::Error| match e {
             sqlx::Error::Database(db) => db.message().to_owned(),
             e => e.to_string(),
@@ -94,14 +96,14 @@ impl Pool {
         dispatch!(self, |p, _d| {
             // The application's own statement, prepared and never run.
             let statement = sqlx::AssertSqlSafe(sql.to_owned()).into_sql_str();
-            let described = p.describe(statement).await.map_err(said)?;
-            let parameters = match &described.parameters {
+            let prepared = p.prepare(statement).await.map_err(said)?;
+            let parameters = match prepared.parameters() {
                 Some(Either::Left(types)) => types.iter().map(|t| t.name().to_owned()).collect(),
-                Some(Either::Right(n)) => vec!["?".to_owned(); *n],
+                Some(Either::Right(n)) => vec!["?".to_owned(); n],
                 None => Vec::new(),
             };
-            let columns = described
-                .columns
+            let columns = prepared
+                .columns()
                 .iter()
                 .map(|c| (c.name().to_owned(), c.type_info().name().to_owned()))
                 .collect();

@@ -4,7 +4,7 @@
 //! For each backend, a fresh database is migrated one version at a time from `--since` (or the
 //! first version) to the newest; at each, every query of the corpus ([`corpus`]) sent there is
 //! prepared and described by the database itself — PostgreSQL's Parse/Describe, MySQL's
-//! `PREPARE`, SQLite's `sqlite3_prepare`, through sqlx's `describe` — giving its parameters'
+//! `PREPARE`, SQLite's `sqlite3_prepare`, through sqlx's `prepare` — giving its parameters'
 //! types and its result columns. A query that stops preparing is reported at the version whose
 //! migration broke it, with the database's words; one whose result columns or parameters change
 //! (a column renamed, dropped, retyped) at the version that changed them; one that sqlx recorded

@@ -342,13 +342,8 @@ async fn an_insert_that_a_not_null_column_breaks_is_reported(#[case] kind: Backe
 
 /// DIDHub's own server: every statement it prepared during the test suite (recorded, and kept
 /// in `fixtures/compat/didhub` by `just server-queries`; `just test-all-dbs` fails when the
-/// server sends one the corpus lacks) prepares on the newest schema. PostgreSQL and MySQL only:
-/// sqlx's SQLite describe interprets the statement's EXPLAIN program, and on the recursive CTE
-/// the fault tests send it runs for minutes (about 110 s in a debug build).
-#[cfg(feature = "containers")]
-#[rstest]
-#[case::postgres(Backend::Postgres)]
-#[case::mysql(Backend::MySql)]
+/// server sends one the corpus lacks) prepares on the newest schema of every backend.
+#[apply(backends)]
 #[tokio::test]
 async fn didhubs_server_statements_prepare_on_the_newest_schema(#[case] kind: Backend) {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
