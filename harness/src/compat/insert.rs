@@ -33,6 +33,17 @@ fn parsed(query: &Query, kind: Backend) -> Option<Ast> {
     }
 }
 
+/// The database's own words for what it refused.
+fn words(e: HarnessError) -> String {
+    match e {
+        HarnessError::Database {
+            source: sqlx::Error::Database(db),
+            ..
+        } => db.message().to_owned(),
+        e => e.to_string(),
+    }
+}
+
 /// One connection on which foreign keys are not enforced.
 pub(super) struct Session {
     pool: Pool,
@@ -93,15 +104,9 @@ impl Session {
             }
         }
         let sql = Ast::Insert(insert).to_string();
-        self.pool
-            .execute("BEGIN")
-            .await
-            .map_err(|e| e.to_string())?;
-        let ran = self.pool.execute(&sql).await.map_err(|e| e.to_string());
-        self.pool
-            .execute("ROLLBACK")
-            .await
-            .map_err(|e| e.to_string())?;
+        self.pool.execute("BEGIN").await.map_err(words)?;
+        let ran = self.pool.execute(&sql).await.map_err(words);
+        self.pool.execute("ROLLBACK").await.map_err(words)?;
         ran
     }
 
