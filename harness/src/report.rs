@@ -275,7 +275,11 @@ pub struct Difference {
     pub allowed: Option<String>,
 }
 
-fn one_backend<S: serde::Serializer>(kind: &Backend, serializer: S) -> Result<S::Ok, S::Error> {
+/// A backend as the JSON documents name it (`postgres`), for `#[serde(serialize_with)]`.
+pub(crate) fn one_backend<S: serde::Serializer>(
+    kind: &Backend,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(kind.name())
 }
 

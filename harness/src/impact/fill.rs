@@ -382,12 +382,7 @@ fn fixture_rows<'a>(fixtures: &'a [Fixture], table: &str) -> Option<(&'a str, &'
     fixtures
         .iter()
         .filter_map(|f| {
-            let rows = f.tables.get(table).or_else(|| {
-                f.tables
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(table))
-                    .map(|(_, rows)| rows)
-            })?;
+            let (_, rows) = named(&f.tables, table)?;
             Some((f.version, f.name.as_str(), rows))
         })
         .max_by_key(|(version, _, _)| *version)
@@ -542,16 +537,14 @@ fn parents_first(schema: &Schema, tables: Vec<String>) -> Vec<String> {
 /// it.
 pub(crate) fn table_named<'a>(schema: &'a Schema, spelled: &str) -> Option<(&'a str, &'a Table)> {
     let bare = spelled.rsplit('.').next().unwrap_or(spelled);
-    schema
-        .tables
-        .get_key_value(bare)
-        .or_else(|| {
-            schema
-                .tables
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(bare))
-        })
-        .map(|(name, table)| (name.as_str(), table))
+    named(&schema.tables, bare)
+}
+
+/// The entry of `map` named `name`, or else one named so in another case.
+fn named<'a, V>(map: &'a BTreeMap<String, V>, name: &str) -> Option<(&'a str, &'a V)> {
+    map.get_key_value(name)
+        .or_else(|| map.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)))
+        .map(|(key, value)| (key.as_str(), value))
 }
 
 /// How many rows go in one `INSERT` (MySQL, SQLite) or one `COPY` message (PostgreSQL).

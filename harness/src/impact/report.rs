@@ -130,7 +130,7 @@ pub struct StatementImpact {
 /// What one migration (up or down) did on one backend.
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationImpact {
-    #[serde(serialize_with = "backend_name")]
+    #[serde(serialize_with = "crate::report::one_backend")]
     pub backend: Backend,
     pub version: i64,
     pub file: String,
@@ -184,10 +184,6 @@ impl fmt::Display for Filled {
             }) => write!(f, " (fixture {fixture} scaled: {})", columns.join(", ")),
         }
     }
-}
-
-fn backend_name<S: serde::Serializer>(b: &Backend, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(b.name())
 }
 
 impl MigrationImpact {
