@@ -93,7 +93,20 @@ test-all-dbs: fuzz-tools browser build-tests
     {{clippy_build}} INSTA_UPDATE=no cargo test --workspace --all-features
     python3 scripts/server_queries.py check "$DIDHUB_RECORD_STATEMENTS" fixtures/compat/didhub
     rm -f "$DIDHUB_RECORD_STATEMENTS"
+    just test-pgbouncer
     echo "test-all-dbs: the tests took $((SECONDS - started)) s"
+
+# The API suite's PostgreSQL cases again, the server reaching PostgreSQL through pgbouncer in
+# transaction pooling (database.pooler = "transaction", docs/operations.md). Needs Docker.
+test-pgbouncer:
+    {{clippy_build}} DIDHUB_TEST_POSTGRES_POOLER=pgbouncer cargo test --workspace --all-features --test api --quiet -- postgres
+
+# An earlier release's statements as a compat corpus (fixtures/compat/releases/VERSION): the
+# corpus the server kept at COMMIT, or, for a release older than that, its own API tests run
+# from a git worktree with sqlx's statement log recorded. COMMIT is the last one whose newest
+# migration is VERSION; keep it before adding the next migration. Needs Docker.
+release-queries COMMIT VERSION:
+    python3 scripts/release_queries.py {{COMMIT}} {{VERSION}}
 
 # The server's statements as a compat corpus (fixtures/compat/didhub): every test run on every
 # backend with the server recording what it prepares. Needs Docker.

@@ -137,17 +137,20 @@ def corpus(root):
     return out
 
 
-def write(recording, root):
+def current_header(backend):
+    return (
+        f"-- Every statement DIDHub's server prepared on {backend} during its API tests, "
+        "recorded\n-- (DIDHUB_RECORD_STATEMENTS) and written by `just server-queries`; "
+        "`just test-all-dbs`\n-- fails when the server sends one that is not here.\n\n"
+    )
+
+
+def write(recording, root, header=current_header):
     for backend, statements in recording.items():
         folder = pathlib.Path(root) / backend
         folder.mkdir(parents=True, exist_ok=True)
-        header = (
-            f"-- Every statement DIDHub's server prepared on {backend} during its API tests, "
-            "recorded\n-- (DIDHUB_RECORD_STATEMENTS) and written by `just server-queries`; "
-            "`just test-all-dbs`\n-- fails when the server sends one that is not here.\n\n"
-        )
         body = "".join(s + END for s in sorted(statements))
-        (folder / "server.sql").write_text(header + body)
+        (folder / "server.sql").write_text(header(backend) + body)
         print(f"{backend}: {len(statements)} statements")
 
 

@@ -338,14 +338,7 @@ async fn bridge_address(kind: Backend, id: &str, port: ContainerPort) -> Option<
     let ContainerPort::Tcp(port) = port else {
         return None;
     };
-    let format = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}";
-    let args = ["inspect", "--format", format, id]
-        .map(String::from)
-        .to_vec();
-    let out = docker(kind, args, Vec::new()).await.ok()?;
-    let ip: std::net::IpAddr = String::from_utf8_lossy(&out)
-        .split_whitespace()
-        .find_map(|ip| ip.parse().ok())?;
+    let ip: std::net::IpAddr = container_ip(kind, id).await.ok()?.parse().ok()?;
     let attempt = tokio::net::TcpStream::connect((ip, port));
     match tokio::time::timeout(Duration::from_secs(1), attempt).await {
         Ok(Ok(_)) => {}
@@ -356,6 +349,24 @@ async fn bridge_address(kind: Backend, id: &str, port: ContainerPort) -> Option<
         host: ip.to_string(),
         port,
     })
+}
+
+/// The container's address on Docker's bridge, where other containers reach it (a replica its
+/// primary, pgbouncer its server).
+pub async fn container_ip(kind: Backend, id: &str) -> Result<String, HarnessError> {
+    let format = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}";
+    let args = ["inspect", "--format", format, id]
+        .map(String::from)
+        .to_vec();
+    let out = docker(kind, args, Vec::new()).await?;
+    String::from_utf8_lossy(&out)
+        .split_whitespace()
+        .find(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_owned)
+        .ok_or_else(|| HarnessError::Start {
+            backend: kind,
+            reason: format!("container {id} has no address on a Docker network"),
+        })
 }
 
 /// Runs `docker <args>`, feeding it `stdin`, and returns its standard output; a failure carries

@@ -146,6 +146,27 @@ pub struct DatabaseConfig {
     pub url: String,
     pub backend: Backend,
     pub pool: PoolConfig,
+    /// What stands between the server and PostgreSQL (`database.pooler`).
+    pub pooler: Pooler,
+    /// A direct URL used only to migrate (`database.migration_url`): where `url` reaches the
+    /// database through a transaction pooler, which cannot hold the migration lock.
+    pub migration_url: Option<String>,
+}
+
+/// What stands between the server and its PostgreSQL server (`database.pooler`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooler {
+    /// Nothing, or a pooler that gives each client connection one server connection for its
+    /// whole life (pgbouncer's session pooling): named statements are prepared once per
+    /// connection and kept.
+    #[default]
+    None,
+    /// A pooler that hands a server connection to a client for one transaction at a time
+    /// (pgbouncer's transaction pooling). A statement prepared on one server connection is
+    /// not there on the next, nor is a session's advisory lock: every statement is sent
+    /// unnamed inside a transaction of its own, and migrations need `database.migration_url`.
+    Transaction,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,6 +362,8 @@ mod millis {
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("DIDHUB_DB", "database.url"),
     ("DATABASE_URL", "database.url"),
+    ("DIDHUB_MIGRATION_DB", "database.migration_url"),
+    ("DIDHUB_DB_POOLER", "database.pooler"),
     ("HOST", "host"),
     ("PORT", "port"),
     ("DIDHUB_SECRET", "secret"),
@@ -404,6 +427,8 @@ struct DatabaseLayer {
     migration_lock_timeout: Duration,
     #[serde(with = "seconds")]
     check_idle_after: Duration,
+    pooler: Pooler,
+    migration_url: Option<String>,
 }
 
 /// `bootstrap_admin`: each half may come from its own layer; validation wants both or neither.
@@ -426,6 +451,8 @@ impl Default for Layers {
                 query_timeout: pool.query_timeout,
                 migration_lock_timeout: pool.migration_lock_timeout,
                 check_idle_after: pool.check_idle_after,
+                pooler: Pooler::None,
+                migration_url: None,
             },
             host: DEFAULT_HOST.to_owned(),
             port: DEFAULT_PORT,
@@ -689,6 +716,25 @@ impl Layers {
             )?,
             check_idle_after: db.check_idle_after,
         };
+        if db.pooler == Pooler::Transaction && backend != Backend::Postgres {
+            return Err(refuse(
+                "database.pooler",
+                &format!("\"transaction\" is for PostgreSQL (pgbouncer), not {backend}"),
+            ));
+        }
+        let migration_url = db.migration_url.filter(|u| !u.trim().is_empty());
+        if let Some(direct) = &migration_url {
+            match Backend::from_url(direct) {
+                Ok(b) if b == backend => {}
+                Ok(b) => {
+                    return Err(refuse(
+                        "database.migration_url",
+                        &format!("is a {b} URL, and database.url a {backend} one"),
+                    ));
+                }
+                Err(e) => return Err(refuse("database.migration_url", &e.to_string())),
+            }
+        }
 
         if let Some(secret) = &self.secret
             && secret.len() < MIN_SECRET_LEN
@@ -743,7 +789,13 @@ impl Layers {
         };
 
         Ok(Config {
-            database: DatabaseConfig { url, backend, pool },
+            database: DatabaseConfig {
+                url,
+                backend,
+                pool,
+                pooler: db.pooler,
+                migration_url,
+            },
             host: self.host,
             port: self.port,
             secret: self.secret.map(Secret),
@@ -1013,6 +1065,56 @@ mod tests {
             "file pool settings still apply"
         );
         assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 7001));
+    }
+
+    #[test]
+    fn a_transaction_pooler_and_a_direct_migration_url_are_read_and_checked() {
+        let file =
+            r#"{"database":{"url":"postgres://u:p@bouncer:6432/didhub","pooler":"transaction"}}"#;
+        let config = load(
+            Some(file),
+            &[("DIDHUB_MIGRATION_DB", "postgres://u:p@primary:5432/didhub")],
+        )
+        .unwrap();
+        assert_eq!(config.database.pooler, Pooler::Transaction);
+        assert_eq!(
+            config.database.migration_url.as_deref(),
+            Some("postgres://u:p@primary:5432/didhub")
+        );
+        let env = load(
+            None,
+            &[
+                ("DIDHUB_DB", "postgres://h/d"),
+                ("DIDHUB_DB_POOLER", "transaction"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(env.database.pooler, Pooler::Transaction);
+        assert_eq!(load(None, &[]).unwrap().database.pooler, Pooler::None);
+
+        let err = |env: &[(&str, &str)]| load(None, env).unwrap_err().to_string();
+
+        let sqlite = err(&[
+            ("DIDHUB_DB", "sqlite://x"),
+            ("DIDHUB_DB_POOLER", "transaction"),
+        ]);
+        assert!(
+            sqlite.contains("database.pooler") && sqlite.contains("PostgreSQL"),
+            "{sqlite}"
+        );
+        let other = err(&[
+            ("DIDHUB_DB", "postgres://h/d"),
+            ("DIDHUB_MIGRATION_DB", "mysql://h/d"),
+        ]);
+        assert!(
+            other.contains("database.migration_url is a mysql URL"),
+            "{other}"
+        );
+        let unknown = err(&[
+            ("DIDHUB_DB", "postgres://h/d"),
+            ("DIDHUB_DB_POOLER", "pgpool"),
+        ]);
+        assert!(unknown.contains("pooler"), "{unknown}");
     }
 
     #[test]

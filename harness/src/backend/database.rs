@@ -29,6 +29,23 @@ impl TestDatabase {
         }
     }
 
+    /// This database's URL through pgbouncer in transaction pooling ([`super::pgbouncer::shared`],
+    /// in front of the shared PostgreSQL server); `None` for a database elsewhere (on a server
+    /// of a test's own, which it pauses and stops).
+    pub async fn through_pgbouncer(&self) -> Result<Option<String>, HarnessError> {
+        if self.kind != Backend::Postgres {
+            return Err(HarnessError::Start {
+                backend: self.kind,
+                reason: "pgbouncer stands in front of PostgreSQL only".into(),
+            });
+        }
+        let shared = server(Backend::Postgres).await?;
+        if authority(&shared.admin_url) != authority(&self.url) {
+            return Ok(None);
+        }
+        Ok(Some(super::pgbouncer::shared().await?.url_for(&self.url)))
+    }
+
     pub async fn create(kind: Backend) -> Result<TestDatabase, HarnessError> {
         match kind {
             Backend::Sqlite => {
@@ -197,4 +214,11 @@ impl Dedicated {
         let url = create_empty_database(&self.server).await?;
         Ok(TestDatabase::on_server(self.server.kind, url))
     }
+}
+
+/// The `host:port` of a URL.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.split(['/', '?']).next().unwrap_or_default();
+    rest.rsplit_once('@').map_or(rest, |(_, at)| at)
 }

@@ -15,10 +15,12 @@
 //!
 //! The rooms: [`server`] (the servers: shared containers, dedicated ones, external URLs),
 //! [`database`] (a fresh test database, copied from a migrated template), [`pool`] (a
-//! connection to one, and what the harness asks of it, dispatched to the dialect).
+//! connection to one, and what the harness asks of it, dispatched to the dialect),
+//! [`pgbouncer`] (the pooler in front of a PostgreSQL server).
 
 mod database;
 pub mod mysql;
+pub mod pgbouncer;
 mod pool;
 pub mod postgres;
 mod server;

@@ -480,6 +480,27 @@ fn mysql_tables(value: &serde_json::Value, out: &mut Vec<Access>) {
     }
 }
 
+/// A result column's type as `compat` compares it. MySQL flags a text column with a binary
+/// collation (`utf8mb4_bin`) BINARY, and sqlx names it after the flag (`VARBINARY`, `BLOB`),
+/// while it reads it as text all the same: such a column keeps its text type's name, so that
+/// making a comparison case-sensitive is not reported as a change of type.
+pub(super) fn result_type(ty: &sqlx::mysql::MySqlTypeInfo) -> String {
+    let name = sqlx::TypeInfo::name(ty);
+    if !<str as sqlx::Type<sqlx::MySql>>::compatible(ty) {
+        return name.to_owned();
+    }
+    match name {
+        "VARBINARY" => "VARCHAR",
+        "BINARY" => "CHAR",
+        "TINYBLOB" => "TINYTEXT",
+        "BLOB" => "TEXT",
+        "MEDIUMBLOB" => "MEDIUMTEXT",
+        "LONGBLOB" => "LONGTEXT",
+        other => other,
+    }
+    .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,7 +93,7 @@ impl Pool {
             sqlx::Error::Database(db) => db.message().to_owned(),
             e => e.to_string(),
         };
-        dispatch!(self, |p, _d| {
+        dispatch!(self, |p, d| {
             // The application's own statement, prepared and never run.
             let statement = sqlx::AssertSqlSafe(sql.to_owned()).into_sql_str();
             let prepared = p.prepare(statement).await.map_err(said)?;
@@ -105,7 +105,7 @@ impl Pool {
             let columns = prepared
                 .columns()
                 .iter()
-                .map(|c| (c.name().to_owned(), c.type_info().name().to_owned()))
+                .map(|c| (c.name().to_owned(), d::result_type(c.type_info())))
                 .collect();
             Ok(Shape {
                 parameters,

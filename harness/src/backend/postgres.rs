@@ -17,7 +17,7 @@ pub const IMAGE: ImageChoice = ImageChoice {
     local: ("didhub/postgres", "15-local"),
     variable: "DIDHUB_TEST_POSTGRES_IMAGE",
 };
-const PASSWORD: &str = "harness";
+pub(super) const PASSWORD: &str = "harness";
 
 /// How the PostgreSQL server is found or started.
 pub(super) fn spec() -> ServerSpec {
@@ -319,6 +319,11 @@ fn postgres_node(node: &serde_json::Value, parent_relation: Option<&str>, out: &
             postgres_node(child, relation, out);
         }
     }
+}
+
+/// A result column's type as `compat` compares it: the name the database gives.
+pub(super) fn result_type(ty: &sqlx::postgres::PgTypeInfo) -> String {
+    sqlx::TypeInfo::name(ty).to_owned()
 }
 
 #[cfg(test)]

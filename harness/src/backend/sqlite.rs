@@ -440,6 +440,11 @@ fn sqlite_line(line: &str) -> Option<Access> {
     })
 }
 
+/// A result column's type as `compat` compares it: the name the database gives.
+pub(super) fn result_type(ty: &sqlx::sqlite::SqliteTypeInfo) -> String {
+    sqlx::TypeInfo::name(ty).to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

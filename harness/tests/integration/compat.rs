@@ -147,6 +147,48 @@ async fn every_breaking_change_is_reported_at_its_version_and_additive_ones_pass
     );
 }
 
+/// MySQL: a text column given a binary collation (case-sensitive comparison) is still read as
+/// text, although the protocol flags it BINARY and sqlx names it VARBINARY: no change; a column
+/// made VARBINARY for real is one.
+#[cfg(feature = "containers")]
+#[tokio::test]
+async fn a_binary_collation_is_no_change_of_type_on_mysql_and_varbinary_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("mysql");
+    std::fs::create_dir_all(&folder).unwrap();
+    for (name, sql) in [
+        (
+            "0001_codes.sql",
+            "CREATE TABLE codes (id INT PRIMARY KEY, code VARCHAR(10), tag VARCHAR(10));",
+        ),
+        (
+            "0002_case_sensitive.sql",
+            "ALTER TABLE codes MODIFY code VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;",
+        ),
+        (
+            "0003_bytes.sql",
+            "ALTER TABLE codes MODIFY tag VARBINARY(10);",
+        ),
+    ] {
+        std::fs::write(folder.join(name), sql).unwrap();
+    }
+    let file = dir.path().join("q.sql");
+    std::fs::write(
+        &file,
+        "-- name: code\nSELECT code FROM codes;\n-- name: tag\nSELECT tag FROM codes;\n",
+    )
+    .unwrap();
+    let project = Project::open(dir.path()).unwrap();
+    let queries = corpus::load(&file).unwrap();
+    let report = compat::run(&project, &[Backend::MySql], &queries, &Options::default()).await;
+    assert_eq!(found(&report), ["changed tag@3"], "{}", report.text);
+    assert!(
+        report.text.contains("VARCHAR → VARBINARY"),
+        "{}",
+        report.text
+    );
+}
+
 /// `--since` leaves out the versions before it; a query whose `-- since:` is later is checked
 /// from then on only.
 #[tokio::test]
@@ -371,4 +413,145 @@ async fn didhubs_server_statements_prepare_on_the_newest_schema(#[case] kind: Ba
         "{}",
         report.text
     );
+}
+
+/// Each earlier release of DIDHub's server (`fixtures/compat/releases/<version>`: what it sent
+/// during its own API tests, recorded by scripts/release_queries.py), with the first version it
+/// ran on, as that release's queries: a rolling deploy runs it on every later schema.
+fn releases(here: &Path) -> Vec<(i64, Vec<corpus::Query>)> {
+    let root = here.join("../fixtures/compat/releases");
+    let mut out: Vec<(i64, Vec<corpus::Query>)> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let version: i64 = path.file_name().unwrap().to_str().unwrap().parse().unwrap();
+            let queries = corpus::load(&path)
+                .unwrap()
+                .into_iter()
+                .map(|q| corpus::Query {
+                    name: format!("release {version:04}: {}", q.name),
+                    since: Some(version),
+                    ..q
+                })
+                .collect();
+            (version, queries)
+        })
+        .collect();
+    out.sort_by_key(|(version, _)| *version);
+    out
+}
+
+/// Every statement of every earlier release of the server prepares on each schema from the one
+/// it ran on to the newest (and its INSERTs still go in): DIDHub's migrations have all been
+/// expand-only, so each release survives the next one's deploy.
+#[apply(backends)]
+#[tokio::test]
+async fn didhubs_earlier_releases_prepare_on_every_later_schema(#[case] kind: Backend) {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let project = Project::open(&here.join("../migrations")).unwrap();
+    let releases = releases(here);
+    let first = releases[0].0;
+    let newest = project_newest(here, kind);
+    // A migration added without keeping the release it replaces fails here:
+    // `just release-queries <commit> <version>` keeps it.
+    assert_eq!(
+        releases.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        (first..newest).collect::<Vec<_>>(),
+        "one corpus per earlier release, each version from {first} to {}",
+        newest - 1
+    );
+    let mut queries = Vec::new();
+    for (version, corpus) in releases {
+        let sent = corpus.iter().filter(|q| q.backends == [kind]).count();
+        assert!(sent > 50, "release {version}: {sent} statements for {kind}");
+        queries.extend(corpus);
+    }
+    let sent = queries.iter().filter(|q| q.backends == [kind]).count();
+    let options = Options { since: Some(first) };
+    let report = compat::run(&project, &[kind], &queries, &options).await;
+    assert!(report.ok, "{}", report.text);
+    let versions = newest - first + 1;
+    assert!(
+        report
+            .text
+            .contains(&format!("{sent} queries prepared at {versions} version(s)")),
+        "{}",
+        report.text
+    );
+}
+
+fn project_newest(here: &Path, kind: Backend) -> i64 {
+    std::fs::read_dir(here.join("../migrations").join(kind.name()))
+        .unwrap()
+        .filter_map(|f| {
+            let name = f.unwrap().file_name().to_string_lossy().into_owned();
+            name.split('_').next()?.parse::<i64>().ok()
+        })
+        .max()
+        .unwrap()
+}
+
+/// The check above can fail: DIDHub's migrations and a next one that renames `alters.name`
+/// (contract without expand) break each release's queries that read it, every one reported at
+/// that migration with the database's words about that column, and nothing else.
+#[apply(backends)]
+#[tokio::test]
+async fn a_rename_after_didhubs_migrations_breaks_every_releases_queries_that_read_it(
+    #[case] kind: Backend,
+) {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(kind.name());
+    std::fs::create_dir(&folder).unwrap();
+    for file in std::fs::read_dir(here.join("../migrations").join(kind.name())).unwrap() {
+        let file = file.unwrap();
+        std::fs::copy(file.path(), folder.join(file.file_name())).unwrap();
+    }
+    let next = project_newest(here, kind) + 1;
+    std::fs::write(
+        folder.join(format!("{next:04}_rename.up.sql")),
+        "ALTER TABLE alters RENAME COLUMN name TO display_name;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join(format!("{next:04}_rename.down.sql")),
+        "ALTER TABLE alters RENAME COLUMN display_name TO name;\n",
+    )
+    .unwrap();
+    let project = Project::open(dir.path()).unwrap();
+    let releases = releases(here);
+    let mut queries = Vec::new();
+    for (_, corpus) in &releases {
+        queries.extend(corpus.iter().cloned());
+    }
+    let options = Options {
+        since: Some(next - 1),
+    };
+    let report = compat::run(&project, &[kind], &queries, &options).await;
+    assert!(!report.ok, "{}", report.text);
+    let findings: Vec<_> = report.entries.iter().flat_map(|e| &e.findings).collect();
+    assert!(findings.len() > 10, "{}", report.text);
+    for finding in &findings {
+        assert_eq!(finding.version, Some(next), "{}", finding.message);
+        assert_eq!(
+            finding.rule.as_deref(),
+            Some("fails"),
+            "{}",
+            finding.message
+        );
+        let said = finding.message.to_lowercase();
+        assert!(
+            said.contains("column") && said.contains("name") && !said.contains("display_name"),
+            "{}",
+            finding.message
+        );
+    }
+    for (version, _) in &releases {
+        let label = format!("release {version:04}:");
+        assert!(
+            findings.iter().any(|f| f.message.contains(&label)),
+            "no break reported for {label}\n{}",
+            report.text
+        );
+    }
 }

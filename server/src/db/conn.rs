@@ -17,6 +17,9 @@ pub struct Conn<'a> {
     pub(super) query_timeout: Duration,
     /// On the pool, the counter [`Conn::execute`] advances ([`super::Db::writes`]).
     pub(super) writes: Option<&'a AtomicU64>,
+    /// Behind a transaction pooler ([`crate::config::Pooler::Transaction`]): statements are
+    /// sent unnamed, and on the pool each in a transaction of its own.
+    pub(super) pooled: bool,
 }
 
 pub(super) enum Target<'a> {
@@ -28,16 +31,24 @@ pub(super) enum Target<'a> {
     MySqlTx(&'a mut Held<MySql>),
 }
 
-/// Runs `$body` with `$exec` bound to the native connection and `$DB` naming its sqlx database,
+/// Runs `$body` with `$exec` bound to the native connection, `$DB` naming its sqlx database and
+/// `$named` saying whether statements are named (prepared once per connection and kept),
 /// within the connection's `query_timeout`, as one exchange on a [`Held`] connection: on the
 /// pool, one taken for `$body` alone.
+///
+/// Behind a transaction pooler, sqlx's unnamed statement is parsed in one exchange and bound
+/// and executed in the next; between the two the pooler may hand the client another server
+/// connection, where the statement is not. Inside a transaction the pooler keeps the one server
+/// connection, so a statement on the pool is sent between BEGIN and COMMIT there.
 macro_rules! dispatch {
-    ($conn:expr, |$exec:ident, $DB:ident| $body:expr) => {{
+    ($conn:expr, |$exec:ident, $DB:ident, $named:ident| $body:expr) => {{
         let Conn {
             target,
             query_timeout,
+            pooled,
             ..
         } = $conn;
+        let $named = !pooled;
         within(query_timeout, async move {
             match target {
                 Target::SqlitePool(pool) => {
@@ -47,6 +58,18 @@ macro_rules! dispatch {
                 Target::SqliteTx(held) => {
                     type $DB = Sqlite;
                     exchange!(held, |$exec| $body)
+                }
+                Target::PostgresPool(pool) if pooled => {
+                    type $DB = Postgres;
+                    let mut held = Held::acquire(pool).await?;
+                    held.begin("BEGIN").await?;
+                    let result = exchange!(&mut held, |$exec| $body);
+                    // A statement the database refused ends its transaction by ROLLBACK on a
+                    // connection that stays usable; one cut off closes the connection.
+                    let end = held
+                        .end(if result.is_ok() { "COMMIT" } else { "ROLLBACK" })
+                        .await;
+                    result.and_then(|r| end.map(|()| r))
                 }
                 Target::PostgresPool(pool) => {
                     type $DB = Postgres;
@@ -107,9 +130,10 @@ macro_rules! prepare {
 impl Conn<'_> {
     /// All rows.
     pub async fn fetch_all<T: Record>(self, stmt: Stmt) -> Result<Vec<T>, sqlx::Error> {
-        dispatch!(self, |e, DB| {
+        dispatch!(self, |e, DB, named| {
             let (sql, args) = prepare!(stmt, DB);
             sqlx::query_as_with::<DB, T, _>(sql, args)
+                .persistent(named)
                 .fetch_all(e)
                 .await
         })
@@ -117,9 +141,10 @@ impl Conn<'_> {
 
     /// At most one row.
     pub async fn fetch_optional<T: Record>(self, stmt: Stmt) -> Result<Option<T>, sqlx::Error> {
-        dispatch!(self, |e, DB| {
+        dispatch!(self, |e, DB, named| {
             let (sql, args) = prepare!(stmt, DB);
-            let row = DB::first_row(e, sqlx::query_with::<DB, _>(sql, args)).await?;
+            let row =
+                DB::first_row(e, sqlx::query_with::<DB, _>(sql, args).persistent(named)).await?;
             row.as_ref().map(T::from_row).transpose()
         })
     }
@@ -130,18 +155,22 @@ impl Conn<'_> {
         stmt: Stmt,
         kinds: &[ArgKind],
     ) -> Result<Vec<Vec<Arg>>, sqlx::Error> {
-        dispatch!(self, |e, DB| {
+        dispatch!(self, |e, DB, named| {
             let (sql, args) = prepare!(stmt, DB);
-            let rows = sqlx::query_with::<DB, _>(sql, args).fetch_all(e).await?;
+            let rows = sqlx::query_with::<DB, _>(sql, args)
+                .persistent(named)
+                .fetch_all(e)
+                .await?;
             rows.iter().map(|row| decode_args(row, kinds)).collect()
         })
     }
 
     /// A single integer, such as `COUNT(*)`.
     pub async fn fetch_int(self, stmt: Stmt) -> Result<i64, sqlx::Error> {
-        dispatch!(self, |e, DB| {
+        dispatch!(self, |e, DB, named| {
             let (sql, args) = prepare!(stmt, DB);
             sqlx::query_scalar_with::<DB, i64, _>(sql, args)
+                .persistent(named)
                 .fetch_one(e)
                 .await
         })
@@ -150,13 +179,16 @@ impl Conn<'_> {
     /// The backend's plan for a statement, as [`Dialect::plan_text`] gives it (read it with
     /// `didhub_harness::backend::parse_plan`).
     pub async fn explain(self, stmt: Stmt) -> Result<String, sqlx::Error> {
-        dispatch!(self, |e, DB| {
+        dispatch!(self, |e, DB, named| {
             let mut explained = stmt;
             explained
                 .parts
                 .insert(0, Part::Sql(<DB as Dialect>::EXPLAIN));
             let (sql, args) = prepare!(explained, DB);
-            let rows = sqlx::query_with::<DB, _>(sql, args).fetch_all(e).await?;
+            let rows = sqlx::query_with::<DB, _>(sql, args)
+                .persistent(named)
+                .fetch_all(e)
+                .await?;
             <DB as Dialect>::plan_text(rows)
         })
     }
@@ -164,9 +196,10 @@ impl Conn<'_> {
     /// Runs a statement and returns how many rows it affected.
     pub async fn execute(self, stmt: Stmt) -> Result<u64, sqlx::Error> {
         let _counted = self.writes.map(Counted);
-        dispatch!(self, |e, DB| {
+        dispatch!(self, |e, DB, named| {
             let (sql, args) = prepare!(stmt, DB);
             Ok(sqlx::query_with::<DB, _>(sql, args)
+                .persistent(named)
                 .execute(e)
                 .await?
                 .rows_affected())

@@ -37,6 +37,18 @@ pub enum MigrateError {
     History(#[from] PreflightFailed),
     #[error(transparent)]
     Migration(#[from] MigrationFailed),
+    /// `database.pooler` is `transaction` and no `database.migration_url` is set.
+    #[error(
+        "migrations cannot run through a transaction pooler (database.pooler = \"transaction\"): \
+         the migration lock is a session's advisory lock, which the pooler gives up after each \
+         statement, so two servers starting at once could both migrate; set \
+         database.migration_url (DIDHUB_MIGRATION_DB) to a direct URL of the PostgreSQL server, \
+         used only to migrate"
+    )]
+    ThroughPooler,
+    /// The direct connection of `database.migration_url` could not be made.
+    #[error("database.migration_url: {0}")]
+    MigrationUrl(#[source] Box<ConnectError>),
 }
 
 /// Failing to get a usable database at startup.

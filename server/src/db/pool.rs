@@ -17,7 +17,7 @@ use super::held::Held;
 use super::stmt::{Arg, Stmt};
 use super::tx::{Tx, TxInner};
 use super::{mysql, postgres, sqlite};
-use crate::config::{DatabaseConfig, PoolConfig};
+use crate::config::{DatabaseConfig, PoolConfig, Pooler};
 use crate::progress::Progress;
 
 /// A connection pool on one backend, and how long a database call may go unanswered.
@@ -35,6 +35,11 @@ pub struct Db {
     writes: Arc<AtomicU64>,
     /// On SQLite, where [`Db::write`] queues its writes to be committed in groups.
     group: Option<group::Queue>,
+    /// Behind a transaction pooler: statements unnamed, each in a transaction of its own.
+    pooled: bool,
+    /// Where migrations run when it is not the pool's URL (`database.migration_url`): one
+    /// connection of their own.
+    migration: Option<Arc<DatabaseConfig>>,
 }
 
 #[derive(Clone, Debug)]
@@ -86,6 +91,20 @@ impl Db {
                             .set_by(MIGRATION_LOCK_TIMEOUT),
                     },
                     group: None,
+                    pooled: config.pooler == Pooler::Transaction,
+                    migration: config.migration_url.as_ref().map(|url| {
+                        Arc::new(DatabaseConfig {
+                            url: url.clone(),
+                            backend,
+                            pool: PoolConfig {
+                                max_connections: 1,
+                                min_connections: 0,
+                                ..config.pool.clone()
+                            },
+                            pooler: Pooler::None,
+                            migration_url: None,
+                        })
+                    }),
                 };
                 if let Pool::Sqlite(pool, _) = &db.pool {
                     let writes = Arc::downgrade(&db.writes);
@@ -117,9 +136,25 @@ impl Db {
     /// the migrations is bounded by `migration_lock_timeout`, on the one connection that runs
     /// them ([`didhub_migrations::migrate`]): a migration that cannot get its lock fails,
     /// naming its file and tables, instead of making every query on its table wait behind it.
+    ///
+    /// With `database.migration_url`, they run on one connection of their own to that URL.
+    /// Behind a transaction pooler without it they are refused: sqlx's migration lock is a
+    /// session's advisory lock, which a transaction pooler lets go after each statement, so two
+    /// servers starting at once would both migrate.
     pub async fn migrate(&self) -> Result<(), MigrateError> {
         let backend = self.backend();
         let timeout = self.limits.migration_lock;
+        if let Some(direct) = &self.migration {
+            let db = Box::pin(Db::connect(direct))
+                .await
+                .map_err(|e| MigrateError::MigrationUrl(Box::new(e)))?;
+            let migrated = Box::pin(db.migrate()).await;
+            db.close().await;
+            return migrated;
+        }
+        if self.pooled {
+            return Err(MigrateError::ThroughPooler);
+        }
         match &self.pool {
             Pool::Sqlite(p, _) => {
                 didhub_migrations::preflight(backend, p).await?;
@@ -253,6 +288,7 @@ impl Db {
             inner,
             query_timeout: self.limits.query,
             writes,
+            pooled: self.pooled,
         }
     }
 
@@ -302,6 +338,7 @@ impl Db {
             target,
             query_timeout: self.limits.query,
             writes: Some(&self.writes),
+            pooled: self.pooled,
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct Tx {
     pub(super) query_timeout: Duration,
     /// The counter a write transaction's commit advances ([`super::Db::writes`]).
     pub(super) writes: Option<Arc<AtomicU64>>,
+    /// Behind a transaction pooler: statements unnamed ([`Conn::pooled`]).
+    pub(super) pooled: bool,
 }
 
 pub(super) enum TxInner {
@@ -94,6 +96,7 @@ impl Tx {
             target,
             query_timeout: self.query_timeout,
             writes: None,
+            pooled: self.pooled,
         }
     }
 

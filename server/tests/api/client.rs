@@ -32,7 +32,7 @@ async fn the_readme_session_runs_through_a_client_generated_from_the_document() 
     let database = TestDatabase::migrated(Backend::Sqlite, "didhub", Backend::Sqlite.migrator())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let server = Application::build(&test_config(&database.url))
+    let server = Application::build(&test_config(&database, "").await)
         .await
         .unwrap();
     let base = format!("http://{}", server.local_addr());

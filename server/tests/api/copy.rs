@@ -366,7 +366,7 @@ mod registry {
     async fn the_table_registry_matches_the_migrated_schema(backend: Backend) {
         let app = TestApp::start(backend).await;
         let kind = app.state.db.backend();
-        let pool = didhub_harness::Pool::connect(kind, &app.config.database.url)
+        let pool = didhub_harness::Pool::connect(kind, app.database_url())
             .await
             .unwrap();
         let schema = pool.introspect().await.unwrap();

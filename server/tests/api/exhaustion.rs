@@ -46,7 +46,7 @@ fn serve(limits: ServerLimits) -> Served {
         let database = TestDatabase::migrated(Backend::Sqlite, "didhub", backend.migrator())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut config = test_config(&database.url);
+        let mut config = test_config(&database, "").await;
         config.server = limits;
         let app = Application::build(&config).await.unwrap();
         let addr = app.local_addr();

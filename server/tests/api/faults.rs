@@ -424,7 +424,9 @@ mod containers {
     ) -> (Result<i64, sqlx::Error>, i64, i64) {
         let database = TestDatabase::create(kind).await.unwrap();
         let url = database.url.clone();
-        let app = TestApp::over(database, pool_parameters).await;
+        // The server's own connection is killed: through a pooler, the pooler's would be.
+        let config = crate::support::direct_config(&database, pool_parameters);
+        let app = TestApp::serving(database, config).await;
         let db = &app.state.db;
         let (whoami, kill) = match kind {
             Backend::Postgres => (

@@ -21,6 +21,7 @@ mod groups;
 mod hostile;
 mod native_backup;
 mod password_reset;
+mod pooler;
 mod properties;
 mod relationships;
 mod security;

@@ -121,7 +121,7 @@ async fn sqlite3_backup_and_restore_round_trip() {
     sqlite3(&restored, format!(".restore '{}'", copy.display()));
     assert_restored(
         Backend::Sqlite,
-        &app.config.database.url,
+        app.database_url(),
         &format!("sqlite://{}", restored.display()),
     )
     .await;
@@ -135,7 +135,7 @@ async fn pg_dump_and_psql_round_trip() {
         .await
         .unwrap();
     let fresh = TestDatabase::create(Backend::Postgres).await.unwrap();
-    let (source, user, password) = parts(&app.config.database.url);
+    let (source, user, password) = parts(app.database_url());
     let (target, _, _) = parts(&fresh.url);
     let env = format!("PGPASSWORD={password}");
     let connect = ["-h", "127.0.0.1", "-U", &user];
@@ -164,7 +164,7 @@ async fn pg_dump_and_psql_round_trip() {
         )
         .await
         .unwrap();
-    assert_restored(Backend::Postgres, &app.config.database.url, &fresh.url).await;
+    assert_restored(Backend::Postgres, app.database_url(), &fresh.url).await;
 }
 
 #[cfg(feature = "containers")]
@@ -175,7 +175,7 @@ async fn mysqldump_and_mysql_round_trip() {
         .await
         .unwrap();
     let fresh = TestDatabase::create(Backend::MySql).await.unwrap();
-    let (source, user, password) = parts(&app.config.database.url);
+    let (source, user, password) = parts(app.database_url());
     let (target, _, _) = parts(&fresh.url);
     let (user, password) = (format!("-u{user}"), format!("-p{password}"));
     let connect = ["-h127.0.0.1", "-P3306", &user, &password];
@@ -201,5 +201,5 @@ async fn mysqldump_and_mysql_round_trip() {
         .exec(&[&["mysql"][..], &connect, &[&target]].concat(), dump)
         .await
         .unwrap();
-    assert_restored(Backend::MySql, &app.config.database.url, &fresh.url).await;
+    assert_restored(Backend::MySql, app.database_url(), &fresh.url).await;
 }

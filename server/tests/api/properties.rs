@@ -652,7 +652,7 @@ async fn world(backend: Backend) -> (World, TestDatabase) {
     let database = TestDatabase::migrated(kind, "didhub", backend.migrator())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let config = test_config(&database.url);
+    let config = test_config(&database, "").await;
     let server = Application::build(&config).await.unwrap();
     let base = format!("http://{}", server.local_addr());
     tokio::spawn(server.run_until_stopped());

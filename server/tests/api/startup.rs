@@ -8,7 +8,7 @@ use rstest_reuse::apply;
 /// Runs SQL on the app's database, behind the server's back.
 async fn tamper(app: &TestApp, sql: &str) {
     let kind = app.state.db.backend();
-    let pool = didhub_harness::Pool::connect(kind, &app.config.database.url)
+    let pool = didhub_harness::Pool::connect(kind, app.database_url())
         .await
         .unwrap();
     pool.execute(sql).await.unwrap();
@@ -111,7 +111,7 @@ async fn copy_and_generate_refuse_a_target_left_dirty(backend: Backend) {
     )
     .await;
     let expected = format!("migration {file} (version {version}) failed part way");
-    let target = &app.config.database.url;
+    let target = app.database_url();
 
     let size = didhub_server::generate::Size {
         alters: 10,
@@ -130,8 +130,7 @@ async fn copy_and_generate_refuse_a_target_left_dirty(backend: Backend) {
         batch: 100,
         progress: Default::default(),
     };
-    let copied =
-        didhub_server::data::copy::copy_urls(&source.config.database.url, target, options).await;
+    let copied = didhub_server::data::copy::copy_urls(source.database_url(), target, options).await;
     let message = copied
         .expect_err("copy ran into a dirty database")
         .to_string();

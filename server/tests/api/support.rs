@@ -128,16 +128,56 @@ pub fn server_log_in_failures() {
     });
 }
 
-/// The configuration the tests serve with: the database at `url`, the test secret and admin,
-/// port 0 (a free one, for the tests that serve over TCP).
-pub fn test_config(url: &str) -> Config {
-    let env: HashMap<&str, String> = HashMap::from([
-        ("DIDHUB_DB", url.to_owned()),
+/// Set to `pgbouncer`, the PostgreSQL tests reach their database through pgbouncer in
+/// transaction pooling (`database.pooler = "transaction"`), migrating over the direct URL
+/// (`database.migration_url`): `just test-pgbouncer`.
+pub const POOLER_VARIABLE: &str = "DIDHUB_TEST_POSTGRES_POOLER";
+
+/// The configuration the tests serve with: `database` with `pool_parameters` (`?query_timeout=2…`)
+/// added to its URL, the test secret and admin, port 0 (a free one, for the tests that serve
+/// over TCP).
+pub async fn test_config(database: &didhub_harness::TestDatabase, pool_parameters: &str) -> Config {
+    let mut env = direct_environment(database, pool_parameters);
+    match std::env::var(POOLER_VARIABLE).as_deref() {
+        // A database on a server of the test's own (which it pauses and stops) is reached
+        // directly: the pooler stands in front of the shared server.
+        Ok("pgbouncer") if database.kind == Backend::Postgres => {
+            let pooled = database
+                .through_pgbouncer()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            if let Some(pooled) = pooled {
+                env.insert("DIDHUB_DB", format!("{pooled}{pool_parameters}"));
+                env.insert("DIDHUB_DB_POOLER", "transaction".to_owned());
+                env.insert("DIDHUB_MIGRATION_DB", database.url.clone());
+            }
+        }
+        Ok("pgbouncer") | Err(_) => {}
+        Ok(other) => panic!("{POOLER_VARIABLE}={other:?}: the one pooler known is pgbouncer"),
+    }
+    config_of(&env)
+}
+
+/// [`test_config`] reaching the database directly whatever [`POOLER_VARIABLE`] says: for the
+/// tests of what the server's own connections do when the database drops them.
+pub fn direct_config(database: &didhub_harness::TestDatabase, pool_parameters: &str) -> Config {
+    config_of(&direct_environment(database, pool_parameters))
+}
+
+fn direct_environment(
+    database: &didhub_harness::TestDatabase,
+    pool_parameters: &str,
+) -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("DIDHUB_DB", format!("{}{pool_parameters}", database.url)),
         ("DIDHUB_SECRET", SECRET.to_owned()),
         ("DIDHUB_BOOTSTRAP_ADMIN_USERNAME", ADMIN.to_owned()),
         ("DIDHUB_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
         ("PORT", "0".to_owned()),
-    ]);
+    ])
+}
+
+fn config_of(env: &HashMap<&'static str, String>) -> Config {
     let mut config = Config::from_sources(None, |k| env.get(k).cloned()).unwrap();
     // Thousands of passwords are hashed in the suite: at the least cost Argon2 allows
     // (`auth::tests` prove the production default).
@@ -157,8 +197,13 @@ impl TestApp {
     /// The server over `database` (migrated here if it is not yet), with `pool_parameters`
     /// (`?query_timeout=2…`) added to its URL.
     pub async fn over(database: didhub_harness::TestDatabase, pool_parameters: &str) -> TestApp {
+        let config = test_config(&database, pool_parameters).await;
+        TestApp::serving(database, config).await
+    }
+
+    /// The server with `config`, over `database`.
+    pub async fn serving(database: didhub_harness::TestDatabase, config: Config) -> TestApp {
         server_log_in_failures();
-        let config = test_config(&format!("{}{pool_parameters}", database.url));
         let state = timings::timed(
             "app start",
             database.kind.name(),
@@ -172,6 +217,13 @@ impl TestApp {
             config,
             _database: database,
         }
+    }
+
+    /// The database's own URL, reached directly even when the server goes through a pooler
+    /// ([`POOLER_VARIABLE`]): what a test reads the database with, and what the maintenance
+    /// tools (`db copy`, `db generate`, the backends' dump tools) are given.
+    pub fn database_url(&self) -> &str {
+        &self._database.url
     }
 
     /// The same server with other rate limits, counting on a clock the test moves.
