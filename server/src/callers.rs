@@ -49,7 +49,9 @@ impl Callers {
         if let Some(account) = self.remembered(id, writes) {
             return Ok(Some(account));
         }
-        let account = users::account(db, id).await?;
+        // From the primary: a revocation made through another server holds as soon as that
+        // server answered it, however far a replica lags.
+        let account = users::account(&db.on_primary(), id).await?;
         if let Some(account) = &account {
             self.remember(id, account.clone(), writes);
         }

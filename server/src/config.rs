@@ -115,6 +115,9 @@ impl Default for PasswordCost {
     }
 }
 
+/// How far behind the primary a replica may be and still serve reads, unless configured.
+pub const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(1);
+
 /// How long a token lives unless configured (`token_ttl_secs`).
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
@@ -151,6 +154,11 @@ pub struct DatabaseConfig {
     /// A direct URL used only to migrate (`database.migration_url`): where `url` reaches the
     /// database through a transaction pooler, which cannot hold the migration lock.
     pub migration_url: Option<String>,
+    /// PostgreSQL streaming replicas that serve reads (`database.read_urls`).
+    pub read_urls: Vec<String>,
+    /// How far behind the primary a replica may be and still serve reads
+    /// (`database.max_replica_lag_ms`).
+    pub max_replica_lag: Duration,
 }
 
 /// What stands between the server and its PostgreSQL server (`database.pooler`).
@@ -364,6 +372,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("DIDHUB_MIGRATION_DB", "database.migration_url"),
     ("DIDHUB_DB_POOLER", "database.pooler"),
+    ("DIDHUB_READ_DB", "database.read_urls"),
     ("HOST", "host"),
     ("PORT", "port"),
     ("DIDHUB_SECRET", "secret"),
@@ -429,6 +438,33 @@ struct DatabaseLayer {
     check_idle_after: Duration,
     pooler: Pooler,
     migration_url: Option<String>,
+    read_urls: ReadUrls,
+    max_replica_lag_ms: u64,
+}
+
+/// `database.read_urls`: a list in the file, or one string of URLs separated by commas (as an
+/// environment variable gives it).
+#[derive(Default, Serialize, Deserialize)]
+#[serde(untagged)]
+enum ReadUrls {
+    #[default]
+    None,
+    List(Vec<String>),
+    Commas(String),
+}
+
+impl ReadUrls {
+    fn urls(self) -> Vec<String> {
+        let urls = match self {
+            ReadUrls::None => Vec::new(),
+            ReadUrls::List(urls) => urls,
+            ReadUrls::Commas(urls) => urls.split(',').map(str::to_owned).collect(),
+        };
+        urls.into_iter()
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
 }
 
 /// `bootstrap_admin`: each half may come from its own layer; validation wants both or neither.
@@ -453,6 +489,8 @@ impl Default for Layers {
                 check_idle_after: pool.check_idle_after,
                 pooler: Pooler::None,
                 migration_url: None,
+                read_urls: ReadUrls::List(Vec::new()),
+                max_replica_lag_ms: DEFAULT_MAX_REPLICA_LAG.as_millis() as u64,
             },
             host: DEFAULT_HOST.to_owned(),
             port: DEFAULT_PORT,
@@ -723,6 +761,25 @@ impl Layers {
             ));
         }
         let migration_url = db.migration_url.filter(|u| !u.trim().is_empty());
+        let read_urls = db.read_urls.urls();
+        if !read_urls.is_empty() && backend != Backend::Postgres {
+            return Err(refuse(
+                "database.read_urls",
+                &format!("name PostgreSQL streaming replicas; the database is {backend}"),
+            ));
+        }
+        for url in &read_urls {
+            if Backend::from_url(url).ok() != Some(Backend::Postgres) {
+                return Err(refuse(
+                    "database.read_urls",
+                    "must all be postgres:// URLs (of the primary's streaming replicas)",
+                ));
+            }
+        }
+        let max_replica_lag = positive(
+            "database.max_replica_lag_ms",
+            Duration::from_millis(db.max_replica_lag_ms),
+        )?;
         if let Some(direct) = &migration_url {
             match Backend::from_url(direct) {
                 Ok(b) if b == backend => {}
@@ -795,6 +852,8 @@ impl Layers {
                 pool,
                 pooler: db.pooler,
                 migration_url,
+                read_urls,
+                max_replica_lag,
             },
             host: self.host,
             port: self.port,

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use sqlx::migrate::Migrator;
 
-use super::server::{as_admin, create_database, create_empty_database};
+use super::server::{as_admin, authority, create_database, create_empty_database};
 use super::{Backend, Dedicated, Pool, mysql, postgres, server};
 use crate::HarnessError;
 use crate::once_map::OnceMap;
@@ -214,11 +214,4 @@ impl Dedicated {
         let url = create_empty_database(&self.server).await?;
         Ok(TestDatabase::on_server(self.server.kind, url))
     }
-}
-
-/// The `host:port` of a URL.
-fn authority(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let rest = rest.split(['/', '?']).next().unwrap_or_default();
-    rest.rsplit_once('@').map_or(rest, |(_, at)| at)
 }

@@ -6,6 +6,7 @@
 use testcontainers::core::ContainerPort;
 use tokio::sync::OnceCell;
 
+use super::server::with_authority;
 use super::{Backend, Pool, Server, server};
 use crate::HarnessError;
 use crate::images::{self, ImageChoice, Owner, ServerImage};
@@ -44,20 +45,7 @@ pub struct Bouncer {
 impl Bouncer {
     /// `url` (a database on the server behind it) as reached through the pooler.
     pub fn url_for(&self, url: &str) -> String {
-        let scheme_end = url.find("://").map_or(0, |i| i + 3);
-        let authority_end = url[scheme_end..]
-            .find(['/', '?'])
-            .map_or(url.len(), |i| scheme_end + i);
-        let credentials = url[scheme_end..authority_end]
-            .rsplit_once('@')
-            .map_or(String::new(), |(c, _)| format!("{c}@"));
-        format!(
-            "{}{credentials}{}:{}{}",
-            &url[..scheme_end],
-            self.address.host,
-            self.address.port,
-            &url[authority_end..]
-        )
+        with_authority(url, &format!("{}:{}", self.address.host, self.address.port))
     }
 }
 

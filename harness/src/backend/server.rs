@@ -94,6 +94,64 @@ impl Dedicated {
         self.docker("unpause").await
     }
 
+    /// Kills the server (SIGKILL): nothing is closed cleanly, connections simply go dead.
+    pub async fn kill(&self) -> Result<(), HarnessError> {
+        self.docker("kill").await
+    }
+
+    /// A streaming replica of this PostgreSQL server (`pg_basebackup -R` by the local image,
+    /// `POSTGRES_PRIMARY`), itself a server of its own to stop and kill, started with the
+    /// server `settings` given (`-c recovery_min_apply_delay=2s`) and ready for reads.
+    pub async fn replica(&self, settings: &[&str]) -> Result<Dedicated, HarnessError> {
+        let kind = self.server.kind;
+        let spec = match kind {
+            Backend::Postgres => postgres::spec(),
+            _ => {
+                return Err(HarnessError::Start {
+                    backend: kind,
+                    reason: format!("streaming replicas are PostgreSQL's; this is {kind}"),
+                });
+            }
+        };
+        let (name, tag) = spec.choice.resolve(kind)?;
+        if (name.as_str(), tag.as_str()) != spec.choice.local {
+            return Err(HarnessError::Start {
+                backend: kind,
+                reason: format!(
+                    "a replica needs the local image {}:{} (`just images`), which starts one \
+                     with POSTGRES_PRIMARY; {name}:{tag} would be used",
+                    spec.choice.local.0, spec.choice.local.1
+                ),
+            });
+        }
+        let primary = images::container_ip(kind, self.server.container_id()?).await?;
+        let mut image = (spec.image)(name, tag);
+        image.data.clear();
+        image.env.push(("POSTGRES_PRIMARY".into(), primary));
+        image.cmd = settings.iter().map(|s| s.to_string()).collect();
+        let host_port = images::free_port(kind)?;
+        let (address, container) =
+            images::start(kind, image, spec.choice, Some(host_port), Owner::Process).await?;
+        let origin = format!(
+            "replica of {} at {}:{}",
+            self.server.origin, address.host, address.port
+        );
+        let server = connect_server(
+            kind,
+            &spec,
+            (spec.admin_url)(&address),
+            origin,
+            Some(container),
+        )
+        .await?;
+        Ok(Dedicated { server })
+    }
+
+    /// `url` (a database on another server of the same kind: the primary) on this server.
+    pub fn url_of(&self, url: &str) -> String {
+        with_authority(url, authority(&self.server.admin_url))
+    }
+
     /// Stops the server: open connections are closed and new ones refused.
     pub async fn stop(&self) -> Result<(), HarnessError> {
         self.docker("stop").await
@@ -285,6 +343,30 @@ fn next_database_name() -> String {
         "h{}_{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The `host:port` of a URL.
+pub(super) fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.split(['/', '?']).next().unwrap_or_default();
+    rest.rsplit_once('@').map_or(rest, |(_, at)| at)
+}
+
+/// `url` with its `host:port` replaced by `authority`: the same user, database and parameters
+/// on another server (a replica) or through a pooler.
+pub(super) fn with_authority(url: &str, authority: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[scheme_end..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let credentials = url[scheme_end..authority_end]
+        .rsplit_once('@')
+        .map_or(String::new(), |(c, _)| format!("{c}@"));
+    format!(
+        "{}{credentials}{authority}{}",
+        &url[..scheme_end],
+        &url[authority_end..]
     )
 }
 

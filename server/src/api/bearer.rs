@@ -32,7 +32,10 @@ pub(super) async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<
         .as_socket_addr()
         .map(|a| a.ip().to_string());
     match state.tokens.verify(&bearer.token) {
-        Ok(claims) => Ok(Bearing { claims, ip }),
+        Ok(claims) => {
+            crate::db::replicas::set_caller(claims.sub);
+            Ok(Bearing { claims, ip })
+        }
         Err(refusal) => {
             let entry = token_rejected(ip, refusal.code, None, req.uri().path());
             state.record_refusal(refusal.code, entry).await;

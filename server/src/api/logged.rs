@@ -13,7 +13,7 @@ pub async fn request<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
         method = %req.method(),
         path = %req.uri().path(),
     );
-    async move {
+    let logged = async move {
         let started = std::time::Instant::now();
         // An error goes on as it is, for the error rendering further out to answer it.
         let result = next.call(req).await.map(IntoResponse::into_response);
@@ -28,6 +28,9 @@ pub async fn request<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
         );
         result
     }
-    .instrument(span)
-    .await
+    .instrument(span);
+    // The request's own scope, where its caller is named once its token is verified: reads
+    // that go to replicas follow that caller's writes ([`crate::db::replicas`]). Boxed: one
+    // more level of the request's future nests deeper than the compiler's layout query goes.
+    crate::db::replicas::for_request(Box::pin(logged)).await
 }

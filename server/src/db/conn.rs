@@ -1,14 +1,16 @@
 //! Running statements: [`Conn`], a pool or an open transaction's connection, each call
 //! dispatched to the native driver and bounded by the query timeout.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::{MySql, MySqlPool, PgPool, Postgres, Sqlite, SqlitePool};
 
 use super::dialect::Dialect;
+use super::error::is_unavailable;
 use super::held::{Held, exchange};
+use super::replicas::Replica;
 use super::stmt::{Arg, ArgKind, Part, Record, Stmt, decode_args};
+use super::writes::{Counted, Writes};
 
 /// Something statements can run on: a pool, or the connection of an open transaction.
 /// Get one with [`super::Db::conn`] or [`super::Tx::conn`].
@@ -16,7 +18,9 @@ pub struct Conn<'a> {
     pub(super) target: Target<'a>,
     pub(super) query_timeout: Duration,
     /// On the pool, the counter [`Conn::execute`] advances ([`super::Db::writes`]).
-    pub(super) writes: Option<&'a AtomicU64>,
+    pub(super) writes: Option<&'a Writes>,
+    /// On the pool, the replica fit for this caller's reads, if one is ([`super::replicas`]).
+    pub(super) replica: Option<&'a Replica>,
     /// Behind a transaction pooler ([`crate::config::Pooler::Transaction`]): statements are
     /// sent unnamed, and on the pool each in a transaction of its own.
     pub(super) pooled: bool,
@@ -127,9 +131,78 @@ macro_rules! prepare {
     }};
 }
 
-impl Conn<'_> {
+/// Runs `$call` (a method of `$c`, a [`Conn`], on `$s`, a [`Stmt`]) on the caller's replica when
+/// the statement only reads and one is fit ([`Conn::on_replica`]), on the primary otherwise, and
+/// on the primary again when the replica fails it as unavailable.
+macro_rules! read {
+    ($conn:expr, $stmt:expr, |$c:ident, $s:ident| $call:expr) => {{
+        let conn = $conn;
+        let stmt = $stmt;
+        match conn.on_replica(&stmt) {
+            Some((replica, $c)) => {
+                let $s = stmt.clone();
+                match $call.await {
+                    Err(e) if is_unavailable(&e) => {
+                        replica.failed();
+                        let ($c, $s) = (conn, stmt);
+                        $call.await
+                    }
+                    answered => answered,
+                }
+            }
+            None => {
+                let ($c, $s) = (conn, stmt);
+                $call.await
+            }
+        }
+    }};
+}
+
+impl<'a> Conn<'a> {
     /// All rows.
     pub async fn fetch_all<T: Record>(self, stmt: Stmt) -> Result<Vec<T>, sqlx::Error> {
+        read!(self, stmt, |c, s| c.fetch_all_here(s))
+    }
+
+    /// At most one row.
+    pub async fn fetch_optional<T: Record>(self, stmt: Stmt) -> Result<Option<T>, sqlx::Error> {
+        read!(self, stmt, |c, s| c.fetch_optional_here(s))
+    }
+
+    /// All rows, each as one [`Arg`] per column, read as `kinds` says.
+    pub async fn fetch_args(
+        self,
+        stmt: Stmt,
+        kinds: &[ArgKind],
+    ) -> Result<Vec<Vec<Arg>>, sqlx::Error> {
+        read!(self, stmt, |c, s| c.fetch_args_here(s, kinds))
+    }
+
+    /// A single integer, such as `COUNT(*)`.
+    pub async fn fetch_int(self, stmt: Stmt) -> Result<i64, sqlx::Error> {
+        read!(self, stmt, |c, s| c.fetch_int_here(s))
+    }
+
+    /// The same statements on the caller's replica, when `stmt` only reads and one is fit.
+    fn on_replica(&self, stmt: &Stmt) -> Option<(&'a Replica, Conn<'a>)> {
+        let replica = self.replica?;
+        if !matches!(self.target, Target::PostgresPool(_)) || !stmt.is_read() {
+            return None;
+        }
+        let conn = Conn {
+            target: Target::PostgresPool(&replica.pool),
+            query_timeout: self.query_timeout,
+            writes: None,
+            replica: None,
+            pooled: self.pooled,
+        };
+        Some((replica, conn))
+    }
+}
+
+/// The reads where they run: the connection's own target.
+impl Conn<'_> {
+    async fn fetch_all_here<T: Record>(self, stmt: Stmt) -> Result<Vec<T>, sqlx::Error> {
         dispatch!(self, |e, DB, named| {
             let (sql, args) = prepare!(stmt, DB);
             sqlx::query_as_with::<DB, T, _>(sql, args)
@@ -139,8 +212,7 @@ impl Conn<'_> {
         })
     }
 
-    /// At most one row.
-    pub async fn fetch_optional<T: Record>(self, stmt: Stmt) -> Result<Option<T>, sqlx::Error> {
+    async fn fetch_optional_here<T: Record>(self, stmt: Stmt) -> Result<Option<T>, sqlx::Error> {
         dispatch!(self, |e, DB, named| {
             let (sql, args) = prepare!(stmt, DB);
             let row =
@@ -149,8 +221,7 @@ impl Conn<'_> {
         })
     }
 
-    /// All rows, each as one [`Arg`] per column, read as `kinds` says.
-    pub async fn fetch_args(
+    async fn fetch_args_here(
         self,
         stmt: Stmt,
         kinds: &[ArgKind],
@@ -165,8 +236,7 @@ impl Conn<'_> {
         })
     }
 
-    /// A single integer, such as `COUNT(*)`.
-    pub async fn fetch_int(self, stmt: Stmt) -> Result<i64, sqlx::Error> {
+    async fn fetch_int_here(self, stmt: Stmt) -> Result<i64, sqlx::Error> {
         dispatch!(self, |e, DB, named| {
             let (sql, args) = prepare!(stmt, DB);
             sqlx::query_scalar_with::<DB, i64, _>(sql, args)
@@ -204,15 +274,5 @@ impl Conn<'_> {
                 .await?
                 .rows_affected())
         })
-    }
-}
-
-/// Advances the write counter when dropped: after the write's answer, whatever it was (a commit
-/// that timed out may have happened), or when the call is abandoned.
-pub(super) struct Counted<'a>(pub(super) &'a AtomicU64);
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -17,8 +17,10 @@
 //! ([`group`]).
 //!
 //! One concept a file, each importing only those below it: [`stmt`] (statements and their
-//! arguments), [`conn`] (running them on a pool or a transaction, within the query timeout),
-//! [`tx`] (transactions), [`pool`] (the [`Db`] handle) and [`error`]. Their public names are
+//! arguments), [`writes`] (what was written, and by which caller), [`replicas`] (which
+//! PostgreSQL replica may serve a read), [`conn`] (running statements on a pool, a replica or a
+//! transaction, within the query timeout), [`tx`] (transactions), [`pool`] (the [`Db`] handle)
+//! and [`error`]. Their public names are
 //! used from here, `crate::db::Stmt` and so on.
 
 mod conn;
@@ -30,10 +32,12 @@ mod mysql;
 mod pool;
 mod postgres;
 pub mod record;
+pub mod replicas;
 mod sqlite;
 mod stmt;
 mod tx;
 pub mod types;
+mod writes;
 
 pub use conn::Conn;
 pub use error::{ConnectError, MigrateError, is_unavailable};

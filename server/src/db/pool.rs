@@ -2,7 +2,6 @@
 //! as a whole (connect, migrate, begin transactions, write, bulk inserts).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use didhub_migrations::{Backend, LockTimeout};
@@ -11,11 +10,14 @@ use sqlx::{Connection, Executor, MySql, MySqlPool, PgPool, Postgres, Sqlite, Sql
 
 use super::conn::{Conn, Target, within};
 use super::dialect::Dialect;
+use super::error::is_unavailable;
 use super::error::{ConnectError, MigrateError};
 use super::group::{self, Write};
 use super::held::Held;
+use super::replicas::{PROBE_EVERY, Replicas};
 use super::stmt::{Arg, Stmt};
 use super::tx::{Tx, TxInner};
+use super::writes::Writes;
 use super::{mysql, postgres, sqlite};
 use crate::config::{DatabaseConfig, PoolConfig, Pooler};
 use crate::progress::Progress;
@@ -32,7 +34,9 @@ pub struct Db {
     pool: Pool,
     limits: Limits,
     /// Writes committed through this handle (and its clones) so far: see [`Db::writes`].
-    writes: Arc<AtomicU64>,
+    writes: Arc<Writes>,
+    /// The streaming replicas that serve reads (`database.read_urls`).
+    replicas: Option<Replicas>,
     /// On SQLite, where [`Db::write`] queues its writes to be committed in groups.
     group: Option<group::Queue>,
     /// Behind a transaction pooler: statements unnamed, each in a transaction of its own.
@@ -66,7 +70,7 @@ impl Db {
     pub async fn connect(config: &DatabaseConfig) -> Result<Db, ConnectError> {
         let backend = config.backend;
         let connecting = async {
-            Ok(match backend {
+            Ok::<_, ConnectError>(match backend {
                 Backend::Sqlite => Pool::Sqlite(
                     open(sqlite::options(&config.url, &config.pool)?, &config.pool).await?,
                     sqlite::Writers::new(config.pool.acquire_timeout),
@@ -79,47 +83,66 @@ impl Db {
                 }
             })
         };
-        match tokio::time::timeout(config.pool.connect_timeout, connecting).await {
-            Ok(result) => result.map(|pool| {
-                let mut db = Db {
-                    pool,
-                    writes: Arc::default(),
-                    limits: Limits {
-                        acquire: config.pool.acquire_timeout,
-                        query: config.pool.query_timeout,
-                        migration_lock: LockTimeout::new(config.pool.migration_lock_timeout)
-                            .set_by(MIGRATION_LOCK_TIMEOUT),
+        let pool = match tokio::time::timeout(config.pool.connect_timeout, connecting).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(ConnectError::Timeout {
+                    backend,
+                    after: config.pool.connect_timeout,
+                });
+            }
+        };
+        let replicas = match &pool {
+            Pool::Postgres(primary) if !config.read_urls.is_empty() => Some(Replicas::start(
+                &config.read_urls,
+                &config.pool,
+                config.max_replica_lag,
+                primary.clone(),
+            )?),
+            _ => None,
+        };
+        // A caller's write matters to its reads until the lag bound covers it (a reading
+        // of the primary taken after the write, at most max_lag old).
+        let writes = match &replicas {
+            Some(replicas) => Writes::by_caller(replicas.max_lag() + PROBE_EVERY * 4),
+            None => Writes::default(),
+        };
+        let mut db = Db {
+            pool,
+            writes: Arc::new(writes),
+            replicas,
+            limits: Limits {
+                acquire: config.pool.acquire_timeout,
+                query: config.pool.query_timeout,
+                migration_lock: LockTimeout::new(config.pool.migration_lock_timeout)
+                    .set_by(MIGRATION_LOCK_TIMEOUT),
+            },
+            group: None,
+            pooled: config.pooler == Pooler::Transaction,
+            migration: config.migration_url.as_ref().map(|url| {
+                Arc::new(DatabaseConfig {
+                    url: url.clone(),
+                    backend,
+                    pool: PoolConfig {
+                        max_connections: 1,
+                        min_connections: 0,
+                        ..config.pool.clone()
                     },
-                    group: None,
-                    pooled: config.pooler == Pooler::Transaction,
-                    migration: config.migration_url.as_ref().map(|url| {
-                        Arc::new(DatabaseConfig {
-                            url: url.clone(),
-                            backend,
-                            pool: PoolConfig {
-                                max_connections: 1,
-                                min_connections: 0,
-                                ..config.pool.clone()
-                            },
-                            pooler: Pooler::None,
-                            migration_url: None,
-                        })
-                    }),
-                };
-                if let Pool::Sqlite(pool, _) = &db.pool {
-                    let writes = Arc::downgrade(&db.writes);
-                    tokio::spawn(sqlite::checkpoints(pool.clone(), writes, db.limits.query));
-                    // The queue's task must not hold the queue, or it would never end.
-                    debug_assert!(db.group.is_none());
-                    db.group = Some(group::Queue::start(db.clone()));
-                }
-                db
+                    pooler: Pooler::None,
+                    migration_url: None,
+                    read_urls: Vec::new(),
+                    max_replica_lag: config.max_replica_lag,
+                })
             }),
-            Err(_) => Err(ConnectError::Timeout {
-                backend,
-                after: config.pool.connect_timeout,
-            }),
+        };
+        if let Pool::Sqlite(pool, _) = &db.pool {
+            let writes = Arc::downgrade(&db.writes);
+            tokio::spawn(sqlite::checkpoints(pool.clone(), writes, db.limits.query));
+            // The queue's task must not hold the queue, or it would never end.
+            debug_assert!(db.group.is_none());
+            db.group = Some(group::Queue::start(db.clone()));
         }
+        Ok(db)
     }
 
     pub fn backend(&self) -> Backend {
@@ -259,10 +282,26 @@ impl Db {
     pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
         let inner = match &self.pool {
             Pool::Sqlite(p, _) => TxInner::Sqlite(self.begin(p, Sqlite::BEGIN_READ).await?, None),
-            Pool::Postgres(p) => TxInner::Postgres(self.begin(p, Postgres::BEGIN_READ).await?),
+            Pool::Postgres(p) => TxInner::Postgres(self.begin_postgres_read(p).await?),
             Pool::MySql(p) => TxInner::MySql(self.begin(p, MySql::BEGIN_READ).await?),
         };
         Ok(self.tx(inner, None))
+    }
+
+    /// A read snapshot on the caller's replica when one is fit, else (or when it fails as
+    /// unavailable) on the primary.
+    async fn begin_postgres_read(&self, primary: &PgPool) -> Result<Held<Postgres>, sqlx::Error> {
+        let replica = self
+            .replicas
+            .as_ref()
+            .and_then(|r| r.choose(self.writes.last_by_caller()));
+        if let Some(replica) = replica {
+            match self.begin(&replica.pool, Postgres::BEGIN_READ).await {
+                Err(e) if is_unavailable(&e) => replica.failed(),
+                begun => return begun,
+            }
+        }
+        self.begin(primary, Postgres::BEGIN_READ).await
     }
 
     /// A connection from the pool and `statement` on it, within the time to get a connection
@@ -283,7 +322,7 @@ impl Db {
         .await
     }
 
-    fn tx(&self, inner: TxInner, writes: Option<Arc<AtomicU64>>) -> Tx {
+    fn tx(&self, inner: TxInner, writes: Option<Arc<Writes>>) -> Tx {
         Tx {
             inner,
             query_timeout: self.limits.query,
@@ -296,7 +335,7 @@ impl Db {
     /// transactions' commits and statements executed on the pool. It only grows; what was read
     /// while it stood still is still what the database holds, unless another process wrote.
     pub fn writes(&self) -> u64 {
-        self.writes.load(Ordering::SeqCst)
+        self.writes.count()
     }
 
     /// Takes a connection from the pool and gives it back: what every statement on the pool
@@ -338,7 +377,21 @@ impl Db {
             target,
             query_timeout: self.limits.query,
             writes: Some(&self.writes),
+            replica: self
+                .replicas
+                .as_ref()
+                .and_then(|r| r.choose(self.writes.last_by_caller())),
             pooled: self.pooled,
+        }
+    }
+
+    /// This handle with every read on the primary: for what must see every write the moment it
+    /// is answered, whoever made it (the account behind a token, whose revocation holds from
+    /// the next request on).
+    pub fn on_primary(&self) -> Db {
+        Db {
+            replicas: None,
+            ..self.clone()
         }
     }
 }

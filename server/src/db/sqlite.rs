@@ -14,7 +14,6 @@
 //! the background instead, once a second while there are new writes, without blocking writers.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -30,6 +29,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use super::dialect::Dialect;
 use super::error::ConnectError;
 use super::held::{Held, exchange};
+use super::writes::Writes;
 use crate::config::PoolConfig;
 use didhub_migrations::Backend;
 
@@ -136,13 +136,13 @@ pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// counter) has moved or the last checkpoint could not copy everything, and once at the start;
 /// passive, so that readers and writers go on. Ends when the last handle is gone or the pool is
 /// closed.
-pub(super) async fn checkpoints(pool: SqlitePool, writes: Weak<AtomicU64>, limit: Duration) {
+pub(super) async fn checkpoints(pool: SqlitePool, writes: Weak<Writes>, limit: Duration) {
     let mut done = None;
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let Some(now) = writes.upgrade().map(|w| w.load(Ordering::SeqCst)) else {
+        let Some(now) = writes.upgrade().map(|w| w.count()) else {
             return;
         };
         if done == Some(now) {

@@ -111,6 +111,21 @@ pub(super) enum Part {
 }
 
 impl Stmt {
+    /// Whether the statement only reads (a SELECT that locks nothing), so that a replica can
+    /// serve it.
+    pub(super) fn is_read(&self) -> bool {
+        let text: String = self
+            .parts
+            .iter()
+            .map(|part| match part {
+                Part::Sql(sql) => *sql,
+                Part::Spelled(spelling) => spelling.postgres,
+            })
+            .collect();
+        let text = text.trim_start().to_ascii_uppercase();
+        text.starts_with("SELECT") && !text.contains(" FOR UPDATE") && !text.contains(" FOR SHARE")
+    }
+
     pub fn new(sql: &'static str) -> Self {
         Stmt {
             parts: vec![Part::Sql(sql)],

@@ -1,15 +1,15 @@
 //! Transactions: [`Tx`], one connection held from BEGIN to COMMIT or ROLLBACK.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use didhub_migrations::Backend;
 use sqlx::{MySql, Postgres, Sqlite};
 
-use super::conn::{Conn, Counted, Target, within};
+use super::conn::{Conn, Target, within};
 use super::held::Held;
 use super::stmt::{Arg, Stmt};
+use super::writes::{Counted, Writes};
 use super::{postgres, sqlite};
 
 /// An open transaction. Dropped without [`Tx::commit`] or [`Tx::rollback`] (a request cut off,
@@ -18,7 +18,7 @@ pub struct Tx {
     pub(super) inner: TxInner,
     pub(super) query_timeout: Duration,
     /// The counter a write transaction's commit advances ([`super::Db::writes`]).
-    pub(super) writes: Option<Arc<AtomicU64>>,
+    pub(super) writes: Option<Arc<Writes>>,
     /// Behind a transaction pooler: statements unnamed ([`Conn::pooled`]).
     pub(super) pooled: bool,
 }
@@ -96,6 +96,7 @@ impl Tx {
             target,
             query_timeout: self.query_timeout,
             writes: None,
+            replica: None,
             pooled: self.pooled,
         }
     }

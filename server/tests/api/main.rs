@@ -24,6 +24,7 @@ mod password_reset;
 mod pooler;
 mod properties;
 mod relationships;
+mod replicas;
 mod security;
 mod seed;
 mod service;

@@ -1,0 +1,213 @@
+//! Reads on PostgreSQL streaming replicas (`database.read_urls`), a caller's own writes
+//! visible to its next read.
+//!
+//! A task of its own asks, every [`PROBE_EVERY`], the primary how far its write-ahead log goes
+//! (`pg_current_wal_lsn()`) and each replica how far it has replayed it
+//! (`pg_last_wal_replay_lsn()`), all at once. A read goes to a replica (in turn) that is up and
+//! has replayed
+//!
+//! - everything the primary had written [`Replicas::max_lag`] ago, by the readings: one further
+//!   behind is skipped, so no read is staler than that bound, whoever asks; and
+//! - when the request's caller wrote within that time, everything the primary had written when
+//!   it was first asked after that write: the write is there. Until such a reading exists, the
+//!   caller reads from the primary.
+//!
+//! With no replica fit, reads go to the primary. A replica that fails a read as unavailable
+//! (stopped, unreachable, a query cancelled by a conflict with recovery) is marked down until
+//! it answers the next probe, and the read is sent to the primary: a replica's failure costs a
+//! retry, not an error, while the primary is up.
+//!
+//! The caller is a request's authenticated user ([`set_caller`], within [`for_request`]); a
+//! request without one reads under the lag bound alone.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use super::error::ConnectError;
+use super::types::Id;
+use crate::config::PoolConfig;
+
+/// How often the primary and the replicas are asked where they are.
+pub const PROBE_EVERY: Duration = Duration::from_millis(50);
+
+/// How long a probe may go unanswered before its replica counts as down.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+tokio::task_local! {
+    static CALLER: Cell<Option<Id>>;
+}
+
+/// Runs a request: within it, [`set_caller`] names who is asking.
+pub async fn for_request<F: Future>(request: F) -> F::Output {
+    CALLER.scope(Cell::new(None), request).await
+}
+
+/// The request being served speaks for user `id` (its token was verified).
+pub fn set_caller(id: Id) {
+    let _ = CALLER.try_with(|caller| caller.set(Some(id)));
+}
+
+/// The caller of the request being served, if it has one.
+pub(super) fn caller() -> Option<Id> {
+    CALLER.try_with(Cell::get).ok().flatten()
+}
+
+/// The replicas, and what the probes last found.
+#[derive(Clone, Debug)]
+pub(super) struct Replicas(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    replicas: Vec<Replica>,
+    max_lag: Duration,
+    /// The primary's readings, oldest first: when it was asked, and how far its log went.
+    primary: Mutex<VecDeque<(Instant, u64)>>,
+    /// The replica the next read starts looking at.
+    next: AtomicUsize,
+}
+
+/// One replica and its last reading.
+#[derive(Debug)]
+pub(super) struct Replica {
+    pub(super) pool: PgPool,
+    /// How far it had replayed when last asked, and whether it is up.
+    seen: Mutex<(Option<u64>, bool)>,
+}
+
+impl Replica {
+    /// A read on it failed as unavailable: none goes to it until it answers a probe again.
+    pub(super) fn failed(&self) {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).1 = false;
+    }
+
+    fn replayed(&self) -> Option<u64> {
+        match *self.seen.lock().unwrap_or_else(|e| e.into_inner()) {
+            (Some(lsn), true) => Some(lsn),
+            _ => None,
+        }
+    }
+}
+
+impl Replicas {
+    /// Pools on `urls` (connected on first use: a replica down at startup is only skipped) and
+    /// the probing task, which ends when the last handle is gone.
+    pub(super) fn start(
+        urls: &[String],
+        pool: &PoolConfig,
+        max_lag: Duration,
+        primary: PgPool,
+    ) -> Result<Replicas, ConnectError> {
+        let mut replicas = Vec::new();
+        for url in urls {
+            let options = super::postgres::options(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(pool.max_connections)
+                // A replica that does not answer is given up on sooner than the primary: the
+                // read then goes to the primary.
+                .acquire_timeout(pool.acquire_timeout.min(PROBE_TIMEOUT * 2))
+                .connect_lazy_with(options);
+            replicas.push(Replica {
+                pool,
+                seen: Mutex::new((None, false)),
+            });
+        }
+        let inner = Arc::new(Inner {
+            replicas,
+            max_lag,
+            primary: Mutex::default(),
+            next: AtomicUsize::new(0),
+        });
+        tokio::spawn(probe(Arc::downgrade(&inner), primary));
+        Ok(Replicas(inner))
+    }
+
+    pub(super) fn max_lag(&self) -> Duration {
+        self.0.max_lag
+    }
+
+    /// A replica fit to serve a read by a caller who last wrote at `wrote` (see the module's
+    /// documentation); `None` sends the read to the primary.
+    pub(super) fn choose(&self, wrote: Option<Instant>) -> Option<&Replica> {
+        let now = Instant::now();
+        let needed = {
+            let readings = self.0.primary.lock().unwrap_or_else(|e| e.into_inner());
+            // Everything the primary had written max_lag ago: the newest reading at least that
+            // old; with none that old yet (just started), the oldest there is.
+            let bound = readings
+                .iter()
+                .rev()
+                .find(|(at, _)| now.duration_since(*at) >= self.0.max_lag)
+                .or(readings.front())?
+                .1;
+            match wrote {
+                // The first reading asked for after the write.
+                Some(wrote) => bound.max(readings.iter().find(|(at, _)| *at > wrote)?.1),
+                None => bound,
+            }
+        };
+        let count = self.0.replicas.len();
+        let start = self.0.next.fetch_add(1, Ordering::Relaxed);
+        (0..count)
+            .map(|i| &self.0.replicas[(start + i) % count])
+            .find(|r| r.replayed().is_some_and(|lsn| lsn >= needed))
+    }
+}
+
+/// The position of a write-ahead log location, as a number that compares.
+const PRIMARY_LSN: &str = "SELECT CAST(pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS BIGINT)";
+const REPLAYED_LSN: &str =
+    "SELECT CAST(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0') AS BIGINT)";
+
+/// Asks the primary and every replica where they are, every [`PROBE_EVERY`], until the replicas
+/// are dropped. A reading is taken when its question is sent, so a write answered before that
+/// is in it.
+async fn probe(inner: Weak<Inner>, primary: PgPool) {
+    let mut every = tokio::time::interval(PROBE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let asked = Instant::now();
+        let mut probes = tokio::task::JoinSet::new();
+        for (i, replica) in inner.replicas.iter().enumerate() {
+            let pool = replica.pool.clone();
+            probes.spawn(async move { (i, lsn(&pool, REPLAYED_LSN).await) });
+        }
+        if let Some(lsn) = lsn(&primary, PRIMARY_LSN).await {
+            let mut readings = inner.primary.lock().unwrap_or_else(|e| e.into_inner());
+            readings.push_back((asked, lsn));
+            // Kept: the readings of the last max_lag, and the newest one older than that.
+            while readings
+                .get(1)
+                .is_some_and(|(at, _)| asked.duration_since(*at) > inner.max_lag)
+            {
+                readings.pop_front();
+            }
+        }
+        while let Some(Ok((i, lsn))) = probes.join_next().await {
+            *inner.replicas[i]
+                .seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = (lsn, lsn.is_some());
+        }
+    }
+}
+
+/// The LSN `sql` reads on `pool`, or `None` when it does not answer in time.
+async fn lsn(pool: &PgPool, sql: &'static str) -> Option<u64> {
+    // A simple query, which any pooler in between passes: nothing is prepared.
+    let read = sqlx::raw_sql(sql).fetch_one(pool);
+    match tokio::time::timeout(PROBE_TIMEOUT, read).await {
+        Ok(Ok(row)) => {
+            let lsn: Option<i64> = sqlx::Row::try_get(&row, 0).ok()?;
+            u64::try_from(lsn?).ok()
+        }
+        _ => None,
+    }
+}
