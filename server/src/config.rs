@@ -159,6 +159,8 @@ pub struct DatabaseConfig {
     /// How far behind the primary a replica may be and still serve reads
     /// (`database.max_replica_lag_ms`).
     pub max_replica_lag: Duration,
+    /// The servers that may be promoted when the primary fails (`database.failover_urls`).
+    pub failover_urls: Vec<String>,
 }
 
 /// What stands between the server and its PostgreSQL server (`database.pooler`).
@@ -373,6 +375,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("DIDHUB_MIGRATION_DB", "database.migration_url"),
     ("DIDHUB_DB_POOLER", "database.pooler"),
     ("DIDHUB_READ_DB", "database.read_urls"),
+    ("DIDHUB_FAILOVER_DB", "database.failover_urls"),
     ("HOST", "host"),
     ("PORT", "port"),
     ("DIDHUB_SECRET", "secret"),
@@ -438,27 +441,28 @@ struct DatabaseLayer {
     check_idle_after: Duration,
     pooler: Pooler,
     migration_url: Option<String>,
-    read_urls: ReadUrls,
+    read_urls: UrlList,
     max_replica_lag_ms: u64,
+    failover_urls: UrlList,
 }
 
-/// `database.read_urls`: a list in the file, or one string of URLs separated by commas (as an
-/// environment variable gives it).
+/// `database.read_urls`, `database.failover_urls`: a list in the file, or one string of URLs
+/// separated by commas (as an environment variable gives it).
 #[derive(Default, Serialize, Deserialize)]
 #[serde(untagged)]
-enum ReadUrls {
+enum UrlList {
     #[default]
     None,
     List(Vec<String>),
     Commas(String),
 }
 
-impl ReadUrls {
+impl UrlList {
     fn urls(self) -> Vec<String> {
         let urls = match self {
-            ReadUrls::None => Vec::new(),
-            ReadUrls::List(urls) => urls,
-            ReadUrls::Commas(urls) => urls.split(',').map(str::to_owned).collect(),
+            UrlList::None => Vec::new(),
+            UrlList::List(urls) => urls,
+            UrlList::Commas(urls) => urls.split(',').map(str::to_owned).collect(),
         };
         urls.into_iter()
             .map(|u| u.trim().to_owned())
@@ -489,8 +493,9 @@ impl Default for Layers {
                 check_idle_after: pool.check_idle_after,
                 pooler: Pooler::None,
                 migration_url: None,
-                read_urls: ReadUrls::List(Vec::new()),
+                read_urls: UrlList::List(Vec::new()),
                 max_replica_lag_ms: DEFAULT_MAX_REPLICA_LAG.as_millis() as u64,
+                failover_urls: UrlList::List(Vec::new()),
             },
             host: DEFAULT_HOST.to_owned(),
             port: DEFAULT_PORT,
@@ -761,21 +766,27 @@ impl Layers {
             ));
         }
         let migration_url = db.migration_url.filter(|u| !u.trim().is_empty());
-        let read_urls = db.read_urls.urls();
-        if !read_urls.is_empty() && backend != Backend::Postgres {
-            return Err(refuse(
-                "database.read_urls",
-                &format!("name PostgreSQL streaming replicas; the database is {backend}"),
-            ));
-        }
-        for url in &read_urls {
-            if Backend::from_url(url).ok() != Some(Backend::Postgres) {
+        let replicas = |key: &str, urls: UrlList| {
+            let urls = urls.urls();
+            if !urls.is_empty() && backend != Backend::Postgres {
                 return Err(refuse(
-                    "database.read_urls",
+                    key,
+                    &format!("name PostgreSQL streaming replicas; the database is {backend}"),
+                ));
+            }
+            if urls
+                .iter()
+                .any(|url| Backend::from_url(url).ok() != Some(Backend::Postgres))
+            {
+                return Err(refuse(
+                    key,
                     "must all be postgres:// URLs (of the primary's streaming replicas)",
                 ));
             }
-        }
+            Ok(urls)
+        };
+        let read_urls = replicas("database.read_urls", db.read_urls)?;
+        let failover_urls = replicas("database.failover_urls", db.failover_urls)?;
         let max_replica_lag = positive(
             "database.max_replica_lag_ms",
             Duration::from_millis(db.max_replica_lag_ms),
@@ -854,6 +865,7 @@ impl Layers {
                 migration_url,
                 read_urls,
                 max_replica_lag,
+                failover_urls,
             },
             host: self.host,
             port: self.port,

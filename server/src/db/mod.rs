@@ -26,6 +26,7 @@
 mod conn;
 mod dialect;
 mod error;
+mod failover;
 mod group;
 mod held;
 mod mysql;

@@ -10,8 +10,8 @@ use sqlx::{Connection, Executor, MySql, MySqlPool, PgPool, Postgres, Sqlite, Sql
 
 use super::conn::{Conn, Target, within};
 use super::dialect::Dialect;
-use super::error::is_unavailable;
-use super::error::{ConnectError, MigrateError};
+use super::error::{ConnectError, MigrateError, is_unavailable};
+use super::failover;
 use super::group::{self, Write};
 use super::held::Held;
 use super::replicas::{PROBE_EVERY, Replicas};
@@ -92,6 +92,18 @@ impl Db {
                 });
             }
         };
+        if let Pool::Postgres(primary) = &pool
+            && !config.failover_urls.is_empty()
+        {
+            let candidates = config
+                .failover_urls
+                .iter()
+                .map(|url| postgres::options(url))
+                .collect::<Result<Vec<_>, _>>()?;
+            let watched =
+                failover::watch(primary.clone(), postgres::options(&config.url)?, candidates);
+            tokio::spawn(watched);
+        }
         let replicas = match &pool {
             Pool::Postgres(primary) if !config.read_urls.is_empty() => Some(Replicas::start(
                 &config.read_urls,
@@ -132,6 +144,7 @@ impl Db {
                     migration_url: None,
                     read_urls: Vec::new(),
                     max_replica_lag: config.max_replica_lag,
+                    failover_urls: Vec::new(),
                 })
             }),
         };

@@ -16,6 +16,7 @@ mod bulk;
 mod client;
 mod copy;
 mod exhaustion;
+mod failover;
 mod faults;
 mod groups;
 mod hostile;
