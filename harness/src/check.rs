@@ -39,6 +39,9 @@ pub struct CheckOptions {
     /// How parity reads names and SQLite's types, on top of the settings: name parity when
     /// either asks for it, SQLite's declared types when either does.
     pub parity: parity::Rules,
+    /// Also walks the PostgreSQL staircase on a primary with a streaming replica
+    /// ([`crate::replica`]).
+    pub replica: bool,
 }
 
 impl CheckOptions {
@@ -51,6 +54,7 @@ impl CheckOptions {
             fixtures: None,
             lint_allow: None,
             parity: parity::Rules::default(),
+            replica: false,
         }
     }
 }
@@ -154,6 +158,9 @@ pub async fn run(options: &CheckOptions) -> CheckReport {
     };
     let walked = walk(options, &effective, fixtures.as_deref(), &mut report).await;
     compare_backends(options, &effective, &walked, &mut report);
+    if options.replica {
+        Box::pin(crate::replica::check(&effective.project, &mut report)).await;
+    }
     report
 }
 

@@ -46,6 +46,7 @@ mod once_map;
 pub mod parity;
 pub mod plans;
 pub mod project;
+pub mod replica;
 pub mod report;
 pub mod scaffold;
 pub mod schema;

@@ -139,6 +139,11 @@ enum Command {
         /// [[lint.allow]].
         #[arg(long)]
         lint_allow: Option<PathBuf>,
+        /// Also walks the PostgreSQL staircase on a primary with a streaming replica of it
+        /// (containers of the local image): after each step the replica must hold the
+        /// primary's schema; each step's write-ahead log and the replica's catch-up are shown.
+        #[arg(long)]
+        replica: bool,
         #[command(flatten)]
         output: Output,
     },
@@ -325,6 +330,7 @@ async fn run(command: Command) -> (u8, String) {
             parity,
             fixtures,
             lint_allow,
+            replica,
             output,
         } => {
             let options = CheckOptions {
@@ -332,6 +338,7 @@ async fn run(command: Command) -> (u8, String) {
                 fixtures,
                 lint_allow,
                 parity: parity.rules(),
+                replica,
                 ..CheckOptions::new(&target.migrations, &target.backends())
             };
             let checking = format!("checking {}", options.migrations.display());

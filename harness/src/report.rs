@@ -67,6 +67,8 @@ pub enum Step {
     Impact,
     /// Whether the application's queries still prepare on each version (`compat`).
     Compat,
+    /// The staircase on a PostgreSQL primary, replayed by a streaming replica (`check --replica`).
+    Replica,
 }
 
 impl Step {
@@ -82,6 +84,7 @@ impl Step {
             Step::DataParity => "data parity",
             Step::Impact => "impact",
             Step::Compat => "compat",
+            Step::Replica => "replica",
         }
     }
 }

@@ -114,6 +114,23 @@ impl Pool {
         })
     }
 
+    /// PostgreSQL: how far this primary's write-ahead log goes, in bytes from its start.
+    pub async fn wal_position(&self) -> Result<i64, HarnessError> {
+        self.fetch_int("SELECT CAST(pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS BIGINT)")
+            .await
+    }
+
+    /// PostgreSQL: how far this standby has replayed its primary's write-ahead log.
+    pub async fn replayed_position(&self) -> Result<i64, HarnessError> {
+        self.fetch_int("SELECT CAST(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0') AS BIGINT)")
+            .await
+    }
+
+    async fn fetch_int(&self, sql: &'static str) -> Result<i64, HarnessError> {
+        let result = dispatch!(self, |p, _d| sqlx::query_scalar(sql).fetch_one(p).await);
+        result.map_err(|e| HarnessError::database(self.kind(), e))
+    }
+
     /// The single text value a query returns.
     pub(super) async fn fetch_text(&self, sql: &'static str) -> Result<String, HarnessError> {
         let result = dispatch!(self, |p, _d| sqlx::query_scalar(sql).fetch_one(p).await);

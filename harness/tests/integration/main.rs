@@ -18,6 +18,7 @@ mod lock_timeout;
 mod normalisation;
 mod peers;
 mod plans;
+mod replica;
 mod report_formats;
 mod report_page;
 mod walk_everything;
