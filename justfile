@@ -232,9 +232,17 @@ bench db="all" sizes="10000,100000" *ARGS:
     cargo run --release -p didhub-benches --bin bench-report
 
 # Concurrent writers through the HTTP API (`just load sqlite 30 64`): prints writes/s, latencies,
-# errors and lost rows per backend; exits non-zero on any error or lost row
+# errors and lost rows per backend; exits non-zero on any error or lost row.
+# `just load postgres-replicated 10`: reads on a streaming replica against the primary alone and
+# writes through pgbouncer against direct, 5 rounds each, alternated (docs/operations.md)
 load db="all" seconds="30" writers="64":
-    cargo run --release -p didhub-benches --bin writers -- --db {{db}} --seconds {{seconds}} --writers {{writers}}
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "{{db}}" = postgres-replicated ]; then
+        cargo run --release -p didhub-benches --bin replicated -- --seconds {{seconds}} --writers {{writers}}
+    else
+        cargo run --release -p didhub-benches --bin writers -- --db {{db}} --seconds {{seconds}} --writers {{writers}}
+    fi
 
 # Interleaved round by round, so that the machine's noise falls on both sides.
 # The point lookup through the store against the bare driver and pgbench (`just lookup-ratio postgres 15`)

@@ -23,6 +23,7 @@ pub mod fuzz;
 pub mod hot;
 pub mod load;
 pub mod plans;
+pub mod replicated;
 pub mod settings;
 pub mod writers;
 

@@ -30,6 +30,9 @@ pub struct Options {
     pub duration: Duration,
     /// On SQLite, also time the anchor afterwards (see [`Anchor`]).
     pub anchor: bool,
+    /// On PostgreSQL, the server reaches the database through pgbouncer in transaction pooling
+    /// (`database.pooler = "transaction"`), migrating over the direct URL.
+    pub through_pgbouncer: bool,
 }
 
 /// The floor the SQLite figure is a ratio of, measured in the same run on the same file:
@@ -77,7 +80,7 @@ impl Report {
         self.acknowledged as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn percentile(&self, p: f64) -> Duration {
+    pub fn percentile(&self, p: f64) -> Duration {
         let last = self.latencies.len().saturating_sub(1);
         self.latencies
             .get((last as f64 * p).round() as usize)
@@ -129,7 +132,16 @@ const ADMIN_PASSWORD: &str = "correct horse battery staple";
 /// Runs `options.writers` writers for `options.duration` against a fresh database on `backend`.
 pub async fn run(backend: Backend, options: Options) -> anyhow::Result<Report> {
     let database = TestDatabase::create(backend).await?;
-    let config = crate::server_config(&database.url, ADMIN, ADMIN_PASSWORD)?;
+    let mut config = crate::server_config(&database.url, ADMIN, ADMIN_PASSWORD)?;
+    if options.through_pgbouncer {
+        let pooled = database
+            .through_pgbouncer()
+            .await?
+            .context("pgbouncer stands in front of the shared PostgreSQL server only")?;
+        config.database.url = pooled;
+        config.database.pooler = didhub_server::config::Pooler::Transaction;
+        config.database.migration_url = Some(database.url.clone());
+    }
     let state = didhub_server::prepare(&config).await?;
     let db = state.db.clone();
     let base = serve(state).await;

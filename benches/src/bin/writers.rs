@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         writers: cli.writers,
         duration: Duration::from_secs(cli.seconds),
         anchor: true,
+        through_pgbouncer: false,
     };
     let mut clean = true;
     for backend in cli.db.backends() {

@@ -20,6 +20,7 @@ fn options(backend: Backend) -> Options {
         // `just load` prints SQLite's figure against SQLite alone: the anchor runs here too,
         // so that it cannot rot.
         anchor: backend == Backend::Sqlite,
+        through_pgbouncer: false,
     }
 }
 

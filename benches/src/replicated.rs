@@ -1,0 +1,256 @@
+//! `just load postgres-replicated`: PostgreSQL beyond one server, side by side in one run, each
+//! pair alternated round by round so that the machine's noise falls on both sides.
+//!
+//! - Reads: readers listing a system's alters through the API, with the server reading from the
+//!   primary alone against the server reading from a streaming replica of it
+//!   (`database.read_urls`), on the same database.
+//! - Writes: [`crate::writers`] (64 writers creating, updating and deleting) with the server
+//!   reaching PostgreSQL directly against through pgbouncer in transaction pooling
+//!   (`database.pooler = "transaction"`).
+//!
+//! Throughput and p99 of each, and the ratio of the medians. On one machine the primary, the
+//! replica, pgbouncer, the server and the clients share its cores: what a replica adds there is
+//! the honest figure for one machine, not for N.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use didhub_harness::backend::dedicated;
+use didhub_migrations::Backend;
+use serde_json::json;
+
+use crate::writers;
+
+/// One side's figures in one round.
+#[derive(Debug, Clone, Copy)]
+pub struct Figure {
+    pub per_second: f64,
+    pub p99: Duration,
+    pub errors: u64,
+}
+
+/// A pair measured over the rounds: the anchor and the variant, each round.
+#[derive(Debug, Default)]
+pub struct Pair {
+    pub anchor: Vec<Figure>,
+    pub variant: Vec<Figure>,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+impl Pair {
+    /// `name: anchor X/s (p99), variant Y/s (p99), ratio of the medians, each round`.
+    pub fn render(&self, name: &str, anchor: &str, variant: &str, unit: &str) -> String {
+        let rate = |f: &[Figure]| median(f.iter().map(|f| f.per_second).collect());
+        let p99 = |f: &[Figure]| median(f.iter().map(|f| f.p99.as_secs_f64() * 1000.0).collect());
+        let errors = |f: &[Figure]| f.iter().map(|f| f.errors).sum::<u64>();
+        let rounds: Vec<String> = self
+            .anchor
+            .iter()
+            .zip(&self.variant)
+            .map(|(a, v)| format!("{:.2}", v.per_second / a.per_second))
+            .collect();
+        format!(
+            "{name}: {anchor} {:.0} {unit}/s (p99 {:.1} ms, {} errors); {variant} {:.0} {unit}/s (p99 {:.1} ms, {} errors); \
+             {variant} / {anchor} = {:.2} (medians of {} rounds; each round: {})\n",
+            rate(&self.anchor),
+            p99(&self.anchor),
+            errors(&self.anchor),
+            rate(&self.variant),
+            p99(&self.variant),
+            errors(&self.variant),
+            rate(&self.variant) / rate(&self.anchor),
+            self.anchor.len(),
+            rounds.join(", ")
+        )
+    }
+}
+
+/// Writes, direct against through pgbouncer, `rounds` times each.
+pub async fn writes(rounds: usize, writers: usize, duration: Duration) -> anyhow::Result<Pair> {
+    let mut pair = Pair::default();
+    for round in 0..rounds {
+        // Alternated: each side goes first every other round.
+        for through_pgbouncer in [round % 2 == 1, round % 2 == 0] {
+            let options = writers::Options {
+                writers,
+                duration,
+                anchor: false,
+                through_pgbouncer,
+            };
+            let report = writers::run(Backend::Postgres, options).await?;
+            if !report.lost.is_empty() {
+                bail!("acknowledged writes were lost: {}", report.render());
+            }
+            let figure = Figure {
+                per_second: report.throughput(),
+                p99: report.percentile(0.99),
+                errors: report.error_count(),
+            };
+            if through_pgbouncer {
+                pair.variant.push(figure);
+            } else {
+                pair.anchor.push(figure);
+            }
+        }
+    }
+    Ok(pair)
+}
+
+const ADMIN: &str = "replicated-admin";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Reads, primary alone against a streaming replica, `rounds` times each: `readers` clients
+/// listing the alters of one of 20 systems (20 alters each) for `duration`.
+pub async fn reads(rounds: usize, readers: usize, duration: Duration) -> anyhow::Result<Pair> {
+    let primary = dedicated(Backend::Postgres).await?;
+    let replica = primary.replica(&[]).await?;
+    let database = primary.database().await?;
+    let client = reqwest::Client::new();
+
+    // The data, written once through a server on the primary.
+    let config = crate::server_config(&database.url, ADMIN, PASSWORD)?;
+    let state = didhub_server::prepare(&config).await?;
+    let base = crate::serve(state.clone()).await;
+    let token = login(&client, &base, ADMIN, PASSWORD).await?;
+    let mut systems = Vec::new();
+    for s in 0..20 {
+        let system = post(
+            &client,
+            &base,
+            &token,
+            "/api/systems",
+            json!({ "name": format!("s{s}") }),
+        )
+        .await?;
+        for a in 0..20 {
+            let body = json!({ "system_id": system, "name": format!("a{a}") });
+            post(&client, &base, &token, "/api/alters", body).await?;
+        }
+        systems.push(system);
+    }
+    state.db.close().await;
+
+    let mut pair = Pair::default();
+    for round in 0..rounds {
+        for on_replica in [round % 2 == 1, round % 2 == 0] {
+            let mut config = crate::server_config(&database.url, ADMIN, PASSWORD)?;
+            if on_replica {
+                config.database.read_urls = vec![replica.url_of(&database.url)];
+            }
+            let state = didhub_server::prepare(&config).await?;
+            let base = crate::serve(state.clone()).await;
+            let token = login(&client, &base, ADMIN, PASSWORD).await?;
+            // The replica's probes start with the server: a moment for their first readings.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let figure = read_for(&client, &base, &token, &systems, readers, duration).await?;
+            state.db.close().await;
+            if on_replica {
+                pair.variant.push(figure);
+            } else {
+                pair.anchor.push(figure);
+            }
+        }
+    }
+    Ok(pair)
+}
+
+async fn read_for(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    systems: &[String],
+    readers: usize,
+    duration: Duration,
+) -> anyhow::Result<Figure> {
+    let started = Instant::now();
+    let until = started + duration;
+    let tasks: Vec<_> = (0..readers)
+        .map(|r| {
+            let (client, base, token) = (client.clone(), base.to_owned(), token.to_owned());
+            let systems = systems.to_vec();
+            tokio::spawn(async move {
+                let (mut latencies, mut errors) = (Vec::new(), 0u64);
+                let mut n = r;
+                while Instant::now() < until {
+                    let system = &systems[n % systems.len()];
+                    n += 1;
+                    let sent = Instant::now();
+                    let answer = client
+                        .get(format!("{base}/api/alters?system_id={system}&limit=20"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(response) if response.status().is_success() => {
+                            response.bytes().await.ok();
+                            latencies.push(sent.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        let (mut l, e) = task.await.context("reader task")?;
+        latencies.append(&mut l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let p99 = latencies
+        .get((latencies.len().saturating_sub(1) as f64 * 0.99).round() as usize)
+        .copied()
+        .unwrap_or_default();
+    Ok(Figure {
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p99,
+        errors,
+    })
+}
+
+async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let body: serde_json::Value = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "username": user, "password": password }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(body["token"]
+        .as_str()
+        .context("login: no token")?
+        .to_owned())
+}
+
+async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<String> {
+    let response = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    if !status.is_success() {
+        bail!("POST {path}: {status} {body}");
+    }
+    Ok(body["id"].as_str().context("no id")?.to_owned())
+}
