@@ -8,6 +8,10 @@
 //!   reaching PostgreSQL directly against through pgbouncer in transaction pooling
 //!   (`database.pooler = "transaction"`).
 //!
+//! - Failover: the writers against a primary with a synchronous replica; a third of the way in
+//!   the primary is killed and the replica promoted; the server follows
+//!   (`database.failover_urls`). Every acknowledged write must be on the promoted server.
+//!
 //! Throughput and p99 of each, and the ratio of the medians. On one machine the primary, the
 //! replica, pgbouncer, the server and the clients share its cores: what a replica adds there is
 //! the honest figure for one machine, not for N.
@@ -98,6 +102,53 @@ pub async fn writes(rounds: usize, writers: usize, duration: Duration) -> anyhow
         }
     }
     Ok(pair)
+}
+
+/// The writers through a failover: the report, whose errors are the writes the failover caught
+/// (503) and whose lost rows must be none.
+pub async fn failover(writers: usize, duration: Duration) -> anyhow::Result<writers::Report> {
+    let primary = dedicated(Backend::Postgres).await?;
+    let replica = primary.replica(&[]).await?;
+    // Synchronous: a COMMIT is answered once the replica has it.
+    run_sql(
+        &primary.server.admin_url,
+        "ALTER SYSTEM SET synchronous_standby_names = '*'",
+    )
+    .await?;
+    run_sql(&primary.server.admin_url, "SELECT pg_reload_conf()").await?;
+    let database = primary.database().await?;
+    let mut config = writers::server_config(&format!(
+        "{}?query_timeout=2&acquire_timeout=2",
+        database.url
+    ))?;
+    config.database.failover_urls = vec![replica.url_of(&database.url)];
+    let promote_at = replica.server.admin_url.clone();
+    let meanwhile = async move {
+        tokio::time::sleep(duration / 3).await;
+        if let Err(e) = primary.kill().await {
+            eprintln!("failover: the primary could not be killed: {e}");
+        }
+        if let Err(e) = run_sql(&promote_at, "SELECT pg_promote()").await {
+            eprintln!("failover: the replica could not be promoted: {e}");
+        }
+    };
+    let options = writers::Options {
+        writers,
+        duration,
+        anchor: false,
+        through_pgbouncer: false,
+    };
+    let report = writers::run_on(database, config, options, meanwhile).await?;
+    drop(replica);
+    Ok(report)
+}
+
+async fn run_sql(url: &str, sql: &'static str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::raw_sql(sql).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
 }
 
 const ADMIN: &str = "replicated-admin";

@@ -65,6 +65,9 @@ pub struct Report {
     latencies: Vec<Duration>,
     /// Acknowledged writes the database does not hold (or holds with older content).
     pub lost: Vec<String>,
+    /// Alters left out of the check: an update or delete of theirs failed, and may have
+    /// happened all the same.
+    pub in_doubt: usize,
     /// Alters and partnerships in the database at the end.
     pub rows: usize,
     /// SQLite alone on the same file, when asked for.
@@ -115,6 +118,13 @@ impl Report {
         for (error, count) in &self.errors {
             let _ = writeln!(out, "    error: {count} × {error}");
         }
+        if self.in_doubt > 0 {
+            let _ = writeln!(
+                out,
+                "    {} alters left out of the check: a failed update or delete of theirs may have happened",
+                self.in_doubt
+            );
+        }
         for lost in self.lost.iter().take(20) {
             let _ = writeln!(out, "    lost: {lost}");
         }
@@ -132,7 +142,24 @@ const ADMIN_PASSWORD: &str = "correct horse battery staple";
 /// Runs `options.writers` writers for `options.duration` against a fresh database on `backend`.
 pub async fn run(backend: Backend, options: Options) -> anyhow::Result<Report> {
     let database = TestDatabase::create(backend).await?;
-    let mut config = crate::server_config(&database.url, ADMIN, ADMIN_PASSWORD)?;
+    let config = server_config(&database.url)?;
+    run_on(database, config, options, std::future::ready(())).await
+}
+
+/// The server's configuration for [`run_on`] over the database at `url`.
+pub fn server_config(url: &str) -> anyhow::Result<didhub_server::config::Config> {
+    crate::server_config(url, ADMIN, ADMIN_PASSWORD)
+}
+
+/// [`run`] on `database`, served with `config`, while `meanwhile` runs beside the writers (an
+/// outage, a failover).
+pub async fn run_on(
+    database: TestDatabase,
+    mut config: didhub_server::config::Config,
+    options: Options,
+    meanwhile: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Report> {
+    let backend = database.kind;
     if options.through_pgbouncer {
         let pooled = database
             .through_pgbouncer()
@@ -156,6 +183,7 @@ pub async fn run(backend: Backend, options: Options) -> anyhow::Result<Report> {
 
     let started = Instant::now();
     let deadline = started + options.duration;
+    let meanwhile = tokio::spawn(meanwhile);
     let tasks: Vec<_> = writers
         .into_iter()
         .map(|writer| {
@@ -168,6 +196,7 @@ pub async fn run(backend: Backend, options: Options) -> anyhow::Result<Report> {
         finished.push(task.await.context("writer task")?);
     }
     let elapsed = started.elapsed();
+    meanwhile.await.context("what ran beside the writers")?;
 
     let mut report = Report {
         backend,
@@ -177,12 +206,14 @@ pub async fn run(backend: Backend, options: Options) -> anyhow::Result<Report> {
         errors: BTreeMap::new(),
         latencies: Vec::new(),
         lost: Vec::new(),
+        in_doubt: 0,
         rows: 0,
         anchor: None,
     };
     let mut kept = Vec::with_capacity(finished.len());
     for mut writer in finished {
         report.acknowledged += writer.acknowledged;
+        report.in_doubt += writer.in_doubt;
         for (error, count) in std::mem::take(&mut writer.errors) {
             *report.errors.entry(error).or_default() += count;
         }
@@ -375,6 +406,8 @@ struct Writer {
     deleted: Vec<Id>,
     /// Partnerships acknowledged, as [`pair`]s.
     partners: HashSet<(Id, Id)>,
+    /// Alters whose failed update or delete may have happened ([`Writer::doubt`]).
+    in_doubt: usize,
     acknowledged: u64,
     errors: BTreeMap<String, u64>,
     latencies: Vec<Duration>,
@@ -411,6 +444,7 @@ impl Writer {
             order: Vec::new(),
             deleted: Vec::new(),
             partners: HashSet::new(),
+            in_doubt: 0,
             acknowledged: 0,
             errors: BTreeMap::new(),
             latencies: Vec::new(),
@@ -476,7 +510,18 @@ impl Writer {
             .await;
         if self.check(answer, 200).is_some() {
             self.alters.insert(id, description);
+        } else {
+            self.doubt(id);
         }
+    }
+
+    /// An update or delete of `id` was not answered with success: it may have happened all the
+    /// same (a COMMIT the database made but never answered, in an outage). What `id` holds is
+    /// not known any more: it is left out of the check and of further writes.
+    fn doubt(&mut self, id: Id) {
+        self.alters.remove(&id);
+        self.order.retain(|o| *o != id);
+        self.in_doubt += 1;
     }
 
     async fn relate(&mut self, api: &Api, a: Id, b: Id) {
@@ -506,6 +551,8 @@ impl Writer {
             self.alters.remove(&id);
             self.order.retain(|o| *o != id);
             self.deleted.push(id);
+        } else {
+            self.doubt(id);
         }
     }
 

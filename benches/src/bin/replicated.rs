@@ -38,5 +38,13 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         writes.render("writes", "direct", "through pgbouncer", "writes")
     );
+    let failover = replicated::failover(cli.writers, duration).await?;
+    print!(
+        "failover (primary killed and the synchronous replica promoted a third of the way in):\n{}",
+        failover.render()
+    );
+    if !failover.lost.is_empty() {
+        anyhow::bail!("acknowledged writes were lost in the failover");
+    }
     Ok(())
 }

@@ -6,4 +6,5 @@ extern crate rstest;
 
 mod fuzz;
 mod plans;
+mod replicated;
 mod writers;

@@ -10,11 +10,13 @@
 //! transaction of a connection that closes).
 
 use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
+use sqlx::pool::{PoolConnection, PoolOptions};
 use sqlx::{Database, Executor, Pool};
 
 use super::error::is_unavailable;
+use crate::config::PoolConfig;
 
 /// A connection taken from the pool; closed when dropped in the middle of an exchange, after one
 /// that did not end cleanly, or with a transaction open.
@@ -130,4 +132,36 @@ impl<DB: Database> Drop for Held<DB> {
             self.conn.close_on_drop();
         }
     }
+}
+
+/// How long a pooled connection may sit unused before it is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// How long a connection lives before it is replaced.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// The pool's settings. A connection is not pinged before every use (sqlx's
+/// `test_before_acquire`) nor after (`test_on_release`), one more round trip per query each: it
+/// goes back to the pool only after an answered exchange and is closed otherwise ([`Held`]), so
+/// only a connection that sat idle for longer than `check_idle_after` — long enough for the
+/// database to have restarted or a firewall to have dropped it — is pinged before it is handed
+/// out.
+pub(super) fn pool_options<DB: Database>(pool: &PoolConfig) -> PoolOptions<DB> {
+    let check_idle_after = pool.check_idle_after;
+    PoolOptions::new()
+        .max_connections(pool.max_connections)
+        .min_connections(pool.min_connections)
+        .acquire_timeout(pool.acquire_timeout)
+        .idle_timeout(IDLE_TIMEOUT)
+        .max_lifetime(MAX_LIFETIME)
+        .test_before_acquire(false)
+        .test_on_release(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= check_idle_after {
+                    // An error closes this connection; the pool then hands out another.
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }

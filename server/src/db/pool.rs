@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use didhub_migrations::{Backend, LockTimeout};
-use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Executor, MySql, MySqlPool, PgPool, Postgres, Sqlite, SqlitePool};
 
 use super::conn::{Conn, Target, within};
@@ -13,7 +12,7 @@ use super::dialect::Dialect;
 use super::error::{ConnectError, MigrateError, is_unavailable};
 use super::failover;
 use super::group::{self, Write};
-use super::held::Held;
+use super::held::{Held, pool_options};
 use super::replicas::{PROBE_EVERY, Replicas};
 use super::stmt::{Arg, Stmt};
 use super::tx::{Tx, TxInner};
@@ -411,38 +410,6 @@ impl Db {
 
 /// Rows per transaction in [`Db::insert_rows`].
 pub const ROWS_PER_TX: usize = 10_000;
-
-/// How long a pooled connection may sit unused before it is closed.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-/// How long a connection lives before it is replaced.
-const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
-
-/// The pool's settings. A connection is not pinged before every use (sqlx's
-/// `test_before_acquire`) nor after (`test_on_release`), one more round trip per query each: it
-/// goes back to the pool only after an answered exchange and is closed otherwise ([`Held`]), so
-/// only a connection that sat idle for longer than `check_idle_after` — long enough for the
-/// database to have restarted or a firewall to have dropped it — is pinged before it is handed
-/// out.
-fn pool_options<DB: Dialect>(pool: &PoolConfig) -> PoolOptions<DB> {
-    let check_idle_after = pool.check_idle_after;
-    PoolOptions::new()
-        .max_connections(pool.max_connections)
-        .min_connections(pool.min_connections)
-        .acquire_timeout(pool.acquire_timeout)
-        .idle_timeout(IDLE_TIMEOUT)
-        .max_lifetime(MAX_LIFETIME)
-        .test_before_acquire(false)
-        .test_on_release(false)
-        .before_acquire(move |conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= check_idle_after {
-                    // An error closes this connection; the pool then hands out another.
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            })
-        })
-}
 
 /// A pool of `DB` over `options` with the configured settings, its first connection made.
 async fn open<DB: Dialect>(

@@ -6,7 +6,8 @@
 //! (`pg_last_wal_replay_lsn()`), all at once. A read goes to a replica (in turn) that is up and
 //! has replayed
 //!
-//! - everything the primary had written [`Replicas::max_lag`] ago, by the readings: one further
+//! - everything the primary had written [`Replicas::max_lag`] ago, by the readings (everything,
+//!   in the server's first max_lag: its migrations must have reached the replica): one further
 //!   behind is skipped, so no read is staler than that bound, whoever asks; and
 //! - when the request's caller wrote within that time, everything the primary had written when
 //!   it was first asked after that write: the write is there. Until such a reading exists, the
@@ -26,10 +27,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres};
 
 use super::error::ConnectError;
+use super::held::pool_options;
 use super::types::Id;
 use crate::config::PoolConfig;
 
@@ -106,12 +107,14 @@ impl Replicas {
         let mut replicas = Vec::new();
         for url in urls {
             let options = super::postgres::options(url)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(pool.max_connections)
-                // A replica that does not answer is given up on sooner than the primary: the
-                // read then goes to the primary.
-                .acquire_timeout(pool.acquire_timeout.min(PROBE_TIMEOUT * 2))
-                .connect_lazy_with(options);
+            // The primary's pool settings (no ping around each use: one more round trip per
+            // read each), but a replica that does not answer is given up on sooner: the read
+            // then goes to the primary.
+            let settings = PoolConfig {
+                acquire_timeout: pool.acquire_timeout.min(PROBE_TIMEOUT * 2),
+                ..pool.clone()
+            };
+            let pool = pool_options::<Postgres>(&settings).connect_lazy_with(options);
             replicas.push(Replica {
                 pool,
                 seen: Mutex::new((None, false)),
@@ -138,12 +141,13 @@ impl Replicas {
         let needed = {
             let readings = self.0.primary.lock().unwrap_or_else(|e| e.into_inner());
             // Everything the primary had written max_lag ago: the newest reading at least that
-            // old; with none that old yet (just started), the oldest there is.
+            // old. With none that old yet (the server started less than max_lag ago, and its
+            // migrations may be newer than any replica), everything: the newest reading.
             let bound = readings
                 .iter()
                 .rev()
                 .find(|(at, _)| now.duration_since(*at) >= self.0.max_lag)
-                .or(readings.front())?
+                .or(readings.back())?
                 .1;
             match wrote {
                 // The first reading asked for after the write.
@@ -209,5 +213,76 @@ async fn lsn(pool: &PgPool, sql: &'static str) -> Option<u64> {
             u64::try_from(lsn?).ok()
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One replica that has replayed up to `replayed`, up or down, and the primary's readings
+    /// `(seconds ago, position)`.
+    fn replicas(max_lag: Duration, replayed: u64, up: bool, readings: &[(f64, u64)]) -> Replicas {
+        let now = Instant::now();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        Replicas(Arc::new(Inner {
+            replicas: vec![Replica {
+                pool,
+                seen: Mutex::new((Some(replayed), up)),
+            }],
+            max_lag,
+            primary: Mutex::new(
+                readings
+                    .iter()
+                    .map(|&(ago, lsn)| (now - Duration::from_secs_f64(ago), lsn))
+                    .collect(),
+            ),
+            next: AtomicUsize::new(0),
+        }))
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[tokio::test]
+    async fn a_replica_serves_what_is_older_than_the_bound_and_a_callers_write_once_it_has_it() {
+        let readings = [(2.0, 50), (0.5, 150), (0.0, 200)];
+        let fit = replicas(SECOND, 100, true, &readings);
+        assert!(
+            fit.choose(None).is_some(),
+            "it has what the primary had a second ago"
+        );
+        let wrote = Some(Instant::now() - Duration::from_secs_f64(1.0));
+        assert!(
+            fit.choose(wrote).is_none(),
+            "it lacks the caller's write (150)"
+        );
+        let caught_up = replicas(SECOND, 150, true, &readings);
+        assert!(caught_up.choose(wrote).is_some());
+        let behind = replicas(SECOND, 40, true, &readings);
+        assert!(
+            behind.choose(None).is_none(),
+            "further behind than the bound"
+        );
+        let down = replicas(SECOND, 200, false, &readings);
+        assert!(down.choose(None).is_none(), "down");
+    }
+
+    /// In the server's first max_lag, its own migrations may be newer than any replica: a
+    /// replica must have everything, not merely what the primary had when the server started.
+    #[tokio::test]
+    async fn right_after_startup_a_replica_must_have_everything() {
+        let readings = [(0.2, 50), (0.0, 200)];
+        assert!(
+            replicas(SECOND, 100, true, &readings)
+                .choose(None)
+                .is_none()
+        );
+        assert!(
+            replicas(SECOND, 200, true, &readings)
+                .choose(None)
+                .is_some()
+        );
     }
 }
