@@ -168,7 +168,7 @@ async fn on_backend(
                     breaks.push(said("fails", format!("fails on {kind}: {e};")));
                 }
                 (Seen::Prepared(before), Seen::Prepared(after)) => {
-                    for change in changes(before, after, true) {
+                    for change in changes(before, after, Types::Widening(kind)) {
                         breaks.push(said("changed", format!("on {kind}: {change}")));
                     }
                 }
@@ -233,7 +233,11 @@ async fn on_backend(
             let query = &queries[i];
             // sqlx records MySQL's types as its protocol's column types (`Long`, `VarString`),
             // not the names it describes them by (`INT`, `VARCHAR`): there only names compare.
-            for change in changes(recorded, now, kind != Backend::MySql) {
+            let types = match kind {
+                Backend::MySql => Types::Ignored,
+                _ => Types::Exact,
+            };
+            for change in changes(recorded, now, types) {
                 breaks.push(Break {
                     query: i,
                     version: versions
@@ -274,11 +278,65 @@ fn named(query: &Query) -> String {
 
 /// How `after` differs from `before`: columns gone, renamed or retyped (where `types`),
 /// parameters changed.
-fn changes(before: &Shape, after: &Shape, types: bool) -> Vec<String> {
+/// How [`changes`] compares types.
+#[derive(Clone, Copy)]
+enum Types {
+    /// Not at all (sqlx records MySQL's protocol types, not names).
+    Ignored,
+    /// Every change of a name (against sqlx's record: the application was built for that type).
+    Exact,
+    /// Between two versions on `kind`: a widened type ([`widens`]) is no change — every query
+    /// that read or wrote the column still takes it.
+    Widening(Backend),
+}
+
+impl Types {
+    fn differ(self, before: &str, after: &str) -> bool {
+        match self {
+            Types::Ignored => false,
+            Types::Exact => !before.eq_ignore_ascii_case(after),
+            Types::Widening(kind) => {
+                !before.eq_ignore_ascii_case(after) && !widens(kind, before, after)
+            }
+        }
+    }
+}
+
+/// Whether every value of type `from` fits `to`, as `kind` names types (a smaller integer in a
+/// larger one, a single-precision float in a double, a bounded text in a longer one).
+fn widens(kind: Backend, from: &str, to: &str) -> bool {
+    let chains: &[&[&str]] = match kind {
+        Backend::Postgres => &[
+            &["INT2", "INT4", "INT8", "NUMERIC"],
+            &["FLOAT4", "FLOAT8"],
+            &["VARCHAR", "TEXT"],
+        ],
+        Backend::MySql => &[
+            &[
+                "TINYINT",
+                "SMALLINT",
+                "MEDIUMINT",
+                "INT",
+                "BIGINT",
+                "DECIMAL",
+            ],
+            &["FLOAT", "DOUBLE"],
+            &["CHAR", "VARCHAR", "TEXT", "MEDIUMTEXT", "LONGTEXT"],
+        ],
+        // SQLite names a column by its declared affinity, which a migration does not widen.
+        Backend::Sqlite => &[],
+    };
+    let at = |chain: &[&str], name: &str| chain.iter().position(|t| t.eq_ignore_ascii_case(name));
+    chains
+        .iter()
+        .any(|chain| matches!((at(chain, from), at(chain, to)), (Some(f), Some(t)) if f < t))
+}
+
+fn changes(before: &Shape, after: &Shape, types: Types) -> Vec<String> {
     let mut out = Vec::new();
     for (i, (name, ty)) in before.columns.iter().enumerate() {
         match after.columns.iter().find(|(n, _)| n == name) {
-            Some((_, now)) if types && !now.eq_ignore_ascii_case(ty) => {
+            Some((_, now)) if types.differ(ty, now) => {
                 out.push(format!("result column {name} changed type {ty} → {now}"));
             }
             Some(_) => {}
@@ -305,7 +363,7 @@ fn changes(before: &Shape, after: &Shape, types: bool) -> Vec<String> {
         ));
     } else {
         for (n, (a, b)) in before.parameters.iter().zip(&after.parameters).enumerate() {
-            if types && a != "?" && b != "?" && !a.eq_ignore_ascii_case(b) {
+            if a != "?" && b != "?" && types.differ(a, b) {
                 out.push(format!("parameter {} changed type {a} → {b}", n + 1));
             }
         }
@@ -334,7 +392,7 @@ mod tests {
             changes(
                 &before,
                 &shape(&[("id", "INT8"), ("full_name", "TEXT"), ("age", "INT4")]),
-                true
+                Types::Exact
             ),
             ["result column name is now called full_name"]
         );
@@ -342,14 +400,39 @@ mod tests {
             changes(
                 &before,
                 &shape(&[("id", "INT8"), ("name", "TEXT"), ("age", "INT8")]),
-                true
+                Types::Exact
             ),
             ["result column age changed type INT4 → INT8"]
         );
         assert_eq!(
-            changes(&before, &shape(&[("id", "INT8"), ("name", "TEXT")]), true),
+            changes(
+                &before,
+                &shape(&[("id", "INT8"), ("name", "TEXT")]),
+                Types::Exact
+            ),
             ["result column age is gone"]
         );
-        assert!(changes(&before, &before, true).is_empty());
+        assert!(changes(&before, &before, Types::Exact).is_empty());
+    }
+
+    #[test]
+    fn a_widened_type_is_no_change_between_versions_and_a_narrowed_one_is() {
+        let int4 = shape(&[("age", "INT4")]);
+        let int8 = shape(&[("age", "INT8")]);
+        let widening = Types::Widening(Backend::Postgres);
+        assert!(changes(&int4, &int8, widening).is_empty());
+        assert_eq!(
+            changes(&int8, &int4, widening),
+            ["result column age changed type INT8 → INT4"]
+        );
+        assert_eq!(
+            changes(&int4, &int8, Types::Exact).len(),
+            1,
+            "sqlx's record is exact"
+        );
+        assert!(widens(Backend::MySql, "INT", "BIGINT"));
+        assert!(widens(Backend::MySql, "VARCHAR", "TEXT"));
+        assert!(!widens(Backend::MySql, "TEXT", "VARCHAR"));
+        assert!(!widens(Backend::Postgres, "INT8", "FLOAT8"));
     }
 }

@@ -1,7 +1,7 @@
 //! `compat` against known breaks: a project whose migrations make, one version each, the
 //! changes that break a running application's queries (a column renamed, a column dropped, a
 //! type narrowed, a table renamed) and those that do not (a nullable column, a table, an
-//! index). Every break is reported at the version that made it, on every backend, and nothing
+//! index, a widened type). Every break is reported at the version that made it, on every backend, and nothing
 //! else is; a query one dialect does not take is reported on that dialect alone.
 
 use std::path::Path;
@@ -16,6 +16,11 @@ use didhub_harness::backends;
 
 /// The migrations, one change a version, in `kind`'s dialect.
 fn migrations(kind: Backend) -> Vec<(&'static str, String)> {
+    let widen = match kind {
+        Backend::Postgres => "ALTER TABLE people ALTER COLUMN score TYPE BIGINT;\n",
+        Backend::MySql => "ALTER TABLE people MODIFY score BIGINT;\n",
+        Backend::Sqlite => "",
+    };
     let narrow = match kind {
         Backend::Postgres => "ALTER TABLE people ALTER COLUMN age TYPE INTEGER;".to_owned(),
         Backend::MySql => "ALTER TABLE people MODIFY age INTEGER;".to_owned(),
@@ -25,16 +30,17 @@ fn migrations(kind: Backend) -> Vec<(&'static str, String)> {
     vec![
         (
             "0001_people.sql",
-            "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL, age BIGINT);\n\
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL, age BIGINT, score INTEGER);\n\
              CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER);\n"
                 .to_owned(),
         ),
         (
             "0002_additive.sql",
-            "ALTER TABLE people ADD COLUMN nick VARCHAR(20);\n\
-             CREATE TABLE toys (id INTEGER PRIMARY KEY);\n\
-             CREATE INDEX idx_people_age ON people (age);\n"
-                .to_owned(),
+            format!(
+                "ALTER TABLE people ADD COLUMN nick VARCHAR(20);\n\
+                 CREATE TABLE toys (id INTEGER PRIMARY KEY);\n\
+                 CREATE INDEX idx_people_age ON people (age);\n{widen}"
+            ),
         ),
         (
             "0003_rename_column.sql",
@@ -59,6 +65,8 @@ SELECT id, name FROM people;
 SELECT nick FROM people;
 -- name: age
 SELECT age FROM people;
+-- name: score
+SELECT score FROM people WHERE score > 1;
 -- name: owners
 SELECT owner_id FROM pets;
 -- name: toys
