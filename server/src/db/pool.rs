@@ -13,7 +13,7 @@ use super::error::{ConnectError, MigrateError, is_unavailable};
 use super::failover;
 use super::group::{self, Write};
 use super::held::{Held, pool_options};
-use super::replicas::{PROBE_EVERY, Replicas};
+use super::replicas::Replicas;
 use super::stmt::{Arg, Stmt};
 use super::tx::{Tx, TxInner};
 use super::writes::Writes;
@@ -115,7 +115,7 @@ impl Db {
         // A caller's write matters to its reads until the lag bound covers it (a reading
         // of the primary taken after the write, at most max_lag old).
         let writes = match &replicas {
-            Some(replicas) => Writes::by_caller(replicas.max_lag() + PROBE_EVERY * 4),
+            Some(replicas) => Writes::by_caller(replicas.remember_writes()),
             None => Writes::default(),
         };
         let mut db = Db {
@@ -176,7 +176,18 @@ impl Db {
     /// Behind a transaction pooler without it they are refused: sqlx's migration lock is a
     /// session's advisory lock, which a transaction pooler lets go after each statement, so two
     /// servers starting at once would both migrate.
+    ///
+    /// Replicas serve reads only once this has succeeded, and only those that have what it
+    /// applied ([`Replicas::migrated`]).
     pub async fn migrate(&self) -> Result<(), MigrateError> {
+        let migrated = self.migrate_schema().await;
+        if let (Ok(()), Some(replicas)) = (&migrated, &self.replicas) {
+            replicas.migrated();
+        }
+        migrated
+    }
+
+    async fn migrate_schema(&self) -> Result<(), MigrateError> {
         let backend = self.backend();
         let timeout = self.limits.migration_lock;
         if let Some(direct) = &self.migration {

@@ -62,6 +62,10 @@ impl Dialect for Postgres {
                 || matches!(
                     code,
                     "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+                        // A write on a server that is a standby now (after a failover, the old
+                        // primary back as one): its connection is closed and the pool's next
+                        // one goes to the new primary.
+                        | "25006"
                 )
         })
     }

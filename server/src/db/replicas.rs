@@ -6,9 +6,12 @@
 //! (`pg_last_wal_replay_lsn()`), all at once. A read goes to a replica (in turn) that is up and
 //! has replayed
 //!
-//! - everything the primary had written [`Replicas::max_lag`] ago, by the readings (everything,
-//!   in the server's first max_lag: its migrations must have reached the replica): one further
-//!   behind is skipped, so no read is staler than that bound, whoever asks; and
+//! - everything the primary had written `max_lag` ago, by the readings: one further behind is
+//!   skipped, so no read is staler than that bound, whoever asks (when the readings stop or
+//!   slow down, so that the newest one that old is older than that by more than a few probes,
+//!   no replica serves);
+//! - the server's own migrations (the first reading after they were done: [`Replicas::migrated`];
+//!   none serves before); and
 //! - when the request's caller wrote within that time, everything the primary had written when
 //!   it was first asked after that write: the write is there. Until such a reading exists, the
 //!   caller reads from the primary.
@@ -23,7 +26,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -67,6 +70,8 @@ pub(super) struct Replicas(Arc<Inner>);
 struct Inner {
     replicas: Vec<Replica>,
     max_lag: Duration,
+    /// When the server's migrations were done: no replica serves a read before it has them.
+    migrated: Mutex<Option<Instant>>,
     /// The primary's readings, oldest first: when it was asked, and how far its log went.
     primary: Mutex<VecDeque<(Instant, u64)>>,
     /// The replica the next read starts looking at.
@@ -79,6 +84,8 @@ pub(super) struct Replica {
     pub(super) pool: PgPool,
     /// How far it had replayed when last asked, and whether it is up.
     seen: Mutex<(Option<u64>, bool)>,
+    /// Whether a probe of it is under way (a slow one is not asked again meanwhile).
+    probing: AtomicBool,
 }
 
 impl Replica {
@@ -118,11 +125,13 @@ impl Replicas {
             replicas.push(Replica {
                 pool,
                 seen: Mutex::new((None, false)),
+                probing: AtomicBool::new(false),
             });
         }
         let inner = Arc::new(Inner {
             replicas,
             max_lag,
+            migrated: Mutex::new(None),
             primary: Mutex::default(),
             next: AtomicUsize::new(0),
         });
@@ -130,30 +139,45 @@ impl Replicas {
         Ok(Replicas(inner))
     }
 
-    pub(super) fn max_lag(&self) -> Duration {
-        self.0.max_lag
+    /// How long a caller's write is remembered: past that, the bound alone covers it, since
+    /// the bound's reading is never older than this ([`Replicas::choose`]).
+    pub(super) fn remember_writes(&self) -> Duration {
+        self.0.max_lag + PROBE_EVERY * 4
+    }
+
+    /// The server's migrations are done: from now on a replica that has them may serve reads.
+    pub(super) fn migrated(&self) {
+        *self.0.migrated.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
 
     /// A replica fit to serve a read by a caller who last wrote at `wrote` (see the module's
     /// documentation); `None` sends the read to the primary.
     pub(super) fn choose(&self, wrote: Option<Instant>) -> Option<&Replica> {
         let now = Instant::now();
+        let migrated = (*self.0.migrated.lock().unwrap_or_else(|e| e.into_inner()))?;
         let needed = {
             let readings = self.0.primary.lock().unwrap_or_else(|e| e.into_inner());
             // Everything the primary had written max_lag ago: the newest reading at least that
-            // old. With none that old yet (the server started less than max_lag ago, and its
-            // migrations may be newer than any replica), everything: the newest reading.
-            let bound = readings
+            // old. With none that old yet (the server started less than max_lag ago), the
+            // newest one.
+            let (at, bound) = *readings
                 .iter()
                 .rev()
                 .find(|(at, _)| now.duration_since(*at) >= self.0.max_lag)
-                .or(readings.back())?
-                .1;
-            match wrote {
-                // The first reading asked for after the write.
-                Some(wrote) => bound.max(readings.iter().find(|(at, _)| *at > wrote)?.1),
-                None => bound,
+                .or(readings.back())?;
+            // Readings that stopped or slowed down (the primary not answering its probe) prove
+            // nothing about the writes since: a caller's write is remembered only so long.
+            if now.duration_since(at) >= self.remember_writes() {
+                return None;
             }
+            // The first reading asked for after each of the server's migrations and the
+            // caller's last write: the replica must have them.
+            let after = |moment: Instant| readings.iter().find(|(at, _)| *at > moment).map(|r| r.1);
+            let mut needed = bound.max(after(migrated)?);
+            if let Some(wrote) = wrote {
+                needed = needed.max(after(wrote)?);
+            }
+            needed
         };
         let count = self.0.replicas.len();
         let start = self.0.next.fetch_add(1, Ordering::Relaxed);
@@ -164,7 +188,10 @@ impl Replicas {
 }
 
 /// The position of a write-ahead log location, as a number that compares.
-const PRIMARY_LSN: &str = "SELECT CAST(pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS BIGINT)";
+/// The insert position, not the write position: a COMMIT answered under `synchronous_commit =
+/// off` may not have been written yet.
+const PRIMARY_LSN: &str =
+    "SELECT CAST(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0') AS BIGINT)";
 const REPLAYED_LSN: &str =
     "SELECT CAST(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0') AS BIGINT)";
 
@@ -177,12 +204,22 @@ async fn probe(inner: Weak<Inner>, primary: PgPool) {
     loop {
         every.tick().await;
         let Some(inner) = inner.upgrade() else { return };
-        let asked = Instant::now();
-        let mut probes = tokio::task::JoinSet::new();
-        for (i, replica) in inner.replicas.iter().enumerate() {
-            let pool = replica.pool.clone();
-            probes.spawn(async move { (i, lsn(&pool, REPLAYED_LSN).await) });
+        // Each replica in a task of its own, so that a slow one holds up neither the others nor
+        // the primary's readings.
+        for i in 0..inner.replicas.len() {
+            if inner.replicas[i].probing.swap(true, Ordering::SeqCst) {
+                continue;
+            }
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                let replica = &inner.replicas[i];
+                let replayed = lsn(&replica.pool, REPLAYED_LSN).await;
+                *replica.seen.lock().unwrap_or_else(|e| e.into_inner()) =
+                    (replayed, replayed.is_some());
+                replica.probing.store(false, Ordering::SeqCst);
+            });
         }
+        let asked = Instant::now();
         if let Some(lsn) = lsn(&primary, PRIMARY_LSN).await {
             let mut readings = inner.primary.lock().unwrap_or_else(|e| e.into_inner());
             readings.push_back((asked, lsn));
@@ -193,12 +230,6 @@ async fn probe(inner: Weak<Inner>, primary: PgPool) {
             {
                 readings.pop_front();
             }
-        }
-        while let Some(Ok((i, lsn))) = probes.join_next().await {
-            *inner.replicas[i]
-                .seen
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = (lsn, lsn.is_some());
         }
     }
 }
@@ -221,9 +252,20 @@ mod tests {
     use super::*;
 
     /// One replica that has replayed up to `replayed`, up or down, and the primary's readings
-    /// `(seconds ago, position)`.
+    /// `(seconds ago, position)`; the server migrated ten seconds ago.
     fn replicas(max_lag: Duration, replayed: u64, up: bool, readings: &[(f64, u64)]) -> Replicas {
+        migrated_at(max_lag, replayed, up, readings, Some(10.0))
+    }
+
+    fn migrated_at(
+        max_lag: Duration,
+        replayed: u64,
+        up: bool,
+        readings: &[(f64, u64)],
+        migrated: Option<f64>,
+    ) -> Replicas {
         let now = Instant::now();
+        let ago = |s: f64| now - Duration::from_secs_f64(s);
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy("postgres://nobody@127.0.0.1:1/none")
             .unwrap();
@@ -231,14 +273,11 @@ mod tests {
             replicas: vec![Replica {
                 pool,
                 seen: Mutex::new((Some(replayed), up)),
+                probing: AtomicBool::new(false),
             }],
             max_lag,
-            primary: Mutex::new(
-                readings
-                    .iter()
-                    .map(|&(ago, lsn)| (now - Duration::from_secs_f64(ago), lsn))
-                    .collect(),
-            ),
+            migrated: Mutex::new(migrated.map(ago)),
+            primary: Mutex::new(readings.iter().map(|&(s, lsn)| (ago(s), lsn)).collect()),
             next: AtomicUsize::new(0),
         }))
     }
@@ -247,7 +286,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_replica_serves_what_is_older_than_the_bound_and_a_callers_write_once_it_has_it() {
-        let readings = [(2.0, 50), (0.5, 150), (0.0, 200)];
+        let readings = [(1.1, 50), (0.5, 150), (0.0, 200)];
         let fit = replicas(SECOND, 100, true, &readings);
         assert!(
             fit.choose(None).is_some(),
@@ -283,6 +322,34 @@ mod tests {
             replicas(SECOND, 200, true, &readings)
                 .choose(None)
                 .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn no_replica_serves_before_the_servers_migrations_or_without_them() {
+        let readings = [(1.1, 50), (0.5, 150), (0.0, 200)];
+        assert!(
+            migrated_at(SECOND, 300, true, &readings, None)
+                .choose(None)
+                .is_none()
+        );
+        let just_migrated = |replayed| migrated_at(SECOND, replayed, true, &readings, Some(0.3));
+        assert!(
+            just_migrated(100).choose(None).is_none(),
+            "it lacks the migrations (200)"
+        );
+        assert!(just_migrated(200).choose(None).is_some());
+    }
+
+    /// Readings that stopped (the primary not answering its probe) prove nothing about the
+    /// writes since: a caller's forgotten write could be newer than the bound.
+    #[tokio::test]
+    async fn no_replica_serves_when_the_readings_stopped() {
+        let readings = [(3.0, 50)];
+        assert!(
+            replicas(SECOND, 100, true, &readings)
+                .choose(None)
+                .is_none()
         );
     }
 }
