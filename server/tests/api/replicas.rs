@@ -155,3 +155,25 @@ async fn a_replica_killed_under_load_costs_no_request() {
     }
     assert!(after > 10, "{after} reads after the kill");
 }
+
+/// A write on a server that is a standby now (the old primary back as one after a failover)
+/// counts as the database being unavailable: 503, and its connection is closed instead of going
+/// back to the pool, so the pool's next connection goes where failover points it.
+#[tokio::test]
+async fn a_write_on_a_standby_is_unavailable() {
+    let (_primary, replica, app) = replicated("0", Duration::from_secs(1)).await;
+    let mut config = app.config.database.clone();
+    config.url = replica.url_of(app.database_url());
+    config.read_urls = Vec::new();
+    let on_standby = didhub_server::db::Db::connect(&config).await.unwrap();
+    let refused = on_standby
+        .conn()
+        .execute(Stmt::new("DELETE FROM systems"))
+        .await
+        .expect_err("a standby took a write");
+    assert!(
+        didhub_server::db::is_unavailable(&refused),
+        "{refused}: not counted as unavailable"
+    );
+    on_standby.close().await;
+}
