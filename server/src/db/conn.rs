@@ -8,7 +8,7 @@ use sqlx::{MySql, MySqlPool, PgPool, Postgres, Sqlite, SqlitePool};
 use super::dialect::Dialect;
 use super::error::is_unavailable;
 use super::held::{Held, exchange};
-use super::replicas::Replica;
+use super::replicas::{Replica, Replicas};
 use super::stmt::{Arg, ArgKind, Part, Record, Stmt, decode_args};
 use super::writes::{Counted, Writes};
 
@@ -19,8 +19,8 @@ pub struct Conn<'a> {
     pub(super) query_timeout: Duration,
     /// On the pool, the counter [`Conn::execute`] advances ([`super::Db::writes`]).
     pub(super) writes: Option<&'a Writes>,
-    /// On the pool, the replica fit for this caller's reads, if one is ([`super::replicas`]).
-    pub(super) replica: Option<&'a Replica>,
+    /// On the pool, the replicas that may serve its reads ([`super::replicas`]).
+    pub(super) replicas: Option<&'a Replicas>,
     /// Behind a transaction pooler ([`crate::config::Pooler::Transaction`]): statements are
     /// sent unnamed, and on the pool each in a transaction of its own.
     pub(super) pooled: bool,
@@ -185,15 +185,17 @@ impl<'a> Conn<'a> {
 
     /// The same statements on the caller's replica, when `stmt` only reads and one is fit.
     fn on_replica(&self, stmt: &Stmt) -> Option<(&'a Replica, Conn<'a>)> {
-        let replica = self.replica?;
+        let replicas = self.replicas?;
         if !matches!(self.target, Target::PostgresPool(_)) || !stmt.is_read() {
             return None;
         }
+        // Chosen here, for reads alone: a write on the pool asks nothing of the replicas.
+        let replica = replicas.choose(self.writes.and_then(Writes::last_by_caller))?;
         let conn = Conn {
             target: Target::PostgresPool(&replica.pool),
             query_timeout: self.query_timeout,
             writes: None,
-            replica: None,
+            replicas: None,
             pooled: self.pooled,
         };
         Some((replica, conn))

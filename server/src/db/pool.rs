@@ -314,11 +314,8 @@ impl Db {
     /// A read snapshot on the caller's replica when one is fit, else (or when it fails as
     /// unavailable) on the primary.
     async fn begin_postgres_read(&self, primary: &PgPool) -> Result<Held<Postgres>, sqlx::Error> {
-        let replica = self
-            .replicas
-            .as_ref()
-            .and_then(|r| r.choose(self.writes.last_by_caller()));
-        if let Some(replica) = replica {
+        let chosen = self.replicas.as_ref();
+        if let Some(replica) = chosen.and_then(|r| r.choose(self.writes.last_by_caller())) {
             match self.begin(&replica.pool, Postgres::BEGIN_READ).await {
                 Err(e) if is_unavailable(&e) => replica.failed(),
                 begun => return begun,
@@ -400,10 +397,7 @@ impl Db {
             target,
             query_timeout: self.limits.query,
             writes: Some(&self.writes),
-            replica: self
-                .replicas
-                .as_ref()
-                .and_then(|r| r.choose(self.writes.last_by_caller())),
+            replicas: self.replicas.as_ref(),
             pooled: self.pooled,
         }
     }

@@ -96,7 +96,7 @@ impl Tx {
             target,
             query_timeout: self.query_timeout,
             writes: None,
-            replica: None,
+            replicas: None,
             pooled: self.pooled,
         }
     }
