@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use didhub_harness::backend::dedicated;
 use didhub_migrations::Backend;
+use reqwest::Method;
 use serde_json::json;
 
-use crate::writers;
+use crate::writers::{self, Api};
 
 /// One side's figures in one round.
 #[derive(Debug, Clone, Copy)]
@@ -161,25 +162,30 @@ pub async fn reads(rounds: usize, readers: usize, duration: Duration) -> anyhow:
     let replica = primary.replica(&[]).await?;
     let database = primary.database().await?;
     let client = reqwest::Client::new();
+    let serve = |state| {
+        let client = client.clone();
+        async move {
+            let base = crate::serve(state).await;
+            Api { client, base }
+        }
+    };
 
     // The data, written once through a server on the primary.
     let config = crate::server_config(&database.url, ADMIN, PASSWORD)?;
     let state = didhub_server::prepare(&config).await?;
-    let base = crate::serve(state.clone()).await;
-    let token = login(&client, &base, ADMIN, PASSWORD).await?;
+    let api = serve(state.clone()).await;
+    let token = api.login(ADMIN, PASSWORD).await?;
     let mut systems = Vec::new();
     for s in 0..20 {
-        let system = post(
-            &client,
-            &base,
-            &token,
-            "/api/systems",
-            json!({ "name": format!("s{s}") }),
-        )
-        .await?;
+        let body = json!({ "name": format!("s{s}") });
+        let system = api
+            .expect(201, Method::POST, "/api/systems", &token, body)
+            .await?;
+        let system = system["id"].as_str().context("system id")?.to_owned();
         for a in 0..20 {
             let body = json!({ "system_id": system, "name": format!("a{a}") });
-            post(&client, &base, &token, "/api/alters", body).await?;
+            api.expect(201, Method::POST, "/api/alters", &token, body)
+                .await?;
         }
         systems.push(system);
     }
@@ -193,11 +199,11 @@ pub async fn reads(rounds: usize, readers: usize, duration: Duration) -> anyhow:
                 config.database.read_urls = vec![replica.url_of(&database.url)];
             }
             let state = didhub_server::prepare(&config).await?;
-            let base = crate::serve(state.clone()).await;
-            let token = login(&client, &base, ADMIN, PASSWORD).await?;
+            let api = serve(state.clone()).await;
+            let token = api.login(ADMIN, PASSWORD).await?;
             // The replica's probes start with the server: a moment for their first readings.
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let figure = read_for(&client, &base, &token, &systems, readers, duration).await?;
+            let figure = read_for(&api, &token, &systems, readers, duration).await?;
             state.db.close().await;
             if on_replica {
                 pair.variant.push(figure);
@@ -210,8 +216,7 @@ pub async fn reads(rounds: usize, readers: usize, duration: Duration) -> anyhow:
 }
 
 async fn read_for(
-    client: &reqwest::Client,
-    base: &str,
+    api: &Api,
     token: &str,
     systems: &[String],
     readers: usize,
@@ -221,7 +226,7 @@ async fn read_for(
     let until = started + duration;
     let tasks: Vec<_> = (0..readers)
         .map(|r| {
-            let (client, base, token) = (client.clone(), base.to_owned(), token.to_owned());
+            let (api, token) = (api.clone(), token.to_owned());
             let systems = systems.to_vec();
             tokio::spawn(async move {
                 let (mut latencies, mut errors) = (Vec::new(), 0u64);
@@ -230,8 +235,12 @@ async fn read_for(
                     let system = &systems[n % systems.len()];
                     n += 1;
                     let sent = Instant::now();
-                    let answer = client
-                        .get(format!("{base}/api/alters?system_id={system}&limit=20"))
+                    let answer = api
+                        .client
+                        .get(format!(
+                            "{}/api/alters?system_id={system}&limit=20",
+                            api.base
+                        ))
                         .bearer_auth(&token)
                         .send()
                         .await;
@@ -255,53 +264,9 @@ async fn read_for(
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    let p99 = latencies
-        .get((latencies.len().saturating_sub(1) as f64 * 0.99).round() as usize)
-        .copied()
-        .unwrap_or_default();
     Ok(Figure {
         per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p99,
+        p99: writers::percentile(&latencies, 0.99),
         errors,
     })
-}
-
-async fn login(
-    client: &reqwest::Client,
-    base: &str,
-    user: &str,
-    password: &str,
-) -> anyhow::Result<String> {
-    let body: serde_json::Value = client
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({ "username": user, "password": password }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(body["token"]
-        .as_str()
-        .context("login: no token")?
-        .to_owned())
-}
-
-async fn post(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    path: &str,
-    body: serde_json::Value,
-) -> anyhow::Result<String> {
-    let response = client
-        .post(format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status();
-    let body: serde_json::Value = response.json().await?;
-    if !status.is_success() {
-        bail!("POST {path}: {status} {body}");
-    }
-    Ok(body["id"].as_str().context("no id")?.to_owned())
 }

@@ -84,11 +84,7 @@ impl Report {
     }
 
     pub fn percentile(&self, p: f64) -> Duration {
-        let last = self.latencies.len().saturating_sub(1);
-        self.latencies
-            .get((last as f64 * p).round() as usize)
-            .copied()
-            .unwrap_or_default()
+        percentile(&self.latencies, p)
     }
 
     /// One line of figures, then the errors and lost rows, if any.
@@ -130,6 +126,15 @@ impl Report {
         }
         out
     }
+}
+
+/// The `p` quantile (0 to 1) of `sorted` latencies; zero when there are none.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let last = sorted.len().saturating_sub(1);
+    sorted
+        .get((last as f64 * p).round() as usize)
+        .copied()
+        .unwrap_or_default()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -334,13 +339,13 @@ fn pair(a: Id, b: Id) -> (Id, Id) {
 
 /// The HTTP API at `base`.
 #[derive(Clone)]
-struct Api {
-    client: reqwest::Client,
-    base: String,
+pub(crate) struct Api {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
 }
 
 impl Api {
-    async fn login(&self, username: &str, password: &str) -> anyhow::Result<String> {
+    pub(crate) async fn login(&self, username: &str, password: &str) -> anyhow::Result<String> {
         let body = self
             .send(
                 reqwest::Method::POST,
@@ -380,7 +385,7 @@ impl Api {
     }
 
     /// A request that must succeed with `expected`; its body.
-    async fn expect(
+    pub(crate) async fn expect(
         &self,
         expected: u16,
         method: reqwest::Method,
