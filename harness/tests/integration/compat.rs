@@ -14,6 +14,8 @@ use rstest_reuse::apply;
 
 use didhub_harness::backends;
 
+use crate::support::newest_version;
+
 /// The migrations, one change a version, in `kind`'s dialect.
 fn migrations(kind: Backend) -> Vec<(&'static str, String)> {
     let widen = match kind {
@@ -410,14 +412,7 @@ async fn didhubs_server_statements_prepare_on_the_newest_schema(#[case] kind: Ba
     let queries = corpus::load(&here.join("../fixtures/compat/didhub")).unwrap();
     let sent = queries.iter().filter(|q| q.backends == [kind]).count();
     assert!(sent > 100, "{sent} statements for {kind}");
-    let newest = std::fs::read_dir(here.join("../migrations").join(kind.name()))
-        .unwrap()
-        .filter_map(|f| {
-            let name = f.unwrap().file_name().to_string_lossy().into_owned();
-            name.split('_').next()?.parse::<i64>().ok()
-        })
-        .max()
-        .unwrap();
+    let newest = newest_version(&here.join("../migrations").join(kind.name()));
     let options = Options {
         since: Some(newest),
     };
@@ -468,7 +463,7 @@ async fn didhubs_earlier_releases_prepare_on_every_later_schema(#[case] kind: Ba
     let project = Project::open(&here.join("../migrations")).unwrap();
     let releases = releases(here);
     let first = releases[0].0;
-    let newest = project_newest(here, kind);
+    let newest = newest_version(&here.join("../migrations").join(kind.name()));
     // A migration added without keeping the release it replaces fails here:
     // `just release-queries <commit> <version>` keeps it.
     assert_eq!(
@@ -497,17 +492,6 @@ async fn didhubs_earlier_releases_prepare_on_every_later_schema(#[case] kind: Ba
     );
 }
 
-fn project_newest(here: &Path, kind: Backend) -> i64 {
-    std::fs::read_dir(here.join("../migrations").join(kind.name()))
-        .unwrap()
-        .filter_map(|f| {
-            let name = f.unwrap().file_name().to_string_lossy().into_owned();
-            name.split('_').next()?.parse::<i64>().ok()
-        })
-        .max()
-        .unwrap()
-}
-
 /// The check above can fail: DIDHub's migrations and a next one that renames `alters.name`
 /// (contract without expand) break each release's queries that read it, every one reported at
 /// that migration with the database's words about that column, and nothing else.
@@ -524,7 +508,7 @@ async fn a_rename_after_didhubs_migrations_breaks_every_releases_queries_that_re
         let file = file.unwrap();
         std::fs::copy(file.path(), folder.join(file.file_name())).unwrap();
     }
-    let next = project_newest(here, kind) + 1;
+    let next = newest_version(&here.join("../migrations").join(kind.name())) + 1;
     std::fs::write(
         folder.join(format!("{next:04}_rename.up.sql")),
         "ALTER TABLE alters RENAME COLUMN name TO display_name;\n",

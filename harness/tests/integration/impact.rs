@@ -118,16 +118,7 @@ async fn every_didhub_migration_runs_under_load(#[case] kind: Backend) {
     options.baseline = Duration::from_millis(100);
     let report = impact::run(&project, &[kind], &options).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    let versions = std::fs::read_dir(root.join(kind.name()))
-        .unwrap()
-        .filter(|f| {
-            f.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".up.sql")
-        })
-        .count();
+    let versions = crate::support::up_files(&root.join(kind.name()));
     assert_eq!(report.migrations.len(), 2 * versions, "{}", report.human());
     for m in &report.migrations {
         assert_eq!(m.failed, None, "{}", shown(m));

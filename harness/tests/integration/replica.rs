@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use didhub_harness::check::{self, CheckOptions};
-use didhub_harness::report::Status;
+use didhub_harness::report::{CheckReport, Entry, Status};
 use didhub_migrations::Backend;
 
 /// The replica entry's step lines: (version, doing, WAL bytes as printed).
@@ -33,6 +33,22 @@ fn steps(text: &str) -> Vec<(i64, String, String)> {
             Some((version, doing.to_owned(), wal))
         })
         .collect()
+}
+
+/// `check --replica` of the migrations at `folder` on `kind`, and its replica entry.
+async fn replica_check(folder: &Path, kind: Backend) -> (CheckReport, Entry) {
+    let options = CheckOptions {
+        replica: true,
+        ..CheckOptions::new(folder, &[kind])
+    };
+    let report = Box::pin(check::run(&options)).await;
+    let entry = report
+        .entries
+        .iter()
+        .find(|e| e.step.name() == "replica")
+        .unwrap_or_else(|| panic!("no replica entry:\n{}", report.text))
+        .clone();
+    (report, entry)
 }
 
 fn bytes(printed: &str) -> f64 {
@@ -76,16 +92,7 @@ async fn a_table_rewrite_costs_the_replica_its_size_and_a_nullable_column_nothin
     ] {
         std::fs::write(folder.join(name), sql).unwrap();
     }
-    let options = CheckOptions {
-        replica: true,
-        ..CheckOptions::new(dir.path(), &[Backend::Postgres])
-    };
-    let report = Box::pin(check::run(&options)).await;
-    let entry = report
-        .entries
-        .iter()
-        .find(|e| e.step.name() == "replica")
-        .unwrap_or_else(|| panic!("no replica entry:\n{}", report.text));
+    let (report, entry) = replica_check(dir.path(), Backend::Postgres).await;
     assert_eq!(entry.status, Status::Pass, "{}", report.text);
     let steps = steps(&entry.message);
     assert_eq!(
@@ -116,27 +123,9 @@ async fn a_table_rewrite_costs_the_replica_its_size_and_a_nullable_column_nothin
 #[tokio::test]
 async fn didhubs_migrations_replay_on_a_replica_with_the_primarys_schema_after_every_step() {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let options = CheckOptions {
-        replica: true,
-        ..CheckOptions::new(here.join("../migrations"), &[Backend::Postgres])
-    };
-    let report = Box::pin(check::run(&options)).await;
-    let entry = report
-        .entries
-        .iter()
-        .find(|e| e.step.name() == "replica")
-        .unwrap_or_else(|| panic!("no replica entry:\n{}", report.text));
+    let (report, entry) = replica_check(&here.join("../migrations"), Backend::Postgres).await;
     assert_eq!(entry.status, Status::Pass, "{}", report.text);
-    let versions = std::fs::read_dir(here.join("../migrations/postgres"))
-        .unwrap()
-        .filter(|f| {
-            f.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".up.sql")
-        })
-        .count();
+    let versions = crate::support::up_files(&here.join("../migrations/postgres"));
     assert_eq!(
         steps(&entry.message).len(),
         versions * 3,
@@ -155,16 +144,7 @@ async fn the_replica_check_of_a_project_without_postgresql_says_so() {
         "CREATE TABLE t (id INTEGER);\n",
     )
     .unwrap();
-    let options = CheckOptions {
-        replica: true,
-        ..CheckOptions::new(dir.path(), &[Backend::Sqlite])
-    };
-    let report = Box::pin(check::run(&options)).await;
-    let entry = report
-        .entries
-        .iter()
-        .find(|e| e.step.name() == "replica")
-        .unwrap_or_else(|| panic!("no replica entry:\n{}", report.text));
+    let (report, entry) = replica_check(dir.path(), Backend::Sqlite).await;
     // Nothing could be checked: how it was asked, not a finding.
     assert_eq!(entry.status, Status::Error, "{}", report.text);
     assert!(

@@ -58,3 +58,29 @@ pub fn plain_sql_settings(root: &Path) {
     )
     .unwrap();
 }
+
+/// How many versions a dialect's folder holds: its `.up.sql` files.
+pub fn up_files(folder: &Path) -> usize {
+    std::fs::read_dir(folder)
+        .unwrap()
+        .filter(|f| {
+            f.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".up.sql")
+        })
+        .count()
+}
+
+/// The newest version a dialect's folder holds (its files' leading numbers).
+pub fn newest_version(folder: &Path) -> i64 {
+    std::fs::read_dir(folder)
+        .unwrap()
+        .filter_map(|f| {
+            let name = f.unwrap().file_name().to_string_lossy().into_owned();
+            name.split('_').next()?.parse::<i64>().ok()
+        })
+        .max()
+        .unwrap()
+}
